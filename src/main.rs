@@ -1,1 +1,84 @@
-fn main(){}
+//! ringcache: a Redis-compatible, thread-per-core cache engine.
+//! This file is the command line and start-up only.
+
+use clap::Parser;
+use ringcache::config::Config;
+use std::path::PathBuf;
+
+/// A Redis-compatible, thread-per-core cache engine.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// TCP port to listen on.
+    #[arg(long, default_value_t = 6379)]
+    port: u16,
+    /// Addresses to listen on, space-separated.
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: String,
+    /// Data directory (snapshots and logs).
+    #[arg(long, default_value = "./data")]
+    dir: PathBuf,
+    /// Number of shards, one pinned core each (default: one per online core).
+    #[arg(long)]
+    shards: Option<usize>,
+    /// Number of logical databases (SELECT 0..N-1).
+    #[arg(long, default_value_t = 16)]
+    databases: usize,
+    /// Active-expiry passes per second.
+    #[arg(long, default_value_t = 10)]
+    hz: u32,
+    /// Most simultaneous client connections.
+    #[arg(long, default_value_t = 10000)]
+    maxclients: usize,
+    /// Log level: debug, verbose, notice, warning.
+    #[arg(long, default_value = "notice")]
+    loglevel: String,
+}
+
+fn main() {
+    let args = Args::parse();
+    let level = match args.loglevel.as_str() {
+        "debug" => "debug",
+        "verbose" => "info",
+        "warning" => "warn",
+        _ => "info",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)),
+        )
+        .init();
+    let online = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let shards = args.shards.unwrap_or(online);
+    if shards == 0 || shards > 1024 {
+        eprintln!("ringcache: --shards must be between 1 and 1024");
+        std::process::exit(2);
+    }
+    if args.databases == 0 || args.databases > 256 {
+        eprintln!("ringcache: --databases must be between 1 and 256");
+        std::process::exit(2);
+    }
+    let config = Config {
+        port: args.port,
+        bind: args.bind,
+        dir: args.dir,
+        shards,
+        databases: args.databases,
+        hz: args.hz.clamp(1, 500),
+        maxclients: args.maxclients,
+        loglevel: args.loglevel,
+        ..Config::default()
+    };
+    if let Err(e) = std::fs::create_dir_all(&config.dir) {
+        eprintln!(
+            "ringcache: cannot create data directory {}: {e}",
+            config.dir.display()
+        );
+        std::process::exit(1);
+    }
+    if let Err(e) = ringcache::runtime::run(config) {
+        tracing::error!("{e}");
+        std::process::exit(1);
+    }
+}

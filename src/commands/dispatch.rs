@@ -1,0 +1,256 @@
+//! Runs one client's pipelined batch across the shards. Each command is routed
+//! by its keys; what one batch sends to a shard travels as a single job, all
+//! shards work in parallel, and the replies are reassembled in request order.
+//! A multi-key command is split by shard and its parts merged back. Commands
+//! that coordinate shards themselves (`Route::Front`) first let everything
+//! before them finish, so a client always sees its own earlier writes.
+
+use super::{server, table, wrong_arity, Merge, Route, Session};
+use crate::node::{join_all, Node};
+use crate::protocol::{Frame, Proto, Request};
+use crate::router;
+use crate::shard::ShardFn;
+use bytes::Bytes;
+
+/// A command bound for a shard: what to run, in which database, on what.
+type ShardCmd = (ShardFn, usize, Vec<Bytes>);
+
+/// Where a reply will come from.
+enum Reply {
+    Ready(Frame),
+    /// Index into one shard's batch.
+    One(usize, usize),
+    /// Several parts to merge; for `PerKey`, each part's key positions.
+    Parts {
+        parts: Vec<(usize, usize)>,
+        merge: Merge,
+        positions: Vec<Vec<usize>>,
+    },
+}
+
+struct Batch<'a> {
+    node: &'a Node,
+    per_shard: Vec<Vec<ShardCmd>>,
+    replies: Vec<(Reply, Proto)>,
+}
+
+impl<'a> Batch<'a> {
+    fn push(&mut self, shard: usize, cmd: ShardCmd) -> (usize, usize) {
+        let q = &mut self.per_shard[shard];
+        q.push(cmd);
+        (shard, q.len() - 1)
+    }
+
+    /// Runs what has been queued, on every shard at once, and encodes the
+    /// replies so far into `out`.
+    async fn flush(&mut self, out: &mut Vec<u8>) {
+        if self.replies.is_empty() {
+            return;
+        }
+        let jobs = self
+            .per_shard
+            .iter_mut()
+            .enumerate()
+            .filter(|(_, q)| !q.is_empty())
+            .map(|(shard, q)| {
+                let cmds = std::mem::take(q);
+                let run = self.node.run_on(shard, move |node: &Node| {
+                    let now = crate::util::now_ms();
+                    let mut sh = node.shard.borrow_mut();
+                    cmds.iter()
+                        .map(|(f, db, args)| sh.run(*f, *db, args, now))
+                        .collect::<Vec<Frame>>()
+                });
+                async move { (shard, run.await) }
+            });
+        let mut results: Vec<Vec<Option<Frame>>> = vec![Vec::new(); self.node.shards];
+        for (shard, frames) in join_all(jobs).await {
+            results[shard] = frames.unwrap_or_default().into_iter().map(Some).collect();
+        }
+        let mut take = |(shard, i): (usize, usize)| {
+            results[shard]
+                .get_mut(i)
+                .and_then(Option::take)
+                .unwrap_or_else(|| Frame::error("ERR shard unavailable"))
+        };
+        for (reply, proto) in self.replies.drain(..) {
+            let frame = match reply {
+                Reply::Ready(f) => f,
+                Reply::One(shard, i) => take((shard, i)),
+                Reply::Parts {
+                    parts,
+                    merge,
+                    positions,
+                } => merge_parts(
+                    parts.into_iter().map(&mut take).collect(),
+                    merge,
+                    &positions,
+                ),
+            };
+            frame.encode(proto, out);
+        }
+    }
+}
+
+/// Combines the replies of a split command's parts.
+fn merge_parts(parts: Vec<Frame>, merge: Merge, positions: &[Vec<usize>]) -> Frame {
+    if let Some(err) = parts.iter().find(|f| f.is_error()) {
+        return err.clone();
+    }
+    match merge {
+        Merge::Sum => Frame::Integer(
+            parts
+                .iter()
+                .map(|f| if let Frame::Integer(n) = f { *n } else { 0 })
+                .sum(),
+        ),
+        Merge::Ok => Frame::OK,
+        Merge::Concat => Frame::Array(
+            parts
+                .into_iter()
+                .flat_map(|f| {
+                    if let Frame::Array(a) = f {
+                        a
+                    } else {
+                        Vec::new()
+                    }
+                })
+                .collect(),
+        ),
+        Merge::PerKey => {
+            let total = positions.iter().map(Vec::len).sum();
+            let mut out = vec![Frame::Null; total];
+            for (part, pos) in parts.into_iter().zip(positions) {
+                if let Frame::Array(items) = part {
+                    for (item, &p) in items.into_iter().zip(pos) {
+                        out[p] = item;
+                    }
+                }
+            }
+            Frame::Array(out)
+        }
+    }
+}
+
+/// Executes `requests` in order and appends their encoded replies to `out`.
+pub async fn run(node: &Node, session: &mut Session, requests: Vec<Request>, out: &mut Vec<u8>) {
+    let shards = node.shards;
+    let mut batch = Batch {
+        node,
+        per_shard: vec![Vec::new(); shards],
+        replies: Vec::new(),
+    };
+    node.stats
+        .commands_processed
+        .set(node.stats.commands_processed.get() + requests.len() as u64);
+    for Request { args } in requests {
+        if session.closing {
+            break;
+        }
+        let Some(cmd) = table().get(&args[0]) else {
+            batch
+                .replies
+                .push((Reply::Ready(unknown_command(&args)), session.proto));
+            continue;
+        };
+        if !cmd.arity_ok(args.len()) {
+            batch
+                .replies
+                .push((Reply::Ready(wrong_arity(cmd.name)), session.proto));
+            continue;
+        }
+        session.note_command(cmd.name);
+        let db = session.db;
+        let reply = match cmd.route {
+            Route::Front => {
+                // PING and ECHO see no data: no need to wait for what came before.
+                if !matches!(cmd.name, "ping" | "echo") {
+                    batch.flush(out).await;
+                }
+                Reply::Ready(server::execute(node, session, cmd, &args).await)
+            }
+            Route::Key(f) => {
+                let (shard, i) = batch.push(router::shard_of(&args[1], shards), (f, db, args));
+                Reply::One(shard, i)
+            }
+            Route::Keys { run, stride, merge } => {
+                if (args.len() - 1) % stride != 0 {
+                    Reply::Ready(wrong_arity(cmd.name))
+                } else {
+                    split_by_shard(&mut batch, run, db, &args, stride, merge)
+                }
+            }
+            Route::All { run, merge } => {
+                let parts = (0..shards)
+                    .map(|s| batch.push(s, (run, db, args.clone())))
+                    .collect();
+                Reply::Parts {
+                    parts,
+                    merge,
+                    positions: Vec::new(),
+                }
+            }
+        };
+        batch.replies.push((reply, session.proto));
+    }
+    batch.flush(out).await;
+}
+
+/// Splits a multi-key command into one command per owning shard, keeping each
+/// key's arguments together (`stride` of them) and remembering key positions.
+fn split_by_shard(
+    batch: &mut Batch,
+    run: ShardFn,
+    db: usize,
+    args: &[Bytes],
+    stride: usize,
+    merge: Merge,
+) -> Reply {
+    let shards = batch.per_shard.len();
+    let mut groups: Vec<(Vec<Bytes>, Vec<usize>)> = vec![(Vec::new(), Vec::new()); shards];
+    for (pos, chunk) in args[1..].chunks_exact(stride).enumerate() {
+        let (argv, positions) = &mut groups[router::shard_of(&chunk[0], shards)];
+        if argv.is_empty() {
+            argv.push(args[0].clone());
+        }
+        argv.extend_from_slice(chunk);
+        positions.push(pos);
+    }
+    let (mut parts, mut positions) = (Vec::new(), Vec::new());
+    for (shard, (argv, pos)) in groups.into_iter().enumerate() {
+        if !argv.is_empty() {
+            parts.push(batch.push(shard, (run, db, argv)));
+            positions.push(pos);
+        }
+    }
+    // One shard holds every key: its reply is already complete and in order.
+    if parts.len() == 1 {
+        return Reply::One(parts[0].0, parts[0].1);
+    }
+    Reply::Parts {
+        parts,
+        merge,
+        positions,
+    }
+}
+
+/// Redis's reply to a command it does not know.
+fn unknown_command(args: &[Bytes]) -> Frame {
+    let mut shown = String::new();
+    for arg in &args[1..] {
+        if shown.len() >= 128 {
+            break;
+        }
+        let room = 128 - shown.len();
+        let text = String::from_utf8_lossy(arg);
+        let cut: String = text.chars().take(room).collect();
+        shown.push_str(&format!("'{cut}' "));
+    }
+    let name: String = String::from_utf8_lossy(&args[0])
+        .chars()
+        .take(128)
+        .collect();
+    Frame::error(format!(
+        "ERR unknown command '{name}', with args beginning with: {shown}"
+    ))
+}

@@ -1,0 +1,175 @@
+//! Generic key commands that run on one shard: DEL, EXISTS, TYPE, the
+//! EXPIRE/TTL family, KEYS, DBSIZE, FLUSHDB. SCAN, RANDOMKEY and RENAME span
+//! shards and live in `server`.
+
+use super::{int_arg, is, syntax_error};
+use crate::protocol::Frame;
+use crate::shard::Ctx;
+use bytes::Bytes;
+
+/// DEL / UNLINK on one shard's share of the keys.
+pub fn del(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
+    let mut n = 0;
+    for key in &args[1..] {
+        if ctx.ks.contains(ctx.db, key, ctx.now) {
+            ctx.ks.remove(ctx.db, key);
+            n += 1;
+        }
+    }
+    Frame::Integer(n)
+}
+
+/// EXISTS / TOUCH: a key named twice counts twice, as in Redis.
+pub fn exists(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
+    Frame::Integer(
+        args[1..]
+            .iter()
+            .filter(|k| ctx.ks.contains(ctx.db, k, ctx.now))
+            .count() as i64,
+    )
+}
+
+pub fn type_(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
+    let name = ctx
+        .ks
+        .lookup(ctx.db, &args[1], ctx.now)
+        .map_or("none", |e| e.value.type_name());
+    Frame::simple(name)
+}
+
+/// EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT key time [NX|XX|GT|LT]
+pub fn expire(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
+    let cmd = args[0].to_ascii_lowercase();
+    let (unit_ms, absolute) = match cmd.as_slice() {
+        b"expire" => (1000, false),
+        b"pexpire" => (1, false),
+        b"expireat" => (1000, true),
+        _ => (1, true),
+    };
+    let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
+    for opt in &args[3..] {
+        match opt.to_ascii_lowercase().as_slice() {
+            b"nx" => nx = true,
+            b"xx" => xx = true,
+            b"gt" => gt = true,
+            b"lt" => lt = true,
+            _ => {
+                return Frame::error(format!(
+                    "ERR Unsupported option {}",
+                    String::from_utf8_lossy(opt)
+                ))
+            }
+        }
+    }
+    if nx && (xx || gt || lt) {
+        return Frame::error("ERR NX and XX, GT or LT options at the same time are not compatible");
+    }
+    if gt && lt {
+        return Frame::error("ERR GT and LT options at the same time are not compatible");
+    }
+    let n = match int_arg(&args[2]) {
+        Ok(n) => n,
+        Err(e) => return e,
+    };
+    // Unlike SET, a zero or negative time is allowed: it deletes the key.
+    let invalid = || super::invalid_expire(&cmd);
+    let Some(ms) = n.checked_mul(unit_ms) else {
+        return invalid();
+    };
+    let Some(when) = (if absolute {
+        Some(ms)
+    } else {
+        ms.checked_add(ctx.now as i64)
+    }) else {
+        return invalid();
+    };
+    let key = &args[1];
+    let Some(entry) = ctx.ks.lookup(ctx.db, key, ctx.now) else {
+        return Frame::Integer(0);
+    };
+    let current = entry.expire_at();
+    let allowed = match current {
+        _ if nx => current.is_none(),
+        None => !(xx || gt),
+        Some(cur) => !((gt && when <= cur as i64) || (lt && when >= cur as i64)),
+    };
+    if !allowed {
+        return Frame::Integer(0);
+    }
+    if when <= ctx.now as i64 {
+        ctx.ks.remove(ctx.db, key);
+    } else {
+        ctx.ks.set_expire(ctx.db, key, Some(when as u64));
+    }
+    Frame::Integer(1)
+}
+
+/// TTL, PTTL, EXPIRETIME, PEXPIRETIME: -2 without the key, -1 without a TTL.
+pub fn ttl(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
+    let Some(entry) = ctx.ks.lookup(ctx.db, &args[1], ctx.now) else {
+        return Frame::Integer(-2);
+    };
+    let Some(at) = entry.expire_at() else {
+        return Frame::Integer(-1);
+    };
+    let left = at.saturating_sub(ctx.now);
+    Frame::Integer(match args[0].to_ascii_lowercase().as_slice() {
+        b"ttl" => (left + 500) / 1000,
+        b"pttl" => left,
+        b"expiretime" => at / 1000,
+        _ => at,
+    } as i64)
+}
+
+pub fn persist(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
+    let has_ttl = ctx
+        .ks
+        .lookup(ctx.db, &args[1], ctx.now)
+        .is_some_and(|e| e.expire_at().is_some());
+    if has_ttl {
+        ctx.ks.set_expire(ctx.db, &args[1], None);
+    }
+    Frame::Integer(has_ttl as i64)
+}
+
+/// KEYS pattern, on one shard.
+pub fn keys(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
+    let pattern = &args[1];
+    let all = pattern.as_ref() == b"*";
+    let mut out = Vec::new();
+    ctx.ks.keys(ctx.db, ctx.now, |e| {
+        if all || crate::util::glob_match(pattern, e.key(), false) {
+            out.push(Frame::Bulk(e.key().clone()));
+        }
+    });
+    Frame::Array(out)
+}
+
+pub fn dbsize(ctx: &mut Ctx, _args: &[Bytes]) -> Frame {
+    Frame::Integer(ctx.ks.len(ctx.db) as i64)
+}
+
+/// FLUSHDB / FLUSHALL [ASYNC|SYNC]: both free memory before replying here.
+fn flush_mode_ok(args: &[Bytes]) -> bool {
+    match args.len() {
+        1 => true,
+        2 => is(&args[1], "async") || is(&args[1], "sync"),
+        _ => false,
+    }
+}
+
+pub fn flushdb(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
+    if !flush_mode_ok(args) {
+        return syntax_error();
+    }
+    ctx.ks.flush_db(ctx.db);
+    Frame::OK
+}
+
+pub fn flushall(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
+    if !flush_mode_ok(args) {
+        return syntax_error();
+    }
+    ctx.ks.flush_all();
+    Frame::OK
+}

@@ -1,0 +1,361 @@
+//! The command table: every command ringcache serves, with Redis 7.0's own
+//! metadata (arity, flags, key positions, ACL categories, from the embedded
+//! `redis-7.0-commands.json`) and how it is routed. The handlers live in one
+//! file per family: `strings`, `keys`, `server` (connection and server
+//! commands); `dispatch` runs a client's pipelined batch across the shards.
+
+pub mod dispatch;
+mod keys;
+pub mod server;
+mod session;
+mod strings;
+
+pub use session::Session;
+
+use crate::protocol::Frame;
+use crate::shard::ShardFn;
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+/// How a command's reply is assembled from the shards' parts.
+#[derive(Clone, Copy, Debug)]
+pub enum Merge {
+    /// Integers added up (DEL, EXISTS, DBSIZE).
+    Sum,
+    /// `OK` if every part said OK (MSET, FLUSHDB).
+    Ok,
+    /// Per-key replies put back in the client's key order (MGET).
+    PerKey,
+    /// Arrays joined in shard order (KEYS).
+    Concat,
+}
+
+/// Where a command runs.
+#[derive(Clone, Copy)]
+pub enum Route {
+    /// On the connection's own core, with the connection's state: connection
+    /// and server commands, and the few that coordinate several shards.
+    Front,
+    /// On the shard that owns its (first) key.
+    Key(ShardFn),
+    /// Split by key across the owning shards; `stride` arguments per key.
+    Keys {
+        run: ShardFn,
+        stride: usize,
+        merge: Merge,
+    },
+    /// On every shard.
+    All { run: ShardFn, merge: Merge },
+}
+
+/// Redis's metadata for a command, as COMMAND INFO reports it.
+#[derive(Clone, Debug, Default)]
+pub struct Spec {
+    pub arity: i64,
+    pub flags: Vec<String>,
+    pub first_key: i64,
+    pub last_key: i64,
+    pub step: i64,
+    pub acl_categories: Vec<String>,
+}
+
+pub struct Command {
+    pub name: &'static str,
+    pub spec: Spec,
+    pub route: Route,
+    /// Subcommands (`client|list` → "list"), with their metadata.
+    pub subcommands: Vec<(String, Spec)>,
+}
+
+impl Command {
+    /// Checks the argument count against the arity (negative: at least).
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        arity_ok(self.spec.arity, argc)
+    }
+
+    pub fn subcommand(&self, name: &[u8]) -> Option<&Spec> {
+        self.subcommands
+            .iter()
+            .find(|(n, _)| n.as_bytes().eq_ignore_ascii_case(name))
+            .map(|(_, s)| s)
+    }
+}
+
+pub fn arity_ok(arity: i64, argc: usize) -> bool {
+    let argc = argc as i64;
+    if arity >= 0 {
+        argc == arity
+    } else {
+        argc >= -arity
+    }
+}
+
+use Merge::*;
+use Route::*;
+
+/// Every command served, and its route.
+const ROUTES: &[(&str, Route)] = &[
+    // connection and server
+    ("ping", Front),
+    ("echo", Front),
+    ("quit", Front),
+    ("select", Front),
+    ("hello", Front),
+    ("auth", Front),
+    ("client", Front),
+    ("command", Front),
+    ("info", Front),
+    ("config", Front),
+    ("time", Front),
+    (
+        "dbsize",
+        All {
+            run: keys::dbsize,
+            merge: Sum,
+        },
+    ),
+    (
+        "flushdb",
+        All {
+            run: keys::flushdb,
+            merge: Ok,
+        },
+    ),
+    (
+        "flushall",
+        All {
+            run: keys::flushall,
+            merge: Ok,
+        },
+    ),
+    // strings
+    ("get", Key(strings::get)),
+    ("set", Key(strings::set)),
+    ("setnx", Key(strings::setnx)),
+    ("setex", Key(strings::setex)),
+    ("psetex", Key(strings::psetex)),
+    ("getset", Key(strings::getset)),
+    ("getdel", Key(strings::getdel)),
+    ("getex", Key(strings::getex)),
+    (
+        "mget",
+        Keys {
+            run: strings::mget,
+            stride: 1,
+            merge: PerKey,
+        },
+    ),
+    (
+        "mset",
+        Keys {
+            run: strings::mset,
+            stride: 2,
+            merge: Ok,
+        },
+    ),
+    ("msetnx", Front),
+    ("incr", Key(strings::incr)),
+    ("decr", Key(strings::decr)),
+    ("incrby", Key(strings::incrby)),
+    ("decrby", Key(strings::decrby)),
+    ("incrbyfloat", Key(strings::incrbyfloat)),
+    ("append", Key(strings::append)),
+    ("strlen", Key(strings::strlen)),
+    ("getrange", Key(strings::getrange)),
+    ("substr", Key(strings::getrange)),
+    ("setrange", Key(strings::setrange)),
+    // keys
+    (
+        "del",
+        Keys {
+            run: keys::del,
+            stride: 1,
+            merge: Sum,
+        },
+    ),
+    (
+        "unlink",
+        Keys {
+            run: keys::del,
+            stride: 1,
+            merge: Sum,
+        },
+    ),
+    (
+        "exists",
+        Keys {
+            run: keys::exists,
+            stride: 1,
+            merge: Sum,
+        },
+    ),
+    (
+        "touch",
+        Keys {
+            run: keys::exists,
+            stride: 1,
+            merge: Sum,
+        },
+    ),
+    ("type", Key(keys::type_)),
+    ("expire", Key(keys::expire)),
+    ("pexpire", Key(keys::expire)),
+    ("expireat", Key(keys::expire)),
+    ("pexpireat", Key(keys::expire)),
+    ("ttl", Key(keys::ttl)),
+    ("pttl", Key(keys::ttl)),
+    ("expiretime", Key(keys::ttl)),
+    ("pexpiretime", Key(keys::ttl)),
+    ("persist", Key(keys::persist)),
+    (
+        "keys",
+        All {
+            run: keys::keys,
+            merge: Concat,
+        },
+    ),
+    ("scan", Front),
+    ("randomkey", Front),
+    ("rename", Front),
+    ("renamenx", Front),
+];
+
+pub struct Table {
+    commands: HashMap<&'static str, Command>,
+}
+
+static TABLE: OnceLock<Table> = OnceLock::new();
+
+/// The command table, built once from the embedded Redis metadata.
+pub fn table() -> &'static Table {
+    TABLE.get_or_init(|| {
+        let specs: HashMap<String, Spec> = parse_specs(include_str!("redis-7.0-commands.json"));
+        let commands = ROUTES
+            .iter()
+            .map(|&(name, route)| {
+                let prefix = format!("{name}|");
+                let mut subcommands: Vec<(String, Spec)> = specs
+                    .iter()
+                    .filter_map(|(n, s)| {
+                        n.strip_prefix(&prefix)
+                            .map(|sub| (sub.to_string(), s.clone()))
+                    })
+                    .collect();
+                subcommands.sort_by(|a, b| a.0.cmp(&b.0));
+                let spec = specs
+                    .get(name)
+                    .cloned()
+                    .unwrap_or_else(|| panic!("no Redis metadata for {name}"));
+                (
+                    name,
+                    Command {
+                        name,
+                        spec,
+                        route,
+                        subcommands,
+                    },
+                )
+            })
+            .collect();
+        Table { commands }
+    })
+}
+
+fn parse_specs(json: &str) -> HashMap<String, Spec> {
+    let raw: HashMap<String, serde_json::Value> =
+        serde_json::from_str(json).expect("embedded command table is valid JSON");
+    let strings = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    raw.into_iter()
+        .map(|(name, v)| {
+            let int = |k: &str| v[k].as_i64().unwrap_or(0);
+            let spec = Spec {
+                arity: int("arity"),
+                flags: strings(&v["flags"]),
+                first_key: int("first_key"),
+                last_key: int("last_key"),
+                step: int("step"),
+                acl_categories: strings(&v["acl_categories"]),
+            };
+            (name, spec)
+        })
+        .collect()
+}
+
+impl Table {
+    /// Finds a command by name, ignoring case.
+    pub fn get(&self, name: &[u8]) -> Option<&Command> {
+        let mut lower = [0u8; 32];
+        let lower = lower.get_mut(..name.len())?;
+        lower.copy_from_slice(name);
+        lower.make_ascii_lowercase();
+        self.commands.get(std::str::from_utf8(lower).ok()?)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Command> {
+        self.commands.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.commands.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.commands.is_empty()
+    }
+}
+
+// Replies shared by the handlers, worded as Redis words them.
+
+pub fn wrong_type() -> Frame {
+    Frame::error("WRONGTYPE Operation against a key holding the wrong kind of value")
+}
+
+pub fn not_integer() -> Frame {
+    Frame::error("ERR value is not an integer or out of range")
+}
+
+pub fn syntax_error() -> Frame {
+    Frame::error("ERR syntax error")
+}
+
+pub fn wrong_arity(name: &str) -> Frame {
+    Frame::error(format!(
+        "ERR wrong number of arguments for '{name}' command"
+    ))
+}
+
+pub fn invalid_expire(cmd: &[u8]) -> Frame {
+    Frame::error(format!(
+        "ERR invalid expire time in '{}' command",
+        String::from_utf8_lossy(cmd).to_lowercase()
+    ))
+}
+
+/// Parses an integer argument, or the Redis error for one that is not.
+pub fn int_arg(arg: &Bytes) -> Result<i64, Frame> {
+    crate::util::parse_i64(arg).ok_or_else(not_integer)
+}
+
+pub fn is(arg: &[u8], word: &str) -> bool {
+    arg.eq_ignore_ascii_case(word.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_routed_command_has_redis_metadata() {
+        let t = super::table();
+        assert!(t.get(b"GET").is_some());
+        assert!(t.get(b"nosuchcommand").is_none());
+        assert!(t.get(b"client").unwrap().subcommand(b"LIST").is_some());
+    }
+}

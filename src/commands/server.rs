@@ -1,0 +1,846 @@
+//! Commands that run on the connection's own core: connection state (PING,
+//! SELECT, HELLO, CLIENT), introspection (COMMAND, INFO, CONFIG, TIME), and the
+//! key commands that coordinate several shards (MSETNX, RENAME, SCAN,
+//! RANDOMKEY).
+
+use super::{int_arg, is, not_integer, syntax_error, table, wrong_arity, Command, Session, Spec};
+use crate::config;
+use crate::keyspace::{Entry, Value};
+use crate::node::Node;
+use crate::protocol::{Frame, Proto};
+use crate::router;
+use crate::util::{glob_match, now_ms};
+use bytes::Bytes;
+
+/// The Redis version ringcache answers as: its command table is Redis 7.0's.
+pub const REDIS_VERSION: &str = "7.0.15";
+
+pub async fn execute(node: &Node, session: &mut Session, cmd: &Command, args: &[Bytes]) -> Frame {
+    match cmd.name {
+        "ping" => ping(session, args),
+        "echo" => Frame::Bulk(args[1].clone()),
+        "quit" => {
+            session.closing = true;
+            Frame::OK
+        }
+        "select" => select(node, session, args),
+        "hello" => hello(session, args),
+        "auth" => auth(args),
+        "client" => client(node, session, cmd, args).await,
+        "command" => command(cmd, args),
+        "info" => info(node, args).await,
+        "config" => config_cmd(node, cmd, args).await,
+        "time" => {
+            let us = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_micros())
+                .unwrap_or(0);
+            Frame::Array(vec![
+                Frame::bulk_str(&(us / 1_000_000).to_string()),
+                Frame::bulk_str(&(us % 1_000_000).to_string()),
+            ])
+        }
+        "msetnx" => msetnx(node, session.db, args).await,
+        "rename" => rename(node, session.db, args, false).await,
+        "renamenx" => rename(node, session.db, args, true).await,
+        "scan" => scan(node, session.db, args).await,
+        "randomkey" => randomkey(node, session.db).await,
+        _ => Frame::error(format!("ERR command '{}' has no handler", cmd.name)),
+    }
+}
+
+fn ping(session: &Session, args: &[Bytes]) -> Frame {
+    match args.len() {
+        1 if session.proto == Proto::Resp3 => Frame::simple("PONG"),
+        1 => Frame::simple("PONG"),
+        2 => Frame::Bulk(args[1].clone()),
+        _ => wrong_arity("ping"),
+    }
+}
+
+fn select(node: &Node, session: &mut Session, args: &[Bytes]) -> Frame {
+    let Some(db) = crate::util::parse_i64(&args[1]) else {
+        return not_integer();
+    };
+    if db < 0 || db as usize >= node.config.borrow().databases {
+        return Frame::error("ERR DB index is out of range");
+    }
+    session.select(db as usize);
+    Frame::OK
+}
+
+/// HELLO [protover [AUTH username password] [SETNAME clientname]]
+fn hello(session: &mut Session, args: &[Bytes]) -> Frame {
+    let mut proto = session.proto;
+    if let Some(v) = args.get(1) {
+        proto = match crate::util::parse_i64(v) {
+            Some(2) => Proto::Resp2,
+            Some(3) => Proto::Resp3,
+            Some(_) => return Frame::error("NOPROTO unsupported protocol version"),
+            None => return Frame::error("ERR Protocol version is not an integer or out of range"),
+        };
+    }
+    let mut name = None;
+    let mut i = 2;
+    while i < args.len() {
+        let more = args.len() - i - 1;
+        if is(&args[i], "auth") && more >= 2 {
+            // No users or passwords exist yet: the default user takes any.
+            i += 3;
+        } else if is(&args[i], "setname") && more >= 1 {
+            if let Err(e) = valid_client_name(&args[i + 1]) {
+                return e;
+            }
+            name = Some(String::from_utf8_lossy(&args[i + 1]).into_owned());
+            i += 2;
+        } else {
+            return Frame::error(format!(
+                "ERR Syntax error in HELLO option '{}'",
+                String::from_utf8_lossy(&args[i])
+            ));
+        }
+    }
+    session.set_proto(proto);
+    if let Some(name) = name {
+        session.info.borrow_mut().name = name;
+    }
+    let p = if proto == Proto::Resp3 { 3 } else { 2 };
+    Frame::Map(vec![
+        (Frame::bulk_str("server"), Frame::bulk_str("redis")),
+        (Frame::bulk_str("version"), Frame::bulk_str(REDIS_VERSION)),
+        (Frame::bulk_str("proto"), Frame::Integer(p)),
+        (Frame::bulk_str("id"), Frame::Integer(session.id as i64)),
+        (Frame::bulk_str("mode"), Frame::bulk_str("standalone")),
+        (Frame::bulk_str("role"), Frame::bulk_str("master")),
+        (Frame::bulk_str("modules"), Frame::Array(Vec::new())),
+    ])
+}
+
+fn auth(args: &[Bytes]) -> Frame {
+    match args.len() {
+        2 => Frame::error(
+            "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+        ),
+        3 if is(&args[1], "default") => Frame::OK,
+        3 => Frame::error("WRONGPASS invalid username-password pair or user is disabled."),
+        _ => syntax_error(),
+    }
+}
+
+fn valid_client_name(name: &[u8]) -> Result<(), Frame> {
+    if name.iter().all(|&c| (b'!'..=b'~').contains(&c)) {
+        Ok(())
+    } else {
+        Err(Frame::error(
+            "ERR Client names cannot contain spaces, newlines or special characters.",
+        ))
+    }
+}
+
+/// Checks a container command's subcommand and its arity; returns its
+/// lowercase name.
+fn subcommand(cmd: &Command, args: &[Bytes]) -> Result<String, Frame> {
+    let sub = String::from_utf8_lossy(&args[1]).to_lowercase();
+    let Some(spec) = cmd.subcommand(sub.as_bytes()) else {
+        return Err(Frame::error(format!(
+            "ERR unknown subcommand '{}'. Try {} HELP.",
+            String::from_utf8_lossy(&args[1])
+                .chars()
+                .take(128)
+                .collect::<String>(),
+            cmd.name.to_uppercase()
+        )));
+    };
+    if !super::arity_ok(spec.arity, args.len()) {
+        return Err(wrong_arity(&format!("{}|{}", cmd.name, sub)));
+    }
+    Ok(sub)
+}
+
+async fn client(node: &Node, session: &mut Session, cmd: &Command, args: &[Bytes]) -> Frame {
+    let sub = match subcommand(cmd, args) {
+        Ok(s) => s,
+        Err(e) => return e,
+    };
+    match sub.as_str() {
+        "id" => Frame::Integer(session.id as i64),
+        "getname" => {
+            let name = session.info.borrow().name.clone();
+            if name.is_empty() {
+                Frame::Null
+            } else {
+                Frame::bulk(name)
+            }
+        }
+        "setname" => match valid_client_name(&args[2]) {
+            Ok(()) => {
+                session.info.borrow_mut().name = String::from_utf8_lossy(&args[2]).into_owned();
+                Frame::OK
+            }
+            Err(e) => e,
+        },
+        "setinfo" => {
+            let value = String::from_utf8_lossy(&args[3]).into_owned();
+            if value.contains(|c: char| !('!'..='~').contains(&c)) {
+                return Frame::error(format!(
+                    "ERR {} cannot contain spaces, newlines or special characters.",
+                    String::from_utf8_lossy(&args[2]).to_lowercase()
+                ));
+            }
+            let mut info = session.info.borrow_mut();
+            if is(&args[2], "lib-name") {
+                info.lib_name = value;
+            } else if is(&args[2], "lib-ver") {
+                info.lib_ver = value;
+            } else {
+                return Frame::error(format!(
+                    "ERR Unrecognized option '{}'",
+                    String::from_utf8_lossy(&args[2])
+                ));
+            }
+            Frame::OK
+        }
+        "info" => Frame::Verbatim(format!("{}\n", session.info.borrow().line(now_ms()))),
+        "list" => {
+            let now = now_ms();
+            let lines = node
+                .run_on_all(move |n: &Node| {
+                    n.clients
+                        .borrow()
+                        .connected
+                        .values()
+                        .map(|c| c.borrow().line(now))
+                        .collect::<Vec<_>>()
+                })
+                .await
+                .unwrap_or_default();
+            let mut text: String = lines.into_iter().flatten().map(|l| l + "\n").collect();
+            if text.is_empty() {
+                text.push('\n');
+            }
+            Frame::Verbatim(text)
+        }
+        "no-evict" | "no-touch" => {
+            if is(&args[2], "on") || is(&args[2], "off") {
+                Frame::OK
+            } else {
+                syntax_error()
+            }
+        }
+        "help" => Frame::Array(
+            [
+                "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "ID",
+                "    Return the ID of the current connection.",
+                "GETNAME",
+                "    Return the name of the current connection.",
+                "SETNAME <name>",
+                "    Assign the name <name> to the current connection.",
+                "SETINFO <LIB-NAME|LIB-VER> <value>",
+                "    Set client library name or version.",
+                "INFO",
+                "    Return information about the current client connection.",
+                "LIST",
+                "    Return information about client connections.",
+            ]
+            .iter()
+            .map(|s| Frame::simple(*s))
+            .collect(),
+        ),
+        _ => Frame::error(format!(
+            "ERR CLIENT {} is not supported by ringcache",
+            sub.to_uppercase()
+        )),
+    }
+}
+
+/// One entry of COMMAND / COMMAND INFO, in Redis 7's layout.
+fn command_info(name: &str, spec: &Spec, subs: &[(String, Spec)]) -> Frame {
+    let statuses = |v: &[String]| Frame::Set(v.iter().map(|s| Frame::simple(s.clone())).collect());
+    Frame::Array(vec![
+        Frame::bulk_str(name),
+        Frame::Integer(spec.arity),
+        statuses(&spec.flags),
+        Frame::Integer(spec.first_key),
+        Frame::Integer(spec.last_key),
+        Frame::Integer(spec.step),
+        statuses(&spec.acl_categories),
+        Frame::Array(Vec::new()),
+        Frame::Array(Vec::new()),
+        Frame::Array(
+            subs.iter()
+                .map(|(sub, s)| command_info(&format!("{name}|{sub}"), s, &[]))
+                .collect(),
+        ),
+    ])
+}
+
+fn command(cmd: &Command, args: &[Bytes]) -> Frame {
+    let info = |c: &Command| command_info(c.name, &c.spec, &c.subcommands);
+    if args.len() == 1 {
+        return Frame::Array(table().iter().map(info).collect());
+    }
+    let sub = match subcommand(cmd, args) {
+        Ok(s) => s,
+        Err(e) => return e,
+    };
+    match sub.as_str() {
+        "count" => Frame::Integer(table().len() as i64),
+        "list" => Frame::Array(table().iter().map(|c| Frame::bulk_str(c.name)).collect()),
+        "info" if args.len() == 2 => Frame::Array(table().iter().map(info).collect()),
+        "info" => Frame::Array(
+            args[2..]
+                .iter()
+                .map(|n| table().get(n).map_or(Frame::NullArray, info))
+                .collect(),
+        ),
+        "docs" => {
+            let docs = |c: &Command| {
+                let group = c
+                    .spec
+                    .acl_categories
+                    .iter()
+                    .find(|g| {
+                        !matches!(
+                            g.as_str(),
+                            "@read" | "@write" | "@fast" | "@slow" | "@dangerous"
+                        )
+                    })
+                    .map_or("generic", |g| g.trim_start_matches('@'));
+                (
+                    Frame::bulk_str(c.name),
+                    Frame::Map(vec![
+                        (Frame::bulk_str("summary"), Frame::bulk_str("")),
+                        (Frame::bulk_str("since"), Frame::bulk_str("1.0.0")),
+                        (Frame::bulk_str("group"), Frame::bulk_str(group)),
+                    ]),
+                )
+            };
+            let wanted: Vec<&Command> = if args.len() == 2 {
+                table().iter().collect()
+            } else {
+                args[2..].iter().filter_map(|n| table().get(n)).collect()
+            };
+            Frame::Map(wanted.into_iter().map(docs).collect())
+        }
+        "getkeys" => Frame::error("ERR COMMAND GETKEYS is not supported by ringcache"),
+        "help" => Frame::Array(
+            [
+                "COMMAND [<subcommand>]",
+                "COUNT",
+                "INFO [<command-name> ...]",
+                "DOCS [<command-name> ...]",
+                "LIST",
+            ]
+            .iter()
+            .map(|s| Frame::simple(*s))
+            .collect(),
+        ),
+        _ => Frame::error(format!(
+            "ERR COMMAND {} is not supported by ringcache",
+            sub.to_uppercase()
+        )),
+    }
+}
+
+/// Per-core figures gathered for INFO.
+struct CoreReport {
+    keys: Vec<(usize, usize)>,
+    hits: u64,
+    misses: u64,
+    expired: u64,
+    clients: usize,
+    commands: u64,
+    connections: u64,
+    rejected: u64,
+    net_in: u64,
+    net_out: u64,
+}
+
+async fn info(node: &Node, args: &[Bytes]) -> Frame {
+    let reports = node
+        .run_on_all(|n: &Node| {
+            let sh = n.shard.borrow();
+            let ks = &sh.keyspace;
+            CoreReport {
+                keys: (0..ks.databases())
+                    .map(|db| (ks.len(db), ks.volatile_len(db)))
+                    .collect(),
+                hits: ks.stats.hits,
+                misses: ks.stats.misses,
+                expired: ks.stats.expired,
+                clients: n.clients.borrow().connected.len(),
+                commands: n.stats.commands_processed.get(),
+                connections: n.stats.connections_received.get(),
+                rejected: n.stats.rejected_connections.get(),
+                net_in: n.stats.net_input_bytes.get(),
+                net_out: n.stats.net_output_bytes.get(),
+            }
+        })
+        .await
+        .unwrap_or_default();
+    let sum = |f: fn(&CoreReport) -> u64| reports.iter().map(f).sum::<u64>();
+    let wanted: Vec<String> = args[1..]
+        .iter()
+        .map(|a| String::from_utf8_lossy(a).to_lowercase())
+        .collect();
+    let all = wanted.iter().any(|w| w == "all" || w == "everything");
+    let show = |section: &str| {
+        wanted.is_empty() || all || wanted.iter().any(|w| w == section || w == "default")
+    };
+    let cfg = node.config.borrow().clone();
+    let now = now_ms();
+    let mut out = String::new();
+    let mut section = |name: &str, body: String| {
+        if show(&name.to_lowercase()) {
+            if !out.is_empty() {
+                out.push_str("\r\n");
+            }
+            out.push_str(&format!("# {name}\r\n{body}"));
+        }
+    };
+    let uptime = now.saturating_sub(node.started_ms) / 1000;
+    section(
+        "Server",
+        format!(
+            "redis_version:{REDIS_VERSION}\r\nringcache_version:{}\r\nredis_mode:standalone\r\nos:{}\r\narch_bits:64\r\nmultiplexing_api:io_uring\r\nprocess_id:{}\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\nhz:{}\r\nshards:{}\r\nexecutable:{}\r\n",
+            env!("CARGO_PKG_VERSION"),
+            std::env::consts::OS,
+            std::process::id(),
+            crate::runtime::run_id(),
+            cfg.port,
+            now * 1000,
+            uptime / 86400,
+            cfg.hz,
+            node.shards,
+            std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
+        ),
+    );
+    section(
+        "Clients",
+        format!(
+            "connected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:0\r\n",
+            reports.iter().map(|r| r.clients).sum::<usize>(),
+            cfg.maxclients
+        ),
+    );
+    let rss = crate::runtime::rss_bytes();
+    section(
+        "Memory",
+        format!(
+            "used_memory:{rss}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:1.00\r\nmem_allocator:libc\r\n",
+            human_bytes(rss),
+            human_bytes(rss),
+            cfg.maxmemory,
+            human_bytes(cfg.maxmemory),
+            cfg.maxmemory_policy
+        ),
+    );
+    section(
+        "Persistence",
+        "loading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\n".into(),
+    );
+    section(
+        "Stats",
+        format!(
+            "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\n",
+            sum(|r| r.connections),
+            sum(|r| r.commands),
+            sum(|r| r.net_in),
+            sum(|r| r.net_out),
+            sum(|r| r.rejected),
+            sum(|r| r.expired),
+            sum(|r| r.hits),
+            sum(|r| r.misses),
+        ),
+    );
+    section(
+        "Replication",
+        "role:master\r\nconnected_slaves:0\r\n".into(),
+    );
+    let (user, sys) = crate::runtime::cpu_seconds();
+    section(
+        "CPU",
+        format!("used_cpu_sys:{sys:.6}\r\nused_cpu_user:{user:.6}\r\n"),
+    );
+    let mut keyspace = String::new();
+    for db in 0..cfg.databases {
+        let (keys, expires) = reports
+            .iter()
+            .filter_map(|r| r.keys.get(db))
+            .fold((0, 0), |(k, e), &(k2, e2)| (k + k2, e + e2));
+        if keys > 0 {
+            keyspace.push_str(&format!(
+                "db{db}:keys={keys},expires={expires},avg_ttl=0\r\n"
+            ));
+        }
+    }
+    section("Keyspace", keyspace);
+    Frame::Verbatim(out)
+}
+
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "K", "M", "G", "T"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n}B")
+    } else {
+        format!("{v:.2}{}", UNITS[unit])
+    }
+}
+
+async fn config_cmd(node: &Node, cmd: &Command, args: &[Bytes]) -> Frame {
+    let sub = match subcommand(cmd, args) {
+        Ok(s) => s,
+        Err(e) => return e,
+    };
+    match sub.as_str() {
+        "get" => {
+            let cfg = node.config.borrow();
+            let mut pairs = Vec::new();
+            for p in config::PARAMS {
+                if args[2..]
+                    .iter()
+                    .any(|pat| glob_match(pat, p.name.as_bytes(), true))
+                {
+                    pairs.push((Frame::bulk_str(p.name), Frame::bulk((p.get)(&cfg))));
+                }
+            }
+            Frame::Map(pairs)
+        }
+        "set" => {
+            if !(args.len() - 2).is_multiple_of(2) {
+                return wrong_arity("config|set");
+            }
+            // Validate every pair on a copy first: all or nothing, like Redis.
+            let mut next = node.config.borrow().clone();
+            for pair in args[2..].chunks_exact(2) {
+                let name = String::from_utf8_lossy(&pair[0]).to_lowercase();
+                let value = String::from_utf8_lossy(&pair[1]).into_owned();
+                let Some(param) = config::param(&name) else {
+                    return Frame::error(format!(
+                        "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
+                    ));
+                };
+                let Some(set) = param.set else {
+                    return Frame::error(format!(
+                        "ERR CONFIG SET failed (possibly related to argument '{name}') - can't set immutable config"
+                    ));
+                };
+                if let Err(why) = set(&mut next, &value) {
+                    return Frame::error(format!(
+                        "ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"
+                    ));
+                }
+            }
+            node.run_on_all(move |n: &Node| *n.config.borrow_mut() = next.clone())
+                .await;
+            Frame::OK
+        }
+        "resetstat" => {
+            node.run_on_all(|n: &Node| {
+                n.shard.borrow_mut().keyspace.stats = Default::default();
+                n.stats.commands_processed.set(0);
+                n.stats.connections_received.set(0);
+                n.stats.rejected_connections.set(0);
+                n.stats.net_input_bytes.set(0);
+                n.stats.net_output_bytes.set(0);
+            })
+            .await;
+            Frame::OK
+        }
+        "rewrite" => Frame::error("ERR The server is running without a config file"),
+        _ => Frame::error(format!(
+            "ERR CONFIG {} is not supported by ringcache",
+            sub.to_uppercase()
+        )),
+    }
+}
+
+/// Groups keys (every `stride`-th argument from `args[1]`) by owning shard.
+fn group_by_shard(args: &[Bytes], stride: usize, shards: usize) -> Vec<(usize, Vec<Bytes>)> {
+    let mut groups: Vec<Vec<Bytes>> = vec![Vec::new(); shards];
+    for chunk in args[1..].chunks_exact(stride) {
+        groups[router::shard_of(&chunk[0], shards)].extend_from_slice(chunk);
+    }
+    groups
+        .into_iter()
+        .enumerate()
+        .filter(|(_, g)| !g.is_empty())
+        .collect()
+}
+
+/// MSETNX: all keys are set, or none. On one shard this is one atomic step.
+/// Across shards: check every shard, then each shard sets its keys only if
+/// they are all still absent; a shard that lost that race makes the others
+/// undo their part, so the outcome stays all-or-nothing.
+async fn msetnx(node: &Node, db: usize, args: &[Bytes]) -> Frame {
+    if !(args.len() - 1).is_multiple_of(2) {
+        return wrong_arity("msetnx");
+    }
+    let groups = group_by_shard(args, 2, node.shards);
+    let any_exists = crate::node::join_all(groups.iter().map(|(shard, kv)| {
+        let keys: Vec<Bytes> = kv.iter().step_by(2).cloned().collect();
+        node.run_on(*shard, move |n: &Node| {
+            let mut sh = n.shard.borrow_mut();
+            let now = now_ms();
+            keys.iter().any(|k| sh.keyspace.contains(db, k, now))
+        })
+    }))
+    .await;
+    if any_exists.iter().any(|e| *e != Some(false)) {
+        return Frame::Integer(0);
+    }
+    let set = crate::node::join_all(groups.iter().map(|(shard, kv)| {
+        let kv = kv.clone();
+        let shard = *shard;
+        async move {
+            let done = node
+                .run_on(shard, move |n: &Node| {
+                    let mut sh = n.shard.borrow_mut();
+                    let now = now_ms();
+                    let pairs: Vec<_> = kv.chunks_exact(2).collect();
+                    if pairs.iter().any(|p| sh.keyspace.contains(db, &p[0], now)) {
+                        return false;
+                    }
+                    for p in pairs {
+                        sh.keyspace.insert(
+                            db,
+                            &p[0],
+                            Value::Str(Bytes::copy_from_slice(&p[1])),
+                            None,
+                        );
+                    }
+                    true
+                })
+                .await;
+            (shard, done == Some(true))
+        }
+    }))
+    .await;
+    if set.iter().all(|(_, ok)| *ok) {
+        return Frame::Integer(1);
+    }
+    for (shard, ok) in set {
+        if ok {
+            let kv = groups
+                .iter()
+                .find(|(s, _)| *s == shard)
+                .map(|(_, kv)| kv.clone())
+                .unwrap_or_default();
+            node.run_on(shard, move |n: &Node| {
+                let mut sh = n.shard.borrow_mut();
+                for p in kv.chunks_exact(2) {
+                    sh.keyspace.remove(db, &p[0]);
+                }
+            })
+            .await;
+        }
+    }
+    Frame::Integer(0)
+}
+
+/// A key's value and TTL, moved between shards by RENAME.
+type Moved = (Value, Option<u64>);
+
+fn take_entry(n: &Node, db: usize, key: &[u8]) -> Option<Moved> {
+    let mut sh = n.shard.borrow_mut();
+    let now = now_ms();
+    sh.keyspace.lookup(db, key, now)?;
+    sh.keyspace.remove(db, key).map(|e: Entry| {
+        let at = e.expire_at();
+        (e.value, at)
+    })
+}
+
+/// RENAME / RENAMENX src dst. When both keys live on one shard this is one
+/// step there; otherwise the value (with its TTL) moves from the source shard
+/// to the destination shard.
+async fn rename(node: &Node, db: usize, args: &[Bytes], nx: bool) -> Frame {
+    let (src, dst) = (args[1].clone(), args[2].clone());
+    let (from, to) = (
+        router::shard_of(&src, node.shards),
+        router::shard_of(&dst, node.shards),
+    );
+    let no_such_key = || Frame::error("ERR no such key");
+    let done = if nx { Frame::Integer(1) } else { Frame::OK };
+    if from == to {
+        return node
+            .run_on(from, move |n: &Node| {
+                let now = now_ms();
+                let mut sh = n.shard.borrow_mut();
+                let ks = &mut sh.keyspace;
+                if ks.lookup(db, &src, now).is_none() {
+                    return no_such_key();
+                }
+                if src == dst {
+                    return if nx { Frame::Integer(0) } else { Frame::OK };
+                }
+                if nx && ks.contains(db, &dst, now) {
+                    return Frame::Integer(0);
+                }
+                let e = ks.remove(db, &src).expect("looked up above");
+                let at = e.expire_at();
+                ks.insert(db, &dst, e.value, at);
+                done
+            })
+            .await
+            .unwrap_or_else(|| Frame::error("ERR shard unavailable"));
+    }
+    if nx {
+        let d = dst.clone();
+        let exists = node
+            .run_on(to, move |n: &Node| {
+                n.shard.borrow_mut().keyspace.contains(db, &d, now_ms())
+            })
+            .await;
+        if exists != Some(false) {
+            let s = src.clone();
+            let src_exists = node
+                .run_on(from, move |n: &Node| {
+                    n.shard.borrow_mut().keyspace.contains(db, &s, now_ms())
+                })
+                .await;
+            return if src_exists == Some(true) {
+                Frame::Integer(0)
+            } else {
+                no_such_key()
+            };
+        }
+    }
+    let s = src.clone();
+    let Some(Some(moved)) = node
+        .run_on(from, move |n: &Node| take_entry(n, db, &s))
+        .await
+    else {
+        return no_such_key();
+    };
+    // Put the value at the destination; with NX, a key created there in the
+    // meantime wins and the value goes back where it came from.
+    let returned = node
+        .run_on(to, move |n: &Node| {
+            let mut sh = n.shard.borrow_mut();
+            if nx && sh.keyspace.contains(db, &dst, now_ms()) {
+                return Some(moved);
+            }
+            sh.keyspace.insert(db, &dst, moved.0, moved.1);
+            None
+        })
+        .await
+        .flatten();
+    match returned {
+        None => done,
+        Some((value, at)) => {
+            node.run_on(from, move |n: &Node| {
+                n.shard.borrow_mut().keyspace.insert(db, &src, value, at)
+            })
+            .await;
+            Frame::Integer(0)
+        }
+    }
+}
+
+/// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]. The cursor is the
+/// next hash slot to visit: slots are walked in order, shard after shard, so a
+/// key that exists for the whole scan is returned exactly once, whatever the
+/// tables do meanwhile.
+async fn scan(node: &Node, db: usize, args: &[Bytes]) -> Frame {
+    let Some(cursor) = std::str::from_utf8(&args[1])
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+    else {
+        return Frame::error("ERR invalid cursor");
+    };
+    let (mut pattern, mut count, mut type_name) = (None, 10usize, None);
+    let mut i = 2;
+    while i < args.len() {
+        let Some(value) = args.get(i + 1) else {
+            return syntax_error();
+        };
+        if is(&args[i], "match") {
+            pattern = Some(value.clone());
+        } else if is(&args[i], "count") {
+            match int_arg(value) {
+                Ok(n) if n >= 1 => count = n as usize,
+                Ok(_) => return syntax_error(),
+                Err(e) => return e,
+            }
+        } else if is(&args[i], "type") {
+            type_name = Some(String::from_utf8_lossy(value).to_lowercase());
+        } else {
+            return syntax_error();
+        }
+        i += 2;
+    }
+    if cursor >= router::SLOTS as u64 {
+        return Frame::Array(vec![Frame::bulk_str("0"), Frame::Array(Vec::new())]);
+    }
+    let shard = router::shard_of_slot(cursor as u16, node.shards);
+    let result = node
+        .run_on(shard, move |n: &Node| {
+            let mut keys = Vec::new();
+            let next =
+                n.shard
+                    .borrow_mut()
+                    .keyspace
+                    .scan(db, cursor as usize, count, now_ms(), |e| {
+                        let type_ok = type_name
+                            .as_deref()
+                            .is_none_or(|t| e.value.type_name() == t);
+                        let match_ok = pattern
+                            .as_deref()
+                            .is_none_or(|p| glob_match(p, e.key(), false));
+                        if type_ok && match_ok {
+                            keys.push(Frame::Bulk(e.key().clone()));
+                        }
+                    });
+            (next, keys)
+        })
+        .await;
+    let Some((next, keys)) = result else {
+        return Frame::error("ERR shard unavailable");
+    };
+    let next = if next >= router::SLOTS { 0 } else { next };
+    Frame::Array(vec![Frame::bulk_str(&next.to_string()), Frame::Array(keys)])
+}
+
+async fn randomkey(node: &Node, db: usize) -> Frame {
+    let start = fastrand_u64() as usize % node.shards;
+    for i in 0..node.shards {
+        let shard = (start + i) % node.shards;
+        let key = node
+            .run_on(shard, move |n: &Node| {
+                n.shard
+                    .borrow_mut()
+                    .keyspace
+                    .random_key(db, now_ms(), fastrand_u64)
+            })
+            .await
+            .flatten();
+        if let Some(k) = key {
+            return Frame::Bulk(k);
+        }
+    }
+    Frame::Null
+}
+
+/// A cheap per-thread pseudo-random number (xorshift), for random picks.
+pub fn fastrand_u64() -> u64 {
+    use std::cell::Cell;
+    thread_local!(static STATE: Cell<u64> = Cell::new(
+        ahash::RandomState::new().hash_one(std::thread::current().id()) | 1
+    ));
+    STATE.with(|s| {
+        let mut x = s.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        s.set(x);
+        x
+    })
+}

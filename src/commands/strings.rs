@@ -1,0 +1,420 @@
+//! String commands: GET, SET and its variants, counters, ranges. Values are
+//! copied out of the connection's read buffer when stored, so a stored value
+//! never pins a whole network buffer.
+
+use super::{int_arg, invalid_expire, is, not_integer, syntax_error, wrong_type};
+use crate::keyspace::Value;
+use crate::protocol::Frame;
+use crate::shard::Ctx;
+use bytes::Bytes;
+
+/// Largest string a command may build (Redis's proto-max-bulk-len default).
+pub const MAX_STRING_BYTES: usize = 512 * 1024 * 1024;
+
+fn too_big() -> Frame {
+    Frame::error("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
+}
+
+/// The string at `key`: `Ok(None)` if absent, `Err(WRONGTYPE)` if not a string.
+fn read_str(ctx: &mut Ctx, key: &[u8]) -> Result<Option<Bytes>, Frame> {
+    match ctx.ks.read(ctx.db, key, ctx.now) {
+        None => Ok(None),
+        Some(e) => match &e.value {
+            Value::Str(s) => Ok(Some(s.clone())),
+            #[allow(unreachable_patterns)]
+            _ => Err(wrong_type()),
+        },
+    }
+}
+
+fn bulk_or_null(v: Option<Bytes>) -> Frame {
+    v.map_or(Frame::Null, Frame::Bulk)
+}
+
+fn store(ctx: &mut Ctx, key: &[u8], value: &[u8], expire_at: Option<u64>) {
+    ctx.ks.insert(
+        ctx.db,
+        key,
+        Value::Str(Bytes::copy_from_slice(value)),
+        expire_at,
+    );
+}
+
+pub fn get(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
+    read_str(ctx, &args[1]).map_or_else(|e| e, bulk_or_null)
+}
+
+/// An expiry option as SET/GETEX take it.
+#[derive(Clone, Copy, PartialEq)]
+enum Expiry {
+    None,
+    At(u64),
+    Keep,
+    Persist,
+}
+
+/// Parses `EX s | PX ms | EXAT s | PXAT ms` at `args[i]`; returns the absolute
+/// time and how many arguments it used, or None if `args[i]` is not one.
+fn parse_expiry(ctx: &Ctx, args: &[Bytes], i: usize) -> Option<Result<u64, Frame>> {
+    let opt = &args[i];
+    let (unit_ms, absolute) = if is(opt, "ex") {
+        (1000, false)
+    } else if is(opt, "px") {
+        (1, false)
+    } else if is(opt, "exat") {
+        (1000, true)
+    } else if is(opt, "pxat") {
+        (1, true)
+    } else {
+        return None;
+    };
+    let Some(arg) = args.get(i + 1) else {
+        return Some(Err(syntax_error()));
+    };
+    Some(expire_time(ctx.now, arg, unit_ms, absolute, &args[0]))
+}
+
+/// Converts a TTL argument to an absolute time in ms, with Redis's checks:
+/// an integer, positive, and no overflow.
+pub fn expire_time(
+    now: u64,
+    arg: &Bytes,
+    unit_ms: i64,
+    absolute: bool,
+    cmd: &[u8],
+) -> Result<u64, Frame> {
+    let n = int_arg(arg)?;
+    if n <= 0 {
+        return Err(invalid_expire(cmd));
+    }
+    let ms = n.checked_mul(unit_ms).ok_or_else(|| invalid_expire(cmd))?;
+    let at = if absolute {
+        Some(ms)
+    } else {
+        ms.checked_add(now as i64)
+    };
+    at.map(|t| t as u64).ok_or_else(|| invalid_expire(cmd))
+}
+
+/// SET key value [NX|XX] [GET] [EX s|PX ms|EXAT s|PXAT ms|KEEPTTL]
+pub fn set(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
+    let (mut nx, mut xx, mut get) = (false, false, false);
+    let mut expiry = Expiry::None;
+    let mut i = 3;
+    while i < args.len() {
+        let opt = &args[i];
+        if is(opt, "nx") && !xx {
+            nx = true;
+        } else if is(opt, "xx") && !nx {
+            xx = true;
+        } else if is(opt, "get") {
+            get = true;
+        } else if is(opt, "keepttl") && expiry == Expiry::None {
+            expiry = Expiry::Keep;
+        } else if expiry == Expiry::None {
+            match parse_expiry(ctx, args, i) {
+                Some(Ok(at)) => {
+                    expiry = Expiry::At(at);
+                    i += 1;
+                }
+                Some(Err(e)) => return e,
+                None => return syntax_error(),
+            }
+        } else {
+            return syntax_error();
+        }
+        i += 1;
+    }
+    let key = &args[1];
+    let old = if get {
+        match read_str(ctx, key) {
+            Ok(v) => v,
+            Err(e) => return e,
+        }
+    } else {
+        None
+    };
+    let exists = if get {
+        old.is_some()
+    } else {
+        ctx.ks.contains(ctx.db, key, ctx.now)
+    };
+    let reply = |old: Option<Bytes>| if get { bulk_or_null(old) } else { Frame::OK };
+    if (nx && exists) || (xx && !exists) {
+        return if get { bulk_or_null(old) } else { Frame::Null };
+    }
+    let expire_at = match expiry {
+        Expiry::At(at) => Some(at),
+        Expiry::Keep => ctx
+            .ks
+            .lookup(ctx.db, key, ctx.now)
+            .and_then(|e| e.expire_at()),
+        _ => None,
+    };
+    if expire_at.is_some_and(|at| at <= ctx.now) {
+        // Already expired: the key is gone, as if it had been set and expired.
+        ctx.ks.remove(ctx.db, key);
+        return reply(old);
+    }
+    store(ctx, key, &args[2], expire_at);
+    reply(old)
+}
+
+pub fn setnx(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
+    if ctx.ks.contains(ctx.db, &args[1], ctx.now) {
+        return Frame::Integer(0);
+    }
+    store(ctx, &args[1], &args[2], None);
+    Frame::Integer(1)
+}
+
+fn set_with_ttl(ctx: &mut Ctx, args: &[Bytes], unit_ms: i64) -> Frame {
+    match expire_time(ctx.now, &args[2], unit_ms, false, &args[0]) {
+        Ok(at) => {
+            store(ctx, &args[1], &args[3], Some(at));
+            Frame::OK
+        }
+        Err(e) => e,
+    }
+}
+
+pub fn setex(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
+    set_with_ttl(ctx, args, 1000)
+}
+
+pub fn psetex(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
+    set_with_ttl(ctx, args, 1)
+}
+
+pub fn getset(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
+    match read_str(ctx, &args[1]) {
+        Ok(old) => {
+            store(ctx, &args[1], &args[2], None);
+            bulk_or_null(old)
+        }
+        Err(e) => e,
+    }
+}
+
+pub fn getdel(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
+    match read_str(ctx, &args[1]) {
+        Ok(old) => {
+            if old.is_some() {
+                ctx.ks.remove(ctx.db, &args[1]);
+            }
+            bulk_or_null(old)
+        }
+        Err(e) => e,
+    }
+}
+
+/// GETEX key [EX s|PX ms|EXAT s|PXAT ms|PERSIST]
+pub fn getex(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
+    let mut expiry = Expiry::None;
+    let mut i = 2;
+    while i < args.len() {
+        if is(&args[i], "persist") && expiry == Expiry::None {
+            expiry = Expiry::Persist;
+        } else if expiry == Expiry::None {
+            match parse_expiry(ctx, args, i) {
+                Some(Ok(at)) => {
+                    expiry = Expiry::At(at);
+                    i += 1;
+                }
+                Some(Err(e)) => return e,
+                None => return syntax_error(),
+            }
+        } else {
+            return syntax_error();
+        }
+        i += 1;
+    }
+    let key = &args[1];
+    let value = match read_str(ctx, key) {
+        Ok(Some(v)) => v,
+        other => return other.map_or_else(|e| e, bulk_or_null),
+    };
+    match expiry {
+        Expiry::At(at) if at <= ctx.now => {
+            ctx.ks.remove(ctx.db, key);
+        }
+        Expiry::At(at) => ctx.ks.set_expire(ctx.db, key, Some(at)),
+        Expiry::Persist => ctx.ks.set_expire(ctx.db, key, None),
+        _ => {}
+    }
+    Frame::Bulk(value)
+}
+
+/// MGET on one shard's share of the keys: one reply per key, nil for a key
+/// that is missing or not a string.
+pub fn mget(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
+    Frame::Array(
+        args[1..]
+            .iter()
+            .map(|k| {
+                read_str(ctx, k)
+                    .ok()
+                    .flatten()
+                    .map_or(Frame::Null, Frame::Bulk)
+            })
+            .collect(),
+    )
+}
+
+/// MSET on one shard's share of the pairs.
+pub fn mset(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
+    for pair in args[1..].chunks_exact(2) {
+        store(ctx, &pair[0], &pair[1], None);
+    }
+    Frame::OK
+}
+
+/// Adds `delta` to the integer at `key`, keeping its TTL.
+fn incr_by(ctx: &mut Ctx, key: &[u8], delta: i64) -> Frame {
+    let current = match read_str(ctx, key) {
+        Ok(None) => 0,
+        Ok(Some(v)) => match crate::util::parse_i64(&v) {
+            Some(n) => n,
+            None => return not_integer(),
+        },
+        Err(e) => return e,
+    };
+    let Some(next) = current.checked_add(delta) else {
+        return Frame::error("ERR increment or decrement would overflow");
+    };
+    let digits = itoa::Buffer::new().format(next).as_bytes().to_vec();
+    replace_value(ctx, key, Bytes::from(digits));
+    Frame::Integer(next)
+}
+
+/// Replaces a string's bytes, keeping the key's TTL.
+fn replace_value(ctx: &mut Ctx, key: &[u8], value: Bytes) {
+    match ctx.ks.lookup(ctx.db, key, ctx.now) {
+        Some(e) => e.value = Value::Str(value),
+        None => ctx.ks.insert(ctx.db, key, Value::Str(value), None),
+    }
+}
+
+pub fn incr(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
+    incr_by(ctx, &args[1], 1)
+}
+
+pub fn decr(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
+    incr_by(ctx, &args[1], -1)
+}
+
+pub fn incrby(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
+    match int_arg(&args[2]) {
+        Ok(d) => incr_by(ctx, &args[1], d),
+        Err(e) => e,
+    }
+}
+
+pub fn decrby(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
+    match int_arg(&args[2]) {
+        Ok(i64::MIN) => Frame::error("ERR decrement would overflow"),
+        Ok(d) => incr_by(ctx, &args[1], -d),
+        Err(e) => e,
+    }
+}
+
+pub fn incrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
+    let not_float = || Frame::error("ERR value is not a valid float");
+    let Some(delta) = crate::util::parse_f64(&args[2]) else {
+        return not_float();
+    };
+    let current = match read_str(ctx, &args[1]) {
+        Ok(None) => 0.0,
+        Ok(Some(v)) => match crate::util::parse_f64(&v) {
+            Some(n) => n,
+            None => return not_float(),
+        },
+        Err(e) => return e,
+    };
+    let next = current + delta;
+    if !next.is_finite() {
+        return Frame::error("ERR increment would produce NaN or Infinity");
+    }
+    let text = Bytes::from(crate::protocol::format_double(next));
+    replace_value(ctx, &args[1], text.clone());
+    Frame::Bulk(text)
+}
+
+pub fn append(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
+    let old = match read_str(ctx, &args[1]) {
+        Ok(v) => v.unwrap_or_default(),
+        Err(e) => return e,
+    };
+    if old.len() + args[2].len() > MAX_STRING_BYTES {
+        return too_big();
+    }
+    let mut joined = Vec::with_capacity(old.len() + args[2].len());
+    joined.extend_from_slice(&old);
+    joined.extend_from_slice(&args[2]);
+    let len = joined.len();
+    replace_value(ctx, &args[1], Bytes::from(joined));
+    Frame::Integer(len as i64)
+}
+
+pub fn strlen(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
+    match read_str(ctx, &args[1]) {
+        Ok(v) => Frame::Integer(v.map_or(0, |v| v.len() as i64)),
+        Err(e) => e,
+    }
+}
+
+/// GETRANGE key start end, with Redis's treatment of negative and
+/// out-of-range indexes.
+pub fn getrange(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
+    let (mut start, mut end) = match (int_arg(&args[2]), int_arg(&args[3])) {
+        (Ok(s), Ok(e)) => (s, e),
+        (Err(e), _) | (_, Err(e)) => return e,
+    };
+    let value = match read_str(ctx, &args[1]) {
+        Ok(v) => v.unwrap_or_default(),
+        Err(e) => return e,
+    };
+    let len = value.len() as i64;
+    if start < 0 && end < 0 && start > end {
+        return Frame::Bulk(Bytes::new());
+    }
+    if start < 0 {
+        start = (len + start).max(0);
+    }
+    if end < 0 {
+        end = (len + end).max(0);
+    }
+    end = end.min(len - 1);
+    if start > end || len == 0 {
+        return Frame::Bulk(Bytes::new());
+    }
+    Frame::Bulk(value.slice(start as usize..=end as usize))
+}
+
+pub fn setrange(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
+    let offset = match int_arg(&args[2]) {
+        Ok(o) if o < 0 => return Frame::error("ERR offset is out of range"),
+        Ok(o) => o as usize,
+        Err(e) => return e,
+    };
+    let patch = &args[3];
+    let old = match read_str(ctx, &args[1]) {
+        Ok(v) => v,
+        Err(e) => return e,
+    };
+    if patch.is_empty() {
+        // Nothing to write: an absent key stays absent.
+        return Frame::Integer(old.map_or(0, |v| v.len() as i64));
+    }
+    if offset.saturating_add(patch.len()) > MAX_STRING_BYTES {
+        return too_big();
+    }
+    let mut value = old.map(|v| v.to_vec()).unwrap_or_default();
+    if value.len() < offset + patch.len() {
+        value.resize(offset + patch.len(), 0);
+    }
+    value[offset..offset + patch.len()].copy_from_slice(patch);
+    let len = value.len();
+    replace_value(ctx, &args[1], Bytes::from(value));
+    Frame::Integer(len as i64)
+}

@@ -1,0 +1,18 @@
+//! ringcache: a Redis-compatible, thread-per-core cache engine.
+//!
+//! Layers, top to bottom (a layer only uses those below it):
+//! `runtime` (executors, mesh) → `net` (connections) → `commands` (table,
+//! handlers, dispatch across shards) → `node` (what one core owns) → `shard`
+//! (one keyspace shard) → `keyspace` (databases, values, expiry) → `protocol`,
+//! `router`, `config`, `util`.
+
+pub mod commands;
+pub mod config;
+pub mod keyspace;
+pub mod net;
+pub mod node;
+pub mod protocol;
+pub mod router;
+pub mod runtime;
+pub mod shard;
+pub mod util;

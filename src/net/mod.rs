@@ -1,0 +1,191 @@
+//! The network front end: listening sockets, and one task per client
+//! connection that reads pipelined requests, hands each batch to the
+//! dispatcher, and writes all of the batch's replies with one write.
+
+use crate::commands::{dispatch, Session};
+use crate::config::Config;
+use crate::node::{ClientInfo, Node};
+use crate::protocol::{Frame, Parser, Proto, Request};
+use bytes::BytesMut;
+use futures_lite::{AsyncReadExt, AsyncWriteExt, FutureExt};
+use glommio::net::{TcpListener, TcpStream};
+use std::cell::RefCell;
+use std::panic::AssertUnwindSafe;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// Bytes asked of the socket per read.
+const READ_CHUNK_BYTES: usize = 32 * 1024;
+/// Most requests of one pipeline run as one batch before replies are written:
+/// bounds the reply memory one batch can hold.
+const MAX_BATCH_REQUESTS: usize = 1024;
+/// A reply buffer larger than this is given back after it was written, so an
+/// idle connection does not keep the memory of its largest reply.
+const KEEP_OUT_BUFFER_BYTES: usize = 256 * 1024;
+
+/// Binds every address of `bind` (space-separated, as redis.conf) on the port.
+pub fn bind(config: &Config) -> std::io::Result<Vec<TcpListener>> {
+    config
+        .bind
+        .split_whitespace()
+        .map(|addr| {
+            let addr = addr.trim_start_matches('-');
+            let addr = if addr.contains(':') {
+                format!("[{addr}]:{}", config.port)
+            } else {
+                format!("{addr}:{}", config.port)
+            };
+            TcpListener::bind(addr.as_str()).map_err(|e| std::io::Error::other(e.to_string()))
+        })
+        .collect()
+}
+
+pub async fn accept_loop(node: Rc<Node>, listener: TcpListener) {
+    loop {
+        match listener.accept().await {
+            Ok(stream) => {
+                let node = node.clone();
+                glommio::spawn_local(async move {
+                    let id = node.id;
+                    if AssertUnwindSafe(serve(node, stream))
+                        .catch_unwind()
+                        .await
+                        .is_err()
+                    {
+                        tracing::error!(shard = id, "a connection task panicked; it was closed");
+                    }
+                })
+                .detach();
+            }
+            Err(e) => {
+                // Out of file descriptors and the like: back off, keep serving.
+                tracing::warn!("accept failed: {e}");
+                glommio::timer::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// Registers the connection in its node's client list for as long as it lives.
+struct Registration {
+    node: Rc<Node>,
+    id: u64,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.node.clients.borrow_mut().connected.remove(&self.id);
+    }
+}
+
+async fn serve(node: Rc<Node>, mut stream: TcpStream) {
+    let _ = stream.set_nodelay(true);
+    let stats = &node.stats;
+    stats
+        .connections_received
+        .set(stats.connections_received.get() + 1);
+    let (max_clients_here, max_bulk, max_args) = {
+        let c = node.config.borrow();
+        (
+            c.maxclients.div_ceil(node.shards),
+            c.proto_max_bulk_len,
+            c.max_args,
+        )
+    };
+    if node.clients.borrow().connected.len() >= max_clients_here {
+        stats
+            .rejected_connections
+            .set(stats.rejected_connections.get() + 1);
+        let _ = stream
+            .write_all(b"-ERR max number of clients reached\r\n")
+            .await;
+        return;
+    }
+    let now = crate::util::now_ms();
+    let id = node.clients.borrow_mut().next_id();
+    let info = Rc::new(RefCell::new(ClientInfo {
+        id,
+        addr: stream
+            .peer_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default(),
+        laddr: stream
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default(),
+        name: String::new(),
+        lib_name: String::new(),
+        lib_ver: String::new(),
+        db: 0,
+        proto: Proto::Resp2,
+        created_ms: now,
+        last_active_ms: now,
+        last_cmd: String::new(),
+        query_buf: 0,
+    }));
+    node.clients.borrow_mut().connected.insert(id, info.clone());
+    let _registration = Registration {
+        node: node.clone(),
+        id,
+    };
+
+    let mut session = Session::new(info.clone());
+    let mut parser = Parser::new(max_bulk, max_args);
+    let mut buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    let mut chunk = vec![0u8; READ_CHUNK_BYTES];
+    let mut out = Vec::with_capacity(READ_CHUNK_BYTES);
+    let mut requests: Vec<Request> = Vec::new();
+    loop {
+        // Run every complete request already buffered, a batch at a time.
+        loop {
+            let parsed = parser.parse(&mut buf, &mut requests, MAX_BATCH_REQUESTS);
+            // A full batch may have left more complete requests behind.
+            let more = requests.len() == MAX_BATCH_REQUESTS;
+            if !requests.is_empty() {
+                dispatch::run(&node, &mut session, std::mem::take(&mut requests), &mut out).await;
+            }
+            if let Err(e) = &parsed {
+                Frame::error(e.reply()).encode(session.proto, &mut out);
+                session.closing = true;
+            }
+            if !out.is_empty() {
+                stats
+                    .net_output_bytes
+                    .set(stats.net_output_bytes.get() + out.len() as u64);
+                if stream.write_all(&out).await.is_err() {
+                    return;
+                }
+                out.clear();
+                if out.capacity() > KEEP_OUT_BUFFER_BYTES {
+                    out = Vec::with_capacity(READ_CHUNK_BYTES);
+                }
+            }
+            if session.closing {
+                return;
+            }
+            if !more {
+                break;
+            }
+        }
+        let limit = node.config.borrow().client_query_buffer_limit;
+        if buf.len() > limit {
+            tracing::warn!(
+                client = id,
+                bytes = buf.len(),
+                "closing client that reached max query buffer length"
+            );
+            return;
+        }
+        let n = match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        stats
+            .net_input_bytes
+            .set(stats.net_input_bytes.get() + n as u64);
+        buf.extend_from_slice(&chunk[..n]);
+        let mut i = info.borrow_mut();
+        i.last_active_ms = crate::util::now_ms();
+        i.query_buf = buf.len();
+    }
+}

@@ -1,0 +1,67 @@
+//! The connections one core has accepted, for CLIENT LIST / INFO and INFO
+//! clients. Client ids are unique across cores without coordination: core `i`
+//! of `n` hands out `i + 1, i + 1 + n, i + 1 + 2n, …`.
+
+use crate::protocol::Proto;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+/// What CLIENT LIST shows of one connection; the connection updates it.
+pub struct ClientInfo {
+    pub id: u64,
+    pub addr: String,
+    pub laddr: String,
+    pub name: String,
+    pub lib_name: String,
+    pub lib_ver: String,
+    pub db: usize,
+    pub proto: Proto,
+    pub created_ms: u64,
+    pub last_active_ms: u64,
+    pub last_cmd: String,
+    pub query_buf: usize,
+}
+
+impl ClientInfo {
+    /// One line of CLIENT LIST, with Redis's field names.
+    pub fn line(&self, now_ms: u64) -> String {
+        format!(
+            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            self.id,
+            self.addr,
+            self.laddr,
+            self.name,
+            now_ms.saturating_sub(self.created_ms) / 1000,
+            now_ms.saturating_sub(self.last_active_ms) / 1000,
+            self.db,
+            self.query_buf,
+            if self.last_cmd.is_empty() { "NULL" } else { &self.last_cmd },
+            if self.proto == Proto::Resp3 { 3 } else { 2 },
+            self.lib_name,
+            self.lib_ver,
+        )
+    }
+}
+
+pub struct Clients {
+    next_id: u64,
+    stride: u64,
+    pub connected: BTreeMap<u64, Rc<RefCell<ClientInfo>>>,
+}
+
+impl Clients {
+    pub fn new(core: usize, cores: usize) -> Clients {
+        Clients {
+            next_id: core as u64 + 1,
+            stride: cores.max(1) as u64,
+            connected: BTreeMap::new(),
+        }
+    }
+
+    pub fn next_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += self.stride;
+        id
+    }
+}

@@ -1,0 +1,111 @@
+//! A node is everything one pinned core owns: its shard of the keyspace, the
+//! client connections it accepted, its copy of the settings, and its links to
+//! the other cores. Cores share nothing; they send each other jobs (closures
+//! run on the receiving core) over glommio's channel mesh.
+
+mod clients;
+
+pub use clients::{ClientInfo, Clients};
+
+use crate::config::Config;
+use crate::shard::Shard;
+use futures_channel::oneshot;
+use glommio::channels::channel_mesh::Senders;
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::task::Poll;
+
+/// Work sent to another core: runs there with that core's node.
+pub type Job = Box<dyn FnOnce(&Node) + Send>;
+
+#[derive(Default)]
+pub struct NodeStats {
+    pub connections_received: Cell<u64>,
+    pub commands_processed: Cell<u64>,
+    pub rejected_connections: Cell<u64>,
+    pub net_input_bytes: Cell<u64>,
+    pub net_output_bytes: Cell<u64>,
+}
+
+pub struct Node {
+    pub id: usize,
+    pub shards: usize,
+    pub shard: RefCell<Shard>,
+    pub config: RefCell<Config>,
+    pub clients: RefCell<Clients>,
+    pub stats: NodeStats,
+    pub started_ms: u64,
+    mesh: Option<Senders<Job>>,
+}
+
+impl Node {
+    pub fn new(id: usize, config: Config, mesh: Option<Senders<Job>>) -> Node {
+        let shards = config.shards;
+        Node {
+            id,
+            shards,
+            shard: RefCell::new(Shard::new(id, shards, config.databases)),
+            config: RefCell::new(config),
+            clients: RefCell::new(Clients::new(id, shards)),
+            stats: NodeStats::default(),
+            started_ms: crate::util::now_ms(),
+            mesh,
+        }
+    }
+
+    /// Runs `f` on core `target` and returns its result: inline when the target
+    /// is this core, as a job over the mesh otherwise. `None` only if the other
+    /// core has gone (shutdown).
+    pub async fn run_on<T, F>(&self, target: usize, f: F) -> Option<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Node) -> T + Send + 'static,
+    {
+        if target == self.id {
+            return Some(f(self));
+        }
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |node| {
+            let _ = tx.send(f(node));
+        });
+        self.mesh.as_ref()?.send_to(target, job).await.ok()?;
+        rx.await.ok()
+    }
+
+    /// Runs `f` on every core in parallel; the results come in core order.
+    pub async fn run_on_all<T, F>(&self, f: F) -> Option<Vec<T>>
+    where
+        T: Send + 'static,
+        F: Fn(&Node) -> T + Send + Clone + 'static,
+    {
+        let calls = (0..self.shards).map(|s| self.run_on(s, f.clone()));
+        join_all(calls).await.into_iter().collect()
+    }
+}
+
+/// Awaits every future, polling them together; results come in input order.
+pub async fn join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    let mut pending: Vec<_> = futures.into_iter().map(|f| Some(Box::pin(f))).collect();
+    let mut results: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut done = true;
+        for (slot, fut) in results.iter_mut().zip(pending.iter_mut()) {
+            if let Some(f) = fut {
+                match f.as_mut().poll(cx) {
+                    Poll::Ready(v) => {
+                        *slot = Some(v);
+                        *fut = None;
+                    }
+                    Poll::Pending => done = false,
+                }
+            }
+        }
+        if done {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
+    results.into_iter().flatten().collect()
+}

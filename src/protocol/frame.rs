@@ -1,0 +1,171 @@
+//! Replies as values, encoded for the connection's protocol version at the last
+//! moment: a shard builds a `Frame` without knowing whether the client speaks
+//! RESP2 or RESP3.
+
+use bytes::Bytes;
+use std::borrow::Cow;
+
+/// Protocol version negotiated with HELLO.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Proto {
+    Resp2,
+    Resp3,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Frame {
+    Simple(Cow<'static, str>),
+    /// The whole error line without the leading '-', e.g. "ERR syntax error".
+    Error(Cow<'static, str>),
+    Integer(i64),
+    Bulk(Bytes),
+    /// A missing value: `$-1` in RESP2, `_` in RESP3.
+    Null,
+    /// A missing aggregate: `*-1` in RESP2, `_` in RESP3.
+    NullArray,
+    Array(Vec<Frame>),
+    /// A map in RESP3, a flat array of key/value pairs in RESP2.
+    Map(Vec<(Frame, Frame)>),
+    /// A set in RESP3, an array in RESP2.
+    Set(Vec<Frame>),
+    /// A double in RESP3, a bulk string in RESP2.
+    Double(f64),
+    /// Verbatim text (INFO, CLIENT LIST) in RESP3, a bulk string in RESP2.
+    Verbatim(String),
+}
+
+impl Frame {
+    pub const OK: Frame = Frame::Simple(Cow::Borrowed("OK"));
+
+    pub fn error(msg: impl Into<Cow<'static, str>>) -> Frame {
+        Frame::Error(msg.into())
+    }
+
+    pub fn simple(msg: impl Into<Cow<'static, str>>) -> Frame {
+        Frame::Simple(msg.into())
+    }
+
+    pub fn bulk(data: impl Into<Bytes>) -> Frame {
+        Frame::Bulk(data.into())
+    }
+
+    pub fn bulk_str(s: &str) -> Frame {
+        Frame::Bulk(Bytes::copy_from_slice(s.as_bytes()))
+    }
+
+    pub fn is_error(&self) -> bool {
+        matches!(self, Frame::Error(_))
+    }
+
+    /// Appends the wire encoding of this reply to `out`.
+    pub fn encode(&self, proto: Proto, out: &mut Vec<u8>) {
+        let resp3 = proto == Proto::Resp3;
+        match self {
+            Frame::Simple(s) => line(out, b'+', s.as_bytes()),
+            Frame::Error(s) => line(out, b'-', s.as_bytes()),
+            Frame::Integer(n) => int_line(out, b':', *n),
+            Frame::Bulk(b) => bulk(out, b),
+            Frame::Null if resp3 => out.extend_from_slice(b"_\r\n"),
+            Frame::Null => out.extend_from_slice(b"$-1\r\n"),
+            Frame::NullArray if resp3 => out.extend_from_slice(b"_\r\n"),
+            Frame::NullArray => out.extend_from_slice(b"*-1\r\n"),
+            Frame::Array(items) => {
+                int_line(out, b'*', items.len() as i64);
+                items.iter().for_each(|f| f.encode(proto, out));
+            }
+            Frame::Set(items) => {
+                int_line(out, if resp3 { b'~' } else { b'*' }, items.len() as i64);
+                items.iter().for_each(|f| f.encode(proto, out));
+            }
+            Frame::Map(pairs) => {
+                if resp3 {
+                    int_line(out, b'%', pairs.len() as i64);
+                } else {
+                    int_line(out, b'*', 2 * pairs.len() as i64);
+                }
+                for (k, v) in pairs {
+                    k.encode(proto, out);
+                    v.encode(proto, out);
+                }
+            }
+            Frame::Double(d) => {
+                let text = format_double(*d);
+                if resp3 {
+                    line(out, b',', text.as_bytes());
+                } else {
+                    bulk(out, text.as_bytes());
+                }
+            }
+            Frame::Verbatim(text) => {
+                if resp3 {
+                    int_line(out, b'=', text.len() as i64 + 4);
+                    out.extend_from_slice(b"txt:");
+                    out.extend_from_slice(text.as_bytes());
+                    out.extend_from_slice(b"\r\n");
+                } else {
+                    bulk(out, text.as_bytes());
+                }
+            }
+        }
+    }
+}
+
+/// Formats a double the way Redis replies with one: shortest round-trip form,
+/// `inf`/`-inf` for infinities.
+pub fn format_double(d: f64) -> String {
+    if d.is_infinite() {
+        if d > 0.0 { "inf" } else { "-inf" }.to_string()
+    } else if d.is_nan() {
+        "nan".to_string()
+    } else {
+        format!("{d}")
+    }
+}
+
+fn line(out: &mut Vec<u8>, prefix: u8, body: &[u8]) {
+    out.push(prefix);
+    // A status or error line cannot carry CR/LF: Redis replaces them with spaces.
+    out.extend(
+        body.iter()
+            .map(|&c| if c == b'\r' || c == b'\n' { b' ' } else { c }),
+    );
+    out.extend_from_slice(b"\r\n");
+}
+
+fn int_line(out: &mut Vec<u8>, prefix: u8, n: i64) {
+    out.push(prefix);
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+fn bulk(out: &mut Vec<u8>, data: &[u8]) {
+    int_line(out, b'$', data.len() as i64);
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enc(f: Frame, p: Proto) -> String {
+        let mut out = Vec::new();
+        f.encode(p, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn resp2_and_resp3_differ_where_redis_does() {
+        let map = Frame::Map(vec![(Frame::bulk_str("a"), Frame::Integer(1))]);
+        assert_eq!(enc(map.clone(), Proto::Resp2), "*2\r\n$1\r\na\r\n:1\r\n");
+        assert_eq!(enc(map, Proto::Resp3), "%1\r\n$1\r\na\r\n:1\r\n");
+        assert_eq!(enc(Frame::Null, Proto::Resp2), "$-1\r\n");
+        assert_eq!(enc(Frame::Null, Proto::Resp3), "_\r\n");
+        assert_eq!(enc(Frame::Double(1.5), Proto::Resp2), "$3\r\n1.5\r\n");
+        assert_eq!(enc(Frame::Double(1.5), Proto::Resp3), ",1.5\r\n");
+        assert_eq!(
+            enc(Frame::error("ERR a\r\nb"), Proto::Resp2),
+            "-ERR a  b\r\n"
+        );
+    }
+}

@@ -1,0 +1,199 @@
+//! Start-up: one glommio executor per shard, each pinned to its own CPU, joined
+//! by a full channel mesh. Every executor owns a node (its shard, its
+//! clients), listens on the shared port (SO_REUSEPORT), serves jobs from its
+//! peers, and runs its shard's active expiry.
+
+use crate::config::Config;
+use crate::net;
+use crate::node::{Job, Node};
+use crate::shard::EXPIRE_KEYS_PER_PASS;
+use futures_lite::FutureExt;
+use glommio::channels::channel_mesh::MeshBuilder;
+use glommio::{LocalExecutorBuilder, Placement};
+use std::panic::AssertUnwindSafe;
+use std::rc::Rc;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// Jobs that may wait in one core-to-core channel before senders wait.
+const MESH_CHANNEL_CAPACITY: usize = 1024;
+/// How long a busy task may run before glommio lets others in (its default,
+/// 100 ms, would let one task stall a core's clients that long).
+const PREEMPT_TIMER: Duration = Duration::from_millis(5);
+/// Memory each executor registers with io_uring (glommio needs >= 512 KiB).
+const IO_MEMORY_BYTES: usize = 2 << 20;
+
+/// A random id for this process's lifetime, as Redis's run_id.
+pub fn run_id() -> &'static str {
+    static ID: OnceLock<String> = OnceLock::new();
+    ID.get_or_init(|| {
+        let s = ahash::RandomState::new();
+        format!(
+            "{:016x}{:016x}{:08x}",
+            s.hash_one(1u8),
+            s.hash_one(2u8),
+            s.hash_one(3u8) as u32
+        )
+    })
+}
+
+/// Runs the server until every executor stops. Errors are start-up failures,
+/// worded for the operator.
+pub fn run(config: Config) -> Result<(), String> {
+    raise_memlock_limit();
+    let cpus: Vec<usize> = core_affinity::get_core_ids()
+        .map(|ids| ids.into_iter().map(|c| c.id).collect())
+        .filter(|ids: &Vec<usize>| !ids.is_empty())
+        .unwrap_or_else(|| vec![0]);
+    let shards = config.shards;
+    let pinned: Vec<usize> = (0..shards).map(|i| cpus[i % cpus.len()]).collect();
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        port = config.port,
+        bind = %config.bind,
+        shards,
+        cores = ?pinned,
+        dir = %config.dir.display(),
+        "ringcache starting"
+    );
+    if shards > cpus.len() {
+        tracing::warn!(
+            "{shards} shards on {} CPUs: some cores run several shards",
+            cpus.len()
+        );
+    }
+    let mesh = MeshBuilder::<Job, _>::full(shards, MESH_CHANNEL_CAPACITY);
+    let mut handles = Vec::new();
+    for (id, &cpu) in pinned.iter().enumerate() {
+        let (config, mesh) = (config.clone(), mesh.clone());
+        let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
+            .name(&format!("shard-{id}"))
+            .preempt_timer(PREEMPT_TIMER)
+            .io_memory(IO_MEMORY_BYTES)
+            .spawn(move || async move { serve_core(id, config, mesh).await })
+            .map_err(|e| {
+                format!("cannot start the executor for shard {id} on CPU {cpu}: {e} (io_uring must be enabled and not blocked by seccomp; locked-memory limit at least 512 KiB)")
+            })?;
+        handles.push(handle);
+    }
+    let mut first_error = None;
+    for h in handles {
+        match h.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                first_error.get_or_insert(e);
+            }
+            Err(e) => {
+                first_error.get_or_insert(format!("an executor failed: {e}"));
+            }
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+async fn serve_core(
+    id: usize,
+    config: Config,
+    mesh: MeshBuilder<Job, glommio::channels::channel_mesh::Full>,
+) -> Result<(), String> {
+    let (senders, mut receivers) = mesh
+        .join()
+        .await
+        .map_err(|_| "cannot join the core mesh".to_string())?;
+    let listeners = net::bind(&config)
+        .map_err(|e| format!("cannot listen on {}:{}: {e}", config.bind, config.port))?;
+    let node = Rc::new(Node::new(id, config, Some(senders)));
+    for (_, rx) in receivers.streams() {
+        let node = node.clone();
+        glommio::spawn_local(async move {
+            while let Some(job) = rx.recv().await {
+                // A bug in one job must not take the whole core down; its
+                // requester sees its reply channel closed.
+                if std::panic::catch_unwind(AssertUnwindSafe(|| job(&node))).is_err() {
+                    tracing::error!(shard = node.id, "a job panicked; the shard goes on");
+                }
+            }
+        })
+        .detach();
+    }
+    glommio::spawn_local(active_expiry(node.clone())).detach();
+    if id == 0 {
+        tracing::info!("ready to accept connections");
+    }
+    let accepts = listeners.into_iter().map(|l| {
+        let node = node.clone();
+        glommio::spawn_local(async move { net::accept_loop(node, l).await })
+    });
+    let tasks: Vec<_> = accepts.collect();
+    for t in tasks {
+        t.await;
+    }
+    Ok(())
+}
+
+/// Removes expired keys in the background, `hz` passes a second, each bounded;
+/// a pass that hit its bound is followed at once by another after yielding.
+async fn active_expiry(node: Rc<Node>) {
+    loop {
+        let removed = AssertUnwindSafe(async {
+            node.shard
+                .borrow_mut()
+                .keyspace
+                .expire_due(crate::util::now_ms(), EXPIRE_KEYS_PER_PASS)
+        })
+        .catch_unwind()
+        .await
+        .unwrap_or(0);
+        if removed == EXPIRE_KEYS_PER_PASS {
+            glommio::yield_if_needed().await;
+            continue;
+        }
+        let hz = node.config.borrow().hz.max(1) as u64;
+        glommio::timer::sleep(Duration::from_millis(1000 / hz)).await;
+    }
+}
+
+/// io_uring buffers count against the locked-memory limit; containers often
+/// set it low. Raise the soft limit to the hard one (and further when allowed).
+fn raise_memlock_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) != 0 {
+            return;
+        }
+        let wanted = libc::rlimit {
+            rlim_cur: libc::RLIM_INFINITY,
+            rlim_max: libc::RLIM_INFINITY,
+        };
+        if libc::setrlimit(libc::RLIMIT_MEMLOCK, &wanted) != 0 {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_MEMLOCK, &lim);
+        }
+    }
+}
+
+/// Resident set size of the process, from /proc/self/statm.
+pub fn rss_bytes() -> u64 {
+    let pages = std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<u64>().ok())
+        })
+        .unwrap_or(0);
+    pages * 4096
+}
+
+/// User and system CPU seconds used by the process.
+pub fn cpu_seconds() -> (f64, f64) {
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage fills the struct we pass.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    (secs(usage.ru_utime), secs(usage.ru_stime))
+}

@@ -1,0 +1,255 @@
+//! Small helpers shared by every layer: Redis's strict number parsing, its glob
+//! matcher, and the wall clock in milliseconds.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Parses a decimal integer exactly as Redis's `string2ll`: no sign but a
+/// leading '-', no spaces, no leading zeros, no overflow.
+pub fn parse_i64(s: &[u8]) -> Option<i64> {
+    let (neg, digits) = match s {
+        [b'-', rest @ ..] => (true, rest),
+        _ => (false, s),
+    };
+    match digits {
+        [] => return None,
+        [b'0'] if !neg => return Some(0),
+        [b'0', ..] => return None,
+        _ => {}
+    }
+    if digits.len() > 19 {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add((c - b'0') as u64)?;
+    }
+    if neg {
+        if v > i64::MAX as u64 + 1 {
+            None
+        } else {
+            Some((v as i64).wrapping_neg())
+        }
+    } else {
+        i64::try_from(v).ok()
+    }
+}
+
+/// Parses a float as Redis's `string2ld`/`strtold` does: decimal or exponent
+/// form, `inf`/`-inf`; no spaces, no NaN.
+pub fn parse_f64(s: &[u8]) -> Option<f64> {
+    let text = std::str::from_utf8(s).ok()?;
+    if text.is_empty()
+        || text.starts_with(|c: char| c.is_whitespace())
+        || text.ends_with(char::is_whitespace)
+    {
+        return None;
+    }
+    let v: f64 = match text.to_ascii_lowercase().as_str() {
+        "inf" | "+inf" | "infinity" | "+infinity" => f64::INFINITY,
+        "-inf" | "-infinity" => f64::NEG_INFINITY,
+        _ => text.parse().ok()?,
+    };
+    (!v.is_nan()).then_some(v)
+}
+
+/// Redis's glob matcher (`stringmatchlen`): `*`, `?`, `[abc]`, `[^a]`, `[a-z]`,
+/// and `\` escapes. Used by KEYS, SCAN MATCH and CONFIG GET.
+pub fn glob_match(pattern: &[u8], s: &[u8], nocase: bool) -> bool {
+    glob(pattern, s, nocase, 0, &mut false)
+}
+
+/// Recursion depth guard: a pattern like `*a*a*a*…` against a long string
+/// would otherwise explode (Redis guards the same way since 7.0).
+const MAX_GLOB_NESTING: usize = 1000;
+
+/// `give_up` is Redis's `skipLongerMatches`: once a `*` has tried every
+/// remaining suffix and failed, no earlier `*` can succeed by consuming more,
+/// which keeps patterns like `*a*a*a*b` linear instead of exponential.
+fn glob(mut p: &[u8], mut s: &[u8], nocase: bool, nesting: usize, give_up: &mut bool) -> bool {
+    if nesting > MAX_GLOB_NESTING {
+        return false;
+    }
+    let eq = |a: u8, b: u8| {
+        if nocase {
+            a.eq_ignore_ascii_case(&b)
+        } else {
+            a == b
+        }
+    };
+    while let Some(&pc) = p.first() {
+        match pc {
+            b'*' => {
+                while p.len() > 1 && p[1] == b'*' {
+                    p = &p[1..];
+                }
+                if p.len() == 1 {
+                    return true;
+                }
+                for i in 0..=s.len() {
+                    if glob(&p[1..], &s[i..], nocase, nesting + 1, give_up) {
+                        return true;
+                    }
+                    if *give_up {
+                        return false;
+                    }
+                }
+                *give_up = true;
+                return false;
+            }
+            b'?' => {
+                if s.is_empty() {
+                    return false;
+                }
+                s = &s[1..];
+            }
+            b'[' => {
+                let Some(&c) = s.first() else { return false };
+                p = &p[1..];
+                let not = p.first() == Some(&b'^');
+                if not {
+                    p = &p[1..];
+                }
+                let mut matched = false;
+                loop {
+                    match p {
+                        [] => break,
+                        [b']', ..] => break,
+                        [b'\\', x, ..] => {
+                            matched |= eq(*x, c);
+                            p = &p[2..];
+                        }
+                        [a, b'-', b, ..] if *b != b']' => {
+                            let (lo, hi) = if a <= b { (*a, *b) } else { (*b, *a) };
+                            let c2 = if nocase { c.to_ascii_lowercase() } else { c };
+                            let (lo2, hi2) = if nocase {
+                                (lo.to_ascii_lowercase(), hi.to_ascii_lowercase())
+                            } else {
+                                (lo, hi)
+                            };
+                            matched |= c2 >= lo2 && c2 <= hi2;
+                            p = &p[3..];
+                        }
+                        [x, ..] => {
+                            matched |= eq(*x, c);
+                            p = &p[1..];
+                        }
+                    }
+                }
+                if matched == not {
+                    return false;
+                }
+                s = &s[1..];
+                if p.is_empty() {
+                    // Unterminated class: Redis treats the end as its close.
+                    return s.is_empty();
+                }
+            }
+            b'\\' if p.len() >= 2 => {
+                p = &p[1..];
+                if s.first().is_none_or(|&c| !eq(p[0], c)) {
+                    return false;
+                }
+                s = &s[1..];
+            }
+            _ => {
+                if s.first().is_none_or(|&c| !eq(pc, c)) {
+                    return false;
+                }
+                s = &s[1..];
+            }
+        }
+        p = &p[1..];
+    }
+    s.is_empty()
+}
+
+/// Parses a size with Redis's units (`100mb`, `2gb`, `1k`); bytes without one.
+pub fn parse_memory(s: &str) -> Option<u64> {
+    let lower = s.trim().to_ascii_lowercase();
+    let split = lower
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(lower.len());
+    let (num, unit) = lower.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let mul: u64 = match unit {
+        "" | "b" => 1,
+        "k" => 1000,
+        "kb" => 1024,
+        "m" => 1000 * 1000,
+        "mb" => 1024 * 1024,
+        "g" => 1000 * 1000 * 1000,
+        "gb" => 1024 * 1024 * 1024,
+        _ => return None,
+    };
+    n.checked_mul(mul)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers_are_strict() {
+        assert_eq!(parse_i64(b"0"), Some(0));
+        assert_eq!(parse_i64(b"-12"), Some(-12));
+        assert_eq!(parse_i64(b"9223372036854775807"), Some(i64::MAX));
+        assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
+        for bad in [
+            &b""[..],
+            b"+1",
+            b" 1",
+            b"01",
+            b"-0",
+            b"9223372036854775808",
+            b"1a",
+            b"-",
+        ] {
+            assert_eq!(parse_i64(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn floats() {
+        assert_eq!(parse_f64(b"1.5"), Some(1.5));
+        assert_eq!(parse_f64(b"1e3"), Some(1000.0));
+        assert_eq!(parse_f64(b"-inf"), Some(f64::NEG_INFINITY));
+        assert_eq!(parse_f64(b"nan"), None);
+        assert_eq!(parse_f64(b" 1"), None);
+        assert_eq!(parse_f64(b"abc"), None);
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob_match(b"*", b"anything", false));
+        assert!(glob_match(b"h?llo", b"hello", false));
+        assert!(glob_match(b"h[ae]llo", b"hallo", false));
+        assert!(!glob_match(b"h[^e]llo", b"hello", false));
+        assert!(glob_match(b"h[a-b]llo", b"hbllo", false));
+        assert!(glob_match(b"key:*", b"key:1", false));
+        assert!(!glob_match(b"key:*", b"ke", false));
+        assert!(glob_match(b"a\\*b", b"a*b", false));
+        assert!(glob_match(b"SAVE", b"save", true));
+        let evil = b"*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b";
+        assert!(!glob_match(evil, &[b'a'; 40], false));
+    }
+
+    #[test]
+    fn memory_units() {
+        assert_eq!(parse_memory("100mb"), Some(100 << 20));
+        assert_eq!(parse_memory("2gb"), Some(2 << 30));
+        assert_eq!(parse_memory("1k"), Some(1000));
+        assert_eq!(parse_memory("12"), Some(12));
+        assert_eq!(parse_memory("1xb"), None);
+    }
+}
