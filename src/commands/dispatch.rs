@@ -159,7 +159,7 @@ pub async fn run(node: &Node, session: &mut Session, requests: Vec<Request>, out
                 .push((Reply::Ready(wrong_arity(cmd.name)), session.proto));
             continue;
         }
-        session.note_command(cmd.name);
+        session.note_command(cmd, &args);
         let db = session.db;
         let reply = match cmd.route {
             Route::Front => {

@@ -222,7 +222,7 @@ const ROUTES: &[(&str, Route)] = &[
 ];
 
 pub struct Table {
-    commands: HashMap<&'static str, Command>,
+    commands: HashMap<&'static str, Command, ahash::RandomState>,
 }
 
 static TABLE: OnceLock<Table> = OnceLock::new();

@@ -780,15 +780,21 @@ async fn scan(node: &Node, db: usize, args: &[Bytes]) -> Frame {
     if cursor >= router::SLOTS as u64 {
         return Frame::Array(vec![Frame::bulk_str("0"), Frame::Array(Vec::new())]);
     }
-    let shard = router::shard_of_slot(cursor as u16, node.shards);
-    let result = node
-        .run_on(shard, move |n: &Node| {
-            let mut keys = Vec::new();
-            let next =
-                n.shard
+    // Walk shard after shard until COUNT keys were visited (COUNT is work,
+    // as in Redis: with MATCH, fewer may be returned) or the slots ran out.
+    let (mut cursor, mut budget, mut keys) = (cursor as usize, count, Vec::new());
+    while cursor < router::SLOTS && budget > 0 {
+        let shard = router::shard_of_slot(cursor as u16, node.shards);
+        let (pattern, type_name) = (pattern.clone(), type_name.clone());
+        let step = node
+            .run_on(shard, move |n: &Node| {
+                let (mut found, mut visited) = (Vec::new(), 0);
+                let next = n
+                    .shard
                     .borrow_mut()
                     .keyspace
-                    .scan(db, cursor as usize, count, now_ms(), |e| {
+                    .scan(db, cursor, budget, now_ms(), |e| {
+                        visited += 1;
                         let type_ok = type_name
                             .as_deref()
                             .is_none_or(|t| e.value.type_name() == t);
@@ -796,16 +802,20 @@ async fn scan(node: &Node, db: usize, args: &[Bytes]) -> Frame {
                             .as_deref()
                             .is_none_or(|p| glob_match(p, e.key(), false));
                         if type_ok && match_ok {
-                            keys.push(Frame::Bulk(e.key().clone()));
+                            found.push(Frame::Bulk(e.key().clone()));
                         }
                     });
-            (next, keys)
-        })
-        .await;
-    let Some((next, keys)) = result else {
-        return Frame::error("ERR shard unavailable");
-    };
-    let next = if next >= router::SLOTS { 0 } else { next };
+                (next, found, visited)
+            })
+            .await;
+        let Some((next, found, visited)) = step else {
+            return Frame::error("ERR shard unavailable");
+        };
+        cursor = next;
+        budget = budget.saturating_sub(visited);
+        keys.extend(found);
+    }
+    let next = if cursor >= router::SLOTS { 0 } else { cursor };
     Frame::Array(vec![Frame::bulk_str(&next.to_string()), Frame::Array(keys)])
 }
 

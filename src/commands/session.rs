@@ -1,8 +1,10 @@
 //! A connection's state as commands see it: selected database, protocol
 //! version, and the CLIENT LIST entry the rest of the server can read.
 
+use super::Command;
 use crate::node::ClientInfo;
 use crate::protocol::Proto;
+use bytes::Bytes;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -27,11 +29,24 @@ impl Session {
         }
     }
 
-    pub fn note_command(&self, name: &'static str) {
+    /// Records the command for CLIENT LIST's `cmd=` field (`client|list` for
+    /// a subcommand, as Redis shows it).
+    pub fn note_command(&self, cmd: &Command, args: &[Bytes]) {
         let mut info = self.info.borrow_mut();
-        if info.last_cmd != name {
+        if info.last_cmd != cmd.name {
             info.last_cmd.clear();
-            info.last_cmd.push_str(name);
+            info.last_cmd.push_str(cmd.name);
+        }
+        if let (false, Some(sub)) = (cmd.subcommands.is_empty(), args.get(1)) {
+            if let Some(name) = cmd
+                .subcommands
+                .iter()
+                .map(|(n, _)| n)
+                .find(|n| n.as_bytes().eq_ignore_ascii_case(sub))
+            {
+                info.last_cmd.push('|');
+                info.last_cmd.push_str(name);
+            }
         }
     }
 

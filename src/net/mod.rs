@@ -80,6 +80,7 @@ impl Drop for Registration {
 
 async fn serve(node: Rc<Node>, mut stream: TcpStream) {
     let _ = stream.set_nodelay(true);
+    set_keepalive(&stream, node.config.borrow().tcp_keepalive);
     let stats = &node.stats;
     stats
         .connections_received
@@ -167,7 +168,10 @@ async fn serve(node: Rc<Node>, mut stream: TcpStream) {
                 break;
             }
         }
-        let limit = node.config.borrow().client_query_buffer_limit;
+        let (limit, idle_timeout) = {
+            let c = node.config.borrow();
+            (c.client_query_buffer_limit, c.timeout)
+        };
         if buf.len() > limit {
             tracing::warn!(
                 client = id,
@@ -176,6 +180,9 @@ async fn serve(node: Rc<Node>, mut stream: TcpStream) {
             );
             return;
         }
+        // `timeout` closes clients idle that many seconds, as in Redis.
+        let _ =
+            stream.set_read_timeout((idle_timeout > 0).then(|| Duration::from_secs(idle_timeout)));
         let n = match stream.read(&mut chunk).await {
             Ok(0) | Err(_) => return,
             Ok(n) => n,
@@ -188,4 +195,31 @@ async fn serve(node: Rc<Node>, mut stream: TcpStream) {
         i.last_active_ms = crate::util::now_ms();
         i.query_buf = buf.len();
     }
+}
+
+/// TCP keepalive as Redis sets it: probes after `interval` idle seconds, then
+/// every third of that, giving up after three.
+fn set_keepalive(stream: &TcpStream, interval: u64) {
+    use std::os::fd::AsRawFd;
+    if interval == 0 {
+        return;
+    }
+    let fd = stream.as_raw_fd();
+    let secs = interval.min(i32::MAX as u64) as libc::c_int;
+    let set = |level, opt, value: libc::c_int| {
+        // SAFETY: setsockopt reads one c_int from the pointer we pass.
+        unsafe {
+            libc::setsockopt(
+                fd,
+                level,
+                opt,
+                &value as *const libc::c_int as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+    };
+    set(libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1);
+    set(libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, secs);
+    set(libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, (secs / 3).max(1));
+    set(libc::IPPROTO_TCP, libc::TCP_KEEPCNT, 3);
 }
