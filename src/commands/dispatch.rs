@@ -147,19 +147,46 @@ pub async fn run(node: &Node, session: &mut Session, requests: Vec<Request>, out
         if session.closing {
             break;
         }
-        let Some(cmd) = table().get(&args[0]) else {
-            batch
-                .replies
-                .push((Reply::Ready(unknown_command(&args)), session.proto));
-            continue;
+        let cmd = match table().get(&args[0]) {
+            None => Err(unknown_command(&args)),
+            Some(cmd) if !cmd.arity_ok(args.len()) => Err(wrong_arity(cmd.name)),
+            Some(cmd) => Ok(cmd),
         };
-        if !cmd.arity_ok(args.len()) {
-            batch
-                .replies
-                .push((Reply::Ready(wrong_arity(cmd.name)), session.proto));
+        let cmd = match (cmd, &mut session.multi) {
+            (Err(e), tx) => {
+                // An error while queuing dooms the transaction, as in Redis.
+                if let Some(tx) = tx {
+                    tx.failed = true;
+                }
+                batch.replies.push((Reply::Ready(e), session.proto));
+                continue;
+            }
+            (Ok(cmd), Some(tx)) if !matches!(cmd.name, "exec" | "discard" | "multi" | "quit") => {
+                tx.queued.push(Request { args });
+                batch
+                    .replies
+                    .push((Reply::Ready(Frame::simple("QUEUED")), session.proto));
+                continue;
+            }
+            (Ok(cmd), _) => cmd,
+        };
+        session.note_command(cmd, &args);
+        if cmd.name == "exec" {
+            batch.flush(out).await;
+            match session.multi.take() {
+                None => Frame::error("ERR EXEC without MULTI").encode(session.proto, out),
+                Some(tx) if tx.failed => {
+                    Frame::error("EXECABORT Transaction discarded because of previous errors.")
+                        .encode(session.proto, out)
+                }
+                Some(tx) => {
+                    // The queued commands' replies, in order, form one array.
+                    out.extend_from_slice(format!("*{}\r\n", tx.queued.len()).as_bytes());
+                    Box::pin(run(node, session, tx.queued, out)).await;
+                }
+            }
             continue;
         }
-        session.note_command(cmd, &args);
         let db = session.db;
         let reply = match cmd.route {
             Route::Front => {

@@ -10,7 +10,7 @@ pub mod server;
 mod session;
 mod strings;
 
-pub use session::Session;
+pub use session::{Session, Transaction};
 
 use crate::protocol::Frame;
 use crate::shard::ShardFn;
@@ -108,6 +108,9 @@ const ROUTES: &[(&str, Route)] = &[
     ("info", Front),
     ("config", Front),
     ("time", Front),
+    ("multi", Front),
+    ("exec", Front),
+    ("discard", Front),
     (
         "dbsize",
         All {

@@ -3,7 +3,9 @@
 //! key commands that coordinate several shards (MSETNX, RENAME, SCAN,
 //! RANDOMKEY).
 
-use super::{int_arg, is, not_integer, syntax_error, table, wrong_arity, Command, Session, Spec};
+use super::{
+    int_arg, is, not_integer, syntax_error, table, wrong_arity, Command, Session, Spec, Transaction,
+};
 use crate::config;
 use crate::keyspace::{Entry, Value};
 use crate::node::Node;
@@ -40,6 +42,15 @@ pub async fn execute(node: &Node, session: &mut Session, cmd: &Command, args: &[
                 Frame::bulk_str(&(us % 1_000_000).to_string()),
             ])
         }
+        "multi" if session.multi.is_some() => Frame::error("ERR MULTI calls can not be nested"),
+        "multi" => {
+            session.multi = Some(Transaction::default());
+            Frame::OK
+        }
+        "discard" => match session.multi.take() {
+            Some(_) => Frame::OK,
+            None => Frame::error("ERR DISCARD without MULTI"),
+        },
         "msetnx" => msetnx(node, session.db, args).await,
         "rename" => rename(node, session.db, args, false).await,
         "renamenx" => rename(node, session.db, args, true).await,

@@ -14,6 +14,8 @@ pub struct Session {
     pub proto: Proto,
     /// Set by QUIT: reply, then close.
     pub closing: bool,
+    /// Between MULTI and EXEC: the queued commands.
+    pub multi: Option<Transaction>,
     pub info: Rc<RefCell<ClientInfo>>,
 }
 
@@ -25,6 +27,7 @@ impl Session {
             db: 0,
             proto: Proto::Resp2,
             closing: false,
+            multi: None,
             info,
         }
     }
@@ -59,4 +62,12 @@ impl Session {
         self.proto = proto;
         self.info.borrow_mut().proto = proto;
     }
+}
+
+/// Commands queued by MULTI, and whether one was refused while queuing (then
+/// EXEC discards them all, as Redis does).
+#[derive(Default)]
+pub struct Transaction {
+    pub queued: Vec<crate::protocol::Request>,
+    pub failed: bool,
 }

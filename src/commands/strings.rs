@@ -50,7 +50,6 @@ enum Expiry {
     None,
     At(u64),
     Keep,
-    Persist,
 }
 
 /// Parses `EX s | PX ms | EXAT s | PXAT ms` at `args[i]`; returns the absolute
@@ -210,20 +209,18 @@ pub fn getdel(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
 
 /// GETEX key [EX s|PX ms|EXAT s|PXAT ms|PERSIST]
 pub fn getex(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
-    let mut expiry = Expiry::None;
+    // The options' syntax is checked first, but the time itself only once the
+    // key is known to exist: Redis answers `GETEX missing EX 0` with nil.
+    let mut persist = false;
+    let mut time_option = None;
     let mut i = 2;
     while i < args.len() {
-        if is(&args[i], "persist") && expiry == Expiry::None {
-            expiry = Expiry::Persist;
-        } else if expiry == Expiry::None {
-            match parse_expiry(ctx, args, i) {
-                Some(Ok(at)) => {
-                    expiry = Expiry::At(at);
-                    i += 1;
-                }
-                Some(Err(e)) => return e,
-                None => return syntax_error(),
-            }
+        let taken = persist || time_option.is_some();
+        if is(&args[i], "persist") && !taken {
+            persist = true;
+        } else if !taken && is_time_option(&args[i]) && i + 1 < args.len() {
+            time_option = Some(i);
+            i += 1;
         } else {
             return syntax_error();
         }
@@ -234,15 +231,23 @@ pub fn getex(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
         Ok(Some(v)) => v,
         other => return other.map_or_else(|e| e, bulk_or_null),
     };
-    match expiry {
-        Expiry::At(at) if at <= ctx.now => {
-            ctx.ks.remove(ctx.db, key);
+    if let Some(i) = time_option {
+        match parse_expiry(ctx, args, i) {
+            Some(Ok(at)) if at <= ctx.now => {
+                ctx.ks.remove(ctx.db, key);
+            }
+            Some(Ok(at)) => ctx.ks.set_expire(ctx.db, key, Some(at)),
+            Some(Err(e)) => return e,
+            None => unreachable!("checked by is_time_option"),
         }
-        Expiry::At(at) => ctx.ks.set_expire(ctx.db, key, Some(at)),
-        Expiry::Persist => ctx.ks.set_expire(ctx.db, key, None),
-        _ => {}
+    } else if persist {
+        ctx.ks.set_expire(ctx.db, key, None);
     }
     Frame::Bulk(value)
+}
+
+fn is_time_option(opt: &[u8]) -> bool {
+    ["ex", "px", "exat", "pxat"].iter().any(|o| is(opt, o))
 }
 
 /// MGET on one shard's share of the keys: one reply per key, nil for a key
@@ -335,9 +340,23 @@ pub fn incrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     if !next.is_finite() {
         return Frame::error("ERR increment would produce NaN or Infinity");
     }
-    let text = Bytes::from(crate::protocol::format_double(next));
+    let text = Bytes::from(crate::protocol::format_double(drop_binary_noise(next)));
     replace_value(ctx, &args[1], text.clone());
     Frame::Bulk(text)
+}
+
+/// Redis adds in `long double` and prints 17 decimals, so a sum of short
+/// decimals comes out as the exact decimal (0.1 + 0.2 gives "0.3"); in f64 it
+/// is 0.30000000000000004. The error of one f64 addition of two parsed
+/// decimals is at most 1.5 ulp, so the shortest decimal within 2 ulp of the
+/// sum is the answer Redis prints, except for inputs with 17 significant
+/// digits, which keep all of theirs.
+fn drop_binary_noise(x: f64) -> f64 {
+    let ulp = f64::from_bits(x.abs().to_bits() + 1) - x.abs();
+    (0..17)
+        .filter_map(|decimals| format!("{x:.decimals$e}").parse::<f64>().ok())
+        .find(|c| (c - x).abs() <= 2.0 * ulp)
+        .unwrap_or(x)
 }
 
 pub fn append(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
