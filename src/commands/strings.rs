@@ -44,7 +44,7 @@ pub fn get(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     read_str(ctx, &args[1]).map_or_else(|e| e, bulk_or_null)
 }
 
-/// An expiry option as SET/GETEX take it.
+/// An expiry option as SET takes it.
 #[derive(Clone, Copy, PartialEq)]
 enum Expiry {
     None,
@@ -346,11 +346,11 @@ pub fn incrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
 }
 
 /// Redis adds in `long double` and prints 17 decimals, so a sum of short
-/// decimals comes out as the exact decimal (0.1 + 0.2 gives "0.3"); in f64 it
-/// is 0.30000000000000004. The error of one f64 addition of two parsed
-/// decimals is at most 1.5 ulp, so the shortest decimal within 2 ulp of the
-/// sum is the answer Redis prints, except for inputs with 17 significant
-/// digits, which keep all of theirs.
+/// decimals comes out as the exact decimal (0.1 + 0.2 gives "0.3"), where the
+/// f64 sum is 0.30000000000000004. One f64 addition of two parsed decimals is
+/// off by at most about 1.5 ulp, so the shortest decimal within 2 ulp of the
+/// sum is what Redis prints. (Only operands with 16-17 significant digits,
+/// which f64 cannot tell from the noise, may come out shortened.)
 fn drop_binary_noise(x: f64) -> f64 {
     let ulp = f64::from_bits(x.abs().to_bits() + 1) - x.abs();
     (0..17)

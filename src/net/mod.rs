@@ -23,21 +23,40 @@ const MAX_BATCH_REQUESTS: usize = 1024;
 /// idle connection does not keep the memory of its largest reply.
 const KEEP_OUT_BUFFER_BYTES: usize = 256 * 1024;
 
-/// Binds every address of `bind` (space-separated, as redis.conf) on the port.
-pub fn bind(config: &Config) -> std::io::Result<Vec<TcpListener>> {
+/// The `host:port` strings to listen on: every address of `bind`
+/// (space-separated, as in redis.conf).
+fn listen_addrs(config: &Config) -> Vec<String> {
     config
         .bind
         .split_whitespace()
         .map(|addr| {
             let addr = addr.trim_start_matches('-');
-            let addr = if addr.contains(':') {
+            if addr.contains(':') {
                 format!("[{addr}]:{}", config.port)
             } else {
                 format!("{addr}:{}", config.port)
-            };
+            }
+        })
+        .collect()
+}
+
+/// Binds every listen address, with SO_REUSEPORT (glommio sets it): each core
+/// calls this and the kernel spreads connections across the cores.
+pub fn bind(config: &Config) -> std::io::Result<Vec<TcpListener>> {
+    listen_addrs(config)
+        .iter()
+        .map(|addr| {
             TcpListener::bind(addr.as_str()).map_err(|e| std::io::Error::other(e.to_string()))
         })
         .collect()
+}
+
+/// Fails if another process already listens on one of the addresses.
+pub fn check_port_free(config: &Config) -> std::io::Result<()> {
+    for addr in listen_addrs(config) {
+        drop(std::net::TcpListener::bind(addr.as_str())?);
+    }
+    Ok(())
 }
 
 pub async fn accept_loop(node: Rc<Node>, listener: TcpListener) {

@@ -62,6 +62,10 @@ pub fn run(config: Config) -> Result<(), String> {
             cpus.len()
         );
     }
+    // Every core binds the port with SO_REUSEPORT, which would let a second
+    // server share a port already in use: check it is free first.
+    net::check_port_free(&config)
+        .map_err(|e| format!("cannot listen on {}:{}: {e}", config.bind, config.port))?;
     let mesh = MeshBuilder::<Job, _>::full(shards, MESH_CHANNEL_CAPACITY);
     let mut handles = Vec::new();
     for (id, &cpu) in pinned.iter().enumerate() {
