@@ -1,6 +1,7 @@
 //! The data a core owns: its keyspace and the counters about it. Commands run
-//! here with a `Ctx` that says which database and what time it is; persistence
-//! and the memory budget will hook in at this layer.
+//! here with a `Ctx` that says which database and what time it is, and that
+//! collects what they changed: the effects the shard's append-only log will
+//! record.
 
 use crate::keyspace::Keyspace;
 use crate::protocol::Frame;
@@ -17,6 +18,26 @@ pub struct Ctx<'a> {
     /// The time the whole batch runs at (Unix ms): one clock read per batch, and
     /// every command of the batch sees the same "now", as in Redis.
     pub now: u64,
+    /// Whether the command changed data (Redis's `server.dirty`): a write that
+    /// changed nothing is not logged.
+    pub dirty: bool,
+    /// What to log instead of the command's own text, when replaying the text
+    /// would not rebuild the same state: relative TTLs become absolute times,
+    /// random picks become the removals they made. Empty: log the text.
+    pub effects: Vec<Vec<Bytes>>,
+}
+
+impl Ctx<'_> {
+    /// Marks that the command changed data; its own text is its effect.
+    pub fn changed(&mut self) {
+        self.dirty = true;
+    }
+
+    /// Records `argv` as (one of) the command's effects, replacing its text.
+    pub fn effect(&mut self, argv: Vec<Bytes>) {
+        self.dirty = true;
+        self.effects.push(argv);
+    }
 }
 
 pub struct Shard {
@@ -36,13 +57,14 @@ impl Shard {
     }
 
     pub fn run(&mut self, f: ShardFn, db: usize, args: &[Bytes], now: u64) -> Frame {
-        f(
-            &mut Ctx {
-                ks: &mut self.keyspace,
-                db,
-                now,
-            },
-            args,
-        )
+        let mut ctx = Ctx {
+            ks: &mut self.keyspace,
+            db,
+            now,
+            dirty: false,
+            effects: Vec::new(),
+        };
+        // The effects are collected here; the append-only log will take them.
+        f(&mut ctx, args)
     }
 }
