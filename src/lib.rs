@@ -11,6 +11,7 @@ pub mod config;
 pub mod keyspace;
 pub mod net;
 pub mod node;
+pub mod persistence;
 pub mod protocol;
 pub mod router;
 pub mod runtime;

@@ -3,6 +3,7 @@
 
 use clap::Parser;
 use ringcache::config::Config;
+use ringcache::persistence::aof::{Fsync, OnCorruption};
 use std::path::PathBuf;
 
 /// A Redis-compatible, thread-per-core cache engine.
@@ -33,6 +34,16 @@ struct Args {
     /// Log level: debug, verbose, notice, warning.
     #[arg(long, default_value = "notice")]
     loglevel: String,
+    /// Log every write to a per-shard append-only file: yes or no.
+    #[arg(long, default_value = "no", value_parser = ["yes", "no"])]
+    appendonly: String,
+    /// When the append-only file is synced: always (before replying), everysec, no.
+    #[arg(long, default_value = "everysec", value_parser = ["always", "everysec", "no"])]
+    appendfsync: String,
+    /// A bad record in the middle of the log: stop (refuse to start) or
+    /// skip-tail (keep the valid records before it, drop the rest).
+    #[arg(long, default_value = "stop", value_parser = ["stop", "skip-tail"])]
+    aof_load_corrupt: String,
 }
 
 fn main() {
@@ -68,6 +79,13 @@ fn main() {
         hz: args.hz.clamp(1, 500),
         maxclients: args.maxclients,
         loglevel: args.loglevel,
+        appendonly: args.appendonly == "yes",
+        appendfsync: Fsync::parse(&args.appendfsync).unwrap_or(Fsync::Everysec),
+        aof_load_corrupt: if args.aof_load_corrupt == "skip-tail" {
+            OnCorruption::SkipTail
+        } else {
+            OnCorruption::Stop
+        },
         ..Config::default()
     };
     if let Err(e) = std::fs::create_dir_all(&config.dir) {

@@ -13,7 +13,13 @@ use crate::shard::ShardFn;
 use bytes::Bytes;
 
 /// A command bound for a shard: what to run, in which database, on what.
-type ShardCmd = (ShardFn, usize, Vec<Bytes>);
+struct ShardCmd {
+    run: ShardFn,
+    db: usize,
+    args: Vec<Bytes>,
+    /// Refused while the shard's log cannot be written.
+    write: bool,
+}
 
 /// Where a reply will come from.
 enum Reply {
@@ -57,15 +63,25 @@ impl<'a> Batch<'a> {
                 let run = self.node.run_on(shard, move |node: &Node| {
                     let now = crate::util::now_ms();
                     let mut sh = node.shard.borrow_mut();
-                    cmds.iter()
-                        .map(|(f, db, args)| sh.run(*f, *db, args, now))
-                        .collect::<Vec<Frame>>()
+                    let frames = cmds
+                        .iter()
+                        .map(|c| sh.run(c.run, c.db, &c.args, now, c.write))
+                        .collect::<Vec<Frame>>();
+                    (frames, sh.durable())
                 });
-                async move { (shard, run.await) }
+                async move {
+                    let (frames, durable) = run.await.unwrap_or_default();
+                    // With `appendfsync always`, no reply leaves before the
+                    // group commit holding its effects is on disk.
+                    if let Some(d) = durable {
+                        let _ = d.await;
+                    }
+                    (shard, frames)
+                }
             });
         let mut results: Vec<Vec<Option<Frame>>> = vec![Vec::new(); self.node.shards];
         for (shard, frames) in join_all(jobs).await {
-            results[shard] = frames.unwrap_or_default().into_iter().map(Some).collect();
+            results[shard] = frames.into_iter().map(Some).collect();
         }
         let mut take = |(shard, i): (usize, usize)| {
             results[shard]
@@ -137,7 +153,7 @@ pub async fn run(node: &Node, session: &mut Session, requests: Vec<Request>, out
     let shards = node.shards;
     let mut batch = Batch {
         node,
-        per_shard: vec![Vec::new(); shards],
+        per_shard: (0..shards).map(|_| Vec::new()).collect(),
         replies: Vec::new(),
     };
     node.stats
@@ -187,7 +203,7 @@ pub async fn run(node: &Node, session: &mut Session, requests: Vec<Request>, out
             }
             continue;
         }
-        let db = session.db;
+        let (db, write) = (session.db, cmd.write);
         let reply = match cmd.route {
             Route::Front => {
                 // PING and ECHO see no data: no need to wait for what came before.
@@ -197,19 +213,37 @@ pub async fn run(node: &Node, session: &mut Session, requests: Vec<Request>, out
                 Reply::Ready(server::execute(node, session, cmd, &args).await)
             }
             Route::Key(f) => {
-                let (shard, i) = batch.push(router::shard_of(&args[1], shards), (f, db, args));
+                let (shard, i) = batch.push(
+                    router::shard_of(&args[1], shards),
+                    ShardCmd {
+                        run: f,
+                        db,
+                        args,
+                        write,
+                    },
+                );
                 Reply::One(shard, i)
             }
             Route::Keys { run, stride, merge } => {
                 if (args.len() - 1) % stride != 0 {
                     Reply::Ready(wrong_arity(cmd.name))
                 } else {
-                    split_by_shard(&mut batch, run, db, &args, stride, merge)
+                    split_by_shard(&mut batch, run, (db, write), &args, stride, merge)
                 }
             }
             Route::All { run, merge } => {
                 let parts = (0..shards)
-                    .map(|s| batch.push(s, (run, db, args.clone())))
+                    .map(|s| {
+                        batch.push(
+                            s,
+                            ShardCmd {
+                                run,
+                                db,
+                                args: args.clone(),
+                                write,
+                            },
+                        )
+                    })
                     .collect();
                 Reply::Parts {
                     parts,
@@ -228,7 +262,7 @@ pub async fn run(node: &Node, session: &mut Session, requests: Vec<Request>, out
 fn split_by_shard(
     batch: &mut Batch,
     run: ShardFn,
-    db: usize,
+    (db, write): (usize, bool),
     args: &[Bytes],
     stride: usize,
     merge: Merge,
@@ -246,7 +280,15 @@ fn split_by_shard(
     let (mut parts, mut positions) = (Vec::new(), Vec::new());
     for (shard, (argv, pos)) in groups.into_iter().enumerate() {
         if !argv.is_empty() {
-            parts.push(batch.push(shard, (run, db, argv)));
+            parts.push(batch.push(
+                shard,
+                ShardCmd {
+                    run,
+                    db,
+                    args: argv,
+                    write,
+                },
+            ));
             positions.push(pos);
         }
     }

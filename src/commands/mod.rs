@@ -63,6 +63,8 @@ pub struct Spec {
 pub struct Command {
     pub name: &'static str,
     pub spec: Spec,
+    /// Changes data (Redis's `write` flag): refused while the log is failing.
+    pub write: bool,
     pub route: Route,
     /// Subcommands (`client|list` → "list"), with their metadata.
     pub subcommands: Vec<(String, Spec)>,
@@ -250,15 +252,19 @@ pub fn table() -> &'static Table {
                     .get(name)
                     .cloned()
                     .unwrap_or_else(|| panic!("no Redis metadata for {name}"));
-                (
-                    name,
-                    Command {
+                {
+                    let write = spec.flags.iter().any(|f| f == "write");
+                    (
                         name,
-                        spec,
-                        route,
-                        subcommands,
-                    },
-                )
+                        Command {
+                            name,
+                            spec,
+                            write,
+                            route,
+                            subcommands,
+                        },
+                    )
+                }
             })
             .collect();
         Table { commands }
@@ -313,6 +319,34 @@ impl Table {
 
     pub fn is_empty(&self) -> bool {
         self.commands.is_empty()
+    }
+}
+
+/// Applies one command read back from the append-only log to `shard`, through
+/// the same handler that ran it live.
+pub fn apply_logged(
+    shard: &mut crate::shard::Shard,
+    db: usize,
+    argv: &[Bytes],
+    now: u64,
+) -> Result<(), String> {
+    let name = String::from_utf8_lossy(&argv[0]).into_owned();
+    let cmd = table()
+        .get(&argv[0])
+        .ok_or_else(|| format!("unknown command '{name}' in the log"))?;
+    let run = match cmd.route {
+        Route::Key(f) | Route::Keys { run: f, .. } | Route::All { run: f, .. } => f,
+        Route::Front => return Result::Err(format!("'{name}' cannot appear in the log")),
+    };
+    if db >= shard.keyspace.databases() || !cmd.arity_ok(argv.len()) {
+        return Err(format!(
+            "malformed '{name}' record (db {db}, {} arguments)",
+            argv.len()
+        ));
+    }
+    match shard.run(run, db, argv, now, false) {
+        Frame::Error(e) => Result::Err(format!("'{name}' failed on replay: {e}")),
+        _ => Result::Ok(()),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Server settings: their defaults, and the names CONFIG GET/SET know them by
 //! (redis-server's names wherever one exists).
 
+use crate::persistence::aof::{Fsync, OnCorruption};
 use std::path::PathBuf;
 
 #[derive(Clone, Debug)]
@@ -23,6 +24,10 @@ pub struct Config {
     pub maxmemory: u64,
     pub maxmemory_policy: String,
     pub loglevel: String,
+    /// Log every write to the shard's append-only log.
+    pub appendonly: bool,
+    pub appendfsync: Fsync,
+    pub aof_load_corrupt: OnCorruption,
 }
 
 impl Default for Config {
@@ -43,6 +48,9 @@ impl Default for Config {
             maxmemory: 0,
             maxmemory_policy: "noeviction".into(),
             loglevel: "notice".into(),
+            appendonly: false,
+            appendfsync: Fsync::Everysec,
+            aof_load_corrupt: OnCorruption::Stop,
         }
     }
 }
@@ -169,7 +177,6 @@ pub const PARAMS: &[Param] = &[
         get: |c| c.loglevel.clone(),
         set: None,
     },
-    // Persistence does not exist yet: report it off, as redis-benchmark asks.
     Param {
         name: "save",
         get: |_| String::new(),
@@ -177,7 +184,12 @@ pub const PARAMS: &[Param] = &[
     },
     Param {
         name: "appendonly",
-        get: |_| "no".into(),
+        get: |c| if c.appendonly { "yes" } else { "no" }.into(),
+        set: None,
+    },
+    Param {
+        name: "appendfsync",
+        get: |c| c.appendfsync.name().into(),
         set: None,
     },
 ];

@@ -56,6 +56,9 @@ pub struct Keyspace {
     /// Every key with a TTL, ordered by when it expires: active expiry pops
     /// from the front, so expired keys never pile up unseen.
     expiry: BTreeSet<(u64, u8, Bytes)>,
+    /// Keys removed because they expired, while someone (the AOF) wants to
+    /// know: each becomes a logged deletion.
+    expired_log: Option<Vec<(usize, Bytes)>>,
     pub stats: KeyspaceStats,
 }
 
@@ -68,6 +71,7 @@ impl Keyspace {
             slot_count: range.len(),
             hasher: ahash::RandomState::new(),
             expiry: BTreeSet::new(),
+            expired_log: None,
             stats: KeyspaceStats::default(),
         }
     }
@@ -112,8 +116,7 @@ impl Keyspace {
             .find(hash, |e| e.key == key)
             .map(|e| e.expire_at != 0 && e.expire_at <= now);
         if expired == Some(true) {
-            self.remove(db, key);
-            self.stats.expired += 1;
+            self.remove_expired(db, key);
         }
         if count {
             match expired {
@@ -257,14 +260,37 @@ impl Keyspace {
             if when > now {
                 break;
             }
-            if self.remove(db as usize, &key).is_none() {
+            if !self.remove_expired(db as usize, &key) {
                 // Cannot happen while the index is exact; never loop on it.
                 self.expiry.remove(&(when, db, key));
             }
             removed += 1;
         }
-        self.stats.expired += removed as u64;
         removed
+    }
+
+    fn remove_expired(&mut self, db: usize, key: &[u8]) -> bool {
+        let Some(e) = self.remove(db, key) else {
+            return false;
+        };
+        self.stats.expired += 1;
+        if let Some(log) = &mut self.expired_log {
+            log.push((db, e.key));
+        }
+        true
+    }
+
+    /// Starts (or stops) recording expired keys for `take_expired`.
+    pub fn record_expirations(&mut self, on: bool) {
+        self.expired_log = on.then(Vec::new);
+    }
+
+    /// The keys that expired since the last call, with their databases.
+    pub fn take_expired(&mut self) -> Vec<(usize, Bytes)> {
+        self.expired_log
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// Visits the live keys of slots `from..` (global slot numbers) in this

@@ -3,9 +3,11 @@
 //! clients), listens on the shared port (SO_REUSEPORT), serves jobs from its
 //! peers, and runs its shard's active expiry.
 
+use crate::commands;
 use crate::config::Config;
 use crate::net;
 use crate::node::{Job, Node};
+use crate::persistence::aof;
 use crate::shard::EXPIRE_KEYS_PER_PASS;
 use futures_lite::FutureExt;
 use glommio::channels::channel_mesh::MeshBuilder;
@@ -106,7 +108,10 @@ async fn serve_core(
         .map_err(|_| "cannot join the core mesh".to_string())?;
     let listeners = net::bind(&config)
         .map_err(|e| format!("cannot listen on {}:{}: {e}", config.bind, config.port))?;
-    let node = Rc::new(Node::new(id, config, Some(senders)));
+    let node = Rc::new(Node::new(id, config.clone(), Some(senders)));
+    if config.appendonly {
+        recover(&node, &config).await?;
+    }
     for (_, rx) in receivers.streams() {
         let node = node.clone();
         glommio::spawn_local(async move {
@@ -135,19 +140,59 @@ async fn serve_core(
     Ok(())
 }
 
+/// Replays this shard's log, then opens a new segment and logs from there on.
+async fn recover(node: &Node, config: &Config) -> Result<(), String> {
+    let started = std::time::Instant::now();
+    let mut failure = None;
+    let replayed = {
+        let mut shard = node.shard.borrow_mut();
+        let now = crate::util::now_ms();
+        let result = aof::replay(
+            &config.dir,
+            node.id,
+            node.shards,
+            config.aof_load_corrupt,
+            |db, argv| {
+                if failure.is_none() {
+                    failure = commands::apply_logged(&mut shard, db, &argv, now).err();
+                }
+            },
+        )?;
+        if let Some(e) = failure {
+            return Err(format!("AOF replay of shard {} failed: {e}", node.id));
+        }
+        result
+    };
+    let (records, bytes, last_seq) = replayed;
+    tracing::info!(
+        shard = node.id,
+        records,
+        bytes,
+        ms = started.elapsed().as_millis() as u64,
+        "AOF replayed"
+    );
+    let buffer = aof::start(
+        &config.dir,
+        node.id,
+        node.shards,
+        last_seq,
+        config.appendfsync,
+        (records, bytes),
+    )
+    .await?;
+    node.shard.borrow_mut().attach_aof(buffer);
+    Ok(())
+}
+
 /// Removes expired keys in the background, `hz` passes a second, each bounded;
 /// a pass that hit its bound is followed at once by another after yielding.
 async fn active_expiry(node: Rc<Node>) {
     loop {
-        let removed = AssertUnwindSafe(async {
-            node.shard
-                .borrow_mut()
-                .keyspace
-                .expire_due(crate::util::now_ms(), EXPIRE_KEYS_PER_PASS)
-        })
-        .catch_unwind()
-        .await
-        .unwrap_or(0);
+        let removed =
+            AssertUnwindSafe(async { node.shard.borrow_mut().expire_due(crate::util::now_ms()) })
+                .catch_unwind()
+                .await
+                .unwrap_or(0);
         if removed == EXPIRE_KEYS_PER_PASS {
             glommio::yield_if_needed().await;
             continue;

@@ -1,11 +1,14 @@
-//! The data a core owns: its keyspace and the counters about it. Commands run
-//! here with a `Ctx` that says which database and what time it is, and that
-//! collects what they changed: the effects the shard's append-only log will
-//! record.
+//! The data a core owns: its keyspace and, with persistence on, its
+//! append-only log. Commands run here with a `Ctx` that says which database and
+//! what time it is, and that collects what they changed; after each command
+//! the shard appends those effects to the log.
 
 use crate::keyspace::Keyspace;
+use crate::persistence::aof::AofBuffer;
 use crate::protocol::Frame;
 use bytes::Bytes;
+use std::cell::RefCell;
+use std::rc::Rc;
 
 /// A command's work on one shard: reads and changes the keyspace, returns the
 /// reply. `args[0]` is the command name, as the client sent it.
@@ -43,6 +46,8 @@ impl Ctx<'_> {
 pub struct Shard {
     pub id: usize,
     pub keyspace: Keyspace,
+    /// The shard's append-only log, when `appendonly` is on.
+    pub aof: Option<Rc<RefCell<AofBuffer>>>,
 }
 
 /// Most keys one active-expiry pass removes before yielding to clients.
@@ -53,10 +58,28 @@ impl Shard {
         Shard {
             id,
             keyspace: Keyspace::new(id, shards, databases),
+            aof: None,
         }
     }
 
-    pub fn run(&mut self, f: ShardFn, db: usize, args: &[Bytes], now: u64) -> Frame {
+    /// Starts logging to `aof`: from now on every change is appended to it.
+    pub fn attach_aof(&mut self, aof: Rc<RefCell<AofBuffer>>) {
+        self.keyspace.record_expirations(true);
+        self.aof = Some(aof);
+    }
+
+    /// Runs one command. A write is refused while the log cannot be written,
+    /// so nothing is acknowledged that could be lost.
+    pub fn run(&mut self, f: ShardFn, db: usize, args: &[Bytes], now: u64, write: bool) -> Frame {
+        if write {
+            if let Some(err) = self
+                .aof
+                .as_ref()
+                .and_then(|a| a.borrow().write_error().map(String::from))
+            {
+                return Frame::error(format!("MISCONF Errors writing to the AOF file: {err}"));
+            }
+        }
         let mut ctx = Ctx {
             ks: &mut self.keyspace,
             db,
@@ -64,7 +87,46 @@ impl Shard {
             dirty: false,
             effects: Vec::new(),
         };
-        // The effects are collected here; the append-only log will take them.
-        f(&mut ctx, args)
+        let reply = f(&mut ctx, args);
+        let (dirty, effects) = (ctx.dirty, ctx.effects);
+        if let Some(aof) = &self.aof {
+            let mut aof = aof.borrow_mut();
+            // Keys that expired while the command ran went before its effect.
+            for (db, key) in self.keyspace.take_expired() {
+                aof.append(db, &[Bytes::from_static(b"DEL"), key]);
+            }
+            if dirty && effects.is_empty() {
+                aof.append(db, args);
+            }
+            for e in &effects {
+                aof.append(db, e);
+            }
+        }
+        reply
+    }
+
+    /// Logs a change made outside `run` (cross-shard moves, MSETNX).
+    pub fn log(&mut self, db: usize, argv: &[Bytes]) {
+        if let Some(aof) = &self.aof {
+            aof.borrow_mut().append(db, argv);
+        }
+    }
+
+    /// Active expiry: one bounded pass; the removals are logged.
+    pub fn expire_due(&mut self, now: u64) -> usize {
+        let removed = self.keyspace.expire_due(now, EXPIRE_KEYS_PER_PASS);
+        if let Some(aof) = &self.aof {
+            let mut aof = aof.borrow_mut();
+            for (db, key) in self.keyspace.take_expired() {
+                aof.append(db, &[Bytes::from_static(b"DEL"), key]);
+            }
+        }
+        removed
+    }
+
+    /// With `appendfsync always`: completes once every change made so far is
+    /// durable. Replies wait on it.
+    pub fn durable(&mut self) -> Option<futures_channel::oneshot::Receiver<()>> {
+        self.aof.as_ref().and_then(|a| a.borrow_mut().ticket())
     }
 }

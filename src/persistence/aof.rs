@@ -1,0 +1,532 @@
+//! One shard's append-only log. Commands append the effects of their writes to
+//! an in-memory buffer (`AofBuffer`, owned by the shard); a flusher task writes
+//! it to the current segment with O_DIRECT (glommio `DmaFile::write_at`) in
+//! whole blocks and syncs it according to `appendfsync`:
+//!
+//! - `always`: every flush is a group commit — everything appended since the
+//!   last one, one write, one fdatasync — and replies wait for it;
+//! - `everysec`: full blocks are written as the buffer fills; once a second the
+//!   padded tail is written and fdatasync'd, without blocking anyone;
+//! - `no`: the same, without fdatasync.
+//!
+//! The tail is padded to a block boundary at every sync point, so a block that
+//! holds acknowledged records is never written again (see docs/aof.md).
+//! At start-up each shard replays its segments (`replay`) before it serves,
+//! then starts a new segment.
+
+use super::record::{self, SegmentHeader, BLOCK, HEADER_BYTES, MAX_RECORD_BYTES};
+use bytes::Bytes;
+use futures_channel::oneshot;
+use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
+use glommio::io::{DmaFile, OpenOptions};
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+/// Segment space reserved at a time, so a sync rarely has to grow the file.
+pub const EXTENT_BYTES: u64 = 64 << 20;
+/// Buffered bytes that make `everysec`/`no` write their full blocks early.
+pub const WRITE_THRESHOLD_BYTES: usize = 256 << 10;
+/// How long a failed write waits before it is retried.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fsync {
+    Always,
+    Everysec,
+    No,
+}
+
+impl Fsync {
+    pub fn parse(s: &str) -> Option<Fsync> {
+        match s.to_ascii_lowercase().as_str() {
+            "always" => Some(Fsync::Always),
+            "everysec" => Some(Fsync::Everysec),
+            "no" => Some(Fsync::No),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Fsync::Always => "always",
+            Fsync::Everysec => "everysec",
+            Fsync::No => "no",
+        }
+    }
+}
+
+/// What to do with a bad record that is not a torn tail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnCorruption {
+    /// Refuse to start, naming the file and offset.
+    Stop,
+    /// Keep the valid prefix, drop the rest (`--aof-load-corrupt skip-tail`).
+    SkipTail,
+}
+
+#[derive(Default, Clone)]
+pub struct AofStats {
+    /// Bytes of the current segment written so far (padding included).
+    pub segment_bytes: u64,
+    /// Bytes replayed at start-up plus bytes written since.
+    pub total_bytes: u64,
+    pub delayed_fsync: u64,
+    pub last_error: Option<String>,
+    pub records_replayed: u64,
+}
+
+/// The log's in-memory side: records waiting for the flusher, and the replies
+/// waiting for their records to be durable.
+pub struct AofBuffer {
+    policy: Fsync,
+    pending: Vec<u8>,
+    /// Records appended so far, and how many of them are durable.
+    appended: u64,
+    durable: u64,
+    waiters: VecDeque<(u64, oneshot::Sender<()>)>,
+    wake: LocalSender<()>,
+    pub stats: AofStats,
+}
+
+impl AofBuffer {
+    pub fn append(&mut self, db: usize, argv: &[Bytes]) {
+        record::encode(&mut self.pending, db, argv);
+        self.appended += 1;
+        if self.policy == Fsync::Always || self.pending.len() >= WRITE_THRESHOLD_BYTES {
+            // Full: the flusher is already awake.
+            let _ = self.wake.try_send(());
+        }
+    }
+
+    /// With `always`, a receiver that completes once everything appended so far
+    /// is durable; `None` when there is nothing to wait for.
+    pub fn ticket(&mut self) -> Option<oneshot::Receiver<()>> {
+        if self.policy != Fsync::Always || self.durable >= self.appended {
+            return None;
+        }
+        let (tx, rx) = oneshot::channel();
+        self.waiters.push_back((self.appended, tx));
+        Some(rx)
+    }
+
+    /// Writes are refused while the log cannot be written.
+    pub fn write_error(&self) -> Option<&str> {
+        self.stats.last_error.as_deref()
+    }
+
+    pub fn policy(&self) -> Fsync {
+        self.policy
+    }
+}
+
+/// Where a shard's segments live: `<dir>/aof/shard-<id>-<seq>.aof`.
+fn segment_path(dir: &Path, shard: usize, seq: u64) -> PathBuf {
+    dir.join("aof")
+        .join(format!("shard-{shard:03}-{seq:08}.aof"))
+}
+
+/// The shard's existing segments, oldest first.
+pub fn segments(dir: &Path, shard: usize) -> std::io::Result<Vec<(u64, PathBuf)>> {
+    let prefix = format!("shard-{shard:03}-");
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir.join("aof")) else {
+        return Ok(found);
+    };
+    for e in entries {
+        let e = e?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        if let Some(seq) = name
+            .strip_prefix(&prefix)
+            .and_then(|r| r.strip_suffix(".aof"))
+        {
+            if let Ok(seq) = seq.parse::<u64>() {
+                found.push((seq, e.path()));
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// How reading a segment ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SegmentEnd {
+    /// Every record was valid.
+    Clean { records: u64, bytes: u64 },
+    /// A bad record with nothing valid after it: a write torn by a crash. The
+    /// valid records end at `at`.
+    Torn { records: u64, at: u64 },
+    /// A bad record followed by valid ones: real corruption, at `at`.
+    Corrupt { records: u64, at: u64 },
+}
+
+/// Reads a segment and calls `apply` for each valid record, in order, until
+/// the first bad one. Checks the header against `shard`/`shards`.
+pub fn read_segment(
+    path: &Path,
+    shard: usize,
+    shards: usize,
+    mut apply: impl FnMut(usize, Vec<Bytes>),
+) -> Result<SegmentEnd, String> {
+    let file = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let len = file
+        .metadata()
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .len();
+    let mut header = vec![0u8; BLOCK.min(len as usize)];
+    file.read_exact_at(&mut header, 0)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let h = SegmentHeader::decode(&header).map_err(|e| format!("{}: {e}", path.display()))?;
+    if h.shard as usize != shard || h.shards as usize != shards {
+        return Err(format!(
+            "{}: written by shard {} of {}, but this server runs {} shards (start it with --shards {})",
+            path.display(),
+            h.shard,
+            h.shards,
+            shards,
+            h.shards
+        ));
+    }
+    let mut reader = Window::new(&file, len);
+    let mut pos = BLOCK as u64;
+    let mut records = 0;
+    while pos < len {
+        let block_left = BLOCK as u64 - pos % BLOCK as u64;
+        let Some((payload, next)) = reader.record_at(pos, block_left) else {
+            if reader.valid_record_after(pos) {
+                return Ok(SegmentEnd::Corrupt { records, at: pos });
+            }
+            return Ok(SegmentEnd::Torn { records, at: pos });
+        };
+        if let Some(payload) = payload {
+            match record::decode_payload(&payload) {
+                Some((db, argv)) => apply(db, argv),
+                None => return Ok(SegmentEnd::Corrupt { records, at: pos }),
+            }
+            records += 1;
+        }
+        pos = next;
+    }
+    Ok(SegmentEnd::Clean {
+        records,
+        bytes: len,
+    })
+}
+
+/// Buffered positional reads over a segment.
+struct Window<'a> {
+    file: &'a File,
+    len: u64,
+    start: u64,
+    data: Vec<u8>,
+}
+
+const WINDOW_BYTES: usize = 1 << 20;
+
+impl<'a> Window<'a> {
+    fn new(file: &'a File, len: u64) -> Window<'a> {
+        Window {
+            file,
+            len,
+            start: 0,
+            data: Vec::new(),
+        }
+    }
+
+    /// `n` bytes at `pos`, or None past the end of the file.
+    fn get(&mut self, pos: u64, n: usize) -> Option<&[u8]> {
+        if pos + n as u64 > self.len {
+            return None;
+        }
+        let in_window = pos >= self.start && pos + n as u64 <= self.start + self.data.len() as u64;
+        if !in_window {
+            let want = n.max(WINDOW_BYTES).min((self.len - pos) as usize);
+            self.data.resize(want, 0);
+            self.file.read_exact_at(&mut self.data, pos).ok()?;
+            self.start = pos;
+        }
+        let off = (pos - self.start) as usize;
+        Some(&self.data[off..off + n])
+    }
+
+    /// The record at `pos`: `Some((Some(payload), next))` for a valid one,
+    /// `Some((None, next))` for padding, `None` for a bad or cut-off one.
+    fn record_at(&mut self, pos: u64, block_left: u64) -> Option<(Option<Bytes>, u64)> {
+        if block_left < HEADER_BYTES as u64 {
+            return Some((None, pos + block_left));
+        }
+        let h = self.get(pos, HEADER_BYTES)?;
+        let len = u32::from_le_bytes(h[0..4].try_into().ok()?) as usize;
+        let crc = u32::from_le_bytes(h[4..8].try_into().ok()?);
+        if len == 0 {
+            return (crc == 0).then_some((None, pos + block_left));
+        }
+        if len > MAX_RECORD_BYTES {
+            return None;
+        }
+        let payload = self.get(pos + HEADER_BYTES as u64, len)?;
+        if crc32c::crc32c(payload) != crc {
+            return None;
+        }
+        Some((
+            Some(Bytes::copy_from_slice(payload)),
+            pos + (HEADER_BYTES + len) as u64,
+        ))
+    }
+
+    /// Whether any valid record starts at a block boundary after `pos`: every
+    /// write starts on a fresh block, so a later write would show there.
+    fn valid_record_after(&mut self, pos: u64) -> bool {
+        let mut b = record::align_up(pos + 1);
+        while b + HEADER_BYTES as u64 <= self.len {
+            if let Some((Some(_), _)) = self.record_at(b, BLOCK as u64) {
+                return true;
+            }
+            b += BLOCK as u64;
+        }
+        false
+    }
+}
+
+/// Replays every segment of `shard` through `apply`, oldest first. A torn tail
+/// of the newest segment is cut off with a warning; other bad records stop
+/// start-up unless `on_corruption` says to keep the valid prefix.
+pub fn replay(
+    dir: &Path,
+    shard: usize,
+    shards: usize,
+    on_corruption: OnCorruption,
+    mut apply: impl FnMut(usize, Vec<Bytes>),
+) -> Result<(u64, u64, u64), String> {
+    let segs = segments(dir, shard).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let (mut records, mut bytes) = (0, 0);
+    let last = segs.last().map_or(0, |s| s.0);
+    for (i, (seq, path)) in segs.iter().enumerate() {
+        let end = read_segment(path, shard, shards, &mut apply)?;
+        let newest = i + 1 == segs.len();
+        let cut = match end {
+            SegmentEnd::Clean {
+                records: r,
+                bytes: b,
+            } => {
+                records += r;
+                bytes += b;
+                None
+            }
+            SegmentEnd::Torn { records: r, at } if newest => {
+                tracing::warn!(file = %path.display(), offset = at, "AOF ends with a torn record (a write cut by a crash): truncating it");
+                records += r;
+                Some(at)
+            }
+            SegmentEnd::Torn { records: r, at } | SegmentEnd::Corrupt { records: r, at } => {
+                if on_corruption == OnCorruption::Stop {
+                    return Err(format!(
+                        "{}: bad AOF record at offset {at} (segment {seq} of shard {shard}). Start with --aof-load-corrupt skip-tail to keep the {} valid records before it and drop the rest, or repair it with `ringcache check --fix`",
+                        path.display(),
+                        records + r
+                    ));
+                }
+                tracing::warn!(file = %path.display(), offset = at, "bad AOF record: keeping the valid prefix as asked, dropping the rest");
+                records += r;
+                Some(at)
+            }
+        };
+        if let Some(at) = cut {
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            f.set_len(at)
+                .and_then(|_| f.sync_all())
+                .map_err(|e| format!("cannot truncate {}: {e}", path.display()))?;
+            bytes += at;
+            if !newest {
+                // Later segments came after the damage: they cannot be applied.
+                for (_, later) in &segs[i + 1..] {
+                    tracing::warn!(file = %later.display(), "removing a segment written after a bad record");
+                    let _ = std::fs::remove_file(later);
+                }
+                break;
+            }
+        }
+    }
+    Ok((records, bytes, last))
+}
+
+/// Opens a new segment after `last_seq` and starts its flusher. Returns the
+/// buffer the shard appends to.
+pub async fn start(
+    dir: &Path,
+    shard: usize,
+    shards: usize,
+    last_seq: u64,
+    policy: Fsync,
+    replayed: (u64, u64),
+) -> Result<Rc<RefCell<AofBuffer>>, String> {
+    let seq = last_seq + 1;
+    let path = segment_path(dir, shard, seq);
+    std::fs::create_dir_all(dir.join("aof")).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .dma_open(&path)
+        .await
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let header = SegmentHeader {
+        shard: shard as u32,
+        shards: shards as u32,
+        sequence: seq,
+        run_id: crate::runtime::run_id().to_string(),
+    }
+    .encode();
+    let io = |e: glommio::GlommioError<()>| format!("{}: {e}", path.display());
+    file.pre_allocate(EXTENT_BYTES, false).await.map_err(io)?;
+    write_block_aligned(&file, &header, 0).await.map_err(io)?;
+    file.fdatasync().await.map_err(io)?;
+    // The new file's name must be durable too.
+    std::fs::File::open(dir.join("aof"))
+        .and_then(|d| d.sync_all())
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
+    let (wake, woken) = local_channel::new_bounded(1);
+    let buffer = Rc::new(RefCell::new(AofBuffer {
+        policy,
+        pending: Vec::new(),
+        appended: 0,
+        durable: 0,
+        waiters: VecDeque::new(),
+        wake,
+        stats: AofStats {
+            segment_bytes: BLOCK as u64,
+            total_bytes: replayed.1 + BLOCK as u64,
+            records_replayed: replayed.0,
+            ..AofStats::default()
+        },
+    }));
+    glommio::spawn_local(flusher(buffer.clone(), file, woken, EXTENT_BYTES)).detach();
+    Ok(buffer)
+}
+
+async fn write_block_aligned(file: &DmaFile, data: &[u8], pos: u64) -> glommio::Result<(), ()> {
+    let padded = record::align_up(data.len() as u64) as usize;
+    let mut dma = file.alloc_dma_buffer(padded);
+    let bytes = dma.as_bytes_mut();
+    bytes[..data.len()].copy_from_slice(data);
+    bytes[data.len()..].fill(0);
+    let written = file.write_at(dma, pos).await?;
+    if written != padded {
+        return Err(glommio::GlommioError::IoError(std::io::Error::new(
+            std::io::ErrorKind::WriteZero,
+            format!("short write: {written} of {padded} bytes"),
+        )));
+    }
+    Ok(())
+}
+
+/// Writes the buffer out as the policy says, forever.
+async fn flusher(
+    buf: Rc<RefCell<AofBuffer>>,
+    file: DmaFile,
+    woken: LocalReceiver<()>,
+    mut allocated: u64,
+) {
+    let policy = buf.borrow().policy;
+    let second = Duration::from_secs(1);
+    let mut pos = BLOCK as u64;
+    let mut last_sync = Instant::now();
+    let mut unsynced = false;
+    loop {
+        if policy == Fsync::Always {
+            if woken.recv().await.is_none() {
+                return;
+            }
+        } else {
+            let until_tick = second.saturating_sub(last_sync.elapsed());
+            futures_lite::future::or(
+                async {
+                    woken.recv().await;
+                },
+                glommio::timer::sleep(until_tick),
+            )
+            .await;
+        }
+        let tick = policy != Fsync::Always && last_sync.elapsed() >= second;
+        if tick && last_sync.elapsed() >= 2 * second {
+            // The previous sync took longer than a second (Redis's aof_delayed_fsync).
+            buf.borrow_mut().stats.delayed_fsync += 1;
+        }
+        let sync_point = policy == Fsync::Always || tick;
+        // Take what to write: at a sync point everything (the tail padded),
+        // otherwise only whole blocks, keeping the partial tail in memory.
+        let (data, upto) = {
+            let mut b = buf.borrow_mut();
+            let n = if sync_point {
+                b.pending.len()
+            } else {
+                b.pending.len() / BLOCK * BLOCK
+            };
+            let rest = b.pending.split_off(n);
+            (std::mem::replace(&mut b.pending, rest), b.appended)
+        };
+        if sync_point {
+            last_sync = Instant::now();
+        }
+        if data.is_empty() && !(sync_point && unsynced) {
+            continue;
+        }
+        let padded = record::align_up(data.len() as u64);
+        let result = async {
+            if pos + padded > allocated {
+                allocated = (pos + padded).div_ceil(EXTENT_BYTES) * EXTENT_BYTES + EXTENT_BYTES;
+                file.pre_allocate(allocated, false).await?;
+            }
+            if !data.is_empty() {
+                write_block_aligned(&file, &data, pos).await?;
+            }
+            if sync_point && policy != Fsync::No {
+                file.fdatasync().await?;
+            }
+            Ok::<(), glommio::GlommioError<()>>(())
+        }
+        .await;
+        let mut b = buf.borrow_mut();
+        match result {
+            Ok(()) => {
+                pos += padded;
+                b.stats.segment_bytes = pos;
+                b.stats.total_bytes += padded;
+                unsynced = !sync_point && !data.is_empty();
+                if sync_point {
+                    b.durable = upto;
+                    while b.waiters.front().is_some_and(|(seq, _)| *seq <= upto) {
+                        let (_, tx) = b.waiters.pop_front().expect("front exists");
+                        let _ = tx.send(());
+                    }
+                }
+                if b.stats.last_error.take().is_some() {
+                    tracing::warn!("AOF writes succeed again; accepting writes");
+                }
+            }
+            Err(e) => {
+                // Keep the data for the retry; writes are refused meanwhile.
+                let msg = e.to_string();
+                if b.stats.last_error.is_none() {
+                    tracing::error!("AOF write failed: {msg}; refusing writes until it succeeds");
+                }
+                b.stats.last_error = Some(msg);
+                let mut again = data;
+                again.extend_from_slice(&b.pending);
+                b.pending = again;
+                drop(b);
+                glommio::timer::sleep(RETRY_AFTER).await;
+                let _ = buf.borrow().wake.try_send(());
+            }
+        }
+    }
+}
