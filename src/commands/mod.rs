@@ -1,14 +1,21 @@
 //! The command table: every command ringcache serves, with Redis 7.0's own
 //! metadata (arity, flags, key positions, ACL categories, from the embedded
 //! `redis-7.0-commands.json`) and how it is routed. The handlers live in one
-//! file per family: `strings`, `keys`, `server` (connection and server
-//! commands); `dispatch` runs a client's pipelined batch across the shards.
+//! file per family: `strings`, `keys`, `lists`, `hashes`, `sets`, `zsets`,
+//! `server` (connection and server commands), `cross` (collection commands
+//! whose keys may live on several shards); `dispatch` runs a client's
+//! pipelined batch across the shards.
 
+mod cross;
 pub mod dispatch;
+mod hashes;
 mod keys;
+mod lists;
 pub mod server;
 mod session;
+mod sets;
 mod strings;
+mod zsets;
 
 pub use session::{Session, Transaction};
 
@@ -224,6 +231,84 @@ const ROUTES: &[(&str, Route)] = &[
     ("randomkey", Front),
     ("rename", Front),
     ("renamenx", Front),
+    // lists
+    ("lpush", Key(lists::lpush)),
+    ("rpush", Key(lists::rpush)),
+    ("lpushx", Key(lists::lpushx)),
+    ("rpushx", Key(lists::rpushx)),
+    ("lpop", Key(lists::lpop)),
+    ("rpop", Key(lists::rpop)),
+    ("llen", Key(lists::llen)),
+    ("lrange", Key(lists::lrange)),
+    ("lindex", Key(lists::lindex)),
+    ("lset", Key(lists::lset)),
+    ("linsert", Key(lists::linsert)),
+    ("lrem", Key(lists::lrem)),
+    ("ltrim", Key(lists::ltrim)),
+    ("lpos", Key(lists::lpos)),
+    ("lmove", Front),
+    ("rpoplpush", Front),
+    // hashes
+    ("hset", Key(hashes::hset)),
+    ("hmset", Key(hashes::hset)),
+    ("hsetnx", Key(hashes::hsetnx)),
+    ("hget", Key(hashes::hget)),
+    ("hmget", Key(hashes::hmget)),
+    ("hdel", Key(hashes::hdel)),
+    ("hexists", Key(hashes::hexists)),
+    ("hlen", Key(hashes::hlen)),
+    ("hkeys", Key(hashes::hkeys)),
+    ("hvals", Key(hashes::hvals)),
+    ("hgetall", Key(hashes::hgetall)),
+    ("hincrby", Key(hashes::hincrby)),
+    ("hincrbyfloat", Key(hashes::hincrbyfloat)),
+    ("hstrlen", Key(hashes::hstrlen)),
+    ("hrandfield", Key(hashes::hrandfield)),
+    ("hscan", Key(hashes::hscan)),
+    // sets
+    ("sadd", Key(sets::sadd)),
+    ("srem", Key(sets::srem)),
+    ("sismember", Key(sets::sismember)),
+    ("smismember", Key(sets::smismember)),
+    ("scard", Key(sets::scard)),
+    ("smembers", Key(sets::smembers)),
+    ("spop", Key(sets::spop)),
+    ("srandmember", Key(sets::srandmember)),
+    ("sscan", Key(sets::sscan)),
+    ("smove", Front),
+    ("sinter", Front),
+    ("sunion", Front),
+    ("sdiff", Front),
+    ("sinterstore", Front),
+    ("sunionstore", Front),
+    ("sdiffstore", Front),
+    ("sintercard", Front),
+    // sorted sets
+    ("zadd", Key(zsets::zadd)),
+    ("zincrby", Key(zsets::zincrby)),
+    ("zscore", Key(zsets::zscore)),
+    ("zmscore", Key(zsets::zmscore)),
+    ("zcard", Key(zsets::zcard)),
+    ("zcount", Key(zsets::zcount)),
+    ("zlexcount", Key(zsets::zlexcount)),
+    ("zrank", Key(zsets::zrank)),
+    ("zrevrank", Key(zsets::zrank)),
+    ("zrange", Key(zsets::zrange)),
+    ("zrevrange", Key(zsets::zrevrange)),
+    ("zrangebyscore", Key(zsets::zrangebyscore)),
+    ("zrevrangebyscore", Key(zsets::zrevrangebyscore)),
+    ("zrangebylex", Key(zsets::zrangebylex)),
+    ("zrevrangebylex", Key(zsets::zrevrangebylex)),
+    ("zrem", Key(zsets::zrem)),
+    ("zremrangebyrank", Key(zsets::zremrangebyrank)),
+    ("zremrangebyscore", Key(zsets::zremrangebyscore)),
+    ("zremrangebylex", Key(zsets::zremrangebylex)),
+    ("zpopmin", Key(zsets::zpop)),
+    ("zpopmax", Key(zsets::zpop)),
+    ("zrandmember", Key(zsets::zrandmember)),
+    ("zscan", Key(zsets::zscan)),
+    ("zunionstore", Front),
+    ("zinterstore", Front),
 ];
 
 pub struct Table {

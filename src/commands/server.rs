@@ -56,7 +56,7 @@ pub async fn execute(node: &Node, session: &mut Session, cmd: &Command, args: &[
         "renamenx" => rename(node, session.db, args, true).await,
         "scan" => scan(node, session.db, args).await,
         "randomkey" => randomkey(node, session.db).await,
-        _ => Frame::error(format!("ERR command '{}' has no handler", cmd.name)),
+        _ => super::cross::execute(node, session.db, cmd, args).await,
     }
 }
 

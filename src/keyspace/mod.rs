@@ -7,7 +7,7 @@
 
 mod value;
 
-pub use value::Value;
+pub use value::{Hash, Set, Value, ZSet};
 
 use crate::router;
 use bytes::Bytes;

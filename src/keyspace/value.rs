@@ -1,9 +1,38 @@
-//! The values a key can hold.
+//! The values a key can hold: strings, lists, hashes, sets and sorted sets.
+//!
+//! Collections keep a compact form while small, as Redis's listpacks do: a
+//! hash or a set of at most a few dozen short elements is a plain `Vec`
+//! (scanned linearly, which beats hashing at that size and costs no table
+//! overhead), and turns into a hash table once it passes a named limit. It
+//! never turns back, as in Redis. A list is a `VecDeque` (one ring buffer:
+//! O(1) at both ends, O(1) by index). A sorted set is an order-statistic tree
+//! plus a member → score table (see `zset`).
+
+mod map;
+mod zset;
+
+pub use map::Map;
+pub use zset::ZSet;
 
 use bytes::Bytes;
+use std::collections::VecDeque;
+
+/// Most fields a hash keeps in its compact form (Redis's
+/// `hash-max-listpack-entries`).
+pub const HASH_SMALL_MAX_ENTRIES: usize = 128;
+/// Longest field or value a compact hash holds (`hash-max-listpack-value`).
+pub const HASH_SMALL_MAX_VALUE_BYTES: usize = 64;
+/// Most members a set keeps in its compact form (`set-max-listpack-entries`).
+pub const SET_SMALL_MAX_ENTRIES: usize = 128;
+/// Longest member a compact set holds (`set-max-listpack-value`).
+pub const SET_SMALL_MAX_VALUE_BYTES: usize = 64;
 
 pub enum Value {
     Str(Bytes),
+    List(VecDeque<Bytes>),
+    Hash(Box<Hash>),
+    Set(Box<Set>),
+    ZSet(Box<ZSet>),
 }
 
 impl Value {
@@ -11,6 +40,205 @@ impl Value {
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Str(_) => "string",
+            Value::List(_) => "list",
+            Value::Hash(_) => "hash",
+            Value::Set(_) => "set",
+            Value::ZSet(_) => "zset",
         }
     }
+}
+
+/// A hash: field → value.
+pub enum Hash {
+    Small(Vec<(Bytes, Bytes)>),
+    Big(Map<Bytes>),
+}
+
+impl Default for Hash {
+    fn default() -> Self {
+        Hash::Small(Vec::new())
+    }
+}
+
+impl Hash {
+    pub fn len(&self) -> usize {
+        match self {
+            Hash::Small(v) => v.len(),
+            Hash::Big(m) => m.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn get(&self, field: &[u8]) -> Option<&Bytes> {
+        match self {
+            Hash::Small(v) => v.iter().find(|(f, _)| f == field).map(|(_, v)| v),
+            Hash::Big(m) => m.get(field),
+        }
+    }
+
+    /// Sets a field; true if it is new.
+    pub fn insert(&mut self, field: Bytes, value: Bytes) -> bool {
+        if let Hash::Small(v) = self {
+            if let Some(slot) = v.iter_mut().find(|(f, _)| *f == field) {
+                slot.1 = value;
+                return false;
+            }
+            let fits = field.len() <= HASH_SMALL_MAX_VALUE_BYTES
+                && value.len() <= HASH_SMALL_MAX_VALUE_BYTES
+                && v.len() < HASH_SMALL_MAX_ENTRIES;
+            if fits {
+                v.push((field, value));
+                return true;
+            }
+            let mut m = Map::with_capacity(v.len() + 1);
+            for (f, x) in v.drain(..) {
+                m.insert(f, x);
+            }
+            *self = Hash::Big(m);
+        }
+        match self {
+            Hash::Big(m) => m.insert(field, value).is_none(),
+            Hash::Small(_) => unreachable!("converted above"),
+        }
+    }
+
+    pub fn remove(&mut self, field: &[u8]) -> Option<Bytes> {
+        match self {
+            Hash::Small(v) => {
+                let i = v.iter().position(|(f, _)| f == field)?;
+                Some(v.swap_remove(i).1)
+            }
+            Hash::Big(m) => m.remove(field),
+        }
+    }
+
+    pub fn iter(&self) -> Box<dyn Iterator<Item = (&Bytes, &Bytes)> + '_> {
+        match self {
+            Hash::Small(v) => Box::new(v.iter().map(|(f, v)| (f, v))),
+            Hash::Big(m) => Box::new(m.iter()),
+        }
+    }
+
+    /// The entry at a random position (`rand` gives the randomness).
+    pub fn random(&self, rand: impl FnMut() -> u64) -> Option<(&Bytes, &Bytes)> {
+        match self {
+            Hash::Small(v) => random_index(v.len(), rand).map(|i| (&v[i].0, &v[i].1)),
+            Hash::Big(m) => m.random(rand),
+        }
+    }
+
+    /// One step of HSCAN: see `Map::scan`. A compact hash is returned whole.
+    pub fn scan(
+        &self,
+        cursor: usize,
+        count: usize,
+        mut visit: impl FnMut(&Bytes, &Bytes),
+    ) -> usize {
+        match self {
+            Hash::Small(v) => {
+                v.iter().for_each(|(f, x)| visit(f, x));
+                0
+            }
+            Hash::Big(m) => m.scan(cursor, count, visit),
+        }
+    }
+}
+
+/// A set of members.
+pub enum Set {
+    Small(Vec<Bytes>),
+    Big(Map<()>),
+}
+
+impl Default for Set {
+    fn default() -> Self {
+        Set::Small(Vec::new())
+    }
+}
+
+impl Set {
+    pub fn len(&self) -> usize {
+        match self {
+            Set::Small(v) => v.len(),
+            Set::Big(m) => m.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn contains(&self, member: &[u8]) -> bool {
+        match self {
+            Set::Small(v) => v.iter().any(|m| m == member),
+            Set::Big(m) => m.get(member).is_some(),
+        }
+    }
+
+    /// Adds a member; true if it is new.
+    pub fn insert(&mut self, member: Bytes) -> bool {
+        if let Set::Small(v) = self {
+            if v.contains(&member) {
+                return false;
+            }
+            if member.len() <= SET_SMALL_MAX_VALUE_BYTES && v.len() < SET_SMALL_MAX_ENTRIES {
+                v.push(member);
+                return true;
+            }
+            let mut m = Map::with_capacity(v.len() + 1);
+            for x in v.drain(..) {
+                m.insert(x, ());
+            }
+            *self = Set::Big(m);
+        }
+        match self {
+            Set::Big(m) => m.insert(member, ()).is_none(),
+            Set::Small(_) => unreachable!("converted above"),
+        }
+    }
+
+    pub fn remove(&mut self, member: &[u8]) -> bool {
+        match self {
+            Set::Small(v) => match v.iter().position(|m| m == member) {
+                Some(i) => {
+                    v.swap_remove(i);
+                    true
+                }
+                None => false,
+            },
+            Set::Big(m) => m.remove(member).is_some(),
+        }
+    }
+
+    pub fn iter(&self) -> Box<dyn Iterator<Item = &Bytes> + '_> {
+        match self {
+            Set::Small(v) => Box::new(v.iter()),
+            Set::Big(m) => Box::new(m.iter().map(|(k, _)| k)),
+        }
+    }
+
+    pub fn random(&self, rand: impl FnMut() -> u64) -> Option<&Bytes> {
+        match self {
+            Set::Small(v) => random_index(v.len(), rand).map(|i| &v[i]),
+            Set::Big(m) => m.random(rand).map(|(k, _)| k),
+        }
+    }
+
+    /// One step of SSCAN: see `Map::scan`. A compact set is returned whole.
+    pub fn scan(&self, cursor: usize, count: usize, mut visit: impl FnMut(&Bytes)) -> usize {
+        match self {
+            Set::Small(v) => {
+                v.iter().for_each(&mut visit);
+                0
+            }
+            Set::Big(m) => m.scan(cursor, count, |k, _| visit(k)),
+        }
+    }
+}
+
+fn random_index(len: usize, mut rand: impl FnMut() -> u64) -> Option<usize> {
+    (len > 0).then(|| (rand() % len as u64) as usize)
 }

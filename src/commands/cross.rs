@@ -1,0 +1,478 @@
+//! Collection commands whose keys may live on different shards: LMOVE and
+//! RPOPLPUSH, SMOVE, SINTER/SUNION/SDIFF and their STORE forms, SINTERCARD,
+//! ZUNIONSTORE/ZINTERSTORE. They run on the connection's core and coordinate
+//! the owning shards with jobs over the mesh.
+//!
+//! When every key lives on one shard, moves run there as one step. Across
+//! shards they are not atomic (no shard is locked while another is asked),
+//! but they never lose or duplicate an element: a move first checks both
+//! keys' types, then takes the element from the source (logged there as the
+//! pop/removal it is), then puts it at the destination (logged there as a
+//! push/add); if the destination changed type in between, the element goes
+//! back where it came from. The STORE forms gather the inputs (read-only),
+//! compute on this core, and replace the destination in one step logged as
+//! DEL + SADD/ZADD of the result, so each shard's log replays on its own.
+
+use super::{int_arg, is, syntax_error, wrong_type, Command};
+use super::{lists, sets, zsets};
+use crate::keyspace::Value;
+use crate::node::{join_all, Node};
+use crate::protocol::Frame;
+use crate::router;
+use crate::shard::{Ctx, ShardFn};
+use crate::util::now_ms;
+use bytes::Bytes;
+use hashbrown::{HashMap, HashSet};
+
+pub async fn execute(node: &Node, db: usize, cmd: &Command, args: &[Bytes]) -> Frame {
+    match cmd.name {
+        "lmove" | "rpoplpush" => lmove(node, db, args).await,
+        "smove" => smove(node, db, args).await,
+        "sinter" => set_op(node, db, SetOp::Inter, &args[1..], None).await,
+        "sunion" => set_op(node, db, SetOp::Union, &args[1..], None).await,
+        "sdiff" => set_op(node, db, SetOp::Diff, &args[1..], None).await,
+        "sinterstore" => set_op(node, db, SetOp::Inter, &args[2..], Some(&args[1])).await,
+        "sunionstore" => set_op(node, db, SetOp::Union, &args[2..], Some(&args[1])).await,
+        "sdiffstore" => set_op(node, db, SetOp::Diff, &args[2..], Some(&args[1])).await,
+        "sintercard" => sintercard(node, db, args).await,
+        "zunionstore" => zstore(node, db, args, false).await,
+        "zinterstore" => zstore(node, db, args, true).await,
+        _ => Frame::error(format!("ERR command '{}' has no handler", cmd.name)),
+    }
+}
+
+fn unavailable() -> Frame {
+    Frame::error("ERR shard unavailable")
+}
+
+fn shard_of(node: &Node, key: &[u8]) -> usize {
+    router::shard_of(key, node.shards)
+}
+
+/// Runs a shard command on `shard`, with its effects logged there; with
+/// `appendfsync always` the reply waits until they are durable.
+async fn run_fn(node: &Node, shard: usize, f: ShardFn, db: usize, argv: Vec<Bytes>) -> Frame {
+    let done = node
+        .run_on(shard, move |n: &Node| {
+            let mut sh = n.shard.borrow_mut();
+            let reply = sh.run(f, db, &argv, now_ms(), true);
+            (reply, sh.durable())
+        })
+        .await;
+    let Some((reply, durable)) = done else {
+        return unavailable();
+    };
+    if let Some(d) = durable {
+        let _ = d.await;
+    }
+    reply
+}
+
+/// The type name of the value at `key` ("none" if absent).
+async fn type_of(node: &Node, db: usize, key: &Bytes) -> &'static str {
+    let k = key.clone();
+    node.run_on(shard_of(node, key), move |n: &Node| {
+        n.shard
+            .borrow_mut()
+            .keyspace
+            .lookup(db, &k, now_ms())
+            .map_or("none", |e| e.value.type_name())
+    })
+    .await
+    .unwrap_or("none")
+}
+
+fn argv(parts: &[&[u8]]) -> Vec<Bytes> {
+    parts.iter().map(|p| Bytes::copy_from_slice(p)).collect()
+}
+
+/// LMOVE src dst LEFT|RIGHT LEFT|RIGHT, RPOPLPUSH src dst.
+async fn lmove(node: &Node, db: usize, args: &[Bytes]) -> Frame {
+    let (from_left, to_left) = if args.len() == 3 {
+        (false, true)
+    } else {
+        match (lists::side(&args[3]), lists::side(&args[4])) {
+            (Some(a), Some(b)) => (a, b),
+            _ => return syntax_error(),
+        }
+    };
+    let (src, dst) = (&args[1], &args[2]);
+    let (from, to) = (shard_of(node, src), shard_of(node, dst));
+    if from == to {
+        return run_fn(node, from, lists::lmove, db, args.to_vec()).await;
+    }
+    match type_of(node, db, src).await {
+        "none" => return Frame::Null,
+        "list" => {}
+        _ => return wrong_type(),
+    }
+    if !matches!(type_of(node, db, dst).await, "none" | "list") {
+        return wrong_type();
+    }
+    let pop: &[u8] = if from_left { b"LPOP" } else { b"RPOP" };
+    let value = match run_fn(node, from, lists::lpop_or_rpop, db, argv(&[pop, src])).await {
+        Frame::Bulk(v) => v,
+        other => return other,
+    };
+    let push: &[u8] = if to_left { b"LPUSH" } else { b"RPUSH" };
+    let pushed = run_fn(
+        node,
+        to,
+        lists::lpush_or_rpush,
+        db,
+        argv(&[push, dst, &value]),
+    )
+    .await;
+    if pushed.is_error() {
+        // The destination changed type meanwhile: put the element back.
+        let back: &[u8] = if from_left { b"LPUSH" } else { b"RPUSH" };
+        run_fn(
+            node,
+            from,
+            lists::lpush_or_rpush,
+            db,
+            argv(&[back, src, &value]),
+        )
+        .await;
+        return pushed;
+    }
+    Frame::Bulk(value)
+}
+
+/// SMOVE with both keys on this shard: one step.
+fn smove_here(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
+    let (src, dst, member) = (&args[1], &args[2], &args[3]);
+    match sets::set_mut(ctx, src) {
+        Ok(Some(_)) => {}
+        Ok(None) => return Frame::Integer(0),
+        Err(e) => return e,
+    }
+    if let Err(e) = sets::set_mut(ctx, dst) {
+        return e;
+    }
+    if src == dst {
+        let present = matches!(sets::set_mut(ctx, src), Ok(Some(s)) if s.contains(member));
+        return Frame::Integer(present as i64);
+    }
+    match sets::remove_members(ctx, src, std::slice::from_ref(member)) {
+        Ok(0) => Frame::Integer(0),
+        Ok(_) => match sets::add_members(ctx, dst, std::slice::from_ref(member)) {
+            Ok(_) => {
+                // SMOVE cannot be replayed through a shard: log its halves.
+                ctx.effect(vec![
+                    Bytes::from_static(b"SREM"),
+                    src.clone(),
+                    member.clone(),
+                ]);
+                ctx.effect(vec![
+                    Bytes::from_static(b"SADD"),
+                    dst.clone(),
+                    member.clone(),
+                ]);
+                Frame::Integer(1)
+            }
+            Err(e) => e,
+        },
+        Err(e) => e,
+    }
+}
+
+/// SMOVE src dst member
+async fn smove(node: &Node, db: usize, args: &[Bytes]) -> Frame {
+    let (src, dst, member) = (&args[1], &args[2], &args[3]);
+    let (from, to) = (shard_of(node, src), shard_of(node, dst));
+    if from == to {
+        return run_fn(node, from, smove_here, db, args.to_vec()).await;
+    }
+    match type_of(node, db, src).await {
+        "none" => return Frame::Integer(0),
+        "set" => {}
+        _ => return wrong_type(),
+    }
+    if !matches!(type_of(node, db, dst).await, "none" | "set") {
+        return wrong_type();
+    }
+    match run_fn(node, from, sets::srem, db, argv(&[b"SREM", src, member])).await {
+        Frame::Integer(1) => {}
+        other if other.is_error() => return other,
+        _ => return Frame::Integer(0),
+    }
+    let added = run_fn(node, to, sets::sadd, db, argv(&[b"SADD", dst, member])).await;
+    if added.is_error() {
+        run_fn(node, from, sets::sadd, db, argv(&[b"SADD", src, member])).await;
+        return added;
+    }
+    Frame::Integer(1)
+}
+
+/// The members of each key's set, fetched from their shards in parallel
+/// (`None`: no such key); WRONGTYPE if any key holds something else.
+async fn fetch_sets(
+    node: &Node,
+    db: usize,
+    keys: &[Bytes],
+) -> Result<Vec<Option<Vec<Bytes>>>, Frame> {
+    let fetched = join_all(keys.iter().map(|k| {
+        let k = k.clone();
+        node.run_on(shard_of(node, &k), move |n: &Node| {
+            let mut sh = n.shard.borrow_mut();
+            match sh.keyspace.read(db, &k, now_ms()) {
+                None => Ok(None),
+                Some(e) => match &e.value {
+                    Value::Set(s) => Ok(Some(s.iter().cloned().collect::<Vec<Bytes>>())),
+                    _ => Err(()),
+                },
+            }
+        })
+    }))
+    .await;
+    let mut out = Vec::with_capacity(keys.len());
+    for f in fetched {
+        match f {
+            None => return Err(unavailable()),
+            Some(Err(())) => return Err(wrong_type()),
+            Some(Ok(s)) => out.push(s),
+        }
+    }
+    Ok(out)
+}
+
+#[derive(Clone, Copy)]
+enum SetOp {
+    Inter,
+    Union,
+    Diff,
+}
+
+fn compute(op: SetOp, sets: Vec<Option<Vec<Bytes>>>, limit: usize) -> Vec<Bytes> {
+    match op {
+        SetOp::Inter => {
+            if sets.iter().any(Option::is_none) {
+                return Vec::new();
+            }
+            let mut sets: Vec<Vec<Bytes>> = sets.into_iter().flatten().collect();
+            sets.sort_by_key(Vec::len);
+            let Some((first, rest)) = sets.split_first() else {
+                return Vec::new();
+            };
+            let rest: Vec<HashSet<&Bytes>> = rest.iter().map(|s| s.iter().collect()).collect();
+            first
+                .iter()
+                .filter(|m| rest.iter().all(|s| s.contains(m)))
+                .take(limit)
+                .cloned()
+                .collect()
+        }
+        SetOp::Union => {
+            let mut seen = HashSet::new();
+            sets.into_iter()
+                .flatten()
+                .flatten()
+                .filter(|m| seen.insert(m.clone()))
+                .collect()
+        }
+        SetOp::Diff => {
+            let mut it = sets.into_iter();
+            let Some(Some(first)) = it.next() else {
+                return Vec::new();
+            };
+            let rest: HashSet<Bytes> = it.flatten().flatten().collect();
+            first.into_iter().filter(|m| !rest.contains(m)).collect()
+        }
+    }
+}
+
+/// SINTER/SUNION/SDIFF key..., and with `dst` their STORE forms.
+async fn set_op(node: &Node, db: usize, op: SetOp, keys: &[Bytes], dst: Option<&Bytes>) -> Frame {
+    let sets = match fetch_sets(node, db, keys).await {
+        Ok(s) => s,
+        Err(e) => return e,
+    };
+    let result = compute(op, sets, usize::MAX);
+    match dst {
+        None => Frame::Set(result.into_iter().map(Frame::Bulk).collect()),
+        Some(dst) => {
+            let mut argv = Vec::with_capacity(result.len() + 2);
+            argv.push(Bytes::from_static(b"SSTORE"));
+            argv.push(dst.clone());
+            argv.extend(result);
+            run_fn(node, shard_of(node, dst), sets::store, db, argv).await
+        }
+    }
+}
+
+/// SINTERCARD numkeys key [key ...] [LIMIT limit]
+async fn sintercard(node: &Node, db: usize, args: &[Bytes]) -> Frame {
+    let numkeys = match crate::util::parse_i64(&args[1]) {
+        Some(n) if n > 0 => n as usize,
+        _ => return Frame::error("ERR numkeys should be greater than 0"),
+    };
+    if numkeys > args.len() - 2 {
+        return Frame::error("ERR Number of keys can't be greater than number of args");
+    }
+    let keys = &args[2..2 + numkeys];
+    let mut limit = 0usize;
+    let mut i = 2 + numkeys;
+    while i < args.len() {
+        if is(&args[i], "limit") && i + 1 < args.len() {
+            match crate::util::parse_i64(&args[i + 1]) {
+                Some(n) if n >= 0 => limit = n as usize,
+                Some(_) => return Frame::error("ERR LIMIT can't be negative"),
+                None => return Frame::error("ERR LIMIT can't be negative"),
+            }
+            i += 2;
+        } else {
+            return syntax_error();
+        }
+    }
+    let sets = match fetch_sets(node, db, keys).await {
+        Ok(s) => s,
+        Err(e) => return e,
+    };
+    let limit = if limit == 0 { usize::MAX } else { limit };
+    Frame::Integer(compute(SetOp::Inter, sets, limit).len() as i64)
+}
+
+#[derive(Clone, Copy)]
+enum Aggregate {
+    Sum,
+    Min,
+    Max,
+}
+
+impl Aggregate {
+    fn apply(self, a: f64, b: f64) -> f64 {
+        match self {
+            // inf + -inf is NaN: Redis makes it 0.
+            Aggregate::Sum => {
+                let s = a + b;
+                if s.is_nan() {
+                    0.0
+                } else {
+                    s
+                }
+            }
+            Aggregate::Min => a.min(b),
+            Aggregate::Max => a.max(b),
+        }
+    }
+}
+
+/// The (member, score) pairs of a sorted set or set (score 1) per key.
+async fn fetch_scored(
+    node: &Node,
+    db: usize,
+    keys: &[Bytes],
+) -> Result<Vec<Option<Vec<(Bytes, f64)>>>, Frame> {
+    let fetched = join_all(keys.iter().map(|k| {
+        let k = k.clone();
+        node.run_on(shard_of(node, &k), move |n: &Node| {
+            let mut sh = n.shard.borrow_mut();
+            match sh.keyspace.read(db, &k, now_ms()) {
+                None => Ok(None),
+                Some(e) => match &e.value {
+                    Value::ZSet(z) => Ok(Some(
+                        z.iter().map(|(m, s)| (m.clone(), s)).collect::<Vec<_>>(),
+                    )),
+                    Value::Set(s) => Ok(Some(s.iter().map(|m| (m.clone(), 1.0)).collect())),
+                    _ => Err(()),
+                },
+            }
+        })
+    }))
+    .await;
+    let mut out = Vec::with_capacity(keys.len());
+    for f in fetched {
+        match f {
+            None => return Err(unavailable()),
+            Some(Err(())) => return Err(wrong_type()),
+            Some(Ok(s)) => out.push(s),
+        }
+    }
+    Ok(out)
+}
+
+/// ZUNIONSTORE / ZINTERSTORE dst numkeys key... [WEIGHTS w...] [AGGREGATE SUM|MIN|MAX]
+async fn zstore(node: &Node, db: usize, args: &[Bytes], inter: bool) -> Frame {
+    let numkeys = match int_arg(&args[2]) {
+        Ok(n) if n >= 1 => n as usize,
+        Ok(_) => {
+            return Frame::error(format!(
+                "ERR at least 1 input key is needed for '{}' command",
+                if inter { "zinterstore" } else { "zunionstore" }
+            ))
+        }
+        Err(e) => return e,
+    };
+    if numkeys > args.len() - 3 {
+        return syntax_error();
+    }
+    let keys = &args[3..3 + numkeys];
+    let mut weights = vec![1.0; numkeys];
+    let mut agg = Aggregate::Sum;
+    let mut i = 3 + numkeys;
+    while i < args.len() {
+        if is(&args[i], "weights") && i + numkeys < args.len() {
+            for (j, w) in weights.iter_mut().enumerate() {
+                match crate::util::parse_f64(&args[i + 1 + j]) {
+                    Some(x) => *w = x,
+                    None => return Frame::error("ERR weight value is not a float"),
+                }
+            }
+            i += 1 + numkeys;
+        } else if is(&args[i], "aggregate") && i + 1 < args.len() {
+            let a = &args[i + 1];
+            agg = if is(a, "sum") {
+                Aggregate::Sum
+            } else if is(a, "min") {
+                Aggregate::Min
+            } else if is(a, "max") {
+                Aggregate::Max
+            } else {
+                return syntax_error();
+            };
+            i += 2;
+        } else {
+            return syntax_error();
+        }
+    }
+    let inputs = match fetch_scored(node, db, keys).await {
+        Ok(s) => s,
+        Err(e) => return e,
+    };
+    let weigh = |s: f64, w: f64| {
+        let x = s * w;
+        if x.is_nan() {
+            0.0
+        } else {
+            x
+        }
+    };
+    let mut acc: HashMap<Bytes, (f64, usize)> = HashMap::new();
+    let mut order: Vec<Bytes> = Vec::new();
+    for (input, &w) in inputs.iter().zip(&weights) {
+        for (m, s) in input.iter().flatten() {
+            let x = weigh(*s, w);
+            match acc.get_mut(m) {
+                Some((v, n)) => {
+                    *v = agg.apply(*v, x);
+                    *n += 1;
+                }
+                None => {
+                    acc.insert(m.clone(), (x, 1));
+                    order.push(m.clone());
+                }
+            }
+        }
+    }
+    let mut argv = vec![Bytes::from_static(b"ZSTORE"), args[1].clone()];
+    for m in order {
+        let (score, n) = acc[&m];
+        if inter && n < numkeys {
+            continue;
+        }
+        argv.push(Bytes::from(zsets::format_score(score)));
+        argv.push(m);
+    }
+    run_fn(node, shard_of(node, &args[1]), zsets::store, db, argv).await
+}

@@ -1,0 +1,469 @@
+//! List commands: pushes and pops at both ends, ranges, indexes, LINSERT,
+//! LREM, LTRIM, LPOS, and LMOVE/RPOPLPUSH when both keys live on this shard
+//! (`cross` moves an element between shards). A list is a `VecDeque`: O(1)
+//! at both ends and by index. Pops are deterministic, so their own text is
+//! their effect; an emptied list is removed as a key.
+
+use super::{int_arg, is, syntax_error, wrong_type};
+use crate::keyspace::Value;
+use crate::protocol::Frame;
+use crate::shard::Ctx;
+use bytes::Bytes;
+use std::collections::VecDeque;
+
+pub type List = VecDeque<Bytes>;
+
+/// The list at `key` to change: `Ok(None)` if absent, WRONGTYPE if not a list.
+pub fn list_mut<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a mut List>, Frame> {
+    match ctx.ks.lookup(ctx.db, key, ctx.now) {
+        None => Ok(None),
+        Some(e) => match &mut e.value {
+            Value::List(l) => Ok(Some(l)),
+            _ => Err(wrong_type()),
+        },
+    }
+}
+
+/// The list at `key` to read (counts a keyspace hit or miss).
+fn list_ref<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a List>, Frame> {
+    match ctx.ks.read(ctx.db, key, ctx.now) {
+        None => Ok(None),
+        Some(e) => match &e.value {
+            Value::List(l) => Ok(Some(l)),
+            _ => Err(wrong_type()),
+        },
+    }
+}
+
+/// Removes `key` if it holds an empty list.
+fn drop_if_empty(ctx: &mut Ctx, key: &[u8]) {
+    if matches!(list_mut(ctx, key), Ok(Some(l)) if l.is_empty()) {
+        ctx.ks.remove(ctx.db, key);
+    }
+}
+
+/// Pushes `values` at one end of the list at `key`, creating it unless
+/// `existing_only`. Returns the new length (0: no list and `existing_only`).
+pub fn push_values(
+    ctx: &mut Ctx,
+    key: &[u8],
+    values: &[Bytes],
+    left: bool,
+    existing_only: bool,
+) -> Result<usize, Frame> {
+    if list_mut(ctx, key)?.is_none() {
+        if existing_only {
+            return Ok(0);
+        }
+        let list = VecDeque::with_capacity(values.len());
+        ctx.ks.insert(ctx.db, key, Value::List(list), None);
+    }
+    let Some(list) = list_mut(ctx, key)? else {
+        return Ok(0);
+    };
+    for v in values {
+        let v = Bytes::copy_from_slice(v);
+        if left {
+            list.push_front(v);
+        } else {
+            list.push_back(v);
+        }
+    }
+    let len = list.len();
+    ctx.changed();
+    Ok(len)
+}
+
+fn push(ctx: &mut Ctx, args: &[Bytes], left: bool, existing_only: bool) -> Frame {
+    match push_values(ctx, &args[1], &args[2..], left, existing_only) {
+        Ok(n) => Frame::Integer(n as i64),
+        Err(e) => e,
+    }
+}
+
+pub fn lpush(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
+    push(ctx, args, true, false)
+}
+
+pub fn rpush(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
+    push(ctx, args, false, false)
+}
+
+pub fn lpushx(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
+    push(ctx, args, true, true)
+}
+
+pub fn rpushx(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
+    push(ctx, args, false, true)
+}
+
+/// Pops up to `count` elements from one end; `None` if there is no list.
+pub fn pop_values(
+    ctx: &mut Ctx,
+    key: &[u8],
+    left: bool,
+    count: usize,
+) -> Result<Option<Vec<Bytes>>, Frame> {
+    let Some(list) = list_mut(ctx, key)? else {
+        return Ok(None);
+    };
+    let n = count.min(list.len());
+    let popped: Vec<Bytes> = if left {
+        list.drain(..n).collect()
+    } else {
+        let at = list.len() - n;
+        list.drain(at..).rev().collect()
+    };
+    if n > 0 {
+        ctx.changed();
+        drop_if_empty(ctx, key);
+    }
+    Ok(Some(popped))
+}
+
+/// LPOP / RPOP key [count]
+fn pop(ctx: &mut Ctx, args: &[Bytes], left: bool) -> Frame {
+    if args.len() > 3 {
+        return super::wrong_arity(&String::from_utf8_lossy(&args[0]).to_lowercase());
+    }
+    let count = match args.get(2) {
+        None => None,
+        Some(c) => match crate::util::parse_i64(c) {
+            Some(n) if n >= 0 => Some(n as usize),
+            _ => return Frame::error("ERR value is out of range, must be positive"),
+        },
+    };
+    match (pop_values(ctx, &args[1], left, count.unwrap_or(1)), count) {
+        (Err(e), _) => e,
+        (Ok(None), None) => Frame::Null,
+        (Ok(None), Some(_)) => Frame::NullArray,
+        (Ok(Some(mut v)), None) => v.pop().map_or(Frame::Null, Frame::Bulk),
+        (Ok(Some(v)), Some(_)) => Frame::Array(v.into_iter().map(Frame::Bulk).collect()),
+    }
+}
+
+pub fn lpop(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
+    pop(ctx, args, true)
+}
+
+pub fn rpop(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
+    pop(ctx, args, false)
+}
+
+pub fn llen(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
+    match list_ref(ctx, &args[1]) {
+        Ok(l) => Frame::Integer(l.map_or(0, |l| l.len() as i64)),
+        Err(e) => e,
+    }
+}
+
+/// Redis's index range normalization (LRANGE, LTRIM, ZRANGE by rank):
+/// negative indexes count from the end; returns the inclusive range, or
+/// `None` when it is empty.
+pub fn normalize_range(start: i64, stop: i64, len: usize) -> Option<(usize, usize)> {
+    let len = len as i64;
+    let start = if start < 0 {
+        (len + start).max(0)
+    } else {
+        start
+    };
+    let stop = if stop < 0 { len + stop } else { stop };
+    let stop = stop.min(len - 1);
+    if start > stop || start >= len {
+        return None;
+    }
+    Some((start as usize, stop as usize))
+}
+
+fn two_ints(a: &Bytes, b: &Bytes) -> Result<(i64, i64), Frame> {
+    Ok((int_arg(a)?, int_arg(b)?))
+}
+
+/// LRANGE key start stop
+pub fn lrange(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
+    let (start, stop) = match two_ints(&args[2], &args[3]) {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    let list = match list_ref(ctx, &args[1]) {
+        Ok(Some(l)) => l,
+        Ok(None) => return Frame::Array(Vec::new()),
+        Err(e) => return e,
+    };
+    match normalize_range(start, stop, list.len()) {
+        None => Frame::Array(Vec::new()),
+        Some((a, b)) => Frame::Array(list.range(a..=b).cloned().map(Frame::Bulk).collect()),
+    }
+}
+
+/// An index from the head (negative: from the tail) into a list of `len`.
+fn index(i: i64, len: usize) -> Option<usize> {
+    let i = if i < 0 { len as i64 + i } else { i };
+    (0..len as i64).contains(&i).then_some(i as usize)
+}
+
+pub fn lindex(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
+    let i = match int_arg(&args[2]) {
+        Ok(i) => i,
+        Err(e) => return e,
+    };
+    match list_ref(ctx, &args[1]) {
+        Ok(Some(l)) => index(i, l.len()).map_or(Frame::Null, |i| Frame::Bulk(l[i].clone())),
+        Ok(None) => Frame::Null,
+        Err(e) => e,
+    }
+}
+
+pub fn lset(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
+    let i = match int_arg(&args[2]) {
+        Ok(i) => i,
+        Err(e) => return e,
+    };
+    let list = match list_mut(ctx, &args[1]) {
+        Ok(Some(l)) => l,
+        Ok(None) => return Frame::error("ERR no such key"),
+        Err(e) => return e,
+    };
+    let Some(i) = index(i, list.len()) else {
+        return Frame::error("ERR index out of range");
+    };
+    list[i] = Bytes::copy_from_slice(&args[3]);
+    ctx.changed();
+    Frame::OK
+}
+
+/// LINSERT key BEFORE|AFTER pivot element
+pub fn linsert(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
+    let after = if is(&args[2], "after") {
+        true
+    } else if is(&args[2], "before") {
+        false
+    } else {
+        return syntax_error();
+    };
+    let list = match list_mut(ctx, &args[1]) {
+        Ok(Some(l)) => l,
+        Ok(None) => return Frame::Integer(0),
+        Err(e) => return e,
+    };
+    let Some(at) = list.iter().position(|x| *x == args[3]) else {
+        return Frame::Integer(-1);
+    };
+    list.insert(at + after as usize, Bytes::copy_from_slice(&args[4]));
+    let len = list.len();
+    ctx.changed();
+    Frame::Integer(len as i64)
+}
+
+/// LREM key count element: count > 0 from the head, < 0 from the tail, 0 all.
+pub fn lrem(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
+    let count = match int_arg(&args[2]) {
+        Ok(c) => c,
+        Err(e) => return e,
+    };
+    let list = match list_mut(ctx, &args[1]) {
+        Ok(Some(l)) => l,
+        Ok(None) => return Frame::Integer(0),
+        Err(e) => return e,
+    };
+    let limit = if count == 0 {
+        usize::MAX
+    } else {
+        count.unsigned_abs().min(usize::MAX as u64) as usize
+    };
+    let mut removed = 0;
+    if count >= 0 {
+        let mut i = 0;
+        while i < list.len() && removed < limit {
+            if list[i] == args[3] {
+                list.remove(i);
+                removed += 1;
+            } else {
+                i += 1;
+            }
+        }
+    } else {
+        let mut i = list.len();
+        while i > 0 && removed < limit {
+            i -= 1;
+            if list[i] == args[3] {
+                list.remove(i);
+                removed += 1;
+            }
+        }
+    }
+    if removed > 0 {
+        ctx.changed();
+        drop_if_empty(ctx, &args[1]);
+    }
+    Frame::Integer(removed as i64)
+}
+
+/// LTRIM key start stop
+pub fn ltrim(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
+    let (start, stop) = match two_ints(&args[2], &args[3]) {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    let list = match list_mut(ctx, &args[1]) {
+        Ok(Some(l)) => l,
+        Ok(None) => return Frame::OK,
+        Err(e) => return e,
+    };
+    let before = list.len();
+    match normalize_range(start, stop, list.len()) {
+        None => list.clear(),
+        Some((a, b)) => {
+            list.truncate(b + 1);
+            list.drain(..a);
+        }
+    }
+    if list.len() != before {
+        ctx.changed();
+        drop_if_empty(ctx, &args[1]);
+    }
+    Frame::OK
+}
+
+/// LPOS key element [RANK rank] [COUNT num-matches] [MAXLEN len]
+pub fn lpos(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
+    let (mut rank, mut count, mut maxlen) = (1i64, None, 0usize);
+    let mut i = 3;
+    while i < args.len() {
+        let Some(v) = args.get(i + 1) else {
+            return syntax_error();
+        };
+        let n = match int_arg(v) {
+            Ok(n) => n,
+            Err(e) => return e,
+        };
+        if is(&args[i], "rank") {
+            if n == 0 {
+                return Frame::error("ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list");
+            }
+            if n == i64::MIN {
+                return Frame::error("ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807");
+            }
+            rank = n;
+        } else if is(&args[i], "count") {
+            if n < 0 {
+                return Frame::error("ERR COUNT can't be negative");
+            }
+            count = Some(n as usize);
+        } else if is(&args[i], "maxlen") {
+            if n < 0 {
+                return Frame::error("ERR MAXLEN can't be negative");
+            }
+            maxlen = n as usize;
+        } else {
+            return syntax_error();
+        }
+        i += 2;
+    }
+    let list = match list_ref(ctx, &args[1]) {
+        Ok(l) => l,
+        Err(e) => return e,
+    };
+    let Some(list) = list else {
+        return if count.is_some() {
+            Frame::Array(Vec::new())
+        } else {
+            Frame::Null
+        };
+    };
+    let want = match count {
+        Some(0) => usize::MAX,
+        Some(c) => c,
+        None => 1,
+    };
+    let limit = if maxlen == 0 {
+        list.len()
+    } else {
+        maxlen.min(list.len())
+    };
+    let mut skip = rank.unsigned_abs() - 1;
+    let mut found = Vec::new();
+    let positions: Box<dyn Iterator<Item = usize>> = if rank > 0 {
+        Box::new(0..limit)
+    } else {
+        Box::new((list.len() - limit..list.len()).rev())
+    };
+    for p in positions {
+        if list[p] == args[2] {
+            if skip > 0 {
+                skip -= 1;
+                continue;
+            }
+            found.push(Frame::Integer(p as i64));
+            if found.len() >= want {
+                break;
+            }
+        }
+    }
+    match count {
+        Some(_) => Frame::Array(found),
+        None => found.pop().unwrap_or(Frame::Null),
+    }
+}
+
+/// Parses LEFT|RIGHT; true for LEFT.
+pub fn side(arg: &[u8]) -> Option<bool> {
+    if is(arg, "left") {
+        Some(true)
+    } else if is(arg, "right") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// LMOVE src dst LEFT|RIGHT LEFT|RIGHT, and RPOPLPUSH src dst, with both keys
+/// on this shard.
+pub fn lmove(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
+    let (from_left, to_left) = if args.len() == 3 {
+        (false, true)
+    } else {
+        match (side(&args[3]), side(&args[4])) {
+            (Some(a), Some(b)) => (a, b),
+            _ => return syntax_error(),
+        }
+    };
+    let (src, dst) = (&args[1], &args[2]);
+    // Check both types before changing anything.
+    match list_mut(ctx, src) {
+        Ok(Some(_)) => {}
+        Ok(None) => return Frame::Null,
+        Err(e) => return e,
+    }
+    if let Err(e) = list_mut(ctx, dst) {
+        return e;
+    }
+    let value = match pop_values(ctx, src, from_left, 1) {
+        Ok(Some(mut v)) => match v.pop() {
+            Some(x) => x,
+            None => return Frame::Null,
+        },
+        Ok(None) => return Frame::Null,
+        Err(e) => return e,
+    };
+    if let Err(e) = push_values(ctx, dst, std::slice::from_ref(&value), to_left, false) {
+        return e;
+    }
+    // LMOVE runs on the front end, not through a shard's table: its log
+    // records are the pop and the push it made.
+    let pop: &'static [u8] = if from_left { b"LPOP" } else { b"RPOP" };
+    let push: &'static [u8] = if to_left { b"LPUSH" } else { b"RPUSH" };
+    ctx.effect(vec![Bytes::from_static(pop), src.clone()]);
+    ctx.effect(vec![Bytes::from_static(push), dst.clone(), value.clone()]);
+    Frame::Bulk(value)
+}
+
+/// LPOP or RPOP by `args[0]`, for moves between shards.
+pub fn lpop_or_rpop(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
+    pop(ctx, args, is(&args[0], "lpop"))
+}
+
+/// LPUSH or RPUSH by `args[0]`, for moves between shards.
+pub fn lpush_or_rpush(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
+    push(ctx, args, is(&args[0], "lpush"), false)
+}
