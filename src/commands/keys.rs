@@ -16,6 +16,9 @@ pub fn del(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
             n += 1;
         }
     }
+    if n > 0 {
+        ctx.changed();
+    }
     Frame::Integer(n)
 }
 
@@ -96,10 +99,17 @@ pub fn expire(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     if !allowed {
         return Frame::Integer(0);
     }
+    // Logged as an absolute time (or the deletion), never as a relative TTL.
     if when <= ctx.now as i64 {
         ctx.ks.remove(ctx.db, key);
+        ctx.effect(vec![Bytes::from_static(b"DEL"), key.clone()]);
     } else {
         ctx.ks.set_expire(ctx.db, key, Some(when as u64));
+        ctx.effect(vec![
+            Bytes::from_static(b"PEXPIREAT"),
+            key.clone(),
+            Bytes::from(when.to_string()),
+        ]);
     }
     Frame::Integer(1)
 }
@@ -128,6 +138,7 @@ pub fn persist(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
         .is_some_and(|e| e.expire_at().is_some());
     if has_ttl {
         ctx.ks.set_expire(ctx.db, &args[1], None);
+        ctx.changed();
     }
     Frame::Integer(has_ttl as i64)
 }
@@ -163,6 +174,7 @@ pub fn flushdb(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
         return syntax_error();
     }
     ctx.ks.flush_db(ctx.db);
+    ctx.changed();
     Frame::OK
 }
 
@@ -171,5 +183,6 @@ pub fn flushall(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
         return syntax_error();
     }
     ctx.ks.flush_all();
+    ctx.changed();
     Frame::OK
 }

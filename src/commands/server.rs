@@ -7,7 +7,7 @@ use super::{
     int_arg, is, not_integer, syntax_error, table, wrong_arity, Command, Session, Spec, Transaction,
 };
 use crate::config;
-use crate::keyspace::{Entry, Value};
+use crate::keyspace::Value;
 use crate::node::Node;
 use crate::protocol::{Frame, Proto};
 use crate::router;
@@ -658,12 +658,7 @@ async fn msetnx(node: &Node, db: usize, args: &[Bytes]) -> Frame {
                         return false;
                     }
                     for p in pairs {
-                        sh.keyspace.insert(
-                            db,
-                            &p[0],
-                            Value::Str(Bytes::copy_from_slice(&p[1])),
-                            None,
-                        );
+                        sh.put(db, &p[0], Value::Str(Bytes::copy_from_slice(&p[1])), None);
                     }
                     true
                 })
@@ -673,6 +668,7 @@ async fn msetnx(node: &Node, db: usize, args: &[Bytes]) -> Frame {
     }))
     .await;
     if set.iter().all(|(_, ok)| *ok) {
+        wait_durable(node, groups.iter().map(|(s, _)| *s)).await;
         return Frame::Integer(1);
     }
     for (shard, ok) in set {
@@ -685,7 +681,7 @@ async fn msetnx(node: &Node, db: usize, args: &[Bytes]) -> Frame {
             node.run_on(shard, move |n: &Node| {
                 let mut sh = n.shard.borrow_mut();
                 for p in kv.chunks_exact(2) {
-                    sh.keyspace.remove(db, &p[0]);
+                    sh.take(db, &p[0], now_ms());
                 }
             })
             .await;
@@ -694,17 +690,18 @@ async fn msetnx(node: &Node, db: usize, args: &[Bytes]) -> Frame {
     Frame::Integer(0)
 }
 
-/// A key's value and TTL, moved between shards by RENAME.
-type Moved = (Value, Option<u64>);
-
-fn take_entry(n: &Node, db: usize, key: &[u8]) -> Option<Moved> {
-    let mut sh = n.shard.borrow_mut();
-    let now = now_ms();
-    sh.keyspace.lookup(db, key, now)?;
-    sh.keyspace.remove(db, key).map(|e: Entry| {
-        let at = e.expire_at();
-        (e.value, at)
-    })
+/// With `appendfsync always`, waits until what the given shards logged so far
+/// is durable: the reply of a command that changed them waits for this.
+async fn wait_durable(node: &Node, shards: impl Iterator<Item = usize>) {
+    let tickets = shards.map(|s| node.run_on(s, |n: &Node| n.shard.borrow_mut().durable()));
+    for t in crate::node::join_all(tickets)
+        .await
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let _ = t.await;
+    }
 }
 
 /// RENAME / RENAMENX src dst. When both keys live on one shard this is one
@@ -719,27 +716,27 @@ async fn rename(node: &Node, db: usize, args: &[Bytes], nx: bool) -> Frame {
     let no_such_key = || Frame::error("ERR no such key");
     let done = if nx { Frame::Integer(1) } else { Frame::OK };
     if from == to {
-        return node
+        let reply = node
             .run_on(from, move |n: &Node| {
                 let now = now_ms();
                 let mut sh = n.shard.borrow_mut();
-                let ks = &mut sh.keyspace;
-                if ks.lookup(db, &src, now).is_none() {
+                if !sh.keyspace.contains(db, &src, now) {
                     return no_such_key();
                 }
                 if src == dst {
                     return if nx { Frame::Integer(0) } else { Frame::OK };
                 }
-                if nx && ks.contains(db, &dst, now) {
+                if nx && sh.keyspace.contains(db, &dst, now) {
                     return Frame::Integer(0);
                 }
-                let e = ks.remove(db, &src).expect("looked up above");
-                let at = e.expire_at();
-                ks.insert(db, &dst, e.value, at);
+                let (value, at) = sh.take(db, &src, now).expect("looked up above");
+                sh.put(db, &dst, value, at);
                 done
             })
             .await
             .unwrap_or_else(|| Frame::error("ERR shard unavailable"));
+        wait_durable(node, std::iter::once(from)).await;
+        return reply;
     }
     if nx {
         let d = dst.clone();
@@ -764,7 +761,9 @@ async fn rename(node: &Node, db: usize, args: &[Bytes], nx: bool) -> Frame {
     }
     let s = src.clone();
     let Some(Some(moved)) = node
-        .run_on(from, move |n: &Node| take_entry(n, db, &s))
+        .run_on(from, move |n: &Node| {
+            n.shard.borrow_mut().take(db, &s, now_ms())
+        })
         .await
     else {
         return no_such_key();
@@ -777,21 +776,23 @@ async fn rename(node: &Node, db: usize, args: &[Bytes], nx: bool) -> Frame {
             if nx && sh.keyspace.contains(db, &dst, now_ms()) {
                 return Some(moved);
             }
-            sh.keyspace.insert(db, &dst, moved.0, moved.1);
+            sh.put(db, &dst, moved.0, moved.1);
             None
         })
         .await
         .flatten();
-    match returned {
+    let reply = match returned {
         None => done,
         Some((value, at)) => {
             node.run_on(from, move |n: &Node| {
-                n.shard.borrow_mut().keyspace.insert(db, &src, value, at)
+                n.shard.borrow_mut().put(db, &src, value, at)
             })
             .await;
             Frame::Integer(0)
         }
-    }
+    };
+    wait_durable(node, [from, to].into_iter()).await;
+    reply
 }
 
 /// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]. The cursor is the

@@ -31,13 +31,23 @@ fn bulk_or_null(v: Option<Bytes>) -> Frame {
     v.map_or(Frame::Null, Frame::Bulk)
 }
 
-fn store(ctx: &mut Ctx, key: &[u8], value: &[u8], expire_at: Option<u64>) {
-    ctx.ks.insert(
-        ctx.db,
-        key,
-        Value::Str(Bytes::copy_from_slice(value)),
-        expire_at,
-    );
+/// Stores a string (copied out of the request) and logs it as `SET key value
+/// [PXAT t]`: one effect for every command that sets a whole string.
+fn store(ctx: &mut Ctx, key: &Bytes, value: &Bytes, expire_at: Option<u64>) {
+    let value = Bytes::copy_from_slice(value);
+    let mut effect = vec![Bytes::from_static(b"SET"), key.clone(), value.clone()];
+    if let Some(at) = expire_at {
+        effect.extend([Bytes::from_static(b"PXAT"), Bytes::from(at.to_string())]);
+    }
+    ctx.ks.insert(ctx.db, key, Value::Str(value), expire_at);
+    ctx.effect(effect);
+}
+
+/// Removes a key as the effect of a command (an expiry time in the past).
+fn delete(ctx: &mut Ctx, key: &Bytes) {
+    if ctx.ks.remove(ctx.db, key).is_some() {
+        ctx.effect(vec![Bytes::from_static(b"DEL"), key.clone()]);
+    }
 }
 
 pub fn get(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
@@ -152,7 +162,7 @@ pub fn set(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     };
     if expire_at.is_some_and(|at| at <= ctx.now) {
         // Already expired: the key is gone, as if it had been set and expired.
-        ctx.ks.remove(ctx.db, key);
+        delete(ctx, key);
         return reply(old);
     }
     store(ctx, key, &args[2], expire_at);
@@ -199,7 +209,7 @@ pub fn getdel(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     match read_str(ctx, &args[1]) {
         Ok(old) => {
             if old.is_some() {
-                ctx.ks.remove(ctx.db, &args[1]);
+                delete(ctx, &args[1]);
             }
             bulk_or_null(old)
         }
@@ -233,15 +243,26 @@ pub fn getex(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     };
     if let Some(i) = time_option {
         match parse_expiry(ctx, args, i) {
-            Some(Ok(at)) if at <= ctx.now => {
-                ctx.ks.remove(ctx.db, key);
+            Some(Ok(at)) if at <= ctx.now => delete(ctx, key),
+            Some(Ok(at)) => {
+                ctx.ks.set_expire(ctx.db, key, Some(at));
+                ctx.effect(vec![
+                    Bytes::from_static(b"PEXPIREAT"),
+                    key.clone(),
+                    Bytes::from(at.to_string()),
+                ]);
             }
-            Some(Ok(at)) => ctx.ks.set_expire(ctx.db, key, Some(at)),
             Some(Err(e)) => return e,
             None => unreachable!("checked by is_time_option"),
         }
-    } else if persist {
+    } else if persist
+        && ctx
+            .ks
+            .lookup(ctx.db, key, ctx.now)
+            .is_some_and(|e| e.expire_at().is_some())
+    {
         ctx.ks.set_expire(ctx.db, key, None);
+        ctx.effect(vec![Bytes::from_static(b"PERSIST"), key.clone()]);
     }
     Frame::Bulk(value)
 }
@@ -292,12 +313,14 @@ fn incr_by(ctx: &mut Ctx, key: &[u8], delta: i64) -> Frame {
     Frame::Integer(next)
 }
 
-/// Replaces a string's bytes, keeping the key's TTL.
+/// Replaces a string's bytes, keeping the key's TTL. The command's own text
+/// (INCR, APPEND, SETRANGE) replays to the same bytes.
 fn replace_value(ctx: &mut Ctx, key: &[u8], value: Bytes) {
     match ctx.ks.lookup(ctx.db, key, ctx.now) {
         Some(e) => e.value = Value::Str(value),
         None => ctx.ks.insert(ctx.db, key, Value::Str(value), None),
     }
+    ctx.changed();
 }
 
 pub fn incr(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
@@ -342,6 +365,13 @@ pub fn incrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     }
     let text = Bytes::from(crate::protocol::format_double(drop_binary_noise(next)));
     replace_value(ctx, &args[1], text.clone());
+    // Floating-point text is not a safe replay: log the result, as Redis does.
+    ctx.effect(vec![
+        Bytes::from_static(b"SET"),
+        args[1].clone(),
+        text.clone(),
+        Bytes::from_static(b"KEEPTTL"),
+    ]);
     Frame::Bulk(text)
 }
 

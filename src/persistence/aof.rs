@@ -28,7 +28,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 /// Segment space reserved at a time, so a sync rarely has to grow the file.
-pub const EXTENT_BYTES: u64 = 64 << 20;
+pub const EXTENT_BYTES: u64 = 16 << 20;
 /// Buffered bytes that make `everysec`/`no` write their full blocks early.
 pub const WRITE_THRESHOLD_BYTES: usize = 256 << 10;
 /// How long a failed write waits before it is retried.
@@ -495,38 +495,45 @@ async fn flusher(
             Ok::<(), glommio::GlommioError<()>>(())
         }
         .await;
-        let mut b = buf.borrow_mut();
-        match result {
-            Ok(()) => {
-                pos += padded;
-                b.stats.segment_bytes = pos;
-                b.stats.total_bytes += padded;
-                unsynced = !sync_point && !data.is_empty();
-                if sync_point {
-                    b.durable = upto;
-                    while b.waiters.front().is_some_and(|(seq, _)| *seq <= upto) {
-                        let (_, tx) = b.waiters.pop_front().expect("front exists");
-                        let _ = tx.send(());
+        let failed = {
+            let mut b = buf.borrow_mut();
+            match result {
+                Ok(()) => {
+                    pos += padded;
+                    b.stats.segment_bytes = pos;
+                    b.stats.total_bytes += padded;
+                    unsynced = !sync_point && !data.is_empty();
+                    if sync_point {
+                        b.durable = upto;
+                        while b.waiters.front().is_some_and(|(seq, _)| *seq <= upto) {
+                            let (_, tx) = b.waiters.pop_front().expect("front exists");
+                            let _ = tx.send(());
+                        }
                     }
+                    if b.stats.last_error.take().is_some() {
+                        tracing::warn!("AOF writes succeed again; accepting writes");
+                    }
+                    false
                 }
-                if b.stats.last_error.take().is_some() {
-                    tracing::warn!("AOF writes succeed again; accepting writes");
+                Err(e) => {
+                    // Keep the data for the retry; writes are refused meanwhile.
+                    let msg = e.to_string();
+                    if b.stats.last_error.is_none() {
+                        tracing::error!(
+                            "AOF write failed: {msg}; refusing writes until it succeeds"
+                        );
+                    }
+                    b.stats.last_error = Some(msg);
+                    let mut again = data;
+                    again.extend_from_slice(&b.pending);
+                    b.pending = again;
+                    true
                 }
             }
-            Err(e) => {
-                // Keep the data for the retry; writes are refused meanwhile.
-                let msg = e.to_string();
-                if b.stats.last_error.is_none() {
-                    tracing::error!("AOF write failed: {msg}; refusing writes until it succeeds");
-                }
-                b.stats.last_error = Some(msg);
-                let mut again = data;
-                again.extend_from_slice(&b.pending);
-                b.pending = again;
-                drop(b);
-                glommio::timer::sleep(RETRY_AFTER).await;
-                let _ = buf.borrow().wake.try_send(());
-            }
+        };
+        if failed {
+            glommio::timer::sleep(RETRY_AFTER).await;
+            let _ = buf.borrow().wake.try_send(());
         }
     }
 }

@@ -5,3 +5,4 @@
 
 pub mod aof;
 pub mod record;
+pub mod rewrite;

@@ -3,8 +3,9 @@
 //! what time it is, and that collects what they changed; after each command
 //! the shard appends those effects to the log.
 
-use crate::keyspace::Keyspace;
+use crate::keyspace::{Keyspace, Value};
 use crate::persistence::aof::AofBuffer;
+use crate::persistence::rewrite;
 use crate::protocol::Frame;
 use bytes::Bytes;
 use std::cell::RefCell;
@@ -89,12 +90,10 @@ impl Shard {
         };
         let reply = f(&mut ctx, args);
         let (dirty, effects) = (ctx.dirty, ctx.effects);
+        // Keys that expired while the command ran went before its effect.
+        self.log_expired();
         if let Some(aof) = &self.aof {
             let mut aof = aof.borrow_mut();
-            // Keys that expired while the command ran went before its effect.
-            for (db, key) in self.keyspace.take_expired() {
-                aof.append(db, &[Bytes::from_static(b"DEL"), key]);
-            }
             if dirty && effects.is_empty() {
                 aof.append(db, args);
             }
@@ -105,22 +104,48 @@ impl Shard {
         reply
     }
 
-    /// Logs a change made outside `run` (cross-shard moves, MSETNX).
-    pub fn log(&mut self, db: usize, argv: &[Bytes]) {
-        if let Some(aof) = &self.aof {
-            aof.borrow_mut().append(db, argv);
-        }
-    }
-
-    /// Active expiry: one bounded pass; the removals are logged.
-    pub fn expire_due(&mut self, now: u64) -> usize {
-        let removed = self.keyspace.expire_due(now, EXPIRE_KEYS_PER_PASS);
+    /// Logs the deletions of the keys that expired since the last call.
+    fn log_expired(&mut self) {
         if let Some(aof) = &self.aof {
             let mut aof = aof.borrow_mut();
             for (db, key) in self.keyspace.take_expired() {
                 aof.append(db, &[Bytes::from_static(b"DEL"), key]);
             }
         }
+    }
+
+    /// Stores a whole value (a key moved here from another shard, MSETNX),
+    /// logged as the commands that rebuild it.
+    pub fn put(&mut self, db: usize, key: &Bytes, value: Value, expire_at: Option<u64>) {
+        self.log_expired();
+        if let Some(aof) = &self.aof {
+            let mut aof = aof.borrow_mut();
+            aof.append(db, &[Bytes::from_static(b"DEL"), key.clone()]);
+            for argv in rewrite::commands_for(key, &value, expire_at) {
+                aof.append(db, &argv);
+            }
+        }
+        self.keyspace.insert(db, key, value, expire_at);
+    }
+
+    /// Removes a live key and hands back its value and TTL (a key moving to
+    /// another shard, an MSETNX undone); logged as a deletion.
+    pub fn take(&mut self, db: usize, key: &Bytes, now: u64) -> Option<(Value, Option<u64>)> {
+        self.keyspace.lookup(db, key, now)?;
+        let entry = self.keyspace.remove(db, key)?;
+        self.log_expired();
+        if let Some(aof) = &self.aof {
+            aof.borrow_mut()
+                .append(db, &[Bytes::from_static(b"DEL"), key.clone()]);
+        }
+        let at = entry.expire_at();
+        Some((entry.value, at))
+    }
+
+    /// Active expiry: one bounded pass; the removals are logged.
+    pub fn expire_due(&mut self, now: u64) -> usize {
+        let removed = self.keyspace.expire_due(now, EXPIRE_KEYS_PER_PASS);
+        self.log_expired();
         removed
     }
 
