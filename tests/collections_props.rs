@@ -1,0 +1,459 @@
+//! Property tests: random operation sequences on a list and on a sorted set,
+//! run against the real server and against a simple model (a `VecDeque`, a
+//! `BTreeMap`), comparing every reply.
+
+mod collections_common;
+use collections_common::*;
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use std::collections::{BTreeMap, VecDeque};
+
+/// A reply, simplified for comparison.
+#[derive(Debug, Clone, PartialEq)]
+enum R {
+    Nil,
+    Int(i64),
+    Str(String),
+    Arr(Vec<R>),
+    Err(String),
+}
+
+fn conv(v: redis::Value) -> R {
+    use redis::Value as V;
+    match v {
+        V::Nil => R::Nil,
+        V::Int(n) => R::Int(n),
+        V::BulkString(b) => R::Str(String::from_utf8_lossy(&b).into_owned()),
+        V::SimpleString(s) => R::Str(s),
+        V::Okay => R::Str("OK".into()),
+        V::Array(a) | V::Set(a) => R::Arr(a.into_iter().map(conv).collect()),
+        other => R::Str(format!("{other:?}")),
+    }
+}
+
+fn run(con: &mut redis::Connection, args: &[String]) -> R {
+    let mut c = redis::cmd(&args[0]);
+    for a in &args[1..] {
+        c.arg(a);
+    }
+    match c.query::<redis::Value>(con) {
+        Ok(v) => conv(v),
+        Err(e) => R::Err(format!(
+            "{} {}",
+            e.code().unwrap_or(""),
+            e.detail().unwrap_or("")
+        )),
+    }
+}
+
+fn strs(v: impl IntoIterator<Item = String>) -> R {
+    R::Arr(v.into_iter().map(R::Str).collect())
+}
+
+fn norm(start: i64, stop: i64, len: usize) -> Option<(usize, usize)> {
+    let len = len as i64;
+    let s = if start < 0 {
+        (len + start).max(0)
+    } else {
+        start
+    };
+    let e = if stop < 0 { len + stop } else { stop }.min(len - 1);
+    (s <= e && s < len).then_some((s as usize, e as usize))
+}
+
+#[derive(Debug, Clone)]
+enum ListOp {
+    Push(bool, Vec<u8>),
+    Pop(bool, Option<usize>),
+    Range(i64, i64),
+    Index(i64),
+    Set(i64, u8),
+    Rem(i64, u8),
+    Trim(i64, i64),
+    Insert(bool, u8, u8),
+    Len,
+    Pos(u8),
+}
+
+fn list_op() -> impl Strategy<Value = ListOp> {
+    let v = 0u8..4;
+    let i = -6i64..6;
+    prop_oneof![
+        3 => (any::<bool>(), prop::collection::vec(v.clone(), 1..4)).prop_map(|(l, v)| ListOp::Push(l, v)),
+        2 => (any::<bool>(), prop::option::of(0usize..4)).prop_map(|(l, c)| ListOp::Pop(l, c)),
+        2 => (i.clone(), i.clone()).prop_map(|(a, b)| ListOp::Range(a, b)),
+        1 => i.clone().prop_map(ListOp::Index),
+        1 => (i.clone(), v.clone()).prop_map(|(a, b)| ListOp::Set(a, b)),
+        1 => (-3i64..3, v.clone()).prop_map(|(a, b)| ListOp::Rem(a, b)),
+        1 => (i.clone(), i).prop_map(|(a, b)| ListOp::Trim(a, b)),
+        1 => (any::<bool>(), v.clone(), v.clone()).prop_map(|(a, p, x)| ListOp::Insert(a, p, x)),
+        1 => Just(ListOp::Len),
+        1 => v.prop_map(ListOp::Pos),
+    ]
+}
+
+/// Applies `op` to the model; returns the command and the expected reply.
+fn list_step(m: &mut VecDeque<String>, op: &ListOp) -> (Vec<String>, R) {
+    let s = |x: &str| x.to_string();
+    let e = |x: &u8| format!("e{x}");
+    match op {
+        ListOp::Push(left, vals) => {
+            let mut cmd = vec![s(if *left { "LPUSH" } else { "RPUSH" }), s("l")];
+            for v in vals {
+                cmd.push(e(v));
+                if *left {
+                    m.push_front(e(v));
+                } else {
+                    m.push_back(e(v));
+                }
+            }
+            (cmd, R::Int(m.len() as i64))
+        }
+        ListOp::Pop(left, count) => {
+            let mut cmd = vec![s(if *left { "LPOP" } else { "RPOP" }), s("l")];
+            let existed = !m.is_empty();
+            let n = count.unwrap_or(1).min(m.len());
+            let popped: Vec<String> = (0..n)
+                .filter_map(|_| if *left { m.pop_front() } else { m.pop_back() })
+                .collect();
+            match count {
+                None => (cmd, popped.into_iter().next().map_or(R::Nil, R::Str)),
+                Some(c) => {
+                    cmd.push(c.to_string());
+                    (cmd, if existed { strs(popped) } else { R::Nil })
+                }
+            }
+        }
+        ListOp::Range(a, b) => {
+            let r =
+                norm(*a, *b, m.len()).map_or(vec![], |(x, y)| m.range(x..=y).cloned().collect());
+            (
+                vec![s("LRANGE"), s("l"), a.to_string(), b.to_string()],
+                strs(r),
+            )
+        }
+        ListOp::Index(i) => {
+            let ix = if *i < 0 { m.len() as i64 + i } else { *i };
+            let r = (ix >= 0).then(|| m.get(ix as usize).cloned()).flatten();
+            (
+                vec![s("LINDEX"), s("l"), i.to_string()],
+                r.map_or(R::Nil, R::Str),
+            )
+        }
+        ListOp::Set(i, v) => {
+            let cmd = vec![s("LSET"), s("l"), i.to_string(), e(v)];
+            if m.is_empty() {
+                return (cmd, R::Err(s("ERR no such key")));
+            }
+            let ix = if *i < 0 { m.len() as i64 + i } else { *i };
+            if ix < 0 || ix as usize >= m.len() {
+                return (cmd, R::Err(s("ERR index out of range")));
+            }
+            m[ix as usize] = e(v);
+            (cmd, R::Str(s("OK")))
+        }
+        ListOp::Rem(count, v) => {
+            let cmd = vec![s("LREM"), s("l"), count.to_string(), e(v)];
+            let target = e(v);
+            let limit = if *count == 0 {
+                usize::MAX
+            } else {
+                count.unsigned_abs() as usize
+            };
+            let mut removed = 0;
+            let mut idx: Vec<usize> = (0..m.len()).collect();
+            if *count < 0 {
+                idx.reverse();
+            }
+            let mut gone = Vec::new();
+            for i in idx {
+                if removed < limit && m[i] == target {
+                    gone.push(i);
+                    removed += 1;
+                }
+            }
+            gone.sort_unstable();
+            for i in gone.into_iter().rev() {
+                m.remove(i);
+            }
+            (cmd, R::Int(removed as i64))
+        }
+        ListOp::Trim(a, b) => {
+            match norm(*a, *b, m.len()) {
+                None => m.clear(),
+                Some((x, y)) => {
+                    m.truncate(y + 1);
+                    m.drain(..x);
+                }
+            }
+            (
+                vec![s("LTRIM"), s("l"), a.to_string(), b.to_string()],
+                R::Str(s("OK")),
+            )
+        }
+        ListOp::Insert(after, p, x) => {
+            let cmd = vec![
+                s("LINSERT"),
+                s("l"),
+                s(if *after { "AFTER" } else { "BEFORE" }),
+                e(p),
+                e(x),
+            ];
+            if m.is_empty() {
+                return (cmd, R::Int(0));
+            }
+            match m.iter().position(|v| *v == e(p)) {
+                None => (cmd, R::Int(-1)),
+                Some(i) => {
+                    m.insert(i + *after as usize, e(x));
+                    (cmd, R::Int(m.len() as i64))
+                }
+            }
+        }
+        ListOp::Len => (vec![s("LLEN"), s("l")], R::Int(m.len() as i64)),
+        ListOp::Pos(v) => {
+            let r = m.iter().position(|x| *x == e(v));
+            (
+                vec![s("LPOS"), s("l"), e(v)],
+                r.map_or(R::Nil, |i| R::Int(i as i64)),
+            )
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum ZOp {
+    Add(Vec<(i8, u8)>, u8),
+    Rem(u8),
+    Incr(i8, u8),
+    Range(i64, i64, bool),
+    ByScore(i8, i8, bool),
+    Rank(u8),
+    Count(i8, i8),
+    Pop(bool, u8),
+    RemRank(i64, i64),
+    Card,
+}
+
+fn z_op() -> impl Strategy<Value = ZOp> {
+    let m = 0u8..8;
+    let sc = -4i8..5;
+    prop_oneof![
+        4 => (prop::collection::vec((sc.clone(), m.clone()), 1..4), 0u8..4).prop_map(|(p, f)| ZOp::Add(p, f)),
+        1 => m.clone().prop_map(ZOp::Rem),
+        1 => (sc.clone(), m.clone()).prop_map(|(a, b)| ZOp::Incr(a, b)),
+        2 => (-6i64..6, -6i64..6, any::<bool>()).prop_map(|(a, b, r)| ZOp::Range(a, b, r)),
+        2 => (sc.clone(), sc.clone(), any::<bool>()).prop_map(|(a, b, x)| ZOp::ByScore(a, b, x)),
+        1 => m.prop_map(ZOp::Rank),
+        1 => (sc.clone(), sc).prop_map(|(a, b)| ZOp::Count(a, b)),
+        1 => (any::<bool>(), 0u8..3).prop_map(|(a, b)| ZOp::Pop(a, b)),
+        1 => (-4i64..4, -4i64..4).prop_map(|(a, b)| ZOp::RemRank(a, b)),
+        1 => Just(ZOp::Card),
+    ]
+}
+
+/// The model's elements in (score, member) order.
+fn ordered(m: &BTreeMap<String, i64>) -> Vec<(i64, String)> {
+    let mut v: Vec<(i64, String)> = m.iter().map(|(k, s)| (*s, k.clone())).collect();
+    v.sort();
+    v
+}
+
+fn z_step(m: &mut BTreeMap<String, i64>, op: &ZOp) -> (Vec<String>, R) {
+    let s = |x: &str| x.to_string();
+    let mem = |x: &u8| format!("m{x}");
+    match op {
+        ZOp::Add(pairs, flag) => {
+            // 0: none, 1: NX, 2: XX, 3: GT CH
+            let mut cmd = vec![s("ZADD"), s("z")];
+            match flag {
+                1 => cmd.push(s("NX")),
+                2 => cmd.push(s("XX")),
+                3 => cmd.extend([s("GT"), s("CH")]),
+                _ => {}
+            }
+            let mut n = 0;
+            for (sc, x) in pairs {
+                cmd.push(sc.to_string());
+                cmd.push(mem(x));
+                let sc = *sc as i64;
+                match m.get(&mem(x)).copied() {
+                    Some(cur) => {
+                        let update = match flag {
+                            1 => false,
+                            3 => sc > cur,
+                            _ => true,
+                        };
+                        if update && sc != cur {
+                            m.insert(mem(x), sc);
+                            if *flag == 3 {
+                                n += 1;
+                            }
+                        }
+                    }
+                    None if *flag != 2 => {
+                        m.insert(mem(x), sc);
+                        n += 1;
+                    }
+                    None => {}
+                }
+            }
+            (cmd, R::Int(n))
+        }
+        ZOp::Rem(x) => (
+            vec![s("ZREM"), s("z"), mem(x)],
+            R::Int(m.remove(&mem(x)).is_some() as i64),
+        ),
+        ZOp::Incr(d, x) => {
+            let v = m.get(&mem(x)).copied().unwrap_or(0) + *d as i64;
+            m.insert(mem(x), v);
+            (
+                vec![s("ZINCRBY"), s("z"), d.to_string(), mem(x)],
+                R::Str(v.to_string()),
+            )
+        }
+        ZOp::Range(a, b, rev) => {
+            let mut o = ordered(m);
+            if *rev {
+                o.reverse();
+            }
+            let r = norm(*a, *b, o.len()).map_or(vec![], |(x, y)| {
+                o[x..=y]
+                    .iter()
+                    .flat_map(|(s, k)| [k.clone(), s.to_string()])
+                    .collect()
+            });
+            let mut cmd = vec![s("ZRANGE"), s("z"), a.to_string(), b.to_string()];
+            if *rev {
+                cmd.push(s("REV"));
+            }
+            cmd.push(s("WITHSCORES"));
+            (cmd, strs(r))
+        }
+        ZOp::ByScore(lo, hi, excl) => {
+            let (lo, hi) = (*lo as i64, *hi as i64);
+            let r = ordered(m)
+                .into_iter()
+                .filter(|(s, _)| {
+                    if *excl {
+                        *s > lo && *s < hi
+                    } else {
+                        *s >= lo && *s <= hi
+                    }
+                })
+                .map(|(_, k)| k);
+            let b = |x: i64| {
+                if *excl {
+                    format!("({x}")
+                } else {
+                    x.to_string()
+                }
+            };
+            (vec![s("ZRANGEBYSCORE"), s("z"), b(lo), b(hi)], strs(r))
+        }
+        ZOp::Rank(x) => {
+            let r = ordered(m).iter().position(|(_, k)| *k == mem(x));
+            (
+                vec![s("ZRANK"), s("z"), mem(x)],
+                r.map_or(R::Nil, |i| R::Int(i as i64)),
+            )
+        }
+        ZOp::Count(lo, hi) => {
+            let n = m
+                .values()
+                .filter(|&&v| v >= *lo as i64 && v <= *hi as i64)
+                .count();
+            (
+                vec![s("ZCOUNT"), s("z"), lo.to_string(), hi.to_string()],
+                R::Int(n as i64),
+            )
+        }
+        ZOp::Pop(max, count) => {
+            let mut o = ordered(m);
+            if *max {
+                o.reverse();
+            }
+            let taken: Vec<(i64, String)> = o.into_iter().take(*count as usize).collect();
+            for (_, k) in &taken {
+                m.remove(k);
+            }
+            let cmd = vec![
+                s(if *max { "ZPOPMAX" } else { "ZPOPMIN" }),
+                s("z"),
+                count.to_string(),
+            ];
+            (
+                cmd,
+                strs(taken.into_iter().flat_map(|(s, k)| [k, s.to_string()])),
+            )
+        }
+        ZOp::RemRank(a, b) => {
+            let o = ordered(m);
+            let gone = norm(*a, *b, o.len()).map_or(vec![], |(x, y)| o[x..=y].to_vec());
+            for (_, k) in &gone {
+                m.remove(k);
+            }
+            (
+                vec![s("ZREMRANGEBYRANK"), s("z"), a.to_string(), b.to_string()],
+                R::Int(gone.len() as i64),
+            )
+        }
+        ZOp::Card => (vec![s("ZCARD"), s("z")], R::Int(m.len() as i64)),
+    }
+}
+
+/// Cases per property: enough to shake out ordering and edge cases while
+/// the whole file stays within about a second.
+const CASES: u32 = 48;
+
+#[test]
+fn lists_match_a_vecdeque() {
+    let server = Server::start();
+    let con = std::cell::RefCell::new(server.con());
+    let mut runner = TestRunner::new(Config::with_cases(CASES));
+    let ops = prop::collection::vec(list_op(), 1..40);
+    runner
+        .run(&ops, |ops| {
+            let mut con = con.borrow_mut();
+            let con = &mut *con;
+            run(con, &["DEL".into(), "l".into()]);
+            let mut model = VecDeque::new();
+            for op in &ops {
+                let (cmd, want) = list_step(&mut model, op);
+                let got = run(con, &cmd);
+                prop_assert_eq!(&got, &want, "{:?}", cmd);
+                let exists = run(con, &["EXISTS".into(), "l".into()]);
+                prop_assert_eq!(
+                    exists,
+                    R::Int(!model.is_empty() as i64),
+                    "an empty list must vanish"
+                );
+            }
+            Ok::<(), TestCaseError>(())
+        })
+        .unwrap();
+}
+
+#[test]
+fn sorted_sets_match_a_btreemap() {
+    let server = Server::start();
+    let con = std::cell::RefCell::new(server.con());
+    let mut runner = TestRunner::new(Config::with_cases(CASES));
+    let ops = prop::collection::vec(z_op(), 1..40);
+    runner
+        .run(&ops, |ops| {
+            let mut con = con.borrow_mut();
+            let con = &mut *con;
+            run(con, &["DEL".into(), "z".into()]);
+            let mut model = BTreeMap::new();
+            for op in &ops {
+                let (cmd, want) = z_step(&mut model, op);
+                let got = run(con, &cmd);
+                prop_assert_eq!(&got, &want, "{:?}", cmd);
+            }
+            let exists = run(con, &["EXISTS".into(), "z".into()]);
+            prop_assert_eq!(exists, R::Int(!model.is_empty() as i64));
+            Ok::<(), TestCaseError>(())
+        })
+        .unwrap();
+}
