@@ -51,10 +51,39 @@ pub fn bind(config: &Config) -> std::io::Result<Vec<TcpListener>> {
         .collect()
 }
 
-/// Fails if another process already listens on one of the addresses.
+/// How long start-up waits for a port still held by a process that just died.
+const PORT_RELEASE_WAIT: Duration = Duration::from_secs(5);
+
+/// Fails if another server already listens on one of the addresses. Every
+/// core binds with SO_REUSEPORT, which would otherwise let a second server
+/// share the port silently. The check connects rather than binds: sockets of
+/// a server killed a moment ago linger (FIN-WAIT-2) and refuse a plain bind,
+/// but nothing answers on them.
 pub fn check_port_free(config: &Config) -> std::io::Result<()> {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
     for addr in listen_addrs(config) {
-        drop(std::net::TcpListener::bind(addr.as_str())?);
+        for mut sa in addr.to_socket_addrs()? {
+            if sa.ip().is_unspecified() {
+                let lo: IpAddr = if sa.is_ipv4() {
+                    Ipv4Addr::LOCALHOST.into()
+                } else {
+                    Ipv6Addr::LOCALHOST.into()
+                };
+                sa = SocketAddr::new(lo, sa.port());
+            }
+            // A process killed a moment ago can still be listening: io_uring
+            // tears a dead process's ring down asynchronously. Give it time.
+            let deadline = std::time::Instant::now() + PORT_RELEASE_WAIT;
+            while std::net::TcpStream::connect_timeout(&sa, Duration::from_millis(300)).is_ok() {
+                if std::time::Instant::now() > deadline {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::AddrInUse,
+                        "another server already listens there",
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
     }
     Ok(())
 }

@@ -95,6 +95,12 @@ pub struct AofBuffer {
 
 impl AofBuffer {
     pub fn append(&mut self, db: usize, argv: &[Bytes]) {
+        // `pending` starts on a block boundary. A header never starts in the
+        // last bytes of a block: the reader takes those as padding.
+        let left = BLOCK - self.pending.len() % BLOCK;
+        if left < HEADER_BYTES {
+            self.pending.resize(self.pending.len() + left, 0);
+        }
         record::encode(&mut self.pending, db, argv);
         self.appended += 1;
         if self.policy == Fsync::Always || self.pending.len() >= WRITE_THRESHOLD_BYTES {

@@ -1,10 +1,11 @@
 //! The AOF's on-disk framing. A segment is a 4 KiB header block followed by
 //! records `[len: u32 LE][crc32c(payload): u32 LE][payload]`; a record may
-//! span blocks. At every sync point the
-//! writer pads the tail with zeros to the next block boundary, so the next
-//! write starts on a fresh block and a block that holds acknowledged records is
-//! never written again. A zero header (`len == 0`) therefore means "padding:
-//! skip to the next block"; so does a block remainder too short for a header.
+//! span blocks, but its 8-byte header never starts in the last 7 bytes of
+//! one. At every sync point the writer pads the tail with zeros to the next
+//! block boundary, so the next write starts on a fresh block and a block that
+//! holds acknowledged records is never written again. A zero header
+//! (`len == 0`) therefore means "padding: skip to the next block"; so does a
+//! block remainder too short for a header.
 //!
 //! Payload: `[db: u8][argc: u32 LE]` then `argc` times `[len: u32 LE][bytes]`:
 //! one command, the effect of a write, replayed through the command table.
