@@ -10,6 +10,8 @@ use std::path::PathBuf;
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Tool>,
     /// TCP port to listen on.
     #[arg(long, default_value_t = 6379)]
     port: u16,
@@ -46,8 +48,33 @@ struct Args {
     aof_load_corrupt: String,
 }
 
+#[derive(clap::Subcommand, Debug)]
+enum Tool {
+    /// Verify the append-only log under DIR (like redis-check-aof): report the
+    /// first bad record of each segment; exits 1 if any is damaged.
+    Check {
+        /// The data directory (the server's --dir).
+        dir: PathBuf,
+        /// Truncate each shard's log at its first bad record.
+        #[arg(long)]
+        fix: bool,
+    },
+}
+
 fn main() {
     let args = Args::parse();
+    if let Some(Tool::Check { dir, fix }) = &args.command {
+        match ringcache::persistence::aof::check(dir, *fix) {
+            Ok((lines, healthy)) => {
+                lines.iter().for_each(|l| println!("{l}"));
+                std::process::exit(if healthy { 0 } else { 1 });
+            }
+            Err(e) => {
+                eprintln!("ringcache check: {e}");
+                std::process::exit(2);
+            }
+        }
+    }
     let level = match args.loglevel.as_str() {
         "debug" => "debug",
         "verbose" => "info",

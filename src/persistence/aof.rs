@@ -172,11 +172,10 @@ pub enum SegmentEnd {
 }
 
 /// Reads a segment and calls `apply` for each valid record, in order, until
-/// the first bad one. Checks the header against `shard`/`shards`.
+/// the first bad one. With `expect`, checks the header's shard id and count.
 pub fn read_segment(
     path: &Path,
-    shard: usize,
-    shards: usize,
+    expect: Option<(usize, usize)>,
     mut apply: impl FnMut(usize, Vec<Bytes>),
 ) -> Result<SegmentEnd, String> {
     let file = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -188,6 +187,7 @@ pub fn read_segment(
     file.read_exact_at(&mut header, 0)
         .map_err(|e| format!("{}: {e}", path.display()))?;
     let h = SegmentHeader::decode(&header).map_err(|e| format!("{}: {e}", path.display()))?;
+    let (shard, shards) = expect.unwrap_or((h.shard as usize, h.shards as usize));
     if h.shard as usize != shard || h.shards as usize != shards {
         return Err(format!(
             "{}: written by shard {} of {}, but this server runs {} shards (start it with --shards {})",
@@ -313,7 +313,7 @@ pub fn replay(
     let (mut records, mut bytes) = (0, 0);
     let last = segs.last().map_or(0, |s| s.0);
     for (i, (seq, path)) in segs.iter().enumerate() {
-        let end = read_segment(path, shard, shards, &mut apply)?;
+        let end = read_segment(path, Some((shard, shards)), &mut apply)?;
         let newest = i + 1 == segs.len();
         let cut = match end {
             SegmentEnd::Clean {
@@ -362,6 +362,68 @@ pub fn replay(
         }
     }
     Ok((records, bytes, last))
+}
+
+/// `ringcache check`: verifies every segment under `dir`, one line each, and
+/// with `fix` cuts each shard's log at its first bad record (later segments of
+/// that shard are removed). Returns the report and whether all is (now) well.
+pub fn check(dir: &Path, fix: bool) -> Result<(Vec<String>, bool), String> {
+    let mut lines = Vec::new();
+    let mut healthy = true;
+    let mut cut_shards = std::collections::HashSet::new();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("aof"))
+        .map_err(|e| format!("{}: {e}", dir.join("aof").display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "aof"))
+        .collect();
+    files.sort();
+    for path in files {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let shard = name.get(6..9).unwrap_or("?").to_string();
+        if cut_shards.contains(&shard) {
+            let _ = std::fs::remove_file(&path);
+            lines.push(format!("{name}: removed (written after a bad record)"));
+            continue;
+        }
+        let bad_at = match read_segment(&path, None, |_, _| {}) {
+            Err(e) => {
+                healthy = false;
+                lines.push(format!("{name}: unreadable: {e}"));
+                continue;
+            }
+            Ok(SegmentEnd::Clean { records, .. }) => {
+                lines.push(format!("{name}: ok, {records} records"));
+                continue;
+            }
+            Ok(SegmentEnd::Torn { records, at }) => {
+                lines.push(format!(
+                    "{name}: torn tail at offset {at} after {records} valid records"
+                ));
+                at
+            }
+            Ok(SegmentEnd::Corrupt { records, at }) => {
+                lines.push(format!("{name}: bad record at offset {at} after {records} valid records, valid records follow"));
+                at
+            }
+        };
+        if fix {
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map_err(|e| format!("{name}: {e}"))?;
+            f.set_len(bad_at)
+                .and_then(|_| f.sync_all())
+                .map_err(|e| format!("{name}: {e}"))?;
+            lines.push(format!("{name}: truncated to {bad_at} bytes"));
+            cut_shards.insert(shard);
+        } else {
+            healthy = false;
+        }
+    }
+    Ok((lines, healthy))
 }
 
 /// Opens a new segment after `last_seq` and starts its flusher. Returns the
