@@ -55,8 +55,9 @@ async fn run_fn(node: &Node, shard: usize, f: ShardFn, db: usize, argv: Vec<Byte
     let done = node
         .run_on(shard, move |n: &Node| {
             let mut sh = n.shard.borrow_mut();
+            let position = sh.log_position();
             let reply = sh.run(f, db, &argv, now_ms(), true);
-            (reply, sh.durable())
+            (reply, sh.durable(position))
         })
         .await;
     let Some((reply, durable)) = done else {

@@ -63,11 +63,12 @@ impl<'a> Batch<'a> {
                 let run = self.node.run_on(shard, move |node: &Node| {
                     let now = crate::util::now_ms();
                     let mut sh = node.shard.borrow_mut();
+                    let position = sh.log_position();
                     let frames = cmds
                         .iter()
                         .map(|c| sh.run(c.run, c.db, &c.args, now, c.write))
                         .collect::<Vec<Frame>>();
-                    (frames, sh.durable())
+                    (frames, sh.durable(position))
                 });
                 async move {
                     let (frames, durable) = run.await.unwrap_or_default();

@@ -693,7 +693,8 @@ async fn msetnx(node: &Node, db: usize, args: &[Bytes]) -> Frame {
 /// With `appendfsync always`, waits until what the given shards logged so far
 /// is durable: the reply of a command that changed them waits for this.
 async fn wait_durable(node: &Node, shards: impl Iterator<Item = usize>) {
-    let tickets = shards.map(|s| node.run_on(s, |n: &Node| n.shard.borrow_mut().durable()));
+    // Position 0: everything logged so far, including this command's changes.
+    let tickets = shards.map(|s| node.run_on(s, |n: &Node| n.shard.borrow_mut().durable(0)));
     for t in crate::node::join_all(tickets)
         .await
         .into_iter()

@@ -109,10 +109,16 @@ impl AofBuffer {
         }
     }
 
+    /// How many records have been appended so far.
+    pub fn appended(&self) -> u64 {
+        self.appended
+    }
+
     /// With `always`, a receiver that completes once everything appended so far
-    /// is durable; `None` when there is nothing to wait for.
-    pub fn ticket(&mut self) -> Option<oneshot::Receiver<()>> {
-        if self.policy != Fsync::Always || self.durable >= self.appended {
+    /// is durable; `None` when there is nothing to wait for, or when nothing
+    /// was appended after `since` (a read does not wait for others' writes).
+    pub fn ticket(&mut self, since: u64) -> Option<oneshot::Receiver<()>> {
+        if self.policy != Fsync::Always || self.durable >= self.appended || self.appended == since {
             return None;
         }
         let (tx, rx) = oneshot::channel();
@@ -455,7 +461,11 @@ pub async fn start(
     }
     .encode();
     let io = |e: glommio::GlommioError<()>| format!("{}: {e}", path.display());
-    file.pre_allocate(EXTENT_BYTES, false).await.map_err(io)?;
+    // Preallocation only saves metadata work on later syncs: a nearly full
+    // disk must not stop the server from starting.
+    if let Err(e) = file.pre_allocate(EXTENT_BYTES, false).await {
+        tracing::warn!("cannot preallocate {}: {e}", path.display());
+    }
     write_block_aligned(&file, &header, 0).await.map_err(io)?;
     file.fdatasync().await.map_err(io)?;
     // The new file's name must be durable too.
@@ -551,8 +561,11 @@ async fn flusher(
         let padded = record::align_up(data.len() as u64);
         let result = async {
             if pos + padded > allocated {
+                // Best effort, like at start: only a failed write is an error.
                 allocated = (pos + padded).div_ceil(EXTENT_BYTES) * EXTENT_BYTES + EXTENT_BYTES;
-                file.pre_allocate(allocated, false).await?;
+                if file.pre_allocate(allocated, false).await.is_err() {
+                    allocated = pos + padded;
+                }
             }
             if !data.is_empty() {
                 write_block_aligned(&file, &data, pos).await?;

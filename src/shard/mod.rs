@@ -149,9 +149,17 @@ impl Shard {
         removed
     }
 
-    /// With `appendfsync always`: completes once every change made so far is
-    /// durable. Replies wait on it.
-    pub fn durable(&mut self) -> Option<futures_channel::oneshot::Receiver<()>> {
-        self.aof.as_ref().and_then(|a| a.borrow_mut().ticket())
+    /// Where the log is: pass it to `durable` after running commands.
+    pub fn log_position(&self) -> u64 {
+        self.aof.as_ref().map_or(0, |a| a.borrow().appended())
+    }
+
+    /// With `appendfsync always`, if anything was logged since `position`:
+    /// completes once it is durable. The replies of the commands that logged
+    /// it wait on this.
+    pub fn durable(&mut self, position: u64) -> Option<futures_channel::oneshot::Receiver<()>> {
+        self.aof
+            .as_ref()
+            .and_then(|a| a.borrow_mut().ticket(position))
     }
 }
