@@ -1,51 +1,193 @@
 //! ringcache: a Redis-compatible, thread-per-core cache engine.
 //! This file is the command line and start-up only.
+//!
+//! Settings are layered: built-in defaults < the profile (`--profile`,
+//! default `balanced`) < flags. Every flag is optional so that "not given"
+//! leaves the profile's value alone.
 
 use clap::Parser;
-use ringcache::config::Config;
-use ringcache::persistence::aof::{Fsync, OnCorruption};
+use ringcache::config::{self, calibrate, profile, Config};
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// A Redis-compatible, thread-per-core cache engine.
+///
+/// Settings come from a profile (--profile; default: balanced = append-only
+/// log synced every second), then from the flags below, which override it.
+/// Flag names follow redis-server's; `--set KEY=VALUE` reaches any profile
+/// setting, e.g. `--set cores.1.accept=no`.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version, about, long_about)]
 struct Args {
     #[command(subcommand)]
     command: Option<Tool>,
+
+    /// Profile: a built-in name (cache, snapshot, balanced, durable) or a
+    /// path to a TOML file. [default: balanced]
+    #[arg(long, value_name = "NAME|FILE", help_heading = "Profile")]
+    profile: Option<String>,
+    /// Any profile setting by its profile name (repeatable), e.g.
+    /// `--set executor.ring-depth=256` or `--set cores.0.accept=no`.
+    #[arg(long = "set", value_name = "KEY=VALUE", help_heading = "Profile")]
+    set: Vec<String>,
+
     /// TCP port to listen on.
-    #[arg(long, default_value_t = 6379)]
-    port: u16,
+    #[arg(long, help_heading = "Network")]
+    port: Option<u16>,
     /// Addresses to listen on, space-separated.
-    #[arg(long, default_value = "127.0.0.1")]
-    bind: String,
-    /// Data directory (snapshots and logs).
-    #[arg(long, default_value = "./data")]
-    dir: PathBuf,
-    /// Number of shards, one pinned core each (default: one per online core).
-    #[arg(long)]
-    shards: Option<usize>,
-    /// Number of logical databases (SELECT 0..N-1).
-    #[arg(long, default_value_t = 16)]
-    databases: usize,
-    /// Active-expiry passes per second.
-    #[arg(long, default_value_t = 10)]
-    hz: u32,
+    #[arg(long, help_heading = "Network")]
+    bind: Option<String>,
     /// Most simultaneous client connections.
-    #[arg(long, default_value_t = 10000)]
-    maxclients: usize,
-    /// Log level: debug, verbose, notice, warning.
-    #[arg(long, default_value = "notice")]
-    loglevel: String,
+    #[arg(long, help_heading = "Network")]
+    maxclients: Option<String>,
+    /// Close clients idle this many seconds (0 = never).
+    #[arg(long, value_name = "SECONDS", help_heading = "Network")]
+    timeout: Option<String>,
+    /// TCP keepalive interval in seconds (0 = off).
+    #[arg(long, value_name = "SECONDS", help_heading = "Network")]
+    tcp_keepalive: Option<String>,
+    /// Largest bulk string a client may send (bytes; 512mb, 1gb, ...).
+    #[arg(long, value_name = "BYTES", help_heading = "Network")]
+    proto_max_bulk_len: Option<String>,
+    /// Largest unparsed input buffered per client (bytes).
+    #[arg(long, value_name = "BYTES", help_heading = "Network")]
+    client_query_buffer_limit: Option<String>,
+    /// Bytes asked of a client socket per read.
+    #[arg(long, value_name = "BYTES", help_heading = "Network")]
+    read_chunk_bytes: Option<String>,
+    /// Most pipelined requests run as one batch before replies are written.
+    #[arg(long, value_name = "N", help_heading = "Network")]
+    max_batch_requests: Option<String>,
+
+    /// Data directory (append-only logs; snapshots once implemented).
+    #[arg(long, help_heading = "Persistence")]
+    dir: Option<PathBuf>,
     /// Log every write to a per-shard append-only file: yes or no.
-    #[arg(long, default_value = "no", value_parser = ["yes", "no"])]
-    appendonly: String,
-    /// When the append-only file is synced: always (before replying), everysec, no.
-    #[arg(long, default_value = "everysec", value_parser = ["always", "everysec", "no"])]
-    appendfsync: String,
+    #[arg(long, value_name = "yes|no", help_heading = "Persistence")]
+    appendonly: Option<String>,
+    /// When the append-only file is synced: always (before replying),
+    /// everysec, no.
+    #[arg(long, value_name = "always|everysec|no", help_heading = "Persistence")]
+    appendfsync: Option<String>,
+    /// Snapshot points, "<seconds> <changes> ..." ("" = none). Recorded and
+    /// reported; snapshots are not implemented yet.
+    #[arg(long, value_name = "POINTS", help_heading = "Persistence")]
+    save: Option<String>,
     /// A bad record in the middle of the log: stop (refuse to start) or
     /// skip-tail (keep the valid records before it, drop the rest).
-    #[arg(long, default_value = "stop", value_parser = ["stop", "skip-tail"])]
-    aof_load_corrupt: String,
+    #[arg(long, value_name = "stop|skip-tail", help_heading = "Persistence")]
+    aof_load_corrupt: Option<String>,
+    /// AOF segment space reserved at a time (bytes; recorded, not yet applied).
+    #[arg(long, value_name = "BYTES", help_heading = "Persistence")]
+    aof_extent_bytes: Option<String>,
+    /// Buffered AOF bytes that trigger an early write (bytes; recorded, not
+    /// yet applied).
+    #[arg(long, value_name = "BYTES", help_heading = "Persistence")]
+    aof_write_threshold_bytes: Option<String>,
+
+    /// Memory budget in bytes (0 = none; reported, not enforced yet).
+    #[arg(long, value_name = "BYTES", help_heading = "Memory")]
+    maxmemory: Option<String>,
+    /// What to evict at the budget (noeviction, allkeys-lru, ...).
+    #[arg(long, value_name = "POLICY", help_heading = "Memory")]
+    maxmemory_policy: Option<String>,
+
+    /// Number of shards, one pinned core each (0 = one per CPU of --cpus).
+    #[arg(long, help_heading = "Executor")]
+    shards: Option<String>,
+    /// CPUs to pin shards to: all, or ids and ranges ("0-3,8").
+    #[arg(long, value_name = "all|LIST", help_heading = "Executor")]
+    cpus: Option<String>,
+    /// Memory each core registers with io_uring (bytes, >= 512kb).
+    #[arg(long, value_name = "BYTES", help_heading = "Executor")]
+    io_memory: Option<String>,
+    /// io_uring queue depth per core (entries).
+    #[arg(long, value_name = "N", help_heading = "Executor")]
+    ring_depth: Option<String>,
+    /// How long a task runs before others get the core (ms).
+    #[arg(long, value_name = "MS", help_heading = "Executor")]
+    preempt_timer_ms: Option<String>,
+    /// How long an idle core spins before sleeping (µs).
+    #[arg(long, value_name = "US", help_heading = "Executor")]
+    spin_before_park_us: Option<String>,
+
+    /// Number of logical databases (SELECT 0..N-1).
+    #[arg(long, help_heading = "Keyspace")]
+    databases: Option<String>,
+    /// Active-expiry passes per second.
+    #[arg(long, help_heading = "Keyspace")]
+    hz: Option<String>,
+
+    /// Log level: debug, verbose, notice, warning.
+    #[arg(long, help_heading = "Logging")]
+    loglevel: Option<String>,
+}
+
+impl Args {
+    /// The flags given, as `(setting name, value)`, in a fixed order; `--set`
+    /// pairs last, so they win.
+    fn overrides(&self) -> Result<Vec<profile::Override>, String> {
+        let given: Vec<(&str, Option<String>)> = vec![
+            ("port", self.port.map(|p| p.to_string())),
+            ("bind", self.bind.clone()),
+            ("maxclients", self.maxclients.clone()),
+            ("timeout", self.timeout.clone()),
+            ("tcp-keepalive", self.tcp_keepalive.clone()),
+            ("proto-max-bulk-len", self.proto_max_bulk_len.clone()),
+            (
+                "client-query-buffer-limit",
+                self.client_query_buffer_limit.clone(),
+            ),
+            ("network.read-chunk-bytes", self.read_chunk_bytes.clone()),
+            (
+                "network.max-batch-requests",
+                self.max_batch_requests.clone(),
+            ),
+            ("dir", self.dir.as_ref().map(|d| d.display().to_string())),
+            ("appendonly", self.appendonly.clone()),
+            ("appendfsync", self.appendfsync.clone()),
+            ("save", self.save.clone()),
+            ("aof-load-corrupt", self.aof_load_corrupt.clone()),
+            ("aof.extent-bytes", self.aof_extent_bytes.clone()),
+            (
+                "aof.write-threshold-bytes",
+                self.aof_write_threshold_bytes.clone(),
+            ),
+            ("maxmemory", self.maxmemory.clone()),
+            ("maxmemory-policy", self.maxmemory_policy.clone()),
+            ("shards", self.shards.clone()),
+            ("cpus", self.cpus.clone()),
+            ("executor.io-memory", self.io_memory.clone()),
+            ("executor.ring-depth", self.ring_depth.clone()),
+            ("executor.preempt-timer-ms", self.preempt_timer_ms.clone()),
+            (
+                "executor.spin-before-park-us",
+                self.spin_before_park_us.clone(),
+            ),
+            ("databases", self.databases.clone()),
+            ("hz", self.hz.clone()),
+            ("loglevel", self.loglevel.clone()),
+        ];
+        let mut out: Vec<profile::Override> = given
+            .into_iter()
+            .filter_map(|(k, v)| {
+                // The flag is the setting's name without its table.
+                let flag = match k.rsplit_once('.') {
+                    Some(("aof", name)) => format!("--aof-{name}"),
+                    Some((_, name)) => format!("--{name}"),
+                    None => format!("--{k}"),
+                };
+                v.map(|v| (flag, k.to_string(), v))
+            })
+            .collect();
+        for pair in &self.set {
+            let (k, v) = pair
+                .split_once('=')
+                .ok_or_else(|| format!("--set {pair}: expected KEY=VALUE"))?;
+            out.push((format!("--set {k}"), k.trim().to_string(), v.to_string()));
+        }
+        Ok(out)
+    }
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -59,12 +201,58 @@ enum Tool {
         #[arg(long)]
         fix: bool,
     },
+    /// Load a profile (a built-in name or a file) and print the effective
+    /// settings on this machine, or the first error (file, line, key); exits 1
+    /// on an error.
+    CheckProfile {
+        /// Built-in profile name or path to a TOML file.
+        #[arg(value_name = "NAME|FILE")]
+        profile: String,
+    },
+    /// Measure this machine (fdatasync latency, O_DIRECT bandwidth, random-read
+    /// IOPS, CPU topology) on DIR's device, print the figures, and write a
+    /// profile tuned from them.
+    Calibrate {
+        /// A directory on the device the data will live on (not tmpfs).
+        #[arg(long)]
+        dir: PathBuf,
+        /// Where to write the tuned profile (default: print it).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Bytes written then read by the sequential passes.
+        #[arg(long, value_name = "BYTES", default_value = "256mb")]
+        size: String,
+        /// Write + fdatasync rounds of the latency pass.
+        #[arg(long, value_name = "N", default_value_t = 200)]
+        fsyncs: usize,
+        /// Length of the random-read pass, in seconds.
+        #[arg(long, value_name = "SECONDS", default_value_t = 3.0)]
+        random_seconds: f64,
+    },
+}
+
+/// Prints a configuration error and exits 2 (a usage error, as clap's).
+fn refuse(e: impl std::fmt::Display) -> ! {
+    eprintln!("ringcache: {e}");
+    std::process::exit(2);
+}
+
+fn print_settings(c: &Config) {
+    let width = c
+        .effective()
+        .iter()
+        .map(|(k, _)| k.len())
+        .max()
+        .unwrap_or(0);
+    for (k, v) in c.effective() {
+        println!("{k:<width$}  {v}");
+    }
 }
 
 fn main() {
     let args = Args::parse();
-    if let Some(Tool::Check { dir, fix }) = &args.command {
-        match ringcache::persistence::aof::check(dir, *fix) {
+    match &args.command {
+        Some(Tool::Check { dir, fix }) => match ringcache::persistence::aof::check(dir, *fix) {
             Ok((lines, healthy)) => {
                 lines.iter().for_each(|l| println!("{l}"));
                 std::process::exit(if healthy { 0 } else { 1 });
@@ -73,11 +261,75 @@ fn main() {
                 eprintln!("ringcache check: {e}");
                 std::process::exit(2);
             }
+        },
+        Some(Tool::CheckProfile { profile: p }) => {
+            let result = profile::layered(p, &[])
+                .and_then(|mut c| c.finish(&config::allowed_cpus()).map(|()| c));
+            match result {
+                Ok(c) => {
+                    print_settings(&c);
+                    std::process::exit(0);
+                }
+                Err(e) => {
+                    eprintln!("ringcache check-profile: {e}");
+                    std::process::exit(1);
+                }
+            }
         }
+        Some(Tool::Calibrate {
+            dir,
+            out,
+            size,
+            fsyncs,
+            random_seconds,
+        }) => {
+            let Some(size_bytes) = ringcache::util::parse_memory(size) else {
+                refuse(format!(
+                    "calibrate --size {size}: expected bytes (e.g. 256mb)"
+                ));
+            };
+            if !(0.0..=600.0).contains(random_seconds) {
+                refuse("calibrate --random-seconds: expected 0 to 600");
+            }
+            let opts = calibrate::Options {
+                dir: dir.clone(),
+                size_bytes,
+                fsyncs: *fsyncs,
+                random: Duration::from_secs_f64(*random_seconds),
+            };
+            let figures = match calibrate::measure(&opts) {
+                Ok(f) => f,
+                Err(e) => {
+                    eprintln!("ringcache calibrate: {e}");
+                    std::process::exit(1);
+                }
+            };
+            print!("{}", calibrate::table(&figures, &opts));
+            let text = calibrate::profile(&figures, &opts);
+            match out {
+                Some(path) => {
+                    if let Err(e) = std::fs::write(path, &text) {
+                        eprintln!("ringcache calibrate: cannot write {}: {e}", path.display());
+                        std::process::exit(1);
+                    }
+                    println!("profile written to {}", path.display());
+                }
+                None => print!("\n{text}"),
+            }
+            std::process::exit(0);
+        }
+        None => {}
     }
-    let level = match args.loglevel.as_str() {
+
+    let overrides = args.overrides().unwrap_or_else(|e| refuse(e));
+    let name = args.profile.as_deref().unwrap_or(profile::DEFAULT);
+    let mut config = profile::layered(name, &overrides).unwrap_or_else(|e| refuse(e));
+    config
+        .finish(&config::allowed_cpus())
+        .unwrap_or_else(|e| refuse(e));
+
+    let level = match config.loglevel.as_str() {
         "debug" => "debug",
-        "verbose" => "info",
         "warning" => "warn",
         _ => "info",
     };
@@ -87,34 +339,7 @@ fn main() {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)),
         )
         .init();
-    let online = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let shards = args.shards.unwrap_or(online);
-    if shards == 0 || shards > 1024 {
-        eprintln!("ringcache: --shards must be between 1 and 1024");
-        std::process::exit(2);
-    }
-    if args.databases == 0 || args.databases > 256 {
-        eprintln!("ringcache: --databases must be between 1 and 256");
-        std::process::exit(2);
-    }
-    let config = Config {
-        port: args.port,
-        bind: args.bind,
-        dir: args.dir,
-        shards,
-        databases: args.databases,
-        hz: args.hz.clamp(1, 500),
-        maxclients: args.maxclients,
-        loglevel: args.loglevel,
-        appendonly: args.appendonly == "yes",
-        appendfsync: Fsync::parse(&args.appendfsync).unwrap_or(Fsync::Everysec),
-        aof_load_corrupt: if args.aof_load_corrupt == "skip-tail" {
-            OnCorruption::SkipTail
-        } else {
-            OnCorruption::Stop
-        },
-        ..Config::default()
-    };
+    tracing::info!("effective config: {}", config.one_line());
     if let Err(e) = std::fs::create_dir_all(&config.dir) {
         eprintln!(
             "ringcache: cannot create data directory {}: {e}",

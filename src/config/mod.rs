@@ -1,15 +1,37 @@
-//! Server settings: their defaults, and the names CONFIG GET/SET know them by
-//! (redis-server's names wherever one exists).
+//! Server settings: their built-in defaults, the names profiles, flags and
+//! CONFIG GET/SET know them by (redis-server's names wherever one exists), and
+//! how they are layered at start-up: built-in defaults < profile < flags.
+//!
+//! - `params.rs`: the table of every setting (name, getter, setters);
+//! - `profile.rs`: the `tuning/*.toml` profiles (embedded) and their loader;
+//! - `calibrate.rs`: `ringcache calibrate`, which measures the machine and
+//!   writes a profile tuned from the figures.
 
-use crate::persistence::aof::{Fsync, OnCorruption};
+pub mod calibrate;
+mod params;
+pub mod profile;
+
+pub use params::{param, Param, PARAMS};
+
+use crate::persistence::aof::{self, Fsync, OnCorruption};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+
+/// Most shards (and so pinned cores) one server runs.
+pub const MAX_SHARDS: usize = 1024;
 
 #[derive(Clone, Debug)]
 pub struct Config {
     pub port: u16,
     pub bind: String,
     pub dir: PathBuf,
+    /// Shard count; 0 until `finish` means one per CPU of `cpus`.
     pub shards: usize,
+    /// CPUs to pin the shards to, in shard order; `None`: every CPU this
+    /// process may run on.
+    pub cpus: Option<Vec<usize>>,
+    /// The CPU each shard runs on, set by `finish`.
+    pub pinned: Vec<usize>,
     pub databases: usize,
     /// Active-expiry passes per second, as Redis's `hz`.
     pub hz: u32,
@@ -24,10 +46,63 @@ pub struct Config {
     pub maxmemory: u64,
     pub maxmemory_policy: String,
     pub loglevel: String,
+    /// Snapshot points `(seconds, changes)`, as Redis's `save`. Accepted and
+    /// reported; snapshots themselves are not implemented yet.
+    pub save: Vec<(u64, u64)>,
     /// Log every write to the shard's append-only log.
     pub appendonly: bool,
     pub appendfsync: Fsync,
     pub aof_load_corrupt: OnCorruption,
+    /// Segment space the AOF reserves at a time.
+    pub aof_extent_bytes: u64,
+    /// Buffered AOF bytes that make `everysec`/`no` write full blocks early.
+    pub aof_write_threshold_bytes: usize,
+    /// Bytes asked of a client socket per read.
+    pub read_chunk_bytes: usize,
+    /// Most pipelined requests run as one batch before replies are written.
+    pub max_batch_requests: usize,
+    /// Executor settings of every core, unless `cores` overrides them.
+    pub executor: ExecutorSettings,
+    /// Per-core overrides, by shard index (`[cores.N]` in a profile).
+    pub cores: BTreeMap<usize, CoreOverride>,
+    /// The profile the settings came from: a built-in name or a file path.
+    pub profile: String,
+}
+
+/// What glommio's `LocalExecutorBuilder` is given for one core.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExecutorSettings {
+    /// Memory registered with io_uring for storage I/O, in bytes.
+    pub io_memory_bytes: usize,
+    /// io_uring submission-queue entries.
+    pub ring_depth: usize,
+    /// How long a task may run before the executor lets others in.
+    pub preempt_timer_ms: u64,
+    /// How long an idle executor spins before it sleeps (0 = sleep at once).
+    pub spin_before_park_us: u64,
+}
+
+impl Default for ExecutorSettings {
+    fn default() -> ExecutorSettings {
+        ExecutorSettings {
+            io_memory_bytes: crate::runtime::IO_MEMORY_BYTES,
+            ring_depth: crate::runtime::RING_DEPTH,
+            preempt_timer_ms: crate::runtime::PREEMPT_TIMER.as_millis() as u64,
+            spin_before_park_us: 0,
+        }
+    }
+}
+
+/// `[cores.N]`: what differs on one core. `None` keeps the global value.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CoreOverride {
+    /// Whether this core binds the port. A core that does not still owns its
+    /// shard and serves its peers' jobs.
+    pub accept: Option<bool>,
+    pub io_memory_bytes: Option<usize>,
+    pub ring_depth: Option<usize>,
+    pub preempt_timer_ms: Option<u64>,
+    pub spin_before_park_us: Option<u64>,
 }
 
 impl Default for Config {
@@ -37,6 +112,8 @@ impl Default for Config {
             bind: "127.0.0.1".into(),
             dir: PathBuf::from("./data"),
             shards: 0,
+            cpus: None,
+            pinned: Vec::new(),
             databases: 16,
             hz: 10,
             maxclients: 10000,
@@ -48,159 +125,203 @@ impl Default for Config {
             maxmemory: 0,
             maxmemory_policy: "noeviction".into(),
             loglevel: "notice".into(),
+            save: Vec::new(),
             appendonly: false,
             appendfsync: Fsync::Everysec,
             aof_load_corrupt: OnCorruption::Stop,
+            aof_extent_bytes: aof::EXTENT_BYTES,
+            aof_write_threshold_bytes: aof::WRITE_THRESHOLD_BYTES,
+            read_chunk_bytes: crate::net::READ_CHUNK_BYTES,
+            max_batch_requests: crate::net::MAX_BATCH_REQUESTS,
+            executor: ExecutorSettings::default(),
+            cores: BTreeMap::new(),
+            profile: String::new(),
         }
     }
 }
 
-type Getter = fn(&Config) -> String;
-type Setter = fn(&mut Config, &str) -> Result<(), &'static str>;
+impl Config {
+    /// The executor settings of core `id`, overrides applied.
+    pub fn executor_of(&self, id: usize) -> ExecutorSettings {
+        let mut e = self.executor.clone();
+        if let Some(o) = self.cores.get(&id) {
+            e.io_memory_bytes = o.io_memory_bytes.unwrap_or(e.io_memory_bytes);
+            e.ring_depth = o.ring_depth.unwrap_or(e.ring_depth);
+            e.preempt_timer_ms = o.preempt_timer_ms.unwrap_or(e.preempt_timer_ms);
+            e.spin_before_park_us = o.spin_before_park_us.unwrap_or(e.spin_before_park_us);
+        }
+        e
+    }
 
-/// A parameter CONFIG knows: its name, how to read it, and how to change it at
-/// run time (`None`: immutable, as `port` is in Redis).
-pub struct Param {
-    pub name: &'static str,
-    pub get: Getter,
-    pub set: Option<Setter>,
-}
+    /// Whether core `id` binds the port and accepts clients.
+    pub fn accepts(&self, id: usize) -> bool {
+        self.cores.get(&id).and_then(|o| o.accept).unwrap_or(true)
+    }
 
-fn num<T: std::str::FromStr>(v: &str) -> Result<T, &'static str> {
-    v.parse()
-        .map_err(|_| "argument couldn't be parsed into an integer")
-}
+    /// How many cores accept clients (they share `maxclients`).
+    pub fn accepting_cores(&self) -> usize {
+        let idle = self
+            .cores
+            .range(..self.shards)
+            .filter(|(_, o)| o.accept == Some(false))
+            .count();
+        self.shards - idle
+    }
 
-pub const PARAMS: &[Param] = &[
-    Param {
-        name: "port",
-        get: |c| c.port.to_string(),
-        set: None,
-    },
-    Param {
-        name: "bind",
-        get: |c| c.bind.clone(),
-        set: None,
-    },
-    Param {
-        name: "dir",
-        get: |c| absolute(&c.dir),
-        set: None,
-    },
-    Param {
-        name: "databases",
-        get: |c| c.databases.to_string(),
-        set: None,
-    },
-    Param {
-        name: "hz",
-        get: |c| c.hz.to_string(),
-        set: Some(|c, v| {
-            c.hz = num::<u32>(v)?.clamp(1, 500);
-            Ok(())
-        }),
-    },
-    Param {
-        name: "maxclients",
-        get: |c| c.maxclients.to_string(),
-        set: Some(|c, v| {
-            c.maxclients = num(v)?;
-            Ok(())
-        }),
-    },
-    Param {
-        name: "proto-max-bulk-len",
-        get: |c| c.proto_max_bulk_len.to_string(),
-        set: Some(|c, v| {
-            c.proto_max_bulk_len =
-                crate::util::parse_memory(v).ok_or("argument must be a memory value")? as usize;
-            Ok(())
-        }),
-    },
-    Param {
-        name: "client-query-buffer-limit",
-        get: |c| c.client_query_buffer_limit.to_string(),
-        set: Some(|c, v| {
-            c.client_query_buffer_limit =
-                crate::util::parse_memory(v).ok_or("argument must be a memory value")? as usize;
-            Ok(())
-        }),
-    },
-    Param {
-        name: "timeout",
-        get: |c| c.timeout.to_string(),
-        set: Some(|c, v| {
-            c.timeout = num(v)?;
-            Ok(())
-        }),
-    },
-    Param {
-        name: "tcp-keepalive",
-        get: |c| c.tcp_keepalive.to_string(),
-        set: Some(|c, v| {
-            c.tcp_keepalive = num(v)?;
-            Ok(())
-        }),
-    },
-    Param {
-        name: "maxmemory",
-        get: |c| c.maxmemory.to_string(),
-        set: Some(|c, v| {
-            c.maxmemory = crate::util::parse_memory(v).ok_or("argument must be a memory value")?;
-            Ok(())
-        }),
-    },
-    Param {
-        name: "maxmemory-policy",
-        get: |c| c.maxmemory_policy.clone(),
-        set: Some(|c, v| {
-            const POLICIES: [&str; 8] = [
-                "noeviction",
-                "allkeys-lru",
-                "allkeys-lfu",
-                "allkeys-random",
-                "volatile-lru",
-                "volatile-lfu",
-                "volatile-random",
-                "volatile-ttl",
-            ];
-            let v = v.to_ascii_lowercase();
-            if !POLICIES.contains(&v.as_str()) {
-                return Err("argument(s) must be one of the following: volatile-lru, allkeys-lru, volatile-lfu, allkeys-lfu, volatile-random, allkeys-random, volatile-ttl, noeviction");
+    /// Resolves what depends on the machine and checks what no single
+    /// setting can: the shard count (0 = one per CPU of `cpus`), the CPU of
+    /// each shard (every listed CPU must be one this process may run on),
+    /// per-core overrides naming existing cores, and at least one core
+    /// accepting connections. `allowed` is the process's CPU set.
+    pub fn finish(&mut self, allowed: &[usize]) -> Result<(), String> {
+        let allowed: Vec<usize> = if allowed.is_empty() {
+            vec![0]
+        } else {
+            allowed.to_vec()
+        };
+        let cpus = match &self.cpus {
+            None => allowed.clone(),
+            Some(list) => {
+                if let Some(bad) = list.iter().find(|c| !allowed.contains(c)) {
+                    return Err(format!(
+                        "cpus: CPU {bad} is not online or not in this process's allowed set ({}); change `cpus` or the process's affinity",
+                        cpu_list(&allowed)
+                    ));
+                }
+                list.clone()
             }
-            c.maxmemory_policy = v;
-            Ok(())
-        }),
-    },
-    Param {
-        name: "loglevel",
-        get: |c| c.loglevel.clone(),
-        set: None,
-    },
-    Param {
-        name: "save",
-        get: |_| String::new(),
-        set: None,
-    },
-    Param {
-        name: "appendonly",
-        get: |c| if c.appendonly { "yes" } else { "no" }.into(),
-        set: None,
-    },
-    Param {
-        name: "appendfsync",
-        get: |c| c.appendfsync.name().into(),
-        set: None,
-    },
-];
+        };
+        if self.shards == 0 {
+            self.shards = cpus.len();
+        }
+        if self.shards == 0 || self.shards > MAX_SHARDS {
+            return Err(format!("shards: must be between 1 and {MAX_SHARDS}"));
+        }
+        self.pinned = (0..self.shards).map(|i| cpus[i % cpus.len()]).collect();
+        if let Some((&id, _)) = self.cores.range(self.shards..).next() {
+            return Err(format!(
+                "cores.{id}: there is no core {id}: cores are numbered by shard, 0 to {}",
+                self.shards - 1
+            ));
+        }
+        if self.accepting_cores() == 0 {
+            return Err(
+                "cores: every core has accept = false: at least one must accept connections".into(),
+            );
+        }
+        Ok(())
+    }
 
-fn absolute(dir: &std::path::Path) -> String {
-    std::path::absolute(dir)
-        .unwrap_or_else(|_| dir.to_path_buf())
-        .display()
-        .to_string()
+    /// Every setting as `(name, value)`, in CONFIG GET's names and format.
+    pub fn effective(&self) -> Vec<(&'static str, String)> {
+        PARAMS.iter().map(|p| (p.name, (p.get)(self))).collect()
+    }
+
+    /// The effective settings on one line, `name=value` (quoted when the
+    /// value has spaces or is empty), for the start-up log.
+    pub fn one_line(&self) -> String {
+        self.effective()
+            .into_iter()
+            .map(|(k, v)| {
+                if v.is_empty() || v.contains(' ') {
+                    format!("{k}=\"{v}\"")
+                } else {
+                    format!("{k}={v}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// Applies one setting by its profile name (`maxmemory`,
+    /// `executor.ring-depth`, `cores.1.accept`, …) at start-up.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), SetError> {
+        if let Some(rest) = key.strip_prefix("cores.") {
+            return params::set_core(self, rest, value);
+        }
+        let p = params::param_exact(key).ok_or(SetError::Unknown)?;
+        let load = p.load.or(p.set).ok_or(SetError::Unknown)?;
+        load(self, value).map_err(SetError::Invalid)
+    }
 }
 
-pub fn param(name: &str) -> Option<&'static Param> {
-    PARAMS.iter().find(|p| p.name.eq_ignore_ascii_case(name))
+/// Why a setting was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SetError {
+    /// No setting has that name.
+    Unknown,
+    /// The value is not valid for it; the reason.
+    Invalid(String),
+}
+
+/// The CPUs this process may run on (its affinity mask).
+pub fn allowed_cpus() -> Vec<usize> {
+    core_affinity::get_core_ids()
+        .map(|ids| ids.into_iter().map(|c| c.id).collect())
+        .unwrap_or_default()
+}
+
+/// `0,1,2` for a list of CPU ids.
+pub fn cpu_list(cpus: &[usize]) -> String {
+    cpus.iter()
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finish_resolves_shards_and_pinning() {
+        let mut c = Config::default();
+        c.finish(&[0, 1, 2]).unwrap();
+        assert_eq!((c.shards, c.pinned.clone()), (3, vec![0, 1, 2]));
+
+        let mut c = Config::default();
+        c.set("cpus", "2").unwrap();
+        c.set("shards", "2").unwrap();
+        c.finish(&[0, 1, 2]).unwrap();
+        assert_eq!(c.pinned, vec![2, 2]);
+
+        let mut c = Config::default();
+        c.set("cpus", "7").unwrap();
+        assert!(c.finish(&[0, 1]).unwrap_err().contains("CPU 7"));
+    }
+
+    #[test]
+    fn cores_are_checked_against_the_shard_count() {
+        let mut c = Config::default();
+        c.set("shards", "2").unwrap();
+        c.set("cores.1.accept", "no").unwrap();
+        c.set("cores.1.ring-depth", "64").unwrap();
+        c.finish(&[0, 1]).unwrap();
+        assert!(c.accepts(0) && !c.accepts(1));
+        assert_eq!(c.executor_of(1).ring_depth, 64);
+        assert_eq!(c.executor_of(0).ring_depth, c.executor.ring_depth);
+
+        c.set("cores.0.accept", "no").unwrap();
+        assert!(c.finish(&[0, 1]).unwrap_err().contains("at least one"));
+
+        let mut c = Config::default();
+        c.set("shards", "2").unwrap();
+        c.set("cores.5.accept", "yes").unwrap();
+        assert!(c.finish(&[0, 1]).unwrap_err().contains("cores.5"));
+    }
+
+    #[test]
+    fn unknown_and_invalid_settings_are_told_apart() {
+        let mut c = Config::default();
+        assert_eq!(c.set("maxmemroy", "1"), Err(SetError::Unknown));
+        assert_eq!(c.set("cores.1.bogus", "1"), Err(SetError::Unknown));
+        assert!(matches!(c.set("port", "http"), Err(SetError::Invalid(_))));
+        assert!(matches!(
+            c.set("executor.ring-depth", "0"),
+            Err(SetError::Invalid(_))
+        ));
+        assert!(matches!(c.set("save", "60"), Err(SetError::Invalid(_))));
+        c.set("save", "3600 1 300 100").unwrap();
+        assert_eq!(c.save, vec![(3600, 1), (300, 100)]);
+    }
 }

@@ -14,11 +14,12 @@ use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
 use std::time::Duration;
 
-/// Bytes asked of the socket per read.
-const READ_CHUNK_BYTES: usize = 32 * 1024;
-/// Most requests of one pipeline run as one batch before replies are written:
-/// bounds the reply memory one batch can hold.
-const MAX_BATCH_REQUESTS: usize = 1024;
+/// Default of `network.read-chunk-bytes`: bytes asked of the socket per read.
+pub const READ_CHUNK_BYTES: usize = 32 * 1024;
+/// Default of `network.max-batch-requests`: most requests of one pipeline run
+/// as one batch before replies are written; bounds the reply memory one batch
+/// can hold.
+pub const MAX_BATCH_REQUESTS: usize = 1024;
 /// A reply buffer larger than this is given back after it was written, so an
 /// idle connection does not keep the memory of its largest reply.
 const KEEP_OUT_BUFFER_BYTES: usize = 256 * 1024;
@@ -133,12 +134,15 @@ async fn serve(node: Rc<Node>, mut stream: TcpStream) {
     stats
         .connections_received
         .set(stats.connections_received.get() + 1);
-    let (max_clients_here, max_bulk, max_args) = {
+    let (max_clients_here, max_bulk, max_args, read_chunk, max_batch) = {
         let c = node.config.borrow();
         (
-            c.maxclients.div_ceil(node.shards),
+            // Only the accepting cores take clients: they share the limit.
+            c.maxclients.div_ceil(c.accepting_cores().max(1)),
             c.proto_max_bulk_len,
             c.max_args,
+            c.read_chunk_bytes,
+            c.max_batch_requests,
         )
     };
     if node.clients.borrow().connected.len() >= max_clients_here {
@@ -180,16 +184,16 @@ async fn serve(node: Rc<Node>, mut stream: TcpStream) {
 
     let mut session = Session::new(info.clone());
     let mut parser = Parser::new(max_bulk, max_args);
-    let mut buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
-    let mut chunk = vec![0u8; READ_CHUNK_BYTES];
-    let mut out = Vec::with_capacity(READ_CHUNK_BYTES);
+    let mut buf = BytesMut::with_capacity(read_chunk);
+    let mut chunk = vec![0u8; read_chunk];
+    let mut out = Vec::with_capacity(read_chunk);
     let mut requests: Vec<Request> = Vec::new();
     loop {
         // Run every complete request already buffered, a batch at a time.
         loop {
-            let parsed = parser.parse(&mut buf, &mut requests, MAX_BATCH_REQUESTS);
+            let parsed = parser.parse(&mut buf, &mut requests, max_batch);
             // A full batch may have left more complete requests behind.
-            let more = requests.len() == MAX_BATCH_REQUESTS;
+            let more = requests.len() == max_batch;
             if !requests.is_empty() {
                 dispatch::run(&node, &mut session, std::mem::take(&mut requests), &mut out).await;
             }
@@ -206,7 +210,7 @@ async fn serve(node: Rc<Node>, mut stream: TcpStream) {
                 }
                 out.clear();
                 if out.capacity() > KEEP_OUT_BUFFER_BYTES {
-                    out = Vec::with_capacity(READ_CHUNK_BYTES);
+                    out = Vec::with_capacity(read_chunk);
                 }
             }
             if session.closing {

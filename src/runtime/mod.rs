@@ -19,11 +19,15 @@ use std::time::Duration;
 
 /// Jobs that may wait in one core-to-core channel before senders wait.
 const MESH_CHANNEL_CAPACITY: usize = 1024;
-/// How long a busy task may run before glommio lets others in (its default,
-/// 100 ms, would let one task stall a core's clients that long).
-const PREEMPT_TIMER: Duration = Duration::from_millis(5);
-/// Memory each executor registers with io_uring (glommio needs >= 512 KiB).
-const IO_MEMORY_BYTES: usize = 2 << 20;
+/// Default of `executor.preempt-timer-ms`: how long a busy task may run
+/// before glommio lets others in (its default, 100 ms, would let one task
+/// stall a core's clients that long).
+pub const PREEMPT_TIMER: Duration = Duration::from_millis(5);
+/// Default of `executor.io-memory`: memory each executor registers with
+/// io_uring (glommio needs >= 512 KiB).
+pub const IO_MEMORY_BYTES: usize = 2 << 20;
+/// Default of `executor.ring-depth`: io_uring entries (glommio's default).
+pub const RING_DEPTH: usize = 128;
 
 /// A random id for this process's lifetime, as Redis's run_id.
 pub fn run_id() -> &'static str {
@@ -41,14 +45,18 @@ pub fn run_id() -> &'static str {
 
 /// Runs the server until every executor stops. Errors are start-up failures,
 /// worded for the operator.
-pub fn run(config: Config) -> Result<(), String> {
+/// `config` has been through `Config::finish` (shard count and pinning
+/// resolved); one not finished is finished here.
+pub fn run(mut config: Config) -> Result<(), String> {
     raise_memlock_limit();
-    let cpus: Vec<usize> = core_affinity::get_core_ids()
-        .map(|ids| ids.into_iter().map(|c| c.id).collect())
-        .filter(|ids: &Vec<usize>| !ids.is_empty())
-        .unwrap_or_else(|| vec![0]);
+    if config.pinned.len() != config.shards || config.shards == 0 {
+        config.finish(&crate::config::allowed_cpus())?;
+    }
     let shards = config.shards;
-    let pinned: Vec<usize> = (0..shards).map(|i| cpus[i % cpus.len()]).collect();
+    let pinned = config.pinned.clone();
+    let mut cpus = pinned.clone();
+    cpus.sort_unstable();
+    cpus.dedup();
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         port = config.port,
@@ -64,6 +72,7 @@ pub fn run(config: Config) -> Result<(), String> {
             cpus.len()
         );
     }
+    warn_not_in_effect(&config);
     // Every core binds the port with SO_REUSEPORT, which would let a second
     // server share a port already in use: check it is free first.
     net::check_port_free(&config)
@@ -72,10 +81,13 @@ pub fn run(config: Config) -> Result<(), String> {
     let mut handles = Vec::new();
     for (id, &cpu) in pinned.iter().enumerate() {
         let (config, mesh) = (config.clone(), mesh.clone());
+        let exec = config.executor_of(id);
         let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
             .name(&format!("shard-{id}"))
-            .preempt_timer(PREEMPT_TIMER)
-            .io_memory(IO_MEMORY_BYTES)
+            .preempt_timer(Duration::from_millis(exec.preempt_timer_ms))
+            .io_memory(exec.io_memory_bytes)
+            .ring_depth(exec.ring_depth)
+            .spin_before_park(Duration::from_micros(exec.spin_before_park_us))
             .spawn(move || async move { serve_core(id, config, mesh).await })
             .map_err(|e| {
                 format!("cannot start the executor for shard {id} on CPU {cpu}: {e} (io_uring must be enabled and not blocked by seccomp; locked-memory limit at least 512 KiB)")
@@ -106,8 +118,14 @@ async fn serve_core(
         .join()
         .await
         .map_err(|_| "cannot join the core mesh".to_string())?;
-    let listeners = net::bind(&config)
-        .map_err(|e| format!("cannot listen on {}:{}: {e}", config.bind, config.port))?;
+    // A core with `accept = false` owns its shard and serves its peers'
+    // jobs, but binds no port.
+    let listeners = if config.accepts(id) {
+        net::bind(&config)
+            .map_err(|e| format!("cannot listen on {}:{}: {e}", config.bind, config.port))?
+    } else {
+        Vec::new()
+    };
     let node = Rc::new(Node::new(id, config.clone(), Some(senders)));
     if config.appendonly {
         recover(&node, &config).await?;
@@ -126,7 +144,7 @@ async fn serve_core(
         .detach();
     }
     glommio::spawn_local(active_expiry(node.clone())).detach();
-    if id == 0 {
+    if (0..config.shards).find(|&c| config.accepts(c)) == Some(id) {
         tracing::info!("ready to accept connections");
     }
     let accepts = listeners.into_iter().map(|l| {
@@ -134,10 +152,33 @@ async fn serve_core(
         glommio::spawn_local(async move { net::accept_loop(node, l).await })
     });
     let tasks: Vec<_> = accepts.collect();
+    if tasks.is_empty() {
+        // No listener: the jobs and expiry tasks are this core's work; keep
+        // the executor alive for them.
+        futures_lite::future::pending::<()>().await;
+    }
     for t in tasks {
         t.await;
     }
     Ok(())
+}
+
+/// Says which accepted settings do not act yet, so no operator believes
+/// otherwise.
+fn warn_not_in_effect(config: &Config) {
+    if !config.save.is_empty() {
+        tracing::warn!("save points are recorded but snapshots are not implemented yet: nothing is snapshotted");
+    }
+    if config.appendonly
+        && (config.aof_extent_bytes != aof::EXTENT_BYTES
+            || config.aof_write_threshold_bytes != aof::WRITE_THRESHOLD_BYTES)
+    {
+        tracing::warn!(
+            "aof.extent-bytes and aof.write-threshold-bytes are recorded but the AOF still uses its built-in {} and {} bytes",
+            aof::EXTENT_BYTES,
+            aof::WRITE_THRESHOLD_BYTES
+        );
+    }
 }
 
 /// Replays this shard's log, then opens a new segment and logs from there on.

@@ -1,0 +1,524 @@
+//! The table of every setting: its name (the same in a profile, on CONFIG
+//! GET/SET and, for most, as a flag), how to read it, and how to change it at
+//! start-up and, where that is possible, at run time.
+
+use super::{Config, CoreOverride, SetError};
+use crate::persistence::aof::{Fsync, OnCorruption};
+use crate::util::parse_memory;
+
+type Getter = fn(&Config) -> String;
+type Setter = fn(&mut Config, &str) -> Result<(), String>;
+
+/// A parameter CONFIG knows: its name, how to read it, and how to change it.
+pub struct Param {
+    pub name: &'static str,
+    pub get: Getter,
+    /// Changes it at run time (CONFIG SET); `None`: immutable, as `port` is
+    /// in Redis.
+    pub set: Option<Setter>,
+    /// Sets it at start-up (profile, flags) when it cannot change at run
+    /// time; `None` with a `set`: start-up uses `set`; `None` with no `set`:
+    /// read-only (reported, never set).
+    pub load: Option<Setter>,
+}
+
+fn num<T: std::str::FromStr>(v: &str) -> Result<T, String> {
+    v.trim()
+        .parse()
+        .map_err(|_| "argument couldn't be parsed into an integer".into())
+}
+
+/// An integer within `lo..=hi`, with the unit named in the error.
+fn ranged<T>(v: &str, lo: T, hi: T, unit: &str) -> Result<T, String>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+{
+    let n: T = num(v)?;
+    if n < lo || n > hi {
+        return Err(format!("must be between {lo} and {hi} {unit}"));
+    }
+    Ok(n)
+}
+
+fn memory(v: &str) -> Result<u64, String> {
+    parse_memory(v).ok_or_else(|| "argument must be a memory value".into())
+}
+
+/// A memory value within `lo..=hi` bytes.
+fn memory_in(v: &str, lo: u64, hi: u64) -> Result<u64, String> {
+    let n = memory(v)?;
+    if n < lo || n > hi {
+        return Err(format!("must be between {lo} and {hi} bytes"));
+    }
+    Ok(n)
+}
+
+fn yes_no(v: &str) -> Result<bool, String> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "yes" | "true" => Ok(true),
+        "no" | "false" => Ok(false),
+        _ => Err("argument must be 'yes' or 'no'".into()),
+    }
+}
+
+fn yes_no_str(b: bool) -> String {
+    if b { "yes" } else { "no" }.into()
+}
+
+/// `save`: "" (no snapshots) or pairs "<seconds> <changes> ...", as Redis.
+fn parse_save(v: &str) -> Result<Vec<(u64, u64)>, String> {
+    let words: Vec<&str> = v.split_whitespace().collect();
+    if !words.len().is_multiple_of(2) {
+        return Err("save points are pairs: <seconds> <changes> ...".into());
+    }
+    words
+        .chunks_exact(2)
+        .map(|p| {
+            let secs: u64 = num(p[0])?;
+            let changes: u64 = num(p[1])?;
+            if secs == 0 {
+                return Err("a save point's seconds must be at least 1".into());
+            }
+            Ok((secs, changes))
+        })
+        .collect()
+}
+
+/// `cpus`: "all", or CPU ids and ranges separated by commas or spaces
+/// ("0-3,8").
+fn parse_cpus(v: &str) -> Result<Option<Vec<usize>>, String> {
+    let v = v.trim();
+    if v.eq_ignore_ascii_case("all") {
+        return Ok(None);
+    }
+    let mut cpus = Vec::new();
+    for part in v.split([',', ' ']).filter(|s| !s.is_empty()) {
+        let bad = || format!("'{part}' is not a CPU id or range (e.g. 0-3,8 or all)");
+        let (lo, hi) = match part.split_once('-') {
+            Some((a, b)) => (
+                a.parse::<usize>().map_err(|_| bad())?,
+                b.parse::<usize>().map_err(|_| bad())?,
+            ),
+            None => {
+                let n = part.parse::<usize>().map_err(|_| bad())?;
+                (n, n)
+            }
+        };
+        if lo > hi || hi >= 4096 {
+            return Err(bad());
+        }
+        for c in lo..=hi {
+            if cpus.contains(&c) {
+                return Err(format!("CPU {c} is listed twice"));
+            }
+            cpus.push(c);
+        }
+    }
+    if cpus.is_empty() {
+        return Err("give at least one CPU id, or all".into());
+    }
+    Ok(Some(cpus))
+}
+
+fn loglevel(v: &str) -> Result<String, String> {
+    let v = v.trim().to_ascii_lowercase();
+    match v.as_str() {
+        "debug" | "verbose" | "notice" | "warning" => Ok(v),
+        _ => {
+            Err("argument(s) must be one of the following: debug, verbose, notice, warning".into())
+        }
+    }
+}
+
+// The executor settings, shared by `[executor]` and `[cores.N]`.
+fn io_memory(v: &str) -> Result<usize, String> {
+    // glommio cannot register less than 512 KiB with io_uring.
+    Ok(memory_in(v, 512 << 10, 1 << 30)? as usize)
+}
+fn ring_depth(v: &str) -> Result<usize, String> {
+    // io_uring refuses more than 32768 entries.
+    ranged(v, 1, 32768, "entries")
+}
+fn preempt_timer_ms(v: &str) -> Result<u64, String> {
+    ranged(v, 1, 1000, "ms")
+}
+fn spin_before_park_us(v: &str) -> Result<u64, String> {
+    ranged(v, 0, 1_000_000, "µs")
+}
+
+/// `cores.<N>.<key>` from a profile (`[cores.N]`) or `--set`.
+pub(super) fn set_core(c: &mut Config, rest: &str, value: &str) -> Result<(), SetError> {
+    let (id, key) = rest.split_once('.').ok_or(SetError::Unknown)?;
+    let id: usize = id.parse().map_err(|_| SetError::Unknown)?;
+    if id >= super::MAX_SHARDS {
+        return Err(SetError::Invalid(format!(
+            "core {id} is past the largest shard count ({})",
+            super::MAX_SHARDS
+        )));
+    }
+    let mut o = c.cores.get(&id).cloned().unwrap_or_default();
+    let r = match key {
+        "accept" => yes_no(value).map(|v| o.accept = Some(v)),
+        "io-memory" => io_memory(value).map(|v| o.io_memory_bytes = Some(v)),
+        "ring-depth" => ring_depth(value).map(|v| o.ring_depth = Some(v)),
+        "preempt-timer-ms" => preempt_timer_ms(value).map(|v| o.preempt_timer_ms = Some(v)),
+        "spin-before-park-us" => {
+            spin_before_park_us(value).map(|v| o.spin_before_park_us = Some(v))
+        }
+        _ => return Err(SetError::Unknown),
+    };
+    r.map_err(SetError::Invalid)?;
+    c.cores.insert(id, o);
+    Ok(())
+}
+
+/// `cores` as CONFIG GET shows it: `1:accept=no,ring-depth=64 2:...`.
+fn cores_summary(c: &Config) -> String {
+    c.cores
+        .iter()
+        .map(|(id, o): (&usize, &CoreOverride)| {
+            let mut parts = Vec::new();
+            if let Some(a) = o.accept {
+                parts.push(format!("accept={}", yes_no_str(a)));
+            }
+            if let Some(v) = o.io_memory_bytes {
+                parts.push(format!("io-memory={v}"));
+            }
+            if let Some(v) = o.ring_depth {
+                parts.push(format!("ring-depth={v}"));
+            }
+            if let Some(v) = o.preempt_timer_ms {
+                parts.push(format!("preempt-timer-ms={v}"));
+            }
+            if let Some(v) = o.spin_before_park_us {
+                parts.push(format!("spin-before-park-us={v}"));
+            }
+            format!("{id}:{}", parts.join(","))
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+const POLICIES: [&str; 8] = [
+    "noeviction",
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "volatile-lru",
+    "volatile-lfu",
+    "volatile-random",
+    "volatile-ttl",
+];
+
+pub const PARAMS: &[Param] = &[
+    Param {
+        name: "profile",
+        get: |c| c.profile.clone(),
+        set: None,
+        load: None,
+    },
+    Param {
+        name: "port",
+        get: |c| c.port.to_string(),
+        set: None,
+        load: Some(|c, v| {
+            c.port = num(v)?;
+            Ok(())
+        }),
+    },
+    Param {
+        name: "bind",
+        get: |c| c.bind.clone(),
+        set: None,
+        load: Some(|c, v| {
+            if v.split_whitespace().next().is_none() {
+                return Err("give at least one address".into());
+            }
+            c.bind = v.trim().into();
+            Ok(())
+        }),
+    },
+    Param {
+        name: "dir",
+        get: |c| absolute(&c.dir),
+        set: None,
+        load: Some(|c, v| {
+            if v.trim().is_empty() {
+                return Err("give a directory".into());
+            }
+            c.dir = v.into();
+            Ok(())
+        }),
+    },
+    Param {
+        name: "shards",
+        get: |c| c.shards.to_string(),
+        set: None,
+        load: Some(|c, v| {
+            c.shards = ranged(v, 0, super::MAX_SHARDS, "(0 = one per CPU of cpus)")?;
+            Ok(())
+        }),
+    },
+    Param {
+        name: "cpus",
+        get: |c| match &c.cpus {
+            None => "all".into(),
+            Some(list) => super::cpu_list(list),
+        },
+        set: None,
+        load: Some(|c, v| {
+            c.cpus = parse_cpus(v)?;
+            Ok(())
+        }),
+    },
+    Param {
+        name: "pinned-cpus",
+        get: |c| super::cpu_list(&c.pinned),
+        set: None,
+        load: None,
+    },
+    Param {
+        name: "cores",
+        get: cores_summary,
+        set: None,
+        load: None,
+    },
+    Param {
+        name: "databases",
+        get: |c| c.databases.to_string(),
+        set: None,
+        load: Some(|c, v| {
+            c.databases = ranged(v, 1, 256, "databases")?;
+            Ok(())
+        }),
+    },
+    Param {
+        name: "hz",
+        get: |c| c.hz.to_string(),
+        set: Some(|c, v| {
+            c.hz = num::<u32>(v)?.clamp(1, 500);
+            Ok(())
+        }),
+        load: None,
+    },
+    Param {
+        name: "maxclients",
+        get: |c| c.maxclients.to_string(),
+        set: Some(|c, v| {
+            c.maxclients = ranged(v, 1, 10_000_000, "clients")?;
+            Ok(())
+        }),
+        load: None,
+    },
+    Param {
+        name: "proto-max-bulk-len",
+        get: |c| c.proto_max_bulk_len.to_string(),
+        set: Some(|c, v| {
+            c.proto_max_bulk_len = memory_in(v, 1024, 1 << 40)? as usize;
+            Ok(())
+        }),
+        load: None,
+    },
+    Param {
+        name: "client-query-buffer-limit",
+        get: |c| c.client_query_buffer_limit.to_string(),
+        set: Some(|c, v| {
+            c.client_query_buffer_limit = memory_in(v, 1024 * 1024, 1 << 40)? as usize;
+            Ok(())
+        }),
+        load: None,
+    },
+    Param {
+        name: "timeout",
+        get: |c| c.timeout.to_string(),
+        set: Some(|c, v| {
+            c.timeout = num(v)?;
+            Ok(())
+        }),
+        load: None,
+    },
+    Param {
+        name: "tcp-keepalive",
+        get: |c| c.tcp_keepalive.to_string(),
+        set: Some(|c, v| {
+            c.tcp_keepalive = num(v)?;
+            Ok(())
+        }),
+        load: None,
+    },
+    Param {
+        name: "maxmemory",
+        get: |c| c.maxmemory.to_string(),
+        set: Some(|c, v| {
+            c.maxmemory = memory(v)?;
+            Ok(())
+        }),
+        load: None,
+    },
+    Param {
+        name: "maxmemory-policy",
+        get: |c| c.maxmemory_policy.clone(),
+        set: Some(|c, v| {
+            let v = v.trim().to_ascii_lowercase();
+            if !POLICIES.contains(&v.as_str()) {
+                return Err("argument(s) must be one of the following: volatile-lru, allkeys-lru, volatile-lfu, allkeys-lfu, volatile-random, allkeys-random, volatile-ttl, noeviction".into());
+            }
+            c.maxmemory_policy = v;
+            Ok(())
+        }),
+        load: None,
+    },
+    Param {
+        name: "loglevel",
+        get: |c| c.loglevel.clone(),
+        set: None,
+        load: Some(|c, v| {
+            c.loglevel = loglevel(v)?;
+            Ok(())
+        }),
+    },
+    Param {
+        name: "save",
+        get: |c| {
+            c.save
+                .iter()
+                .map(|(s, n)| format!("{s} {n}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        },
+        // Stored and reported only: snapshots are not implemented yet.
+        set: Some(|c, v| {
+            c.save = parse_save(v)?;
+            Ok(())
+        }),
+        load: None,
+    },
+    Param {
+        name: "appendonly",
+        get: |c| yes_no_str(c.appendonly),
+        set: None,
+        load: Some(|c, v| {
+            c.appendonly = yes_no(v)?;
+            Ok(())
+        }),
+    },
+    Param {
+        name: "appendfsync",
+        get: |c| c.appendfsync.name().into(),
+        set: None,
+        load: Some(|c, v| {
+            c.appendfsync = Fsync::parse(v.trim())
+                .ok_or("argument(s) must be one of the following: always, everysec, no")?;
+            Ok(())
+        }),
+    },
+    Param {
+        name: "aof-load-corrupt",
+        get: |c| match c.aof_load_corrupt {
+            OnCorruption::Stop => "stop".into(),
+            OnCorruption::SkipTail => "skip-tail".into(),
+        },
+        set: None,
+        load: Some(|c, v| {
+            c.aof_load_corrupt = match v.trim().to_ascii_lowercase().as_str() {
+                "stop" => OnCorruption::Stop,
+                "skip-tail" => OnCorruption::SkipTail,
+                _ => return Err("argument must be 'stop' or 'skip-tail'".into()),
+            };
+            Ok(())
+        }),
+    },
+    Param {
+        name: "aof.extent-bytes",
+        get: |c| c.aof_extent_bytes.to_string(),
+        set: None,
+        load: Some(|c, v| {
+            let n = memory_in(v, 1 << 20, 1 << 30)?;
+            if !n.is_multiple_of(4096) {
+                return Err("must be a multiple of 4096 bytes".into());
+            }
+            c.aof_extent_bytes = n;
+            Ok(())
+        }),
+    },
+    Param {
+        name: "aof.write-threshold-bytes",
+        get: |c| c.aof_write_threshold_bytes.to_string(),
+        set: None,
+        load: Some(|c, v| {
+            c.aof_write_threshold_bytes = memory_in(v, 4096, 64 << 20)? as usize;
+            Ok(())
+        }),
+    },
+    Param {
+        name: "network.read-chunk-bytes",
+        get: |c| c.read_chunk_bytes.to_string(),
+        set: None,
+        load: Some(|c, v| {
+            c.read_chunk_bytes = memory_in(v, 512, 16 << 20)? as usize;
+            Ok(())
+        }),
+    },
+    Param {
+        name: "network.max-batch-requests",
+        get: |c| c.max_batch_requests.to_string(),
+        set: None,
+        load: Some(|c, v| {
+            c.max_batch_requests = ranged(v, 1, 1 << 20, "requests")?;
+            Ok(())
+        }),
+    },
+    Param {
+        name: "executor.io-memory",
+        get: |c| c.executor.io_memory_bytes.to_string(),
+        set: None,
+        load: Some(|c, v| {
+            c.executor.io_memory_bytes = io_memory(v)?;
+            Ok(())
+        }),
+    },
+    Param {
+        name: "executor.ring-depth",
+        get: |c| c.executor.ring_depth.to_string(),
+        set: None,
+        load: Some(|c, v| {
+            c.executor.ring_depth = ring_depth(v)?;
+            Ok(())
+        }),
+    },
+    Param {
+        name: "executor.preempt-timer-ms",
+        get: |c| c.executor.preempt_timer_ms.to_string(),
+        set: None,
+        load: Some(|c, v| {
+            c.executor.preempt_timer_ms = preempt_timer_ms(v)?;
+            Ok(())
+        }),
+    },
+    Param {
+        name: "executor.spin-before-park-us",
+        get: |c| c.executor.spin_before_park_us.to_string(),
+        set: None,
+        load: Some(|c, v| {
+            c.executor.spin_before_park_us = spin_before_park_us(v)?;
+            Ok(())
+        }),
+    },
+];
+
+fn absolute(dir: &std::path::Path) -> String {
+    std::path::absolute(dir)
+        .unwrap_or_else(|_| dir.to_path_buf())
+        .display()
+        .to_string()
+}
+
+/// The parameter CONFIG knows by `name` (any case).
+pub fn param(name: &str) -> Option<&'static Param> {
+    PARAMS.iter().find(|p| p.name.eq_ignore_ascii_case(name))
+}
+
+/// The parameter a profile or flag names; profile keys are exact.
+pub(super) fn param_exact(name: &str) -> Option<&'static Param> {
+    PARAMS.iter().find(|p| p.name == name)
+}

@@ -1,0 +1,214 @@
+//! Tuning profiles: `tuning/*.toml`, embedded in the binary so a clean build
+//! needs no file at run time, or any TOML file an operator writes. A profile
+//! is a list of settings by their CONFIG names; tables add a prefix
+//! (`[executor] ring-depth` is `executor.ring-depth`, `[cores.1] accept` is
+//! `cores.1.accept`). Layering: built-in defaults < profile < flags.
+//!
+//! Errors name the file, the line and the key: the document is walked with
+//! toml's spans rather than deserialized into a struct, so a bad value is
+//! reported where it is written, not only an unknown key.
+
+use super::{Config, SetError};
+use toml::de::{DeTable, DeValue};
+
+/// The profiles shipped in the binary, by name.
+pub const BUILT_IN: &[(&str, &str)] = &[
+    ("cache", include_str!("../../tuning/cache.toml")),
+    ("snapshot", include_str!("../../tuning/snapshot.toml")),
+    ("balanced", include_str!("../../tuning/balanced.toml")),
+    ("durable", include_str!("../../tuning/durable.toml")),
+];
+
+/// The profile used when `--profile` is not given.
+pub const DEFAULT: &str = "balanced";
+
+/// A profile's text and the label its errors carry (a path, or
+/// `profile 'NAME'` for a built-in one).
+pub struct Source {
+    pub label: String,
+    pub text: String,
+}
+
+/// Finds `NAME|FILE`: a built-in name, else a file path.
+pub fn source(name_or_path: &str) -> Result<Source, String> {
+    if let Some((name, text)) = BUILT_IN.iter().find(|(n, _)| *n == name_or_path) {
+        return Ok(Source {
+            label: format!("built-in profile '{name}' (tuning/{name}.toml)"),
+            text: (*text).to_string(),
+        });
+    }
+    let names: Vec<&str> = BUILT_IN.iter().map(|(n, _)| *n).collect();
+    match std::fs::read_to_string(name_or_path) {
+        Ok(text) => Ok(Source {
+            label: name_or_path.to_string(),
+            text,
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !name_or_path.contains(['/', '.']) => {
+            Err(format!(
+                "unknown profile '{name_or_path}': the built-in profiles are {}; or give a path to a .toml file",
+                names.join(", ")
+            ))
+        }
+        Err(e) => Err(format!("cannot read profile {name_or_path}: {e}")),
+    }
+}
+
+/// One setting of a profile: its dotted key, its value as text, its line.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub key: String,
+    pub value: String,
+    pub line: usize,
+}
+
+/// Parses a profile into its settings, in file order within each table.
+pub fn entries(src: &Source) -> Result<Vec<Entry>, String> {
+    let doc = DeTable::parse(&src.text).map_err(|e| {
+        let msg = e.to_string();
+        format!("{}: {}", src.label, msg.trim_end())
+    })?;
+    let mut out = Vec::new();
+    flatten(src, "", doc.get_ref(), &mut out)?;
+    Ok(out)
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())]
+        .bytes()
+        .filter(|&b| b == b'\n')
+        .count()
+        + 1
+}
+
+fn flatten(
+    src: &Source,
+    prefix: &str,
+    table: &DeTable,
+    out: &mut Vec<Entry>,
+) -> Result<(), String> {
+    for (k, v) in table.iter() {
+        let key = format!("{prefix}{}", k.get_ref());
+        let line = line_of(&src.text, k.span().start);
+        match v.get_ref() {
+            DeValue::Table(t) => flatten(src, &format!("{key}."), t, out)?,
+            value => {
+                let value =
+                    text_of(value).map_err(|why| format!("{}:{line}: {key}: {why}", src.label))?;
+                out.push(Entry { key, value, line });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A TOML value as the text CONFIG SET would take: integers in decimal,
+/// booleans as yes/no, arrays joined by spaces (`save = ["3600 1", "300
+/// 100"]`, `cpus = [0, 1]`).
+fn text_of(v: &DeValue) -> Result<String, String> {
+    Ok(match v {
+        DeValue::String(s) => s.to_string(),
+        DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix())
+            .map_err(|_| "integer out of range".to_string())?
+            .to_string(),
+        DeValue::Boolean(b) => if *b { "yes" } else { "no" }.into(),
+        DeValue::Array(items) => items
+            .iter()
+            .map(|item| text_of(item.get_ref()))
+            .collect::<Result<Vec<_>, _>>()?
+            .join(" "),
+        DeValue::Float(_) => {
+            return Err("expected an integer, a string or a boolean, found a float".into())
+        }
+        DeValue::Datetime(_) => {
+            return Err("expected an integer, a string or a boolean, found a date".into())
+        }
+        DeValue::Table(_) => return Err("a table is not a value".into()),
+    })
+}
+
+/// Applies a profile's settings to `config`; the first bad one is an error
+/// naming the file, the line and the key.
+pub fn apply(config: &mut Config, src: &Source) -> Result<(), String> {
+    for e in entries(src)? {
+        config.set(&e.key, &e.value).map_err(|err| match err {
+            SetError::Unknown => format!("{}:{}: unknown key '{}'", src.label, e.line, e.key),
+            SetError::Invalid(why) => format!(
+                "{}:{}: bad value for '{}' ({:?}): {why}",
+                src.label, e.line, e.key, e.value
+            ),
+        })?;
+    }
+    Ok(())
+}
+
+/// A setting given on the command line: the flag as the operator wrote it
+/// (for errors), the setting's name, its value.
+pub type Override = (String, String, String);
+
+/// The settings from built-in defaults, then the profile `name_or_path`, then
+/// `overrides` from flags, before `Config::finish`.
+pub fn layered(name_or_path: &str, overrides: &[Override]) -> Result<Config, String> {
+    let mut config = Config::default();
+    let src = source(name_or_path)?;
+    apply(&mut config, &src)?;
+    config.profile = name_or_path.to_string();
+    for (flag, key, value) in overrides {
+        config.set(key, value).map_err(|err| match err {
+            SetError::Unknown => format!("{flag}: unknown setting '{key}'"),
+            SetError::Invalid(why) => format!("{flag} {value:?}: bad value for '{key}': {why}"),
+        })?;
+    }
+    Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn src(text: &str) -> Source {
+        Source {
+            label: "t.toml".into(),
+            text: text.into(),
+        }
+    }
+
+    #[test]
+    fn every_built_in_profile_loads() {
+        for (name, _) in BUILT_IN {
+            let c = layered(name, &[]).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(c.profile, *name);
+        }
+        let c = layered(DEFAULT, &[]).unwrap();
+        assert!(c.appendonly);
+        assert_eq!(c.appendfsync, crate::persistence::aof::Fsync::Everysec);
+    }
+
+    #[test]
+    fn tables_flatten_into_dotted_keys() {
+        let e = entries(&src(
+            "port = 7000\nsave = [\"3600 1\", \"300 100\"]\n[executor]\nring-depth = 0x40\n[cores.1]\naccept = false\n",
+        ))
+        .unwrap();
+        let got: Vec<(&str, &str, usize)> = e
+            .iter()
+            .map(|e| (e.key.as_str(), e.value.as_str(), e.line))
+            .collect();
+        assert!(got.contains(&("port", "7000", 1)));
+        assert!(got.contains(&("save", "3600 1 300 100", 2)));
+        assert!(got.contains(&("executor.ring-depth", "64", 4)));
+        assert!(got.contains(&("cores.1.accept", "no", 6)));
+    }
+
+    #[test]
+    fn errors_name_file_line_and_key() {
+        let mut c = Config::default();
+        let e = apply(&mut c, &src("port = 1\n[executor]\nring-dept = 4\n")).unwrap_err();
+        assert_eq!(e, "t.toml:3: unknown key 'executor.ring-dept'");
+        let e = apply(&mut c, &src("\nmaxmemory = \"lots\"\n")).unwrap_err();
+        assert!(e.starts_with("t.toml:2: bad value for 'maxmemory'"), "{e}");
+        let e = apply(&mut c, &src("hz = 1.5\n")).unwrap_err();
+        assert!(e.starts_with("t.toml:1: hz: expected an integer"), "{e}");
+        let e = apply(&mut c, &src("port = \n")).unwrap_err();
+        assert!(e.starts_with("t.toml: TOML parse error at line 1"), "{e}");
+    }
+}
