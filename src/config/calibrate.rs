@@ -92,8 +92,14 @@ impl Drop for Aligned {
 
 /// Refuses a directory where O_DIRECT measurements would lie.
 pub fn check_dir(dir: &Path) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes())
+    // Look at the filesystem before creating anything: the nearest existing
+    // ancestor is where the directory would be made.
+    let abs = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let existing = abs
+        .ancestors()
+        .find(|p| p.exists())
+        .unwrap_or(Path::new("/"));
+    let c = std::ffi::CString::new(existing.as_os_str().as_encoded_bytes())
         .map_err(|_| "the directory name contains a NUL byte".to_string())?;
     // SAFETY: statfs fills the struct we pass; `c` is a valid C string.
     let mut st: libc::statfs = unsafe { std::mem::zeroed() };
@@ -111,7 +117,7 @@ pub fn check_dir(dir: &Path) -> Result<(), String> {
             dir.display()
         ));
     }
-    Ok(())
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))
 }
 
 fn open_direct(path: &Path, create: bool) -> Result<File, String> {
@@ -454,8 +460,8 @@ extent-bytes = {extent}
 # ~1 ms of sequential writes.
 write-threshold-bytes = {threshold}
 "#,
-        dir = opts
-            .dir
+        dir = std::path::absolute(&opts.dir)
+            .unwrap_or_else(|_| opts.dir.clone())
             .display()
             .to_string()
             .replace('\\', "\\\\")

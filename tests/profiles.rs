@@ -1,0 +1,394 @@
+//! Tuning profiles through the real binary: every file in tuning/ is what the
+//! server runs with (CONFIG GET), precedence defaults < profile < flags,
+//! refused profiles name file, line and key, a core with `accept = false`
+//! still owns its shard, and the `check-profile` and `calibrate` tools.
+
+mod common;
+
+use common::{keys_on, q, Server};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_ringcache")
+}
+
+/// Scratch space on the real disk (tmpfs would hide O_DIRECT).
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("CARGO_TARGET_TMPDIR has a parent")
+        .join("test-data")
+        .join(format!("profiles-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn write_profile(name: &str, text: &str) -> PathBuf {
+    let path = scratch("files").join(format!("{name}.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Runs the binary to completion (killed after `limit`: a server that
+/// should have refused to start but did not fails the test, not hangs it).
+fn run(args: &[&str], limit: Duration) -> Output {
+    let mut child = Command::new(bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn ringcache");
+    let deadline = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "ringcache {args:?} still running after {limit:?}; stderr: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Starting the server with `args` must fail at once; its stderr.
+fn refused(args: &[&str]) -> String {
+    let out = run(args, Duration::from_secs(10));
+    assert!(!out.status.success(), "ringcache {args:?} started");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn config(server: &Server) -> HashMap<String, String> {
+    let mut con = server.con();
+    let flat: Vec<String> = q(&mut con, &["CONFIG", "GET", "*"]);
+    flat.chunks_exact(2)
+        .map(|p| (p[0].clone(), p[1].clone()))
+        .collect()
+}
+
+fn tuning_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tuning")
+}
+
+/// What each shipped profile is for, as CONFIG GET must show it.
+fn expected(name: &str) -> &'static [(&'static str, &'static str)] {
+    match name {
+        "cache" => &[
+            ("appendonly", "no"),
+            ("save", ""),
+            ("maxmemory-policy", "allkeys-lru"),
+            ("executor.io-memory", "524288"),
+        ],
+        "snapshot" => &[("appendonly", "no"), ("save", "3600 1 300 100 60 10000")],
+        "balanced" => &[
+            ("appendonly", "yes"),
+            ("appendfsync", "everysec"),
+            ("save", ""),
+            ("executor.preempt-timer-ms", "5"),
+        ],
+        "durable" => &[
+            ("appendonly", "yes"),
+            ("appendfsync", "always"),
+            ("executor.preempt-timer-ms", "2"),
+        ],
+        other => panic!("tuning/{other}.toml has no expectations in tests/profiles.rs"),
+    }
+}
+
+#[test]
+fn every_tuning_file_is_what_the_server_runs() {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(tuning_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 4, "{files:?}");
+    for file in files {
+        let name = file.file_stem().unwrap().to_str().unwrap().to_string();
+        let path = file.to_str().unwrap();
+        // By path and by built-in name: the same settings.
+        for profile in [path, name.as_str()] {
+            let server = Server::with(2, &["--profile", profile]);
+            let got = config(&server);
+            assert_eq!(got["profile"], profile);
+            for (key, want) in expected(&name) {
+                assert_eq!(&got[*key], want, "{profile}: CONFIG GET {key}");
+            }
+        }
+        let out = run(&["check-profile", path], Duration::from_secs(10));
+        assert!(out.status.success(), "check-profile {path}");
+    }
+}
+
+#[test]
+fn the_default_profile_is_balanced() {
+    let server = Server::with(2, &[]);
+    let got = config(&server);
+    assert_eq!(got["profile"], "balanced");
+    assert_eq!(got["appendonly"], "yes");
+    assert_eq!(got["appendfsync"], "everysec");
+    assert!(server.dir().join("aof").is_dir(), "no AOF directory");
+}
+
+#[test]
+fn flags_override_the_profile_which_overrides_the_defaults() {
+    let file = write_profile(
+        "precedence",
+        "maxmemory = \"100mb\"\nappendfsync = \"always\"\nhz = 20\n[executor]\nring-depth = 64\n[network]\nmax-batch-requests = 16\n",
+    );
+    let file = file.to_str().unwrap();
+
+    let server = Server::with(2, &["--profile", file]);
+    let got = config(&server);
+    assert_eq!(got["maxmemory"], "104857600");
+    assert_eq!(got["appendfsync"], "always");
+    assert_eq!(got["hz"], "20");
+    assert_eq!(got["executor.ring-depth"], "64");
+    assert_eq!(got["network.max-batch-requests"], "16");
+    // Not in the file: the built-in default (not balanced's value).
+    assert_eq!(got["appendonly"], "no");
+    assert_eq!(got["tcp-keepalive"], "300");
+    // A pipeline longer than a batch still gets every reply, in order.
+    let mut con = server.con();
+    let mut pipe = redis::pipe();
+    for i in 0..100 {
+        pipe.cmd("SET").arg(format!("p{i}")).arg(i).ignore();
+    }
+    for i in 0..100 {
+        pipe.cmd("GET").arg(format!("p{i}"));
+    }
+    let values: Vec<i64> = pipe.query(&mut con).unwrap();
+    assert_eq!(values, (0..100).collect::<Vec<i64>>());
+    drop(server);
+
+    let server = Server::with(
+        2,
+        &[
+            "--profile",
+            file,
+            "--maxmemory",
+            "200mb",
+            "--appendfsync",
+            "everysec",
+            "--appendonly",
+            "yes",
+            "--set",
+            "executor.ring-depth=32",
+            "--preempt-timer-ms",
+            "3",
+        ],
+    );
+    let got = config(&server);
+    assert_eq!(got["maxmemory"], "209715200");
+    assert_eq!(got["appendfsync"], "everysec");
+    assert_eq!(got["appendonly"], "yes");
+    assert_eq!(got["hz"], "20");
+    assert_eq!(got["executor.ring-depth"], "32");
+    assert_eq!(got["executor.preempt-timer-ms"], "3");
+}
+
+#[test]
+fn bad_profiles_are_refused_naming_file_line_and_key() {
+    let unknown = write_profile("unknown", "port = 7000\n\n[executor]\nring-dept = 4\n");
+    let f = unknown.to_str().unwrap();
+    let err = refused(&["--profile", f, "--port", "0"]);
+    assert!(
+        err.contains(&format!("{f}:4: unknown key 'executor.ring-dept'")),
+        "{err}"
+    );
+
+    let top = write_profile("unknown-top", "maxmemroy = \"1gb\"\n");
+    let f = top.to_str().unwrap();
+    let err = refused(&["--profile", f]);
+    assert!(err.contains(f) && err.contains("'maxmemroy'"), "{err}");
+
+    let bad = write_profile("bad-value", "# comment\nappendfsync = \"sometimes\"\n");
+    let f = bad.to_str().unwrap();
+    let err = refused(&["--profile", f]);
+    assert!(err.contains(&format!("{f}:2:")), "{err}");
+    assert!(
+        err.contains("'appendfsync'") && err.contains("sometimes"),
+        "{err}"
+    );
+
+    let zero = write_profile("zero-ring", "[cores.0]\nring-depth = 0\n");
+    let err = refused(&["--profile", zero.to_str().unwrap()]);
+    assert!(err.contains("cores.0.ring-depth"), "{err}");
+
+    let syntax = write_profile("syntax", "port = \n");
+    let err = refused(&["--profile", syntax.to_str().unwrap()]);
+    assert!(
+        err.contains("syntax.toml") && err.contains("line 1"),
+        "{err}"
+    );
+
+    let err = refused(&["--profile", "no-such-profile"]);
+    assert!(err.contains("unknown profile 'no-such-profile'"), "{err}");
+    let err = refused(&["--appendfsync", "sometimes"]);
+    assert!(
+        err.contains("--appendfsync") && err.contains("sometimes"),
+        "{err}"
+    );
+    let err = refused(&["--set", "cores.0.bogus=1"]);
+    assert!(err.contains("cores.0.bogus"), "{err}");
+    let err = refused(&["--shards", "2", "--set", "cores.2.accept=no"]);
+    assert!(err.contains("cores.2"), "{err}");
+
+    // check-profile says the same, and exits non-zero.
+    let out = run(
+        &["check-profile", unknown.to_str().unwrap()],
+        Duration::from_secs(10),
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("executor.ring-dept"));
+}
+
+#[test]
+fn at_least_one_core_accepts() {
+    let err = refused(&[
+        "--shards",
+        "2",
+        "--set",
+        "cores.0.accept=no",
+        "--set",
+        "cores.1.accept=false",
+    ]);
+    assert!(err.contains("at least one"), "{err}");
+}
+
+#[test]
+fn a_core_that_accepts_no_connections_still_owns_its_shard() {
+    let file = write_profile(
+        "no-accept",
+        "[cores.1]\naccept = false\npreempt-timer-ms = 2\n",
+    );
+    let server = Server::with(2, &["--profile", file.to_str().unwrap()]);
+    assert_eq!(config(&server)["cores"], "1:accept=no,preempt-timer-ms=2");
+    // Every connection lands on core 0; keys of both shards still work.
+    for _ in 0..8 {
+        let mut con = server.con();
+        for shard in 0..2 {
+            for key in keys_on(&format!("own{shard}"), shard, 2, 5) {
+                let _: () = q(&mut con, &["SET", &key, &key]);
+                let v: String = q(&mut con, &["GET", &key]);
+                assert_eq!(v, key);
+            }
+        }
+    }
+    let mut con = server.con();
+    let n: i64 = q(&mut con, &["DBSIZE"]);
+    assert_eq!(n, 10);
+    // The same by flag, on the other core.
+    let server = Server::with(2, &["--set", "cores.0.accept=no"]);
+    let mut con = server.con();
+    for key in keys_on("flag", 0, 2, 3)
+        .into_iter()
+        .chain(keys_on("flag", 1, 2, 3))
+    {
+        let _: () = q(&mut con, &["SET", &key, "1"]);
+    }
+    let n: i64 = q(&mut con, &["DBSIZE"]);
+    assert_eq!(n, 6);
+}
+
+#[test]
+fn check_profile_prints_the_effective_settings() {
+    let out = run(&["check-profile", "durable"], Duration::from_secs(10));
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = |key: &str| {
+        text.lines()
+            .find(|l| l.split_whitespace().next() == Some(key))
+            .map(|l| l.split_whitespace().skip(1).collect::<Vec<_>>().join(" "))
+    };
+    assert_eq!(line("appendfsync").as_deref(), Some("always"));
+    assert_eq!(line("appendonly").as_deref(), Some("yes"));
+    assert!(line("pinned-cpus").is_some_and(|v| !v.is_empty()));
+}
+
+#[test]
+fn calibrate_measures_and_writes_a_loadable_profile() {
+    let dir = scratch("calibrate");
+    let out_file = dir.join("calibrated.toml");
+    let out = run(
+        &[
+            "calibrate",
+            "--dir",
+            dir.join("dev").to_str().unwrap(),
+            "--size",
+            "4mb",
+            "--fsyncs",
+            "10",
+            "--random-seconds",
+            "0.2",
+            "--out",
+            out_file.to_str().unwrap(),
+        ],
+        Duration::from_secs(60),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for figure in [
+        "fdatasync latency",
+        "sequential write",
+        "sequential read",
+        "IOPS",
+        "CPUs online",
+    ] {
+        assert!(stdout.contains(figure), "no {figure} in:\n{stdout}");
+    }
+    let check = run(
+        &["check-profile", out_file.to_str().unwrap()],
+        Duration::from_secs(10),
+    );
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    // Scratch files are gone.
+    let left: Vec<_> = std::fs::read_dir(dir.join("dev")).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// True if `path` exists and is on tmpfs.
+fn on_tmpfs(path: &str) -> bool {
+    let Ok(c) = std::ffi::CString::new(path) else {
+        return false;
+    };
+    // SAFETY: statfs fills the struct we pass.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    unsafe { libc::statfs(c.as_ptr(), &mut st) == 0 && st.f_type as i64 == 0x0102_1994 }
+}
+
+#[test]
+fn calibrate_refuses_tmpfs() {
+    let Some(tmpfs) = ["/dev/shm", "/run", "/tmp"]
+        .into_iter()
+        .find(|p| on_tmpfs(p))
+    else {
+        eprintln!("no tmpfs mounted here: nothing to refuse");
+        return;
+    };
+    let target = format!("{tmpfs}/ringcache-calibrate-{}", std::process::id());
+    let out = run(
+        &["calibrate", "--dir", &target, "--size", "1mb"],
+        Duration::from_secs(30),
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("tmpfs") && err.contains("O_DIRECT"), "{err}");
+    assert!(!Path::new(&target).exists(), "calibrate created {target}");
+}
