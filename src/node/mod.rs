@@ -1,7 +1,7 @@
 //! A node is everything one pinned core owns: its shard of the keyspace, the
 //! client connections it accepted, its copy of the settings, and its links to
 //! the other cores. Cores share nothing; they send each other jobs (closures
-//! run on the receiving core) over glommio's channel mesh.
+//! run on the receiving core) to each core's inbox.
 
 mod clients;
 
@@ -9,8 +9,8 @@ pub use clients::{ClientInfo, Clients};
 
 use crate::config::Config;
 use crate::shard::Shard;
+use futures_channel::mpsc::UnboundedSender;
 use futures_channel::oneshot;
-use glommio::channels::channel_mesh::Senders;
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::task::Poll;
@@ -35,11 +35,12 @@ pub struct Node {
     pub clients: RefCell<Clients>,
     pub stats: NodeStats,
     pub started_ms: u64,
-    mesh: Option<Senders<Job>>,
+    /// Each core's inbox, by core id.
+    peers: Vec<UnboundedSender<Job>>,
 }
 
 impl Node {
-    pub fn new(id: usize, config: Config, mesh: Option<Senders<Job>>) -> Node {
+    pub fn new(id: usize, config: Config, peers: Vec<UnboundedSender<Job>>) -> Node {
         let shards = config.shards;
         Node {
             id,
@@ -49,7 +50,7 @@ impl Node {
             clients: RefCell::new(Clients::new(id, shards)),
             stats: NodeStats::default(),
             started_ms: crate::util::now_ms(),
-            mesh,
+            peers,
         }
     }
 
@@ -68,7 +69,7 @@ impl Node {
         let job: Job = Box::new(move |node| {
             let _ = tx.send(f(node));
         });
-        self.mesh.as_ref()?.send_to(target, job).await.ok()?;
+        self.peers.get(target)?.unbounded_send(job).ok()?;
         rx.await.ok()
     }
 

@@ -1,7 +1,12 @@
-//! Start-up: one glommio executor per shard, each pinned to its own CPU, joined
-//! by a full channel mesh. Every executor owns a node (its shard, its
-//! clients), listens on the shared port (SO_REUSEPORT), serves jobs from its
-//! peers, and runs its shard's active expiry.
+//! Start-up: one glommio executor per shard, each pinned to its own CPU, each
+//! with an inbox the other cores send jobs to. Every executor owns a node (its
+//! shard, its clients), listens on the shared port (SO_REUSEPORT), serves jobs
+//! from its peers, and runs its shard's active expiry.
+//!
+//! The inboxes are `futures_channel` queues, not glommio's channel mesh: the
+//! mesh's join handshake hung about one start in ten here (every executor
+//! parked in io_uring, none connected). A queue wakes its reader with an
+//! ordinary waker, which glommio delivers across threads through its eventfd.
 
 use crate::commands;
 use crate::config::Config;
@@ -9,16 +14,15 @@ use crate::net;
 use crate::node::{Job, Node};
 use crate::persistence::aof;
 use crate::shard::EXPIRE_KEYS_PER_PASS;
+use futures_channel::mpsc;
 use futures_lite::FutureExt;
-use glommio::channels::channel_mesh::MeshBuilder;
+use futures_lite::StreamExt;
 use glommio::{LocalExecutorBuilder, Placement};
 use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-/// Jobs that may wait in one core-to-core channel before senders wait.
-const MESH_CHANNEL_CAPACITY: usize = 1024;
 /// Default of `executor.preempt-timer-ms`: how long a busy task may run
 /// before glommio lets others in (its default, 100 ms, would let one task
 /// stall a core's clients that long).
@@ -77,10 +81,13 @@ pub fn run(mut config: Config) -> Result<(), String> {
     // server share a port already in use: check it is free first.
     net::check_port_free(&config)
         .map_err(|e| format!("cannot listen on {}:{}: {e}", config.bind, config.port))?;
-    let mesh = MeshBuilder::<Job, _>::full(shards, MESH_CHANNEL_CAPACITY);
+    // The mesh: one inbox per core, fed by every other core.
+    let (peers, mut inboxes): (Vec<_>, Vec<_>) =
+        (0..shards).map(|_| mpsc::unbounded::<Job>()).unzip();
     let mut handles = Vec::new();
     for (id, &cpu) in pinned.iter().enumerate() {
-        let (config, mesh) = (config.clone(), mesh.clone());
+        let (config, peers) = (config.clone(), peers.clone());
+        let inbox = inboxes.remove(0);
         let exec = config.executor_of(id);
         let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
             .name(&format!("shard-{id}"))
@@ -88,7 +95,7 @@ pub fn run(mut config: Config) -> Result<(), String> {
             .io_memory(exec.io_memory_bytes)
             .ring_depth(exec.ring_depth)
             .spin_before_park(Duration::from_micros(exec.spin_before_park_us))
-            .spawn(move || async move { serve_core(id, config, mesh).await })
+            .spawn(move || async move { serve_core(id, config, peers, inbox).await })
             .map_err(|e| {
                 format!("cannot start the executor for shard {id} on CPU {cpu}: {e} (io_uring must be enabled and not blocked by seccomp; locked-memory limit at least 512 KiB)")
             })?;
@@ -112,12 +119,9 @@ pub fn run(mut config: Config) -> Result<(), String> {
 async fn serve_core(
     id: usize,
     config: Config,
-    mesh: MeshBuilder<Job, glommio::channels::channel_mesh::Full>,
+    peers: Vec<mpsc::UnboundedSender<Job>>,
+    mut inbox: mpsc::UnboundedReceiver<Job>,
 ) -> Result<(), String> {
-    let (senders, mut receivers) = mesh
-        .join()
-        .await
-        .map_err(|_| "cannot join the core mesh".to_string())?;
     // A core with `accept = false` owns its shard and serves its peers'
     // jobs, but binds no port.
     let listeners = if config.accepts(id) {
@@ -126,23 +130,22 @@ async fn serve_core(
     } else {
         Vec::new()
     };
-    let node = Rc::new(Node::new(id, config.clone(), Some(senders)));
+    let node = Rc::new(Node::new(id, config.clone(), peers));
     if config.appendonly {
         recover(&node, &config).await?;
     }
-    for (_, rx) in receivers.streams() {
-        let node = node.clone();
-        glommio::spawn_local(async move {
-            while let Some(job) = rx.recv().await {
-                // A bug in one job must not take the whole core down; its
-                // requester sees its reply channel closed.
-                if std::panic::catch_unwind(AssertUnwindSafe(|| job(&node))).is_err() {
-                    tracing::error!(shard = node.id, "a job panicked; the shard goes on");
-                }
+    // Jobs from other cores waited in the inbox during recovery; run them now.
+    let jobs_node = node.clone();
+    glommio::spawn_local(async move {
+        while let Some(job) = inbox.next().await {
+            // A bug in one job must not take the whole core down; its
+            // requester sees its reply channel closed.
+            if std::panic::catch_unwind(AssertUnwindSafe(|| job(&jobs_node))).is_err() {
+                tracing::error!(shard = jobs_node.id, "a job panicked; the shard goes on");
             }
-        })
-        .detach();
-    }
+        }
+    })
+    .detach();
     glommio::spawn_local(active_expiry(node.clone())).detach();
     if (0..config.shards).find(|&c| config.accepts(c)) == Some(id) {
         tracing::info!("ready to accept connections");
