@@ -108,7 +108,7 @@ pub fn expire_time(
 /// SET key value [NX|XX] [GET] [EX s|PX ms|EXAT s|PXAT ms|KEEPTTL]
 pub fn set(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     let (mut nx, mut xx, mut get) = (false, false, false);
-    let mut expiry = Expiry::None;
+    let mut ttl = None;
     let mut i = 3;
     while i < args.len() {
         let opt = &args[i];
@@ -118,22 +118,26 @@ pub fn set(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
             xx = true;
         } else if is(opt, "get") {
             get = true;
-        } else if is(opt, "keepttl") && expiry == Expiry::None {
-            expiry = Expiry::Keep;
-        } else if expiry == Expiry::None {
-            match parse_expiry(ctx, args, i) {
-                Some(Ok(at)) => {
-                    expiry = Expiry::At(at);
-                    i += 1;
-                }
-                Some(Err(e)) => return e,
-                None => return syntax_error(),
+        } else if let Some(t) = ttl_option(args, i, ttl, "keepttl") {
+            if matches!(t, TtlOption::Time(_)) {
+                i += 1;
             }
+            ttl = Some(t);
         } else {
             return syntax_error();
         }
         i += 1;
     }
+    // SET checks its time before anything else, unlike GETEX.
+    let expiry = match ttl {
+        Some(TtlOption::Time(i)) => match parse_expiry(ctx, args, i) {
+            Some(Ok(at)) => Expiry::At(at),
+            Some(Err(e)) => return e,
+            None => unreachable!("checked by ttl_option"),
+        },
+        Some(TtlOption::Flag) => Expiry::Keep,
+        None => Expiry::None,
+    };
     let key = &args[1];
     let old = if get {
         match read_str(ctx, key) {
@@ -221,21 +225,25 @@ pub fn getdel(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
 pub fn getex(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     // The options' syntax is checked first, but the time itself only once the
     // key is known to exist: Redis answers `GETEX missing EX 0` with nil.
-    let mut persist = false;
-    let mut time_option = None;
+    let mut ttl = None;
     let mut i = 2;
     while i < args.len() {
-        let taken = persist || time_option.is_some();
-        if is(&args[i], "persist") && !taken {
-            persist = true;
-        } else if !taken && is_time_option(&args[i]) && i + 1 < args.len() {
-            time_option = Some(i);
-            i += 1;
-        } else {
-            return syntax_error();
+        match ttl_option(args, i, ttl, "persist") {
+            Some(t) => {
+                if matches!(t, TtlOption::Time(_)) {
+                    i += 1;
+                }
+                ttl = Some(t);
+            }
+            None => return syntax_error(),
         }
         i += 1;
     }
+    let (time_option, persist) = match ttl {
+        Some(TtlOption::Time(i)) => (Some(i), false),
+        Some(TtlOption::Flag) => (None, true),
+        None => (None, false),
+    };
     let key = &args[1];
     let value = match read_str(ctx, key) {
         Ok(Some(v)) => v,
@@ -253,7 +261,7 @@ pub fn getex(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
                 ]);
             }
             Some(Err(e)) => return e,
-            None => unreachable!("checked by is_time_option"),
+            None => unreachable!("checked by ttl_option"),
         }
     } else if persist
         && ctx
@@ -267,8 +275,30 @@ pub fn getex(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     Frame::Bulk(value)
 }
 
-fn is_time_option(opt: &[u8]) -> bool {
-    ["ex", "px", "exat", "pxat"].iter().any(|o| is(opt, o))
+/// The TTL option of SET (KEEPTTL or a time) or GETEX (PERSIST or a time).
+#[derive(Clone, Copy)]
+enum TtlOption {
+    /// KEEPTTL for SET, PERSIST for GETEX.
+    Flag,
+    /// `EX s`, `PX ms`, `EXAT s` or `PXAT ms`, at this argument index.
+    Time(usize),
+}
+
+/// Reads `args[i]` as a TTL option given `seen` so far, or None if it is not
+/// one or conflicts. As in Redis, the same option may be repeated (the last
+/// time wins: `SET k v EX 10 EX 20`), but two different ones conflict.
+fn ttl_option(args: &[Bytes], i: usize, seen: Option<TtlOption>, flag: &str) -> Option<TtlOption> {
+    let opt = &args[i];
+    if is(opt, flag) {
+        return matches!(seen, None | Some(TtlOption::Flag)).then_some(TtlOption::Flag);
+    }
+    let is_time = ["ex", "px", "exat", "pxat"].iter().any(|o| is(opt, o));
+    let same = match seen {
+        None => true,
+        Some(TtlOption::Time(j)) => opt.eq_ignore_ascii_case(&args[j]),
+        Some(TtlOption::Flag) => false,
+    };
+    (is_time && same && i + 1 < args.len()).then_some(TtlOption::Time(i))
 }
 
 /// MGET on one shard's share of the keys: one reply per key, nil for a key

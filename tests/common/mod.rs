@@ -1,0 +1,555 @@
+//! Shared by the integration tests: a `Server` that runs the real `ringcache`
+//! binary on a free port with its own data directory, a raw RESP client for
+//! byte-exact protocol checks, and Redis Cluster's key → slot → shard mapping,
+//! computed here independently of the server's code so tests can place keys on
+//! chosen shards.
+//!
+//! Setting `RINGCACHE_TEST_SERVER=redis-server` runs the same tests against a
+//! real Redis instead: the way to check that an expected reply really is what
+//! Redis says (tests of ringcache-only behaviour look at `Server::is_redis`).
+
+#![allow(dead_code)]
+
+use std::collections::HashSet;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How long a server may take to accept connections.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+/// A start-up normally takes milliseconds; one not listening after this long
+/// has hung.
+const HUNG_START: Duration = Duration::from_secs(5);
+
+/// How a start-up attempt ended.
+#[derive(Debug, PartialEq)]
+pub enum Start {
+    Ready,
+    /// The process exited (e.g. the port was taken meanwhile).
+    Exited,
+    /// Still running, but not answering.
+    Hung,
+}
+/// How long any single reply may take before a test fails instead of hanging.
+pub const REPLY_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A running server, killed (and its data directory removed) on drop.
+pub struct Server {
+    pub port: u16,
+    pub shards: usize,
+    child: Child,
+    dir: PathBuf,
+    log: PathBuf,
+    redis: bool,
+    extra: Vec<String>,
+}
+
+/// Ports handed out by this test process: two servers started at the same
+/// time must never be given the same one.
+static PORTS: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
+static SERVERS: AtomicUsize = AtomicUsize::new(0);
+
+fn free_port() -> u16 {
+    let mut used = PORTS.lock().unwrap_or_else(|e| e.into_inner());
+    let used = used.get_or_insert_with(HashSet::new);
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("bind 127.0.0.1:0")
+            .port();
+        if used.insert(port) {
+            return port;
+        }
+    }
+}
+
+/// `target/test-data`: on the real disk (a tmpfs /tmp would silently turn
+/// O_DIRECT off), next to cargo's own per-target scratch directory.
+fn data_root() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("CARGO_TARGET_TMPDIR has a parent")
+        .join("test-data")
+}
+
+impl Server {
+    /// A server with 2 shards.
+    pub fn start() -> Server {
+        Server::with(2, &[])
+    }
+
+    pub fn shards(shards: usize) -> Server {
+        Server::with(shards, &[])
+    }
+
+    /// A server with `shards` shards and extra command-line flags.
+    pub fn with(shards: usize, extra: &[&str]) -> Server {
+        let mut last_log = String::new();
+        // A port taken by another process between our probe and the server's
+        // bind makes it exit at once: try again on another port. A start-up
+        // that hangs is a server bug that `server::startup_never_hangs`
+        // reports; here it is retried so that it does not fail whichever
+        // test happened to hit it.
+        for _attempt in 0..3 {
+            match Server::start_once(shards, extra, HUNG_START) {
+                Ok(server) => return server,
+                Err((Start::Hung, log)) => {
+                    eprintln!(
+                        "WARNING: the server hung at start-up (not listening after {HUNG_START:?}); retrying. Log:\n{log}"
+                    );
+                    last_log = log;
+                }
+                Err((_, log)) => last_log = log,
+            }
+        }
+        panic!("the server did not start; its last log:\n{last_log}");
+    }
+
+    /// One attempt to start a server: the server if it answers PING within
+    /// `timeout`, else whether it exited or hung, and its log.
+    pub fn start_once(
+        shards: usize,
+        extra: &[&str],
+        timeout: Duration,
+    ) -> Result<Server, (Start, String)> {
+        let redis = std::env::var("RINGCACHE_TEST_SERVER").is_ok_and(|v| v == "redis-server");
+        let n = SERVERS.fetch_add(1, Ordering::Relaxed);
+        let port = free_port();
+        let name = format!("{}-{}-{port}", std::process::id(), n);
+        let dir = data_root().join(&name);
+        let log = data_root().join(format!("{name}.log"));
+        std::fs::create_dir_all(&dir).expect("create test data dir");
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let child = spawn(redis, port, shards, &dir, &log, &extra);
+        let mut server = Server {
+            port,
+            shards,
+            child,
+            dir,
+            log,
+            redis,
+            extra,
+        };
+        match server.wait_ready(timeout) {
+            Start::Ready => Ok(server),
+            // Dropping the server kills it (if still alive) and cleans up.
+            failed => Err((failed, server.log_text())),
+        }
+    }
+
+    /// Kills the server with SIGKILL (no chance to flush anything) and starts
+    /// it again on the same port and data directory, with the same flags.
+    pub fn kill9_and_restart(&mut self) {
+        self.kill9();
+        self.start_again();
+    }
+
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the (stopped) server again on the same port and directory;
+    /// panics with its log if it does not come up.
+    pub fn start_again(&mut self) {
+        self.child = spawn(
+            self.redis,
+            self.port,
+            self.shards,
+            &self.dir,
+            &self.log,
+            &self.extra,
+        );
+        if !matches!(self.wait_ready(START_TIMEOUT), Start::Ready) {
+            panic!("the server did not restart; its log:\n{}", self.log_text());
+        }
+    }
+
+    /// Starts the stopped server with other flags and returns its exit
+    /// status and log if it exits within `wait` (a refused start).
+    pub fn try_start_with(
+        &mut self,
+        extra: &[&str],
+        wait: Duration,
+    ) -> Option<(std::process::ExitStatus, String)> {
+        self.extra = extra.iter().map(|s| s.to_string()).collect();
+        self.child = spawn(
+            self.redis,
+            self.port,
+            self.shards,
+            &self.dir,
+            &self.log,
+            &self.extra,
+        );
+        let deadline = Instant::now() + wait;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some((status, self.log_text()));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// Waits until the server answers PING, it exits, or `timeout` passes.
+    fn wait_ready(&mut self, timeout: Duration) -> Start {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return Start::Exited;
+            }
+            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+                let mut buf = [0u8; 7];
+                if s.write_all(b"PING\r\n").is_ok()
+                    && s.read_exact(&mut buf).is_ok()
+                    && &buf == b"+PONG\r\n"
+                {
+                    return Start::Ready;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Start::Hung
+    }
+
+    /// True when the tests run against a real redis-server.
+    pub fn is_redis(&self) -> bool {
+        self.redis
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// A new connection (RESP2, database 0) with timeouts, so a server that
+    /// stops answering fails the test instead of hanging it.
+    pub fn con(&self) -> redis::Connection {
+        let client = redis::Client::open(self.url()).expect("client");
+        let con = client
+            .get_connection_with_timeout(REPLY_TIMEOUT)
+            .unwrap_or_else(|e| panic!("connect to {}: {e}", self.url()));
+        con.set_read_timeout(Some(REPLY_TIMEOUT)).unwrap();
+        con.set_write_timeout(Some(REPLY_TIMEOUT)).unwrap();
+        con
+    }
+
+    /// A connection with database `db` selected.
+    pub fn con_db(&self, db: i64) -> redis::Connection {
+        let mut con = self.con();
+        let ok: String = redis::cmd("SELECT").arg(db).query(&mut con).unwrap();
+        assert_eq!(ok, "OK");
+        con
+    }
+
+    /// A raw TCP connection, for byte-exact protocol tests.
+    pub fn raw(&self) -> Raw {
+        let stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        stream.set_read_timeout(Some(REPLY_TIMEOUT)).unwrap();
+        stream.set_write_timeout(Some(REPLY_TIMEOUT)).unwrap();
+        stream.set_nodelay(true).unwrap();
+        Raw {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Sends `bytes` on a new connection and returns the first reply.
+    pub fn roundtrip(&self, bytes: &[u8]) -> String {
+        self.raw().call(bytes)
+    }
+
+    /// True while the server process runs.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+/// Starts the server process, its output appended to `log`.
+fn spawn(redis: bool, port: u16, shards: usize, dir: &Path, log: &Path, extra: &[String]) -> Child {
+    let log_file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("open server log");
+    let mut cmd = if redis {
+        let mut c = Command::new("redis-server");
+        c.args(["--save", "", "--appendonly", "no"]);
+        c
+    } else {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_ringcache"));
+        c.args(["--shards", &shards.to_string()]);
+        c
+    };
+    cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .arg("--dir")
+        .arg(dir)
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(log_file.try_clone().expect("clone log fd"))
+        .stderr(log_file);
+    // If the test process dies without unwinding (killed by a timeout), the
+    // server must not outlive it. The signal is tied to the spawning thread,
+    // which is the test's own thread and drops the server before it ends.
+    // SAFETY: prctl is async-signal-safe; nothing else runs here.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    cmd.spawn().expect("spawn the server binary")
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            // The test failed: its output shows what the server logged.
+            let log = self.log_text();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            eprintln!("--- server log (last lines, port {}) ---", self.port);
+            for line in tail.into_iter().rev() {
+                eprintln!("{line}");
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+/// A raw RESP connection.
+pub struct Raw {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Raw {
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write to server");
+    }
+
+    /// Sends a command as a RESP multibulk and returns its reply.
+    pub fn cmd(&mut self, args: &[&str]) -> String {
+        let bytes = encode(args);
+        self.call(&bytes)
+    }
+
+    /// Sends `bytes` and returns the first complete reply.
+    pub fn call(&mut self, bytes: &[u8]) -> String {
+        self.send(bytes);
+        self.read_reply()
+    }
+
+    /// The next complete reply, as text; panics on EOF or timeout.
+    pub fn read_reply(&mut self) -> String {
+        match self.try_read_reply() {
+            Some(r) => r,
+            None => panic!(
+                "connection closed before a complete reply; got {:?}",
+                String::from_utf8_lossy(&self.buf)
+            ),
+        }
+    }
+
+    /// The next complete reply, or None if the server closed the connection.
+    pub fn try_read_reply(&mut self) -> Option<String> {
+        loop {
+            if let Some(n) = reply_len(&self.buf, 0) {
+                let reply: Vec<u8> = self.buf.drain(..n).collect();
+                return Some(String::from_utf8_lossy(&reply).into_owned());
+            }
+            let mut chunk = [0u8; 64 * 1024];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return None,
+                Err(e) => panic!(
+                    "no complete reply within {REPLY_TIMEOUT:?} ({e}); got {:?}",
+                    String::from_utf8_lossy(&self.buf)
+                ),
+            }
+        }
+    }
+
+    /// True if the server closes the connection (after any unread replies,
+    /// which are discarded) within the reply timeout.
+    pub fn closed_by_server(&mut self) -> bool {
+        let mut chunk = [0u8; 64 * 1024];
+        loop {
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return true,
+                Ok(_) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+                Err(_) => return false,
+            }
+        }
+    }
+}
+
+/// Encodes a command as a RESP multibulk request.
+pub fn encode(args: &[&str]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// The length of the complete RESP2/RESP3 reply at `buf[pos..]`, if complete.
+fn reply_len(buf: &[u8], pos: usize) -> Option<usize> {
+    let line_end = |from: usize| -> Option<usize> {
+        buf.get(from..)?
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .map(|i| from + i)
+    };
+    let kind = *buf.get(pos)?;
+    let end = line_end(pos + 1)?;
+    let after = end + 2;
+    let header = std::str::from_utf8(&buf[pos + 1..end]).ok()?;
+    match kind {
+        b'+' | b'-' | b':' | b'_' | b',' | b'#' | b'(' => Some(after - pos),
+        b'$' | b'=' | b'!' => {
+            let n: i64 = header.parse().ok()?;
+            if n < 0 {
+                return Some(after - pos);
+            }
+            let total = after + n as usize + 2;
+            (buf.len() >= total).then_some(total - pos)
+        }
+        b'*' | b'~' | b'>' | b'%' | b'|' => {
+            let n: i64 = header.parse().ok()?;
+            let items = if matches!(kind, b'%' | b'|') {
+                2 * n
+            } else {
+                n
+            };
+            let mut at = after;
+            for _ in 0..items.max(0) {
+                at += reply_len(buf, at)?;
+            }
+            Some(at - pos)
+        }
+        _ => panic!(
+            "not a RESP reply: {:?}",
+            String::from_utf8_lossy(&buf[pos..])
+        ),
+    }
+}
+
+/// The server's error text ("ERR ...") of a failed command.
+pub fn err<T: std::fmt::Debug>(r: redis::RedisResult<T>) -> String {
+    match r {
+        Ok(v) => panic!("expected an error reply, got {v:?}"),
+        Err(e) => match (e.code(), e.detail()) {
+            (Some(code), Some(detail)) => format!("{code} {detail}"),
+            (Some(code), None) => code.to_string(),
+            _ => panic!("not a server error: {e:?}"),
+        },
+    }
+}
+
+/// Runs one command given as words, for brevity in tests.
+pub fn q<T: redis::FromRedisValue>(con: &mut redis::Connection, args: &[&str]) -> T {
+    let mut c = redis::cmd(args[0]);
+    for a in &args[1..] {
+        c.arg(*a);
+    }
+    c.query(con)
+        .unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
+}
+
+/// The error reply to a command given as words.
+pub fn q_err(con: &mut redis::Connection, args: &[&str]) -> String {
+    let mut c = redis::cmd(args[0]);
+    for a in &args[1..] {
+        c.arg(*a);
+    }
+    match c.query::<redis::Value>(con) {
+        Ok(v) => panic!("{args:?}: expected an error reply, got {v:?}"),
+        r => err(r),
+    }
+}
+
+/// One field of INFO (`section` may be "" for the default sections).
+pub fn info_field(con: &mut redis::Connection, section: &str, field: &str) -> Option<String> {
+    let mut c = redis::cmd("INFO");
+    if !section.is_empty() {
+        c.arg(section);
+    }
+    let text: String = c.query(con).expect("INFO");
+    text.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .map(|v| v.trim_end().to_string())
+}
+
+/// Redis Cluster's hash slot of a key (CRC16/XMODEM, `{tag}` rules).
+pub fn slot(key: &[u8]) -> u16 {
+    let hashed = match key.iter().position(|&c| c == b'{') {
+        Some(open) => match key[open + 1..].iter().position(|&c| c == b'}') {
+            Some(len) if len > 0 => &key[open + 1..open + 1 + len],
+            _ => key,
+        },
+        None => key,
+    };
+    let mut crc: u16 = 0;
+    for &b in hashed {
+        crc ^= (b as u16) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc & 16383
+}
+
+/// The shard that owns a key: shard i owns slots
+/// [ceil(i*16384/n), ceil((i+1)*16384/n)).
+pub fn shard_of(key: &str, shards: usize) -> usize {
+    let s = slot(key.as_bytes()) as usize;
+    (0..shards)
+        .find(|&i| s < ((i + 1) * 16384).div_ceil(shards))
+        .expect("slot below 16384")
+}
+
+/// `n` distinct keys `prefix:<i>` that live on `shard` of `shards`.
+pub fn keys_on(prefix: &str, shard: usize, shards: usize, n: usize) -> Vec<String> {
+    (0..)
+        .map(|i| format!("{prefix}:{i}"))
+        .filter(|k| shard_of(k, shards) == shard)
+        .take(n)
+        .collect()
+}
+
+/// The path of a redis-tools binary; fails the test (it must not pass
+/// silently) when it is not installed.
+pub fn tool(name: &str) -> PathBuf {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(name))
+            .find(|p| p.is_file())
+    });
+    found.unwrap_or_else(|| {
+        panic!("`{name}` is not on PATH: install redis-tools (apt-get install redis-tools) to run this test")
+    })
+}
