@@ -361,7 +361,7 @@ pub const PARAMS: &[Param] = &[
         set: Some(|c, v| {
             let v = v.trim().to_ascii_lowercase();
             if !POLICIES.contains(&v.as_str()) {
-                return Err("argument(s) must be one of the following: volatile-lru, allkeys-lru, volatile-lfu, allkeys-lfu, volatile-random, allkeys-random, volatile-ttl, noeviction".into());
+                return Err("argument(s) must be one of the following: volatile-lru, volatile-lfu, volatile-random, volatile-ttl, allkeys-lru, allkeys-lfu, allkeys-random, noeviction".into());
             }
             c.maxmemory_policy = v;
             Ok(())
