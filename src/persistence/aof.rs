@@ -34,6 +34,16 @@ pub const WRITE_THRESHOLD_BYTES: usize = 256 << 10;
 /// How long a failed write waits before it is retried.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 
+/// How a shard's log is written (profile `appendfsync` and `[aof]`).
+#[derive(Clone, Copy, Debug)]
+pub struct Settings {
+    pub policy: Fsync,
+    /// Segment space reserved at a time.
+    pub extent_bytes: u64,
+    /// Buffered bytes that make `everysec`/`no` write their full blocks early.
+    pub write_threshold_bytes: usize,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fsync {
     Always,
@@ -84,6 +94,7 @@ pub struct AofStats {
 /// waiting for their records to be durable.
 pub struct AofBuffer {
     policy: Fsync,
+    write_threshold_bytes: usize,
     pending: Vec<u8>,
     /// Records appended so far, and how many of them are durable.
     appended: u64,
@@ -103,7 +114,7 @@ impl AofBuffer {
         }
         record::encode(&mut self.pending, db, argv);
         self.appended += 1;
-        if self.policy == Fsync::Always || self.pending.len() >= WRITE_THRESHOLD_BYTES {
+        if self.policy == Fsync::Always || self.pending.len() >= self.write_threshold_bytes {
             // Full: the flusher is already awake.
             let _ = self.wake.try_send(());
         }
@@ -439,7 +450,7 @@ pub async fn start(
     shard: usize,
     shards: usize,
     last_seq: u64,
-    policy: Fsync,
+    settings: Settings,
     replayed: (u64, u64),
 ) -> Result<Rc<RefCell<AofBuffer>>, String> {
     let seq = last_seq + 1;
@@ -463,7 +474,7 @@ pub async fn start(
     let io = |e: glommio::GlommioError<()>| format!("{}: {e}", path.display());
     // Preallocation only saves metadata work on later syncs: a nearly full
     // disk must not stop the server from starting.
-    if let Err(e) = file.pre_allocate(EXTENT_BYTES, false).await {
+    if let Err(e) = file.pre_allocate(settings.extent_bytes, false).await {
         tracing::warn!("cannot preallocate {}: {e}", path.display());
     }
     write_block_aligned(&file, &header, 0).await.map_err(io)?;
@@ -474,7 +485,8 @@ pub async fn start(
         .map_err(|e| format!("{}: {e}", dir.display()))?;
     let (wake, woken) = local_channel::new_bounded(1);
     let buffer = Rc::new(RefCell::new(AofBuffer {
-        policy,
+        policy: settings.policy,
+        write_threshold_bytes: settings.write_threshold_bytes,
         pending: Vec::new(),
         appended: 0,
         durable: 0,
@@ -487,7 +499,7 @@ pub async fn start(
             ..AofStats::default()
         },
     }));
-    glommio::spawn_local(flusher(buffer.clone(), file, woken, EXTENT_BYTES)).detach();
+    glommio::spawn_local(flusher(buffer.clone(), file, woken, settings.extent_bytes)).detach();
     Ok(buffer)
 }
 
@@ -512,9 +524,10 @@ async fn flusher(
     buf: Rc<RefCell<AofBuffer>>,
     file: DmaFile,
     woken: LocalReceiver<()>,
-    mut allocated: u64,
+    extent: u64,
 ) {
     let policy = buf.borrow().policy;
+    let mut allocated = extent;
     let second = Duration::from_secs(1);
     let mut pos = BLOCK as u64;
     let mut last_sync = Instant::now();
@@ -562,7 +575,7 @@ async fn flusher(
         let result = async {
             if pos + padded > allocated {
                 // Best effort, like at start: only a failed write is an error.
-                allocated = (pos + padded).div_ceil(EXTENT_BYTES) * EXTENT_BYTES + EXTENT_BYTES;
+                allocated = (pos + padded).div_ceil(extent) * extent + extent;
                 if file.pre_allocate(allocated, false).await.is_err() {
                     allocated = pos + padded;
                 }

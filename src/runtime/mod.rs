@@ -172,16 +172,6 @@ fn warn_not_in_effect(config: &Config) {
     if !config.save.is_empty() {
         tracing::warn!("save points are recorded but snapshots are not implemented yet: nothing is snapshotted");
     }
-    if config.appendonly
-        && (config.aof_extent_bytes != aof::EXTENT_BYTES
-            || config.aof_write_threshold_bytes != aof::WRITE_THRESHOLD_BYTES)
-    {
-        tracing::warn!(
-            "aof.extent-bytes and aof.write-threshold-bytes are recorded but the AOF still uses its built-in {} and {} bytes",
-            aof::EXTENT_BYTES,
-            aof::WRITE_THRESHOLD_BYTES
-        );
-    }
 }
 
 /// Replays this shard's log, then opens a new segment and logs from there on.
@@ -215,12 +205,17 @@ async fn recover(node: &Node, config: &Config) -> Result<(), String> {
         ms = started.elapsed().as_millis() as u64,
         "AOF replayed"
     );
+    let settings = aof::Settings {
+        policy: config.appendfsync,
+        extent_bytes: config.aof_extent_bytes,
+        write_threshold_bytes: config.aof_write_threshold_bytes,
+    };
     let buffer = aof::start(
         &config.dir,
         node.id,
         node.shards,
         last_seq,
-        config.appendfsync,
+        settings,
         (records, bytes),
     )
     .await?;
