@@ -293,54 +293,59 @@ fn cross_shard_commands_stay_in_the_selected_database() {
 
 /// Many clients race MSETNX on the same pairs of keys (one key on each
 /// shard). As in Redis, each call is atomic: exactly one client wins each
-/// pair and both keys hold its values.
+/// pair and both keys hold its values. Several rounds, as a race may not
+/// show in every one.
 #[test]
 fn concurrent_msetnx_has_exactly_one_winner() {
     let s = Server::shards(2);
+    const ROUNDS: usize = 5;
     const PAIRS: usize = 300;
     const CLIENTS: usize = 4;
-    let a = keys_on("race-a", 0, 2, PAIRS);
-    let b = keys_on("race-b", 1, 2, PAIRS);
-    let barrier = Arc::new(Barrier::new(CLIENTS));
-    let threads: Vec<_> = (0..CLIENTS)
-        .map(|c| {
-            let (a, b, barrier) = (a.clone(), b.clone(), barrier.clone());
-            let mut con = s.con();
-            std::thread::spawn(move || {
-                barrier.wait();
-                (0..PAIRS)
-                    .map(|i| {
-                        let v = format!("client-{c}");
-                        redis::cmd("MSETNX")
-                            .arg(&a[i])
-                            .arg(&v)
-                            .arg(&b[i])
-                            .arg(&v)
-                            .query::<i64>(&mut con)
-                            .unwrap()
-                    })
-                    .collect::<Vec<i64>>()
-            })
-        })
-        .collect();
-    let results: Vec<Vec<i64>> = threads.into_iter().map(|t| t.join().unwrap()).collect();
     let mut con = s.con();
     let mut wrong = Vec::new();
-    for i in 0..PAIRS {
-        let winners: Vec<usize> = (0..CLIENTS).filter(|&c| results[c][i] == 1).collect();
-        let va = get(&mut con, &a[i]);
-        let vb = get(&mut con, &b[i]);
-        let ok = winners.len() == 1 && va == vb && va == Some(format!("client-{}", winners[0]));
-        if !ok {
-            wrong.push(format!(
-                "pair {i}: winners {winners:?}, values {va:?} {vb:?}"
-            ));
+    for round in 0..ROUNDS {
+        let a = keys_on(&format!("race-a{round}"), 0, 2, PAIRS);
+        let b = keys_on(&format!("race-b{round}"), 1, 2, PAIRS);
+        let barrier = Arc::new(Barrier::new(CLIENTS));
+        let threads: Vec<_> = (0..CLIENTS)
+            .map(|c| {
+                let (a, b, barrier) = (a.clone(), b.clone(), barrier.clone());
+                let mut con = s.con();
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    (0..PAIRS)
+                        .map(|i| {
+                            let v = format!("client-{c}");
+                            redis::cmd("MSETNX")
+                                .arg(&a[i])
+                                .arg(&v)
+                                .arg(&b[i])
+                                .arg(&v)
+                                .query::<i64>(&mut con)
+                                .unwrap()
+                        })
+                        .collect::<Vec<i64>>()
+                })
+            })
+            .collect();
+        let results: Vec<Vec<i64>> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        for i in 0..PAIRS {
+            let winners: Vec<usize> = (0..CLIENTS).filter(|&c| results[c][i] == 1).collect();
+            let va = get(&mut con, &a[i]);
+            let vb = get(&mut con, &b[i]);
+            let ok = winners.len() == 1 && va == vb && va == Some(format!("client-{}", winners[0]));
+            if !ok {
+                wrong.push(format!(
+                    "round {round} pair {i}: winners {winners:?}, values {va:?} {vb:?}"
+                ));
+            }
         }
     }
     assert!(
         wrong.is_empty(),
-        "{} of {PAIRS} pairs broke MSETNX atomicity, e.g. {:?}",
+        "{} of {} pairs broke MSETNX atomicity, e.g. {:?}",
         wrong.len(),
+        ROUNDS * PAIRS,
         &wrong[..wrong.len().min(5)]
     );
 }
