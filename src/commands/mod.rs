@@ -320,7 +320,8 @@ static TABLE: OnceLock<Table> = OnceLock::new();
 /// The command table, built once from the embedded Redis metadata.
 pub fn table() -> &'static Table {
     TABLE.get_or_init(|| {
-        let specs: HashMap<String, Spec> = parse_specs(include_str!("redis-7.0-commands.json"));
+        let mut specs: HashMap<String, Spec> = parse_specs(include_str!("redis-7.0-commands.json"));
+        specs.extend(parse_specs(NEWER_THAN_7_0));
         let commands = ROUTES
             .iter()
             .map(|&(name, route)| {
@@ -355,6 +356,12 @@ pub fn table() -> &'static Table {
         Table { commands }
     })
 }
+
+/// Commands clients send that Redis 7.0's table lacks: CLIENT SETINFO (7.2)
+/// is sent by redis-py and redis-rs on connect. Same shape as the table.
+const NEWER_THAN_7_0: &str = r#"{
+"client|setinfo": {"arity":4,"flags":["noscript","loading","stale"],"first_key":0,"last_key":0,"step":0,"acl_categories":["@slow","@connection"]}
+}"#;
 
 fn parse_specs(json: &str) -> HashMap<String, Spec> {
     let raw: HashMap<String, serde_json::Value> =

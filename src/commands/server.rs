@@ -302,7 +302,7 @@ fn command(cmd: &Command, args: &[Bytes]) -> Frame {
         "info" => Frame::Array(
             args[2..]
                 .iter()
-                .map(|n| table().get(n).map_or(Frame::NullArray, info))
+                .map(|n| table().get(n).map_or(Frame::Null, info))
                 .collect(),
         ),
         "docs" => {
@@ -625,69 +625,67 @@ fn group_by_shard(args: &[Bytes], stride: usize, shards: usize) -> Vec<(usize, V
 }
 
 /// MSETNX: all keys are set, or none. On one shard this is one atomic step.
-/// Across shards: check every shard, then each shard sets its keys only if
-/// they are all still absent; a shard that lost that race makes the others
-/// undo their part, so the outcome stays all-or-nothing.
+/// Across shards, the shards are visited one after another in shard order;
+/// each sets its keys only if they are all absent. The lowest shard decides
+/// races between MSETNXs sharing keys: a loser fails there, before changing
+/// anything, so exactly one of them wins, as in Redis. If a later shard finds
+/// a key present (written meanwhile by another command), the shards already
+/// done are undone, so the outcome stays all-or-nothing; a reader may see the
+/// partial state in that narrow window.
 async fn msetnx(node: &Node, db: usize, args: &[Bytes]) -> Frame {
     if !(args.len() - 1).is_multiple_of(2) {
         return wrong_arity("msetnx");
     }
     let groups = group_by_shard(args, 2, node.shards);
-    let any_exists = crate::node::join_all(groups.iter().map(|(shard, kv)| {
-        let keys: Vec<Bytes> = kv.iter().step_by(2).cloned().collect();
+    let mut done: Vec<usize> = Vec::new();
+    for (shard, kv) in &groups {
+        let kv = kv.clone();
+        let set = node
+            .run_on(*shard, move |n: &Node| {
+                let mut sh = n.shard.borrow_mut();
+                let now = now_ms();
+                if kv
+                    .chunks_exact(2)
+                    .any(|p| sh.keyspace.contains(db, &p[0], now))
+                {
+                    return false;
+                }
+                for p in kv.chunks_exact(2) {
+                    sh.put(db, &p[0], Value::Str(Bytes::copy_from_slice(&p[1])), None);
+                }
+                true
+            })
+            .await;
+        if set != Some(true) {
+            undo_msetnx(node, db, &groups, &done).await;
+            return Frame::Integer(0);
+        }
+        done.push(*shard);
+    }
+    wait_durable(node, done.into_iter()).await;
+    Frame::Integer(1)
+}
+
+/// Removes what MSETNX set on the `done` shards, where each key still holds
+/// the value MSETNX gave it.
+async fn undo_msetnx(node: &Node, db: usize, groups: &[(usize, Vec<Bytes>)], done: &[usize]) {
+    for (shard, kv) in groups.iter().filter(|(s, _)| done.contains(s)) {
+        let kv = kv.clone();
         node.run_on(*shard, move |n: &Node| {
             let mut sh = n.shard.borrow_mut();
             let now = now_ms();
-            keys.iter().any(|k| sh.keyspace.contains(db, k, now))
-        })
-    }))
-    .await;
-    if any_exists.iter().any(|e| *e != Some(false)) {
-        return Frame::Integer(0);
-    }
-    let set = crate::node::join_all(groups.iter().map(|(shard, kv)| {
-        let kv = kv.clone();
-        let shard = *shard;
-        async move {
-            let done = node
-                .run_on(shard, move |n: &Node| {
-                    let mut sh = n.shard.borrow_mut();
-                    let now = now_ms();
-                    let pairs: Vec<_> = kv.chunks_exact(2).collect();
-                    if pairs.iter().any(|p| sh.keyspace.contains(db, &p[0], now)) {
-                        return false;
-                    }
-                    for p in pairs {
-                        sh.put(db, &p[0], Value::Str(Bytes::copy_from_slice(&p[1])), None);
-                    }
-                    true
-                })
-                .await;
-            (shard, done == Some(true))
-        }
-    }))
-    .await;
-    if set.iter().all(|(_, ok)| *ok) {
-        wait_durable(node, groups.iter().map(|(s, _)| *s)).await;
-        return Frame::Integer(1);
-    }
-    for (shard, ok) in set {
-        if ok {
-            let kv = groups
-                .iter()
-                .find(|(s, _)| *s == shard)
-                .map(|(_, kv)| kv.clone())
-                .unwrap_or_default();
-            node.run_on(shard, move |n: &Node| {
-                let mut sh = n.shard.borrow_mut();
-                for p in kv.chunks_exact(2) {
-                    sh.take(db, &p[0], now_ms());
+            for p in kv.chunks_exact(2) {
+                let ours = sh
+                    .keyspace
+                    .lookup(db, &p[0], now)
+                    .is_some_and(|e| matches!(&e.value, Value::Str(v) if v == &p[1]));
+                if ours {
+                    sh.take(db, &p[0], now);
                 }
-            })
-            .await;
-        }
+            }
+        })
+        .await;
     }
-    Frame::Integer(0)
 }
 
 /// With `appendfsync always`, waits until what the given shards logged so far

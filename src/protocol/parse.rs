@@ -67,7 +67,9 @@ impl Parser {
     }
 
     /// Parses up to `max` complete requests from the front of `buf`, removing
-    /// their bytes from it. An incomplete request stays in `buf`.
+    /// their bytes from it. An incomplete request stays in `buf`. On a
+    /// protocol error, the requests before it are still handed back in `out`
+    /// (they run, as in Redis), then the error is returned.
     pub fn parse(
         &mut self,
         buf: &mut BytesMut,
@@ -77,8 +79,16 @@ impl Parser {
         let mut pos = 0;
         // Requests parsed in this call: arguments as ranges until the buffer is split.
         let mut pending: Vec<Result<Vec<Range<usize>>, Vec<Bytes>>> = Vec::new();
+        let mut error = None;
         while pending.len() < max {
-            match self.step(buf, pos)? {
+            let step = match self.step(buf, pos) {
+                Ok(step) => step,
+                Err(e) => {
+                    error = Some(e);
+                    break;
+                }
+            };
+            match step {
                 Step::Done(end, args) => {
                     pending.push(Ok(args));
                     pos = end;
@@ -92,7 +102,7 @@ impl Parser {
             }
         }
         if pos == 0 {
-            return Ok(());
+            return error.map_or(Ok(()), Err);
         }
         let chunk = buf.split_to(pos).freeze();
         if let Some(p) = &mut self.partial {
@@ -108,7 +118,7 @@ impl Parser {
                 Err(args) => args,
             },
         }));
-        Ok(())
+        error.map_or(Ok(()), Err)
     }
 
     fn step(&mut self, buf: &[u8], pos: usize) -> Result<Step, ParseError> {
@@ -336,6 +346,15 @@ mod tests {
         assert_eq!(&out[0].args[2][..], b"hello");
         assert_eq!(&out[1].args[0][..], b"PING");
         assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn requests_before_an_error_are_kept() {
+        let mut p = Parser::new(512 << 20, 1 << 20);
+        let mut buf = BytesMut::from(&b"PING\r\n*1\r\n$4\r\nPING\r\n*1\r\n+foo\r\n"[..]);
+        let mut out = Vec::new();
+        assert!(p.parse(&mut buf, &mut out, usize::MAX).is_err());
+        assert_eq!(out.len(), 2);
     }
 
     #[test]
