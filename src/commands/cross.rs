@@ -45,13 +45,19 @@ fn unavailable() -> Frame {
     Frame::error("ERR shard unavailable")
 }
 
-fn shard_of(node: &Node, key: &[u8]) -> usize {
+pub(super) fn shard_of(node: &Node, key: &[u8]) -> usize {
     router::shard_of(key, node.shards)
 }
 
 /// Runs a shard command on `shard`, with its effects logged there; with
 /// `appendfsync always` the reply waits until they are durable.
-async fn run_fn(node: &Node, shard: usize, f: ShardFn, db: usize, argv: Vec<Bytes>) -> Frame {
+pub(super) async fn run_fn(
+    node: &Node,
+    shard: usize,
+    f: ShardFn,
+    db: usize,
+    argv: Vec<Bytes>,
+) -> Frame {
     let done = node
         .run_on(shard, move |n: &Node| {
             let mut sh = n.shard.borrow_mut();
@@ -88,7 +94,7 @@ fn argv(parts: &[&[u8]]) -> Vec<Bytes> {
 }
 
 /// LMOVE src dst LEFT|RIGHT LEFT|RIGHT, RPOPLPUSH src dst.
-async fn lmove(node: &Node, db: usize, args: &[Bytes]) -> Frame {
+pub(super) async fn lmove(node: &Node, db: usize, args: &[Bytes]) -> Frame {
     let (from_left, to_left) = if args.len() == 3 {
         (false, true)
     } else {
@@ -206,23 +212,22 @@ async fn smove(node: &Node, db: usize, args: &[Bytes]) -> Frame {
     Frame::Integer(1)
 }
 
-/// The members of each key's set, fetched from their shards in parallel
-/// (`None`: no such key); WRONGTYPE if any key holds something else.
-async fn fetch_sets(
+/// Reads every key on its own shard, all in parallel, through `extract`
+/// (`None` from it: the key holds the wrong type). A missing key gives `None`
+/// in the result; a wrong type anywhere gives WRONGTYPE.
+async fn fetch_all<T: Send + 'static>(
     node: &Node,
     db: usize,
     keys: &[Bytes],
-) -> Result<Vec<Option<Vec<Bytes>>>, Frame> {
+    extract: fn(&Value) -> Option<T>,
+) -> Result<Vec<Option<T>>, Frame> {
     let fetched = join_all(keys.iter().map(|k| {
         let k = k.clone();
         node.run_on(shard_of(node, &k), move |n: &Node| {
             let mut sh = n.shard.borrow_mut();
             match sh.keyspace.read(db, &k, now_ms()) {
                 None => Ok(None),
-                Some(e) => match &e.value {
-                    Value::Set(s) => Ok(Some(s.iter().cloned().collect::<Vec<Bytes>>())),
-                    _ => Err(()),
-                },
+                Some(e) => extract(&e.value).map(Some).ok_or(()),
             }
         })
     }))
@@ -236,6 +241,19 @@ async fn fetch_sets(
         }
     }
     Ok(out)
+}
+
+/// The members of each key's set (`None`: no such key).
+async fn fetch_sets(
+    node: &Node,
+    db: usize,
+    keys: &[Bytes],
+) -> Result<Vec<Option<Vec<Bytes>>>, Frame> {
+    fetch_all(node, db, keys, |v| match v {
+        Value::Set(s) => Some(s.iter().cloned().collect()),
+        _ => None,
+    })
+    .await
 }
 
 #[derive(Clone, Copy)]
@@ -365,32 +383,12 @@ async fn fetch_scored(
     db: usize,
     keys: &[Bytes],
 ) -> Result<Vec<Option<Vec<(Bytes, f64)>>>, Frame> {
-    let fetched = join_all(keys.iter().map(|k| {
-        let k = k.clone();
-        node.run_on(shard_of(node, &k), move |n: &Node| {
-            let mut sh = n.shard.borrow_mut();
-            match sh.keyspace.read(db, &k, now_ms()) {
-                None => Ok(None),
-                Some(e) => match &e.value {
-                    Value::ZSet(z) => Ok(Some(
-                        z.iter().map(|(m, s)| (m.clone(), s)).collect::<Vec<_>>(),
-                    )),
-                    Value::Set(s) => Ok(Some(s.iter().map(|m| (m.clone(), 1.0)).collect())),
-                    _ => Err(()),
-                },
-            }
-        })
-    }))
-    .await;
-    let mut out = Vec::with_capacity(keys.len());
-    for f in fetched {
-        match f {
-            None => return Err(unavailable()),
-            Some(Err(())) => return Err(wrong_type()),
-            Some(Ok(s)) => out.push(s),
-        }
-    }
-    Ok(out)
+    fetch_all(node, db, keys, |v| match v {
+        Value::ZSet(z) => Some(z.iter().map(|(m, s)| (m.clone(), s)).collect()),
+        Value::Set(s) => Some(s.iter().map(|m| (m.clone(), 1.0)).collect()),
+        _ => None,
+    })
+    .await
 }
 
 /// ZUNIONSTORE / ZINTERSTORE dst numkeys key... [WEIGHTS w...] [AGGREGATE SUM|MIN|MAX]
