@@ -199,7 +199,9 @@ pub async fn run(node: &Node, session: &mut Session, requests: Vec<Request>, out
                 Some(tx) => {
                     // The queued commands' replies, in order, form one array.
                     out.extend_from_slice(format!("*{}\r\n", tx.queued.len()).as_bytes());
+                    session.in_exec = true;
                     Box::pin(run(node, session, tx.queued, out)).await;
+                    session.in_exec = false;
                 }
             }
             continue;

@@ -6,6 +6,7 @@
 //! whose keys may live on several shards); `dispatch` runs a client's
 //! pipelined batch across the shards.
 
+mod blocking;
 mod cross;
 pub mod dispatch;
 mod hashes;
@@ -248,6 +249,10 @@ const ROUTES: &[(&str, Route)] = &[
     ("lpos", Key(lists::lpos)),
     ("lmove", Front),
     ("rpoplpush", Front),
+    ("blpop", Front),
+    ("brpop", Front),
+    ("blmove", Front),
+    ("brpoplpush", Front),
     // hashes
     ("hset", Key(hashes::hset)),
     ("hmset", Key(hashes::hset)),
@@ -309,6 +314,8 @@ const ROUTES: &[(&str, Route)] = &[
     ("zscan", Key(zsets::zscan)),
     ("zunionstore", Front),
     ("zinterstore", Front),
+    ("bzpopmin", Front),
+    ("bzpopmax", Front),
 ];
 
 pub struct Table {

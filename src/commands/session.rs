@@ -16,6 +16,8 @@ pub struct Session {
     pub closing: bool,
     /// Between MULTI and EXEC: the queued commands.
     pub multi: Option<Transaction>,
+    /// Running EXEC's queued commands: blocking commands do not block.
+    pub in_exec: bool,
     pub info: Rc<RefCell<ClientInfo>>,
 }
 
@@ -28,6 +30,7 @@ impl Session {
             proto: Proto::Resp2,
             closing: false,
             multi: None,
+            in_exec: false,
             info,
         }
     }

@@ -8,6 +8,8 @@ use crate::persistence::aof::AofBuffer;
 use crate::persistence::rewrite;
 use crate::protocol::Frame;
 use bytes::Bytes;
+use futures_channel::oneshot;
+use hashbrown::HashMap;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -49,6 +51,49 @@ pub struct Shard {
     pub keyspace: Keyspace,
     /// The shard's append-only log, when `appendonly` is on.
     pub aof: Option<Rc<RefCell<AofBuffer>>>,
+    /// Clients blocked (BLPOP, BZPOPMIN, ...) on keys of this shard.
+    pub waiters: Waiters,
+}
+
+/// What a blocked client waits for at a key: a list or a sorted set.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum WaitKind {
+    List,
+    ZSet,
+}
+
+impl WaitKind {
+    fn type_name(self) -> &'static str {
+        match self {
+            WaitKind::List => "list",
+            WaitKind::ZSet => "zset",
+        }
+    }
+}
+
+/// Blocked clients by key. A client registers on the shard of each key it
+/// waits on; when a write leaves such a key holding a value of the awaited
+/// type, every client waiting on it is woken (they all retry their pop: the
+/// first to get there takes the element, the others register again). A
+/// client that stopped waiting (woken by another key, timed out, gone) just
+/// drops its receiver; its sender is pruned later.
+/// One blocked client's registration: what it waits for, how to wake it.
+type Waiter = (WaitKind, oneshot::Sender<()>);
+
+#[derive(Default)]
+pub struct Waiters {
+    by_key: HashMap<(usize, Bytes), Vec<Waiter>>,
+}
+
+impl Waiters {
+    pub fn is_empty(&self) -> bool {
+        self.by_key.is_empty()
+    }
+
+    /// Clients currently waiting (stale registrations not yet pruned count).
+    pub fn len(&self) -> usize {
+        self.by_key.values().map(Vec::len).sum()
+    }
 }
 
 /// Most keys one active-expiry pass removes before yielding to clients.
@@ -60,6 +105,7 @@ impl Shard {
             id,
             keyspace: Keyspace::new(id, shards, databases),
             aof: None,
+            waiters: Waiters::default(),
         }
     }
 
@@ -90,6 +136,9 @@ impl Shard {
         };
         let reply = f(&mut ctx, args);
         let (dirty, effects) = (ctx.dirty, ctx.effects);
+        if dirty && !self.waiters.is_empty() {
+            self.wake_ready(now);
+        }
         // Keys that expired while the command ran went before its effect.
         self.log_expired();
         if let Some(aof) = &self.aof {
@@ -126,6 +175,81 @@ impl Shard {
             }
         }
         self.keyspace.insert(db, key, value, expire_at);
+        if !self.waiters.is_empty() {
+            self.wake_ready(crate::util::now_ms());
+        }
+    }
+
+    /// Registers a client blocked on `key` until it holds a value of `kind`.
+    /// Returns None (nothing registered) if it already does: the client
+    /// should retry its pop right away.
+    pub fn wait_for(
+        &mut self,
+        db: usize,
+        key: Bytes,
+        kind: WaitKind,
+        now: u64,
+    ) -> Option<oneshot::Receiver<()>> {
+        if self.ready(db, &key, kind, now) {
+            self.log_expired();
+            return None;
+        }
+        self.log_expired();
+        let (tx, rx) = oneshot::channel();
+        let list = self.waiters.by_key.entry((db, key)).or_default();
+        list.retain(|(_, s)| !s.is_canceled());
+        list.push((kind, tx));
+        // Keep stale registrations (clients that stopped waiting) bounded.
+        if self.waiters.by_key.len() > 256 && self.waiters.by_key.len().is_power_of_two() {
+            self.prune_waiters();
+        }
+        Some(rx)
+    }
+
+    /// Drops the registrations of clients that no longer wait.
+    pub fn prune_waiters(&mut self) {
+        self.waiters.by_key.retain(|_, list| {
+            list.retain(|(_, s)| !s.is_canceled());
+            !list.is_empty()
+        });
+    }
+
+    fn ready(&mut self, db: usize, key: &[u8], kind: WaitKind, now: u64) -> bool {
+        self.keyspace
+            .lookup(db, key, now)
+            .is_some_and(|e| e.value.type_name() == kind.type_name())
+    }
+
+    /// Wakes the clients waiting on keys that now hold what they wait for.
+    fn wake_ready(&mut self, now: u64) {
+        let keys: Vec<(usize, Bytes)> = self.waiters.by_key.keys().cloned().collect();
+        for (db, key) in keys {
+            let Some(list) = self.waiters.by_key.get(&(db, key.clone())) else {
+                continue;
+            };
+            let kinds: Vec<WaitKind> = list.iter().map(|(k, _)| *k).collect();
+            let wake: Vec<WaitKind> = [WaitKind::List, WaitKind::ZSet]
+                .into_iter()
+                .filter(|k| kinds.contains(k) && self.ready(db, &key, *k, now))
+                .collect();
+            let list = self
+                .waiters
+                .by_key
+                .get_mut(&(db, key.clone()))
+                .expect("still there");
+            list.retain(|(_, s)| !s.is_canceled());
+            if !wake.is_empty() {
+                let (go, stay): (Vec<_>, Vec<_>) =
+                    list.drain(..).partition(|(k, _)| wake.contains(k));
+                *list = stay;
+                for (_, tx) in go {
+                    let _ = tx.send(());
+                }
+            }
+            if list.is_empty() {
+                self.waiters.by_key.remove(&(db, key));
+            }
+        }
     }
 
     /// Removes a live key and hands back its value and TTL (a key moving to

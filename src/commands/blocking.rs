@@ -1,0 +1,214 @@
+//! Blocking pops: BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BZPOPMIN, BZPOPMAX.
+//!
+//! They run on the connection's core. Each round tries the non-blocking pop
+//! on every key in argument order (on the key's shard, through the same
+//! handlers as LPOP/RPOP/LMOVE/ZPOPMIN/ZPOPMAX, so the log records the pop
+//! that happened); if every key was empty, the client registers on the shard
+//! of each key (`Shard::wait_for`) and awaits a wake-up, or the timeout. A
+//! write that leaves a waited-on key holding a list (or sorted set) wakes all
+//! the clients waiting on it; each retries, the first to get there takes the
+//! element and the others wait again. So wake-ups are not FIFO: when several
+//! clients wait on one key, which of them gets an element is a race.
+//!
+//! Only the blocked connection waits (its later pipelined commands too, as in
+//! Redis); the core keeps serving the others. Inside MULTI/EXEC nothing
+//! blocks: an empty key replies as if the timeout had passed.
+//!
+//! Not done: a client that disconnects while blocked is noticed only when its
+//! wait ends (a wake-up, which may pop an element nobody reads, or the
+//! timeout); INFO's `blocked_clients` stays 0.
+
+use super::cross::{lmove, run_fn, shard_of};
+use super::{lists, zsets, Command, Session};
+use crate::node::Node;
+use crate::protocol::Frame;
+use crate::shard::WaitKind;
+use crate::util::now_ms;
+use bytes::Bytes;
+use futures_channel::oneshot;
+use std::future::Future;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+enum Op {
+    /// BLPOP (left) / BRPOP.
+    Pop { left: bool },
+    /// BZPOPMIN / BZPOPMAX (max).
+    ZPop { max: bool },
+    /// BLMOVE / BRPOPLPUSH.
+    Move { dst: Bytes, from: Bytes, to: Bytes },
+}
+
+pub async fn execute(node: &Node, session: &mut Session, cmd: &Command, args: &[Bytes]) -> Frame {
+    let db = session.db;
+    let (op, keys, timeout) = match cmd.name {
+        "blpop" | "brpop" | "bzpopmin" | "bzpopmax" => {
+            let op = match cmd.name {
+                "blpop" => Op::Pop { left: true },
+                "brpop" => Op::Pop { left: false },
+                "bzpopmin" => Op::ZPop { max: false },
+                _ => Op::ZPop { max: true },
+            };
+            (op, &args[1..args.len() - 1], &args[args.len() - 1])
+        }
+        "blmove" => {
+            if lists::side(&args[3]).is_none() || lists::side(&args[4]).is_none() {
+                return super::syntax_error();
+            }
+            let op = Op::Move {
+                dst: args[2].clone(),
+                from: args[3].clone(),
+                to: args[4].clone(),
+            };
+            (op, &args[1..2], &args[5])
+        }
+        "brpoplpush" => {
+            let op = Op::Move {
+                dst: args[2].clone(),
+                from: Bytes::from_static(b"RIGHT"),
+                to: Bytes::from_static(b"LEFT"),
+            };
+            (op, &args[1..2], &args[3])
+        }
+        _ => return Frame::error(format!("ERR command '{}' has no handler", cmd.name)),
+    };
+    let timeout = match parse_timeout(timeout) {
+        Ok(t) => t,
+        Err(e) => return e,
+    };
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let kind = match op {
+        Op::ZPop { .. } => WaitKind::ZSet,
+        _ => WaitKind::List,
+    };
+    let timed_out = match op {
+        Op::Move { .. } => Frame::Null,
+        _ => Frame::NullArray,
+    };
+    loop {
+        if let Some(reply) = try_pop(node, db, &op, keys).await {
+            return reply;
+        }
+        if session.in_exec {
+            return timed_out;
+        }
+        let mut receivers = Vec::with_capacity(keys.len());
+        let mut ready = false;
+        for key in keys {
+            let k = key.clone();
+            let registered = node
+                .run_on(shard_of(node, key), move |n: &Node| {
+                    n.shard.borrow_mut().wait_for(db, k, kind, now_ms())
+                })
+                .await;
+            match registered {
+                None => return Frame::error("ERR shard unavailable"),
+                Some(None) => {
+                    // The key filled up since we looked: try again now.
+                    ready = true;
+                    break;
+                }
+                Some(Some(rx)) => receivers.push(rx),
+            }
+        }
+        if ready {
+            continue;
+        }
+        if !wait_any(receivers, deadline).await {
+            return timed_out;
+        }
+    }
+}
+
+/// Parses a timeout in seconds (fractional allowed) as Redis does: it counts
+/// in whole milliseconds, and 0 means forever (None).
+fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>, Frame> {
+    let secs: f64 = std::str::from_utf8(arg)
+        .ok()
+        .filter(|s| !s.is_empty() && !s.starts_with(char::is_whitespace))
+        .filter(|s| !s.ends_with(char::is_whitespace))
+        .and_then(|s| s.parse().ok())
+        .filter(|x: &f64| x.is_finite())
+        .ok_or_else(|| Frame::error("ERR timeout is not a float or out of range"))?;
+    let ms = (secs * 1000.0) as i64;
+    if ms < 0 {
+        return Err(Frame::error("ERR timeout is negative"));
+    }
+    if ms as f64 >= 9.0e15 {
+        return Err(Frame::error("ERR timeout is out of range"));
+    }
+    Ok((ms > 0).then(|| Duration::from_millis(ms as u64)))
+}
+
+fn argv(parts: &[&[u8]]) -> Vec<Bytes> {
+    parts.iter().map(|p| Bytes::copy_from_slice(p)).collect()
+}
+
+/// One round: pops from the first key that has something, in argument order.
+/// None if every key was empty.
+async fn try_pop(node: &Node, db: usize, op: &Op, keys: &[Bytes]) -> Option<Frame> {
+    for key in keys {
+        match op {
+            Op::Pop { left } => {
+                let name: &[u8] = if *left { b"LPOP" } else { b"RPOP" };
+                let shard = shard_of(node, key);
+                match run_fn(node, shard, lists::lpop_or_rpop, db, argv(&[name, key])).await {
+                    Frame::Null => {}
+                    Frame::Bulk(v) => {
+                        return Some(Frame::Array(vec![Frame::Bulk(key.clone()), Frame::Bulk(v)]))
+                    }
+                    other => return Some(other),
+                }
+            }
+            Op::ZPop { max } => {
+                let name: &[u8] = if *max { b"ZPOPMAX" } else { b"ZPOPMIN" };
+                let shard = shard_of(node, key);
+                match run_fn(node, shard, zsets::zpop, db, argv(&[name, key])).await {
+                    Frame::Array(v) if v.is_empty() => {}
+                    Frame::Array(v) => {
+                        let mut reply = vec![Frame::Bulk(key.clone())];
+                        reply.extend(v);
+                        return Some(Frame::Array(reply));
+                    }
+                    other => return Some(other),
+                }
+            }
+            Op::Move { dst, from, to } => {
+                let args = argv(&[b"LMOVE", key, dst, from, to]);
+                match lmove(node, db, &args).await {
+                    Frame::Null => {}
+                    other => return Some(other),
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Waits until one of `receivers` fires (true) or the deadline passes
+/// (false). A receiver whose sender went away counts as a wake-up: the
+/// caller retries and registers again.
+async fn wait_any(mut receivers: Vec<oneshot::Receiver<()>>, deadline: Option<Instant>) -> bool {
+    let woken = std::future::poll_fn(|cx| {
+        for rx in receivers.iter_mut() {
+            if std::pin::Pin::new(rx).poll(cx).is_ready() {
+                return Poll::Ready(true);
+            }
+        }
+        Poll::Pending
+    });
+    match deadline {
+        None => woken.await,
+        Some(at) => {
+            let left = at.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            futures_lite::future::or(woken, async {
+                glommio::timer::sleep(left).await;
+                false
+            })
+            .await
+        }
+    }
+}
