@@ -363,3 +363,22 @@ fn pops_are_logged_and_replayed() {
     assert_eq!(q::<Vec<String>>(c, &["LRANGE", "w", "0", "-1"]), ["y"]);
     assert_eq!(q::<Vec<String>>(c, &["ZRANGE", "z", "0", "-1"]), ["m"]);
 }
+
+#[test]
+fn a_client_that_hangs_up_while_blocked_takes_nothing() {
+    let s = server();
+    let c = &mut s.con();
+    for _ in 0..4 {
+        let mut gone = s.raw();
+        gone.send(&encode(&["BLPOP", "h", "0"]));
+        settle();
+        drop(gone);
+    }
+    thread::sleep(Duration::from_millis(300));
+    q::<i64>(c, &["RPUSH", "h", "x"]);
+    thread::sleep(Duration::from_millis(100));
+    assert_eq!(q::<Vec<String>>(c, &["LRANGE", "h", "0", "-1"]), ["x"]);
+    // A live waiter still gets the next one.
+    let waiter = blocked(&s, &["BLPOP", "h", "0"]);
+    assert_eq!(waiter.join().unwrap().0, "*2\r\n$1\r\nh\r\n$1\r\nx\r\n");
+}

@@ -14,9 +14,9 @@
 //! Redis); the core keeps serving the others. Inside MULTI/EXEC nothing
 //! blocks: an empty key replies as if the timeout had passed.
 //!
-//! Not done: a client that disconnects while blocked is noticed only when its
-//! wait ends (a wake-up, which may pop an element nobody reads, or the
-//! timeout); INFO's `blocked_clients` stays 0.
+//! A blocked client that hangs up is noticed within `HANGUP_CHECK` (its socket
+//! is polled for POLLRDHUP), and stops waiting without popping anything.
+//! Not done: INFO's `blocked_clients` stays 0.
 
 use super::cross::{lmove, run_fn, shard_of};
 use super::{lists, zsets, Command, Session};
@@ -27,8 +27,20 @@ use crate::util::now_ms;
 use bytes::Bytes;
 use futures_channel::oneshot;
 use std::future::Future;
+use std::os::fd::RawFd;
 use std::task::Poll;
 use std::time::{Duration, Instant};
+
+/// How often a blocked client's socket is checked for a hang-up.
+const HANGUP_CHECK: Duration = Duration::from_millis(100);
+
+/// How a wait ended.
+#[derive(PartialEq)]
+enum Wait {
+    Woken,
+    TimedOut,
+    HungUp,
+}
 
 enum Op {
     /// BLPOP (left) / BRPOP.
@@ -114,8 +126,13 @@ pub async fn execute(node: &Node, session: &mut Session, cmd: &Command, args: &[
         if ready {
             continue;
         }
-        if !wait_any(receivers, deadline).await {
-            return timed_out;
+        match wait_any(receivers, deadline, session.socket).await {
+            Wait::Woken => {}
+            Wait::TimedOut => return timed_out,
+            Wait::HungUp => {
+                session.closing = true;
+                return timed_out;
+            }
         }
     }
 }
@@ -185,30 +202,47 @@ async fn try_pop(node: &Node, db: usize, op: &Op, keys: &[Bytes]) -> Option<Fram
     None
 }
 
-/// Waits until one of `receivers` fires (true) or the deadline passes
-/// (false). A receiver whose sender went away counts as a wake-up: the
+/// Waits until one of `receivers` fires, the deadline passes, or the client
+/// hangs up. A receiver whose sender went away counts as a wake-up: the
 /// caller retries and registers again.
-async fn wait_any(mut receivers: Vec<oneshot::Receiver<()>>, deadline: Option<Instant>) -> bool {
+async fn wait_any(
+    mut receivers: Vec<oneshot::Receiver<()>>,
+    deadline: Option<Instant>,
+    socket: Option<RawFd>,
+) -> Wait {
     let woken = std::future::poll_fn(|cx| {
         for rx in receivers.iter_mut() {
             if std::pin::Pin::new(rx).poll(cx).is_ready() {
-                return Poll::Ready(true);
+                return Poll::Ready(Wait::Woken);
             }
         }
         Poll::Pending
     });
-    match deadline {
-        None => woken.await,
-        Some(at) => {
-            let left = at.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
+    let hangup = async {
+        loop {
+            let now = Instant::now();
+            let pause = match deadline {
+                Some(at) if at <= now => return Wait::TimedOut,
+                Some(at) => HANGUP_CHECK.min(at - now),
+                None => HANGUP_CHECK,
+            };
+            glommio::timer::sleep(pause).await;
+            if socket.is_some_and(hung_up) {
+                return Wait::HungUp;
             }
-            futures_lite::future::or(woken, async {
-                glommio::timer::sleep(left).await;
-                false
-            })
-            .await
         }
-    }
+    };
+    futures_lite::future::or(woken, hangup).await
+}
+
+/// Whether the peer of `fd` has closed its end (or the socket failed).
+fn hung_up(fd: RawFd) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLRDHUP,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, zero timeout: only reads the socket's state.
+    let n = unsafe { libc::poll(&mut p, 1, 0) };
+    n > 0 && p.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0
 }

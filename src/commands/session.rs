@@ -18,6 +18,8 @@ pub struct Session {
     pub multi: Option<Transaction>,
     /// Running EXEC's queued commands: blocking commands do not block.
     pub in_exec: bool,
+    /// The client's socket, so a blocked command can notice a hang-up.
+    pub socket: Option<std::os::fd::RawFd>,
     pub info: Rc<RefCell<ClientInfo>>,
 }
 
@@ -31,6 +33,7 @@ impl Session {
             closing: false,
             multi: None,
             in_exec: false,
+            socket: None,
             info,
         }
     }

@@ -183,6 +183,7 @@ async fn serve(node: Rc<Node>, mut stream: TcpStream) {
     };
 
     let mut session = Session::new(info.clone());
+    session.socket = Some(std::os::fd::AsRawFd::as_raw_fd(&stream));
     let mut parser = Parser::new(max_bulk, max_args);
     let mut buf = BytesMut::with_capacity(read_chunk);
     let mut chunk = vec![0u8; read_chunk];
