@@ -256,6 +256,10 @@ fn other_connections_keep_being_served_while_one_is_blocked() {
         .map(|i| blocked(&s, &["BLPOP", &format!("never{i}"), "1"]))
         .collect();
     settle();
+    assert_eq!(
+        info_field(&mut s.con(), "clients", "blocked_clients").as_deref(),
+        Some("4")
+    );
     for _ in 0..4 {
         let c = &mut s.con();
         let start = Instant::now();
@@ -266,6 +270,10 @@ fn other_connections_keep_being_served_while_one_is_blocked() {
     for w in waiters {
         assert_eq!(w.join().unwrap().0, "*-1\r\n");
     }
+    assert_eq!(
+        info_field(&mut s.con(), "clients", "blocked_clients").as_deref(),
+        Some("0")
+    );
 }
 
 #[test]

@@ -16,7 +16,7 @@
 //!
 //! A blocked client that hangs up is noticed within `HANGUP_CHECK` (its socket
 //! is polled for POLLRDHUP), and stops waiting without popping anything.
-//! Not done: INFO's `blocked_clients` stays 0.
+//! INFO's `blocked_clients` counts the clients waiting right now.
 
 use super::cross::{lmove, run_fn, shard_of};
 use super::{lists, zsets, Command, Session};
@@ -126,6 +126,7 @@ pub async fn execute(node: &Node, session: &mut Session, cmd: &Command, args: &[
         if ready {
             continue;
         }
+        let _blocked = Blocked::new(node);
         match wait_any(receivers, deadline, session.socket).await {
             Wait::Woken => {}
             Wait::TimedOut => return timed_out,
@@ -134,6 +135,24 @@ pub async fn execute(node: &Node, session: &mut Session, cmd: &Command, args: &[
                 return timed_out;
             }
         }
+    }
+}
+
+/// Counts a client in INFO's `blocked_clients` while it lives.
+struct Blocked<'a>(&'a Node);
+
+impl<'a> Blocked<'a> {
+    fn new(node: &'a Node) -> Self {
+        let n = &node.stats.blocked_clients;
+        n.set(n.get() + 1);
+        Blocked(node)
+    }
+}
+
+impl Drop for Blocked<'_> {
+    fn drop(&mut self) {
+        let n = &self.0.stats.blocked_clients;
+        n.set(n.get().saturating_sub(1));
     }
 }
 

@@ -359,6 +359,7 @@ fn command(cmd: &Command, args: &[Bytes]) -> Frame {
 
 /// Per-core figures gathered for INFO.
 struct CoreReport {
+    blocked: u64,
     keys: Vec<(usize, usize)>,
     hits: u64,
     misses: u64,
@@ -385,6 +386,7 @@ async fn info(node: &Node, args: &[Bytes]) -> Frame {
                 misses: ks.stats.misses,
                 expired: ks.stats.expired,
                 clients: n.clients.borrow().connected.len(),
+                blocked: n.stats.blocked_clients.get(),
                 commands: n.stats.commands_processed.get(),
                 connections: n.stats.connections_received.get(),
                 rejected: n.stats.rejected_connections.get(),
@@ -438,9 +440,10 @@ async fn info(node: &Node, args: &[Bytes]) -> Frame {
     section(
         "Clients",
         format!(
-            "connected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:0\r\n",
+            "connected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:{}\r\n",
             reports.iter().map(|r| r.clients).sum::<usize>(),
-            cfg.maxclients
+            cfg.maxclients,
+            sum(|r| r.blocked),
         ),
     );
     let rss = crate::runtime::rss_bytes();

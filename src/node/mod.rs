@@ -25,6 +25,8 @@ pub struct NodeStats {
     pub rejected_connections: Cell<u64>,
     pub net_input_bytes: Cell<u64>,
     pub net_output_bytes: Cell<u64>,
+    /// Clients of this core waiting in a blocking command (BLPOP, ...).
+    pub blocked_clients: Cell<u64>,
 }
 
 pub struct Node {
