@@ -121,7 +121,7 @@ fn merge_parts(parts: Vec<Frame>, merge: Merge, positions: &[Vec<usize>]) -> Fra
                 .map(|f| if let Frame::Integer(n) = f { *n } else { 0 })
                 .sum(),
         ),
-        Merge::Ok => Frame::OK,
+        Merge::AllOk => Frame::OK,
         Merge::Concat => Frame::Array(
             parts
                 .into_iter()

@@ -32,7 +32,7 @@ pub enum Merge {
     /// Integers added up (DEL, EXISTS, DBSIZE).
     Sum,
     /// `OK` if every part said OK (MSET, FLUSHDB).
-    Ok,
+    AllOk,
     /// Per-key replies put back in the client's key order (MGET).
     PerKey,
     /// Arrays joined in shard order (KEYS).
@@ -132,14 +132,14 @@ const ROUTES: &[(&str, Route)] = &[
         "flushdb",
         All {
             run: keys::flushdb,
-            merge: Ok,
+            merge: AllOk,
         },
     ),
     (
         "flushall",
         All {
             run: keys::flushall,
-            merge: Ok,
+            merge: AllOk,
         },
     ),
     // strings
@@ -164,7 +164,7 @@ const ROUTES: &[(&str, Route)] = &[
         Keys {
             run: strings::mset,
             stride: 2,
-            merge: Ok,
+            merge: AllOk,
         },
     ),
     ("msetnx", Front),
@@ -435,7 +435,7 @@ pub fn apply_logged(
         .ok_or_else(|| format!("unknown command '{name}' in the log"))?;
     let run = match cmd.route {
         Route::Key(f) | Route::Keys { run: f, .. } | Route::All { run: f, .. } => f,
-        Route::Front => return Result::Err(format!("'{name}' cannot appear in the log")),
+        Route::Front => return Err(format!("'{name}' cannot appear in the log")),
     };
     if db >= shard.keyspace.databases() || !cmd.arity_ok(argv.len()) {
         return Err(format!(
@@ -444,8 +444,8 @@ pub fn apply_logged(
         ));
     }
     match shard.run(run, db, argv, now, false) {
-        Frame::Error(e) => Result::Err(format!("'{name}' failed on replay: {e}")),
-        _ => Result::Ok(()),
+        Frame::Error(e) => Err(format!("'{name}' failed on replay: {e}")),
+        _ => Ok(()),
     }
 }
 
