@@ -39,3 +39,42 @@ pub fn sorted(mut v: Vec<String>) -> Vec<String> {
     v.sort();
     v
 }
+
+/// A reply, simplified for comparison with an in-test model (property tests).
+#[derive(Debug, Clone, PartialEq)]
+pub enum R {
+    Nil,
+    Int(i64),
+    Str(String),
+    Arr(Vec<R>),
+    Err(String),
+}
+
+pub fn conv(v: redis::Value) -> R {
+    use redis::Value as V;
+    match v {
+        V::Nil => R::Nil,
+        V::Int(n) => R::Int(n),
+        V::BulkString(b) => R::Str(String::from_utf8_lossy(&b).into_owned()),
+        V::SimpleString(s) => R::Str(s),
+        V::Okay => R::Str("OK".into()),
+        V::Array(a) | V::Set(a) => R::Arr(a.into_iter().map(conv).collect()),
+        other => R::Str(format!("{other:?}")),
+    }
+}
+
+/// Runs a command and returns its reply, errors included, as an `R`.
+pub fn run(con: &mut redis::Connection, args: &[String]) -> R {
+    let mut c = redis::cmd(&args[0]);
+    for a in &args[1..] {
+        c.arg(a);
+    }
+    match c.query::<redis::Value>(con) {
+        Ok(v) => conv(v),
+        Err(e) => R::Err(format!(
+            "{} {}",
+            e.code().unwrap_or(""),
+            e.detail().unwrap_or("")
+        )),
+    }
+}
