@@ -188,6 +188,19 @@ fn check_tool(dir: &std::path::Path, fix: bool) -> (Option<i32>, String) {
     )
 }
 
+/// Truncates shard 0's newest segment `bytes` before the end of its data,
+/// as a crash in the middle of a write would.
+fn cut_tail(dir: &std::path::Path, bytes: u64) {
+    let seg = newest_segment(dir, 0);
+    let end = data_end(&seg);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&seg)
+        .unwrap()
+        .set_len(end - bytes)
+        .unwrap();
+}
+
 /// Offset just past the last non-zero byte: where the written records end.
 fn data_end(path: &std::path::Path) -> u64 {
     let bytes = std::fs::read(path).unwrap();
@@ -207,15 +220,8 @@ fn torn_tail_is_cut_with_a_warning() {
     let big = "x".repeat(100_000);
     let _: String = q(&mut con, &["SET", "big", &big]);
     server.kill9();
-    let seg = newest_segment(server.dir(), 0);
-    let end = data_end(&seg);
     // Cut the last record (the big value) in the middle.
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&seg)
-        .unwrap()
-        .set_len(end - 5000)
-        .unwrap();
+    cut_tail(server.dir(), 5000);
     server.start_again();
     let mut con = server.con();
     let v: Option<String> = q(&mut con, &["GET", "k99"]);
@@ -282,14 +288,7 @@ fn check_fix_cuts_a_torn_tail() {
         let _: String = q(&mut con, &["SET", &format!("k{i}"), &"v".repeat(1000)]);
     }
     server.kill9();
-    let seg = newest_segment(server.dir(), 0);
-    let end = data_end(&seg);
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&seg)
-        .unwrap()
-        .set_len(end - 100)
-        .unwrap();
+    cut_tail(server.dir(), 100);
     let (code, report) = check_tool(server.dir(), false);
     assert_eq!(code, Some(1), "{report}");
     assert!(
