@@ -255,18 +255,9 @@ fn drop_if_empty(ctx: &mut Ctx, key: &[u8]) {
 /// HRANDFIELD key [count [WITHVALUES]]: a positive count gives distinct
 /// fields, a negative one may repeat them.
 pub fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
-    let count = match args.get(2) {
-        None => None,
-        Some(c) => match int_arg(c) {
-            Ok(i64::MIN) => return out_of_range_count(),
-            Ok(n) => Some(n),
-            Err(e) => return e,
-        },
-    };
-    let with_values = match args.get(3) {
-        None => false,
-        Some(a) if is(a, "withvalues") && args.len() == 4 => true,
-        _ => return syntax_error(),
+    let (count, with_values) = match random_args(args, "withvalues") {
+        Ok(parsed) => parsed,
+        Err(e) => return e,
     };
     let h = match hash_ref(ctx, &args[1]) {
         Ok(h) => h,
@@ -296,6 +287,24 @@ pub fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
         }
     }
     Frame::Array(out)
+}
+
+/// `key [count [WITH…]]` of HRANDFIELD / ZRANDMEMBER: the count, if given,
+/// and whether `flag` (WITHVALUES / WITHSCORES) follows it.
+pub fn random_args(args: &[Bytes], flag: &str) -> Result<(Option<i64>, bool), Frame> {
+    let count = match args.get(2) {
+        None => None,
+        Some(c) => match int_arg(c)? {
+            i64::MIN => return Err(out_of_range_count()),
+            n => Some(n),
+        },
+    };
+    let with = match args.get(3) {
+        None => false,
+        Some(a) if is(a, flag) && args.len() == 4 => true,
+        _ => return Err(syntax_error()),
+    };
+    Ok((count, with))
 }
 
 pub fn out_of_range_count() -> Frame {

@@ -8,7 +8,7 @@
 //! "1.1000000000000001"), as bulk strings in RESP2 and RESP3 alike.
 //! ZPOPMIN/ZPOPMAX are logged as the ZREM of what they removed.
 
-use super::hashes::{out_of_range_count, random_picks, scan_args, Picks, ScanArgs};
+use super::hashes::{random_args, random_picks, scan_args, Picks, ScanArgs};
 use super::lists::normalize_range;
 use super::{int_arg, is, syntax_error, wrong_type};
 use crate::keyspace::{Value, ZSet};
@@ -626,18 +626,9 @@ pub fn zpop(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
 
 /// ZRANDMEMBER key [count [WITHSCORES]]: read-only.
 pub fn zrandmember(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
-    let count = match args.get(2) {
-        None => None,
-        Some(c) => match int_arg(c) {
-            Ok(i64::MIN) => return out_of_range_count(),
-            Ok(n) => Some(n),
-            Err(e) => return e,
-        },
-    };
-    let with_scores = match args.get(3) {
-        None => false,
-        Some(a) if is(a, "withscores") && args.len() == 4 => true,
-        _ => return syntax_error(),
+    let (count, with_scores) = match random_args(args, "withscores") {
+        Ok(parsed) => parsed,
+        Err(e) => return e,
     };
     let z = match zset_ref(ctx, &args[1]) {
         Ok(z) => z,
