@@ -62,6 +62,23 @@ pub struct Keyspace {
     pub stats: KeyspaceStats,
 }
 
+/// The bookkeeping of an entry leaving a database: its counts and its place
+/// in the expiry index. (Takes the fields, not the keyspace, so a caller can
+/// still hold a borrow of the tables.)
+fn unindex(
+    keys: &mut usize,
+    volatile: &mut usize,
+    expiry: &mut BTreeSet<(u64, u8, Bytes)>,
+    db: usize,
+    entry: &Entry,
+) {
+    *keys -= 1;
+    if entry.expire_at != 0 {
+        *volatile -= 1;
+        expiry.remove(&(entry.expire_at, db as u8, entry.key.clone()));
+    }
+}
+
 impl Keyspace {
     pub fn new(shard: usize, shards: usize, databases: usize) -> Keyspace {
         let range = router::slot_range(shard, shards);
@@ -105,29 +122,30 @@ impl Keyspace {
         self.find(db, key, now, false)
     }
 
+    /// One probe of the table: a live entry is returned, an expired one is
+    /// removed on the spot (this is the hot path of every command).
     fn find(&mut self, db: usize, key: &[u8], now: u64, count: bool) -> Option<&mut Entry> {
         let hash = self.hasher.hash_one(key);
         let idx = self.table_index(key);
-        let expired = self
-            .dbs
-            .get(db)?
-            .tables
-            .get(idx)?
-            .find(hash, |e| e.key == key)
-            .map(|e| e.expire_at != 0 && e.expire_at <= now);
-        if expired == Some(true) {
-            self.remove_expired(db, key);
-        }
-        if count {
-            match expired {
-                Some(false) => self.stats.hits += 1,
-                _ => self.stats.misses += 1,
+        let d = self.dbs.get_mut(db)?;
+        let found = d.tables.get_mut(idx)?.find_entry(hash, |e| e.key == key);
+        let Ok(occupied) = found else {
+            self.stats.misses += count as u64;
+            return None;
+        };
+        let e = occupied.get();
+        if e.expire_at != 0 && e.expire_at <= now {
+            let entry = occupied.remove().0;
+            unindex(&mut d.keys, &mut d.volatile, &mut self.expiry, db, &entry);
+            self.stats.expired += 1;
+            self.stats.misses += count as u64;
+            if let Some(log) = &mut self.expired_log {
+                log.push((db, entry.key));
             }
-        }
-        if expired != Some(false) {
             return None;
         }
-        self.dbs[db].tables[idx].find_mut(hash, |e| e.key == key)
+        self.stats.hits += count as u64;
+        Some(occupied.into_mut())
     }
 
     pub fn contains(&mut self, db: usize, key: &[u8], now: u64) -> bool {
@@ -220,12 +238,7 @@ impl Keyspace {
             .ok()?
             .remove()
             .0;
-        d.keys -= 1;
-        if entry.expire_at != 0 {
-            d.volatile -= 1;
-            self.expiry
-                .remove(&(entry.expire_at, db as u8, entry.key.clone()));
-        }
+        unindex(&mut d.keys, &mut d.volatile, &mut self.expiry, db, &entry);
         Some(entry)
     }
 
