@@ -59,7 +59,7 @@ struct Args {
     #[arg(long, value_name = "N", help_heading = "Network")]
     max_batch_requests: Option<String>,
 
-    /// Data directory (append-only logs; snapshots once implemented).
+    /// Data directory (snapshots, append-only logs, the manifest).
     #[arg(long, help_heading = "Persistence")]
     dir: Option<PathBuf>,
     /// Log every write to a per-shard append-only file: yes or no.
@@ -69,10 +69,25 @@ struct Args {
     /// everysec, no.
     #[arg(long, value_name = "always|everysec|no", help_heading = "Persistence")]
     appendfsync: Option<String>,
-    /// Snapshot points, "<seconds> <changes> ..." ("" = none). Recorded and
-    /// reported; snapshots are not implemented yet.
+    /// Snapshot points, "<seconds> <changes> ..." ("" = none): snapshot
+    /// when that many changes happened within that many seconds.
     #[arg(long, value_name = "POINTS", help_heading = "Persistence")]
     save: Option<String>,
+    /// With the log on, snapshots are its base (hybrid): yes or no (the log
+    /// alone).
+    #[arg(long, value_name = "yes|no", help_heading = "Persistence")]
+    aof_use_rdb_preamble: Option<String>,
+    /// Snapshot a shard (and trim its log) when its log beyond the snapshot
+    /// reaches this percentage of the snapshot's size (0 = never).
+    #[arg(long, value_name = "PERCENT", help_heading = "Persistence")]
+    auto_aof_rewrite_percentage: Option<String>,
+    /// ...and at least this many bytes.
+    #[arg(long, value_name = "BYTES", help_heading = "Persistence")]
+    auto_aof_rewrite_min_size: Option<String>,
+    /// A snapshot failing its checks at start-up: stop (refuse to start) or
+    /// start-empty (that shard starts with no data).
+    #[arg(long, value_name = "stop|start-empty", help_heading = "Persistence")]
+    snapshot_load_corrupt: Option<String>,
     /// A bad record in the middle of the log: stop (refuse to start) or
     /// skip-tail (keep the valid records before it, drop the rest).
     #[arg(long, value_name = "stop|skip-tail", help_heading = "Persistence")]
@@ -147,6 +162,16 @@ impl Args {
             ("appendonly", self.appendonly.clone()),
             ("appendfsync", self.appendfsync.clone()),
             ("save", self.save.clone()),
+            ("aof-use-rdb-preamble", self.aof_use_rdb_preamble.clone()),
+            (
+                "auto-aof-rewrite-percentage",
+                self.auto_aof_rewrite_percentage.clone(),
+            ),
+            (
+                "auto-aof-rewrite-min-size",
+                self.auto_aof_rewrite_min_size.clone(),
+            ),
+            ("snapshot-load-corrupt", self.snapshot_load_corrupt.clone()),
             ("aof-load-corrupt", self.aof_load_corrupt.clone()),
             ("aof.extent-bytes", self.aof_extent_bytes.clone()),
             (
@@ -192,8 +217,9 @@ impl Args {
 
 #[derive(clap::Subcommand, Debug)]
 enum Tool {
-    /// Verify the append-only log under DIR (like redis-check-aof): report the
-    /// first bad record of each segment; exits 1 if any is damaged.
+    /// Verify the data under DIR (like redis-check-rdb and redis-check-aof):
+    /// the manifest, every snapshot it names, and the first bad record of
+    /// each log segment; exits 1 if anything is damaged.
     Check {
         /// The data directory (the server's --dir).
         dir: PathBuf,
@@ -252,7 +278,7 @@ fn print_settings(c: &Config) {
 fn main() {
     let args = Args::parse();
     match &args.command {
-        Some(Tool::Check { dir, fix }) => match ringcache::persistence::aof::check(dir, *fix) {
+        Some(Tool::Check { dir, fix }) => match ringcache::persistence::check(dir, *fix) {
             Ok((lines, healthy)) => {
                 lines.iter().for_each(|l| println!("{l}"));
                 std::process::exit(if healthy { 0 } else { 1 });

@@ -167,6 +167,9 @@ pub async fn run(node: &Node, session: &mut Session, requests: Vec<Request>, out
         let cmd = match table().get(&args[0]) {
             None => Err(unknown_command(&args)),
             Some(cmd) if !cmd.arity_ok(args.len()) => Err(wrong_arity(cmd.name)),
+            Some(cmd) if crate::persistence::loading::in_progress() && !cmd.ok_loading => Err(
+                Frame::error("LOADING Redis is loading the dataset in memory"),
+            ),
             Some(cmd) => Ok(cmd),
         };
         let cmd = match (cmd, &mut session.multi) {

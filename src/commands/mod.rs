@@ -12,6 +12,7 @@ pub mod dispatch;
 mod hashes;
 mod keys;
 mod lists;
+mod persistence;
 pub mod server;
 mod session;
 mod sets;
@@ -73,6 +74,8 @@ pub struct Command {
     pub spec: Spec,
     /// Changes data (Redis's `write` flag): refused while the log is failing.
     pub write: bool,
+    /// Served while the data is loading (Redis's `loading` flag).
+    pub ok_loading: bool,
     pub route: Route,
     /// Subcommands (`client|list` → "list"), with their metadata.
     pub subcommands: Vec<(String, Spec)>,
@@ -121,6 +124,11 @@ const ROUTES: &[(&str, Route)] = &[
     ("multi", Front),
     ("exec", Front),
     ("discard", Front),
+    ("save", Front),
+    ("bgsave", Front),
+    ("bgrewriteaof", Front),
+    ("lastsave", Front),
+    ("shutdown", Front),
     (
         "dbsize",
         All {
@@ -347,12 +355,14 @@ pub fn table() -> &'static Table {
                     .unwrap_or_else(|| panic!("no Redis metadata for {name}"));
                 {
                     let write = spec.flags.iter().any(|f| f == "write");
+                    let ok_loading = spec.flags.iter().any(|f| f == "loading");
                     (
                         name,
                         Command {
                             name,
                             spec,
                             write,
+                            ok_loading,
                             route,
                             subcommands,
                         },

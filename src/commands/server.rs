@@ -59,6 +59,9 @@ pub async fn execute(node: &Node, session: &mut Session, cmd: &Command, args: &[
         "blpop" | "brpop" | "blmove" | "brpoplpush" | "bzpopmin" | "bzpopmax" => {
             super::blocking::execute(node, session, cmd, args).await
         }
+        "save" | "bgsave" | "bgrewriteaof" | "lastsave" | "shutdown" => {
+            super::persistence::execute(node, cmd.name, args).await
+        }
         _ => super::cross::execute(node, session.db, cmd, args).await,
     }
 }
@@ -370,7 +373,7 @@ struct CoreReport {
     rejected: u64,
     net_in: u64,
     net_out: u64,
-    aof: Option<(crate::persistence::aof::AofStats, &'static str)>,
+    persist: super::persistence::PersistReport,
 }
 
 async fn info(node: &Node, args: &[Bytes]) -> Frame {
@@ -392,10 +395,7 @@ async fn info(node: &Node, args: &[Bytes]) -> Frame {
                 rejected: n.stats.rejected_connections.get(),
                 net_in: n.stats.net_input_bytes.get(),
                 net_out: n.stats.net_output_bytes.get(),
-                aof: sh.aof.as_ref().map(|a| {
-                    let a = a.borrow();
-                    (a.stats.clone(), a.policy().name())
-                }),
+                persist: super::persistence::report(n),
             }
         })
         .await
@@ -458,7 +458,10 @@ async fn info(node: &Node, args: &[Bytes]) -> Frame {
             cfg.maxmemory_policy
         ),
     );
-    section("Persistence", persistence_info(&reports));
+    section(
+        "Persistence",
+        super::persistence::info(&reports.iter().map(|r| &r.persist).collect::<Vec<_>>(), now),
+    );
     section(
         "Stats",
         format!(
@@ -496,42 +499,6 @@ async fn info(node: &Node, args: &[Bytes]) -> Frame {
     }
     section("Keyspace", keyspace);
     Frame::Verbatim(out)
-}
-
-/// INFO persistence: Redis's AOF fields, summed over shards, then per shard.
-fn persistence_info(reports: &[CoreReport]) -> String {
-    let logs: Vec<_> = reports.iter().filter_map(|r| r.aof.as_ref()).collect();
-    let mut s = String::from(
-        "loading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\nrdb_last_bgsave_status:ok\r\n",
-    );
-    s.push_str(&format!(
-        "aof_enabled:{}\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\n",
-        !logs.is_empty() as u8
-    ));
-    if logs.is_empty() {
-        return s;
-    }
-    let failing = logs.iter().find_map(|(st, _)| st.last_error.clone());
-    s.push_str(&format!(
-        "aof_last_write_status:{}\r\naof_last_bgrewrite_status:ok\r\naof_current_size:{}\r\naof_delayed_fsync:{}\r\naof_fsync_policy:{}\r\n",
-        if failing.is_some() { "err" } else { "ok" },
-        logs.iter().map(|(st, _)| st.total_bytes).sum::<u64>(),
-        logs.iter().map(|(st, _)| st.delayed_fsync).sum::<u64>(),
-        logs[0].1,
-    ));
-    if let Some(e) = failing {
-        s.push_str(&format!("aof_last_write_error:{e}\r\n"));
-    }
-    for (i, (st, _)) in logs.iter().enumerate() {
-        s.push_str(&format!(
-            "aof_shard{i}:size={},segment_size={},replayed_records={},status={}\r\n",
-            st.total_bytes,
-            st.segment_bytes,
-            st.records_replayed,
-            if st.last_error.is_some() { "err" } else { "ok" }
-        ));
-    }
-    s
 }
 
 fn human_bytes(n: u64) -> String {

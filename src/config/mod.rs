@@ -46,11 +46,20 @@ pub struct Config {
     pub maxmemory: u64,
     pub maxmemory_policy: String,
     pub loglevel: String,
-    /// Snapshot points `(seconds, changes)`, as Redis's `save`. Accepted and
-    /// reported; snapshots themselves are not implemented yet.
+    /// Snapshot points `(seconds, changes)`, as Redis's `save`.
     pub save: Vec<(u64, u64)>,
     /// Log every write to the shard's append-only log.
     pub appendonly: bool,
+    /// With the log on: a snapshot is the log's base (hybrid), and a rewrite
+    /// is a snapshot. Off: the log alone, never trimmed by a snapshot.
+    pub aof_use_rdb_preamble: bool,
+    /// A shard's log beyond its snapshot, in percent of the snapshot's size,
+    /// that starts a rewrite (0 = never), once it is at least `min_size`.
+    pub auto_aof_rewrite_percentage: u64,
+    pub auto_aof_rewrite_min_size: u64,
+    /// A snapshot that fails its checks at start-up: refuse to start, or
+    /// start that shard empty.
+    pub snapshot_load_corrupt: SnapshotOnCorruption,
     pub appendfsync: Fsync,
     pub aof_load_corrupt: OnCorruption,
     /// Segment space the AOF reserves at a time.
@@ -67,6 +76,16 @@ pub struct Config {
     pub cores: BTreeMap<usize, CoreOverride>,
     /// The profile the settings came from: a built-in name or a file path.
     pub profile: String,
+}
+
+/// What to do with a snapshot that fails its checks at start-up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SnapshotOnCorruption {
+    /// Refuse to start, naming the file and what is wrong.
+    Stop,
+    /// Start the shard without it (empty, plus nothing of its log: the log
+    /// only makes sense on top of its snapshot).
+    StartEmpty,
 }
 
 /// What glommio's `LocalExecutorBuilder` is given for one core.
@@ -127,6 +146,10 @@ impl Default for Config {
             loglevel: "notice".into(),
             save: Vec::new(),
             appendonly: false,
+            aof_use_rdb_preamble: true,
+            auto_aof_rewrite_percentage: 100,
+            auto_aof_rewrite_min_size: 64 << 20,
+            snapshot_load_corrupt: SnapshotOnCorruption::Stop,
             appendfsync: Fsync::Everysec,
             aof_load_corrupt: OnCorruption::Stop,
             aof_extent_bytes: aof::EXTENT_BYTES,

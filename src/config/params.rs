@@ -2,7 +2,7 @@
 //! GET/SET and, for most, as a flag), how to read it, and how to change it at
 //! start-up and, where that is possible, at run time.
 
-use super::{Config, CoreOverride, SetError};
+use super::{Config, CoreOverride, SetError, SnapshotOnCorruption};
 use crate::persistence::aof::{Fsync, OnCorruption};
 use crate::util::parse_memory;
 
@@ -386,7 +386,6 @@ pub const PARAMS: &[Param] = &[
                 .collect::<Vec<_>>()
                 .join(" ")
         },
-        // Stored and reported only: snapshots are not implemented yet.
         set: Some(|c, v| {
             c.save = parse_save(v)?;
             Ok(())
@@ -424,6 +423,49 @@ pub const PARAMS: &[Param] = &[
                 "stop" => OnCorruption::Stop,
                 "skip-tail" => OnCorruption::SkipTail,
                 _ => return Err("argument must be 'stop' or 'skip-tail'".into()),
+            };
+            Ok(())
+        }),
+    },
+    Param {
+        name: "aof-use-rdb-preamble",
+        get: |c| yes_no_str(c.aof_use_rdb_preamble),
+        set: None,
+        load: Some(|c, v| {
+            c.aof_use_rdb_preamble = yes_no(v)?;
+            Ok(())
+        }),
+    },
+    Param {
+        name: "auto-aof-rewrite-percentage",
+        get: |c| c.auto_aof_rewrite_percentage.to_string(),
+        set: Some(|c, v| {
+            c.auto_aof_rewrite_percentage = ranged(v, 0, 1 << 31, "percent")?;
+            Ok(())
+        }),
+        load: None,
+    },
+    Param {
+        name: "auto-aof-rewrite-min-size",
+        get: |c| c.auto_aof_rewrite_min_size.to_string(),
+        set: Some(|c, v| {
+            c.auto_aof_rewrite_min_size = memory(v)?;
+            Ok(())
+        }),
+        load: None,
+    },
+    Param {
+        name: "snapshot-load-corrupt",
+        get: |c| match c.snapshot_load_corrupt {
+            SnapshotOnCorruption::Stop => "stop".into(),
+            SnapshotOnCorruption::StartEmpty => "start-empty".into(),
+        },
+        set: None,
+        load: Some(|c, v| {
+            c.snapshot_load_corrupt = match v.trim().to_ascii_lowercase().as_str() {
+                "stop" => SnapshotOnCorruption::Stop,
+                "start-empty" => SnapshotOnCorruption::StartEmpty,
+                _ => return Err("argument must be 'stop' or 'start-empty'".into()),
             };
             Ok(())
         }),

@@ -5,9 +5,13 @@
 //! resize never pauses the shard on millions of keys at once, and a snapshot or
 //! a change of shard count can work slot by slot.
 
+mod cut;
 mod value;
 
+pub use cut::EncodeFn;
 pub use value::{Hash, Set, Value, ZSet};
+
+use cut::Cut;
 
 use crate::router;
 use bytes::Bytes;
@@ -59,6 +63,8 @@ pub struct Keyspace {
     /// Keys removed because they expired, while someone (the AOF) wants to
     /// know: each becomes a logged deletion.
     expired_log: Option<Vec<(usize, Bytes)>>,
+    /// The snapshot in progress, if any (see `cut`).
+    cut: Option<Box<Cut>>,
     pub stats: KeyspaceStats,
 }
 
@@ -89,6 +95,7 @@ impl Keyspace {
             hasher: ahash::RandomState::new(),
             expiry: BTreeSet::new(),
             expired_log: None,
+            cut: None,
             stats: KeyspaceStats::default(),
         }
     }
@@ -127,6 +134,7 @@ impl Keyspace {
     fn find(&mut self, db: usize, key: &[u8], now: u64, count: bool) -> Option<&mut Entry> {
         let hash = self.hasher.hash_one(key);
         let idx = self.table_index(key);
+        self.before_change(idx);
         let d = self.dbs.get_mut(db)?;
         let found = d.tables.get_mut(idx)?.find_entry(hash, |e| e.key == key);
         let Ok(occupied) = found else {
@@ -157,6 +165,7 @@ impl Keyspace {
         let expire_at = expire_at.unwrap_or(0);
         let hash = self.hasher.hash_one(key);
         let idx = self.table_index(key);
+        self.before_change(idx);
         let hasher = &self.hasher;
         let slot_count = self.slot_count;
         let d = &mut self.dbs[db];
@@ -194,6 +203,7 @@ impl Keyspace {
         let expire_at = expire_at.unwrap_or(0);
         let hash = self.hasher.hash_one(key);
         let idx = self.table_index(key);
+        self.before_change(idx);
         let Some(e) = self.dbs[db]
             .tables
             .get_mut(idx)
@@ -230,6 +240,7 @@ impl Keyspace {
     pub fn remove(&mut self, db: usize, key: &[u8]) -> Option<Entry> {
         let hash = self.hasher.hash_one(key);
         let idx = self.table_index(key);
+        self.before_change(idx);
         let d = self.dbs.get_mut(db)?;
         let entry = d
             .tables
@@ -251,15 +262,57 @@ impl Keyspace {
     }
 
     pub fn flush_db(&mut self, db: usize) {
-        if let Some(d) = self.dbs.get_mut(db) {
-            *d = Db::default();
+        if db < self.dbs.len() {
+            self.empty_db(db);
             self.expiry.retain(|(_, d, _)| *d as usize != db);
         }
     }
 
     pub fn flush_all(&mut self) {
-        self.dbs.iter_mut().for_each(|d| *d = Db::default());
+        (0..self.dbs.len()).for_each(|db| self.empty_db(db));
         self.expiry.clear();
+    }
+
+    /// Empties a database; a snapshot in progress keeps its old tables.
+    fn empty_db(&mut self, db: usize) {
+        let tables = std::mem::take(&mut self.dbs[db]).tables;
+        if let Some(cut) = self.cut.as_deref_mut() {
+            cut.freeze(db, tables);
+        }
+    }
+
+    /// Called before anything in slot `idx` is read for a change or changed:
+    /// during a snapshot, the slot is serialized first if it was not yet.
+    #[inline]
+    fn before_change(&mut self, idx: usize) {
+        if let Some(cut) = self.cut.as_deref_mut() {
+            if !cut.is_done(idx) {
+                cut.visit(idx, &self.dbs);
+            }
+        }
+    }
+
+    /// Starts a snapshot here, now: the cut. Nothing is copied; see `cut`.
+    pub fn begin_cut(&mut self, encode: EncodeFn) {
+        self.cut = Some(Box::new(Cut::new(encode, self.slot_count, self.dbs.len())));
+    }
+
+    /// The snapshot writer's step: serializes slots until about `bytes` of
+    /// records wait, and hands over what waits (records, keys). `done` says
+    /// every slot has been serialized; the cut is then over.
+    pub fn cut_step(&mut self, bytes: usize) -> Option<(Vec<u8>, u64, bool)> {
+        let cut = self.cut.as_deref_mut()?;
+        let done = cut.step(bytes, &self.dbs);
+        let (records, keys) = cut.take();
+        if done {
+            self.cut = None;
+        }
+        Some((records, keys, done))
+    }
+
+    /// Abandons the snapshot in progress (its file could not be written).
+    pub fn cancel_cut(&mut self) {
+        self.cut = None;
     }
 
     /// Removes keys whose time has come, oldest first, at most `budget` of

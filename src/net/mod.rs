@@ -93,6 +93,11 @@ pub async fn accept_loop(node: Rc<Node>, listener: TcpListener) {
     loop {
         match listener.accept().await {
             Ok(stream) => {
+                if crate::node::persist::SHUTTING_DOWN.load(std::sync::atomic::Ordering::Relaxed) {
+                    // Shutting down: new clients are turned away.
+                    drop(stream);
+                    continue;
+                }
                 let node = node.clone();
                 glommio::spawn_local(async move {
                     let id = node.id;

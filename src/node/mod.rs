@@ -4,15 +4,18 @@
 //! run on the receiving core) to each core's inbox.
 
 mod clients;
+pub mod persist;
 
 pub use clients::{ClientInfo, Clients};
+pub use persist::Persist;
 
 use crate::config::Config;
 use crate::shard::Shard;
 use futures_channel::mpsc::UnboundedSender;
 use futures_channel::oneshot;
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::future::Future;
+use std::rc::{Rc, Weak};
 use std::task::Poll;
 
 /// Work sent to another core: runs there with that core's node.
@@ -37,14 +40,23 @@ pub struct Node {
     pub clients: RefCell<Clients>,
     pub stats: NodeStats,
     pub started_ms: u64,
+    /// This shard's files, snapshots and (core 0) the manifest.
+    pub persist: Persist,
     /// Each core's inbox, by core id.
     peers: Vec<UnboundedSender<Job>>,
+    /// This node itself, for tasks that outlive the call that spawns them.
+    me: OnceCell<Weak<Node>>,
 }
 
 impl Node {
-    pub fn new(id: usize, config: Config, peers: Vec<UnboundedSender<Job>>) -> Node {
+    pub fn new(
+        id: usize,
+        config: Config,
+        peers: Vec<UnboundedSender<Job>>,
+        persist: Persist,
+    ) -> Rc<Node> {
         let shards = config.shards;
-        Node {
+        let node = Rc::new(Node {
             id,
             shards,
             shard: RefCell::new(Shard::new(id, shards, config.databases)),
@@ -52,8 +64,20 @@ impl Node {
             clients: RefCell::new(Clients::new(id, shards)),
             stats: NodeStats::default(),
             started_ms: crate::util::now_ms(),
+            persist,
             peers,
-        }
+            me: OnceCell::new(),
+        });
+        let _ = node.me.set(Rc::downgrade(&node));
+        node
+    }
+
+    /// This node as an `Rc`, to move into a task.
+    pub fn rc(&self) -> Rc<Node> {
+        self.me
+            .get()
+            .and_then(Weak::upgrade)
+            .expect("a node lives as long as its core")
     }
 
     /// Runs `f` on core `target` and returns its result: inline when the target

@@ -101,7 +101,19 @@ pub struct AofBuffer {
     durable: u64,
     waiters: VecDeque<(u64, oneshot::Sender<()>)>,
     wake: LocalSender<()>,
+    /// A switch to a new segment, at a snapshot's cut: what is pending before
+    /// it goes to the old segment.
+    rotation: Option<Rotation>,
+    /// Sync at the next flush whatever the policy (shutdown).
+    sync_requested: bool,
     pub stats: AofStats,
+}
+
+/// The next segment, and where in `pending` the old one ends.
+struct Rotation {
+    file: DmaFile,
+    at: usize,
+    upto: u64,
 }
 
 impl AofBuffer {
@@ -118,6 +130,11 @@ impl AofBuffer {
             // Full: the flusher is already awake.
             let _ = self.wake.try_send(());
         }
+    }
+
+    /// Bytes appended and not yet handed to the disk.
+    pub fn pending_bytes(&self) -> u64 {
+        self.pending.len() as u64
     }
 
     /// How many records have been appended so far.
@@ -145,10 +162,38 @@ impl AofBuffer {
     pub fn policy(&self) -> Fsync {
         self.policy
     }
+
+    /// From now on, records go to `next` (a segment made by `create_segment`);
+    /// what was appended before goes to the current one, synced.
+    pub fn rotate(&mut self, next: DmaFile) {
+        // The old segment's tail is padded: the new one starts on its own.
+        let padded = record::align_up(self.pending.len() as u64) as usize;
+        self.pending.resize(padded, 0);
+        self.rotation = Some(Rotation {
+            file: next,
+            at: padded,
+            upto: self.appended,
+        });
+        let _ = self.wake.try_send(());
+    }
+
+    /// Completes once everything appended so far is written and fdatasync'd,
+    /// whatever the policy (a graceful shutdown).
+    pub fn sync_all(&mut self) -> oneshot::Receiver<()> {
+        let (tx, rx) = oneshot::channel();
+        if self.durable >= self.appended && self.pending.is_empty() && self.rotation.is_none() {
+            let _ = tx.send(());
+            return rx;
+        }
+        self.sync_requested = true;
+        self.waiters.push_back((self.appended, tx));
+        let _ = self.wake.try_send(());
+        rx
+    }
 }
 
 /// Where a shard's segments live: `<dir>/aof/shard-<id>-<seq>.aof`.
-fn segment_path(dir: &Path, shard: usize, seq: u64) -> PathBuf {
+pub fn segment_path(dir: &Path, shard: usize, seq: u64) -> PathBuf {
     dir.join("aof")
         .join(format!("shard-{shard:03}-{seq:08}.aof"))
 }
@@ -203,7 +248,8 @@ pub fn read_segment(
     let mut header = vec![0u8; BLOCK.min(len as usize)];
     file.read_exact_at(&mut header, 0)
         .map_err(|e| format!("{}: {e}", path.display()))?;
-    let h = SegmentHeader::decode(&header).map_err(|e| format!("{}: {e}", path.display()))?;
+    let h = SegmentHeader::decode(&header, record::SEGMENT_MAGIC)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     let (shard, shards) = expect.unwrap_or((h.shard as usize, h.shards as usize));
     if h.shard as usize != shard || h.shards as usize != shards {
         return Err(format!(
@@ -316,69 +362,81 @@ impl<'a> Window<'a> {
     }
 }
 
-/// Replays every segment of `shard` through `apply`, oldest first. A torn tail
-/// of the newest segment is cut off with a warning; other bad records stop
+/// What replaying a shard's segments found.
+#[derive(Debug, Default)]
+pub struct Replayed {
+    pub records: u64,
+    pub bytes: u64,
+    /// The segments that remain valid (all of them, unless damage cut the
+    /// log short and the segments after it were dropped).
+    pub kept: Vec<u64>,
+}
+
+/// Replays the segments `segs` of `shard` through `apply`, in order. A torn
+/// tail of the last one is cut off with a warning; other bad records stop
 /// start-up unless `on_corruption` says to keep the valid prefix.
 pub fn replay(
     dir: &Path,
     shard: usize,
     shards: usize,
+    segs: &[u64],
     on_corruption: OnCorruption,
     mut apply: impl FnMut(usize, Vec<Bytes>),
-) -> Result<(u64, u64, u64), String> {
-    let segs = segments(dir, shard).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let (mut records, mut bytes) = (0, 0);
-    let last = segs.last().map_or(0, |s| s.0);
-    for (i, (seq, path)) in segs.iter().enumerate() {
-        let end = read_segment(path, Some((shard, shards)), &mut apply)?;
+) -> Result<Replayed, String> {
+    let mut done = Replayed::default();
+    for (i, &seq) in segs.iter().enumerate() {
+        let path = segment_path(dir, shard, seq);
+        let end = read_segment(&path, Some((shard, shards)), &mut apply)?;
         let newest = i + 1 == segs.len();
+        done.kept.push(seq);
         let cut = match end {
-            SegmentEnd::Clean {
-                records: r,
-                bytes: b,
-            } => {
-                records += r;
-                bytes += b;
+            SegmentEnd::Clean { records, bytes } => {
+                done.records += records;
+                done.bytes += bytes;
                 None
             }
-            SegmentEnd::Torn { records: r, at } if newest => {
+            SegmentEnd::Torn { records, at } if newest => {
                 tracing::warn!(file = %path.display(), offset = at, "AOF ends with a torn record (a write cut by a crash): truncating it");
-                records += r;
+                done.records += records;
                 Some(at)
             }
-            SegmentEnd::Torn { records: r, at } | SegmentEnd::Corrupt { records: r, at } => {
+            SegmentEnd::Torn { records, at } | SegmentEnd::Corrupt { records, at } => {
                 if on_corruption == OnCorruption::Stop {
                     return Err(format!(
                         "{}: bad AOF record at offset {at} (segment {seq} of shard {shard}). Start with --aof-load-corrupt skip-tail to keep the {} valid records before it and drop the rest, or repair it with `ringcache check --fix`",
                         path.display(),
-                        records + r
+                        done.records + records
                     ));
                 }
                 tracing::warn!(file = %path.display(), offset = at, "bad AOF record: keeping the valid prefix as asked, dropping the rest");
-                records += r;
+                done.records += records;
                 Some(at)
             }
         };
         if let Some(at) = cut {
             let f = std::fs::OpenOptions::new()
                 .write(true)
-                .open(path)
+                .open(&path)
                 .map_err(|e| format!("{}: {e}", path.display()))?;
             f.set_len(at)
                 .and_then(|_| f.sync_all())
                 .map_err(|e| format!("cannot truncate {}: {e}", path.display()))?;
-            bytes += at;
+            done.bytes += at;
             if !newest {
-                // Later segments came after the damage: they cannot be applied.
-                for (_, later) in &segs[i + 1..] {
-                    tracing::warn!(file = %later.display(), "removing a segment written after a bad record");
-                    let _ = std::fs::remove_file(later);
+                // Later segments came after the damage: they cannot be
+                // applied. The caller's manifest drops them (`kept`).
+                for later in &segs[i + 1..] {
+                    tracing::warn!(
+                        segment = later,
+                        shard,
+                        "dropping a segment written after a bad record"
+                    );
                 }
                 break;
             }
         }
     }
-    Ok((records, bytes, last))
+    Ok(done)
 }
 
 /// `ringcache check`: verifies every segment under `dir`, one line each, and
@@ -443,17 +501,15 @@ pub fn check(dir: &Path, fix: bool) -> Result<(Vec<String>, bool), String> {
     Ok((lines, healthy))
 }
 
-/// Opens a new segment after `last_seq` and starts its flusher. Returns the
-/// buffer the shard appends to.
-pub async fn start(
+/// Creates segment `seq` of `shard`: its header block written and synced,
+/// its name durable, space reserved.
+pub async fn create_segment(
     dir: &Path,
     shard: usize,
     shards: usize,
-    last_seq: u64,
-    settings: Settings,
-    replayed: (u64, u64),
-) -> Result<Rc<RefCell<AofBuffer>>, String> {
-    let seq = last_seq + 1;
+    seq: u64,
+    extent: u64,
+) -> Result<DmaFile, String> {
     let path = segment_path(dir, shard, seq);
     std::fs::create_dir_all(dir.join("aof")).map_err(|e| format!("{}: {e}", dir.display()))?;
     let file = OpenOptions::new()
@@ -465,6 +521,7 @@ pub async fn start(
         .await
         .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
     let header = SegmentHeader {
+        magic: record::SEGMENT_MAGIC,
         shard: shard as u32,
         shards: shards as u32,
         sequence: seq,
@@ -472,17 +529,22 @@ pub async fn start(
     }
     .encode();
     let io = |e: glommio::GlommioError<()>| format!("{}: {e}", path.display());
-    // Preallocation only saves metadata work on later syncs: a nearly full
-    // disk must not stop the server from starting.
-    if let Err(e) = file.pre_allocate(settings.extent_bytes, false).await {
-        tracing::warn!("cannot preallocate {}: {e}", path.display());
+    if !reserve(&file, extent).await {
+        tracing::warn!(
+            "not reserving space ahead for {}: the disk is nearly full",
+            path.display()
+        );
     }
     write_block_aligned(&file, &header, 0).await.map_err(io)?;
     file.fdatasync().await.map_err(io)?;
-    // The new file's name must be durable too.
-    std::fs::File::open(dir.join("aof"))
-        .and_then(|d| d.sync_all())
-        .map_err(|e| format!("{}: {e}", dir.display()))?;
+    super::snapshot::sync_dir(&path)?;
+    Ok(file)
+}
+
+/// Starts logging into `file` (a new segment from `create_segment`). Returns
+/// the buffer the shard appends to. `replayed` is (records, bytes) read at
+/// start-up, for INFO.
+pub fn start(file: DmaFile, settings: Settings, replayed: (u64, u64)) -> Rc<RefCell<AofBuffer>> {
     let (wake, woken) = local_channel::new_bounded(1);
     let buffer = Rc::new(RefCell::new(AofBuffer {
         policy: settings.policy,
@@ -492,6 +554,8 @@ pub async fn start(
         durable: 0,
         waiters: VecDeque::new(),
         wake,
+        rotation: None,
+        sync_requested: false,
         stats: AofStats {
             segment_bytes: BLOCK as u64,
             total_bytes: replayed.1 + BLOCK as u64,
@@ -500,10 +564,32 @@ pub async fn start(
         },
     }));
     glommio::spawn_local(flusher(buffer.clone(), file, woken, settings.extent_bytes)).detach();
-    Ok(buffer)
+    buffer
 }
 
-async fn write_block_aligned(file: &DmaFile, data: &[u8], pos: u64) -> glommio::Result<(), ()> {
+/// Reserves space for the file up to `size` bytes, so most syncs need no
+/// block allocation. Only an optimization: skipped when the disk is nearly
+/// full (a failed reservation can leave blocks taken that a write, or the
+/// manifest, then lacks). The file keeps its size — the bytes written — so
+/// replay ends where the data does.
+async fn reserve(file: &DmaFile, size: u64) -> bool {
+    use std::os::unix::io::AsRawFd;
+    // SAFETY: fstatvfs fills the struct we pass, for a descriptor we own.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    let free = if unsafe { libc::fstatvfs(file.as_raw_fd(), &mut st) } == 0 {
+        st.f_bavail as u64 * st.f_frsize as u64
+    } else {
+        0
+    };
+    free >= 4 * size && file.pre_allocate(size, true).await.is_ok()
+}
+
+/// Writes `data` at `pos` (block-aligned), zero-padded to whole blocks.
+pub(super) async fn write_block_aligned(
+    file: &DmaFile,
+    data: &[u8],
+    pos: u64,
+) -> glommio::Result<(), ()> {
     let padded = record::align_up(data.len() as u64) as usize;
     let mut dma = file.alloc_dma_buffer(padded);
     let bytes = dma.as_bytes_mut();
@@ -522,7 +608,7 @@ async fn write_block_aligned(file: &DmaFile, data: &[u8], pos: u64) -> glommio::
 /// Writes the buffer out as the policy says, forever.
 async fn flusher(
     buf: Rc<RefCell<AofBuffer>>,
-    file: DmaFile,
+    mut file: DmaFile,
     woken: LocalReceiver<()>,
     extent: u64,
 ) {
@@ -552,23 +638,28 @@ async fn flusher(
             // The previous sync took longer than a second (Redis's aof_delayed_fsync).
             buf.borrow_mut().stats.delayed_fsync += 1;
         }
-        let sync_point = policy == Fsync::Always || tick;
         // Take what to write: at a sync point everything (the tail padded),
-        // otherwise only whole blocks, keeping the partial tail in memory.
-        let (data, upto) = {
+        // otherwise only whole blocks, keeping the partial tail in memory; at
+        // a rotation, what belongs to the old segment.
+        let (data, upto, next, forced) = {
             let mut b = buf.borrow_mut();
-            let n = if sync_point {
-                b.pending.len()
-            } else {
-                b.pending.len() / BLOCK * BLOCK
+            let forced = std::mem::take(&mut b.sync_requested);
+            let next = b.rotation.take();
+            let n = match &next {
+                Some(r) => r.at,
+                None if policy == Fsync::Always || tick || forced => b.pending.len(),
+                None => b.pending.len() / BLOCK * BLOCK,
             };
             let rest = b.pending.split_off(n);
-            (std::mem::replace(&mut b.pending, rest), b.appended)
+            let upto = next.as_ref().map_or(b.appended, |r| r.upto);
+            (std::mem::replace(&mut b.pending, rest), upto, next, forced)
         };
+        let rotating = next.is_some();
+        let sync_point = policy == Fsync::Always || tick || forced || rotating;
         if sync_point {
             last_sync = Instant::now();
         }
-        if data.is_empty() && !(sync_point && unsynced) {
+        if data.is_empty() && !(sync_point && unsynced) && !rotating {
             continue;
         }
         let padded = record::align_up(data.len() as u64);
@@ -576,14 +667,14 @@ async fn flusher(
             if pos + padded > allocated {
                 // Best effort, like at start: only a failed write is an error.
                 allocated = (pos + padded).div_ceil(extent) * extent + extent;
-                if file.pre_allocate(allocated, false).await.is_err() {
+                if !reserve(&file, allocated).await {
                     allocated = pos + padded;
                 }
             }
             if !data.is_empty() {
                 write_block_aligned(&file, &data, pos).await?;
             }
-            if sync_point && policy != Fsync::No {
+            if sync_point && (policy != Fsync::No || forced || rotating) {
                 file.fdatasync().await?;
             }
             Ok::<(), glommio::GlommioError<()>>(())
@@ -594,9 +685,25 @@ async fn flusher(
             match result {
                 Ok(()) => {
                     pos += padded;
-                    b.stats.segment_bytes = pos;
                     b.stats.total_bytes += padded;
                     unsynced = !sync_point && !data.is_empty();
+                    if let Some(r) = next {
+                        // The old segment is complete and durable: go on in
+                        // the new one (its header is written already).
+                        let old = std::mem::replace(&mut file, r.file);
+                        glommio::spawn_local(async move {
+                            let _ = old.close().await;
+                        })
+                        .detach();
+                        pos = BLOCK as u64;
+                        allocated = extent;
+                        // Whatever followed the rotation point is the new
+                        // segment's: write it on the next turn.
+                        if !b.pending.is_empty() {
+                            let _ = b.wake.try_send(());
+                        }
+                    }
+                    b.stats.segment_bytes = pos;
                     if sync_point {
                         b.durable = upto;
                         while b.waiters.front().is_some_and(|(seq, _)| *seq <= upto) {
@@ -618,6 +725,11 @@ async fn flusher(
                         );
                     }
                     b.stats.last_error = Some(msg);
+                    if let Some(mut r) = next {
+                        r.at = data.len();
+                        b.rotation = Some(r);
+                    }
+                    b.sync_requested |= forced;
                     let mut again = data;
                     again.extend_from_slice(&b.pending);
                     b.pending = again;

@@ -21,11 +21,15 @@ pub const MAX_RECORD_BYTES: usize = 1 << 30;
 pub const SEGMENT_MAGIC: &[u8; 8] = b"RCAOF\0\0\x01";
 pub const FORMAT_VERSION: u32 = 1;
 
-/// What a segment's header block says about it.
+/// What the header block of a log segment or a snapshot says about it. The
+/// two kinds share the layout and differ by their magic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SegmentHeader {
+    pub magic: &'static [u8; 8],
     pub shard: u32,
     pub shards: u32,
+    /// A log segment's number; a snapshot's generation (the number of the
+    /// segment that starts at its cut).
     pub sequence: u64,
     pub run_id: String,
 }
@@ -34,7 +38,7 @@ impl SegmentHeader {
     /// The whole header block: magic, version, fields, crc32c of what precedes it.
     pub fn encode(&self) -> Vec<u8> {
         let mut b = Vec::with_capacity(BLOCK);
-        b.extend_from_slice(SEGMENT_MAGIC);
+        b.extend_from_slice(self.magic);
         b.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
         b.extend_from_slice(&self.shard.to_le_bytes());
         b.extend_from_slice(&self.shards.to_le_bytes());
@@ -48,10 +52,16 @@ impl SegmentHeader {
         b
     }
 
-    pub fn decode(block: &[u8]) -> Result<SegmentHeader, String> {
-        let bad = |why: &str| Err(format!("bad segment header: {why}"));
-        if block.len() < 36 || &block[..8] != SEGMENT_MAGIC {
-            return bad("not a ringcache AOF segment (magic)");
+    /// Decodes a header block that must carry `magic`.
+    pub fn decode(block: &[u8], magic: &'static [u8; 8]) -> Result<SegmentHeader, String> {
+        let what = if magic == SEGMENT_MAGIC {
+            "AOF segment"
+        } else {
+            "snapshot"
+        };
+        let bad = |why: &str| Err(format!("bad {what} header: {why}"));
+        if block.len() < 36 || &block[..8] != magic {
+            return bad(&format!("not a ringcache {what} (magic)"));
         }
         let u32_at = |o: usize| u32::from_le_bytes(block[o..o + 4].try_into().expect("4 bytes"));
         if u32_at(8) != FORMAT_VERSION {
@@ -69,6 +79,7 @@ impl SegmentHeader {
             return bad("checksum mismatch");
         }
         Ok(SegmentHeader {
+            magic,
             shard: u32_at(12),
             shards: u32_at(16),
             sequence: u64::from_le_bytes(block[20..28].try_into().expect("8 bytes")),
@@ -77,20 +88,33 @@ impl SegmentHeader {
     }
 }
 
-/// Appends one framed record holding `argv` run in database `db`.
-pub fn encode(out: &mut Vec<u8>, db: usize, argv: &[Bytes]) {
+/// Appends one record whose payload `body` writes: the header is filled in
+/// once the payload's length and checksum are known.
+pub fn frame(out: &mut Vec<u8>, body: impl FnOnce(&mut Vec<u8>)) {
     let start = out.len();
     out.extend_from_slice(&[0; HEADER_BYTES]);
-    out.push(db as u8);
-    out.extend_from_slice(&(argv.len() as u32).to_le_bytes());
-    for a in argv {
-        out.extend_from_slice(&(a.len() as u32).to_le_bytes());
-        out.extend_from_slice(a);
-    }
+    body(out);
     let len = (out.len() - start - HEADER_BYTES) as u32;
     let crc = crc32c::crc32c(&out[start + HEADER_BYTES..]);
     out[start..start + 4].copy_from_slice(&len.to_le_bytes());
     out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// Appends `[len: u32 LE][bytes]`.
+pub fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    out.extend_from_slice(&(b.len() as u32).to_le_bytes());
+    out.extend_from_slice(b);
+}
+
+/// Appends one framed record holding `argv` run in database `db`.
+pub fn encode(out: &mut Vec<u8>, db: usize, argv: &[Bytes]) {
+    frame(out, |out| {
+        out.push(db as u8);
+        out.extend_from_slice(&(argv.len() as u32).to_le_bytes());
+        for a in argv {
+            put_bytes(out, a);
+        }
+    });
 }
 
 /// Decodes a payload whose checksum has been verified.
@@ -144,6 +168,7 @@ mod tests {
     #[test]
     fn header_round_trip_and_corruption() {
         let h = SegmentHeader {
+            magic: SEGMENT_MAGIC,
             shard: 1,
             shards: 2,
             sequence: 7,
@@ -151,8 +176,9 @@ mod tests {
         };
         let mut block = h.encode();
         assert_eq!(block.len(), BLOCK);
-        assert_eq!(SegmentHeader::decode(&block), Ok(h));
+        assert_eq!(SegmentHeader::decode(&block, SEGMENT_MAGIC), Ok(h));
+        assert!(SegmentHeader::decode(&block, b"RCSNAP\0\x01").is_err());
         block[13] ^= 1;
-        assert!(SegmentHeader::decode(&block).is_err());
+        assert!(SegmentHeader::decode(&block, SEGMENT_MAGIC).is_err());
     }
 }

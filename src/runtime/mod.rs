@@ -8,11 +8,12 @@
 //! parked in io_uring, none connected). A queue wakes its reader with an
 //! ordinary waker, which glommio delivers across threads through its eventfd.
 
-use crate::commands;
+mod recovery;
+
 use crate::config::Config;
 use crate::net;
+use crate::node::persist::{self, Persist};
 use crate::node::{Job, Node};
-use crate::persistence::aof;
 use crate::shard::EXPIRE_KEYS_PER_PASS;
 use futures_channel::mpsc;
 use futures_lite::FutureExt;
@@ -76,18 +77,25 @@ pub fn run(mut config: Config) -> Result<(), String> {
             cpus.len()
         );
     }
-    warn_not_in_effect(&config);
     // Every core binds the port with SO_REUSEPORT, which would let a second
     // server share a port already in use: check it is free first.
     net::check_port_free(&config)
         .map_err(|e| format!("cannot listen on {}:{}: {e}", config.bind, config.port))?;
+    let mut manifest = Some(recovery::prepare(&config)?);
+    let files: Vec<_> = manifest.as_ref().map_or(Vec::new(), |m| m.shards.clone());
     // The mesh: one inbox per core, fed by every other core.
     let (peers, mut inboxes): (Vec<_>, Vec<_>) =
         (0..shards).map(|_| mpsc::unbounded::<Job>()).unzip();
+    handle_stop_signals(peers[0].clone());
     let mut handles = Vec::new();
     for (id, &cpu) in pinned.iter().enumerate() {
         let (config, peers) = (config.clone(), peers.clone());
         let inbox = inboxes.remove(0);
+        // Core 0 keeps the manifest; each core knows its own shard's files.
+        let persist = Persist::new(
+            files.get(id).cloned().unwrap_or_default(),
+            if id == 0 { manifest.take() } else { None },
+        );
         let exec = config.executor_of(id);
         let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
             .name(&format!("shard-{id}"))
@@ -95,7 +103,7 @@ pub fn run(mut config: Config) -> Result<(), String> {
             .io_memory(exec.io_memory_bytes)
             .ring_depth(exec.ring_depth)
             .spin_before_park(Duration::from_micros(exec.spin_before_park_us))
-            .spawn(move || async move { serve_core(id, config, peers, inbox).await })
+            .spawn(move || async move { serve_core(id, cpu, config, peers, inbox, persist).await })
             .map_err(|e| {
                 format!("cannot start the executor for shard {id} on CPU {cpu}: {e} (io_uring must be enabled and not blocked by seccomp; locked-memory limit at least 512 KiB)")
             })?;
@@ -118,9 +126,11 @@ pub fn run(mut config: Config) -> Result<(), String> {
 
 async fn serve_core(
     id: usize,
+    cpu: usize,
     config: Config,
     peers: Vec<mpsc::UnboundedSender<Job>>,
     mut inbox: mpsc::UnboundedReceiver<Job>,
+    persist: Persist,
 ) -> Result<(), String> {
     // A core with `accept = false` owns its shard and serves its peers'
     // jobs, but binds no port.
@@ -130,11 +140,10 @@ async fn serve_core(
     } else {
         Vec::new()
     };
-    let node = Rc::new(Node::new(id, config.clone(), peers));
-    if config.appendonly {
-        recover(&node, &config).await?;
-    }
-    // Jobs from other cores waited in the inbox during recovery; run them now.
+    let node = Node::new(id, config.clone(), peers, persist);
+    // Jobs from other cores run from the start: during loading they are
+    // what core 0 does for the others (the manifest) and what commands
+    // allowed while loading need (INFO).
     let jobs_node = node.clone();
     glommio::spawn_local(async move {
         while let Some(job) = inbox.next().await {
@@ -146,15 +155,25 @@ async fn serve_core(
         }
     })
     .detach();
-    glommio::spawn_local(active_expiry(node.clone())).detach();
-    if (0..config.shards).find(|&c| config.accepts(c)) == Some(id) {
-        tracing::info!("ready to accept connections");
-    }
+    // Clients are served (with -LOADING) while the shard loads.
     let accepts = listeners.into_iter().map(|l| {
         let node = node.clone();
         glommio::spawn_local(async move { net::accept_loop(node, l).await })
     });
     let tasks: Vec<_> = accepts.collect();
+    if let Err(e) = recovery::recover(&node, cpu).await {
+        // The other cores cannot serve this shard's keys: stop the process.
+        tracing::error!("{e}");
+        eprintln!("ringcache: {e}");
+        std::process::exit(1);
+    }
+    glommio::spawn_local(active_expiry(node.clone())).detach();
+    if id == 0 {
+        glommio::spawn_local(persist::cron(node.clone())).detach();
+    }
+    if (0..config.shards).find(|&c| config.accepts(c)) == Some(id) {
+        tracing::info!("ready to accept connections");
+    }
     if tasks.is_empty() {
         // No listener: the jobs and expiry tasks are this core's work; keep
         // the executor alive for them.
@@ -166,61 +185,49 @@ async fn serve_core(
     Ok(())
 }
 
-/// Says which accepted settings do not act yet, so no operator believes
-/// otherwise.
-fn warn_not_in_effect(config: &Config) {
-    if !config.save.is_empty() {
-        tracing::warn!("save points are recorded but snapshots are not implemented yet: nothing is snapshotted");
-    }
-}
-
-/// Replays this shard's log, then opens a new segment and logs from there on.
-async fn recover(node: &Node, config: &Config) -> Result<(), String> {
-    let started = std::time::Instant::now();
-    let mut failure = None;
-    let replayed = {
-        let mut shard = node.shard.borrow_mut();
-        let now = crate::util::now_ms();
-        let result = aof::replay(
-            &config.dir,
-            node.id,
-            node.shards,
-            config.aof_load_corrupt,
-            |db, argv| {
-                if failure.is_none() {
-                    failure = commands::apply_logged(&mut shard, db, &argv, now).err();
+/// SIGTERM and SIGINT stop the server gracefully (`SHUTDOWN`): they are
+/// blocked in every thread and awaited by one, which hands them to core 0.
+fn handle_stop_signals(core0: mpsc::UnboundedSender<Job>) {
+    // SAFETY: plain libc signal-set calls on a set we own; the mask is set
+    // before any other thread exists, so every executor inherits it.
+    let set = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    };
+    let spawned = std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || loop {
+            let mut sig = 0;
+            // SAFETY: waits on the set built above.
+            if unsafe { libc::sigwait(&set, &mut sig) } != 0 {
+                continue;
+            }
+            tracing::warn!(
+                "received {}",
+                if sig == libc::SIGINT {
+                    "SIGINT"
+                } else {
+                    "SIGTERM"
                 }
-            },
-        )?;
-        if let Some(e) = failure {
-            return Err(format!("AOF replay of shard {} failed: {e}", node.id));
-        }
-        result
-    };
-    let (records, bytes, last_seq) = replayed;
-    tracing::info!(
-        shard = node.id,
-        records,
-        bytes,
-        ms = started.elapsed().as_millis() as u64,
-        "AOF replayed"
-    );
-    let settings = aof::Settings {
-        policy: config.appendfsync,
-        extent_bytes: config.aof_extent_bytes,
-        write_threshold_bytes: config.aof_write_threshold_bytes,
-    };
-    let buffer = aof::start(
-        &config.dir,
-        node.id,
-        node.shards,
-        last_seq,
-        settings,
-        (records, bytes),
-    )
-    .await?;
-    node.shard.borrow_mut().attach_aof(buffer);
-    Ok(())
+            );
+            let job: Job = Box::new(|n: &Node| {
+                let me = n.rc();
+                glommio::spawn_local(async move {
+                    persist::shutdown(me, None, false).await;
+                })
+                .detach();
+            });
+            if core0.unbounded_send(job).is_err() {
+                std::process::exit(0);
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("cannot watch for SIGTERM ({e}): it will stop the server abruptly");
+    }
 }
 
 /// Removes expired keys in the background, `hz` passes a second, each bounded;

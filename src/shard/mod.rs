@@ -53,6 +53,9 @@ pub struct Shard {
     pub aof: Option<Rc<RefCell<AofBuffer>>>,
     /// Clients blocked (BLPOP, BZPOPMIN, ...) on keys of this shard.
     pub waiters: Waiters,
+    /// Writes that changed data, ever (Redis's `dirty`): save points count
+    /// the changes since the last snapshot from it.
+    pub changes: u64,
 }
 
 /// What a blocked client waits for at a key: a list or a sorted set.
@@ -106,6 +109,7 @@ impl Shard {
             keyspace: Keyspace::new(id, shards, databases),
             aof: None,
             waiters: Waiters::default(),
+            changes: 0,
         }
     }
 
@@ -136,6 +140,7 @@ impl Shard {
         };
         let reply = f(&mut ctx, args);
         let (dirty, effects) = (ctx.dirty, ctx.effects);
+        self.changes += dirty as u64;
         if dirty && !self.waiters.is_empty() {
             self.wake_ready(now);
         }
@@ -167,6 +172,7 @@ impl Shard {
     /// logged as the commands that rebuild it.
     pub fn put(&mut self, db: usize, key: &Bytes, value: Value, expire_at: Option<u64>) {
         self.log_expired();
+        self.changes += 1;
         if let Some(aof) = &self.aof {
             let mut aof = aof.borrow_mut();
             aof.append(db, &[Bytes::from_static(b"DEL"), key.clone()]);
@@ -257,6 +263,7 @@ impl Shard {
     pub fn take(&mut self, db: usize, key: &Bytes, now: u64) -> Option<(Value, Option<u64>)> {
         self.keyspace.lookup(db, key, now)?;
         let entry = self.keyspace.remove(db, key)?;
+        self.changes += 1;
         self.log_expired();
         if let Some(aof) = &self.aof {
             aof.borrow_mut()

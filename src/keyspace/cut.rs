@@ -1,0 +1,93 @@
+//! A snapshot in progress, as the keyspace sees it. At the cut nothing is
+//! copied: the snapshot writer then serializes the shard's slots one by one
+//! in the background, and a slot that a command is about to touch before the
+//! writer got there is serialized first (serialize-before-mutate). Each slot
+//! is serialized exactly once, as it was at the cut, so the file is the state
+//! at the cut and the extra memory is only the records not yet written.
+//!
+//! FLUSHDB/FLUSHALL during a snapshot hand their tables to the cut instead of
+//! dropping them: the writer serializes the unvisited slots from there.
+
+use super::{Db, Entry};
+use hashbrown::HashTable;
+
+/// Appends the records of one entry of database `db` (the snapshot format).
+pub type EncodeFn = fn(&mut Vec<u8>, usize, &Entry);
+
+pub struct Cut {
+    encode: EncodeFn,
+    /// One bit per slot of the shard: serialized already.
+    done: Vec<u64>,
+    left: usize,
+    /// The next slot the writer visits.
+    next: usize,
+    /// Records serialized and not yet taken by the writer, and their keys.
+    out: Vec<u8>,
+    keys: u64,
+    /// Per database, the tables a flush detached after the cut.
+    frozen: Vec<Option<Vec<HashTable<Entry>>>>,
+}
+
+impl Cut {
+    pub fn new(encode: EncodeFn, slots: usize, databases: usize) -> Cut {
+        Cut {
+            encode,
+            done: vec![0; slots.div_ceil(64)],
+            left: slots,
+            next: 0,
+            out: Vec::new(),
+            keys: 0,
+            frozen: (0..databases).map(|_| None).collect(),
+        }
+    }
+
+    pub fn is_done(&self, slot: usize) -> bool {
+        self.done[slot / 64] & (1 << (slot % 64)) != 0
+    }
+
+    /// Serializes slot `slot` (an index into the shard's slots) of every
+    /// database, unless that was done already.
+    pub fn visit(&mut self, slot: usize, live: &[Db]) {
+        if self.is_done(slot) {
+            return;
+        }
+        self.done[slot / 64] |= 1 << (slot % 64);
+        self.left -= 1;
+        for (db, d) in live.iter().enumerate() {
+            let tables = self.frozen[db].as_deref().unwrap_or(&d.tables);
+            if let Some(table) = tables.get(slot) {
+                for e in table.iter() {
+                    (self.encode)(&mut self.out, db, e);
+                    self.keys += 1;
+                }
+            }
+        }
+    }
+
+    /// The writer's step: visits slots in order until about `bytes` of
+    /// records are waiting or every slot is done. True when every slot is.
+    pub fn step(&mut self, bytes: usize, live: &[Db]) -> bool {
+        while self.left > 0 && self.out.len() < bytes {
+            self.visit(self.next, live);
+            self.next += 1;
+        }
+        self.left == 0
+    }
+
+    /// Takes the records waiting for the writer and how many keys they hold.
+    pub fn take(&mut self) -> (Vec<u8>, u64) {
+        (
+            std::mem::take(&mut self.out),
+            std::mem::take(&mut self.keys),
+        )
+    }
+
+    /// Keeps the tables a flush of `db` is dropping, for the slots not yet
+    /// serialized. (A second flush drops its tables: every unvisited slot is
+    /// still empty since the first one.)
+    pub fn freeze(&mut self, db: usize, tables: Vec<HashTable<Entry>>) {
+        if self.frozen[db].is_none() && self.left > 0 {
+            self.frozen[db] = Some(tables);
+        }
+    }
+}

@@ -1,0 +1,425 @@
+//! Snapshots and shutdown, as the cores run them (docs/snapshots.md).
+//!
+//! A **checkpoint** of one shard: pick the next generation `g`; with the log
+//! on, create log segment `g` and name it in the manifest; then, in one step
+//! on the shard's core, cut (the keyspace starts serialize-before-mutate) and
+//! rotate the log to segment `g`; write snapshot `g` in the background; once
+//! it is durable, the manifest says "snapshot g + segments from g" and the
+//! older files are deleted. A failure at any point leaves the manifest naming
+//! files that together hold every acknowledged write.
+//!
+//! A **save** is a checkpoint of every shard at once, run by core 0, which
+//! also keeps the manifest (every change of it goes through core 0, one at a
+//! time) and decides when to save by itself: save points (`save 60 10000`)
+//! and log growth (`auto-aof-rewrite-percentage`, `-min-size`).
+
+use super::Node;
+use crate::persistence::manifest::{Manifest, ShardFiles};
+use crate::persistence::{aof, snapshot};
+use futures_channel::oneshot;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// Records the snapshot writer gathers per step before it yields the core.
+const STEP_BYTES: usize = 256 << 10;
+/// After a failed save, automatic saves wait this long (Redis: 5 s).
+const RETRY_FAILED_SAVE_MS: u64 = 5_000;
+
+/// Set once a shutdown has begun: no new connections are served.
+pub static SHUTTING_DOWN: AtomicBool = AtomicBool::new(false);
+
+/// What one core knows of its shard's files and snapshots.
+#[derive(Default)]
+pub struct Persist {
+    /// This shard's files, as the manifest names them.
+    pub files: RefCell<ShardFiles>,
+    /// Size of the current snapshot file (bytes; 0 without one).
+    pub snapshot_bytes: Cell<u64>,
+    /// The log's `total_bytes` when the current snapshot was cut: what the
+    /// log holds beyond the snapshot is the difference.
+    pub log_base: Cell<u64>,
+    /// The shard's change counter at the last completed snapshot's cut.
+    pub saved_changes: Cell<u64>,
+    /// A checkpoint of this shard is running; its progress (keys so far).
+    pub checkpointing: Cell<bool>,
+    pub progress_keys: Cell<u64>,
+    /// Core 0 only: the manifest, and the state of saves.
+    pub manifest: Option<RefCell<Manifest>>,
+    pub saves: Saves,
+}
+
+/// Core 0's record of saves (Redis's rdb_* fields of INFO persistence).
+#[derive(Default)]
+pub struct Saves {
+    pub in_progress: Cell<bool>,
+    pub scheduled: Cell<bool>,
+    pub started_ms: Cell<u64>,
+    pub last_save_ms: Cell<u64>,
+    pub last_ok: Cell<bool>,
+    pub last_duration_ms: Cell<Option<u64>>,
+    pub last_attempt_ms: Cell<u64>,
+    pub count: Cell<u64>,
+    waiting: RefCell<Vec<oneshot::Sender<Result<(), String>>>>,
+}
+
+impl Persist {
+    pub fn new(files: ShardFiles, manifest: Option<Manifest>) -> Persist {
+        let p = Persist {
+            files: RefCell::new(files),
+            manifest: manifest.map(RefCell::new),
+            ..Persist::default()
+        };
+        p.saves.last_ok.set(true);
+        p.saves.last_save_ms.set(crate::util::now_ms());
+        p
+    }
+}
+
+/// Records `files` as shard `shard`'s in the manifest (core 0 writes it).
+pub async fn publish_files(node: &Node, files: ShardFiles) -> Result<(), String> {
+    let shard = node.id;
+    node.run_on(0, move |n: &Node| {
+        let dir = n.config.borrow().dir.clone();
+        let m = n
+            .persist
+            .manifest
+            .as_ref()
+            .ok_or("core 0 holds no manifest")?;
+        let mut m = m.borrow_mut();
+        let before = std::mem::replace(&mut m.shards[shard], files);
+        m.store(&dir).inspect_err(|_| m.shards[shard] = before)
+    })
+    .await
+    .unwrap_or_else(|| Err("core 0 is gone".into()))
+}
+
+/// One shard's checkpoint (see the module comment). Returns the keys
+/// written.
+pub async fn checkpoint(node: Rc<Node>) -> Result<u64, String> {
+    if node.persist.checkpointing.replace(true) {
+        return Err("a snapshot of this shard is already running".into());
+    }
+    let result = run_checkpoint(&node).await;
+    node.persist.checkpointing.set(false);
+    if let Err(e) = &result {
+        tracing::error!(shard = node.id, "snapshot failed: {e}");
+    }
+    result
+}
+
+async fn run_checkpoint(node: &Node) -> Result<u64, String> {
+    let (dir, extent) = {
+        let c = node.config.borrow();
+        (c.dir.clone(), c.aof_extent_bytes)
+    };
+    let (id, shards) = (node.id, node.shards);
+    let before = node.persist.files.borrow().clone();
+    let generation = before.next_generation();
+    let sink = snapshot::DmaSink::create(&dir, id, shards, generation).await?;
+    let log = node.shard.borrow().aof.clone();
+    // With the log on, its next segment exists and is named before the cut,
+    // so every record appended after the cut lands in a listed file.
+    let next_segment = match &log {
+        None => None,
+        Some(_) => {
+            let prepared = async {
+                let file = aof::create_segment(&dir, id, shards, generation, extent).await?;
+                let mut during = before.clone();
+                during.segments.push(generation);
+                publish_files(node, during.clone()).await?;
+                Ok::<_, String>((file, during))
+            };
+            match prepared.await {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    sink.abandon().await;
+                    return Err(e);
+                }
+            }
+        }
+    };
+    // The cut: one synchronous step on this core.
+    let cut_ms = crate::util::now_ms();
+    let (changes_at_cut, log_at_cut) = {
+        let mut sh = node.shard.borrow_mut();
+        sh.keyspace.begin_cut(snapshot::encode_entry);
+        let mut log_at_cut = 0;
+        if let (Some(log), Some((file, during))) = (&log, next_segment) {
+            let mut log = log.borrow_mut();
+            log.rotate(file);
+            log_at_cut = log.stats.total_bytes + log.pending_bytes();
+            *node.persist.files.borrow_mut() = during;
+        }
+        (sh.changes, log_at_cut)
+    };
+    node.persist.progress_keys.set(0);
+    let written = write_snapshot(node, sink, cut_ms).await;
+    let (bytes, keys) = match written {
+        Ok(w) => w,
+        Err(e) => {
+            node.shard.borrow_mut().keyspace.cancel_cut();
+            return Err(e);
+        }
+    };
+    let after = ShardFiles {
+        snapshot: Some(generation),
+        segments: if log.is_some() {
+            vec![generation]
+        } else {
+            Vec::new()
+        },
+    };
+    publish_files(node, after.clone()).await?;
+    let superseded = std::mem::replace(&mut *node.persist.files.borrow_mut(), after);
+    for path in superseded
+        .snapshot
+        .map(|g| snapshot::path(&dir, id, g))
+        .into_iter()
+        .chain(
+            superseded
+                .segments
+                .iter()
+                .filter(|&&s| s < generation)
+                .map(|&s| aof::segment_path(&dir, id, s)),
+        )
+    {
+        if let Err(e) = std::fs::remove_file(&path) {
+            tracing::warn!("cannot remove {}: {e}", path.display());
+        }
+    }
+    node.persist.snapshot_bytes.set(bytes);
+    node.persist.log_base.set(log_at_cut);
+    node.persist.saved_changes.set(changes_at_cut);
+    tracing::info!(shard = id, generation, keys, bytes, "snapshot written");
+    Ok(keys)
+}
+
+/// Drives the cut to its end, writing what it serializes. Returns the file's
+/// size and its keys.
+async fn write_snapshot(
+    node: &Node,
+    mut sink: snapshot::DmaSink,
+    cut_ms: u64,
+) -> Result<(u64, u64), String> {
+    loop {
+        let step = node.shard.borrow_mut().keyspace.cut_step(STEP_BYTES);
+        let Some((records, keys, done)) = step else {
+            sink.abandon().await;
+            return Err("the snapshot was cancelled".into());
+        };
+        if let Err(e) = sink.write(&records, keys).await {
+            sink.abandon().await;
+            return Err(e);
+        }
+        node.persist
+            .progress_keys
+            .set(node.persist.progress_keys.get() + keys);
+        if done {
+            break;
+        }
+        // Let the clients in between steps.
+        futures_lite::future::yield_now().await;
+    }
+    let (path, totals) = sink.finish(cut_ms).await?;
+    let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    Ok((bytes, totals.keys))
+}
+
+/// What became of a request to save.
+#[derive(Debug)]
+pub enum SaveRequest {
+    /// A save started; the receiver gets its outcome.
+    Started(SaveOutcome),
+    /// One was running: another starts after it (`schedule`).
+    Scheduled(SaveOutcome),
+    /// One was running, and no scheduling was asked for.
+    InProgress,
+}
+
+pub type SaveOutcome = oneshot::Receiver<Result<(), String>>;
+
+/// Core 0: starts a save of every shard, unless one runs. With `schedule`,
+/// a save asked for while one runs starts once it ends.
+pub fn request_save(node0: Rc<Node>, schedule: bool) -> SaveRequest {
+    let saves = &node0.persist.saves;
+    let (tx, rx) = oneshot::channel();
+    if saves.in_progress.get() {
+        if !schedule {
+            return SaveRequest::InProgress;
+        }
+        saves.scheduled.set(true);
+        saves.waiting.borrow_mut().push(tx);
+        return SaveRequest::Scheduled(rx);
+    }
+    saves.in_progress.set(true);
+    glommio::spawn_local(save_all(node0, tx)).detach();
+    SaveRequest::Started(rx)
+}
+
+/// Core 0: checkpoints every shard in parallel and records the outcome.
+async fn save_all(node0: Rc<Node>, done: oneshot::Sender<Result<(), String>>) {
+    let saves = &node0.persist.saves;
+    let started = crate::util::now_ms();
+    saves.started_ms.set(started);
+    saves.last_attempt_ms.set(started);
+    let outcomes = node0
+        .run_on_all(|n: &Node| {
+            let (tx, rx) = oneshot::channel();
+            let me = n.rc();
+            glommio::spawn_local(async move {
+                let _ = tx.send(checkpoint(me).await);
+            })
+            .detach();
+            rx
+        })
+        .await;
+    let mut result = Ok(());
+    match outcomes {
+        None => result = Err("a core is gone".to_string()),
+        Some(receivers) => {
+            for (shard, rx) in receivers.into_iter().enumerate() {
+                match rx.await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => result = Err(format!("shard {shard}: {e}")),
+                    Err(_) => result = Err(format!("shard {shard}: cancelled")),
+                }
+            }
+        }
+    }
+    let now = crate::util::now_ms();
+    saves.last_duration_ms.set(Some(now - started));
+    saves.last_ok.set(result.is_ok());
+    if result.is_ok() {
+        saves.last_save_ms.set(now);
+        saves.count.set(saves.count.get() + 1);
+    }
+    let _ = done.send(result);
+    saves.in_progress.set(false);
+    if saves.scheduled.replace(false) {
+        let waiting = std::mem::take(&mut *saves.waiting.borrow_mut());
+        if let SaveRequest::Started(rx) = request_save(node0.clone(), false) {
+            glommio::spawn_local(async move {
+                let outcome = rx.await.unwrap_or_else(|_| Err("cancelled".into()));
+                for w in waiting {
+                    let _ = w.send(outcome.clone());
+                }
+            })
+            .detach();
+        }
+    }
+}
+
+/// What core 0's cron needs from each shard, once a second.
+#[derive(Clone, Copy, Default)]
+pub struct ShardPersistence {
+    pub changes_since_save: u64,
+    pub log_since_snapshot: u64,
+    pub snapshot_bytes: u64,
+}
+
+pub fn shard_persistence(n: &Node) -> ShardPersistence {
+    let sh = n.shard.borrow();
+    let log_since_snapshot = sh.aof.as_ref().map_or(0, |a| {
+        let a = a.borrow();
+        (a.stats.total_bytes + a.pending_bytes()).saturating_sub(n.persist.log_base.get())
+    });
+    ShardPersistence {
+        changes_since_save: sh.changes - n.persist.saved_changes.get(),
+        log_since_snapshot,
+        snapshot_bytes: n.persist.snapshot_bytes.get(),
+    }
+}
+
+/// Core 0: once a second, starts a save when a save point is reached or a
+/// shard's log has grown past its rewrite threshold.
+pub async fn cron(node0: Rc<Node>) {
+    loop {
+        glommio::timer::sleep(Duration::from_secs(1)).await;
+        if SHUTTING_DOWN.load(Ordering::Relaxed) {
+            return;
+        }
+        let saves = &node0.persist.saves;
+        if saves.in_progress.get() {
+            continue;
+        }
+        let Some(shards) = node0.run_on_all(shard_persistence).await else {
+            continue;
+        };
+        let now = crate::util::now_ms();
+        let (save_points, hybrid, pct, min_size) = {
+            let c = node0.config.borrow();
+            (
+                c.save.clone(),
+                c.appendonly && c.aof_use_rdb_preamble,
+                c.auto_aof_rewrite_percentage,
+                c.auto_aof_rewrite_min_size,
+            )
+        };
+        let changes: u64 = shards.iter().map(|s| s.changes_since_save).sum();
+        let since_save = now.saturating_sub(saves.last_save_ms.get()) / 1000;
+        let may_retry = saves.last_ok.get()
+            || now.saturating_sub(saves.last_attempt_ms.get()) >= RETRY_FAILED_SAVE_MS;
+        let save_point = save_points
+            .iter()
+            .any(|&(secs, n)| changes >= n && since_save >= secs);
+        let log_grown = hybrid
+            && pct > 0
+            && shards.iter().any(|s| {
+                let base = s.snapshot_bytes.max(1);
+                s.log_since_snapshot >= min_size && s.log_since_snapshot * 100 >= base * pct
+            });
+        if (save_point || log_grown) && may_retry {
+            let why = if save_point {
+                "save point reached"
+            } else {
+                "log grew past auto-aof-rewrite-percentage"
+            };
+            tracing::info!(changes, "{why}: saving");
+            let _ = request_save(node0.clone(), false);
+        }
+    }
+}
+
+/// Core 0: a graceful stop. Saves first if asked (or, when not said, if save
+/// points are set), then syncs every shard's log, then exits the process.
+/// Returns only if the save failed and `force` is off.
+pub async fn shutdown(node0: Rc<Node>, save: Option<bool>, force: bool) -> String {
+    // Nothing to save before the data is loaded.
+    let save = !crate::persistence::loading::in_progress()
+        && save.unwrap_or_else(|| !node0.config.borrow().save.is_empty());
+    tracing::warn!("shutting down (save: {save})");
+    if save {
+        // Wait for a save that runs, then take a fresh one.
+        let outcome = match request_save(node0.clone(), true) {
+            SaveRequest::Started(rx) | SaveRequest::Scheduled(rx) => {
+                rx.await.unwrap_or_else(|_| Err("cancelled".into()))
+            }
+            SaveRequest::InProgress => Err("a save is already running".into()),
+        };
+        if let Err(e) = outcome {
+            // Redis's message; the reason goes to the log.
+            tracing::error!("the final save failed: {e}");
+            if !force {
+                return "ERR Errors trying to SHUTDOWN. Check logs.".into();
+            }
+        }
+    }
+    SHUTTING_DOWN.store(true, Ordering::SeqCst);
+    let synced = node0
+        .run_on_all(|n: &Node| {
+            n.shard
+                .borrow()
+                .aof
+                .as_ref()
+                .map(|a| a.borrow_mut().sync_all())
+        })
+        .await
+        .unwrap_or_default();
+    for rx in synced.into_iter().flatten() {
+        let _ = rx.await;
+    }
+    tracing::warn!("ringcache is now ready to exit, bye bye...");
+    std::process::exit(0);
+}

@@ -1,0 +1,620 @@
+//! A shard's snapshot file: every key of the shard as it was at one cut
+//! point. Layout (docs/snapshots.md):
+//!
+//! ```text
+//! [header block 4 KiB: magic "RCSNAP\0\x01", version, shard, shards, generation, run id, crc32c]
+//! [record]* [footer record] [zeros to a 4 KiB boundary]
+//! record = [len: u32 LE][crc32c(payload): u32 LE][payload]
+//! entry  = 1, db u8, type u8, expire_at u64 (0 = none), key, count u32, items
+//! more   = 2, db u8, type u8, key, count u32, items   (the next items of the key before)
+//! footer = 0xFF, keys u64, record bytes u64, cut_ms u64, crc32c of every record before it
+//! ```
+//!
+//! Strings are `[len: u32][bytes]`; a collection's items are its elements
+//! (a hash's as field, value; a sorted set's as score f64 LE, member). A big
+//! collection is split into records of at most `PART_ITEMS` items, so no
+//! record grows with the value. The records of one key follow each other;
+//! keys come in no particular order (slots are serialized as the writer
+//! reaches them, or earlier when a command is about to change one).
+//!
+//! The encoder here only makes bytes; the shard's core writes them with
+//! O_DIRECT (`DmaSink`), the offline re-sharding with plain writes
+//! (`FileSink`). Loading is a sequential read with checksums all the way.
+
+use super::aof::write_block_aligned;
+use super::record::{self, SegmentHeader, BLOCK, HEADER_BYTES, MAX_RECORD_BYTES};
+use crate::keyspace::{Entry, Hash, Keyspace, Set, Value, ZSet};
+use bytes::Bytes;
+use glommio::io::{DmaFile, OpenOptions};
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::Read;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+pub const SNAPSHOT_MAGIC: &[u8; 8] = b"RCSNAP\0\x01";
+/// Most items one record carries.
+const PART_ITEMS: usize = 1024;
+
+const TAG_ENTRY: u8 = 1;
+const TAG_MORE: u8 = 2;
+const TAG_FOOTER: u8 = 0xFF;
+
+const TYPE_STR: u8 = 0;
+const TYPE_LIST: u8 = 1;
+const TYPE_HASH: u8 = 2;
+const TYPE_SET: u8 = 3;
+const TYPE_ZSET: u8 = 4;
+
+/// Where a shard's snapshot of generation `generation` lives.
+pub fn path(dir: &Path, shard: usize, generation: u64) -> PathBuf {
+    dir.join("snapshot")
+        .join(format!("shard-{shard:03}-{generation:08}.snap"))
+}
+
+/// The header block of a snapshot.
+pub fn header(shard: usize, shards: usize, generation: u64) -> Vec<u8> {
+    SegmentHeader {
+        magic: SNAPSHOT_MAGIC,
+        shard: shard as u32,
+        shards: shards as u32,
+        sequence: generation,
+        run_id: crate::runtime::run_id().to_string(),
+    }
+    .encode()
+}
+
+/// Appends the records of one entry (this is the `EncodeFn` the keyspace
+/// calls when a slot is serialized).
+pub fn encode_entry(out: &mut Vec<u8>, db: usize, e: &Entry) {
+    let key = e.key();
+    let expire = e.expire_at().unwrap_or(0);
+    let put = |o: &mut Vec<u8>, b: &Bytes| record::put_bytes(o, b);
+    match &e.value {
+        Value::Str(s) => parts(out, db, key, expire, TYPE_STR, std::iter::once(s), put),
+        Value::List(l) => parts(out, db, key, expire, TYPE_LIST, l.iter(), put),
+        Value::Set(s) => parts(out, db, key, expire, TYPE_SET, s.iter(), put),
+        Value::Hash(h) => parts(out, db, key, expire, TYPE_HASH, h.iter(), |o, (f, v)| {
+            put(o, f);
+            put(o, v);
+        }),
+        Value::ZSet(z) => parts(out, db, key, expire, TYPE_ZSET, z.iter(), |o, (m, s)| {
+            o.extend_from_slice(&s.to_le_bytes());
+            put(o, m);
+        }),
+    }
+}
+
+/// One entry record, then `more` records, each with at most `PART_ITEMS`.
+fn parts<I>(
+    out: &mut Vec<u8>,
+    db: usize,
+    key: &[u8],
+    expire: u64,
+    kind: u8,
+    items: impl Iterator<Item = I>,
+    put: impl Fn(&mut Vec<u8>, I),
+) {
+    let mut items = items.peekable();
+    let mut first = true;
+    while first || items.peek().is_some() {
+        record::frame(out, |o| {
+            o.extend_from_slice(&[if first { TAG_ENTRY } else { TAG_MORE }, db as u8, kind]);
+            if first {
+                o.extend_from_slice(&expire.to_le_bytes());
+            }
+            record::put_bytes(o, key);
+            let count_at = o.len();
+            o.extend_from_slice(&[0; 4]);
+            let mut n = 0u32;
+            for item in items.by_ref().take(PART_ITEMS) {
+                put(o, item);
+                n += 1;
+            }
+            o[count_at..count_at + 4].copy_from_slice(&n.to_le_bytes());
+        });
+        first = false;
+    }
+}
+
+/// The running totals a snapshot's footer records: keys, the bytes of the
+/// records, and their crc32c (the whole-file checksum).
+#[derive(Default, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Totals {
+    pub keys: u64,
+    pub bytes: u64,
+    crc: u32,
+}
+
+impl Totals {
+    /// Adds whole framed records holding `keys` keys, in file order.
+    pub fn add(&mut self, records: &[u8], keys: u64) {
+        self.crc = crc32c::crc32c_append(self.crc, records);
+        self.bytes += records.len() as u64;
+        self.keys += keys;
+    }
+
+    /// The footer record, padded with zeros to the end of its block: the
+    /// last bytes of the file.
+    pub fn footer(&self, cut_ms: u64) -> Vec<u8> {
+        let mut out = Vec::new();
+        record::frame(&mut out, |o| {
+            o.push(TAG_FOOTER);
+            o.extend_from_slice(&self.keys.to_le_bytes());
+            o.extend_from_slice(&self.bytes.to_le_bytes());
+            o.extend_from_slice(&cut_ms.to_le_bytes());
+            o.extend_from_slice(&self.crc.to_le_bytes());
+        });
+        let written = BLOCK as u64 + self.bytes;
+        let end = record::align_up(written + out.len() as u64);
+        out.resize((end - written) as usize, 0);
+        out
+    }
+}
+
+/// What a snapshot held, once loaded.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Loaded {
+    pub keys: u64,
+    pub bytes: u64,
+    pub cut_ms: u64,
+}
+
+/// Reads a snapshot into `ks`, checking every record and the footer.
+/// `expect` is the (shard, shards, generation) the manifest names; `keep`
+/// says which keys belong in `ks` (all of them unless re-sharding);
+/// `progress` is told of each megabyte read.
+pub fn load(
+    file: &Path,
+    expect: (usize, usize, u64),
+    ks: &mut Keyspace,
+    keep: &dyn Fn(&[u8]) -> bool,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Loaded, String> {
+    let name = file.display();
+    let bad = |what: String| format!("{name}: {what}");
+    let mut f = File::open(file).map_err(|e| bad(e.to_string()))?;
+    let mut block = vec![0u8; BLOCK];
+    f.read_exact(&mut block)
+        .map_err(|e| bad(format!("cannot read the header: {e}")))?;
+    let h = SegmentHeader::decode(&block, SNAPSHOT_MAGIC).map_err(bad)?;
+    if (h.shard as usize, h.shards as usize, h.sequence) != expect {
+        return Err(bad(format!(
+            "is shard {} of {}, generation {}, but the manifest expects shard {} of {}, generation {}",
+            h.shard, h.shards, h.sequence, expect.0, expect.1, expect.2
+        )));
+    }
+    let mut reader = Records::new(f, BLOCK as u64);
+    let mut keys = 0;
+    let mut current: Option<Building> = None;
+    let mut reported = 0;
+    loop {
+        let at = reader.pos;
+        let read = Totals {
+            keys,
+            bytes: at - BLOCK as u64,
+            crc: reader.crc,
+        };
+        let Some(payload) = reader.next().map_err(bad)? else {
+            return Err(bad(format!(
+                "ends at offset {at} without its footer (the file is truncated)"
+            )));
+        };
+        let corrupt = |what: &str| bad(format!("bad record at offset {at}: {what}"));
+        if payload.first() == Some(&TAG_FOOTER) {
+            let (footer, cut_ms) = Footer::decode(&payload).ok_or_else(|| corrupt("footer"))?;
+            if footer != read {
+                return Err(bad(format!(
+                    "whole-file check failed: the footer says {footer:?}, the file holds {read:?}"
+                )));
+            }
+            if let Some(b) = current.take() {
+                b.store(ks, keep);
+            }
+            return Ok(Loaded {
+                keys,
+                bytes: reader.pos,
+                cut_ms,
+            });
+        }
+        keys += (payload.first() == Some(&TAG_ENTRY)) as u64;
+        let item = Item::decode(&payload).ok_or_else(|| corrupt("undecodable"))?;
+        match item {
+            Item::Entry(b) => {
+                if let Some(done) = current.replace(b) {
+                    done.store(ks, keep);
+                }
+            }
+            Item::More { db, key, items } => match &mut current {
+                Some(b) if b.db == db && b.key == key => b.extend(items)?,
+                _ => return Err(corrupt("continues a key that did not come before it")),
+            },
+        }
+        if reader.pos - reported >= 1 << 20 {
+            progress(reader.pos - reported);
+            reported = reader.pos;
+        }
+    }
+}
+
+/// A key being rebuilt from its records.
+struct Building {
+    db: usize,
+    key: Bytes,
+    expire: u64,
+    value: Value,
+}
+
+impl Building {
+    fn extend(&mut self, items: Items) -> Result<(), String> {
+        match (&mut self.value, items) {
+            (Value::List(l), Items::Plain(v)) => l.extend(v),
+            (Value::Set(s), Items::Plain(v)) => v.into_iter().for_each(|m| {
+                s.insert(m);
+            }),
+            (Value::Hash(h), Items::Pairs(v)) => v.into_iter().for_each(|(f, x)| {
+                h.insert(f, x);
+            }),
+            (Value::ZSet(z), Items::Scored(v)) => v.into_iter().for_each(|(s, m)| {
+                z.insert(m, s);
+            }),
+            _ => return Err("a continuation record of another type".into()),
+        }
+        Ok(())
+    }
+
+    fn store(self, ks: &mut Keyspace, keep: &dyn Fn(&[u8]) -> bool) {
+        if keep(&self.key) && ks.databases() > self.db {
+            ks.insert(
+                self.db,
+                &self.key,
+                self.value,
+                (self.expire != 0).then_some(self.expire),
+            );
+        }
+    }
+}
+
+enum Items {
+    Plain(Vec<Bytes>),
+    Pairs(Vec<(Bytes, Bytes)>),
+    Scored(Vec<(f64, Bytes)>),
+}
+
+enum Item {
+    Entry(Building),
+    More { db: usize, key: Bytes, items: Items },
+}
+
+/// A cursor over a verified payload; every read is bounds-checked.
+struct Cursor<'a> {
+    p: &'a Bytes,
+    pos: usize,
+}
+
+impl Cursor<'_> {
+    fn take(&mut self, n: usize) -> Option<&[u8]> {
+        let s = self.p.get(self.pos..self.pos.checked_add(n)?)?;
+        self.pos += n;
+        Some(s)
+    }
+    fn u8(&mut self) -> Option<u8> {
+        self.take(1).map(|b| b[0])
+    }
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+    }
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+    fn bytes(&mut self) -> Option<Bytes> {
+        let n = self.u32()? as usize;
+        let start = self.pos;
+        self.take(n)?;
+        Some(self.p.slice(start..start + n))
+    }
+    fn done(&self) -> bool {
+        self.pos == self.p.len()
+    }
+}
+
+impl Item {
+    fn decode(p: &Bytes) -> Option<Item> {
+        let mut c = Cursor { p, pos: 0 };
+        let tag = c.u8()?;
+        let db = c.u8()? as usize;
+        let kind = c.u8()?;
+        let expire = if tag == TAG_ENTRY { c.u64()? } else { 0 };
+        let key = c.bytes()?;
+        let n = c.u32()? as usize;
+        // Every item takes at least 4 bytes: a bound on what to reserve.
+        if n > p.len() / 4 {
+            return None;
+        }
+        let items = match kind {
+            TYPE_STR | TYPE_LIST | TYPE_SET => {
+                Items::Plain((0..n).map(|_| c.bytes()).collect::<Option<_>>()?)
+            }
+            TYPE_HASH => Items::Pairs(
+                (0..n)
+                    .map(|_| Some((c.bytes()?, c.bytes()?)))
+                    .collect::<Option<_>>()?,
+            ),
+            TYPE_ZSET => Items::Scored(
+                (0..n)
+                    .map(|_| {
+                        let s = f64::from_le_bytes(c.take(8)?.try_into().ok()?);
+                        Some((s, c.bytes()?)).filter(|_| !s.is_nan())
+                    })
+                    .collect::<Option<_>>()?,
+            ),
+            _ => return None,
+        };
+        if !c.done() {
+            return None;
+        }
+        if tag == TAG_MORE {
+            return Some(Item::More { db, key, items });
+        }
+        if tag != TAG_ENTRY {
+            return None;
+        }
+        // Collections start empty and are filled through their own insert,
+        // which picks the compact or the full form.
+        let value = match (kind, items) {
+            (TYPE_STR, Items::Plain(mut v)) if v.len() == 1 => {
+                let value = Value::Str(v.pop()?);
+                return Some(Item::Entry(Building {
+                    db,
+                    key,
+                    expire,
+                    value,
+                }));
+            }
+            (TYPE_LIST, items) => (Value::List(VecDeque::new()), items),
+            (TYPE_SET, items) => (Value::Set(Box::<Set>::default()), items),
+            (TYPE_HASH, items) => (Value::Hash(Box::<Hash>::default()), items),
+            (TYPE_ZSET, items) => (Value::ZSet(Box::<ZSet>::default()), items),
+            _ => return None,
+        };
+        let mut b = Building {
+            db,
+            key,
+            expire,
+            value: value.0,
+        };
+        b.extend(value.1).ok()?;
+        Some(Item::Entry(b))
+    }
+}
+
+struct Footer;
+
+impl Footer {
+    /// The totals a footer records, and the cut time.
+    fn decode(p: &Bytes) -> Option<(Totals, u64)> {
+        let mut c = Cursor { p, pos: 1 };
+        let (keys, bytes, cut_ms, crc) = (c.u64()?, c.u64()?, c.u64()?, c.u32()?);
+        c.done().then_some((Totals { keys, bytes, crc }, cut_ms))
+    }
+}
+
+/// Framed records read one after another from a file.
+struct Records {
+    file: File,
+    buf: Vec<u8>,
+    start: usize,
+    /// File offset of `buf[start]`.
+    pos: u64,
+    /// crc32c of every record read so far.
+    crc: u32,
+    eof: bool,
+}
+
+const READ_BYTES: usize = 4 << 20;
+
+impl Records {
+    fn new(file: File, pos: u64) -> Records {
+        Records {
+            file,
+            buf: Vec::new(),
+            start: 0,
+            pos,
+            crc: 0,
+            eof: false,
+        }
+    }
+
+    /// Makes at least `n` bytes available from `start`, unless the file ends.
+    fn fill(&mut self, n: usize) -> Result<bool, String> {
+        while self.buf.len() - self.start < n && !self.eof {
+            self.buf.drain(..self.start);
+            self.start = 0;
+            let have = self.buf.len();
+            self.buf.resize(have + READ_BYTES.max(n), 0);
+            let got = self
+                .file
+                .read(&mut self.buf[have..])
+                .map_err(|e| e.to_string())?;
+            self.buf.truncate(have + got);
+            self.eof = got == 0;
+        }
+        Ok(self.buf.len() - self.start >= n)
+    }
+
+    /// The next record's payload; `None` at the end of the file. A bad
+    /// checksum is an error.
+    fn next(&mut self) -> Result<Option<Bytes>, String> {
+        if !self.fill(HEADER_BYTES)? {
+            return Ok(None);
+        }
+        let h = &self.buf[self.start..self.start + HEADER_BYTES];
+        let len = u32::from_le_bytes(h[0..4].try_into().expect("4 bytes")) as usize;
+        let crc = u32::from_le_bytes(h[4..8].try_into().expect("4 bytes"));
+        if len == 0 || len > MAX_RECORD_BYTES {
+            return Err(format!("bad record length {len} at offset {}", self.pos));
+        }
+        if !self.fill(HEADER_BYTES + len)? {
+            return Ok(None);
+        }
+        let framed = &self.buf[self.start..self.start + HEADER_BYTES + len];
+        if crc32c::crc32c(&framed[HEADER_BYTES..]) != crc {
+            return Err(format!("checksum mismatch at offset {}", self.pos));
+        }
+        self.crc = crc32c::crc32c_append(self.crc, framed);
+        let payload = Bytes::copy_from_slice(&framed[HEADER_BYTES..]);
+        self.start += HEADER_BYTES + len;
+        self.pos += (HEADER_BYTES + len) as u64;
+        Ok(Some(payload))
+    }
+}
+
+/// Bytes gathered before a write: large sequential writes, few of them.
+const WRITE_BYTES: usize = 1 << 20;
+
+/// A snapshot being written by its shard's core, with O_DIRECT, under a
+/// temporary name until `finish` publishes it.
+pub struct DmaSink {
+    file: DmaFile,
+    tmp: PathBuf,
+    path: PathBuf,
+    /// File offset of `pending[0]` (always block-aligned).
+    pos: u64,
+    pending: Vec<u8>,
+    totals: Totals,
+}
+
+impl DmaSink {
+    pub async fn create(
+        dir: &Path,
+        shard: usize,
+        shards: usize,
+        generation: u64,
+    ) -> Result<DmaSink, String> {
+        let path = path(dir, shard, generation);
+        let tmp = path.with_extension("snap.tmp");
+        std::fs::create_dir_all(dir.join("snapshot"))
+            .map_err(|e| format!("{}: {e}", dir.display()))?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .dma_open(&tmp)
+            .await
+            .map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
+        Ok(DmaSink {
+            file,
+            tmp,
+            path,
+            pos: 0,
+            pending: header(shard, shards, generation),
+            totals: Totals::default(),
+        })
+    }
+
+    /// Appends whole records holding `keys` keys; writes once enough piled up.
+    pub async fn write(&mut self, records: &[u8], keys: u64) -> Result<(), String> {
+        self.totals.add(records, keys);
+        self.pending.extend_from_slice(records);
+        if self.pending.len() >= WRITE_BYTES {
+            let whole = self.pending.len() / BLOCK * BLOCK;
+            let rest = self.pending.split_off(whole);
+            let data = std::mem::replace(&mut self.pending, rest);
+            self.flush(&data).await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self, data: &[u8]) -> Result<(), String> {
+        write_block_aligned(&self.file, data, self.pos)
+            .await
+            .map_err(|e| format!("{}: {e}", self.tmp.display()))?;
+        self.pos += data.len() as u64;
+        Ok(())
+    }
+
+    /// Writes the footer, syncs, and renames the file into place.
+    pub async fn finish(mut self, cut_ms: u64) -> Result<(PathBuf, Totals), String> {
+        let mut data = std::mem::take(&mut self.pending);
+        data.extend_from_slice(&self.totals.footer(cut_ms));
+        self.flush(&data).await?;
+        let io = |e: glommio::GlommioError<()>| format!("{}: {e}", self.tmp.display());
+        self.file.fdatasync().await.map_err(io)?;
+        self.file.close().await.map_err(io)?;
+        publish(&self.tmp, &self.path)?;
+        Ok((self.path, self.totals))
+    }
+
+    /// Gives up: the temporary file is removed.
+    pub async fn abandon(self) {
+        let _ = self.file.close().await;
+        let _ = std::fs::remove_file(&self.tmp);
+    }
+}
+
+/// A snapshot written with ordinary buffered writes: the offline re-sharding
+/// at start-up, before any executor runs.
+pub struct FileSink {
+    out: std::io::BufWriter<File>,
+    tmp: PathBuf,
+    path: PathBuf,
+    totals: Totals,
+}
+
+impl FileSink {
+    pub fn create(
+        dir: &Path,
+        shard: usize,
+        shards: usize,
+        generation: u64,
+    ) -> Result<FileSink, String> {
+        let path = path(dir, shard, generation);
+        let tmp = path.with_extension("snap.tmp");
+        let io = |e: std::io::Error| format!("{}: {e}", tmp.display());
+        std::fs::create_dir_all(dir.join("snapshot")).map_err(io)?;
+        let mut out =
+            std::io::BufWriter::with_capacity(WRITE_BYTES, File::create(&tmp).map_err(io)?);
+        out.write_all(&header(shard, shards, generation))
+            .map_err(io)?;
+        Ok(FileSink {
+            out,
+            tmp,
+            path,
+            totals: Totals::default(),
+        })
+    }
+
+    pub fn write(&mut self, records: &[u8], keys: u64) -> Result<(), String> {
+        self.totals.add(records, keys);
+        self.out
+            .write_all(records)
+            .map_err(|e| format!("{}: {e}", self.tmp.display()))
+    }
+
+    pub fn finish(mut self, cut_ms: u64) -> Result<PathBuf, String> {
+        let io = |e: std::io::Error| format!("{}: {e}", self.tmp.display());
+        self.out
+            .write_all(&self.totals.footer(cut_ms))
+            .map_err(io)?;
+        let file = self.out.into_inner().map_err(|e| io(e.into_error()))?;
+        file.sync_all().map_err(io)?;
+        publish(&self.tmp, &self.path)?;
+        Ok(self.path)
+    }
+}
+
+/// Renames a synced temporary file to its name and makes the rename durable.
+pub fn publish(tmp: &Path, path: &Path) -> Result<(), String> {
+    std::fs::rename(tmp, path)
+        .map_err(|e| format!("cannot rename {} to {}: {e}", tmp.display(), path.display()))?;
+    sync_dir(path)
+}
+
+/// fsyncs the directory holding `path`, so a new name in it survives a crash.
+pub fn sync_dir(path: &Path) -> Result<(), String> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| format!("cannot sync {}: {e}", dir.display()))
+}

@@ -1,0 +1,295 @@
+//! Start-up recovery (docs/snapshots.md). The coordinator, before any core
+//! runs, reads the manifest, checks that every file it names exists, and
+//! re-shards the data when the shard count changed. Then every core loads
+//! its own shard in parallel — its snapshot, then the log segments after it —
+//! on a loader thread pinned to the core's CPU, while the core itself already
+//! answers clients (`-LOADING` until every shard is in).
+
+use crate::commands;
+use crate::config::{Config, SnapshotOnCorruption};
+use crate::keyspace::Keyspace;
+use crate::node::persist::publish_files;
+use crate::node::Node;
+use crate::persistence::manifest::{Manifest, ShardFiles};
+use crate::persistence::{aof, loading, snapshot};
+use crate::router;
+use crate::shard::Shard;
+use std::path::Path;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+/// How often a loading shard logs its progress.
+const PROGRESS_EVERY: Duration = Duration::from_secs(3);
+
+/// The coordinator's part: the manifest the cores start from, re-sharded to
+/// `config.shards` if it was written with another count.
+pub fn prepare(config: &Config) -> Result<Manifest, String> {
+    let dir = &config.dir;
+    let Some(manifest) = Manifest::load(dir)? else {
+        refuse_unlisted_files(dir)?;
+        loading::begin(config.shards, 0);
+        return Ok(Manifest::empty(config.shards));
+    };
+    let missing = manifest.missing_files(dir);
+    if !missing.is_empty() {
+        let names: Vec<String> = missing.iter().map(|p| p.display().to_string()).collect();
+        return Err(format!(
+            "{} names files that do not exist: {}. Restore them, or move the data directory aside to start empty",
+            crate::persistence::manifest::path(dir).display(),
+            names.join(", ")
+        ));
+    }
+    let manifest = if manifest.shards.len() != config.shards {
+        reshard(config, &manifest)?
+    } else {
+        manifest
+    };
+    let total = (0..manifest.shards.len())
+        .flat_map(|i| named_files(dir, i, &manifest.shards[i]))
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    loading::begin(config.shards, total);
+    Ok(manifest)
+}
+
+fn named_files(dir: &Path, shard: usize, files: &ShardFiles) -> Vec<std::path::PathBuf> {
+    files
+        .snapshot
+        .map(|g| snapshot::path(dir, shard, g))
+        .into_iter()
+        .chain(
+            files
+                .segments
+                .iter()
+                .map(|&s| aof::segment_path(dir, shard, s)),
+        )
+        .collect()
+}
+
+/// Data files with no manifest naming them: refuse rather than guess (or
+/// overwrite them with new segments of the same numbers).
+fn refuse_unlisted_files(dir: &Path) -> Result<(), String> {
+    for sub in ["aof", "snapshot"] {
+        let found = std::fs::read_dir(dir.join(sub))
+            .map(|d| d.filter_map(|e| e.ok()).next().is_some())
+            .unwrap_or(false);
+        if found {
+            return Err(format!(
+                "{} holds data files but there is no manifest ({}): move them aside to start empty, or restore the manifest",
+                dir.join(sub).display(),
+                crate::persistence::manifest::path(dir).display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Rebuilds one shard as its files say, into a keyspace laid out for
+/// `shards` shards. Runs on a loader thread (or the coordinator's).
+/// Returns the keyspace, the files that remain valid, and (records, bytes)
+/// of the log replayed.
+pub fn load_shard(
+    config: &Config,
+    shard: usize,
+    shards: usize,
+    files: &ShardFiles,
+) -> Result<(Keyspace, ShardFiles, (u64, u64)), String> {
+    let dir = &config.dir;
+    let mut sh = Shard::new(shard, shards, config.databases);
+    let started = Instant::now();
+    let mut last_log = Instant::now();
+    if let Some(g) = files.snapshot {
+        let path = snapshot::path(dir, shard, g);
+        let mut progress = |bytes: u64| {
+            loading::add_loaded(bytes);
+            if last_log.elapsed() >= PROGRESS_EVERY {
+                last_log = Instant::now();
+                tracing::info!(
+                    shard,
+                    "loading the snapshot: {:.0}% of all data",
+                    loading::progress().percent
+                );
+            }
+        };
+        match snapshot::load(&path, (shard, shards, g), &mut sh.keyspace, &|_| true, &mut progress) {
+            Ok(loaded) => {
+                let secs = started.elapsed().as_secs_f64();
+                tracing::info!(
+                    shard,
+                    keys = loaded.keys,
+                    bytes = loaded.bytes,
+                    seconds = format!("{secs:.2}"),
+                    mb_per_s = format!("{:.0}", loaded.bytes as f64 / 1e6 / secs.max(1e-6)),
+                    "snapshot loaded"
+                );
+            }
+            Err(e) if config.snapshot_load_corrupt == SnapshotOnCorruption::StartEmpty => {
+                tracing::error!("{e}: shard {shard} starts empty, as --snapshot-load-corrupt start-empty asks (the file is left in place)");
+                return Ok((Shard::new(shard, shards, config.databases).keyspace, ShardFiles::default(), (0, 0)));
+            }
+            Err(e) => {
+                return Err(format!(
+                    "{e}. Restore the file, or start with --snapshot-load-corrupt start-empty to start shard {shard} without it"
+                ))
+            }
+        }
+    }
+    let now = crate::util::now_ms();
+    let mut failure = None;
+    let mut applied = 0u64;
+    let replayed = aof::replay(
+        dir,
+        shard,
+        shards,
+        &files.segments,
+        config.aof_load_corrupt,
+        |db, argv| {
+            if failure.is_none() {
+                failure = commands::apply_logged(&mut sh, db, &argv, now).err();
+            }
+            applied += 1;
+            if applied.is_multiple_of(65536) && last_log.elapsed() >= PROGRESS_EVERY {
+                last_log = Instant::now();
+                tracing::info!(shard, records = applied, "replaying the log");
+            }
+        },
+    )?;
+    if let Some(e) = failure {
+        return Err(format!("log replay of shard {shard} failed: {e}"));
+    }
+    loading::add_loaded(replayed.bytes);
+    let secs = started.elapsed().as_secs_f64();
+    tracing::info!(
+        shard,
+        keys = (0..sh.keyspace.databases())
+            .map(|d| sh.keyspace.len(d))
+            .sum::<usize>(),
+        records = replayed.records,
+        log_bytes = replayed.bytes,
+        seconds = format!("{secs:.2}"),
+        "shard loaded"
+    );
+    let kept = ShardFiles {
+        snapshot: files.snapshot,
+        segments: replayed.kept,
+    };
+    Ok((sh.keyspace, kept, (replayed.records, replayed.bytes)))
+}
+
+/// A core's part: loads its shard on a loader thread pinned to `cpu`, then
+/// starts its log in a new segment named in the manifest.
+pub async fn recover(node: &Rc<Node>, cpu: usize) -> Result<(), String> {
+    let config = node.config.borrow().clone();
+    let files = node.persist.files.borrow().clone();
+    let (id, shards) = (node.id, node.shards);
+    let (tx, rx) = futures_channel::oneshot::channel();
+    let loader_config = config.clone();
+    std::thread::Builder::new()
+        .name(format!("load-{id}"))
+        .spawn(move || {
+            core_affinity::set_for_current(core_affinity::CoreId { id: cpu });
+            let _ = tx.send(load_shard(&loader_config, id, shards, &files));
+        })
+        .map_err(|e| format!("cannot start the loader of shard {id}: {e}"))?;
+    let (keyspace, mut files, replayed) = rx
+        .await
+        .map_err(|_| format!("the loader of shard {id} died"))??;
+    node.shard.borrow_mut().keyspace = keyspace;
+    if let Some(g) = files.snapshot {
+        let size = std::fs::metadata(snapshot::path(&config.dir, id, g)).map_or(0, |m| m.len());
+        node.persist.snapshot_bytes.set(size);
+    }
+    if config.appendonly {
+        let seq = files.next_generation();
+        let file =
+            aof::create_segment(&config.dir, id, shards, seq, config.aof_extent_bytes).await?;
+        files.segments.push(seq);
+        publish_files(node, files.clone()).await?;
+        let settings = aof::Settings {
+            policy: config.appendfsync,
+            extent_bytes: config.aof_extent_bytes,
+            write_threshold_bytes: config.aof_write_threshold_bytes,
+        };
+        node.shard
+            .borrow_mut()
+            .attach_aof(aof::start(file, settings, replayed));
+    } else if files != *node.persist.files.borrow() {
+        publish_files(node, files.clone()).await?;
+    }
+    *node.persist.files.borrow_mut() = files;
+    loading::shard_done();
+    Ok(())
+}
+
+/// The shard count changed: every old shard is rebuilt in turn and its keys
+/// written into snapshots of the new layout, which a new manifest then
+/// names at once; the old files go only after that. A crash meanwhile
+/// leaves the old manifest and files as they were.
+fn reshard(config: &Config, old: &Manifest) -> Result<Manifest, String> {
+    let (dir, shards) = (&config.dir, config.shards);
+    let started = Instant::now();
+    tracing::warn!(
+        "the data was written by {} shards; re-sharding it for {shards}",
+        old.shards.len()
+    );
+    let generation = old
+        .shards
+        .iter()
+        .map(ShardFiles::next_generation)
+        .max()
+        .unwrap_or(1);
+    let mut sinks = (0..shards)
+        .map(|j| snapshot::FileSink::create(dir, j, shards, generation))
+        .collect::<Result<Vec<_>, _>>()?;
+    let now = crate::util::now_ms();
+    let mut keys = 0u64;
+    for (i, files) in old.shards.iter().enumerate() {
+        let (ks, _, _) = load_shard(config, i, old.shards.len(), files)?;
+        let mut out: Vec<(Vec<u8>, u64)> = vec![(Vec::new(), 0); shards];
+        let mut failure = None;
+        for db in 0..ks.databases() {
+            ks.keys(db, now, |e| {
+                let j = router::shard_of(e.key(), shards);
+                snapshot::encode_entry(&mut out[j].0, db, e);
+                out[j].1 += 1;
+                if out[j].0.len() >= 1 << 20 && failure.is_none() {
+                    let (records, n) = std::mem::take(&mut out[j]);
+                    failure = sinks[j].write(&records, n).err();
+                }
+            });
+        }
+        for (j, (records, n)) in out.into_iter().enumerate() {
+            sinks[j].write(&records, n)?;
+        }
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        keys += (0..ks.databases()).map(|d| ks.len(d) as u64).sum::<u64>();
+    }
+    for sink in sinks {
+        sink.finish(now)?;
+    }
+    let manifest = Manifest {
+        shards: vec![
+            ShardFiles {
+                snapshot: Some(generation),
+                segments: Vec::new(),
+            };
+            shards
+        ],
+    };
+    manifest.store(dir)?;
+    // The new files' generation is above every old one: no name is shared.
+    for (i, files) in old.shards.iter().enumerate() {
+        for path in named_files(dir, i, files) {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+    tracing::warn!(
+        keys,
+        seconds = format!("{:.2}", started.elapsed().as_secs_f64()),
+        "re-sharded into {shards} shards"
+    );
+    Ok(manifest)
+}
