@@ -149,6 +149,34 @@ impl Server {
         self.start_again();
     }
 
+    /// Kills the server and starts it again with another shard count and
+    /// other flags, on the same port and data directory.
+    pub fn restart_with(&mut self, shards: usize, extra: &[&str]) {
+        self.kill9();
+        self.shards = shards;
+        self.extra = extra.iter().map(|s| s.to_string()).collect();
+        self.start_again();
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the process to exit.
+    pub fn terminate(&mut self, wait: Duration) -> Option<std::process::ExitStatus> {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        self.exited_within(wait)
+    }
+
+    /// Whether the process has exited, waiting at most `wait`.
+    pub fn exited_within(&mut self, wait: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + wait;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
     pub fn kill9(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

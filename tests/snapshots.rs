@@ -1,0 +1,625 @@
+//! Snapshots, hybrid persistence and recovery, proven by killing the server:
+//! a snapshot is exactly the state at its cut, the hybrid keeps every
+//! acknowledged write across snapshots, the data survives a change of shard
+//! count, damaged files are refused clearly, SIGTERM loses nothing, the log
+//! stops growing, and clients get -LOADING while the data loads.
+
+mod common;
+
+use common::{info_field, q, q_err, shard_of, Server};
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const SNAPSHOT_ONLY: &[&str] = &["--appendonly", "no", "--save", ""];
+const HYBRID_ALWAYS: &[&str] = &["--appendonly", "yes", "--appendfsync", "always"];
+const HYBRID_EVERYSEC: &[&str] = &["--appendonly", "yes", "--appendfsync", "everysec"];
+
+/// Sets `keys` to `value` in pipelined batches.
+fn set_all(con: &mut redis::Connection, keys: &[String], value: &str) {
+    for chunk in keys.chunks(1000) {
+        let mut p = redis::pipe();
+        for k in chunk {
+            p.cmd("SET").arg(k).arg(value).ignore();
+        }
+        let () = p.query(con).expect("pipelined SET");
+    }
+}
+
+/// Waits until no save runs and at least `saves` have completed.
+fn wait_saved(con: &mut redis::Connection, saves: u64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let running = info_field(con, "persistence", "rdb_bgsave_in_progress");
+        let done: u64 = info_field(con, "persistence", "rdb_saves")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        if running.as_deref() == Some("0") && done >= saves {
+            assert_eq!(
+                info_field(con, "persistence", "rdb_last_bgsave_status").as_deref(),
+                Some("ok")
+            );
+            return;
+        }
+        assert!(Instant::now() < deadline, "the save never finished");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn saves_done(con: &mut redis::Connection) -> u64 {
+    info_field(con, "persistence", "rdb_saves")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_snapshot_is_the_state_at_its_cut() {
+    // Snapshot-only: after kill -9 the data is exactly what the snapshot
+    // holds. One client overwrites every key, in order, while the snapshot
+    // is written: on each shard, the keys found overwritten must be exactly
+    // a prefix of that shard's writes (the writes before its cut).
+    let mut server = Server::with(2, SNAPSHOT_ONLY);
+    let mut con = server.con();
+    let keys: Vec<String> = (0..60_000).map(|i| format!("k:{i}")).collect();
+    set_all(&mut con, &keys, "old");
+    let before = saves_done(&mut con);
+    let started: String = q(&mut con, &["BGSAVE"]);
+    assert_eq!(started, "Background saving started");
+    set_all(&mut con, &keys, "new");
+    wait_saved(&mut con, before + 1);
+    server.kill9_and_restart();
+    let mut con = server.con();
+    let values: Vec<Option<String>> = keys
+        .chunks(1000)
+        .flat_map(|c| {
+            redis::cmd("MGET")
+                .arg(c)
+                .query::<Vec<Option<String>>>(&mut con)
+                .expect("MGET")
+        })
+        .collect();
+    for shard in 0..2 {
+        let on_shard: Vec<&Option<String>> = keys
+            .iter()
+            .zip(&values)
+            .filter(|(k, _)| shard_of(k, 2) == shard)
+            .map(|(_, v)| v)
+            .collect();
+        let cut = on_shard
+            .iter()
+            .position(|v| v.as_deref() != Some("new"))
+            .unwrap_or(on_shard.len());
+        eprintln!(
+            "shard {shard}: cut after {cut} of {} writes",
+            on_shard.len()
+        );
+        for (i, v) in on_shard.iter().enumerate() {
+            let want = if i < cut { "new" } else { "old" };
+            assert_eq!(
+                v.as_deref(),
+                Some(want),
+                "shard {shard}: key {i} of its writes (cut after {cut})"
+            );
+        }
+    }
+}
+
+#[test]
+fn flushall_during_a_snapshot_leaves_the_snapshot_whole() {
+    let mut server = Server::with(2, SNAPSHOT_ONLY);
+    let mut con = server.con();
+    let keys: Vec<String> = (0..60_000).map(|i| format!("f:{i}")).collect();
+    set_all(&mut con, &keys, "old");
+    let before = saves_done(&mut con);
+    let _: String = q(&mut con, &["BGSAVE"]);
+    let _: String = q(&mut con, &["FLUSHALL"]);
+    let _: String = q(&mut con, &["SET", "after-flush", "x"]);
+    wait_saved(&mut con, before + 1);
+    server.kill9_and_restart();
+    let mut con = server.con();
+    // Each shard was cut either before the flush (all its old keys, nothing
+    // newer) or after it (none of them).
+    for shard in 0..2 {
+        let mine: Vec<&String> = keys.iter().filter(|k| shard_of(k, 2) == shard).collect();
+        let present: usize = mine
+            .chunks(1000)
+            .map(|c| {
+                let c: Vec<&str> = c.iter().map(|k| k.as_str()).collect();
+                redis::cmd("EXISTS")
+                    .arg(&c)
+                    .query::<usize>(&mut con)
+                    .unwrap()
+            })
+            .sum();
+        assert!(
+            present == 0 || present == mine.len(),
+            "shard {shard}: {present} of {} keys survived: a snapshot mixed two states",
+            mine.len()
+        );
+    }
+}
+
+/// One writer's acknowledged progress: iteration `i` wrote a string, a list
+/// element, a hash field and a sorted-set member, all acknowledged.
+fn writer(mut con: redis::Connection, w: usize, stop: Arc<AtomicBool>) -> u64 {
+    let mut done = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        let i = done;
+        let ok = redis::pipe()
+            .cmd("SET")
+            .arg(format!("w{w}:s:{i}"))
+            .arg(i)
+            .cmd("RPUSH")
+            .arg(format!("w{w}:l"))
+            .arg(i)
+            .cmd("HSET")
+            .arg(format!("w{w}:h"))
+            .arg(format!("f{i}"))
+            .arg(i)
+            .cmd("ZADD")
+            .arg(format!("w{w}:z"))
+            .arg(i)
+            .arg(format!("m{i}"))
+            .query::<redis::Value>(&mut con)
+            .is_ok();
+        if !ok {
+            break;
+        }
+        done += 1;
+    }
+    done
+}
+
+#[test]
+fn hybrid_always_keeps_every_acknowledged_write_across_snapshots() {
+    let mut server = Server::with(2, HYBRID_ALWAYS);
+    let mut con = server.con();
+    set_all(
+        &mut con,
+        &(0..30_000).map(|i| format!("base:{i}")).collect::<Vec<_>>(),
+        "b",
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let (c, stop) = (server.con(), stop.clone());
+            std::thread::spawn(move || writer(c, w, stop))
+        })
+        .collect();
+    // Two snapshots while they write, the second one killed mid-way or not.
+    let before = saves_done(&mut con);
+    let _: String = q(&mut con, &["BGSAVE"]);
+    wait_saved(&mut con, before + 1);
+    let _: String = q(&mut con, &["BGREWRITEAOF"]);
+    std::thread::sleep(Duration::from_millis(150));
+    server.kill9();
+    stop.store(true, Ordering::Relaxed);
+    let acked: Vec<u64> = writers.into_iter().map(|h| h.join().unwrap()).collect();
+    server.start_again();
+    let mut con = server.con();
+    let base: usize = q(&mut con, &["DBSIZE"]);
+    assert!(base >= 30_000 + 4 * 3, "keys lost: {base}");
+    for (w, &n) in acked.iter().enumerate() {
+        assert!(n > 0, "writer {w} acknowledged nothing");
+        // What was in flight at the kill may or may not be there; nothing
+        // acknowledged may be missing, nothing may be out of order.
+        let list: Vec<u64> = q(&mut con, &["LRANGE", &format!("w{w}:l"), "0", "-1"]);
+        assert!(
+            list.len() as u64 >= n && list.len() as u64 <= n + 1,
+            "writer {w}: list {} for {n} acked",
+            list.len()
+        );
+        assert!(
+            list.iter().enumerate().all(|(i, &v)| v == i as u64),
+            "writer {w}: list out of order"
+        );
+        let fields: u64 = q(&mut con, &["HLEN", &format!("w{w}:h")]);
+        let members: u64 = q(&mut con, &["ZCARD", &format!("w{w}:z")]);
+        assert!(
+            fields >= n && fields <= n + 1,
+            "writer {w}: {fields} fields for {n} acked"
+        );
+        assert!(
+            members >= n && members <= n + 1,
+            "writer {w}: {members} members for {n} acked"
+        );
+        for i in (0..n).step_by(97).chain([n - 1]) {
+            let v: Option<u64> = q(&mut con, &["GET", &format!("w{w}:s:{i}")]);
+            assert_eq!(v, Some(i), "writer {w}: string {i}");
+            let s: Option<f64> = q(&mut con, &["ZSCORE", &format!("w{w}:z"), &format!("m{i}")]);
+            assert_eq!(s, Some(i as f64));
+        }
+    }
+}
+
+/// A mix of every type, TTLs and two databases; returns a dump to compare.
+fn fill_mixed(server: &Server, tag: &str) {
+    for db in [0, 3] {
+        let mut con = server.con_db(db);
+        for i in 0..300 {
+            let _: () = redis::pipe()
+                .cmd("SET")
+                .arg(format!("{tag}s{i}"))
+                .arg(i)
+                .ignore()
+                .cmd("SET")
+                .arg(format!("{tag}t{i}"))
+                .arg(i)
+                .arg("EX")
+                .arg(10_000)
+                .ignore()
+                .cmd("RPUSH")
+                .arg(format!("{tag}l{}", i % 7))
+                .arg(i)
+                .ignore()
+                .cmd("HSET")
+                .arg(format!("{tag}h{}", i % 5))
+                .arg(format!("f{i}"))
+                .arg(i)
+                .ignore()
+                .cmd("SADD")
+                .arg(format!("{tag}set{}", i % 3))
+                .arg(i)
+                .ignore()
+                .cmd("ZADD")
+                .arg(format!("{tag}z{}", i % 4))
+                .arg(i as f64 / 3.0)
+                .arg(format!("m{i}"))
+                .ignore()
+                .query(&mut con)
+                .unwrap();
+        }
+        // One big collection, split over several snapshot records.
+        let members: Vec<String> = (0..5000).map(|i| format!("big{i}")).collect();
+        let _: usize = redis::cmd("SADD")
+            .arg(format!("{tag}bigset"))
+            .arg(&members)
+            .query(&mut con)
+            .unwrap();
+    }
+}
+
+/// Every key of databases 0 and 3 with its type, contents and whether it has a TTL.
+fn dump(server: &Server) -> BTreeMap<(i64, String), String> {
+    let mut out = BTreeMap::new();
+    for db in [0, 3] {
+        let mut con = server.con_db(db);
+        let keys: Vec<String> = q(&mut con, &["KEYS", "*"]);
+        for k in keys {
+            let kind: String = q(&mut con, &["TYPE", &k]);
+            let body = match kind.as_str() {
+                "string" => q::<String>(&mut con, &["GET", &k]),
+                "list" => format!(
+                    "{:?}",
+                    q::<Vec<String>>(&mut con, &["LRANGE", &k, "0", "-1"])
+                ),
+                "hash" => format!(
+                    "{:?}",
+                    q::<BTreeMap<String, String>>(&mut con, &["HGETALL", &k])
+                ),
+                "set" => {
+                    let mut m: Vec<String> = q(&mut con, &["SMEMBERS", &k]);
+                    m.sort();
+                    format!("{m:?}")
+                }
+                _ => format!(
+                    "{:?}",
+                    q::<Vec<String>>(&mut con, &["ZRANGE", &k, "0", "-1", "WITHSCORES"])
+                ),
+            };
+            let ttl: i64 = q(&mut con, &["TTL", &k]);
+            out.insert((db, k), format!("{kind} ttl:{} {body}", ttl > 0));
+        }
+    }
+    out
+}
+
+#[test]
+fn a_different_shard_count_keeps_every_key() {
+    let mut server = Server::with(2, HYBRID_EVERYSEC);
+    fill_mixed(&server, "a");
+    let mut con = server.con();
+    let before = saves_done(&mut con);
+    let _: String = q(&mut con, &["SAVE"]);
+    assert_eq!(saves_done(&mut con), before + 1);
+    // More after the snapshot: these live only in the log's tail.
+    fill_mixed(&server, "b");
+    let _: String = q(&mut con, &["DEL", "as1", "bs2"]);
+    std::thread::sleep(Duration::from_millis(1200)); // everysec: on disk now
+    let want = dump(&server);
+    assert!(want.len() > 2000, "{} keys", want.len());
+    for shards in [1, 3, 2] {
+        server.restart_with(shards, HYBRID_EVERYSEC);
+        assert_eq!(dump(&server), want, "after restarting with {shards} shards");
+        let manifest = std::fs::read_to_string(server.dir().join("manifest")).unwrap();
+        assert!(
+            manifest.contains(&format!("shards {shards}\n")),
+            "{manifest}"
+        );
+    }
+}
+
+/// Flips one byte in the middle of shard 0's snapshot.
+fn damage_snapshot(server: &Server) -> std::path::PathBuf {
+    let dir = server.dir().join("snapshot");
+    let path = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.to_string_lossy().contains("shard-000") && p.extension().is_some_and(|e| e == "snap")
+        })
+        .expect("a snapshot of shard 0");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = 4096 + (bytes.len() - 4096) / 2;
+    bytes[at] ^= 0x40;
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+#[test]
+fn a_damaged_snapshot_is_refused_clearly() {
+    let mut server = Server::with(2, HYBRID_EVERYSEC);
+    let mut con = server.con();
+    set_all(
+        &mut con,
+        &(0..20_000).map(|i| format!("d:{i}")).collect::<Vec<_>>(),
+        "v",
+    );
+    let _: String = q(&mut con, &["SAVE"]);
+    server.kill9();
+    let path = damage_snapshot(&server);
+    let (status, log) = server
+        .try_start_with(HYBRID_EVERYSEC, Duration::from_secs(10))
+        .expect("a damaged snapshot must stop start-up");
+    assert!(!status.success());
+    assert!(
+        log.contains(&path.display().to_string()),
+        "the file is not named:\n{log}"
+    );
+    assert!(
+        log.contains("snapshot-load-corrupt"),
+        "no way out is offered:\n{log}"
+    );
+    // `ringcache check` finds it too.
+    let check = std::process::Command::new(env!("CARGO_BIN_EXE_ringcache"))
+        .arg("check")
+        .arg(server.dir())
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&check.stdout);
+    assert_eq!(check.status.code(), Some(1), "{report}");
+    assert!(report.contains(&path.display().to_string()), "{report}");
+    // The operator may choose to start that shard empty.
+    let mut flags = HYBRID_EVERYSEC.to_vec();
+    flags.extend(["--snapshot-load-corrupt", "start-empty"]);
+    server.restart_with(2, &flags);
+    let mut con = server.con();
+    let left: usize = q(&mut con, &["DBSIZE"]);
+    assert!(left > 0 && left < 20_000, "{left} keys");
+}
+
+#[test]
+fn a_manifest_naming_a_missing_file_is_refused() {
+    let mut server = Server::with(2, HYBRID_EVERYSEC);
+    let mut con = server.con();
+    let _: String = q(&mut con, &["SET", "k", "v"]);
+    let _: String = q(&mut con, &["SAVE"]);
+    server.kill9();
+    let gone = server.dir().join("snapshot");
+    let victim = std::fs::read_dir(&gone)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    std::fs::remove_file(&victim).unwrap();
+    let (status, log) = server
+        .try_start_with(HYBRID_EVERYSEC, Duration::from_secs(10))
+        .expect("a missing file must stop start-up");
+    assert!(!status.success());
+    assert!(log.contains("names files that do not exist"), "{log}");
+    assert!(log.contains(&victim.display().to_string()), "{log}");
+    // And a damaged manifest.
+    std::fs::write(
+        server.dir().join("manifest"),
+        "ringcache-manifest 1\nshards 2\n",
+    )
+    .unwrap();
+    let (status, log) = server
+        .try_start_with(HYBRID_EVERYSEC, Duration::from_secs(10))
+        .expect("a damaged manifest must stop start-up");
+    assert!(!status.success());
+    assert!(log.contains("manifest"), "{log}");
+}
+
+#[test]
+fn sigterm_loses_nothing() {
+    // Hybrid, synced only once a second: SIGTERM syncs the log before exit.
+    let mut server = Server::with(2, HYBRID_EVERYSEC);
+    let mut con = server.con();
+    let keys: Vec<String> = (0..5000).map(|i| format!("t:{i}")).collect();
+    set_all(&mut con, &keys, "v");
+    let status = server
+        .terminate(Duration::from_secs(20))
+        .expect("SIGTERM must stop the server");
+    assert!(status.success(), "{status:?}");
+    assert!(
+        server.log_text().contains("ready to exit"),
+        "{}",
+        server.log_text()
+    );
+    server.start_again();
+    let n: usize = q(&mut server.con(), &["DBSIZE"]);
+    assert_eq!(n, 5000);
+
+    // Snapshot only, with save points: SIGTERM takes a final snapshot.
+    let flags = ["--appendonly", "no", "--save", "3600 1"];
+    server.restart_with(2, &flags);
+    let mut con = server.con();
+    set_all(
+        &mut con,
+        &(0..3000).map(|i| format!("u:{i}")).collect::<Vec<_>>(),
+        "w",
+    );
+    let status = server
+        .terminate(Duration::from_secs(20))
+        .expect("SIGTERM must stop the server");
+    assert!(status.success());
+    server.start_again();
+    let n: usize = q(&mut server.con(), &["DBSIZE"]);
+    assert_eq!(n, 8000);
+}
+
+#[test]
+fn shutdown_and_save_commands() {
+    let mut server = Server::with(2, HYBRID_EVERYSEC);
+    let mut con = server.con();
+    assert_eq!(q_err(&mut con, &["BGSAVE", "NOW"]), "ERR syntax error");
+    assert_eq!(q_err(&mut con, &["SHUTDOWN", "MAYBE"]), "ERR syntax error");
+    let last: i64 = q(&mut con, &["LASTSAVE"]);
+    std::thread::sleep(Duration::from_millis(1100));
+    let _: String = q(&mut con, &["SET", "k", "v"]);
+    assert_eq!(
+        info_field(&mut con, "persistence", "rdb_changes_since_last_save").as_deref(),
+        Some("1")
+    );
+    let ok: String = q(&mut con, &["SAVE"]);
+    assert_eq!(ok, "OK");
+    let now: i64 = q(&mut con, &["LASTSAVE"]);
+    assert!(now > last, "LASTSAVE {last} -> {now}");
+    assert_eq!(
+        info_field(&mut con, "persistence", "rdb_changes_since_last_save").as_deref(),
+        Some("0")
+    );
+    let scheduled: String = q(&mut con, &["BGSAVE", "SCHEDULE"]);
+    assert!(
+        scheduled == "Background saving started" || scheduled == "Background saving scheduled",
+        "{scheduled}"
+    );
+    let rewrite: String = q(&mut con, &["BGREWRITEAOF"]);
+    assert!(
+        rewrite.starts_with("Background append only file rewriting"),
+        "{rewrite}"
+    );
+    wait_saved(&mut con, 2);
+    // SHUTDOWN NOSAVE: the process exits; the log still holds the write.
+    let gone = redis::cmd("SHUTDOWN")
+        .arg("NOSAVE")
+        .query::<redis::Value>(&mut con);
+    assert!(gone.is_err(), "SHUTDOWN replied {gone:?}");
+    let status = server
+        .exited_within(Duration::from_secs(10))
+        .expect("SHUTDOWN must end the process");
+    assert!(status.success());
+    server.start_again();
+    let v: Option<String> = q(&mut server.con(), &["GET", "k"]);
+    assert_eq!(v.as_deref(), Some("v"));
+}
+
+#[test]
+fn the_log_stops_growing() {
+    let flags = [
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "everysec",
+        "--auto-aof-rewrite-min-size",
+        "1mb",
+        "--auto-aof-rewrite-percentage",
+        "100",
+        "--aof-extent-bytes",
+        "1mb",
+    ];
+    let server = Server::with(2, &flags);
+    let mut con = server.con();
+    let keys: Vec<String> = (0..1000).map(|i| format!("g:{i}")).collect();
+    let value = "x".repeat(1000);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut written = 0u64;
+    // ~60 MB of overwrites of the same 1 MB of data, in rounds: each round
+    // gives the once-a-second rewrite check a chance to run.
+    while written < 60 << 20 {
+        for _ in 0..6 {
+            set_all(&mut con, &keys, &value);
+            written += 1000 * 1000;
+        }
+        std::thread::sleep(Duration::from_millis(400));
+        assert!(Instant::now() < deadline);
+    }
+    std::thread::sleep(Duration::from_millis(2500));
+    let rewrites: u64 = info_field(&mut con, "persistence", "rdb_saves")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        rewrites >= 3,
+        "only {rewrites} automatic rewrites after {written} bytes"
+    );
+    let on_disk = du(server.dir());
+    assert!(
+        on_disk < 16 << 20,
+        "{on_disk} bytes on disk after {written} written"
+    );
+}
+
+/// Bytes the files under `dir` occupy on disk.
+fn du(dir: &std::path::Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let mut total = 0;
+    for e in std::fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        let m = e.metadata().unwrap();
+        total += if m.is_dir() {
+            du(&e.path())
+        } else {
+            m.blocks() * 512
+        };
+    }
+    total
+}
+
+#[test]
+fn clients_get_loading_while_the_data_loads() {
+    let mut server = Server::with(2, SNAPSHOT_ONLY);
+    let mut con = server.con();
+    let value = "v".repeat(100);
+    for start in (0..1_000_000).step_by(10_000) {
+        let mut p = redis::pipe();
+        for i in start..start + 10_000 {
+            p.cmd("SET").arg(format!("key:{i}")).arg(&value).ignore();
+        }
+        let () = p.query(&mut con).unwrap();
+    }
+    let _: String = q(&mut con, &["SAVE"]);
+    server.kill9();
+    // Start without waiting for PING (it is refused while loading).
+    let _ = server.try_start_with(SNAPSHOT_ONLY, Duration::from_millis(1));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (mut saw_loading, mut saw_info) = (false, false);
+    loop {
+        assert!(Instant::now() < deadline, "never finished loading");
+        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", server.port)) else {
+            std::thread::sleep(Duration::from_millis(5));
+            continue;
+        };
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(b"GET key:1\r\nINFO persistence\r\n").unwrap();
+        let mut buf = vec![0u8; 8192];
+        let n = s.read(&mut buf).unwrap_or(0);
+        let reply = String::from_utf8_lossy(&buf[..n]).to_string();
+        if reply.starts_with("-LOADING Redis is loading the dataset in memory") {
+            saw_loading = true;
+            saw_info |= reply.contains("loading:1") && reply.contains("loading_loaded_perc:");
+            continue;
+        }
+        if reply.starts_with("$100") {
+            break;
+        }
+    }
+    assert!(saw_loading, "no -LOADING seen while 1M keys loaded");
+    assert!(saw_info, "INFO never showed loading:1 with its progress");
+    let n: usize = q(&mut server.con(), &["DBSIZE"]);
+    assert_eq!(n, 1_000_000);
+}
