@@ -40,6 +40,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -62,6 +63,13 @@ MODE_FLAGS = {
 RESTART_KINDS = {
     "rdb": ("--save '' --appendonly no", "SAVE"),
     "aof": ("--save '' --appendonly yes --appendfsync everysec", "WAIT_FSYNC"),
+    # Snapshot as the log's base: Redis's aof-use-rdb-preamble after a rewrite.
+    "hybrid": ("--save '' --appendonly yes --appendfsync everysec", "REWRITE"),
+}
+ACTION_TEXT = {
+    "SAVE": "then `SAVE`",
+    "WAIT_FSYNC": "then wait 1.5 s for the everysec fsync",
+    "REWRITE": "then `BGREWRITEAOF` (waited for) and 1.5 s for the everysec fsync",
 }
 
 RB_TESTS = (
@@ -952,6 +960,9 @@ def run_restart(cfg, run_dir, results):
                             log(f"restart: {name} {kind}: SAVE answered {r}; unsupported")
                             continue
                     else:
+                        if action == "REWRITE":
+                            one_call(s.port, "BGREWRITEAOF")
+                            wait_persistence_idle(s.port, timeout=max(120.0, n / 20000))
                         time.sleep(1.5)  # let the everysec fsync happen
                     s.stop(timeout=max(60.0, n / 20000))
                     row["bytes"] = dir_bytes(d)
@@ -981,6 +992,128 @@ def run_restart(cfg, run_dir, results):
                     s.stop()
                     if not cfg.keep_data:
                         shutil.rmtree(d, ignore_errors=True)
+
+
+def info_fields(port, section):
+    r = one_call(port, "INFO", section)
+    if not isinstance(r, bytes):
+        return {}
+    return dict(l.split(":", 1) for l in r.decode(errors="replace").splitlines() if ":" in l)
+
+
+def wait_persistence_idle(port, timeout):
+    """Waits until no snapshot, BGSAVE or AOF rewrite runs or is scheduled."""
+    time.sleep(0.2)
+    deadline = time.monotonic() + timeout
+    busy = ("rdb_bgsave_in_progress", "aof_rewrite_in_progress", "aof_rewrite_scheduled")
+    while time.monotonic() < deadline:
+        f = info_fields(port, "persistence")
+        if f and all(f.get(k, "0").strip() == "0" for k in busy):
+            return True
+        time.sleep(0.05)
+    problem(f"port {port}: persistence still busy after {timeout:.0f}s")
+    return False
+
+
+def pss_bytes(pid):
+    """Proportional set size of a process and its children (a fork's copy-on-write
+    pages count once they are copied): the memory a snapshot really costs."""
+    total = 0
+    pids = [pid]
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            pids += [int(x) for x in f.read().split()]
+    except OSError:
+        pass
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/smaps_rollup") as f:
+                for line in f:
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1]) * 1024
+        except OSError:
+            pass
+    return total
+
+
+def run_snapshot_load(cfg, run_dir, results):
+    """BGSAVE while a closed-loop mixed load runs: throughput and p99 during the
+    snapshot vs before it, and how much memory the snapshot adds (PSS of the
+    server and its fork, sampled every 20 ms)."""
+    n = cfg.snapshot_keys
+    out = {"keys": n, "rows": []}
+    results["snapshot_load"] = out
+    flags = "--save '' --appendonly no"
+    for name in cfg.servers:
+        binary = binaries(cfg)[name]
+        row = {"server": name, "status": "ok"}
+        out["rows"].append(row)
+        if not binary or not os.path.exists(binary):
+            row["status"] = "skipped"
+            continue
+        d = os.path.join(run_dir, f"{name}-snapload")
+        shutil.rmtree(d, ignore_errors=True)
+        s = Server(name, binary, shlex.split(flags), d, cfg)
+        try:
+            ok, reason = s.start()
+            if not ok:
+                row["status"] = f"skipped: {reason}"
+                continue
+            rc, res, err = loadgen(cfg, s.port, ["--fill", n, "-c", 4, "-P", 64, "-d", cfg.value_size],
+                                   timeout=cfg.fill_timeout)
+            if rc != 0 or not res:
+                row["status"] = "fill failed"
+                problem(f"snapshot load: {name}: fill failed: {err}")
+                continue
+            # How long a snapshot takes with no load: the measured runs last that long.
+            t0 = time.monotonic()
+            one_call(s.port, "BGSAVE")
+            wait_persistence_idle(s.port, timeout=600)
+            idle_s = time.monotonic() - t0
+            row["idle_snapshot_s"] = idle_s
+            run_s = max(2.0, idle_s)
+            load = ["--keys", n, "--get-ratio", cfg.get_ratio, "-c", cfg.mixed_conns, "-P", cfg.mixed_pipeline,
+                    "-d", cfg.value_size, "--duration", f"{run_s:.2f}"]
+            rc, before, err = loadgen(cfg, s.port, load, timeout=run_s + 60)
+            if rc != 0 or not before:
+                row["status"] = "load failed"
+                problem(f"snapshot load: {name}: baseline load failed: {err}")
+                continue
+            base_mem = pss_bytes(s.pid)
+            peak = [base_mem]
+            done = threading.Event()
+
+            def sample():
+                while not done.is_set():
+                    peak[0] = max(peak[0], pss_bytes(s.pid))
+                    time.sleep(0.02)
+
+            sampler = threading.Thread(target=sample, daemon=True)
+            sampler.start()
+            t0 = time.monotonic()
+            one_call(s.port, "BGSAVE")
+            rc, during, err = loadgen(cfg, s.port, load, timeout=run_s + 60)
+            wait_persistence_idle(s.port, timeout=600)
+            row["loaded_snapshot_s"] = time.monotonic() - t0
+            done.set()
+            sampler.join()
+            if rc != 0 or not during:
+                row["status"] = "load failed"
+                problem(f"snapshot load: {name}: load during the snapshot failed: {err}")
+                continue
+            row.update({
+                "rps_before": before.get("rps"), "rps_during": during.get("rps"),
+                "p99_before_us": before.get("p99_us"), "p99_during_us": during.get("p99_us"),
+                "max_during_us": during.get("max_us"),
+                "mem_before": base_mem, "mem_peak": peak[0],
+            })
+            log(f"snapshot load: {name:<10} {n:,} keys: {before.get('rps', 0):,.0f} -> "
+                f"{during.get('rps', 0):,.0f} req/s, p99 {before.get('p99_us')} -> {during.get('p99_us')} us, "
+                f"PSS {base_mem / 1e6:,.0f} -> peak {peak[0] / 1e6:,.0f} MB")
+        finally:
+            s.stop(timeout=120)
+            if not cfg.keep_data:
+                shutil.rmtree(d, ignore_errors=True)
 
 
 # ----------------------------------------------------------------------------- report
@@ -1216,8 +1349,7 @@ def report(cfg, results, charts):
                  "Time = from exec until PING answers PONG (not -LOADING); DBSIZE checked afterwards.")
         L.append("")
         for k, fl in rs["kinds"].items():
-            L.append(f"- `{k}`: flags `{fl}`, " + ("then `SAVE`" if RESTART_KINDS[k][1] == "SAVE"
-                                                 else "then wait 1.5 s for the everysec fsync") + ", then SIGTERM")
+            L.append(f"- `{k}`: flags `{fl}`, {ACTION_TEXT[RESTART_KINDS[k][1]]}, then SIGTERM")
         L.append("")
         L.append("redis/valkey `aof` restarts load whatever their default auto-rewrite left on disk "
                  "(RDB-preamble base + command tail once the log passed 64 MB), as a production server would.")
@@ -1234,6 +1366,29 @@ def report(cfg, results, charts):
         if "restart" in charts:
             L.append(f"![restart]({charts['restart']})")
             L.append("")
+
+    sl = results.get("snapshot_load", {})
+    if sl.get("rows"):
+        L.append("## A snapshot under load")
+        L.append("")
+        L.append(f"{sl['keys']:,} keys of {cfg.value_size} bytes, snapshots only (`--appendonly no`). A closed-loop "
+                 f"mixed load ({cfg.get_ratio:.0%} GET, {cfg.mixed_conns} connections, pipeline "
+                 f"{cfg.mixed_pipeline}) runs for as long as an idle snapshot takes, once without and once with a "
+                 "`BGSAVE` sent as it starts. Memory: PSS of the server plus its fork (Redis copies pages on write "
+                 "while its child saves), peak sampled every 20 ms.")
+        L.append("")
+        rows = []
+        for r in sl["rows"]:
+            if "rps_before" not in r:
+                rows.append([r["server"], r["status"]] + [""] * 7)
+                continue
+            rows.append([r["server"], r["status"], fnum(r.get("idle_snapshot_s"), 2), fnum(r["rps_before"]),
+                         fnum(r["rps_during"]), fratio(ratio(r["rps_during"], r["rps_before"])),
+                         f"{fnum(r['p99_before_us'])} → {fnum(r['p99_during_us'])}",
+                         fnum(r["mem_before"] / 1e6), f"+{(r['mem_peak'] - r['mem_before']) / max(r['mem_before'], 1):.0%}"])
+        L.append(md_table(["server", "status", "idle snapshot s", "req/s before", "req/s during", "during/before",
+                           "p99 µs before → during", "PSS MB", "peak growth"], rows, left=2))
+        L.append("")
 
     L.append("## Problems")
     L.append("")
@@ -1293,7 +1448,10 @@ def parse_args(argv):
     ap.add_argument("--hash-value-size", type=int, default=20)
     ap.add_argument("--restart-sizes", help="comma list (default 1000000,2000000,5000000,10000000; "
                                             "quick 100000,200000)")
-    ap.add_argument("--restart-kinds", default="rdb,aof")
+    ap.add_argument("--restart-kinds", default="rdb,aof,hybrid")
+    ap.add_argument("--snapshot-load", action="store_true",
+                    help="also run the snapshot-under-load benchmark (BGSAVE during a mixed load)")
+    ap.add_argument("--snapshot-keys", type=int, help="keys loaded before the BGSAVE (default 5000000; quick 200000)")
     ap.add_argument("--drop-caches", action="store_true",
                     help="drop the page cache before each restart (affects the whole machine)")
     ap.add_argument("--dd-mb", type=int, help="size of the dd probe file (default 1024; quick 256)")
@@ -1323,6 +1481,7 @@ def parse_args(argv):
     cfg.restart_sizes = [int(x) for x in (cfg.restart_sizes or
                                           ("100000,200000" if q else "1000000,2000000,5000000,10000000")).split(",")]
     cfg.dd_mb = cfg.dd_mb or (256 if q else 1024)
+    cfg.snapshot_keys = cfg.snapshot_keys or (200000 if q else 5000000)
     cfg.mode_flags = dict(MODE_FLAGS)
     for d in cfg.mode_def:
         name, _, flags = d.partition("=")
@@ -1418,6 +1577,9 @@ def main(argv):
         if cfg.restart:
             log("=== restart")
             run_restart(cfg, run_dir, results)
+        if cfg.snapshot_load:
+            log("=== snapshot under load")
+            run_snapshot_load(cfg, run_dir, results)
     except KeyboardInterrupt:
         interrupted = True
         problem("interrupted; results are partial")

@@ -89,12 +89,15 @@ fn expected(name: &str) -> &'static [(&'static str, &'static str)] {
         "balanced" => &[
             ("appendonly", "yes"),
             ("appendfsync", "everysec"),
-            ("save", ""),
+            ("save", "3600 1 300 100 60 10000"),
+            ("aof-use-rdb-preamble", "yes"),
             ("executor.preempt-timer-ms", "5"),
         ],
         "durable" => &[
             ("appendonly", "yes"),
             ("appendfsync", "always"),
+            ("save", "3600 1 300 100 60 10000"),
+            ("aof-use-rdb-preamble", "yes"),
             ("executor.preempt-timer-ms", "2"),
         ],
         other => panic!("tuning/{other}.toml has no expectations in tests/profiles.rs"),

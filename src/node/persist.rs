@@ -341,7 +341,7 @@ pub async fn cron(node0: Rc<Node>) {
             return;
         }
         let saves = &node0.persist.saves;
-        if saves.in_progress.get() {
+        if saves.in_progress.get() || crate::persistence::loading::in_progress() {
             continue;
         }
         let Some(shards) = node0.run_on_all(shard_persistence).await else {
