@@ -1,5 +1,5 @@
-//! Small helpers shared by every layer: Redis's strict number parsing, its glob
-//! matcher, and the wall clock in milliseconds.
+//! Small helpers shared by every layer: Redis's strict number parsing and
+//! double formatting, its glob matcher, and the wall clock in milliseconds.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -61,6 +61,44 @@ pub fn parse_f64(s: &[u8]) -> Option<f64> {
         _ => text.parse().ok()?,
     };
     (!v.is_nan()).then_some(v)
+}
+
+/// Formats a double as Redis 7.0's `addReplyDouble` does, in RESP2 (a bulk
+/// string) and RESP3 (a `,` double) alike: C's `%.17g` (ZSCORE of 0.1 is
+/// "0.10000000000000001"), `inf`/`-inf`. Seventeen significant digits always
+/// read back as the same double, so the text also serves the log.
+/// (INCRBYFLOAT's replies use a shorter, human-friendly form instead:
+/// `protocol::format_double`.)
+pub fn format_double(x: f64) -> String {
+    if x.is_nan() {
+        return "nan".into();
+    }
+    if x.is_infinite() {
+        return if x > 0.0 { "inf" } else { "-inf" }.into();
+    }
+    if x == 0.0 {
+        return if x.is_sign_negative() { "-0" } else { "0" }.into();
+    }
+    // %g drops trailing zeros (and a trailing '.') from the digits it prints.
+    let strip = |s: &str| -> String {
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s.to_string()
+        }
+    };
+    // %g picks the exponent form when the decimal exponent is below -4 or at
+    // least the precision (17).
+    let sci = format!("{x:.16e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    if !(-4..17).contains(&exp) {
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{}e{sign}{:02}", strip(mantissa), exp.abs())
+    } else {
+        let decimals = (16 - exp) as usize;
+        strip(&format!("{x:.decimals$}"))
+    }
 }
 
 /// Redis's glob matcher (`stringmatchlen`): `*`, `?`, `[abc]`, `[^a]`, `[a-z]`,
@@ -227,6 +265,31 @@ mod tests {
         assert_eq!(parse_f64(b"nan"), None);
         assert_eq!(parse_f64(b" 1"), None);
         assert_eq!(parse_f64(b"abc"), None);
+    }
+
+    #[test]
+    fn doubles_print_like_redis_7_0() {
+        for (x, text) in [
+            (1.1, "1.1000000000000001"),
+            (0.1, "0.10000000000000001"),
+            (5.0, "5"),
+            (3.0, "3"),
+            (0.0, "0"),
+            (-0.0, "-0"),
+            (1e20, "1e+20"),
+            (1e300, "1.0000000000000001e+300"),
+            (1.5e-7, "1.4999999999999999e-07"),
+            (123456.5, "123456.5"),
+            (f64::INFINITY, "inf"),
+            (f64::NEG_INFINITY, "-inf"),
+            (0.30000000000000004, "0.30000000000000004"),
+            (1e16, "10000000000000000"),
+            (1e17, "1e+17"),
+            (0.0001, "0.0001"),
+            (0.00001, "1.0000000000000001e-05"),
+        ] {
+            assert_eq!(format_double(x), text, "{x:e}");
+        }
     }
 
     #[test]

@@ -390,3 +390,58 @@ fn a_client_that_hangs_up_while_blocked_takes_nothing() {
     let waiter = blocked(&s, &["BLPOP", "h", "0"]);
     assert_eq!(waiter.join().unwrap().0, "*2\r\n$1\r\nh\r\n$1\r\nx\r\n");
 }
+
+#[test]
+fn blmpop_and_bzmpop_block_until_a_push_on_any_shard() {
+    let s = server();
+    let c = &mut s.con();
+    let (l0, l1) = (
+        keys_on("l", 0, SHARDS, 1).remove(0),
+        keys_on("l", 1, SHARDS, 1).remove(0),
+    );
+    let waiter = blocked(&s, &["BLMPOP", "5", "2", &l0, &l1, "RIGHT", "COUNT", "2"]);
+    settle();
+    q::<i64>(c, &["RPUSH", &l1, "a", "b", "c"]);
+    let (reply, took) = waiter.join().unwrap();
+    let l1_len = l1.len();
+    assert_eq!(
+        reply,
+        format!("*2\r\n${l1_len}\r\n{l1}\r\n*2\r\n$1\r\nc\r\n$1\r\nb\r\n")
+    );
+    assert!(took < Duration::from_secs(2), "woken after {took:?}");
+
+    let waiter = blocked(&s, &["BZMPOP", "0", "2", &l0, "z", "MIN"]);
+    settle();
+    q::<i64>(c, &["ZADD", "z", "2", "b", "1.5", "a"]);
+    let (reply, _) = waiter.join().unwrap();
+    assert_eq!(
+        reply,
+        "*2\r\n$1\r\nz\r\n*1\r\n*2\r\n$1\r\na\r\n$3\r\n1.5\r\n"
+    );
+
+    // Timeouts, errors in Redis's order, and no blocking inside MULTI.
+    let mut r = s.raw();
+    let start = Instant::now();
+    assert_eq!(r.cmd(&["BZMPOP", "0.2", "1", "nokey", "MAX"]), "*-1\r\n");
+    assert!(start.elapsed() >= Duration::from_millis(190));
+    assert_eq!(r.cmd(&["BLMPOP", "0.1", "1", "nokey", "LEFT"]), "*-1\r\n");
+    assert_eq!(
+        r.cmd(&["BZMPOP", "x", "1", "z", "LEFT"]),
+        "-ERR syntax error\r\n"
+    );
+    assert_eq!(
+        r.cmd(&["BZMPOP", "x", "1", "z", "MIN"]),
+        "-ERR timeout is not a float or out of range\r\n"
+    );
+    assert_eq!(
+        r.cmd(&["BLMPOP", "-1", "1", "l", "LEFT"]),
+        "-ERR timeout is negative\r\n"
+    );
+    assert_eq!(r.cmd(&["MULTI"]), "+OK\r\n");
+    assert_eq!(r.cmd(&["BLMPOP", "0", "1", "nokey", "LEFT"]), "+QUEUED\r\n");
+    assert_eq!(r.cmd(&["BZMPOP", "0", "1", "z", "MAX"]), "+QUEUED\r\n");
+    assert_eq!(
+        r.cmd(&["EXEC"]),
+        "*2\r\n*-1\r\n*2\r\n$1\r\nz\r\n*1\r\n*2\r\n$1\r\nb\r\n$1\r\n2\r\n"
+    );
+}

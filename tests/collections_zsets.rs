@@ -1,5 +1,5 @@
 //! Sorted set commands through a real client (replies checked against
-//! Redis 7.0.15, whose scores print as `%.17g`).
+//! Redis 7.0.15, whose scores print as `%.17g`), in RESP2 and RESP3.
 
 mod collections_common;
 use collections_common::*;
@@ -284,4 +284,353 @@ fn union_and_inter_store_across_shards() {
     );
     q::<String>(c, &["SET", "str", "x"]);
     assert_eq!(q_err(c, &["ZUNIONSTORE", &d, "1", "str"]), WRONGTYPE);
+}
+
+/// Scores as Redis 7.0 writes them (`%.17g`), byte for byte: bulk strings in
+/// RESP2; doubles in RESP3, where WITHSCORES replies become [member, score]
+/// pairs. ZSCAN's scores and HINCRBYFLOAT stay bulk strings in RESP3.
+#[test]
+fn scores_in_resp2_and_resp3_as_redis_7_0_writes_them() {
+    let s = Server::start();
+    let r = &mut s.raw();
+    let cases = [
+        ("a", "0.1", "0.10000000000000001"),
+        ("b", "1e300", "1.0000000000000001e+300"),
+        ("c", "inf", "inf"),
+        ("d", "-inf", "-inf"),
+        ("e", "3.0", "3"),
+        ("f", "-0", "0"),
+        ("g", "1.5e-7", "1.4999999999999999e-07"),
+    ];
+    for (m, score, _) in cases {
+        assert_eq!(r.cmd(&["ZADD", "z", score, m]), ":1\r\n");
+    }
+    for (m, _, text) in cases {
+        let bulk = format!("${}\r\n{text}\r\n", text.len());
+        assert_eq!(r.cmd(&["ZSCORE", "z", m]), bulk, "{m}");
+    }
+    assert_eq!(
+        r.cmd(&["ZRANGE", "z", "0", "1", "WITHSCORES"]),
+        "*4\r\n$1\r\nd\r\n$4\r\n-inf\r\n$1\r\nf\r\n$1\r\n0\r\n"
+    );
+    assert_eq!(
+        r.cmd(&["ZINCRBY", "z", "1.1", "h"]),
+        "$18\r\n1.1000000000000001\r\n"
+    );
+
+    assert!(r.cmd(&["HELLO", "3"]).starts_with("%7\r\n"));
+    for (m, _, text) in cases {
+        assert_eq!(r.cmd(&["ZSCORE", "z", m]), format!(",{text}\r\n"), "{m}");
+    }
+    assert_eq!(
+        r.cmd(&["ZINCRBY", "z", "-1", "h"]),
+        ",0.10000000000000009\r\n"
+    );
+    assert_eq!(r.cmd(&["ZADD", "z", "INCR", "1", "e"]), ",4\r\n");
+    assert_eq!(r.cmd(&["ZADD", "z", "XX", "INCR", "1", "nosuch"]), "_\r\n");
+    assert_eq!(
+        r.cmd(&["ZMSCORE", "z", "c", "nosuch"]),
+        "*2\r\n,inf\r\n_\r\n"
+    );
+    assert_eq!(
+        r.cmd(&["ZRANGE", "z", "0", "1", "WITHSCORES"]),
+        "*2\r\n*2\r\n$1\r\nd\r\n,-inf\r\n*2\r\n$1\r\nf\r\n,0\r\n"
+    );
+    assert_eq!(
+        r.cmd(&[
+            "ZREVRANGEBYSCORE",
+            "z",
+            "+inf",
+            "4",
+            "WITHSCORES",
+            "LIMIT",
+            "1",
+            "5"
+        ]),
+        "*2\r\n*2\r\n$1\r\nb\r\n,1.0000000000000001e+300\r\n*2\r\n$1\r\ne\r\n,4\r\n"
+    );
+    assert_eq!(r.cmd(&["ZRANGE", "z", "0", "0"]), "*1\r\n$1\r\nd\r\n");
+    // ZPOPMIN without a count: one flat pair; with one: nested pairs.
+    assert_eq!(r.cmd(&["ZPOPMIN", "z"]), "*2\r\n$1\r\nd\r\n,-inf\r\n");
+    assert_eq!(
+        r.cmd(&["ZPOPMIN", "z", "1"]),
+        "*1\r\n*2\r\n$1\r\nf\r\n,0\r\n"
+    );
+    assert_eq!(r.cmd(&["ZPOPMAX", "z", "0"]), "*0\r\n");
+    assert_eq!(r.cmd(&["ZPOPMAX", "nokey", "2"]), "*0\r\n");
+    assert_eq!(
+        r.cmd(&["BZPOPMAX", "z", "0"]),
+        "*3\r\n$1\r\nz\r\n$1\r\nc\r\n,inf\r\n"
+    );
+    assert_eq!(r.cmd(&["ZADD", "one", "2.5", "m"]), ":1\r\n");
+    assert_eq!(
+        r.cmd(&["ZRANDMEMBER", "one", "-2", "WITHSCORES"]),
+        "*2\r\n*2\r\n$1\r\nm\r\n,2.5\r\n*2\r\n$1\r\nm\r\n,2.5\r\n"
+    );
+    assert_eq!(
+        r.cmd(&["ZSCAN", "one", "0"]),
+        "*2\r\n$1\r\n0\r\n*2\r\n$1\r\nm\r\n$3\r\n2.5\r\n"
+    );
+    assert_eq!(r.cmd(&["HSET", "h", "f", "v"]), ":1\r\n");
+    assert_eq!(
+        r.cmd(&["HRANDFIELD", "h", "1", "WITHVALUES"]),
+        "*1\r\n*2\r\n$1\r\nf\r\n$1\r\nv\r\n"
+    );
+    assert_eq!(r.cmd(&["HINCRBYFLOAT", "h2", "n", "1.5"]), "$3\r\n1.5\r\n");
+    // Back in RESP2 the pairs are flat again.
+    r.cmd(&["HELLO", "2"]);
+    assert_eq!(
+        r.cmd(&["ZRANDMEMBER", "one", "1", "WITHSCORES"]),
+        "*2\r\n$1\r\nm\r\n$3\r\n2.5\r\n"
+    );
+    assert_eq!(
+        r.cmd(&["HRANDFIELD", "h", "-1", "WITHVALUES"]),
+        "*2\r\n$1\r\nf\r\n$1\r\nv\r\n"
+    );
+}
+
+/// A RESP3 client library sees doubles and pairs.
+#[test]
+fn resp3_client_sees_doubles_and_pairs() {
+    let s = Server::start();
+    let client = redis::Client::open(format!("{}?protocol=resp3", s.url())).unwrap();
+    let c = &mut client.get_connection().unwrap();
+    q::<i64>(c, &["ZADD", "z", "1.5", "a", "2", "b"]);
+    assert_eq!(raw(c, &["ZSCORE", "z", "a"]), Ok(V::Double(1.5)));
+    let pair = |m: &str, s: f64| V::Array(vec![V::BulkString(m.into()), V::Double(s)]);
+    assert_eq!(
+        raw(c, &["ZRANGE", "z", "0", "-1", "WITHSCORES"]),
+        Ok(V::Array(vec![pair("a", 1.5), pair("b", 2.0)]))
+    );
+    assert_eq!(
+        raw(c, &["ZUNION", "2", "z", "z", "WITHSCORES"]),
+        Ok(V::Array(vec![pair("a", 3.0), pair("b", 4.0)]))
+    );
+    assert_eq!(
+        raw(c, &["ZMPOP", "1", "z", "MAX"]),
+        Ok(V::Array(vec![
+            V::BulkString("z".into()),
+            V::Array(vec![pair("b", 2.0)])
+        ]))
+    );
+}
+
+/// ZUNION, ZINTER, ZDIFF (WEIGHTS, AGGREGATE, WITHSCORES), ZDIFFSTORE,
+/// ZINTERCARD and ZRANGESTORE with their keys on different shards; replies
+/// and errors checked against Redis 7.0.15.
+#[test]
+fn union_inter_diff_intercard_and_rangestore_across_shards() {
+    let s = Server::start();
+    let c = &mut s.con();
+    let (z, y, st) = (key_on("z", 0), key_on("y", 1), key_on("s", 1));
+    let (d0, d1) = (key_on("d", 0), key_on("d", 1));
+    q::<i64>(c, &["ZADD", &z, "1", "a", "2", "b", "3", "c"]);
+    q::<i64>(c, &["ZADD", &y, "2", "a", "5", "d"]);
+    q::<i64>(c, &["SADD", &st, "a", "x"]);
+    assert_eq!(
+        q::<Vec<String>>(c, &["ZUNION", "2", &z, &y]),
+        strs(&["b", "a", "c", "d"])
+    );
+    assert_eq!(
+        q::<Vec<String>>(c, &["ZUNION", "2", &z, &y, "WITHSCORES"]),
+        strs(&["b", "2", "a", "3", "c", "3", "d", "5"])
+    );
+    assert_eq!(
+        q::<Vec<String>>(
+            c,
+            &["ZUNION", "2", &z, &st, "WITHSCORES", "WEIGHTS", "1", "2"]
+        ),
+        strs(&["b", "2", "x", "2", "a", "3", "c", "3"])
+    );
+    assert_eq!(
+        q::<Vec<String>>(
+            c,
+            &["ZINTER", "2", &z, &y, "WITHSCORES", "AGGREGATE", "MAX"]
+        ),
+        strs(&["a", "2"])
+    );
+    assert_eq!(
+        q::<Vec<String>>(c, &["ZINTER", "2", &z, &z, "WITHSCORES"]),
+        strs(&["a", "2", "b", "4", "c", "6"])
+    );
+    assert_eq!(
+        q::<Vec<String>>(c, &["ZINTER", "2", &z, "nokey", "WITHSCORES"]),
+        strs(&[])
+    );
+    assert_eq!(
+        q::<Vec<String>>(c, &["ZDIFF", "2", &z, &y, "WITHSCORES"]),
+        strs(&["b", "2", "c", "3"])
+    );
+    assert_eq!(
+        q::<Vec<String>>(c, &["ZDIFF", "2", &z, &st]),
+        strs(&["b", "c"])
+    );
+    assert_eq!(q::<i64>(c, &["ZDIFFSTORE", &d1, "2", &z, &y]), 2);
+    assert_eq!(
+        q::<Vec<String>>(c, &["ZRANGE", &d1, "0", "-1", "WITHSCORES"]),
+        strs(&["b", "2", "c", "3"])
+    );
+    assert_eq!(q::<i64>(c, &["ZINTERCARD", "2", &z, &y]), 1);
+    assert_eq!(q::<i64>(c, &["ZINTERCARD", "2", &z, &z, "LIMIT", "2"]), 2);
+    assert_eq!(q::<i64>(c, &["ZINTERCARD", "2", &z, &z, "LIMIT", "0"]), 3);
+    // ZRANGESTORE onto the other shard, and onto the same one.
+    assert_eq!(q::<i64>(c, &["ZRANGESTORE", &d1, &z, "0", "1", "REV"]), 2);
+    assert_eq!(
+        q::<Vec<String>>(c, &["ZRANGE", &d1, "0", "-1", "WITHSCORES"]),
+        strs(&["b", "2", "c", "3"])
+    );
+    assert_eq!(
+        q::<i64>(
+            c,
+            &[
+                "ZRANGESTORE",
+                &d0,
+                &z,
+                "(1",
+                "+inf",
+                "BYSCORE",
+                "LIMIT",
+                "0",
+                "1"
+            ]
+        ),
+        1
+    );
+    assert_eq!(
+        q::<Vec<String>>(c, &["ZRANGE", &d0, "0", "-1"]),
+        strs(&["b"])
+    );
+    // An empty result deletes the destination, whatever it held.
+    q::<String>(c, &["SET", &d1, "v"]);
+    assert_eq!(q::<i64>(c, &["ZRANGESTORE", &d1, &z, "5", "6"]), 0);
+    assert_eq!(q::<i64>(c, &["EXISTS", &d1]), 0);
+    // A STORE form replaces a key of another type.
+    q::<String>(c, &["SET", &d0, "v"]);
+    assert_eq!(q::<i64>(c, &["ZUNIONSTORE", &d0, "1", &y]), 2);
+    assert_eq!(q::<String>(c, &["TYPE", &d0]), "zset");
+
+    q::<String>(c, &["SET", "str", "x"]);
+    for (args, e) in [
+        (
+            &["ZUNION", "0", &z][..],
+            "ERR at least 1 input key is needed for 'zunion' command",
+        ),
+        (
+            &["ZDIFFSTORE", &d0, "0", &z],
+            "ERR at least 1 input key is needed for 'zdiffstore' command",
+        ),
+        (
+            &["ZINTERCARD", "0", &z],
+            "ERR at least 1 input key is needed for 'zintercard' command",
+        ),
+        (
+            &["ZUNION", "x", &z],
+            "ERR value is not an integer or out of range",
+        ),
+        (&["ZUNION", "3", &z, &y], "ERR syntax error"),
+        (&["ZDIFF", "1", &z, "WEIGHTS", "1"], "ERR syntax error"),
+        (
+            &["ZDIFFSTORE", &d0, "1", &z, "AGGREGATE", "MAX"],
+            "ERR syntax error",
+        ),
+        (
+            &["ZUNIONSTORE", &d0, "1", &z, "WITHSCORES"],
+            "ERR syntax error",
+        ),
+        (&["ZINTERCARD", "1", &z, "WEIGHTS", "2"], "ERR syntax error"),
+        (
+            &["ZINTERCARD", "1", &z, "LIMIT", "-1"],
+            "ERR LIMIT can't be negative",
+        ),
+        (
+            &["ZINTERCARD", "1", &z, "LIMIT", "x"],
+            "ERR LIMIT can't be negative",
+        ),
+        (&["ZINTER", "1", &z, "LIMIT", "1"], "ERR syntax error"),
+        (
+            &["ZUNION", "1", &z, "WEIGHTS", "nan"],
+            "ERR weight value is not a float",
+        ),
+        // The wrong type is reported before a bad option.
+        (&["ZUNION", "1", "str", "WEIGHTS", "x"], WRONGTYPE),
+        (&["ZDIFF", "2", &z, "str"], WRONGTYPE),
+        (&["ZINTERCARD", "1", "str"], WRONGTYPE),
+        (
+            &["ZRANGESTORE", &d0, &z, "0", "-1", "WITHSCORES"],
+            "ERR syntax error",
+        ),
+        (&["ZRANGESTORE", &d1, "str", "0", "1"], WRONGTYPE),
+    ] {
+        assert_eq!(q_err(c, args), e, "{args:?}");
+    }
+}
+
+/// ZMPOP pops from the first non-empty key, in argument order, across shards.
+#[test]
+fn zmpop_and_lmpop() {
+    let s = Server::start();
+    let c = &mut s.con();
+    let (z, l) = (key_on("z", 1), key_on("l", 1));
+    q::<i64>(c, &["ZADD", &z, "1", "a", "2", "b", "3", "c"]);
+    assert_eq!(
+        raw(c, &["ZMPOP", "2", "nokey", &z, "MAX", "COUNT", "2"]),
+        Ok(V::Array(vec![
+            V::BulkString(z.clone().into()),
+            V::Array(vec![
+                V::Array(vec![V::BulkString("c".into()), V::BulkString("3".into())]),
+                V::Array(vec![V::BulkString("b".into()), V::BulkString("2".into())]),
+            ])
+        ]))
+    );
+    assert_eq!(raw(c, &["ZMPOP", "1", "nokey", "MIN"]), Ok(V::Nil));
+    q::<i64>(c, &["RPUSH", &l, "a", "b", "c"]);
+    assert_eq!(
+        raw(c, &["LMPOP", "2", "nokey", &l, "RIGHT", "COUNT", "5"]),
+        Ok(V::Array(vec![
+            V::BulkString(l.clone().into()),
+            V::Array(vec![
+                V::BulkString("c".into()),
+                V::BulkString("b".into()),
+                V::BulkString("a".into())
+            ])
+        ]))
+    );
+    assert_eq!(q::<i64>(c, &["EXISTS", &l]), 0);
+    assert_eq!(raw(c, &["LMPOP", "1", &l, "LEFT"]), Ok(V::Nil));
+    q::<String>(c, &["SET", "str", "x"]);
+    for (args, e) in [
+        (
+            &["ZMPOP", "0", &z, "MIN"][..],
+            "ERR numkeys should be greater than 0",
+        ),
+        (
+            &["LMPOP", "x", &l, "LEFT"],
+            "ERR numkeys should be greater than 0",
+        ),
+        (&["ZMPOP", "3", &z, "MIN"], "ERR syntax error"),
+        (&["ZMPOP", "1", &z, "LEFT"], "ERR syntax error"),
+        (&["LMPOP", "1", &l, "MIN"], "ERR syntax error"),
+        (
+            &["ZMPOP", "1", &z, "MIN", "COUNT", "0"],
+            "ERR count should be greater than 0",
+        ),
+        (
+            &["LMPOP", "1", &l, "LEFT", "COUNT", "-1"],
+            "ERR count should be greater than 0",
+        ),
+        (
+            &["ZMPOP", "1", &z, "MIN", "COUNT", "1", "COUNT", "2"],
+            "ERR syntax error",
+        ),
+        (&["ZMPOP", "1", &z, "MIN", "COUNT"], "ERR syntax error"),
+        (&["ZMPOP", "2", "nokey", "str", "MIN"], WRONGTYPE),
+        (&["LMPOP", "1", &z, "LEFT"], WRONGTYPE),
+    ] {
+        assert_eq!(q_err(c, args), e, "{args:?}");
+    }
+    // A key of the wrong type after the one popped is not looked at.
+    assert_eq!(
+        q::<(String, Vec<(String, String)>)>(c, &["ZMPOP", "2", &z, "str", "MIN"]),
+        (z.clone(), vec![("a".into(), "1".into())])
+    );
 }

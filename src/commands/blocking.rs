@@ -1,4 +1,6 @@
-//! Blocking pops: BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BZPOPMIN, BZPOPMAX.
+//! Blocking pops: BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BZPOPMIN, BZPOPMAX,
+//! BLMPOP, BZMPOP; and LMPOP/ZMPOP, which try once like their blocking
+//! forms inside MULTI (their keys may live on several shards too).
 //!
 //! They run on the connection's core. Each round tries the non-blocking pop
 //! on every key in argument order (on the key's shard, through the same
@@ -22,7 +24,7 @@ use super::cross::{lmove, run_fn, shard_of};
 use super::{lists, zsets, Command, Session};
 use crate::node::Node;
 use crate::protocol::Frame;
-use crate::shard::WaitKind;
+use crate::shard::{ShardFn, WaitKind};
 use crate::util::now_ms;
 use bytes::Bytes;
 use futures_channel::oneshot;
@@ -49,6 +51,13 @@ enum Op {
     ZPop { max: bool },
     /// BLMOVE / BRPOPLPUSH.
     Move { dst: Bytes, from: Bytes, to: Bytes },
+    /// [B]LMPOP / [B]ZMPOP: up to `count` elements from the first non-empty
+    /// key; `first`: LEFT (lists) or MIN (sorted sets).
+    MPop {
+        zset: bool,
+        first: bool,
+        count: Bytes,
+    },
 }
 
 pub async fn execute(node: &Node, session: &mut Session, cmd: &Command, args: &[Bytes]) -> Frame {
@@ -61,7 +70,7 @@ pub async fn execute(node: &Node, session: &mut Session, cmd: &Command, args: &[
                 "bzpopmin" => Op::ZPop { max: false },
                 _ => Op::ZPop { max: true },
             };
-            (op, &args[1..args.len() - 1], &args[args.len() - 1])
+            (op, &args[1..args.len() - 1], Some(&args[args.len() - 1]))
         }
         "blmove" => {
             if lists::side(&args[3]).is_none() || lists::side(&args[4]).is_none() {
@@ -72,7 +81,7 @@ pub async fn execute(node: &Node, session: &mut Session, cmd: &Command, args: &[
                 from: args[3].clone(),
                 to: args[4].clone(),
             };
-            (op, &args[1..2], &args[5])
+            (op, &args[1..2], Some(&args[5]))
         }
         "brpoplpush" => {
             let op = Op::Move {
@@ -80,17 +89,27 @@ pub async fn execute(node: &Node, session: &mut Session, cmd: &Command, args: &[
                 from: Bytes::from_static(b"RIGHT"),
                 to: Bytes::from_static(b"LEFT"),
             };
-            (op, &args[1..2], &args[3])
+            (op, &args[1..2], Some(&args[3]))
         }
+        "lmpop" | "zmpop" => match parse_mpop(args, 1, cmd.name == "zmpop") {
+            Ok((op, keys)) => (op, keys, None),
+            Err(e) => return e,
+        },
+        "blmpop" | "bzmpop" => match parse_mpop(args, 2, cmd.name == "bzmpop") {
+            Ok((op, keys)) => (op, keys, Some(&args[1])),
+            Err(e) => return e,
+        },
         _ => return Frame::error(format!("ERR command '{}' has no handler", cmd.name)),
     };
-    let timeout = match parse_timeout(timeout) {
-        Ok(t) => t,
+    // LMPOP and ZMPOP never block: they behave as if their timeout had passed.
+    let blocks = timeout.is_some() && !session.in_exec;
+    let timeout = match timeout.map(|t| parse_timeout(t)).transpose() {
+        Ok(t) => t.flatten(),
         Err(e) => return e,
     };
     let deadline = timeout.map(|t| Instant::now() + t);
     let kind = match op {
-        Op::ZPop { .. } => WaitKind::ZSet,
+        Op::ZPop { .. } | Op::MPop { zset: true, .. } => WaitKind::ZSet,
         _ => WaitKind::List,
     };
     let timed_out = match op {
@@ -101,7 +120,7 @@ pub async fn execute(node: &Node, session: &mut Session, cmd: &Command, args: &[
         if let Some(reply) = try_pop(node, db, &op, keys).await {
             return reply;
         }
-        if session.in_exec {
+        if !blocks {
             return timed_out;
         }
         let mut receivers = Vec::with_capacity(keys.len());
@@ -156,6 +175,42 @@ impl Drop for Blocked<'_> {
     }
 }
 
+/// Parses `numkeys key... LEFT|RIGHT (or MIN|MAX) [COUNT count]` from
+/// `args[at]` on, with Redis's errors, checked in Redis's order.
+fn parse_mpop(args: &[Bytes], at: usize, zset: bool) -> Result<(Op, &[Bytes]), Frame> {
+    let numkeys = match crate::util::parse_i64(&args[at]) {
+        Some(n) if n >= 1 => n as usize,
+        _ => return Err(Frame::error("ERR numkeys should be greater than 0")),
+    };
+    let keys_end = match (at + 1).checked_add(numkeys) {
+        Some(end) if end < args.len() => end,
+        _ => return Err(super::syntax_error()),
+    };
+    let word = &args[keys_end];
+    let (a, b) = if zset {
+        ("min", "max")
+    } else {
+        ("left", "right")
+    };
+    let first = if super::is(word, a) {
+        true
+    } else if super::is(word, b) {
+        false
+    } else {
+        return Err(super::syntax_error());
+    };
+    let count = match &args[keys_end + 1..] {
+        [] => Bytes::from_static(b"1"),
+        [c, n] if super::is(c, "count") => match crate::util::parse_i64(n) {
+            Some(x) if x >= 1 => n.clone(),
+            _ => return Err(Frame::error("ERR count should be greater than 0")),
+        },
+        _ => return Err(super::syntax_error()),
+    };
+    let op = Op::MPop { zset, first, count };
+    Ok((op, &args[at + 1..keys_end]))
+}
+
 /// Parses a timeout in seconds (fractional allowed) as Redis does: it counts
 /// in whole milliseconds, and 0 means forever (None).
 fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>, Frame> {
@@ -208,6 +263,31 @@ async fn try_pop(node: &Node, db: usize, op: &Op, keys: &[Bytes]) -> Option<Fram
                     }
                     other => return Some(other),
                 }
+            }
+            Op::MPop { zset, first, count } => {
+                let (f, name): (ShardFn, &[u8]) = match (zset, first) {
+                    (false, true) => (lists::lpop_or_rpop, b"LPOP"),
+                    (false, false) => (lists::lpop_or_rpop, b"RPOP"),
+                    (true, true) => (zsets::zpop, b"ZPOPMIN"),
+                    (true, false) => (zsets::zpop, b"ZPOPMAX"),
+                };
+                let shard = shard_of(node, key);
+                let popped = match run_fn(node, shard, f, db, argv(&[name, key, count])).await {
+                    Frame::NullArray => continue,
+                    Frame::Array(v) if v.is_empty() => continue,
+                    Frame::Array(v) => v,
+                    // [member, score] pairs, in RESP2 too.
+                    Frame::Pairs(p) if p.is_empty() => continue,
+                    Frame::Pairs(p) => p
+                        .into_iter()
+                        .map(|(m, s)| Frame::Array(vec![m, s]))
+                        .collect(),
+                    other => return Some(other),
+                };
+                return Some(Frame::Array(vec![
+                    Frame::Bulk(key.clone()),
+                    Frame::Array(popped),
+                ]));
             }
             Op::Move { dst, from, to } => {
                 let args = argv(&[b"LMOVE", key, dst, from, to]);

@@ -1,6 +1,6 @@
 //! Collection commands whose keys may live on different shards: LMOVE and
 //! RPOPLPUSH, SMOVE, SINTER/SUNION/SDIFF and their STORE forms, SINTERCARD,
-//! ZUNIONSTORE/ZINTERSTORE. They run on the connection's core and coordinate
+//! ZUNION/ZINTER/ZDIFF and their STORE forms, ZINTERCARD, ZRANGESTORE. They run on the connection's core and coordinate
 //! the owning shards with jobs over the mesh.
 //!
 //! When every key lives on one shard, moves run there as one step. Across
@@ -11,7 +11,8 @@
 //! push/add); if the destination changed type in between, the element goes
 //! back where it came from. The STORE forms gather the inputs (read-only),
 //! compute on this core, and replace the destination in one step logged as
-//! DEL + SADD/ZADD of the result, so each shard's log replays on its own.
+//! DEL + SADD/ZADD of the result, so each shard's log replays on its own
+//! (ZRANGESTORE with both keys on one shard runs there as one step).
 
 use super::{int_arg, is, syntax_error, wrong_type, Command};
 use super::{lists, sets, zsets};
@@ -35,8 +36,14 @@ pub async fn execute(node: &Node, db: usize, cmd: &Command, args: &[Bytes]) -> F
         "sunionstore" => set_op(node, db, SetOp::Union, &args[2..], Some(&args[1])).await,
         "sdiffstore" => set_op(node, db, SetOp::Diff, &args[2..], Some(&args[1])).await,
         "sintercard" => sintercard(node, db, args).await,
-        "zunionstore" => zstore(node, db, args, false).await,
-        "zinterstore" => zstore(node, db, args, true).await,
+        "zunion" => zset_op(node, db, cmd.name, args, ZOp::Union, ZOut::Reply).await,
+        "zinter" => zset_op(node, db, cmd.name, args, ZOp::Inter, ZOut::Reply).await,
+        "zdiff" => zset_op(node, db, cmd.name, args, ZOp::Diff, ZOut::Reply).await,
+        "zunionstore" => zset_op(node, db, cmd.name, args, ZOp::Union, ZOut::Store).await,
+        "zinterstore" => zset_op(node, db, cmd.name, args, ZOp::Inter, ZOut::Store).await,
+        "zdiffstore" => zset_op(node, db, cmd.name, args, ZOp::Diff, ZOut::Store).await,
+        "zintercard" => zset_op(node, db, cmd.name, args, ZOp::Inter, ZOut::Card).await,
+        "zrangestore" => zrangestore(node, db, args).await,
         _ => Frame::error(format!("ERR command '{}' has no handler", cmd.name)),
     }
 }
@@ -391,54 +398,140 @@ async fn fetch_scored(
     .await
 }
 
-/// ZUNIONSTORE / ZINTERSTORE dst numkeys key... [WEIGHTS w...] [AGGREGATE SUM|MIN|MAX]
-async fn zstore(node: &Node, db: usize, args: &[Bytes], inter: bool) -> Frame {
-    let numkeys = match int_arg(&args[2]) {
-        Ok(n) if n >= 1 => n as usize,
-        Ok(_) => {
-            return Frame::error(format!(
-                "ERR at least 1 input key is needed for '{}' command",
-                if inter { "zinterstore" } else { "zunionstore" }
-            ))
-        }
-        Err(e) => return e,
+#[derive(Clone, Copy, PartialEq)]
+enum ZOp {
+    Union,
+    Inter,
+    Diff,
+}
+
+/// What a ZUNION/ZINTER/ZDIFF form does with its result.
+#[derive(Clone, Copy, PartialEq)]
+enum ZOut {
+    /// ZUNION, ZINTER, ZDIFF: reply with it.
+    Reply,
+    /// The STORE forms: replace the key at `args[1]` with it.
+    Store,
+    /// ZINTERCARD: reply with its size.
+    Card,
+}
+
+/// The options after the keys of a ZUNION/ZINTER/ZDIFF form.
+struct ZOptions {
+    weights: Vec<f64>,
+    agg: Aggregate,
+    with_scores: bool,
+    /// ZINTERCARD's LIMIT; 0: none.
+    limit: usize,
+}
+
+/// Parses `[WEIGHTS w...] [AGGREGATE SUM|MIN|MAX] [WITHSCORES] [LIMIT n]`
+/// as far as the form allows each (ZDIFF: no WEIGHTS or AGGREGATE; only
+/// ZINTERCARD has LIMIT, and neither it nor the STORE forms WITHSCORES).
+fn zop_options(op: ZOp, out: ZOut, numkeys: usize, opts: &[Bytes]) -> Result<ZOptions, Frame> {
+    let mut o = ZOptions {
+        weights: vec![1.0; numkeys],
+        agg: Aggregate::Sum,
+        with_scores: false,
+        limit: 0,
     };
-    if numkeys > args.len() - 3 {
-        return syntax_error();
-    }
-    let keys = &args[3..3 + numkeys];
-    let mut weights = vec![1.0; numkeys];
-    let mut agg = Aggregate::Sum;
-    let mut i = 3 + numkeys;
-    while i < args.len() {
-        if is(&args[i], "weights") && i + numkeys < args.len() {
-            for (j, w) in weights.iter_mut().enumerate() {
-                match crate::util::parse_f64(&args[i + 1 + j]) {
-                    Some(x) => *w = x,
-                    None => return Frame::error("ERR weight value is not a float"),
-                }
+    let scored = op != ZOp::Diff && out != ZOut::Card;
+    let mut i = 0;
+    while i < opts.len() {
+        let (word, rest) = (&opts[i], &opts[i + 1..]);
+        if scored && is(word, "weights") && rest.len() >= numkeys {
+            for (w, arg) in o.weights.iter_mut().zip(rest) {
+                *w = crate::util::parse_f64(arg)
+                    .ok_or_else(|| Frame::error("ERR weight value is not a float"))?;
             }
             i += 1 + numkeys;
-        } else if is(&args[i], "aggregate") && i + 1 < args.len() {
-            let a = &args[i + 1];
-            agg = if is(a, "sum") {
+        } else if scored && is(word, "aggregate") && !rest.is_empty() {
+            let a = &rest[0];
+            o.agg = if is(a, "sum") {
                 Aggregate::Sum
             } else if is(a, "min") {
                 Aggregate::Min
             } else if is(a, "max") {
                 Aggregate::Max
             } else {
-                return syntax_error();
+                return Err(syntax_error());
+            };
+            i += 2;
+        } else if out == ZOut::Reply && is(word, "withscores") {
+            o.with_scores = true;
+            i += 1;
+        } else if out == ZOut::Card && is(word, "limit") && !rest.is_empty() {
+            o.limit = match crate::util::parse_i64(&rest[0]) {
+                Some(n) if n >= 0 => n as usize,
+                _ => return Err(Frame::error("ERR LIMIT can't be negative")),
             };
             i += 2;
         } else {
-            return syntax_error();
+            return Err(syntax_error());
         }
     }
+    Ok(o)
+}
+
+/// ZUNION, ZINTER, ZDIFF numkeys key... [options], their STORE forms (which
+/// take `dst` first) and ZINTERCARD; sets count as sorted sets with score 1.
+async fn zset_op(node: &Node, db: usize, name: &str, args: &[Bytes], op: ZOp, out: ZOut) -> Frame {
+    let numkeys_at = if out == ZOut::Store { 2 } else { 1 };
+    let numkeys = match int_arg(&args[numkeys_at]) {
+        Ok(n) if n >= 1 => n as usize,
+        Ok(_) => {
+            return Frame::error(format!(
+                "ERR at least 1 input key is needed for '{name}' command"
+            ))
+        }
+        Err(e) => return e,
+    };
+    let after = &args[numkeys_at + 1..];
+    if numkeys > after.len() {
+        return syntax_error();
+    }
+    let (keys, opts) = after.split_at(numkeys);
+    let options = zop_options(op, out, numkeys, opts);
+    // As in Redis, a key of the wrong type is reported before a bad option.
     let inputs = match fetch_scored(node, db, keys).await {
         Ok(s) => s,
         Err(e) => return e,
     };
+    let o = match options {
+        Ok(o) => o,
+        Err(e) => return e,
+    };
+    let result = combine(op, inputs, &o.weights, o.agg);
+    match out {
+        ZOut::Card if o.limit > 0 => Frame::Integer(result.len().min(o.limit) as i64),
+        ZOut::Card => Frame::Integer(result.len() as i64),
+        ZOut::Reply if o.with_scores => Frame::Pairs(
+            result
+                .into_iter()
+                .map(|(m, s)| (Frame::Bulk(m), zsets::score_frame(s)))
+                .collect(),
+        ),
+        ZOut::Reply => Frame::Array(result.into_iter().map(|(m, _)| Frame::Bulk(m)).collect()),
+        ZOut::Store => {
+            let mut argv = vec![Bytes::from_static(b"ZSTORE"), args[1].clone()];
+            for (m, s) in result {
+                argv.push(Bytes::from(crate::util::format_double(s)));
+                argv.push(m);
+            }
+            run_fn(node, shard_of(node, &args[1]), zsets::store, db, argv).await
+        }
+    }
+}
+
+/// The result of a ZUNION/ZINTER/ZDIFF over `inputs` (`None`: no such key),
+/// ordered by score then member, as Redis replies with it.
+fn combine(
+    op: ZOp,
+    inputs: Vec<Option<Vec<(Bytes, f64)>>>,
+    weights: &[f64],
+    agg: Aggregate,
+) -> Vec<(Bytes, f64)> {
+    // A weight times a score can be NaN (0 * inf): Redis makes it 0.
     let weigh = |s: f64, w: f64| {
         let x = s * w;
         if x.is_nan() {
@@ -447,31 +540,59 @@ async fn zstore(node: &Node, db: usize, args: &[Bytes], inter: bool) -> Frame {
             x
         }
     };
-    let mut acc: HashMap<Bytes, (f64, usize)> = HashMap::new();
-    let mut order: Vec<Bytes> = Vec::new();
-    for (input, &w) in inputs.iter().zip(&weights) {
-        for (m, s) in input.iter().flatten() {
-            let x = weigh(*s, w);
-            match acc.get_mut(m) {
-                Some((v, n)) => {
-                    *v = agg.apply(*v, x);
-                    *n += 1;
-                }
-                None => {
-                    acc.insert(m.clone(), (x, 1));
-                    order.push(m.clone());
+    let numkeys = inputs.len();
+    let mut result: Vec<(Bytes, f64)> = match op {
+        ZOp::Diff => {
+            let mut it = inputs.into_iter();
+            let first = it.next().flatten().unwrap_or_default();
+            let rest: HashSet<Bytes> = it.flatten().flatten().map(|(m, _)| m).collect();
+            first
+                .into_iter()
+                .filter(|(m, _)| !rest.contains(m))
+                .collect()
+        }
+        ZOp::Inter if inputs.iter().any(Option::is_none) => Vec::new(),
+        ZOp::Union | ZOp::Inter => {
+            // Member → (aggregated score, how many inputs hold it).
+            let mut acc: HashMap<Bytes, (f64, usize)> = HashMap::new();
+            for (input, &w) in inputs.into_iter().zip(weights) {
+                for (m, s) in input.into_iter().flatten() {
+                    let x = weigh(s, w);
+                    acc.entry(m)
+                        .and_modify(|(v, n)| {
+                            *v = agg.apply(*v, x);
+                            *n += 1;
+                        })
+                        .or_insert((x, 1));
                 }
             }
+            acc.into_iter()
+                .filter(|(_, (_, n))| op == ZOp::Union || *n == numkeys)
+                .map(|(m, (s, _))| (m, s))
+                .collect()
         }
+    };
+    // -0 and 0 are one score, as in a sorted set.
+    result.iter_mut().for_each(|(_, s)| *s += 0.0);
+    result.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+    result
+}
+
+/// ZRANGESTORE dst src min max [BYSCORE|BYLEX] [REV] [LIMIT offset count]
+async fn zrangestore(node: &Node, db: usize, args: &[Bytes]) -> Frame {
+    let (dst, src) = (&args[1], &args[2]);
+    let (from, to) = (shard_of(node, src), shard_of(node, dst));
+    if from == to {
+        return run_fn(node, from, zsets::zrangestore, db, args.to_vec()).await;
     }
-    let mut argv = vec![Bytes::from_static(b"ZSTORE"), args[1].clone()];
-    for m in order {
-        let (score, n) = acc[&m];
-        if inter && n < numkeys {
-            continue;
-        }
-        argv.push(Bytes::from(zsets::format_score(score)));
-        argv.push(m);
-    }
-    run_fn(node, shard_of(node, &args[1]), zsets::store, db, argv).await
+    let picked = match run_fn(node, from, zsets::rangestore_source, db, args.to_vec()).await {
+        Frame::Array(items) => items,
+        other => return other,
+    };
+    let mut argv = vec![Bytes::from_static(b"ZSTORE"), dst.clone()];
+    argv.extend(picked.into_iter().filter_map(|f| match f {
+        Frame::Bulk(b) => Some(b),
+        _ => None,
+    }));
+    run_fn(node, to, zsets::store, db, argv).await
 }

@@ -279,14 +279,22 @@ pub fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
             ix.iter().map(|&i| all[i]).collect()
         }
     };
-    let mut out = Vec::with_capacity(pairs.len() * (1 + with_values as usize));
-    for (f, v) in pairs {
-        out.push(Frame::Bulk(f.clone()));
-        if with_values {
-            out.push(Frame::Bulk(v.clone()));
-        }
+    // WITHVALUES: a flat array in RESP2, [field, value] pairs in RESP3.
+    if with_values {
+        Frame::Pairs(
+            pairs
+                .into_iter()
+                .map(|(f, v)| (Frame::Bulk(f.clone()), Frame::Bulk(v.clone())))
+                .collect(),
+        )
+    } else {
+        Frame::Array(
+            pairs
+                .into_iter()
+                .map(|(f, _)| Frame::Bulk(f.clone()))
+                .collect(),
+        )
     }
-    Frame::Array(out)
 }
 
 /// `key [count [WITH…]]` of HRANDFIELD / ZRANDMEMBER: the count, if given,

@@ -261,6 +261,8 @@ const ROUTES: &[(&str, Route)] = &[
     ("brpop", Front),
     ("blmove", Front),
     ("brpoplpush", Front),
+    ("lmpop", Front),
+    ("blmpop", Front),
     // hashes
     ("hset", Key(hashes::hset)),
     ("hmset", Key(hashes::hset)),
@@ -322,6 +324,14 @@ const ROUTES: &[(&str, Route)] = &[
     ("zscan", Key(zsets::zscan)),
     ("zunionstore", Front),
     ("zinterstore", Front),
+    ("zdiffstore", Front),
+    ("zunion", Front),
+    ("zinter", Front),
+    ("zdiff", Front),
+    ("zintercard", Front),
+    ("zrangestore", Front),
+    ("zmpop", Front),
+    ("bzmpop", Front),
     ("bzpopmin", Front),
     ("bzpopmax", Front),
 ];

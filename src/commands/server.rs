@@ -56,9 +56,8 @@ pub async fn execute(node: &Node, session: &mut Session, cmd: &Command, args: &[
         "renamenx" => rename(node, session.db, args, true).await,
         "scan" => scan(node, session.db, args).await,
         "randomkey" => randomkey(node, session.db).await,
-        "blpop" | "brpop" | "blmove" | "brpoplpush" | "bzpopmin" | "bzpopmax" => {
-            super::blocking::execute(node, session, cmd, args).await
-        }
+        "blpop" | "brpop" | "blmove" | "brpoplpush" | "bzpopmin" | "bzpopmax" | "lmpop"
+        | "blmpop" | "zmpop" | "bzmpop" => super::blocking::execute(node, session, cmd, args).await,
         "save" | "bgsave" | "bgrewriteaof" | "lastsave" | "shutdown" => {
             super::persistence::execute(node, cmd.name, args).await
         }

@@ -5,7 +5,9 @@
 //! gather their inputs across shards in `cross`.
 //!
 //! Scores are written as Redis 7.0 writes them (`%.17g`: ZSCORE of 1.1 is
-//! "1.1000000000000001"), as bulk strings in RESP2 and RESP3 alike.
+//! "1.1000000000000001"): bulk strings in RESP2, doubles in RESP3, except in
+//! ZSCAN, whose scores are bulk strings in both. WITHSCORES replies are one
+//! flat array in RESP2 and [member, score] pairs in RESP3 (`Frame::Pairs`).
 //! ZPOPMIN/ZPOPMAX are logged as the ZREM of what they removed.
 
 use super::hashes::{random_args, random_picks, scan_args, Picks, ScanArgs};
@@ -14,6 +16,7 @@ use super::{int_arg, is, syntax_error, wrong_type};
 use crate::keyspace::{Value, ZSet};
 use crate::protocol::Frame;
 use crate::shard::Ctx;
+use crate::util::format_double;
 use bytes::Bytes;
 
 pub fn zset_mut<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a mut ZSet>, Frame> {
@@ -45,35 +48,18 @@ pub fn score_arg(arg: &[u8]) -> Result<f64, Frame> {
     crate::util::parse_f64(arg).ok_or_else(not_float)
 }
 
-/// A score as Redis 7.0 prints it: C's `%.17g`, "0" for ±0, `inf`/`-inf`.
-pub fn format_score(x: f64) -> String {
-    if x == 0.0 {
-        return "0".into();
-    }
-    if x.is_infinite() {
-        return if x > 0.0 { "inf" } else { "-inf" }.into();
-    }
-    let strip = |s: &str| -> String {
-        if s.contains('.') {
-            s.trim_end_matches('0').trim_end_matches('.').to_string()
-        } else {
-            s.to_string()
-        }
-    };
-    let sci = format!("{x:.16e}");
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    if !(-4..17).contains(&exp) {
-        let sign = if exp < 0 { '-' } else { '+' };
-        format!("{}e{sign}{:02}", strip(mantissa), exp.abs())
-    } else {
-        let decimals = (16 - exp) as usize;
-        strip(&format!("{x:.decimals$}"))
-    }
+/// A score in a reply: a bulk string in RESP2, a double in RESP3.
+pub fn score_frame(x: f64) -> Frame {
+    Frame::Double(x)
 }
 
-pub fn score_frame(x: f64) -> Frame {
-    Frame::Bulk(Bytes::from(format_score(x)))
+/// Members with their scores, in order: flat in RESP2, pairs in RESP3.
+fn with_scores<'a>(items: impl Iterator<Item = (&'a Bytes, f64)>) -> Frame {
+    Frame::Pairs(
+        items
+            .map(|(m, s)| (Frame::Bulk(m.clone()), score_frame(s)))
+            .collect(),
+    )
 }
 
 /// ZADD key [NX|XX] [GT|LT] [CH] [INCR] score member [score member ...]
@@ -378,13 +364,14 @@ impl Query {
 
 /// Parses the options after `key a b` for the given command form.
 /// `kind`: b'r' rank, b's' score, b'l' lex, 0 = ZRANGE (BYSCORE/BYLEX decide).
-fn parse_query(args: &[Bytes], mut kind: u8, mut rev: bool) -> Result<Query, Frame> {
+/// `store`: ZRANGESTORE, which takes ZRANGE's options but WITHSCORES.
+fn parse_query(args: &[Bytes], mut kind: u8, mut rev: bool, store: bool) -> Result<Query, Frame> {
     let (mut with_scores, mut limit) = (false, None);
     let zrange = kind == 0;
     let mut i = 4;
     while i < args.len() {
         let a = &args[i];
-        if is(a, "withscores") && (zrange || kind != b'l') {
+        if is(a, "withscores") && (zrange || kind != b'l') && !store {
             with_scores = true;
         } else if is(a, "limit") && (zrange || kind != b'r') && i + 2 < args.len() {
             limit = Some((int_arg(&args[i + 1])?, int_arg(&args[i + 2])?));
@@ -436,20 +423,16 @@ fn range_reply(z: Option<&ZSet>, q: &Query) -> Frame {
     let Some(z) = z else {
         return Frame::Array(Vec::new());
     };
-    let mut out = Vec::new();
-    for r in q.ranks(z) {
-        if let Some((s, m)) = z.get(r) {
-            out.push(Frame::Bulk(m.clone()));
-            if q.with_scores {
-                out.push(score_frame(s));
-            }
-        }
+    let picked = q.ranks(z).into_iter().filter_map(|r| z.get(r));
+    if q.with_scores {
+        with_scores(picked.map(|(s, m)| (m, s)))
+    } else {
+        Frame::Array(picked.map(|(_, m)| Frame::Bulk(m.clone())).collect())
     }
-    Frame::Array(out)
 }
 
 fn range_cmd(ctx: &mut Ctx, args: &[Bytes], kind: u8, rev: bool) -> Frame {
-    let q = match parse_query(args, kind, rev) {
+    let q = match parse_query(args, kind, rev, false) {
         Ok(q) => q,
         Err(e) => return e,
     };
@@ -615,6 +598,8 @@ pub fn zpop(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
         },
     };
     match pop_elements(ctx, &args[1], max, count) {
+        // With a count, RESP3 gets [member, score] pairs; without, one pair flat.
+        Ok(v) if args.len() == 3 => with_scores(v.iter().map(|(m, s)| (m, *s))),
         Ok(v) => Frame::Array(
             v.into_iter()
                 .flat_map(|(m, s)| [Frame::Bulk(m), score_frame(s)])
@@ -646,16 +631,12 @@ pub fn zrandmember(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
         Picks::All => (0..z.len()).collect(),
         Picks::Indexes(ix) => ix,
     };
-    let mut out = Vec::new();
-    for r in ranks {
-        if let Some((s, m)) = z.get(r) {
-            out.push(Frame::Bulk(m.clone()));
-            if with_scores {
-                out.push(score_frame(s));
-            }
-        }
+    let picked = ranks.into_iter().filter_map(|r| z.get(r));
+    if with_scores {
+        self::with_scores(picked.map(|(s, m)| (m, s)))
+    } else {
+        Frame::Array(picked.map(|(_, m)| Frame::Bulk(m.clone())).collect())
     }
-    Frame::Array(out)
 }
 
 /// Largest sorted set ZSCAN returns in one reply whatever the COUNT (Redis's
@@ -683,54 +664,86 @@ pub fn zscan(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     let next = z.scan(sa.cursor, count, |m, s| {
         if sa.matches(m) {
             items.push(Frame::Bulk(m.clone()));
-            items.push(score_frame(s));
+            // ZSCAN's scores are bulk strings, in RESP3 too.
+            items.push(Frame::Bulk(Bytes::from(format_double(s))));
         }
     });
     ScanArgs::reply(next, items)
 }
 
+/// The (member, score) pairs ZRANGESTORE dst src min max [options] selects
+/// from `src`, in range order.
+fn rangestore_pairs(ctx: &mut Ctx, args: &[Bytes]) -> Result<Vec<(Bytes, f64)>, Frame> {
+    // `src min max [options]` sit where ZRANGE has `key min max [options]`.
+    let q = parse_query(&args[1..], 0, false, true)?;
+    Ok(match zset_ref(ctx, &args[2])? {
+        None => Vec::new(),
+        Some(z) => q
+            .ranks(z)
+            .into_iter()
+            .filter_map(|r| z.get(r))
+            .map(|(s, m)| (m.clone(), s))
+            .collect(),
+    })
+}
+
+/// ZRANGESTORE with both keys on this shard: one step.
+pub fn zrangestore(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
+    match rangestore_pairs(ctx, args) {
+        Ok(pairs) => store_pairs(ctx, &args[1], pairs),
+        Err(e) => e,
+    }
+}
+
+/// The source half of a ZRANGESTORE across shards (read-only): the pairs
+/// selected, as the (score, member) arguments `store` takes.
+pub fn rangestore_source(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
+    match rangestore_pairs(ctx, args) {
+        Ok(pairs) => Frame::Array(
+            pairs
+                .into_iter()
+                .flat_map(|(m, s)| [Frame::Bulk(Bytes::from(format_double(s))), Frame::Bulk(m)])
+                .collect(),
+        ),
+        Err(e) => e,
+    }
+}
+
 /// Replaces whatever is at `args[1]` with the sorted set of the
-/// (score, member) pairs in `args[2..]`, scores as `format_score` text (the
-/// STORE forms, once the inputs were gathered from every shard). Logged as
-/// DEL + ZADD, independent of the source keys.
+/// (score, member) pairs in `args[2..]`, scores as `format_double` text (the
+/// STORE forms, once the inputs were gathered from every shard).
 pub fn store(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
-    let key = &args[1];
-    if ctx.ks.remove(ctx.db, key).is_some() {
-        ctx.effect(vec![Bytes::from_static(b"DEL"), key.clone()]);
-    }
-    if args.len() < 4 {
-        return Frame::Integer(0);
-    }
-    let mut z = ZSet::new();
+    let mut pairs = Vec::with_capacity(args.len().saturating_sub(2) / 2);
     for p in args[2..].chunks_exact(2) {
         let Some(s) = crate::util::parse_f64(&p[0]) else {
             return not_float();
         };
-        z.insert(p[1].clone(), s);
+        pairs.push((p[1].clone(), s));
+    }
+    store_pairs(ctx, &args[1], pairs)
+}
+
+/// Replaces whatever is at `key` with the sorted set of `pairs` (none:
+/// deletes it); replies with its size. Logged as DEL + ZADD, independent of
+/// the source keys, which may live on other shards.
+fn store_pairs(ctx: &mut Ctx, key: &Bytes, pairs: Vec<(Bytes, f64)>) -> Frame {
+    if ctx.ks.remove(ctx.db, key).is_some() {
+        ctx.effect(vec![Bytes::from_static(b"DEL"), key.clone()]);
+    }
+    if pairs.is_empty() {
+        return Frame::Integer(0);
+    }
+    let mut effect = Vec::with_capacity(2 + 2 * pairs.len());
+    effect.push(Bytes::from_static(b"ZADD"));
+    effect.push(key.clone());
+    let mut z = ZSet::new();
+    for (m, s) in pairs {
+        effect.push(Bytes::from(format_double(s)));
+        effect.push(m.clone());
+        z.insert(m, s);
     }
     let n = z.len();
     ctx.ks.insert(ctx.db, key, Value::ZSet(Box::new(z)), None);
-    let mut effect = Vec::with_capacity(args.len());
-    effect.push(Bytes::from_static(b"ZADD"));
-    effect.extend(args[1..].iter().cloned());
     ctx.effect(effect);
     Frame::Integer(n as i64)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::format_score;
-
-    #[test]
-    fn scores_print_like_redis_7_0() {
-        assert_eq!(format_score(1.1), "1.1000000000000001");
-        assert_eq!(format_score(0.1), "0.10000000000000001");
-        assert_eq!(format_score(5.0), "5");
-        assert_eq!(format_score(-0.0), "0");
-        assert_eq!(format_score(1e20), "1e+20");
-        assert_eq!(format_score(1.5e-7), "1.4999999999999999e-07");
-        assert_eq!(format_score(123456.5), "123456.5");
-        assert_eq!(format_score(f64::NEG_INFINITY), "-inf");
-        assert_eq!(format_score(0.30000000000000004), "0.30000000000000004");
-    }
 }

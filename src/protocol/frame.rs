@@ -28,8 +28,13 @@ pub enum Frame {
     Map(Vec<(Frame, Frame)>),
     /// A set in RESP3, an array in RESP2.
     Set(Vec<Frame>),
-    /// A double in RESP3, a bulk string in RESP2.
+    /// A double in RESP3, a bulk string in RESP2; written as Redis 7.0
+    /// writes scores (`util::format_double`).
     Double(f64),
+    /// An ordered list of pairs (a member and its score, a field and its
+    /// value): 2-element arrays in RESP3, one flat array in RESP2, as Redis
+    /// 7.0 replies to ZRANGE ... WITHSCORES or HRANDFIELD ... WITHVALUES.
+    Pairs(Vec<(Frame, Frame)>),
     /// Verbatim text (INFO, CLIENT LIST) in RESP3, a bulk string in RESP2.
     Verbatim(String),
 }
@@ -88,8 +93,22 @@ impl Frame {
                     v.encode(proto, out);
                 }
             }
+            Frame::Pairs(pairs) => {
+                if resp3 {
+                    int_line(out, b'*', pairs.len() as i64);
+                } else {
+                    int_line(out, b'*', 2 * pairs.len() as i64);
+                }
+                for (a, b) in pairs {
+                    if resp3 {
+                        out.extend_from_slice(b"*2\r\n");
+                    }
+                    a.encode(proto, out);
+                    b.encode(proto, out);
+                }
+            }
             Frame::Double(d) => {
-                let text = format_double(*d);
+                let text = crate::util::format_double(*d);
                 if resp3 {
                     line(out, b',', text.as_bytes());
                 } else {
@@ -110,8 +129,9 @@ impl Frame {
     }
 }
 
-/// Formats a double the way Redis replies with one: shortest round-trip form,
-/// `inf`/`-inf` for infinities.
+/// Formats a double in its shortest round-trip form, `inf`/`-inf` for
+/// infinities: the human-friendly text INCRBYFLOAT and HINCRBYFLOAT reply
+/// with (scores use `util::format_double`, Redis's `%.17g`).
 pub fn format_double(d: f64) -> String {
     if d.is_infinite() {
         if d > 0.0 { "inf" } else { "-inf" }.to_string()
@@ -163,6 +183,16 @@ mod tests {
         assert_eq!(enc(Frame::Null, Proto::Resp3), "_\r\n");
         assert_eq!(enc(Frame::Double(1.5), Proto::Resp2), "$3\r\n1.5\r\n");
         assert_eq!(enc(Frame::Double(1.5), Proto::Resp3), ",1.5\r\n");
+        assert_eq!(
+            enc(Frame::Double(0.1), Proto::Resp3),
+            ",0.10000000000000001\r\n"
+        );
+        let pairs = Frame::Pairs(vec![(Frame::bulk_str("m"), Frame::Double(2.0))]);
+        assert_eq!(
+            enc(pairs.clone(), Proto::Resp2),
+            "*2\r\n$1\r\nm\r\n$1\r\n2\r\n"
+        );
+        assert_eq!(enc(pairs, Proto::Resp3), "*1\r\n*2\r\n$1\r\nm\r\n,2\r\n");
         assert_eq!(
             enc(Frame::error("ERR a\r\nb"), Proto::Resp2),
             "-ERR a  b\r\n"
