@@ -31,9 +31,16 @@ pub struct Request {
     pub args: Vec<Bytes>,
 }
 
+/// What a client that has not authenticated (while a password is set) may
+/// send, as Redis 7.0: a few short arguments, enough for AUTH and HELLO.
+pub const UNAUTHENTICATED_MAX_ARGS: usize = 10;
+pub const UNAUTHENTICATED_MAX_BULK_BYTES: usize = 16 * 1024;
+
 pub struct Parser {
     max_bulk_bytes: usize,
     max_args: usize,
+    /// Holds requests to the unauthenticated limits.
+    pub unauthenticated: bool,
     /// A multibulk request whose header has been read but not all its arguments.
     partial: Option<Partial>,
 }
@@ -62,6 +69,7 @@ impl Parser {
         Parser {
             max_bulk_bytes,
             max_args,
+            unauthenticated: false,
             partial: None,
         }
     }
@@ -140,6 +148,9 @@ impl Parser {
             if count as usize > self.max_args {
                 return Err(ParseError::new("invalid multibulk length"));
             }
+            if self.unauthenticated && count as usize > UNAUTHENTICATED_MAX_ARGS {
+                return Err(ParseError::new("unauthenticated multibulk length"));
+            }
             self.partial = Some(Partial {
                 start: pos,
                 pos: next,
@@ -167,6 +178,9 @@ impl Parser {
             let len = parse_len(len)
                 .filter(|&n| n >= 0 && n as usize <= self.max_bulk_bytes)
                 .ok_or(ParseError::new("invalid bulk length"))? as usize;
+            if self.unauthenticated && len > UNAUTHENTICATED_MAX_BULK_BYTES {
+                return Err(ParseError::new("unauthenticated bulk length"));
+            }
             if buf.len() < data + len + 2 {
                 return Ok(Step::Incomplete);
             }
