@@ -467,3 +467,19 @@ fn idle_clients_are_closed_after_timeout() {
     let timeout: Vec<String> = q(&mut s.con(), &["CONFIG", "GET", "timeout"]);
     assert_eq!(timeout[1], "1");
 }
+
+/// Found by fuzzing the parser: a NUL byte in an inline request made the
+/// argument splitter loop forever, growing memory on that core until it
+/// died. A NUL now ends the line, as it ends Redis's C string.
+#[test]
+fn a_nul_byte_in_an_inline_request_is_the_end_of_its_line() {
+    let s = Server::start();
+    let mut c = s.raw();
+    assert_eq!(
+        c.call(b"ECHO\0x\r\n"),
+        "-ERR wrong number of arguments for 'echo' command\r\n"
+    );
+    assert_eq!(c.call(b"ECHO a\0b\r\n"), "$1\r\na\r\n");
+    assert_eq!(c.call(b"\0\r\nPING\r\n"), "+PONG\r\n");
+    assert_eq!(s.raw().cmd(&["PING"]), "+PONG\r\n");
+}

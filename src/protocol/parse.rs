@@ -237,8 +237,11 @@ fn inline(buf: &[u8], pos: usize) -> Result<Step, ParseError> {
 }
 
 /// Splits a line into arguments with Redis's quoting rules; `None` on
-/// unbalanced quotes.
+/// unbalanced quotes. A NUL byte ends the line, as it ends the C string
+/// Redis splits (and a NUL that only ended an argument, without being
+/// skipped, made this loop forever: found by fuzzing).
 pub fn split_args(line: &[u8]) -> Option<Vec<Bytes>> {
+    let line = &line[..memchr::memchr(0, line).unwrap_or(line.len())];
     let mut args = Vec::new();
     let mut i = 0;
     loop {
@@ -300,7 +303,7 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Bytes>> {
                 }
             } else {
                 match c {
-                    b' ' | b'\n' | b'\r' | b'\t' | 0 => break,
+                    b' ' | b'\n' | b'\r' | b'\t' => break,
                     b'"' => in_dq = true,
                     b'\'' => in_sq = true,
                     _ => cur.push(c),
@@ -369,6 +372,20 @@ mod tests {
         let mut out = Vec::new();
         assert!(p.parse(&mut buf, &mut out, usize::MAX).is_err());
         assert_eq!(out.len(), 2);
+    }
+
+    #[test]
+    fn a_nul_byte_ends_an_inline_line() {
+        assert_eq!(
+            parse_all(b"cet\0\x13\nECHO a\0b\r\n\0\r\n\"x\0\"\r\n")
+                .unwrap_err()
+                .0,
+            "unbalanced quotes in request"
+        );
+        assert_eq!(
+            parse_all(b"ECHO a\0b\r\n\0\r\nPING\r\n").unwrap(),
+            vec![vec!["ECHO", "a"], vec!["PING"]]
+        );
     }
 
     #[test]
