@@ -96,9 +96,12 @@ fn auth_and_noauth() {
     assert_eq!(f.cmd(&["QUIT"]), "+OK\r\n");
     assert!(f.closed_by_server());
 
-    // Failures are counted, and the password tried never reaches the log.
-    let stats = d.cmd(&["INFO", "stats"]);
-    assert!(stats.contains("acl_access_denied_auth:3\r\n"), "{stats}");
+    // Failures are counted (Redis 7.2's field; 7.0 has none), and the
+    // password tried never reaches the log.
+    if !s.is_redis() {
+        let stats = d.cmd(&["INFO", "stats"]);
+        assert!(stats.contains("acl_access_denied_auth:3\r\n"), "{stats}");
+    }
     assert!(!s.log_text().contains("wrong-password-xyz"));
 
     // CONFIG SET requirepass: new clients need the new one; "" removes it.
@@ -470,10 +473,15 @@ fn idle_clients_are_closed_after_timeout() {
 
 /// Found by fuzzing the parser: a NUL byte in an inline request made the
 /// argument splitter loop forever, growing memory on that core until it
-/// died. A NUL now ends the line, as it ends Redis's C string.
+/// died. A NUL now ends the line, as it ends the C string Redis splits.
+/// (Redis itself looks for the newline with strchr, which stops at the NUL:
+/// it never answers such a request; that is not imitated.)
 #[test]
 fn a_nul_byte_in_an_inline_request_is_the_end_of_its_line() {
     let s = Server::start();
+    if s.is_redis() {
+        return;
+    }
     let mut c = s.raw();
     assert_eq!(
         c.call(b"ECHO\0x\r\n"),
