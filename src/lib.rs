@@ -4,8 +4,10 @@
 //! `runtime` (executors, mesh) → `net` (connections) → `commands` (table,
 //! handlers, dispatch across shards) → `node` (what one core owns) → `shard`
 //! (one keyspace shard) → `keyspace` (databases, values, expiry) → `protocol`,
-//! `router`, `config`, `util`.
+//! `router`, `config`, `util`. `acl` (users and their permissions) sits with
+//! `config`, which holds the users.
 
+pub mod acl;
 pub mod commands;
 pub mod config;
 pub mod keyspace;

@@ -6,6 +6,7 @@
 //! leaves the profile's value alone.
 
 use clap::Parser;
+use ringcache::commands::acl::check_users;
 use ringcache::config::{self, calibrate, profile, Config};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -133,6 +134,16 @@ struct Args {
     #[arg(long, help_heading = "Keyspace")]
     hz: Option<String>,
 
+    /// Password of the default user; clients must AUTH before anything else.
+    #[arg(long, value_name = "PASSWORD", help_heading = "Security")]
+    requirepass: Option<String>,
+    /// Without a password, refuse clients not on loopback: yes or no.
+    #[arg(long, value_name = "yes|no", help_heading = "Security")]
+    protected_mode: Option<String>,
+    /// Largest pending output of a client: "normal <hard> <soft> <seconds>".
+    #[arg(long, value_name = "LIMITS", help_heading = "Security")]
+    client_output_buffer_limit: Option<String>,
+
     /// Log level: debug, verbose, notice, warning.
     #[arg(long, help_heading = "Logging")]
     loglevel: Option<String>,
@@ -192,6 +203,12 @@ impl Args {
             ("databases", self.databases.clone()),
             ("hz", self.hz.clone()),
             ("loglevel", self.loglevel.clone()),
+            ("requirepass", self.requirepass.clone()),
+            ("protected-mode", self.protected_mode.clone()),
+            (
+                "client-output-buffer-limit",
+                self.client_output_buffer_limit.clone(),
+            ),
         ];
         let mut out: Vec<profile::Override> = given
             .into_iter()
@@ -290,7 +307,8 @@ fn main() {
         },
         Some(Tool::CheckProfile { profile: p }) => {
             let result = profile::layered(p, &[])
-                .and_then(|mut c| c.finish(&config::allowed_cpus()).map(|()| c));
+                .and_then(|mut c| c.finish(&config::allowed_cpus()).map(|()| c))
+                .and_then(|c| check_users(&c).map(|()| c));
             match result {
                 Ok(c) => {
                     print_settings(&c);
@@ -353,6 +371,7 @@ fn main() {
     config
         .finish(&config::allowed_cpus())
         .unwrap_or_else(|e| refuse(e));
+    check_users(&config).unwrap_or_else(|e| refuse(e));
 
     let level = match config.loglevel.as_str() {
         "debug" => "debug",

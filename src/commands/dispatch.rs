@@ -66,7 +66,7 @@ impl<'a> Batch<'a> {
                     let position = sh.log_position();
                     let frames = cmds
                         .iter()
-                        .map(|c| sh.run(c.run, c.db, &c.args, now, c.write))
+                        .map(|c| run_contained(&mut sh, c, now))
                         .collect::<Vec<Frame>>();
                     (frames, sh.durable(position))
                 });
@@ -107,6 +107,21 @@ impl<'a> Batch<'a> {
             frame.encode(proto, out);
         }
     }
+}
+
+/// Runs one command on the shard. A handler that panics (a bug: client input
+/// must never make one panic) fails that command with `-ERR internal error`
+/// and an error log, instead of unwinding through the executor, which would
+/// take every connection and the shard down with it.
+fn run_contained(sh: &mut crate::shard::Shard, c: &ShardCmd, now: u64) -> Frame {
+    let run = std::panic::AssertUnwindSafe(|| sh.run(c.run, c.db, &c.args, now, c.write));
+    std::panic::catch_unwind(run).unwrap_or_else(|_| {
+        tracing::error!(
+            command = %String::from_utf8_lossy(&c.args[0]),
+            "a command panicked; it failed with an internal error"
+        );
+        Frame::error("ERR internal error")
+    })
 }
 
 /// Combines the replies of a split command's parts.
@@ -167,10 +182,14 @@ pub async fn run(node: &Node, session: &mut Session, requests: Vec<Request>, out
         let cmd = match table().get(&args[0]) {
             None => Err(unknown_command(&args)),
             Some(cmd) if !cmd.arity_ok(args.len()) => Err(wrong_arity(cmd.name)),
-            Some(cmd) if crate::persistence::loading::in_progress() && !cmd.ok_loading => Err(
-                Frame::error("LOADING Redis is loading the dataset in memory"),
-            ),
-            Some(cmd) => Ok(cmd),
+            // NOAUTH / NOPERM come after the arity, then -LOADING, as in Redis.
+            Some(cmd) => super::acl::check(node, session, cmd, &args).and_then(|()| {
+                if crate::persistence::loading::in_progress() && !cmd.ok_loading {
+                    Err(Frame::error("LOADING Redis is loading the dataset in memory"))
+                } else {
+                    Ok(cmd)
+                }
+            }),
         };
         let cmd = match (cmd, &mut session.multi) {
             (Err(e), tx) => {

@@ -3,9 +3,11 @@
 //! `redis-7.0-commands.json`) and how it is routed. The handlers live in one
 //! file per family: `strings`, `keys`, `lists`, `hashes`, `sets`, `zsets`,
 //! `server` (connection and server commands), `cross` (collection commands
-//! whose keys may live on several shards); `dispatch` runs a client's
+//! whose keys may live on several shards), `acl` (AUTH, ACL, and the
+//! permission check before every command); `dispatch` runs a client's
 //! pipelined batch across the shards.
 
+pub mod acl;
 mod blocking;
 mod cross;
 pub mod dispatch;
@@ -116,6 +118,7 @@ const ROUTES: &[(&str, Route)] = &[
     ("select", Front),
     ("hello", Front),
     ("auth", Front),
+    ("acl", Front),
     ("client", Front),
     ("command", Front),
     ("info", Front),

@@ -26,12 +26,16 @@ pub async fn execute(node: &Node, session: &mut Session, cmd: &Command, args: &[
             Frame::OK
         }
         "select" => select(node, session, args),
-        "hello" => hello(session, args),
-        "auth" => auth(args),
+        "hello" => hello(node, session, args),
+        "auth" => super::acl::auth(node, session, args),
+        "acl" => match subcommand(cmd, args) {
+            Ok(sub) => super::acl::acl(node, session, &sub, args),
+            Err(e) => e,
+        },
         "client" => client(node, session, cmd, args).await,
         "command" => command(cmd, args),
         "info" => info(node, args).await,
-        "config" => config_cmd(node, cmd, args).await,
+        "config" => config_cmd(node, session, cmd, args).await,
         "time" => {
             let us = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -86,7 +90,7 @@ fn select(node: &Node, session: &mut Session, args: &[Bytes]) -> Frame {
 }
 
 /// HELLO [protover [AUTH username password] [SETNAME clientname]]
-fn hello(session: &mut Session, args: &[Bytes]) -> Frame {
+fn hello(node: &Node, session: &mut Session, args: &[Bytes]) -> Frame {
     let mut proto = session.proto;
     if let Some(v) = args.get(1) {
         proto = match crate::util::parse_i64(v) {
@@ -96,18 +100,15 @@ fn hello(session: &mut Session, args: &[Bytes]) -> Frame {
             None => return Frame::error("ERR Protocol version is not an integer or out of range"),
         };
     }
-    let mut name = None;
+    let (mut name, mut credentials) = (None, None);
     let mut i = 2;
     while i < args.len() {
         let more = args.len() - i - 1;
         if is(&args[i], "auth") && more >= 2 {
-            // No users or passwords exist yet: the default user takes any.
+            credentials = Some((&args[i + 1], &args[i + 2]));
             i += 3;
         } else if is(&args[i], "setname") && more >= 1 {
-            if let Err(e) = valid_client_name(&args[i + 1]) {
-                return e;
-            }
-            name = Some(String::from_utf8_lossy(&args[i + 1]).into_owned());
+            name = Some(&args[i + 1]);
             i += 2;
         } else {
             return Frame::error(format!(
@@ -116,10 +117,21 @@ fn hello(session: &mut Session, args: &[Bytes]) -> Frame {
             ));
         }
     }
-    session.set_proto(proto);
-    if let Some(name) = name {
-        session.info.borrow_mut().name = name;
+    if let Some((user, password)) = credentials {
+        if let Err(e) = super::acl::authenticate(node, session, user, password) {
+            return e;
+        }
     }
+    if super::acl::needs_auth(node, session) {
+        return Frame::error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
+    }
+    if let Some(name) = name {
+        if let Err(e) = valid_client_name(name) {
+            return e;
+        }
+        session.info.borrow_mut().name = String::from_utf8_lossy(name).into_owned();
+    }
+    session.set_proto(proto);
     let p = if proto == Proto::Resp3 { 3 } else { 2 };
     Frame::Map(vec![
         (Frame::bulk_str("server"), Frame::bulk_str("redis")),
@@ -130,17 +142,6 @@ fn hello(session: &mut Session, args: &[Bytes]) -> Frame {
         (Frame::bulk_str("role"), Frame::bulk_str("master")),
         (Frame::bulk_str("modules"), Frame::Array(Vec::new())),
     ])
-}
-
-fn auth(args: &[Bytes]) -> Frame {
-    match args.len() {
-        2 => Frame::error(
-            "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
-        ),
-        3 if is(&args[1], "default") => Frame::OK,
-        3 => Frame::error("WRONGPASS invalid username-password pair or user is disabled."),
-        _ => syntax_error(),
-    }
 }
 
 fn valid_client_name(name: &[u8]) -> Result<(), Frame> {
@@ -372,6 +373,7 @@ struct CoreReport {
     rejected: u64,
     net_in: u64,
     net_out: u64,
+    acl_denied: [u64; 3],
     persist: super::persistence::PersistReport,
 }
 
@@ -394,6 +396,7 @@ async fn info(node: &Node, args: &[Bytes]) -> Frame {
                 rejected: n.stats.rejected_connections.get(),
                 net_in: n.stats.net_input_bytes.get(),
                 net_out: n.stats.net_output_bytes.get(),
+                acl_denied: n.stats.acl_denied.each_ref().map(|c| c.get()),
                 persist: super::persistence::report(n),
             }
         })
@@ -464,7 +467,7 @@ async fn info(node: &Node, args: &[Bytes]) -> Frame {
     section(
         "Stats",
         format!(
-            "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\n",
+            "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\nacl_access_denied_auth:{}\r\nacl_access_denied_cmd:{}\r\nacl_access_denied_key:{}\r\n",
             sum(|r| r.connections),
             sum(|r| r.commands),
             sum(|r| r.net_in),
@@ -473,6 +476,9 @@ async fn info(node: &Node, args: &[Bytes]) -> Frame {
             sum(|r| r.expired),
             sum(|r| r.hits),
             sum(|r| r.misses),
+            sum(|r| r.acl_denied[crate::node::DENIED_AUTH]),
+            sum(|r| r.acl_denied[crate::node::DENIED_CMD]),
+            sum(|r| r.acl_denied[crate::node::DENIED_KEY]),
         ),
     );
     section(
@@ -515,7 +521,7 @@ fn human_bytes(n: u64) -> String {
     }
 }
 
-async fn config_cmd(node: &Node, cmd: &Command, args: &[Bytes]) -> Frame {
+async fn config_cmd(node: &Node, session: &Session, cmd: &Command, args: &[Bytes]) -> Frame {
     let sub = match subcommand(cmd, args) {
         Ok(s) => s,
         Err(e) => return e,
@@ -548,6 +554,11 @@ async fn config_cmd(node: &Node, cmd: &Command, args: &[Bytes]) -> Frame {
                         "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
                     ));
                 };
+                if config::PROTECTED.contains(&param.name) && !protected_allowed(&next, session) {
+                    return Frame::error(format!(
+                        "ERR CONFIG SET failed (possibly related to argument '{name}') - can't set protected config"
+                    ));
+                }
                 let Some(set) = param.set else {
                     return Frame::error(format!(
                         "ERR CONFIG SET failed (possibly related to argument '{name}') - can't set immutable config"
@@ -571,6 +582,7 @@ async fn config_cmd(node: &Node, cmd: &Command, args: &[Bytes]) -> Frame {
                 n.stats.rejected_connections.set(0);
                 n.stats.net_input_bytes.set(0);
                 n.stats.net_output_bytes.set(0);
+                n.stats.acl_denied.iter().for_each(|c| c.set(0));
             })
             .await;
             Frame::OK
@@ -580,6 +592,16 @@ async fn config_cmd(node: &Node, cmd: &Command, args: &[Bytes]) -> Frame {
             "ERR CONFIG {} is not supported by ringcache",
             sub.to_uppercase()
         )),
+    }
+}
+
+/// Whether `enable-protected-configs` lets this client change a protected
+/// setting: `yes`, or `local` for a client on loopback.
+fn protected_allowed(cfg: &config::Config, session: &Session) -> bool {
+    match cfg.enable_protected_configs.as_str() {
+        "yes" => true,
+        "local" => crate::net::is_loopback(&session.info.borrow().addr),
+        _ => false,
     }
 }
 

@@ -1,12 +1,15 @@
 //! A connection's state as commands see it: selected database, protocol
-//! version, and the CLIENT LIST entry the rest of the server can read.
+//! version, the user it is authenticated as, and the CLIENT LIST entry the
+//! rest of the server can read.
 
 use super::Command;
+use crate::acl::User;
 use crate::node::ClientInfo;
 use crate::protocol::Proto;
 use bytes::Bytes;
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::Arc;
 
 pub struct Session {
     pub id: u64,
@@ -21,6 +24,10 @@ pub struct Session {
     /// The client's socket, so a blocked command can notice a hang-up.
     pub socket: Option<std::os::fd::RawFd>,
     pub info: Rc<RefCell<ClientInfo>>,
+    /// Whose permissions apply: `default` until AUTH says otherwise.
+    pub user: Arc<User>,
+    /// Passed AUTH (or HELLO AUTH); needed only while a password is set.
+    pub authenticated: bool,
 }
 
 impl Session {
@@ -35,7 +42,16 @@ impl Session {
             in_exec: false,
             socket: None,
             info,
+            user: User::unrestricted(),
+            authenticated: false,
         }
+    }
+
+    /// Now authenticated as `user`.
+    pub fn log_in(&mut self, user: Arc<User>) {
+        self.info.borrow_mut().user.clone_from(&user.name);
+        self.user = user;
+        self.authenticated = true;
     }
 
     /// Records the command for CLIENT LIST's `cmd=` field (`client|list` for

@@ -11,11 +11,13 @@ pub mod calibrate;
 mod params;
 pub mod profile;
 
-pub use params::{param, Param, PARAMS};
+pub use params::{param, Param, PARAMS, PROTECTED};
 
+use crate::acl::User;
 use crate::persistence::aof::{self, Fsync, OnCorruption};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Most shards (and so pinned cores) one server runs.
 pub const MAX_SHARDS: usize = 1024;
@@ -76,6 +78,28 @@ pub struct Config {
     pub cores: BTreeMap<usize, CoreOverride>,
     /// The profile the settings came from: a built-in name or a file path.
     pub profile: String,
+    /// The default user's password (`None`: `nopass`).
+    pub requirepass: Option<String>,
+    /// Users besides `default`, from the profile's `[users]` table.
+    pub users: BTreeMap<String, Arc<User>>,
+    /// Without a password, refuse clients that do not come from loopback.
+    pub protected_mode: bool,
+    /// Who may CONFIG SET a protected setting (`dir`): no, yes, local.
+    pub enable_protected_configs: String,
+    /// Pending-output limits of a normal client, and the other classes'
+    /// (`replica`, `pubsub`) as given, kept for CONFIG GET only.
+    pub output_limit: OutputLimit,
+}
+
+/// `client-output-buffer-limit` for normal clients: disconnect when the
+/// pending output passes `hard_bytes`, or stays above `soft_bytes` for
+/// `soft_seconds` (0 = no such limit).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutputLimit {
+    pub hard_bytes: usize,
+    pub soft_bytes: usize,
+    pub soft_seconds: u64,
+    pub other_classes: String,
 }
 
 /// What to do with a snapshot that fails its checks at start-up.
@@ -138,6 +162,7 @@ impl Default for Config {
             maxclients: 10000,
             proto_max_bulk_len: 512 * 1024 * 1024,
             client_query_buffer_limit: 1024 * 1024 * 1024,
+            // Redis 6's fixed cap; 7.0 allows up to 2^31-1.
             max_args: 1024 * 1024,
             timeout: 0,
             tcp_keepalive: 300,
@@ -159,6 +184,19 @@ impl Default for Config {
             executor: ExecutorSettings::default(),
             cores: BTreeMap::new(),
             profile: String::new(),
+            requirepass: None,
+            users: BTreeMap::new(),
+            protected_mode: true,
+            enable_protected_configs: "no".into(),
+            // Redis's default is `normal 0 0 0`; a client that leaves more
+            // than 64 MB unread for a minute is dropped here (see
+            // docs/security.md).
+            output_limit: OutputLimit {
+                hard_bytes: 0,
+                soft_bytes: 64 << 20,
+                soft_seconds: 60,
+                other_classes: "slave 268435456 67108864 60 pubsub 33554432 8388608 60".into(),
+            },
         }
     }
 }
@@ -236,8 +274,28 @@ impl Config {
     }
 
     /// Every setting as `(name, value)`, in CONFIG GET's names and format.
+    /// Secrets are masked: this is what logs and `check-profile` print.
     pub fn effective(&self) -> Vec<(&'static str, String)> {
-        PARAMS.iter().map(|p| (p.name, (p.get)(self))).collect()
+        PARAMS
+            .iter()
+            .map(|p| match p.name {
+                "requirepass" if self.requirepass.is_some() => (p.name, "(set)".into()),
+                _ => (p.name, (p.get)(self)),
+            })
+            .collect()
+    }
+
+    /// The user `name` as configured now (`default` from `requirepass`).
+    pub fn user(&self, name: &str) -> Option<Arc<User>> {
+        if name == "default" {
+            return Some(Arc::new(User::default_user(self.requirepass.as_deref())));
+        }
+        self.users.get(name).cloned()
+    }
+
+    /// Whether a new connection must authenticate before anything else.
+    pub fn auth_required(&self) -> bool {
+        self.requirepass.is_some()
     }
 
     /// The effective settings on one line, `name=value` (quoted when the
@@ -261,6 +319,9 @@ impl Config {
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), SetError> {
         if let Some(rest) = key.strip_prefix("cores.") {
             return params::set_core(self, rest, value);
+        }
+        if let Some(name) = key.strip_prefix("users.") {
+            return params::set_user(self, name, value);
         }
         let p = params::param_exact(key).ok_or(SetError::Unknown)?;
         let load = p.load.or(p.set).ok_or(SetError::Unknown)?;

@@ -2,7 +2,7 @@
 //! GET/SET and, for most, as a flag), how to read it, and how to change it at
 //! start-up and, where that is possible, at run time.
 
-use super::{Config, CoreOverride, SetError, SnapshotOnCorruption};
+use super::{Config, CoreOverride, OutputLimit, SetError, SnapshotOnCorruption};
 use crate::persistence::aof::{Fsync, OnCorruption};
 use crate::util::parse_memory;
 
@@ -546,7 +546,121 @@ pub const PARAMS: &[Param] = &[
             Ok(())
         }),
     },
+    // --- security (docs/security.md) ---
+    Param {
+        name: "requirepass",
+        // CONFIG GET shows it, as Redis does; logs show it masked.
+        get: |c| c.requirepass.clone().unwrap_or_default(),
+        set: Some(|c, v| {
+            c.requirepass = (!v.is_empty()).then(|| v.to_string());
+            Ok(())
+        }),
+        load: None,
+    },
+    Param {
+        name: "protected-mode",
+        get: |c| yes_no_str(c.protected_mode),
+        set: Some(|c, v| {
+            c.protected_mode = yes_no(v)?;
+            Ok(())
+        }),
+        load: None,
+    },
+    Param {
+        name: "enable-protected-configs",
+        get: |c| c.enable_protected_configs.clone(),
+        set: None,
+        load: Some(|c, v| {
+            let v = v.trim().to_ascii_lowercase();
+            if !["no", "yes", "local"].contains(&v.as_str()) {
+                return Err("argument(s) must be one of the following: no, yes, local".into());
+            }
+            c.enable_protected_configs = v;
+            Ok(())
+        }),
+    },
+    Param {
+        name: "proto-max-multibulk-len",
+        get: |c| c.max_args.to_string(),
+        set: Some(|c, v| {
+            c.max_args = ranged(v, 1, i32::MAX as usize, "arguments")?;
+            Ok(())
+        }),
+        load: None,
+    },
+    Param {
+        name: "client-output-buffer-limit",
+        get: |c| {
+            let l = &c.output_limit;
+            format!(
+                "normal {} {} {} {}",
+                l.hard_bytes, l.soft_bytes, l.soft_seconds, l.other_classes
+            )
+        },
+        set: Some(|c, v| {
+            c.output_limit = output_limit(v, &c.output_limit)?;
+            Ok(())
+        }),
+        load: None,
+    },
 ];
+
+/// Settings CONFIG SET refuses unless `enable-protected-configs` allows
+/// it: where files are written (Redis's PROTECTED_CONFIG flag).
+pub const PROTECTED: &[&str] = &["dir"];
+
+/// `client-output-buffer-limit`: `<class> <hard> <soft> <soft-seconds>`
+/// groups, as Redis; only the `normal` class applies here (no replicas, no
+/// pub/sub), the others are kept as given.
+fn output_limit(v: &str, current: &OutputLimit) -> Result<OutputLimit, String> {
+    let words: Vec<&str> = v.split_whitespace().collect();
+    if words.is_empty() || !words.len().is_multiple_of(4) {
+        return Err("Wrong number of arguments in buffer limit configuration.".into());
+    }
+    let mut next = current.clone();
+    let mut others = Vec::new();
+    for g in words.chunks_exact(4) {
+        let class = g[0].to_ascii_lowercase();
+        if !["normal", "replica", "slave", "pubsub"].contains(&class.as_str()) {
+            return Err("Invalid client class specified in buffer limit configuration.".into());
+        }
+        let (Ok(hard), Ok(soft), Ok(secs)) = (memory(g[1]), memory(g[2]), num::<u64>(g[3])) else {
+            return Err(
+                "Error in hard, soft or soft_seconds setting in buffer limit configuration.".into(),
+            );
+        };
+        if class == "normal" {
+            next.hard_bytes = hard as usize;
+            next.soft_bytes = soft as usize;
+            next.soft_seconds = secs;
+        } else {
+            let class = if class == "replica" { "slave" } else { &class };
+            others.push(format!("{class} {hard} {soft} {secs}"));
+        }
+    }
+    if !others.is_empty() {
+        next.other_classes = others.join(" ");
+    }
+    Ok(next)
+}
+
+/// `users.<name>` from a profile's `[users]` table: the user's rules in ACL
+/// SETUSER syntax.
+pub(super) fn set_user(c: &mut Config, name: &str, rules: &str) -> Result<(), SetError> {
+    if name == "default" {
+        return Err(SetError::Invalid(
+            "the default user is configured by requirepass".into(),
+        ));
+    }
+    if name.is_empty() || name.contains(|ch: char| ch.is_whitespace() || ch == '.') {
+        return Err(SetError::Invalid(
+            "a user name has no spaces or dots".into(),
+        ));
+    }
+    let user = crate::acl::User::parse(name, rules).map_err(SetError::Invalid)?;
+    c.users.insert(name.to_string(), std::sync::Arc::new(user));
+    Ok(())
+}
 
 fn absolute(dir: &std::path::Path) -> String {
     std::path::absolute(dir)

@@ -159,14 +159,16 @@ async fn serve(node: Rc<Node>, mut stream: TcpStream) {
             .await;
         return;
     }
+    let peer = stream.peer_addr().ok();
+    if refused_by_protected_mode(&node.config.borrow(), peer) {
+        let _ = stream.write_all(PROTECTED_MODE_DENIED).await;
+        return;
+    }
     let now = crate::util::now_ms();
     let id = node.clients.borrow_mut().next_id();
     let info = Rc::new(RefCell::new(ClientInfo {
         id,
-        addr: stream
-            .peer_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default(),
+        addr: peer.map(|a| a.to_string()).unwrap_or_default(),
         laddr: stream
             .local_addr()
             .map(|a| a.to_string())
@@ -180,6 +182,7 @@ async fn serve(node: Rc<Node>, mut stream: TcpStream) {
         last_active_ms: now,
         last_cmd: String::new(),
         query_buf: 0,
+        user: "default".into(),
     }));
     node.clients.borrow_mut().connected.insert(id, info.clone());
     let _registration = Registration {
@@ -197,9 +200,15 @@ async fn serve(node: Rc<Node>, mut stream: TcpStream) {
     loop {
         // Run every complete request already buffered, a batch at a time.
         loop {
-            let parsed = parser.parse(&mut buf, &mut requests, max_batch);
+            // Before AUTH, Redis takes only small requests (its limits for
+            // unauthenticated clients): a stranger cannot make it buffer
+            // much. One request at a time then, so that an AUTH takes
+            // effect before the next request is parsed.
+            parser.unauthenticated = crate::commands::acl::needs_auth(&node, &session);
+            let batch = if parser.unauthenticated { 1 } else { max_batch };
+            let parsed = parser.parse(&mut buf, &mut requests, batch);
             // A full batch may have left more complete requests behind.
-            let more = requests.len() == max_batch;
+            let more = requests.len() == batch;
             if !requests.is_empty() {
                 dispatch::run(&node, &mut session, std::mem::take(&mut requests), &mut out).await;
             }
@@ -211,7 +220,11 @@ async fn serve(node: Rc<Node>, mut stream: TcpStream) {
                 stats
                     .net_output_bytes
                     .set(stats.net_output_bytes.get() + out.len() as u64);
-                if stream.write_all(&out).await.is_err() {
+                let limit = node.config.borrow().output_limit.clone();
+                if let Err(why) = write_replies(&mut stream, &out, &limit).await {
+                    if let Some(why) = why {
+                        tracing::warn!(client = id, "closing client: {why}");
+                    }
                     return;
                 }
                 out.clear();
@@ -253,6 +266,81 @@ async fn serve(node: Rc<Node>, mut stream: TcpStream) {
         i.last_active_ms = crate::util::now_ms();
         i.query_buf = buf.len();
     }
+}
+
+/// Writes a batch's replies, enforcing `client-output-buffer-limit`: a batch
+/// whose replies exceed the hard limit is not sent, and a client that leaves
+/// more than the soft limit unread for the soft time is dropped. Replies
+/// under the soft limit wait for the client as long as it takes: the
+/// connection reads nothing meanwhile, so what it holds stays one batch.
+/// `Err(Some(why))`: closed for a limit; `Err(None)`: the client went away.
+async fn write_replies(
+    stream: &mut TcpStream,
+    out: &[u8],
+    limit: &crate::config::OutputLimit,
+) -> Result<(), Option<String>> {
+    if limit.hard_bytes > 0 && out.len() > limit.hard_bytes {
+        return Err(Some(format!(
+            "{} bytes of replies exceed the output buffer hard limit ({} bytes)",
+            out.len(),
+            limit.hard_bytes
+        )));
+    }
+    let soft = (limit.soft_bytes > 0 && limit.soft_seconds > 0)
+        .then(|| Duration::from_secs(limit.soft_seconds));
+    let mut over_soft_since: Option<std::time::Instant> = None;
+    let mut written = 0;
+    while written < out.len() {
+        let pending = out.len() - written;
+        let deadline = match soft {
+            Some(window) if pending > limit.soft_bytes => {
+                let since = *over_soft_since.get_or_insert_with(std::time::Instant::now);
+                Some(window.saturating_sub(since.elapsed()))
+            }
+            _ => {
+                over_soft_since = None;
+                None
+            }
+        };
+        if deadline == Some(Duration::ZERO) {
+            return Err(Some(format!(
+                "{pending} bytes of replies unread for {}s (output buffer soft limit {} bytes)",
+                limit.soft_seconds, limit.soft_bytes
+            )));
+        }
+        let _ = stream.set_write_timeout(deadline);
+        match stream.write(&out[written..]).await {
+            Ok(0) => return Err(None),
+            Ok(n) => written += n,
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => continue,
+            Err(_) => return Err(None),
+        }
+    }
+    Ok(())
+}
+
+/// Redis's reply to a client refused by protected mode, word for word.
+const PROTECTED_MODE_DENIED: &[u8] = b"-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
+
+/// Protected mode, as Redis: with no password for the default user, only
+/// clients on loopback are served.
+fn refused_by_protected_mode(config: &Config, peer: Option<std::net::SocketAddr>) -> bool {
+    config.protected_mode && !config.auth_required() && !peer.is_some_and(|p| loopback_ip(p.ip()))
+}
+
+fn loopback_ip(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.is_loopback(),
+        std::net::IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    }
+}
+
+/// Whether a client address (`ip:port`, as CLIENT LIST shows it) is on loopback.
+pub fn is_loopback(addr: &str) -> bool {
+    addr.parse::<std::net::SocketAddr>()
+        .is_ok_and(|a| loopback_ip(a.ip()))
 }
 
 /// TCP keepalive as Redis sets it: probes after `interval` idle seconds, then

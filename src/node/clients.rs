@@ -21,13 +21,14 @@ pub struct ClientInfo {
     pub last_active_ms: u64,
     pub last_cmd: String,
     pub query_buf: usize,
+    pub user: String,
 }
 
 impl ClientInfo {
     /// One line of CLIENT LIST, with Redis's field names.
     pub fn line(&self, now_ms: u64) -> String {
         format!(
-            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -37,6 +38,7 @@ impl ClientInfo {
             self.db,
             self.query_buf,
             if self.last_cmd.is_empty() { "NULL" } else { &self.last_cmd },
+            self.user,
             if self.proto == Proto::Resp3 { 3 } else { 2 },
             self.lib_name,
             self.lib_ver,

@@ -30,7 +30,14 @@ pub struct NodeStats {
     pub net_output_bytes: Cell<u64>,
     /// Clients of this core waiting in a blocking command (BLPOP, ...).
     pub blocked_clients: Cell<u64>,
+    /// Refused by authentication or ACL: `[auth, command, key]`.
+    pub acl_denied: [Cell<u64>; 3],
 }
+
+/// Indexes of `NodeStats::acl_denied`.
+pub const DENIED_AUTH: usize = 0;
+pub const DENIED_CMD: usize = 1;
+pub const DENIED_KEY: usize = 2;
 
 pub struct Node {
     pub id: usize,
@@ -78,6 +85,12 @@ impl Node {
             .get()
             .and_then(Weak::upgrade)
             .expect("a node lives as long as its core")
+    }
+
+    /// Counts one refusal (`DENIED_AUTH`, `DENIED_CMD`, `DENIED_KEY`).
+    pub fn count_denied(&self, kind: usize) {
+        let c = &self.stats.acl_denied[kind];
+        c.set(c.get() + 1);
     }
 
     /// Runs `f` on core `target` and returns its result: inline when the target

@@ -31,9 +31,16 @@ pub struct Request {
     pub args: Vec<Bytes>,
 }
 
+/// What a client that has not authenticated (while a password is set) may
+/// send, as Redis 7.0: a few short arguments, enough for AUTH and HELLO.
+pub const UNAUTHENTICATED_MAX_ARGS: usize = 10;
+pub const UNAUTHENTICATED_MAX_BULK_BYTES: usize = 16 * 1024;
+
 pub struct Parser {
     max_bulk_bytes: usize,
     max_args: usize,
+    /// Holds requests to the unauthenticated limits.
+    pub unauthenticated: bool,
     /// A multibulk request whose header has been read but not all its arguments.
     partial: Option<Partial>,
 }
@@ -62,6 +69,7 @@ impl Parser {
         Parser {
             max_bulk_bytes,
             max_args,
+            unauthenticated: false,
             partial: None,
         }
     }
@@ -140,6 +148,9 @@ impl Parser {
             if count as usize > self.max_args {
                 return Err(ParseError::new("invalid multibulk length"));
             }
+            if self.unauthenticated && count as usize > UNAUTHENTICATED_MAX_ARGS {
+                return Err(ParseError::new("unauthenticated multibulk length"));
+            }
             self.partial = Some(Partial {
                 start: pos,
                 pos: next,
@@ -167,6 +178,9 @@ impl Parser {
             let len = parse_len(len)
                 .filter(|&n| n >= 0 && n as usize <= self.max_bulk_bytes)
                 .ok_or(ParseError::new("invalid bulk length"))? as usize;
+            if self.unauthenticated && len > UNAUTHENTICATED_MAX_BULK_BYTES {
+                return Err(ParseError::new("unauthenticated bulk length"));
+            }
             if buf.len() < data + len + 2 {
                 return Ok(Step::Incomplete);
             }
@@ -223,8 +237,11 @@ fn inline(buf: &[u8], pos: usize) -> Result<Step, ParseError> {
 }
 
 /// Splits a line into arguments with Redis's quoting rules; `None` on
-/// unbalanced quotes.
+/// unbalanced quotes. A NUL byte ends the line, as it ends the C string
+/// Redis splits (and a NUL that only ended an argument, without being
+/// skipped, made this loop forever: found by fuzzing).
 pub fn split_args(line: &[u8]) -> Option<Vec<Bytes>> {
+    let line = &line[..memchr::memchr(0, line).unwrap_or(line.len())];
     let mut args = Vec::new();
     let mut i = 0;
     loop {
@@ -286,7 +303,7 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Bytes>> {
                 }
             } else {
                 match c {
-                    b' ' | b'\n' | b'\r' | b'\t' | 0 => break,
+                    b' ' | b'\n' | b'\r' | b'\t' => break,
                     b'"' => in_dq = true,
                     b'\'' => in_sq = true,
                     _ => cur.push(c),
@@ -355,6 +372,20 @@ mod tests {
         let mut out = Vec::new();
         assert!(p.parse(&mut buf, &mut out, usize::MAX).is_err());
         assert_eq!(out.len(), 2);
+    }
+
+    #[test]
+    fn a_nul_byte_ends_an_inline_line() {
+        assert_eq!(
+            parse_all(b"cet\0\x13\nECHO a\0b\r\n\0\r\n\"x\0\"\r\n")
+                .unwrap_err()
+                .0,
+            "unbalanced quotes in request"
+        );
+        assert_eq!(
+            parse_all(b"ECHO a\0b\r\n\0\r\nPING\r\n").unwrap(),
+            vec![vec!["ECHO", "a"], vec!["PING"]]
+        );
     }
 
     #[test]

@@ -236,7 +236,8 @@ impl Server {
                 let mut buf = [0u8; 7];
                 if s.write_all(b"PING\r\n").is_ok()
                     && s.read_exact(&mut buf).is_ok()
-                    && &buf == b"+PONG\r\n"
+                    // A server with a password answers before AUTH too.
+                    && (&buf == b"+PONG\r\n" || &buf == b"-NOAUTH")
                 {
                     return Start::Ready;
                 }
