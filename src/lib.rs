@@ -4,11 +4,13 @@
 //! `runtime` (executors, mesh) → `net` (connections) → `commands` (table,
 //! handlers, dispatch across shards) → `node` (what one core owns) → `shard`
 //! (one keyspace shard) → `keyspace` (databases, values, expiry) → `protocol`,
-//! `router`, `config`, `util`.
+//! `router`, `config`, `util`. `stats` (per-core counters, slow log, latency
+//! monitor) is used by `commands`, `node` and `persistence`.
 
 pub mod commands;
 pub mod config;
 pub mod keyspace;
+pub mod logging;
 pub mod net;
 pub mod node;
 pub mod persistence;
@@ -16,4 +18,5 @@ pub mod protocol;
 pub mod router;
 pub mod runtime;
 pub mod shard;
+pub mod stats;
 pub mod util;

@@ -12,6 +12,7 @@ pub mod dispatch;
 mod hashes;
 mod keys;
 mod lists;
+mod observe;
 pub mod server;
 mod session;
 mod sets;
@@ -70,6 +71,8 @@ pub struct Spec {
 
 pub struct Command {
     pub name: &'static str,
+    /// Its index in the table (ROUTES order): where its statistics live.
+    pub id: usize,
     pub spec: Spec,
     /// Changes data (Redis's `write` flag): refused while the log is failing.
     pub write: bool,
@@ -85,10 +88,22 @@ impl Command {
     }
 
     pub fn subcommand(&self, name: &[u8]) -> Option<&Spec> {
+        self.subcommand_index(name).map(|i| &self.subcommands[i].1)
+    }
+
+    /// The index of subcommand `name` in `subcommands`.
+    pub fn subcommand_index(&self, name: &[u8]) -> Option<usize> {
         self.subcommands
             .iter()
-            .find(|(n, _)| n.as_bytes().eq_ignore_ascii_case(name))
-            .map(|(_, s)| s)
+            .position(|(n, _)| n.as_bytes().eq_ignore_ascii_case(name))
+    }
+
+    /// The name statistics show: `get`, or `config|get` for a subcommand.
+    pub fn full_name(&self, sub: Option<usize>) -> String {
+        match sub.and_then(|i| self.subcommands.get(i)) {
+            Some((s, _)) => format!("{}|{s}", self.name),
+            None => self.name.to_string(),
+        }
     }
 }
 
@@ -121,6 +136,8 @@ const ROUTES: &[(&str, Route)] = &[
     ("multi", Front),
     ("exec", Front),
     ("discard", Front),
+    ("slowlog", Front),
+    ("latency", Front),
     (
         "dbsize",
         All {
@@ -331,7 +348,8 @@ pub fn table() -> &'static Table {
         specs.extend(parse_specs(NEWER_THAN_7_0));
         let commands = ROUTES
             .iter()
-            .map(|&(name, route)| {
+            .enumerate()
+            .map(|(id, &(name, route))| {
                 let prefix = format!("{name}|");
                 let mut subcommands: Vec<(String, Spec)> = specs
                     .iter()
@@ -351,6 +369,7 @@ pub fn table() -> &'static Table {
                         name,
                         Command {
                             name,
+                            id,
                             spec,
                             write,
                             route,

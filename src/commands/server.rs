@@ -32,6 +32,11 @@ pub async fn execute(node: &Node, session: &mut Session, cmd: &Command, args: &[
         "command" => command(cmd, args),
         "info" => info(node, args).await,
         "config" => config_cmd(node, cmd, args).await,
+        "slowlog" | "latency" => match subcommand(cmd, args) {
+            Ok(sub) if cmd.name == "slowlog" => super::observe::slowlog(node, &sub, args).await,
+            Ok(sub) => super::observe::latency(node, &sub, args).await,
+            Err(e) => e,
+        },
         "time" => {
             let us = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -371,6 +376,7 @@ struct CoreReport {
     net_in: u64,
     net_out: u64,
     aof: Option<(crate::persistence::aof::AofStats, &'static str)>,
+    observed: super::observe::CoreFigures,
 }
 
 async fn info(node: &Node, args: &[Bytes]) -> Frame {
@@ -396,6 +402,7 @@ async fn info(node: &Node, args: &[Bytes]) -> Frame {
                     let a = a.borrow();
                     (a.stats.clone(), a.policy().name())
                 }),
+                observed: super::observe::gather(n),
             }
         })
         .await
@@ -407,7 +414,9 @@ async fn info(node: &Node, args: &[Bytes]) -> Frame {
         .collect();
     let all = wanted.iter().any(|w| w == "all" || w == "everything");
     let show = |section: &str| {
-        wanted.is_empty() || all || wanted.iter().any(|w| w == section || w == "default")
+        let default = !super::observe::NOT_IN_DEFAULT.contains(&section)
+            && (wanted.is_empty() || wanted.iter().any(|w| w == "default"));
+        default || all || wanted.iter().any(|w| w == section)
     };
     let cfg = node.config.borrow().clone();
     let now = now_ms();
@@ -482,6 +491,10 @@ async fn info(node: &Node, args: &[Bytes]) -> Frame {
         "CPU",
         format!("used_cpu_sys:{sys:.6}\r\nused_cpu_user:{user:.6}\r\n"),
     );
+    let observed: Vec<_> = reports.iter().map(|r| &r.observed).collect();
+    section("Commandstats", super::observe::commandstats(&observed));
+    section("Errorstats", super::observe::errorstats(&observed));
+    section("Latencystats", super::observe::latencystats(&observed));
     let mut keyspace = String::new();
     for db in 0..cfg.databases {
         let (keys, expires) = reports
@@ -495,6 +508,7 @@ async fn info(node: &Node, args: &[Bytes]) -> Frame {
         }
     }
     section("Keyspace", keyspace);
+    section("Shards", super::observe::shards(&observed));
     Frame::Verbatim(out)
 }
 
@@ -593,8 +607,13 @@ async fn config_cmd(node: &Node, cmd: &Command, args: &[Bytes]) -> Frame {
                     ));
                 }
             }
-            node.run_on_all(move |n: &Node| *n.config.borrow_mut() = next.clone())
+            let level =
+                (next.loglevel != node.config.borrow().loglevel).then(|| next.loglevel.clone());
+            node.run_on_all(move |n: &Node| n.apply_config(next.clone()))
                 .await;
+            if let Some(level) = level {
+                crate::logging::set_level(&level);
+            }
             Frame::OK
         }
         "resetstat" => {
@@ -605,6 +624,7 @@ async fn config_cmd(node: &Node, cmd: &Command, args: &[Bytes]) -> Frame {
                 n.stats.rejected_connections.set(0);
                 n.stats.net_input_bytes.set(0);
                 n.stats.net_output_bytes.set(0);
+                super::observe::reset(n);
             })
             .await;
             Frame::OK

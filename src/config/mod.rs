@@ -46,6 +46,14 @@ pub struct Config {
     pub maxmemory: u64,
     pub maxmemory_policy: String,
     pub loglevel: String,
+    /// Commands running at least this long (µs) go to the slow log; negative:
+    /// none, 0: all (Redis's `slowlog-log-slower-than`).
+    pub slowlog_log_slower_than: i64,
+    /// Most entries the slow log keeps.
+    pub slowlog_max_len: usize,
+    /// Persistence events at least this long (ms) are kept for LATENCY; 0:
+    /// off (Redis's `latency-monitor-threshold`).
+    pub latency_monitor_threshold: u64,
     /// Snapshot points `(seconds, changes)`, as Redis's `save`. Accepted and
     /// reported; snapshots themselves are not implemented yet.
     pub save: Vec<(u64, u64)>,
@@ -125,6 +133,9 @@ impl Default for Config {
             maxmemory: 0,
             maxmemory_policy: "noeviction".into(),
             loglevel: "notice".into(),
+            slowlog_log_slower_than: 10_000,
+            slowlog_max_len: 128,
+            latency_monitor_threshold: 0,
             save: Vec::new(),
             appendonly: false,
             appendfsync: Fsync::Everysec,

@@ -371,11 +371,39 @@ pub const PARAMS: &[Param] = &[
     Param {
         name: "loglevel",
         get: |c| c.loglevel.clone(),
-        set: None,
-        load: Some(|c, v| {
+        // Applied to the running log filter by CONFIG SET.
+        set: Some(|c, v| {
             c.loglevel = loglevel(v)?;
             Ok(())
         }),
+        load: None,
+    },
+    Param {
+        name: "slowlog-log-slower-than",
+        get: |c| c.slowlog_log_slower_than.to_string(),
+        set: Some(|c, v| {
+            c.slowlog_log_slower_than = ranged(v, -1, i64::MAX, "microseconds")?;
+            Ok(())
+        }),
+        load: None,
+    },
+    Param {
+        name: "slowlog-max-len",
+        get: |c| c.slowlog_max_len.to_string(),
+        set: Some(|c, v| {
+            c.slowlog_max_len = ranged(v, 0, i64::MAX as usize, "entries")?;
+            Ok(())
+        }),
+        load: None,
+    },
+    Param {
+        name: "latency-monitor-threshold",
+        get: |c| c.latency_monitor_threshold.to_string(),
+        set: Some(|c, v| {
+            c.latency_monitor_threshold = ranged(v, 0, i64::MAX as u64, "milliseconds")?;
+            Ok(())
+        }),
+        load: None,
     },
     Param {
         name: "save",
@@ -405,12 +433,13 @@ pub const PARAMS: &[Param] = &[
     Param {
         name: "appendfsync",
         get: |c| c.appendfsync.name().into(),
-        set: None,
-        load: Some(|c, v| {
+        // Every shard's log switches at once (Node::apply_config).
+        set: Some(|c, v| {
             c.appendfsync = Fsync::parse(v.trim())
                 .ok_or("argument(s) must be one of the following: always, everysec, no")?;
             Ok(())
         }),
+        load: None,
     },
     Param {
         name: "aof-load-corrupt",

@@ -9,6 +9,8 @@ pub use clients::{ClientInfo, Clients};
 
 use crate::config::Config;
 use crate::shard::Shard;
+use crate::stats::slowlog::SlowLog;
+use crate::stats::CommandStats;
 use futures_channel::mpsc::UnboundedSender;
 use futures_channel::oneshot;
 use std::cell::{Cell, RefCell};
@@ -27,6 +29,12 @@ pub struct NodeStats {
     pub net_output_bytes: Cell<u64>,
     /// Clients of this core waiting in a blocking command (BLPOP, ...).
     pub blocked_clients: Cell<u64>,
+    /// Commands run on this core's shard (for any core's clients).
+    pub shard_ops: Cell<u64>,
+    /// Jobs sent to each other core, by core id.
+    pub jobs_sent_to: Vec<Cell<u64>>,
+    /// Jobs other cores sent here that have run.
+    pub jobs_received: Cell<u64>,
 }
 
 pub struct Node {
@@ -36,6 +44,9 @@ pub struct Node {
     pub config: RefCell<Config>,
     pub clients: RefCell<Clients>,
     pub stats: NodeStats,
+    /// Figures of the commands this core's clients sent (INFO commandstats).
+    pub commands: RefCell<CommandStats>,
+    pub slowlog: RefCell<SlowLog>,
     pub started_ms: u64,
     /// Each core's inbox, by core id.
     peers: Vec<UnboundedSender<Job>>,
@@ -44,16 +55,33 @@ pub struct Node {
 impl Node {
     pub fn new(id: usize, config: Config, peers: Vec<UnboundedSender<Job>>) -> Node {
         let shards = config.shards;
+        // Node::new runs on the core's own thread: its monitor is this one.
+        crate::stats::latency::set_threshold(config.latency_monitor_threshold);
         Node {
             id,
             shards,
             shard: RefCell::new(Shard::new(id, shards, config.databases)),
             config: RefCell::new(config),
             clients: RefCell::new(Clients::new(id, shards)),
-            stats: NodeStats::default(),
+            stats: NodeStats {
+                jobs_sent_to: (0..shards).map(|_| Cell::new(0)).collect(),
+                ..NodeStats::default()
+            },
+            commands: RefCell::default(),
+            slowlog: RefCell::default(),
             started_ms: crate::util::now_ms(),
             peers,
         }
+    }
+
+    /// Takes new settings (CONFIG SET) and applies those that act on running
+    /// machinery: the AOF's fsync policy and the latency monitor's threshold.
+    pub fn apply_config(&self, next: Config) {
+        if let Some(aof) = &self.shard.borrow().aof {
+            aof.borrow_mut().set_policy(next.appendfsync);
+        }
+        crate::stats::latency::set_threshold(next.latency_monitor_threshold);
+        *self.config.borrow_mut() = next;
     }
 
     /// Runs `f` on core `target` and returns its result: inline when the target
@@ -69,9 +97,15 @@ impl Node {
         }
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |node| {
+            node.stats
+                .jobs_received
+                .set(node.stats.jobs_received.get() + 1);
             let _ = tx.send(f(node));
         });
         self.peers.get(target)?.unbounded_send(job).ok()?;
+        if let Some(sent) = self.stats.jobs_sent_to.get(target) {
+            sent.set(sent.get() + 1);
+        }
         rx.await.ok()
     }
 

@@ -8,6 +8,8 @@
 //! parked in io_uring, none connected). A queue wakes its reader with an
 //! ordinary waker, which glommio delivers across threads through its eventfd.
 
+mod checks;
+
 use crate::commands;
 use crate::config::Config;
 use crate::net;
@@ -56,6 +58,7 @@ pub fn run(mut config: Config) -> Result<(), String> {
     if config.pinned.len() != config.shards || config.shards == 0 {
         config.finish(&crate::config::allowed_cpus())?;
     }
+    checks::before_start(&config)?;
     let shards = config.shards;
     let pinned = config.pinned.clone();
     let mut cpus = pinned.clone();
