@@ -1,8 +1,9 @@
 //! The operator's view of a running server: SLOWLOG, LATENCY, and the INFO
 //! sections built from per-core statistics (commandstats, errorstats,
 //! latencystats, shards). Each core counts what its own clients' commands did
-//! (`record`, called by dispatch once per reply); these commands gather every
-//! core's figures and merge them.
+//! (`record`, called by dispatch once per reply: figures, error codes, slow
+//! log, and `command`/`fast-command` latency events as Redis has them); these
+//! commands gather every core's figures and merge them.
 
 use super::{int_arg, table, Command};
 use crate::node::{ClientInfo, Node};
@@ -11,6 +12,7 @@ use crate::stats::{self, latency, slowlog, CommandFigures, Outcome};
 use bytes::Bytes;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 /// INFO sections that only `all`, `everything` or their own name show (Redis
 /// 7.0 leaves commandstats and latencystats out of `default`).
@@ -70,6 +72,13 @@ pub fn record(
     node.commands
         .borrow_mut()
         .record(stat.cmd.id, stat.sub, outcome);
+    // The latency monitor's threshold is at least 1 ms: a faster command
+    // does not even look at it.
+    if nanos >= 1_000_000 && !stat.rejected {
+        let fast = stat.cmd.spec.flags.iter().any(|f| f == "fast");
+        let event = if fast { "fast-command" } else { "command" };
+        latency::record(event, Duration::from_nanos(nanos));
+    }
     let Some(args) = args else { return };
     let (threshold, max_len) = {
         let c = node.config.borrow();

@@ -1,7 +1,7 @@
-//! The latency monitor, as Redis's: persistence events (an AOF fsync) that
+//! The latency monitor, as Redis's: events (an AOF fsync, a command) that
 //! took at least `latency-monitor-threshold` ms (0 = off) are kept per event
 //! name, one sample per second (the worst of that second), the last 160
-//! samples, plus the worst ever. The events happen deep in the persistence
+//! samples, plus the worst ever. Some events happen deep in the persistence
 //! code, which does not know its core's node, so each core's monitor is a
 //! thread-local of its executor thread; LATENCY gathers them from every core.
 
