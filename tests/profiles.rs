@@ -8,12 +8,8 @@ mod common;
 use common::{keys_on, q, Server};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
-
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_ringcache")
-}
+use std::process::Output;
+use std::time::Duration;
 
 /// Scratch space on the real disk (tmpfs would hide O_DIRECT).
 fn scratch(name: &str) -> PathBuf {
@@ -32,36 +28,12 @@ fn write_profile(name: &str, text: &str) -> PathBuf {
     path
 }
 
-/// Runs the binary to completion (killed after `limit`: a server that
-/// should have refused to start but did not fails the test, not hangs it).
 fn run(args: &[&str], limit: Duration) -> Output {
-    let mut child = Command::new(bin())
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn ringcache");
-    let deadline = Instant::now() + limit;
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "ringcache {args:?} still running after {limit:?}; stderr: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
+    common::run_binary(&[], args, limit)
 }
 
-/// Starting the server with `args` must fail at once; its stderr.
 fn refused(args: &[&str]) -> String {
-    let out = run(args, Duration::from_secs(10));
-    assert!(!out.status.success(), "ringcache {args:?} started");
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    common::refused(&[], args).1
 }
 
 fn config(server: &Server) -> HashMap<String, String> {
