@@ -56,18 +56,27 @@ fn expected(name: &str) -> &'static [(&'static str, &'static str)] {
             ("save", ""),
             ("maxmemory-policy", "allkeys-lru"),
             ("executor.io-memory", "524288"),
+            ("shares.persistence", "100"),
         ],
-        "snapshot" => &[("appendonly", "no"), ("save", "3600 1 300 100 60 10000")],
+        "snapshot" => &[
+            ("appendonly", "no"),
+            ("save", "3600 1 300 100 60 10000"),
+            ("shares.persistence", "300"),
+        ],
         "balanced" => &[
             ("appendonly", "yes"),
             ("appendfsync", "everysec"),
             ("save", ""),
             ("executor.preempt-timer-ms", "5"),
+            ("shares.network", "1000"),
+            ("shares.persistence", "500"),
+            ("shares.expiry", "100"),
         ],
         "durable" => &[
             ("appendonly", "yes"),
             ("appendfsync", "always"),
             ("executor.preempt-timer-ms", "2"),
+            ("shares.persistence", "1000"),
         ],
         other => panic!("tuning/{other}.toml has no expectations in tests/profiles.rs"),
     }
@@ -363,4 +372,57 @@ fn calibrate_refuses_tmpfs() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("tmpfs") && err.contains("O_DIRECT"), "{err}");
     assert!(!Path::new(&target).exists(), "calibrate created {target}");
+}
+
+/// `shardN_queues` of INFO shards: each queue's shares.
+fn queue_shares(server: &Server, shard: usize) -> HashMap<String, String> {
+    let mut con = server.con();
+    let line = common::info_field(&mut con, "shards", &format!("shard{shard}_queues"))
+        .unwrap_or_else(|| panic!("no shard{shard}_queues in INFO shards"));
+    line.split(',')
+        .filter_map(|kv| kv.split_once('='))
+        .filter(|(k, _)| k.ends_with("_shares"))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn task_queue_shares_are_in_effect_per_core() {
+    let file = write_profile(
+        "shares",
+        "appendonly = true\n[shares]\nnetwork = 900\npersistence = 400\nexpiry = 30\n[cores.1.shares]\nexpiry = 70\npersistence = 1000\n",
+    );
+    let server = Server::with(2, &["--profile", file.to_str().unwrap()]);
+    let got = config(&server);
+    assert_eq!(got["shares.expiry"], "30");
+    assert_eq!(got["cores"], "1:shares.persistence=1000,shares.expiry=70");
+    // What the executors run with, as glommio reports it.
+    let want = |n: &str, p: &str, e: &str| {
+        HashMap::from([
+            ("network_shares".to_string(), n.to_string()),
+            ("persistence_shares".to_string(), p.to_string()),
+            ("expiry_shares".to_string(), e.to_string()),
+        ])
+    };
+    assert_eq!(queue_shares(&server, 0), want("900", "400", "30"));
+    assert_eq!(queue_shares(&server, 1), want("900", "1000", "70"));
+    // The log's flusher runs in the persistence queue: it has had CPU time.
+    let mut con = server.con();
+    let _: () = q(&mut con, &["SET", "k", "v"]);
+    let line = common::info_field(&mut con, "shards", "shard0_queues").unwrap();
+    let runtime: u64 = line
+        .split(',')
+        .find_map(|kv| kv.strip_prefix("persistence_runtime_us="))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(runtime > 0, "{line}");
+
+    let err = refused(&["--set", "shares.network=0"]);
+    assert!(
+        err.contains("shares.network") && err.contains("between 1 and 1000"),
+        "{err}"
+    );
+    let err = refused(&["--shards", "2", "--set", "cores.1.shares.expiry=5000"]);
+    assert!(err.contains("cores.1.shares.expiry"), "{err}");
 }

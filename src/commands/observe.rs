@@ -288,6 +288,8 @@ struct ShardFigures {
     jobs_sent_to: Vec<u64>,
     jobs_received: u64,
     waiters: usize,
+    /// Per task queue: name, shares, CPU time it got (µs).
+    queues: Vec<(&'static str, usize, u128)>,
 }
 
 /// Collects this core's figures (runs on that core).
@@ -311,8 +313,39 @@ pub fn gather(n: &Node) -> CoreFigures {
             jobs_sent_to: n.stats.jobs_sent_to.iter().map(|c| c.get()).collect(),
             jobs_received: n.stats.jobs_received.get(),
             waiters: sh.waiters.len(),
+            queues: queue_figures(n),
         },
     }
+}
+
+thread_local! {
+    /// CPU time (µs) of this core's queues so far: glommio hands out the
+    /// time since the last read, so the totals are kept here.
+    static QUEUE_RUNTIME_US: std::cell::Cell<[u128; 3]> = const { std::cell::Cell::new([0; 3]) };
+}
+
+/// This core's task queues as glommio accounts them (runs on that core).
+fn queue_figures(n: &Node) -> Vec<(&'static str, usize, u128)> {
+    let Some(q) = n.task_queues.get() else {
+        return Vec::new();
+    };
+    let mut totals = QUEUE_RUNTIME_US.get();
+    let queues = [
+        ("network", q.network),
+        ("persistence", q.persistence),
+        ("expiry", q.expiry),
+    ];
+    let figures = queues
+        .into_iter()
+        .zip(totals.iter_mut())
+        .filter_map(|((name, handle), total)| {
+            let st = glommio::executor().task_queue_stats(handle).ok()?;
+            *total += st.runtime().as_micros();
+            Some((name, st.current_shares(), *total))
+        })
+        .collect();
+    QUEUE_RUNTIME_US.set(totals);
+    figures
 }
 
 /// Every command's figures over all cores, by the name INFO shows.
@@ -362,7 +395,8 @@ pub fn errorstats(cores: &[&CoreFigures]) -> String {
         .collect()
 }
 
-/// INFO shards: one line per shard. `inbox_depth` is what the other cores
+/// INFO shards: two lines per shard: its figures, and its task queues'
+/// shares and the CPU time each got. `inbox_depth` is what the other cores
 /// sent it minus what it ran: jobs waiting in its inbox (approximate, as the
 /// cores are read one after another).
 pub fn shards(cores: &[&CoreFigures]) -> String {
@@ -385,6 +419,14 @@ pub fn shards(cores: &[&CoreFigures]) -> String {
             sent_here.saturating_sub(s.jobs_received),
             s.waiters,
         ));
+        if !s.queues.is_empty() {
+            let queues: Vec<String> = s
+                .queues
+                .iter()
+                .map(|(name, shares, us)| format!("{name}_shares={shares},{name}_runtime_us={us}"))
+                .collect();
+            out.push_str(&format!("shard{i}_queues:{}\r\n", queues.join(",")));
+        }
     }
     out
 }

@@ -438,6 +438,14 @@ extent-bytes = {extent}
 # Buffered bytes that make the log write its full blocks early (bytes):
 # ~1 ms of sequential writes.
 write-threshold-bytes = {threshold}
+
+[shares]
+# Task-queue shares (1..1000) when several kinds of work are ready on a core.
+network = 1000
+# The log's writes and syncs: {why_shares}
+persistence = {persistence_shares}
+# Active expiry: background work.
+expiry = 100
 "#,
         dir = std::path::absolute(&opts.dir)
             .unwrap_or_else(|_| opts.dir.clone())
@@ -457,6 +465,12 @@ write-threshold-bytes = {threshold}
         pkgs = t.packages,
         numa = t.numa_nodes,
         fsync = if always { "always" } else { "everysec" },
+        persistence_shares = if always { 1000 } else { 500 },
+        why_shares = if always {
+            "with `always` they are on every write's\n# reply path, so they weigh as much as the clients."
+        } else {
+            "off the reply path with everysec: half\n# the clients' weight keeps them from falling behind."
+        },
         why_fsync = if always {
             format!("always — fdatasync p99 is {} µs (<= {ALWAYS_MAX_P99_US} µs),\n# so a group-committed reply waits about two syncs at worst.", f.fsync_p99_us)
         } else {
@@ -516,6 +530,7 @@ mod tests {
                 if p99 < 1000 { "always" } else { "everysec" }
             );
             assert_eq!(c.dir, PathBuf::from("/var/lib/ring \"cache\""));
+            assert_eq!(c.shares.persistence, if p99 < 1000 { 1000 } else { 500 });
         }
     }
 }

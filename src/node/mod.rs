@@ -13,7 +13,7 @@ use crate::stats::slowlog::SlowLog;
 use crate::stats::CommandStats;
 use futures_channel::mpsc::UnboundedSender;
 use futures_channel::oneshot;
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::future::Future;
 use std::task::Poll;
 
@@ -37,6 +37,15 @@ pub struct NodeStats {
     pub jobs_received: Cell<u64>,
 }
 
+/// The glommio task queues a core's work runs in, one per kind of work, with
+/// the shares of `Config::shares_of` (a task spawned from one stays in it).
+#[derive(Clone, Copy, Debug)]
+pub struct TaskQueues {
+    pub network: glommio::TaskQueueHandle,
+    pub persistence: glommio::TaskQueueHandle,
+    pub expiry: glommio::TaskQueueHandle,
+}
+
 pub struct Node {
     pub id: usize,
     pub shards: usize,
@@ -47,6 +56,8 @@ pub struct Node {
     /// Figures of the commands this core's clients sent (INFO commandstats).
     pub commands: RefCell<CommandStats>,
     pub slowlog: RefCell<SlowLog>,
+    /// The core's task queues, once the runtime made them.
+    pub task_queues: OnceCell<TaskQueues>,
     pub started_ms: u64,
     /// Each core's inbox, by core id.
     peers: Vec<UnboundedSender<Job>>,
@@ -69,6 +80,7 @@ impl Node {
             },
             commands: RefCell::default(),
             slowlog: RefCell::default(),
+            task_queues: OnceCell::new(),
             started_ms: crate::util::now_ms(),
             peers,
         }

@@ -13,13 +13,13 @@ mod checks;
 use crate::commands;
 use crate::config::Config;
 use crate::net;
-use crate::node::{Job, Node};
+use crate::node::{Job, Node, TaskQueues};
 use crate::persistence::aof;
 use crate::shard::EXPIRE_KEYS_PER_PASS;
 use futures_channel::mpsc;
 use futures_lite::FutureExt;
 use futures_lite::StreamExt;
-use glommio::{LocalExecutorBuilder, Placement};
+use glommio::{Latency, LocalExecutorBuilder, Placement, Shares};
 use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
 use std::sync::OnceLock;
@@ -134,30 +134,44 @@ async fn serve_core(
         Vec::new()
     };
     let node = Rc::new(Node::new(id, config.clone(), peers));
+    let queues = task_queues(&config, id);
+    let _ = node.task_queues.set(queues);
     if config.appendonly {
-        recover(&node, &config).await?;
+        recover(&node, &config, queues.persistence).await?;
     }
     // Jobs from other cores waited in the inbox during recovery; run them now.
     let jobs_node = node.clone();
-    glommio::spawn_local(async move {
-        while let Some(job) = inbox.next().await {
-            // A bug in one job must not take the whole core down; its
-            // requester sees its reply channel closed.
-            if std::panic::catch_unwind(AssertUnwindSafe(|| job(&jobs_node))).is_err() {
-                tracing::error!(shard = jobs_node.id, "a job panicked; the shard goes on");
+    let spawned = glommio::spawn_local_into(
+        async move {
+            while let Some(job) = inbox.next().await {
+                // A bug in one job must not take the whole core down; its
+                // requester sees its reply channel closed.
+                if std::panic::catch_unwind(AssertUnwindSafe(|| job(&jobs_node))).is_err() {
+                    tracing::error!(shard = jobs_node.id, "a job panicked; the shard goes on");
+                }
             }
-        }
-    })
-    .detach();
-    glommio::spawn_local(active_expiry(node.clone())).detach();
+        },
+        queues.network,
+    )
+    .and_then(|jobs| {
+        jobs.detach();
+        glommio::spawn_local_into(active_expiry(node.clone()), queues.expiry).map(|t| t.detach())
+    });
+    spawned.map_err(|e| format!("cannot start the tasks of shard {id}: {e}"))?;
     if (0..config.shards).find(|&c| config.accepts(c)) == Some(id) {
         tracing::info!("ready to accept connections");
     }
+    // Connection tasks are spawned by the accept loop: they run in its queue.
     let accepts = listeners.into_iter().map(|l| {
         let node = node.clone();
-        glommio::spawn_local(async move { net::accept_loop(node, l).await })
+        glommio::spawn_local_into(
+            async move { net::accept_loop(node, l).await },
+            queues.network,
+        )
     });
-    let tasks: Vec<_> = accepts.collect();
+    let tasks = accepts
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("cannot start the listeners of shard {id}: {e}"))?;
     if tasks.is_empty() {
         // No listener: the jobs and expiry tasks are this core's work; keep
         // the executor alive for them.
@@ -169,6 +183,19 @@ async fn serve_core(
     Ok(())
 }
 
+/// Creates core `id`'s task queues with its shares.
+fn task_queues(config: &Config, id: usize) -> TaskQueues {
+    let shares = config.shares_of(id);
+    let ex = glommio::executor();
+    let queue =
+        |n: usize, name: &str| ex.create_task_queue(Shares::Static(n), Latency::NotImportant, name);
+    TaskQueues {
+        network: queue(shares.network, "network"),
+        persistence: queue(shares.persistence, "persistence"),
+        expiry: queue(shares.expiry, "expiry"),
+    }
+}
+
 /// Says which accepted settings do not act yet, so no operator believes
 /// otherwise.
 fn warn_not_in_effect(config: &Config) {
@@ -177,8 +204,13 @@ fn warn_not_in_effect(config: &Config) {
     }
 }
 
-/// Replays this shard's log, then opens a new segment and logs from there on.
-async fn recover(node: &Node, config: &Config) -> Result<(), String> {
+/// Replays this shard's log, then opens a new segment and logs from there on;
+/// the log's flusher runs in the `persistence` queue.
+async fn recover(
+    node: &Node,
+    config: &Config,
+    persistence: glommio::TaskQueueHandle,
+) -> Result<(), String> {
     let started = std::time::Instant::now();
     let mut failure = None;
     let replayed = {
@@ -213,15 +245,12 @@ async fn recover(node: &Node, config: &Config) -> Result<(), String> {
         extent_bytes: config.aof_extent_bytes,
         write_threshold_bytes: config.aof_write_threshold_bytes,
     };
-    let buffer = aof::start(
-        &config.dir,
-        node.id,
-        node.shards,
-        last_seq,
-        settings,
-        (records, bytes),
-    )
-    .await?;
+    let (dir, id, shards) = (config.dir.clone(), node.id, node.shards);
+    let start =
+        async move { aof::start(&dir, id, shards, last_seq, settings, (records, bytes)).await };
+    let buffer = glommio::spawn_local_into(start, persistence)
+        .map_err(|e| format!("cannot start the AOF of shard {id}: {e}"))?
+        .await?;
     node.shard.borrow_mut().attach_aof(buffer);
     Ok(())
 }
