@@ -5,22 +5,11 @@
 
 mod common;
 
-use common::{keys_on, q, Server};
+use common::{keys_on, q, scratch, Server};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
-
-/// Scratch space on the real disk (tmpfs would hide O_DIRECT).
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .expect("CARGO_TARGET_TMPDIR has a parent")
-        .join("test-data")
-        .join(format!("profiles-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 fn write_profile(name: &str, text: &str) -> PathBuf {
     let path = scratch("files").join(format!("{name}.toml"));

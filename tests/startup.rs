@@ -6,26 +6,19 @@
 
 mod common;
 
-use common::{refused, run_binary};
+use common::{refused, run_binary, scratch};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-/// Scratch space on the real disk.
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .expect("CARGO_TARGET_TMPDIR has a parent")
-        .join("test-data")
-        .join(format!("startup-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 fn free_port() -> String {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port().to_string()
+}
+
+/// Starting one shard on `port` with data in `dir` (behind `wrapper`) must
+/// fail: its exit code and output.
+fn refused_on(wrapper: &[&str], port: &str, dir: &str) -> (i32, String) {
+    refused(wrapper, &["--port", port, "--shards", "1", "--dir", dir])
 }
 
 /// The line of `output` that carries `needle`: the error is one line.
@@ -48,23 +41,13 @@ fn a_data_dir_that_is_a_file_or_cannot_be_made_is_refused() {
     std::fs::write(&file, b"not a directory").unwrap();
     let port = free_port();
     let f = file.to_str().unwrap();
-    let (code, out) = refused(&[], &["--port", &port, "--shards", "1", "--dir", f]);
+    let (code, out) = refused_on(&[], &port, f);
     assert_eq!(code, 1, "{out}");
     let line = line_with(&out, "is not a directory");
     assert!(line.contains(f) && line.contains("--dir"), "{line}");
 
     let under = file.join("sub");
-    let (code, out) = refused(
-        &[],
-        &[
-            "--port",
-            &port,
-            "--shards",
-            "1",
-            "--dir",
-            under.to_str().unwrap(),
-        ],
-    );
+    let (code, out) = refused_on(&[], &port, under.to_str().unwrap());
     assert_eq!(code, 1, "{out}");
     assert!(line_with(&out, "cannot create data directory").contains("--dir"));
     let _ = std::fs::remove_dir_all(&base);
@@ -76,14 +59,6 @@ fn a_data_dir_that_is_not_writable_is_refused() {
     let dir = base.join("data");
     std::fs::create_dir_all(&dir).unwrap();
     let port = free_port();
-    let args = [
-        "--port",
-        &port,
-        "--shards",
-        "1",
-        "--dir",
-        dir.to_str().unwrap(),
-    ];
     // root writes anywhere: run the server as nobody instead, in a
     // directory only root may write.
     let nobody = [
@@ -99,7 +74,7 @@ fn a_data_dir_that_is_not_writable_is_refused() {
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o555)).unwrap();
         &[]
     };
-    let (code, out) = refused(wrapper, &args);
+    let (code, out) = refused_on(wrapper, &port, dir.to_str().unwrap());
     assert_eq!(code, 1, "{out}");
     let line = line_with(&out, "is not writable");
     assert!(
@@ -114,17 +89,7 @@ fn a_port_in_use_is_refused() {
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
     let dir = scratch("port");
-    let (code, out) = refused(
-        &[],
-        &[
-            "--port",
-            &port,
-            "--shards",
-            "1",
-            "--dir",
-            dir.to_str().unwrap(),
-        ],
-    );
+    let (code, out) = refused_on(&[], &port, dir.to_str().unwrap());
     assert_eq!(code, 1, "{out}");
     let line = line_with(&out, "cannot listen on");
     assert!(
@@ -175,17 +140,7 @@ fn a_locked_memory_limit_too_low_for_io_uring_is_refused() {
         wrapper.extend(["setpriv", "--bounding-set", "-ipc_lock,-sys_resource"]);
     }
     wrapper.extend(["prlimit", "--memlock=65536:65536"]);
-    let (code, out) = refused(
-        &wrapper,
-        &[
-            "--port",
-            &port,
-            "--shards",
-            "1",
-            "--dir",
-            dir.to_str().unwrap(),
-        ],
-    );
+    let (code, out) = refused_on(&wrapper, &port, dir.to_str().unwrap());
     assert_eq!(code, 1, "{out}");
     let line = line_with(&out, "locked-memory limit is 64 KiB");
     assert!(

@@ -77,6 +77,14 @@ fn data_root() -> PathBuf {
         .join("test-data")
 }
 
+/// A scratch directory on the real disk (tmpfs would hide O_DIRECT), unique
+/// to this test process and `name`; made if missing.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = data_root().join(format!("scratch-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("create scratch dir");
+    dir
+}
+
 impl Server {
     /// A server with 2 shards.
     pub fn start() -> Server {
