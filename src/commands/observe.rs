@@ -32,10 +32,10 @@ impl Stat {
     /// container command whose subcommand does not exist (Redis counts that
     /// only as an error).
     pub fn of(cmd: &'static Command, args: &[Bytes]) -> Option<Stat> {
-        let sub = if cmd.subcommands.is_empty() {
-            None
-        } else {
-            Some(cmd.subcommand_index(args.get(1)?)?)
+        // COMMAND alone is counted as itself.
+        let sub = match args.get(1) {
+            Some(name) if !cmd.subcommands.is_empty() => Some(cmd.subcommand_index(name)?),
+            _ => None,
         };
         Some(Stat {
             cmd,
