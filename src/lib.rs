@@ -5,12 +5,14 @@
 //! handlers, dispatch across shards) → `node` (what one core owns) → `shard`
 //! (one keyspace shard) → `keyspace` (databases, values, expiry) → `protocol`,
 //! `router`, `config`, `util`. `acl` (users and their permissions) sits with
-//! `config`, which holds the users.
+//! `config`, which holds the users. `stats` (per-core counters, slow log,
+//! latency monitor) is used by `commands`, `node` and `persistence`.
 
 pub mod acl;
 pub mod commands;
 pub mod config;
 pub mod keyspace;
+pub mod logging;
 pub mod net;
 pub mod node;
 pub mod persistence;
@@ -18,4 +20,5 @@ pub mod protocol;
 pub mod router;
 pub mod runtime;
 pub mod shard;
+pub mod stats;
 pub mod util;

@@ -373,25 +373,8 @@ fn main() {
         .unwrap_or_else(|e| refuse(e));
     check_users(&config).unwrap_or_else(|e| refuse(e));
 
-    let level = match config.loglevel.as_str() {
-        "debug" => "debug",
-        "warning" => "warn",
-        _ => "info",
-    };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)),
-        )
-        .init();
+    ringcache::logging::init(&config.loglevel);
     tracing::info!("effective config: {}", config.one_line());
-    if let Err(e) = std::fs::create_dir_all(&config.dir) {
-        eprintln!(
-            "ringcache: cannot create data directory {}: {e}",
-            config.dir.display()
-        );
-        std::process::exit(1);
-    }
     if let Err(e) = ringcache::runtime::run(config) {
         tracing::error!("{e}");
         std::process::exit(1);

@@ -1,5 +1,6 @@
 //! Small helpers shared by every layer: Redis's strict number parsing and
-//! double formatting, its glob matcher, and the wall clock in milliseconds.
+//! double formatting, its glob matcher, the wall clock in milliseconds, and
+//! which filesystem a path is on.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -231,6 +232,32 @@ pub fn parse_memory(s: &str) -> Option<u64> {
         _ => return None,
     };
     n.checked_mul(mul)
+}
+
+/// tmpfs or ramfs, from statfs's `f_type`.
+const MEMORY_FS_MAGIC: [i64; 2] = [0x0102_1994, 0x8584_58f6];
+
+/// Whether `path` (or, if it does not exist yet, its nearest existing
+/// ancestor: where it would be made) is on a memory filesystem (tmpfs,
+/// ramfs), where O_DIRECT is silently ignored and files vanish at reboot.
+pub fn on_memory_fs(path: &std::path::Path) -> Result<bool, String> {
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let existing = abs
+        .ancestors()
+        .find(|p| p.exists())
+        .unwrap_or(std::path::Path::new("/"));
+    let c = std::ffi::CString::new(existing.as_os_str().as_encoded_bytes())
+        .map_err(|_| "the directory name contains a NUL byte".to_string())?;
+    // SAFETY: statfs fills the struct we pass; `c` is a valid C string.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statfs(c.as_ptr(), &mut st) } != 0 {
+        return Err(format!(
+            "cannot stat the filesystem of {}: {}",
+            path.display(),
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(MEMORY_FS_MAGIC.contains(&(st.f_type as i64)))
 }
 
 #[cfg(test)]

@@ -5,26 +5,11 @@
 
 mod common;
 
-use common::{keys_on, q, Server};
+use common::{keys_on, q, scratch, Server};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
-
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_ringcache")
-}
-
-/// Scratch space on the real disk (tmpfs would hide O_DIRECT).
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .expect("CARGO_TARGET_TMPDIR has a parent")
-        .join("test-data")
-        .join(format!("profiles-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use std::process::Output;
+use std::time::Duration;
 
 fn write_profile(name: &str, text: &str) -> PathBuf {
     let path = scratch("files").join(format!("{name}.toml"));
@@ -32,36 +17,12 @@ fn write_profile(name: &str, text: &str) -> PathBuf {
     path
 }
 
-/// Runs the binary to completion (killed after `limit`: a server that
-/// should have refused to start but did not fails the test, not hangs it).
 fn run(args: &[&str], limit: Duration) -> Output {
-    let mut child = Command::new(bin())
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn ringcache");
-    let deadline = Instant::now() + limit;
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "ringcache {args:?} still running after {limit:?}; stderr: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
+    common::run_binary(&[], args, limit)
 }
 
-/// Starting the server with `args` must fail at once; its stderr.
 fn refused(args: &[&str]) -> String {
-    let out = run(args, Duration::from_secs(10));
-    assert!(!out.status.success(), "ringcache {args:?} started");
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    common::refused(&[], args).1
 }
 
 fn config(server: &Server) -> HashMap<String, String> {
@@ -84,14 +45,22 @@ fn expected(name: &str) -> &'static [(&'static str, &'static str)] {
             ("save", ""),
             ("maxmemory-policy", "allkeys-lru"),
             ("executor.io-memory", "524288"),
+            ("shares.persistence", "100"),
         ],
-        "snapshot" => &[("appendonly", "no"), ("save", "3600 1 300 100 60 10000")],
+        "snapshot" => &[
+            ("appendonly", "no"),
+            ("save", "3600 1 300 100 60 10000"),
+            ("shares.persistence", "300"),
+        ],
         "balanced" => &[
             ("appendonly", "yes"),
             ("appendfsync", "everysec"),
             ("save", "3600 1 300 100 60 10000"),
             ("aof-use-rdb-preamble", "yes"),
             ("executor.preempt-timer-ms", "5"),
+            ("shares.network", "1000"),
+            ("shares.persistence", "500"),
+            ("shares.expiry", "100"),
         ],
         "durable" => &[
             ("appendonly", "yes"),
@@ -99,6 +68,7 @@ fn expected(name: &str) -> &'static [(&'static str, &'static str)] {
             ("save", "3600 1 300 100 60 10000"),
             ("aof-use-rdb-preamble", "yes"),
             ("executor.preempt-timer-ms", "2"),
+            ("shares.persistence", "1000"),
         ],
         other => panic!("tuning/{other}.toml has no expectations in tests/profiles.rs"),
     }
@@ -394,4 +364,57 @@ fn calibrate_refuses_tmpfs() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("tmpfs") && err.contains("O_DIRECT"), "{err}");
     assert!(!Path::new(&target).exists(), "calibrate created {target}");
+}
+
+/// `shardN_queues` of INFO shards: each queue's shares.
+fn queue_shares(server: &Server, shard: usize) -> HashMap<String, String> {
+    let mut con = server.con();
+    let line = common::info_field(&mut con, "shards", &format!("shard{shard}_queues"))
+        .unwrap_or_else(|| panic!("no shard{shard}_queues in INFO shards"));
+    line.split(',')
+        .filter_map(|kv| kv.split_once('='))
+        .filter(|(k, _)| k.ends_with("_shares"))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn task_queue_shares_are_in_effect_per_core() {
+    let file = write_profile(
+        "shares",
+        "appendonly = true\n[shares]\nnetwork = 900\npersistence = 400\nexpiry = 30\n[cores.1.shares]\nexpiry = 70\npersistence = 1000\n",
+    );
+    let server = Server::with(2, &["--profile", file.to_str().unwrap()]);
+    let got = config(&server);
+    assert_eq!(got["shares.expiry"], "30");
+    assert_eq!(got["cores"], "1:shares.persistence=1000,shares.expiry=70");
+    // What the executors run with, as glommio reports it.
+    let want = |n: &str, p: &str, e: &str| {
+        HashMap::from([
+            ("network_shares".to_string(), n.to_string()),
+            ("persistence_shares".to_string(), p.to_string()),
+            ("expiry_shares".to_string(), e.to_string()),
+        ])
+    };
+    assert_eq!(queue_shares(&server, 0), want("900", "400", "30"));
+    assert_eq!(queue_shares(&server, 1), want("900", "1000", "70"));
+    // The log's flusher runs in the persistence queue: it has had CPU time.
+    let mut con = server.con();
+    let _: () = q(&mut con, &["SET", "k", "v"]);
+    let line = common::info_field(&mut con, "shards", "shard0_queues").unwrap();
+    let runtime: u64 = line
+        .split(',')
+        .find_map(|kv| kv.strip_prefix("persistence_runtime_us="))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(runtime > 0, "{line}");
+
+    let err = refused(&["--set", "shares.network=0"]);
+    assert!(
+        err.contains("shares.network") && err.contains("between 1 and 1000"),
+        "{err}"
+    );
+    let err = refused(&["--shards", "2", "--set", "cores.1.shares.expiry=5000"]);
+    assert!(err.contains("cores.1.shares.expiry"), "{err}");
 }

@@ -4,13 +4,19 @@
 //! A multi-key command is split by shard and its parts merged back. Commands
 //! that coordinate shards themselves (`Route::Front`) first let everything
 //! before them finish, so a client always sees its own earlier writes.
+//! Each command's run time is measured where it runs (one clock read per
+//! command on the shard) and counted here, on the client's core.
 
+use super::observe::{self, Stat};
 use super::{server, table, wrong_arity, Merge, Route, Session};
-use crate::node::{join_all, Node};
+use crate::node::{join_all, ClientInfo, Node};
 use crate::protocol::{Frame, Proto, Request};
 use crate::router;
 use crate::shard::ShardFn;
 use bytes::Bytes;
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Instant;
 
 /// A command bound for a shard: what to run, in which database, on what.
 struct ShardCmd {
@@ -34,10 +40,30 @@ enum Reply {
     },
 }
 
+/// A command's reply as a shard returns it.
+struct Done {
+    frame: Frame,
+    nanos: u64,
+    /// The arguments, handed back only when the command was slow enough
+    /// for the slow log.
+    slow_args: Option<Vec<Bytes>>,
+}
+
+/// A reply to come, with what its statistics need: the command, the time
+/// it already took on this core, and its arguments if they stayed here.
+struct Pending {
+    reply: Reply,
+    proto: Proto,
+    stat: Option<Stat>,
+    nanos: u64,
+    args: Option<Vec<Bytes>>,
+}
+
 struct Batch<'a> {
     node: &'a Node,
+    client: Rc<RefCell<ClientInfo>>,
     per_shard: Vec<Vec<ShardCmd>>,
-    replies: Vec<(Reply, Proto)>,
+    replies: Vec<Pending>,
 }
 
 impl<'a> Batch<'a> {
@@ -62,49 +88,96 @@ impl<'a> Batch<'a> {
                 let cmds = std::mem::take(q);
                 let run = self.node.run_on(shard, move |node: &Node| {
                     let now = crate::util::now_ms();
+                    let slower_than = node.config.borrow().slowlog_log_slower_than;
+                    let stats = &node.stats;
+                    stats
+                        .shard_ops
+                        .set(stats.shard_ops.get() + cmds.len() as u64);
                     let mut sh = node.shard.borrow_mut();
                     let position = sh.log_position();
-                    let frames = cmds
-                        .iter()
-                        .map(|c| run_contained(&mut sh, c, now))
-                        .collect::<Vec<Frame>>();
-                    (frames, sh.durable(position))
+                    let mut clock = Instant::now();
+                    let done = cmds
+                        .into_iter()
+                        .map(|c| {
+                            let frame = run_contained(&mut sh, &c, now);
+                            let end = Instant::now();
+                            let nanos = end.duration_since(clock).as_nanos() as u64;
+                            clock = end;
+                            let slow = observe::is_slow(nanos, slower_than);
+                            Done {
+                                frame,
+                                nanos,
+                                slow_args: slow.then_some(c.args),
+                            }
+                        })
+                        .collect::<Vec<Done>>();
+                    (done, sh.durable(position))
                 });
                 async move {
-                    let (frames, durable) = run.await.unwrap_or_default();
+                    let (done, durable) = run.await.unwrap_or_default();
                     // With `appendfsync always`, no reply leaves before the
                     // group commit holding its effects is on disk.
                     if let Some(d) = durable {
                         let _ = d.await;
                     }
-                    (shard, frames)
+                    (shard, done)
                 }
             });
-        let mut results: Vec<Vec<Option<Frame>>> = vec![Vec::new(); self.node.shards];
-        for (shard, frames) in join_all(jobs).await {
-            results[shard] = frames.into_iter().map(Some).collect();
+        let mut results: Vec<Vec<Option<Done>>> =
+            (0..self.node.shards).map(|_| Vec::new()).collect();
+        for (shard, done) in join_all(jobs).await {
+            results[shard] = done.into_iter().map(Some).collect();
         }
         let mut take = |(shard, i): (usize, usize)| {
             results[shard]
                 .get_mut(i)
                 .and_then(Option::take)
-                .unwrap_or_else(|| Frame::error("ERR shard unavailable"))
+                .unwrap_or_else(|| Done {
+                    frame: Frame::error("ERR shard unavailable"),
+                    nanos: 0,
+                    slow_args: None,
+                })
         };
-        for (reply, proto) in self.replies.drain(..) {
-            let frame = match reply {
-                Reply::Ready(f) => f,
-                Reply::One(shard, i) => take((shard, i)),
+        for p in self.replies.drain(..) {
+            let (frame, nanos, args) = match p.reply {
+                Reply::Ready(f) => (f, p.nanos, p.args),
+                Reply::One(shard, i) => {
+                    let d = take((shard, i));
+                    (d.frame, d.nanos, d.slow_args)
+                }
                 Reply::Parts {
                     parts,
                     merge,
                     positions,
-                } => merge_parts(
-                    parts.into_iter().map(&mut take).collect(),
-                    merge,
-                    &positions,
-                ),
+                } => {
+                    let done: Vec<Done> = parts.into_iter().map(&mut take).collect();
+                    let nanos = done.iter().map(|d| d.nanos).sum();
+                    let frames = done.into_iter().map(|d| d.frame).collect();
+                    (merge_parts(frames, merge, &positions), nanos, p.args)
+                }
             };
-            frame.encode(proto, out);
+            observe::record(
+                self.node,
+                &self.client,
+                p.stat,
+                &frame,
+                nanos,
+                args.as_deref(),
+            );
+            frame.encode(p.proto, out);
+        }
+    }
+}
+
+impl Pending {
+    /// A reply known without running anything.
+    fn ready(frame: Frame, proto: Proto, stat: Option<Stat>) -> Pending {
+        Pending {
+            reply: Reply::Ready(frame),
+            proto,
+            stat,
+            nanos: 0,
+            args: None,
         }
     }
 }
@@ -169,6 +242,7 @@ pub async fn run(node: &Node, session: &mut Session, requests: Vec<Request>, out
     let shards = node.shards;
     let mut batch = Batch {
         node,
+        client: session.info.clone(),
         per_shard: (0..shards).map(|_| Vec::new()).collect(),
         replies: Vec::new(),
     };
@@ -180,31 +254,39 @@ pub async fn run(node: &Node, session: &mut Session, requests: Vec<Request>, out
             break;
         }
         let cmd = match table().get(&args[0]) {
-            None => Err(unknown_command(&args)),
-            Some(cmd) if !cmd.arity_ok(args.len()) => Err(wrong_arity(cmd.name)),
+            None => Err((unknown_command(&args), None)),
+            Some(cmd) if !cmd.arity_ok(args.len()) => Err((wrong_arity(cmd.name), Some(cmd))),
             // NOAUTH / NOPERM come after the arity, then -LOADING, as in Redis.
-            Some(cmd) => super::acl::check(node, session, cmd, &args).and_then(|()| {
-                if crate::persistence::loading::in_progress() && !cmd.ok_loading {
-                    Err(Frame::error("LOADING Redis is loading the dataset in memory"))
-                } else {
-                    Ok(cmd)
-                }
-            }),
+            Some(cmd) => super::acl::check(node, session, cmd, &args)
+                .and_then(|()| {
+                    if crate::persistence::loading::in_progress() && !cmd.ok_loading {
+                        Err(Frame::error("LOADING Redis is loading the dataset in memory"))
+                    } else {
+                        Ok(cmd)
+                    }
+                })
+                .map_err(|e| (e, Some(cmd))),
         };
         let cmd = match (cmd, &mut session.multi) {
-            (Err(e), tx) => {
+            (Err((e, cmd)), tx) => {
                 // An error while queuing dooms the transaction, as in Redis.
                 if let Some(tx) = tx {
                     tx.failed = true;
                 }
-                batch.replies.push((Reply::Ready(e), session.proto));
+                let stat = cmd.map(|cmd| Stat {
+                    cmd,
+                    sub: None,
+                    rejected: true,
+                });
+                batch.replies.push(Pending::ready(e, session.proto, stat));
                 continue;
             }
             (Ok(cmd), Some(tx)) if !matches!(cmd.name, "exec" | "discard" | "multi" | "quit") => {
                 tx.queued.push(Request { args });
+                let queued = Frame::simple("QUEUED");
                 batch
                     .replies
-                    .push((Reply::Ready(Frame::simple("QUEUED")), session.proto));
+                    .push(Pending::ready(queued, session.proto, None));
                 continue;
             }
             (Ok(cmd), _) => cmd,
@@ -212,30 +294,54 @@ pub async fn run(node: &Node, session: &mut Session, requests: Vec<Request>, out
         session.note_command(cmd, &args);
         if cmd.name == "exec" {
             batch.flush(out).await;
-            match session.multi.take() {
-                None => Frame::error("ERR EXEC without MULTI").encode(session.proto, out),
-                Some(tx) if tx.failed => {
-                    Frame::error("EXECABORT Transaction discarded because of previous errors.")
-                        .encode(session.proto, out)
-                }
+            let started = Instant::now();
+            let error = match session.multi.take() {
+                None => Some(Frame::error("ERR EXEC without MULTI")),
+                Some(tx) if tx.failed => Some(Frame::error(
+                    "EXECABORT Transaction discarded because of previous errors.",
+                )),
                 Some(tx) => {
                     // The queued commands' replies, in order, form one array.
                     out.extend_from_slice(format!("*{}\r\n", tx.queued.len()).as_bytes());
                     session.in_exec = true;
                     Box::pin(run(node, session, tx.queued, out)).await;
                     session.in_exec = false;
+                    None
                 }
+            };
+            let reply = error.unwrap_or(Frame::OK);
+            let nanos = started.elapsed().as_nanos() as u64;
+            observe::record(
+                node,
+                &session.info,
+                Stat::of(cmd, &args),
+                &reply,
+                nanos,
+                None,
+            );
+            if reply.is_error() {
+                reply.encode(session.proto, out);
             }
             continue;
         }
         let (db, write) = (session.db, cmd.write);
-        let reply = match cmd.route {
+        let stat = Stat::of(cmd, &args);
+        // The arguments stay here unless they went to a shard whole.
+        let mut nanos = 0;
+        let (reply, args) = match cmd.route {
             Route::Front => {
                 // PING and ECHO see no data: no need to wait for what came before.
                 if !matches!(cmd.name, "ping" | "echo") {
                     batch.flush(out).await;
                 }
-                Reply::Ready(server::execute(node, session, cmd, &args).await)
+                let started = Instant::now();
+                let frame = server::execute(node, session, cmd, &args).await;
+                // A blocked client's wait is not the command's run time (as
+                // in Redis): a blocking command counts no time.
+                if !cmd.spec.flags.iter().any(|f| f == "blocking") {
+                    nanos = started.elapsed().as_nanos() as u64;
+                }
+                (Reply::Ready(frame), Some(args))
             }
             Route::Key(f) => {
                 let (shard, i) = batch.push(
@@ -247,13 +353,14 @@ pub async fn run(node: &Node, session: &mut Session, requests: Vec<Request>, out
                         write,
                     },
                 );
-                Reply::One(shard, i)
+                (Reply::One(shard, i), None)
             }
             Route::Keys { run, stride, merge } => {
                 if (args.len() - 1) % stride != 0 {
-                    Reply::Ready(wrong_arity(cmd.name))
+                    (Reply::Ready(wrong_arity(cmd.name)), Some(args))
                 } else {
-                    split_by_shard(&mut batch, run, (db, write), &args, stride, merge)
+                    let reply = split_by_shard(&mut batch, run, (db, write), &args, stride, merge);
+                    (reply, Some(args))
                 }
             }
             Route::All { run, merge } => {
@@ -270,14 +377,21 @@ pub async fn run(node: &Node, session: &mut Session, requests: Vec<Request>, out
                         )
                     })
                     .collect();
-                Reply::Parts {
+                let reply = Reply::Parts {
                     parts,
                     merge,
                     positions: Vec::new(),
-                }
+                };
+                (reply, Some(args))
             }
         };
-        batch.replies.push((reply, session.proto));
+        batch.replies.push(Pending {
+            reply,
+            proto: session.proto,
+            stat,
+            nanos,
+            args,
+        });
     }
     batch.flush(out).await;
 }

@@ -15,6 +15,7 @@ mod hashes;
 mod keys;
 mod lists;
 mod persistence;
+mod observe;
 pub mod server;
 mod session;
 mod sets;
@@ -73,6 +74,8 @@ pub struct Spec {
 
 pub struct Command {
     pub name: &'static str,
+    /// Its index in the table (ROUTES order): where its statistics live.
+    pub id: usize,
     pub spec: Spec,
     /// Changes data (Redis's `write` flag): refused while the log is failing.
     pub write: bool,
@@ -90,10 +93,22 @@ impl Command {
     }
 
     pub fn subcommand(&self, name: &[u8]) -> Option<&Spec> {
+        self.subcommand_index(name).map(|i| &self.subcommands[i].1)
+    }
+
+    /// The index of subcommand `name` in `subcommands`.
+    pub fn subcommand_index(&self, name: &[u8]) -> Option<usize> {
         self.subcommands
             .iter()
-            .find(|(n, _)| n.as_bytes().eq_ignore_ascii_case(name))
-            .map(|(_, s)| s)
+            .position(|(n, _)| n.as_bytes().eq_ignore_ascii_case(name))
+    }
+
+    /// The name statistics show: `get`, or `config|get` for a subcommand.
+    pub fn full_name(&self, sub: Option<usize>) -> String {
+        match sub.and_then(|i| self.subcommands.get(i)) {
+            Some((s, _)) => format!("{}|{s}", self.name),
+            None => self.name.to_string(),
+        }
     }
 }
 
@@ -132,6 +147,8 @@ const ROUTES: &[(&str, Route)] = &[
     ("bgrewriteaof", Front),
     ("lastsave", Front),
     ("shutdown", Front),
+    ("slowlog", Front),
+    ("latency", Front),
     (
         "dbsize",
         All {
@@ -352,7 +369,8 @@ pub fn table() -> &'static Table {
         specs.extend(parse_specs(NEWER_THAN_7_0));
         let commands = ROUTES
             .iter()
-            .map(|&(name, route)| {
+            .enumerate()
+            .map(|(id, &(name, route))| {
                 let prefix = format!("{name}|");
                 let mut subcommands: Vec<(String, Spec)> = specs
                     .iter()
@@ -373,6 +391,7 @@ pub fn table() -> &'static Table {
                         name,
                         Command {
                             name,
+                            id,
                             spec,
                             write,
                             ok_loading,

@@ -36,6 +36,11 @@ pub async fn execute(node: &Node, session: &mut Session, cmd: &Command, args: &[
         "command" => command(cmd, args),
         "info" => info(node, args).await,
         "config" => config_cmd(node, session, cmd, args).await,
+        "slowlog" | "latency" => match subcommand(cmd, args) {
+            Ok(sub) if cmd.name == "slowlog" => super::observe::slowlog(node, &sub, args).await,
+            Ok(sub) => super::observe::latency(node, &sub, args).await,
+            Err(e) => e,
+        },
         "time" => {
             let us = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -375,6 +380,7 @@ struct CoreReport {
     net_out: u64,
     acl_denied: [u64; 3],
     persist: super::persistence::PersistReport,
+    observed: super::observe::CoreFigures,
 }
 
 async fn info(node: &Node, args: &[Bytes]) -> Frame {
@@ -398,6 +404,7 @@ async fn info(node: &Node, args: &[Bytes]) -> Frame {
                 net_out: n.stats.net_output_bytes.get(),
                 acl_denied: n.stats.acl_denied.each_ref().map(|c| c.get()),
                 persist: super::persistence::report(n),
+                observed: super::observe::gather(n),
             }
         })
         .await
@@ -409,7 +416,9 @@ async fn info(node: &Node, args: &[Bytes]) -> Frame {
         .collect();
     let all = wanted.iter().any(|w| w == "all" || w == "everything");
     let show = |section: &str| {
-        wanted.is_empty() || all || wanted.iter().any(|w| w == section || w == "default")
+        let default = !super::observe::NOT_IN_DEFAULT.contains(&section)
+            && (wanted.is_empty() || wanted.iter().any(|w| w == "default"));
+        default || all || wanted.iter().any(|w| w == section)
     };
     let cfg = node.config.borrow().clone();
     let now = now_ms();
@@ -490,6 +499,10 @@ async fn info(node: &Node, args: &[Bytes]) -> Frame {
         "CPU",
         format!("used_cpu_sys:{sys:.6}\r\nused_cpu_user:{user:.6}\r\n"),
     );
+    let observed: Vec<_> = reports.iter().map(|r| &r.observed).collect();
+    section("Commandstats", super::observe::commandstats(&observed));
+    section("Errorstats", super::observe::errorstats(&observed));
+    section("Latencystats", super::observe::latencystats(&observed));
     let mut keyspace = String::new();
     for db in 0..cfg.databases {
         let (keys, expires) = reports
@@ -503,6 +516,7 @@ async fn info(node: &Node, args: &[Bytes]) -> Frame {
         }
     }
     section("Keyspace", keyspace);
+    section("Shards", super::observe::shards(&observed));
     Frame::Verbatim(out)
 }
 
@@ -570,8 +584,13 @@ async fn config_cmd(node: &Node, session: &Session, cmd: &Command, args: &[Bytes
                     ));
                 }
             }
-            node.run_on_all(move |n: &Node| *n.config.borrow_mut() = next.clone())
+            let level =
+                (next.loglevel != node.config.borrow().loglevel).then(|| next.loglevel.clone());
+            node.run_on_all(move |n: &Node| n.apply_config(next.clone()))
                 .await;
+            if let Some(level) = level {
+                crate::logging::set_level(&level);
+            }
             Frame::OK
         }
         "resetstat" => {
@@ -583,6 +602,7 @@ async fn config_cmd(node: &Node, session: &Session, cmd: &Command, args: &[Bytes
                 n.stats.net_input_bytes.set(0);
                 n.stats.net_output_bytes.set(0);
                 n.stats.acl_denied.iter().for_each(|c| c.set(0));
+                super::observe::reset(n);
             })
             .await;
             Frame::OK

@@ -24,9 +24,6 @@ const RANDOM_READ_THREADS: usize = 16;
 /// group-committed reply then waits about two syncs at worst.
 const ALWAYS_MAX_P99_US: u64 = 1000;
 
-const TMPFS_MAGIC: i64 = 0x0102_1994;
-const RAMFS_MAGIC: i64 = 0x8584_58f6;
-
 /// What to measure, and how much.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -92,26 +89,8 @@ impl Drop for Aligned {
 
 /// Refuses a directory where O_DIRECT measurements would lie.
 pub fn check_dir(dir: &Path) -> Result<(), String> {
-    // Look at the filesystem before creating anything: the nearest existing
-    // ancestor is where the directory would be made.
-    let abs = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
-    let existing = abs
-        .ancestors()
-        .find(|p| p.exists())
-        .unwrap_or(Path::new("/"));
-    let c = std::ffi::CString::new(existing.as_os_str().as_encoded_bytes())
-        .map_err(|_| "the directory name contains a NUL byte".to_string())?;
-    // SAFETY: statfs fills the struct we pass; `c` is a valid C string.
-    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statfs(c.as_ptr(), &mut st) } != 0 {
-        return Err(format!(
-            "cannot stat the filesystem of {}: {}",
-            dir.display(),
-            std::io::Error::last_os_error()
-        ));
-    }
-    let kind = st.f_type as i64;
-    if kind == TMPFS_MAGIC || kind == RAMFS_MAGIC {
+    // Look at the filesystem before creating anything.
+    if crate::util::on_memory_fs(dir)? {
         return Err(format!(
             "{} is on tmpfs/ramfs (memory): O_DIRECT is silently ignored there and its figures would say nothing about a disk; give a directory on the device the data will live on",
             dir.display()
@@ -459,6 +438,14 @@ extent-bytes = {extent}
 # Buffered bytes that make the log write its full blocks early (bytes):
 # ~1 ms of sequential writes.
 write-threshold-bytes = {threshold}
+
+[shares]
+# Task-queue shares (1..1000) when several kinds of work are ready on a core.
+network = 1000
+# The log's writes and syncs: {why_shares}
+persistence = {persistence_shares}
+# Active expiry: background work.
+expiry = 100
 "#,
         dir = std::path::absolute(&opts.dir)
             .unwrap_or_else(|_| opts.dir.clone())
@@ -478,6 +465,12 @@ write-threshold-bytes = {threshold}
         pkgs = t.packages,
         numa = t.numa_nodes,
         fsync = if always { "always" } else { "everysec" },
+        persistence_shares = if always { 1000 } else { 500 },
+        why_shares = if always {
+            "with `always` they are on every write's\n# reply path, so they weigh as much as the clients."
+        } else {
+            "off the reply path with everysec: half\n# the clients' weight keeps them from falling behind."
+        },
         why_fsync = if always {
             format!("always — fdatasync p99 is {} µs (<= {ALWAYS_MAX_P99_US} µs),\n# so a group-committed reply waits about two syncs at worst.", f.fsync_p99_us)
         } else {
@@ -537,6 +530,7 @@ mod tests {
                 if p99 < 1000 { "always" } else { "everysec" }
             );
             assert_eq!(c.dir, PathBuf::from("/var/lib/ring \"cache\""));
+            assert_eq!(c.shares.persistence, if p99 < 1000 { 1000 } else { 500 });
         }
     }
 }

@@ -48,6 +48,14 @@ pub struct Config {
     pub maxmemory: u64,
     pub maxmemory_policy: String,
     pub loglevel: String,
+    /// Commands running at least this long (µs) go to the slow log; negative:
+    /// none, 0: all (Redis's `slowlog-log-slower-than`).
+    pub slowlog_log_slower_than: i64,
+    /// Most entries the slow log keeps.
+    pub slowlog_max_len: usize,
+    /// Persistence events at least this long (ms) are kept for LATENCY; 0:
+    /// off (Redis's `latency-monitor-threshold`).
+    pub latency_monitor_threshold: u64,
     /// Snapshot points `(seconds, changes)`, as Redis's `save`.
     pub save: Vec<(u64, u64)>,
     /// Log every write to the shard's append-only log.
@@ -74,6 +82,9 @@ pub struct Config {
     pub max_batch_requests: usize,
     /// Executor settings of every core, unless `cores` overrides them.
     pub executor: ExecutorSettings,
+    /// How each core's time is split between its kinds of work, unless
+    /// `cores` overrides it.
+    pub shares: QueueShares,
     /// Per-core overrides, by shard index (`[cores.N]` in a profile).
     pub cores: BTreeMap<usize, CoreOverride>,
     /// The profile the settings came from: a built-in name or a file path.
@@ -136,6 +147,29 @@ impl Default for ExecutorSettings {
     }
 }
 
+/// glommio task-queue shares (1..=1000) of a core's three kinds of work.
+/// They only matter when more than one kind has work ready: then each gets
+/// CPU time in proportion to its shares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueueShares {
+    /// Client connections and the jobs other cores send (running commands).
+    pub network: usize,
+    /// The append-only log's writes and syncs.
+    pub persistence: usize,
+    /// Active expiry.
+    pub expiry: usize,
+}
+
+impl Default for QueueShares {
+    fn default() -> QueueShares {
+        QueueShares {
+            network: 1000,
+            persistence: 500,
+            expiry: 100,
+        }
+    }
+}
+
 /// `[cores.N]`: what differs on one core. `None` keeps the global value.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CoreOverride {
@@ -146,6 +180,9 @@ pub struct CoreOverride {
     pub ring_depth: Option<usize>,
     pub preempt_timer_ms: Option<u64>,
     pub spin_before_park_us: Option<u64>,
+    pub shares_network: Option<usize>,
+    pub shares_persistence: Option<usize>,
+    pub shares_expiry: Option<usize>,
 }
 
 impl Default for Config {
@@ -169,6 +206,9 @@ impl Default for Config {
             maxmemory: 0,
             maxmemory_policy: "noeviction".into(),
             loglevel: "notice".into(),
+            slowlog_log_slower_than: 10_000,
+            slowlog_max_len: 128,
+            latency_monitor_threshold: 0,
             save: Vec::new(),
             appendonly: false,
             aof_use_rdb_preamble: true,
@@ -182,6 +222,7 @@ impl Default for Config {
             read_chunk_bytes: crate::net::READ_CHUNK_BYTES,
             max_batch_requests: crate::net::MAX_BATCH_REQUESTS,
             executor: ExecutorSettings::default(),
+            shares: QueueShares::default(),
             cores: BTreeMap::new(),
             profile: String::new(),
             requirepass: None,
@@ -212,6 +253,17 @@ impl Config {
             e.spin_before_park_us = o.spin_before_park_us.unwrap_or(e.spin_before_park_us);
         }
         e
+    }
+
+    /// The task-queue shares of core `id`, overrides applied.
+    pub fn shares_of(&self, id: usize) -> QueueShares {
+        let mut s = self.shares;
+        if let Some(o) = self.cores.get(&id) {
+            s.network = o.shares_network.unwrap_or(s.network);
+            s.persistence = o.shares_persistence.unwrap_or(s.persistence);
+            s.expiry = o.shares_expiry.unwrap_or(s.expiry);
+        }
+        s
     }
 
     /// Whether core `id` binds the port and accepts clients.
@@ -384,6 +436,18 @@ mod tests {
         assert!(c.accepts(0) && !c.accepts(1));
         assert_eq!(c.executor_of(1).ring_depth, 64);
         assert_eq!(c.executor_of(0).ring_depth, c.executor.ring_depth);
+        c.set("shares.expiry", "300").unwrap();
+        c.set("cores.1.shares.expiry", "20").unwrap();
+        assert_eq!((c.shares_of(0).expiry, c.shares_of(1).expiry), (300, 20));
+        assert_eq!(c.shares_of(1).network, c.shares.network);
+        assert!(matches!(
+            c.set("shares.network", "0"),
+            Err(SetError::Invalid(_))
+        ));
+        assert!(matches!(
+            c.set("cores.1.shares.network", "1001"),
+            Err(SetError::Invalid(_))
+        ));
 
         c.set("cores.0.accept", "no").unwrap();
         assert!(c.finish(&[0, 1]).unwrap_err().contains("at least one"));

@@ -146,6 +146,11 @@ fn spin_before_park_us(v: &str) -> Result<u64, String> {
     ranged(v, 0, 1_000_000, "µs")
 }
 
+fn shares(v: &str) -> Result<usize, String> {
+    // glommio's range.
+    ranged(v, 1, 1000, "shares")
+}
+
 /// `cores.<N>.<key>` from a profile (`[cores.N]`) or `--set`.
 pub(super) fn set_core(c: &mut Config, rest: &str, value: &str) -> Result<(), SetError> {
     let (id, key) = rest.split_once('.').ok_or(SetError::Unknown)?;
@@ -165,6 +170,9 @@ pub(super) fn set_core(c: &mut Config, rest: &str, value: &str) -> Result<(), Se
         "spin-before-park-us" => {
             spin_before_park_us(value).map(|v| o.spin_before_park_us = Some(v))
         }
+        "shares.network" => shares(value).map(|v| o.shares_network = Some(v)),
+        "shares.persistence" => shares(value).map(|v| o.shares_persistence = Some(v)),
+        "shares.expiry" => shares(value).map(|v| o.shares_expiry = Some(v)),
         _ => return Err(SetError::Unknown),
     };
     r.map_err(SetError::Invalid)?;
@@ -192,6 +200,15 @@ fn cores_summary(c: &Config) -> String {
             }
             if let Some(v) = o.spin_before_park_us {
                 parts.push(format!("spin-before-park-us={v}"));
+            }
+            for (name, v) in [
+                ("network", o.shares_network),
+                ("persistence", o.shares_persistence),
+                ("expiry", o.shares_expiry),
+            ] {
+                if let Some(v) = v {
+                    parts.push(format!("shares.{name}={v}"));
+                }
             }
             format!("{id}:{}", parts.join(","))
         })
@@ -371,11 +388,39 @@ pub const PARAMS: &[Param] = &[
     Param {
         name: "loglevel",
         get: |c| c.loglevel.clone(),
-        set: None,
-        load: Some(|c, v| {
+        // Applied to the running log filter by CONFIG SET.
+        set: Some(|c, v| {
             c.loglevel = loglevel(v)?;
             Ok(())
         }),
+        load: None,
+    },
+    Param {
+        name: "slowlog-log-slower-than",
+        get: |c| c.slowlog_log_slower_than.to_string(),
+        set: Some(|c, v| {
+            c.slowlog_log_slower_than = ranged(v, -1, i64::MAX, "microseconds")?;
+            Ok(())
+        }),
+        load: None,
+    },
+    Param {
+        name: "slowlog-max-len",
+        get: |c| c.slowlog_max_len.to_string(),
+        set: Some(|c, v| {
+            c.slowlog_max_len = ranged(v, 0, i64::MAX as usize, "entries")?;
+            Ok(())
+        }),
+        load: None,
+    },
+    Param {
+        name: "latency-monitor-threshold",
+        get: |c| c.latency_monitor_threshold.to_string(),
+        set: Some(|c, v| {
+            c.latency_monitor_threshold = ranged(v, 0, i64::MAX as u64, "milliseconds")?;
+            Ok(())
+        }),
+        load: None,
     },
     Param {
         name: "save",
@@ -404,12 +449,13 @@ pub const PARAMS: &[Param] = &[
     Param {
         name: "appendfsync",
         get: |c| c.appendfsync.name().into(),
-        set: None,
-        load: Some(|c, v| {
+        // Every shard's log switches at once (Node::apply_config).
+        set: Some(|c, v| {
             c.appendfsync = Fsync::parse(v.trim())
                 .ok_or("argument(s) must be one of the following: always, everysec, no")?;
             Ok(())
         }),
+        load: None,
     },
     Param {
         name: "aof-load-corrupt",
@@ -602,6 +648,33 @@ pub const PARAMS: &[Param] = &[
             Ok(())
         }),
         load: None,
+    },
+    Param {
+        name: "shares.network",
+        get: |c| c.shares.network.to_string(),
+        set: None,
+        load: Some(|c, v| {
+            c.shares.network = shares(v)?;
+            Ok(())
+        }),
+    },
+    Param {
+        name: "shares.persistence",
+        get: |c| c.shares.persistence.to_string(),
+        set: None,
+        load: Some(|c, v| {
+            c.shares.persistence = shares(v)?;
+            Ok(())
+        }),
+    },
+    Param {
+        name: "shares.expiry",
+        get: |c| c.shares.expiry.to_string(),
+        set: None,
+        load: Some(|c, v| {
+            c.shares.expiry = shares(v)?;
+            Ok(())
+        }),
     },
 ];
 

@@ -185,6 +185,7 @@ async fn serve(node: Rc<Node>, mut stream: TcpStream) {
         user: "default".into(),
     }));
     node.clients.borrow_mut().connected.insert(id, info.clone());
+    tracing::debug!(client = id, addr = %info.borrow().addr, "client connected");
     let _registration = Registration {
         node: node.clone(),
         id,

@@ -11,6 +11,8 @@ pub use persist::Persist;
 
 use crate::config::Config;
 use crate::shard::Shard;
+use crate::stats::slowlog::SlowLog;
+use crate::stats::CommandStats;
 use futures_channel::mpsc::UnboundedSender;
 use futures_channel::oneshot;
 use std::cell::{Cell, OnceCell, RefCell};
@@ -32,6 +34,21 @@ pub struct NodeStats {
     pub blocked_clients: Cell<u64>,
     /// Refused by authentication or ACL: `[auth, command, key]`.
     pub acl_denied: [Cell<u64>; 3],
+    /// Commands run on this core's shard (for any core's clients).
+    pub shard_ops: Cell<u64>,
+    /// Jobs sent to each other core, by core id.
+    pub jobs_sent_to: Vec<Cell<u64>>,
+    /// Jobs other cores sent here that have run.
+    pub jobs_received: Cell<u64>,
+}
+
+/// The glommio task queues a core's work runs in, one per kind of work, with
+/// the shares of `Config::shares_of` (a task spawned from one stays in it).
+#[derive(Clone, Copy, Debug)]
+pub struct TaskQueues {
+    pub network: glommio::TaskQueueHandle,
+    pub persistence: glommio::TaskQueueHandle,
+    pub expiry: glommio::TaskQueueHandle,
 }
 
 /// Indexes of `NodeStats::acl_denied`.
@@ -46,6 +63,11 @@ pub struct Node {
     pub config: RefCell<Config>,
     pub clients: RefCell<Clients>,
     pub stats: NodeStats,
+    /// Figures of the commands this core's clients sent (INFO commandstats).
+    pub commands: RefCell<CommandStats>,
+    pub slowlog: RefCell<SlowLog>,
+    /// The core's task queues, once the runtime made them.
+    pub task_queues: OnceCell<TaskQueues>,
     pub started_ms: u64,
     /// This shard's files, snapshots and (core 0) the manifest.
     pub persist: Persist,
@@ -63,13 +85,21 @@ impl Node {
         persist: Persist,
     ) -> Rc<Node> {
         let shards = config.shards;
+        // Node::new runs on the core's own thread: its monitor is this one.
+        crate::stats::latency::set_threshold(config.latency_monitor_threshold);
         let node = Rc::new(Node {
             id,
             shards,
             shard: RefCell::new(Shard::new(id, shards, config.databases)),
             config: RefCell::new(config),
             clients: RefCell::new(Clients::new(id, shards)),
-            stats: NodeStats::default(),
+            stats: NodeStats {
+                jobs_sent_to: (0..shards).map(|_| Cell::new(0)).collect(),
+                ..NodeStats::default()
+            },
+            commands: RefCell::default(),
+            slowlog: RefCell::default(),
+            task_queues: OnceCell::new(),
             started_ms: crate::util::now_ms(),
             persist,
             peers,
@@ -93,6 +123,16 @@ impl Node {
         c.set(c.get() + 1);
     }
 
+    /// Takes new settings (CONFIG SET) and applies those that act on running
+    /// machinery: the AOF's fsync policy and the latency monitor's threshold.
+    pub fn apply_config(&self, next: Config) {
+        if let Some(aof) = &self.shard.borrow().aof {
+            aof.borrow_mut().set_policy(next.appendfsync);
+        }
+        crate::stats::latency::set_threshold(next.latency_monitor_threshold);
+        *self.config.borrow_mut() = next;
+    }
+
     /// Runs `f` on core `target` and returns its result: inline when the target
     /// is this core, as a job over the mesh otherwise. `None` only if the other
     /// core has gone (shutdown).
@@ -106,9 +146,15 @@ impl Node {
         }
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |node| {
+            node.stats
+                .jobs_received
+                .set(node.stats.jobs_received.get() + 1);
             let _ = tx.send(f(node));
         });
         self.peers.get(target)?.unbounded_send(job).ok()?;
+        if let Some(sent) = self.stats.jobs_sent_to.get(target) {
+            sent.set(sent.get() + 1);
+        }
         rx.await.ok()
     }
 

@@ -77,6 +77,23 @@ impl Persist {
     }
 }
 
+impl Node {
+    /// Runs persistence work (snapshots, saves) in this core's persistence
+    /// task queue, with its shares.
+    pub fn spawn_persistence(&self, work: impl std::future::Future<Output = ()> + 'static) {
+        let spawned = match self.task_queues.get() {
+            Some(q) => glommio::spawn_local_into(work, q.persistence),
+            None => Ok(glommio::spawn_local(work)),
+        };
+        match spawned {
+            Ok(task) => {
+                task.detach();
+            }
+            Err(e) => tracing::error!(shard = self.id, "cannot start persistence work: {e}"),
+        }
+    }
+}
+
 /// Records `files` as shard `shard`'s in the manifest (core 0 writes it).
 pub async fn publish_files(node: &Node, files: ShardFiles) -> Result<(), String> {
     let shard = node.id;
@@ -254,7 +271,7 @@ pub fn request_save(node0: Rc<Node>, schedule: bool) -> SaveRequest {
         return SaveRequest::Scheduled(rx);
     }
     saves.in_progress.set(true);
-    glommio::spawn_local(save_all(node0, tx)).detach();
+    node0.spawn_persistence(save_all(node0.clone(), tx));
     SaveRequest::Started(rx)
 }
 
@@ -268,10 +285,9 @@ async fn save_all(node0: Rc<Node>, done: oneshot::Sender<Result<(), String>>) {
         .run_on_all(|n: &Node| {
             let (tx, rx) = oneshot::channel();
             let me = n.rc();
-            glommio::spawn_local(async move {
+            n.spawn_persistence(async move {
                 let _ = tx.send(checkpoint(me).await);
-            })
-            .detach();
+            });
             rx
         })
         .await;
@@ -300,13 +316,12 @@ async fn save_all(node0: Rc<Node>, done: oneshot::Sender<Result<(), String>>) {
     if saves.scheduled.replace(false) {
         let waiting = std::mem::take(&mut *saves.waiting.borrow_mut());
         if let SaveRequest::Started(rx) = request_save(node0.clone(), false) {
-            glommio::spawn_local(async move {
+            node0.spawn_persistence(async move {
                 let outcome = rx.await.unwrap_or_else(|_| Err("cancelled".into()));
                 for w in waiting {
                     let _ = w.send(outcome.clone());
                 }
-            })
-            .detach();
+            });
         }
     }
 }

@@ -86,6 +86,8 @@ pub struct AofStats {
     /// Bytes replayed at start-up plus bytes written since.
     pub total_bytes: u64,
     pub delayed_fsync: u64,
+    /// fdatasync calls completed since start-up.
+    pub fsyncs: u64,
     pub last_error: Option<String>,
     pub records_replayed: u64,
 }
@@ -189,6 +191,14 @@ impl AofBuffer {
         self.waiters.push_back((self.appended, tx));
         let _ = self.wake.try_send(());
         rx
+    }
+
+    /// Switches the fsync policy (CONFIG SET appendfsync). The flusher reads
+    /// the policy each turn; waking it lets it leave a wait that belonged to
+    /// the old one (`always` waits for appends only, with no timer).
+    pub fn set_policy(&mut self, policy: Fsync) {
+        self.policy = policy;
+        let _ = self.wake.try_send(());
     }
 }
 
@@ -584,6 +594,15 @@ async fn reserve(file: &DmaFile, size: u64) -> bool {
     free >= 4 * size && file.pre_allocate(size, true).await.is_ok()
 }
 
+/// The latency monitor's name for a sync under `policy` (Redis's
+/// `aof-fsync-always`; everysec syncs are ringcache's own, on the core).
+fn fsync_event(policy: Fsync) -> &'static str {
+    match policy {
+        Fsync::Always => "aof-fsync-always",
+        _ => "aof-fsync-everysec",
+    }
+}
+
 /// Writes `data` at `pos` (block-aligned), zero-padded to whole blocks.
 pub(super) async fn write_block_aligned(
     file: &DmaFile,
@@ -612,13 +631,13 @@ async fn flusher(
     woken: LocalReceiver<()>,
     extent: u64,
 ) {
-    let policy = buf.borrow().policy;
     let mut allocated = extent;
     let second = Duration::from_secs(1);
     let mut pos = BLOCK as u64;
     let mut last_sync = Instant::now();
     let mut unsynced = false;
     loop {
+        let policy = buf.borrow().policy;
         if policy == Fsync::Always {
             if woken.recv().await.is_none() {
                 return;
@@ -675,7 +694,10 @@ async fn flusher(
                 write_block_aligned(&file, &data, pos).await?;
             }
             if sync_point && (policy != Fsync::No || forced || rotating) {
+                let started = Instant::now();
                 file.fdatasync().await?;
+                crate::stats::latency::record(fsync_event(policy), started.elapsed());
+                buf.borrow_mut().stats.fsyncs += 1;
             }
             Ok::<(), glommio::GlommioError<()>>(())
         }

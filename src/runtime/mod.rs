@@ -8,17 +8,18 @@
 //! parked in io_uring, none connected). A queue wakes its reader with an
 //! ordinary waker, which glommio delivers across threads through its eventfd.
 
+mod checks;
 mod recovery;
 
 use crate::config::Config;
 use crate::net;
 use crate::node::persist::{self, Persist};
-use crate::node::{Job, Node};
+use crate::node::{Job, Node, TaskQueues};
 use crate::shard::EXPIRE_KEYS_PER_PASS;
 use futures_channel::mpsc;
 use futures_lite::FutureExt;
 use futures_lite::StreamExt;
-use glommio::{LocalExecutorBuilder, Placement};
+use glommio::{Latency, LocalExecutorBuilder, Placement, Shares};
 use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
 use std::sync::OnceLock;
@@ -57,6 +58,7 @@ pub fn run(mut config: Config) -> Result<(), String> {
     if config.pinned.len() != config.shards || config.shards == 0 {
         config.finish(&crate::config::allowed_cpus())?;
     }
+    checks::before_start(&config)?;
     let shards = config.shards;
     let pinned = config.pinned.clone();
     let mut cpus = pinned.clone();
@@ -141,36 +143,56 @@ async fn serve_core(
         Vec::new()
     };
     let node = Node::new(id, config.clone(), peers, persist);
+    let queues = task_queues(&config, id);
+    let _ = node.task_queues.set(queues);
     // Jobs from other cores run from the start: during loading they are
     // what core 0 does for the others (the manifest) and what commands
     // allowed while loading need (INFO).
     let jobs_node = node.clone();
-    glommio::spawn_local(async move {
-        while let Some(job) = inbox.next().await {
-            // A bug in one job must not take the whole core down; its
-            // requester sees its reply channel closed.
-            if std::panic::catch_unwind(AssertUnwindSafe(|| job(&jobs_node))).is_err() {
-                tracing::error!(shard = jobs_node.id, "a job panicked; the shard goes on");
+    let spawned = glommio::spawn_local_into(
+        async move {
+            while let Some(job) = inbox.next().await {
+                // A bug in one job must not take the whole core down; its
+                // requester sees its reply channel closed.
+                if std::panic::catch_unwind(AssertUnwindSafe(|| job(&jobs_node))).is_err() {
+                    tracing::error!(shard = jobs_node.id, "a job panicked; the shard goes on");
+                }
             }
-        }
-    })
-    .detach();
-    // Clients are served (with -LOADING) while the shard loads.
+        },
+        queues.network,
+    )
+    .map(|jobs| jobs.detach());
+    spawned.map_err(|e| format!("cannot start the tasks of shard {id}: {e}"))?;
+    // Clients are served (with -LOADING) while the shard loads. Connection
+    // tasks are spawned by the accept loop: they run in its queue.
     let accepts = listeners.into_iter().map(|l| {
         let node = node.clone();
-        glommio::spawn_local(async move { net::accept_loop(node, l).await })
+        glommio::spawn_local_into(
+            async move { net::accept_loop(node, l).await },
+            queues.network,
+        )
     });
-    let tasks: Vec<_> = accepts.collect();
-    if let Err(e) = recovery::recover(&node, cpu).await {
+    let tasks = accepts
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("cannot start the listeners of shard {id}: {e}"))?;
+    if let Err(e) = recovery::recover(&node, cpu, queues.persistence).await {
         // The other cores cannot serve this shard's keys: stop the process.
         tracing::error!("{e}");
         eprintln!("ringcache: {e}");
         std::process::exit(1);
     }
-    glommio::spawn_local(active_expiry(node.clone())).detach();
-    if id == 0 {
-        glommio::spawn_local(persist::cron(node.clone())).detach();
-    }
+    let spawned = glommio::spawn_local_into(active_expiry(node.clone()), queues.expiry)
+        .and_then(|expiry| {
+            expiry.detach();
+            match id {
+                0 => glommio::spawn_local_into(persist::cron(node.clone()), queues.persistence)
+                    .map(|cron| {
+                        cron.detach();
+                    }),
+                _ => Ok(()),
+            }
+        });
+    spawned.map_err(|e| format!("cannot start the tasks of shard {id}: {e}"))?;
     if (0..config.shards).find(|&c| config.accepts(c)) == Some(id) {
         tracing::info!("ready to accept connections");
     }
@@ -183,6 +205,19 @@ async fn serve_core(
         t.await;
     }
     Ok(())
+}
+
+/// Creates core `id`'s task queues with its shares.
+fn task_queues(config: &Config, id: usize) -> TaskQueues {
+    let shares = config.shares_of(id);
+    let ex = glommio::executor();
+    let queue =
+        |n: usize, name: &str| ex.create_task_queue(Shares::Static(n), Latency::NotImportant, name);
+    TaskQueues {
+        network: queue(shares.network, "network"),
+        persistence: queue(shares.persistence, "persistence"),
+        expiry: queue(shares.expiry, "expiry"),
+    }
 }
 
 /// SIGTERM and SIGINT stop the server gracefully (`SHUTDOWN`): they are

@@ -178,8 +178,13 @@ pub fn load_shard(
 }
 
 /// A core's part: loads its shard on a loader thread pinned to `cpu`, then
-/// starts its log in a new segment named in the manifest.
-pub async fn recover(node: &Rc<Node>, cpu: usize) -> Result<(), String> {
+/// starts its log in a new segment named in the manifest; the log's flusher
+/// runs in the `persistence` task queue.
+pub async fn recover(
+    node: &Rc<Node>,
+    cpu: usize,
+    persistence: glommio::TaskQueueHandle,
+) -> Result<(), String> {
     let config = node.config.borrow().clone();
     let files = node.persist.files.borrow().clone();
     let (id, shards) = (node.id, node.shards);
@@ -211,9 +216,11 @@ pub async fn recover(node: &Rc<Node>, cpu: usize) -> Result<(), String> {
             extent_bytes: config.aof_extent_bytes,
             write_threshold_bytes: config.aof_write_threshold_bytes,
         };
-        node.shard
-            .borrow_mut()
-            .attach_aof(aof::start(file, settings, replayed));
+        // A task spawned from the persistence queue stays in it.
+        let log = glommio::spawn_local_into(async move { aof::start(file, settings, replayed) }, persistence)
+            .map_err(|e| format!("cannot start the AOF of shard {id}: {e}"))?
+            .await;
+        node.shard.borrow_mut().attach_aof(log);
     } else if files != *node.persist.files.borrow() {
         publish_files(node, files.clone()).await?;
     }

@@ -15,7 +15,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -75,6 +75,14 @@ fn data_root() -> PathBuf {
         .parent()
         .expect("CARGO_TARGET_TMPDIR has a parent")
         .join("test-data")
+}
+
+/// A scratch directory on the real disk (tmpfs would hide O_DIRECT), unique
+/// to this test process and `name`; made if missing.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = data_root().join(format!("scratch-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("create scratch dir");
+    dir
 }
 
 impl Server {
@@ -581,4 +589,53 @@ pub fn tool(name: &str) -> PathBuf {
     found.unwrap_or_else(|| {
         panic!("`{name}` is not on PATH: install redis-tools (apt-get install redis-tools) to run this test")
     })
+}
+
+/// Runs the server binary to completion, behind `wrapper` (e.g. `taskset
+/// -c 0`; empty: none), killed after `limit`: a server that should have
+/// refused to start but did not fails the test instead of hanging it.
+pub fn run_binary(wrapper: &[&str], args: &[&str], limit: Duration) -> Output {
+    let bin = env!("CARGO_BIN_EXE_ringcache");
+    let mut cmd = match wrapper.split_first() {
+        Some((first, rest)) => {
+            let mut c = Command::new(first);
+            c.args(rest).arg(bin);
+            c
+        }
+        None => Command::new(bin),
+    };
+    let mut child = cmd
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {wrapper:?} ringcache: {e}"));
+    let deadline = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "ringcache {args:?} still running after {limit:?}; output: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Starting the server with `args` (behind `wrapper`) must fail at once:
+/// its exit code and its stderr; stdout (the log) follows stderr.
+pub fn refused(wrapper: &[&str], args: &[&str]) -> (i32, String) {
+    let out = run_binary(wrapper, args, Duration::from_secs(15));
+    assert!(!out.status.success(), "ringcache {args:?} started");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    (out.status.code().unwrap_or(-1), text)
 }
