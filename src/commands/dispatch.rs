@@ -260,7 +260,9 @@ pub async fn run(node: &Node, session: &mut Session, requests: Vec<Request>, out
             Some(cmd) => super::acl::check(node, session, cmd, &args)
                 .and_then(|()| {
                     if crate::persistence::loading::in_progress() && !cmd.ok_loading {
-                        Err(Frame::error("LOADING Redis is loading the dataset in memory"))
+                        Err(Frame::error(
+                            "LOADING Redis is loading the dataset in memory",
+                        ))
                     } else {
                         Ok(cmd)
                     }

@@ -181,8 +181,8 @@ async fn serve_core(
         eprintln!("ringcache: {e}");
         std::process::exit(1);
     }
-    let spawned = glommio::spawn_local_into(active_expiry(node.clone()), queues.expiry)
-        .and_then(|expiry| {
+    let spawned =
+        glommio::spawn_local_into(active_expiry(node.clone()), queues.expiry).and_then(|expiry| {
             expiry.detach();
             match id {
                 0 => glommio::spawn_local_into(persist::cron(node.clone()), queues.persistence)

@@ -217,9 +217,12 @@ pub async fn recover(
             write_threshold_bytes: config.aof_write_threshold_bytes,
         };
         // A task spawned from the persistence queue stays in it.
-        let log = glommio::spawn_local_into(async move { aof::start(file, settings, replayed) }, persistence)
-            .map_err(|e| format!("cannot start the AOF of shard {id}: {e}"))?
-            .await;
+        let log = glommio::spawn_local_into(
+            async move { aof::start(file, settings, replayed) },
+            persistence,
+        )
+        .map_err(|e| format!("cannot start the AOF of shard {id}: {e}"))?
+        .await;
         node.shard.borrow_mut().attach_aof(log);
     } else if files != *node.persist.files.borrow() {
         publish_files(node, files.clone()).await?;
