@@ -486,6 +486,12 @@ fn the_longest_waiting_client_is_served_first() {
 #[test]
 fn a_wake_up_not_used_goes_to_the_next_client() {
     let s = server();
+    if s.is_redis() {
+        // Redis serves a woken client from the key that became ready first
+        // (x from k2 below): the case cannot arise there. ringcache's woken
+        // client retries its keys in argument order.
+        return;
+    }
     let [k1, k2]: [String; 2] = keys_on("pass", 1, SHARDS, 2).try_into().unwrap();
     let first = blocked(&s, &["BLPOP", &k1, &k2, "10"]);
     settle();
