@@ -136,3 +136,64 @@ fn random_fields_and_scan_of_a_large_hash() {
     assert_eq!(q_err(c, &["HSET", "str", "a", "1"]), WRONGTYPE);
     assert_eq!(q::<String>(c, &["TYPE", "h"]), "hash");
 }
+
+/// HSCAN, SSCAN and ZSCAN return every element present for the whole scan at
+/// least once, even when the collection grows (its table doubling several
+/// times) and shrinks again between the calls.
+#[test]
+fn scans_see_every_element_while_the_collection_grows_and_shrinks() {
+    // More than Redis 7.0's hash-max-listpack-entries (512): a compact
+    // collection is scanned whole in one call.
+    const BASE: usize = 600;
+    const GROW: usize = 4800;
+    let s = Server::start();
+    let c = &mut s.con();
+    let fill = |c: &mut redis::Connection, cmd: &str, key: &str, from: usize, n: usize| {
+        let mut add = redis::cmd(cmd);
+        add.arg(key);
+        for i in from..from + n {
+            match cmd {
+                "SADD" => add.arg(format!("m{i}")),
+                "HSET" => add.arg(format!("m{i}")).arg(i),
+                _ => add.arg(i).arg(format!("m{i}")),
+            };
+        }
+        add.query::<i64>(c).unwrap();
+    };
+    for (add, remove, scan, key) in [
+        ("HSET", "HDEL", "HSCAN", "h"),
+        ("SADD", "SREM", "SSCAN", "s"),
+        ("ZADD", "ZREM", "ZSCAN", "z"),
+    ] {
+        fill(c, add, key, 0, BASE);
+        let mut seen = std::collections::HashSet::new();
+        let (mut cursor, mut round) = ("0".to_string(), 0);
+        loop {
+            let (next, items): (String, Vec<String>) = q(c, &[scan, key, &cursor, "COUNT", "10"]);
+            let step = if scan == "SSCAN" { 1 } else { 2 };
+            seen.extend(items.into_iter().step_by(step));
+            cursor = next;
+            if cursor == "0" {
+                break;
+            }
+            round += 1;
+            // Grow by 8x, then shrink back, while the scan goes on.
+            let extra = 100_000 + round * 10_000;
+            if round % 2 == 1 {
+                fill(c, add, key, extra, GROW);
+            } else {
+                let mut del = redis::cmd(remove);
+                del.arg(key);
+                for i in extra - 10_000..extra - 10_000 + GROW {
+                    del.arg(format!("m{i}"));
+                }
+                assert_eq!(del.query::<i64>(c).unwrap(), GROW as i64);
+            }
+        }
+        assert!(round > 10, "{scan}: {round} calls");
+        let missed: Vec<usize> = (0..BASE)
+            .filter(|i| !seen.contains(&format!("m{i}")))
+            .collect();
+        assert!(missed.is_empty(), "{scan} missed {missed:?}");
+    }
+}

@@ -1,4 +1,5 @@
-//! Property tests: random operation sequences on a list and on a sorted set,
+//! Property tests: random operation sequences on a list and on a sorted set
+//! (ZMPOP, ZUNION and ZINTERCARD included),
 //! run against the real server and against a simple model (a `VecDeque`, a
 //! `BTreeMap`), comparing every reply.
 
@@ -195,6 +196,12 @@ enum ZOp {
     Pop(bool, u8),
     RemRank(i64, i64),
     Card,
+    /// ZMPOP from a missing key and `z`: MIN or MAX, COUNT.
+    MPop(bool, u8),
+    /// ZUNION 2 z z WEIGHTS 1 w WITHSCORES.
+    UnionSelf(i8),
+    /// ZINTERCARD 2 z z LIMIT n.
+    InterCard(u8),
 }
 
 fn z_op() -> impl Strategy<Value = ZOp> {
@@ -211,6 +218,9 @@ fn z_op() -> impl Strategy<Value = ZOp> {
         1 => (any::<bool>(), 0u8..3).prop_map(|(a, b)| ZOp::Pop(a, b)),
         1 => (-4i64..4, -4i64..4).prop_map(|(a, b)| ZOp::RemRank(a, b)),
         1 => Just(ZOp::Card),
+        1 => (any::<bool>(), 1u8..4).prop_map(|(a, b)| ZOp::MPop(a, b)),
+        1 => (-2i8..3).prop_map(ZOp::UnionSelf),
+        1 => (0u8..4).prop_map(ZOp::InterCard),
     ]
 }
 
@@ -219,6 +229,19 @@ fn ordered(m: &BTreeMap<String, i64>) -> Vec<(i64, String)> {
     let mut v: Vec<(i64, String)> = m.iter().map(|(k, s)| (*s, k.clone())).collect();
     v.sort();
     v
+}
+
+/// Takes the `count` lowest (or highest) elements out of the model.
+fn pop_model(m: &mut BTreeMap<String, i64>, max: bool, count: u8) -> Vec<(i64, String)> {
+    let mut o = ordered(m);
+    if max {
+        o.reverse();
+    }
+    let taken: Vec<(i64, String)> = o.into_iter().take(count as usize).collect();
+    for (_, k) in &taken {
+        m.remove(k);
+    }
+    taken
 }
 
 fn z_step(m: &mut BTreeMap<String, i64>, op: &ZOp) -> (Vec<String>, R) {
@@ -331,14 +354,7 @@ fn z_step(m: &mut BTreeMap<String, i64>, op: &ZOp) -> (Vec<String>, R) {
             )
         }
         ZOp::Pop(max, count) => {
-            let mut o = ordered(m);
-            if *max {
-                o.reverse();
-            }
-            let taken: Vec<(i64, String)> = o.into_iter().take(*count as usize).collect();
-            for (_, k) in &taken {
-                m.remove(k);
-            }
+            let taken = pop_model(m, *max, *count);
             let cmd = vec![
                 s(if *max { "ZPOPMAX" } else { "ZPOPMIN" }),
                 s("z"),
@@ -361,6 +377,62 @@ fn z_step(m: &mut BTreeMap<String, i64>, op: &ZOp) -> (Vec<String>, R) {
             )
         }
         ZOp::Card => (vec![s("ZCARD"), s("z")], R::Int(m.len() as i64)),
+        ZOp::MPop(max, count) => {
+            let taken = pop_model(m, *max, *count);
+            let cmd = vec![
+                s("ZMPOP"),
+                s("2"),
+                s("nokey"),
+                s("z"),
+                s(if *max { "MAX" } else { "MIN" }),
+                s("COUNT"),
+                count.to_string(),
+            ];
+            let want = if taken.is_empty() {
+                R::Nil
+            } else {
+                R::Arr(vec![
+                    R::Str(s("z")),
+                    R::Arr(
+                        taken
+                            .into_iter()
+                            .map(|(s, k)| strs([k, s.to_string()]))
+                            .collect(),
+                    ),
+                ])
+            };
+            (cmd, want)
+        }
+        ZOp::UnionSelf(w) => {
+            let f = 1 + *w as i64;
+            let mut v: Vec<(i64, String)> = m.iter().map(|(k, s)| (s * f, k.clone())).collect();
+            v.sort();
+            let cmd = [
+                "ZUNION",
+                "2",
+                "z",
+                "z",
+                "WEIGHTS",
+                "1",
+                &w.to_string(),
+                "WITHSCORES",
+            ];
+            (
+                cmd.iter().map(|x| x.to_string()).collect(),
+                strs(v.into_iter().flat_map(|(s, k)| [k, s.to_string()])),
+            )
+        }
+        ZOp::InterCard(limit) => {
+            let n = match *limit as usize {
+                0 => m.len(),
+                l => m.len().min(l),
+            };
+            let cmd = ["ZINTERCARD", "2", "z", "z", "LIMIT", &limit.to_string()];
+            (
+                cmd.iter().map(|x| x.to_string()).collect(),
+                R::Int(n as i64),
+            )
+        }
     }
 }
 

@@ -7,10 +7,12 @@
 //! handlers as LPOP/RPOP/LMOVE/ZPOPMIN/ZPOPMAX, so the log records the pop
 //! that happened); if every key was empty, the client registers on the shard
 //! of each key (`Shard::wait_for`) and awaits a wake-up, or the timeout. A
-//! write that leaves a waited-on key holding a list (or sorted set) wakes all
-//! the clients waiting on it; each retries, the first to get there takes the
-//! element and the others wait again. So wake-ups are not FIFO: when several
-//! clients wait on one key, which of them gets an element is a race.
+//! write that leaves a waited-on key holding a list (or sorted set) wakes the
+//! client that has waited longest on it, as Redis serves them, and only it:
+//! the shard gives it a ticket and wakes no one else for that key until the
+//! ticket comes back, with the client's pop (whose write then wakes the next
+//! client if elements are left) or, if it popped elsewhere or stopped
+//! waiting, on its own (`release`).
 //!
 //! Only the blocked connection waits (its later pipelined commands too, as in
 //! Redis); the core keeps serving the others. Inside MULTI/EXEC nothing
@@ -20,11 +22,11 @@
 //! is polled for POLLRDHUP), and stops waiting without popping anything.
 //! INFO's `blocked_clients` counts the clients waiting right now.
 
-use super::cross::{lmove, run_fn, shard_of};
+use super::cross::{lmove, run_fn_with_ticket, shard_of};
 use super::{lists, zsets, Command, Session};
-use crate::node::Node;
+use crate::node::{join_all, Node};
 use crate::protocol::Frame;
-use crate::shard::{ShardFn, WaitKind};
+use crate::shard::{ShardFn, Ticket, WaitKind};
 use crate::util::now_ms;
 use bytes::Bytes;
 use futures_channel::oneshot;
@@ -116,8 +118,12 @@ pub async fn execute(node: &Node, session: &mut Session, cmd: &Command, args: &[
         Op::Move { .. } => Frame::Null,
         _ => Frame::NullArray,
     };
+    // The tickets of the last wake-up, by key (see `shard::Waiters`).
+    let mut tickets: Vec<Option<Ticket>> = Vec::new();
     loop {
-        if let Some(reply) = try_pop(node, db, &op, keys).await {
+        let reply = try_pop(node, db, &op, keys, &mut tickets).await;
+        release(node, keys, &mut tickets).await;
+        if let Some(reply) = reply {
             return reply;
         }
         if !blocks {
@@ -142,19 +148,49 @@ pub async fn execute(node: &Node, session: &mut Session, cmd: &Command, args: &[
                 Some(Some(rx)) => receivers.push(rx),
             }
         }
-        if ready {
-            continue;
+        tickets = receivers.iter().map(|_| None).collect();
+        let wait = if ready {
+            Wait::Woken
+        } else {
+            let _blocked = Blocked::new(node);
+            wait_any(&mut receivers, &mut tickets, deadline, session.socket).await
+        };
+        // A wake-up may have come in alongside another, or a timeout.
+        for (rx, t) in receivers.iter_mut().zip(tickets.iter_mut()) {
+            if t.is_none() {
+                *t = rx.try_recv().ok().flatten();
+            }
         }
-        let _blocked = Blocked::new(node);
-        match wait_any(receivers, deadline, session.socket).await {
+        match wait {
             Wait::Woken => {}
-            Wait::TimedOut => return timed_out,
+            Wait::TimedOut => {
+                release(node, keys, &mut tickets).await;
+                return timed_out;
+            }
             Wait::HungUp => {
+                release(node, keys, &mut tickets).await;
                 session.closing = true;
                 return timed_out;
             }
         }
     }
+}
+
+/// Hands back the tickets a round did not use for a pop (the element went to
+/// another of the client's keys, or it stopped waiting), and has each of
+/// their shards wake the next client in line.
+async fn release(node: &Node, keys: &[Bytes], tickets: &mut Vec<Option<Ticket>>) {
+    let unused = keys
+        .iter()
+        .zip(tickets.drain(..))
+        .filter_map(|(key, t)| t.map(|t| (shard_of(node, key), t)))
+        .map(|(shard, ticket)| {
+            node.run_on(shard, move |n: &Node| {
+                drop(ticket);
+                n.shard.borrow_mut().wake_ready(now_ms());
+            })
+        });
+    join_all(unused).await;
 }
 
 /// Counts a client in INFO's `blocked_clients` while it lives.
@@ -237,13 +273,26 @@ fn argv(parts: &[&[u8]]) -> Vec<Bytes> {
 
 /// One round: pops from the first key that has something, in argument order.
 /// None if every key was empty.
-async fn try_pop(node: &Node, db: usize, op: &Op, keys: &[Bytes]) -> Option<Frame> {
-    for key in keys {
+async fn try_pop(
+    node: &Node,
+    db: usize,
+    op: &Op,
+    keys: &[Bytes],
+    tickets: &mut [Option<Ticket>],
+) -> Option<Frame> {
+    for (i, key) in keys.iter().enumerate() {
+        // This key's ticket goes back with the pop (a move keeps it: it is
+        // released after, as the move may pop nothing).
+        let ticket = match op {
+            Op::Move { .. } => None,
+            _ => tickets.get_mut(i).and_then(Option::take),
+        };
         match op {
             Op::Pop { left } => {
                 let name: &[u8] = if *left { b"LPOP" } else { b"RPOP" };
                 let shard = shard_of(node, key);
-                match run_fn(node, shard, lists::lpop_or_rpop, db, argv(&[name, key])).await {
+                let args = argv(&[name, key]);
+                match run_fn_with_ticket(node, shard, lists::lpop_or_rpop, db, args, ticket).await {
                     Frame::Null => {}
                     Frame::Bulk(v) => {
                         return Some(Frame::Array(vec![Frame::Bulk(key.clone()), Frame::Bulk(v)]))
@@ -254,7 +303,8 @@ async fn try_pop(node: &Node, db: usize, op: &Op, keys: &[Bytes]) -> Option<Fram
             Op::ZPop { max } => {
                 let name: &[u8] = if *max { b"ZPOPMAX" } else { b"ZPOPMIN" };
                 let shard = shard_of(node, key);
-                match run_fn(node, shard, zsets::zpop, db, argv(&[name, key])).await {
+                let args = argv(&[name, key]);
+                match run_fn_with_ticket(node, shard, zsets::zpop, db, args, ticket).await {
                     Frame::Array(v) if v.is_empty() => {}
                     Frame::Array(v) => {
                         let mut reply = vec![Frame::Bulk(key.clone())];
@@ -272,7 +322,8 @@ async fn try_pop(node: &Node, db: usize, op: &Op, keys: &[Bytes]) -> Option<Fram
                     (true, false) => (zsets::zpop, b"ZPOPMAX"),
                 };
                 let shard = shard_of(node, key);
-                let popped = match run_fn(node, shard, f, db, argv(&[name, key, count])).await {
+                let args = argv(&[name, key, count]);
+                let popped = match run_fn_with_ticket(node, shard, f, db, args, ticket).await {
                     Frame::NullArray => continue,
                     Frame::Array(v) if v.is_empty() => continue,
                     Frame::Array(v) => v,
@@ -301,21 +352,32 @@ async fn try_pop(node: &Node, db: usize, op: &Op, keys: &[Bytes]) -> Option<Fram
     None
 }
 
-/// Waits until one of `receivers` fires, the deadline passes, or the client
-/// hangs up. A receiver whose sender went away counts as a wake-up: the
-/// caller retries and registers again.
+/// Waits until one of `receivers` fires (its ticket, if any, put in
+/// `tickets`), the deadline passes, or the client hangs up. A receiver whose
+/// sender went away counts as a wake-up: the caller retries and registers
+/// again.
 async fn wait_any(
-    mut receivers: Vec<oneshot::Receiver<()>>,
+    receivers: &mut [oneshot::Receiver<Ticket>],
+    tickets: &mut [Option<Ticket>],
     deadline: Option<Instant>,
     socket: Option<RawFd>,
 ) -> Wait {
     let woken = std::future::poll_fn(|cx| {
-        for rx in receivers.iter_mut() {
-            if std::pin::Pin::new(rx).poll(cx).is_ready() {
-                return Poll::Ready(Wait::Woken);
+        let mut any = false;
+        for (rx, t) in receivers.iter_mut().zip(tickets.iter_mut()) {
+            match std::pin::Pin::new(rx).poll(cx) {
+                Poll::Ready(ticket) => {
+                    *t = ticket.ok();
+                    any = true;
+                }
+                Poll::Pending => {}
             }
         }
-        Poll::Pending
+        if any {
+            Poll::Ready(Wait::Woken)
+        } else {
+            Poll::Pending
+        }
     });
     let hangup = async {
         loop {

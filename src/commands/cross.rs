@@ -20,7 +20,7 @@ use crate::keyspace::Value;
 use crate::node::{join_all, Node};
 use crate::protocol::Frame;
 use crate::router;
-use crate::shard::{Ctx, ShardFn};
+use crate::shard::{Ctx, ShardFn, Ticket};
 use crate::util::now_ms;
 use bytes::Bytes;
 use hashbrown::{HashMap, HashSet};
@@ -65,8 +65,23 @@ pub(super) async fn run_fn(
     db: usize,
     argv: Vec<Bytes>,
 ) -> Frame {
+    run_fn_with_ticket(node, shard, f, db, argv, None).await
+}
+
+/// `run_fn` for a woken blocked client: its `ticket` is handed back on the
+/// shard right before the command runs, so the command's own write wakes the
+/// next client in line (see `shard::Waiters`).
+pub(super) async fn run_fn_with_ticket(
+    node: &Node,
+    shard: usize,
+    f: ShardFn,
+    db: usize,
+    argv: Vec<Bytes>,
+    ticket: Option<Ticket>,
+) -> Frame {
     let done = node
         .run_on(shard, move |n: &Node| {
+            drop(ticket);
             let mut sh = n.shard.borrow_mut();
             let position = sh.log_position();
             let reply = sh.run(f, db, &argv, now_ms(), true);

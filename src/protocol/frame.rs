@@ -82,25 +82,16 @@ impl Frame {
                 int_line(out, if resp3 { b'~' } else { b'*' }, items.len() as i64);
                 items.iter().for_each(|f| f.encode(proto, out));
             }
-            Frame::Map(pairs) => {
-                if resp3 {
-                    int_line(out, b'%', pairs.len() as i64);
-                } else {
-                    int_line(out, b'*', 2 * pairs.len() as i64);
-                }
-                for (k, v) in pairs {
-                    k.encode(proto, out);
-                    v.encode(proto, out);
-                }
-            }
-            Frame::Pairs(pairs) => {
-                if resp3 {
-                    int_line(out, b'*', pairs.len() as i64);
-                } else {
-                    int_line(out, b'*', 2 * pairs.len() as i64);
+            Frame::Map(pairs) | Frame::Pairs(pairs) => {
+                // RESP3 has a map type; its pairs are 2-element arrays.
+                let map = matches!(self, Frame::Map(_));
+                match (resp3, map) {
+                    (true, true) => int_line(out, b'%', pairs.len() as i64),
+                    (true, false) => int_line(out, b'*', pairs.len() as i64),
+                    (false, _) => int_line(out, b'*', 2 * pairs.len() as i64),
                 }
                 for (a, b) in pairs {
-                    if resp3 {
+                    if resp3 && !map {
                         out.extend_from_slice(b"*2\r\n");
                     }
                     a.encode(proto, out);

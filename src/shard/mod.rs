@@ -74,18 +74,51 @@ impl WaitKind {
     }
 }
 
-/// Blocked clients by key. A client registers on the shard of each key it
-/// waits on; when a write leaves such a key holding a value of the awaited
-/// type, every client waiting on it is woken (they all retry their pop: the
-/// first to get there takes the element, the others register again). A
-/// client that stopped waiting (woken by another key, timed out, gone) just
-/// drops its receiver; its sender is pruned later.
 /// One blocked client's registration: what it waits for, how to wake it.
-type Waiter = (WaitKind, oneshot::Sender<()>);
+type Waiter = (WaitKind, oneshot::Sender<Ticket>);
+
+/// Held by the one client woken for a key while it retries its pop.
+pub type Ticket = oneshot::Sender<()>;
 
 #[derive(Default)]
+struct KeyWaiters {
+    /// Oldest first.
+    queue: Vec<Waiter>,
+    /// The ticket of the client woken last, while it may still pop.
+    woken: Option<oneshot::Receiver<()>>,
+}
+
+impl KeyWaiters {
+    /// Whether a woken client still holds its ticket.
+    fn serving(&mut self) -> bool {
+        match self.woken.as_mut().map(|rx| rx.try_recv()) {
+            Some(Ok(None)) => true,
+            _ => {
+                self.woken = None;
+                false
+            }
+        }
+    }
+
+    fn prune(&mut self) {
+        self.queue.retain(|(_, s)| !s.is_canceled());
+    }
+}
+
+/// Blocked clients by key, served first come, first served as in Redis. A
+/// client registers on the shard of each key it waits on. When a write leaves
+/// such a key holding a value of the awaited type, the longest-waiting client
+/// is woken, and only it: it gets a `Ticket`, and no other client is woken
+/// for that key while the ticket lives. The client hands the ticket back
+/// (drops it) on this shard right before its pop, so the pop's own write
+/// wakes the next client if something is left; a client that ends up not
+/// popping there (another of its keys served it first, it timed out, hung
+/// up) drops its ticket and asks the shard to wake the next one. A client
+/// that stopped waiting just drops its receiver; its registration is pruned
+/// later.
+#[derive(Default)]
 pub struct Waiters {
-    by_key: HashMap<(usize, Bytes), Vec<Waiter>>,
+    by_key: HashMap<(usize, Bytes), KeyWaiters>,
 }
 
 impl Waiters {
@@ -95,7 +128,7 @@ impl Waiters {
 
     /// Clients currently waiting (stale registrations not yet pruned count).
     pub fn len(&self) -> usize {
-        self.by_key.values().map(Vec::len).sum()
+        self.by_key.values().map(|w| w.queue.len()).sum()
     }
 }
 
@@ -195,16 +228,16 @@ impl Shard {
         key: Bytes,
         kind: WaitKind,
         now: u64,
-    ) -> Option<oneshot::Receiver<()>> {
+    ) -> Option<oneshot::Receiver<Ticket>> {
         if self.ready(db, &key, kind, now) {
             self.log_expired();
             return None;
         }
         self.log_expired();
         let (tx, rx) = oneshot::channel();
-        let list = self.waiters.by_key.entry((db, key)).or_default();
-        list.retain(|(_, s)| !s.is_canceled());
-        list.push((kind, tx));
+        let waiters = self.waiters.by_key.entry((db, key)).or_default();
+        waiters.prune();
+        waiters.queue.push((kind, tx));
         // Keep stale registrations (clients that stopped waiting) bounded.
         if self.waiters.by_key.len() > 256 && self.waiters.by_key.len().is_power_of_two() {
             self.prune_waiters();
@@ -214,9 +247,9 @@ impl Shard {
 
     /// Drops the registrations of clients that no longer wait.
     pub fn prune_waiters(&mut self) {
-        self.waiters.by_key.retain(|_, list| {
-            list.retain(|(_, s)| !s.is_canceled());
-            !list.is_empty()
+        self.waiters.by_key.retain(|_, w| {
+            w.prune();
+            !w.queue.is_empty() || w.serving()
         });
     }
 
@@ -226,34 +259,32 @@ impl Shard {
             .is_some_and(|e| e.value.type_name() == kind.type_name())
     }
 
-    /// Wakes the clients waiting on keys that now hold what they wait for.
-    fn wake_ready(&mut self, now: u64) {
+    /// Wakes, for each key that now holds what its clients wait for, the
+    /// longest-waiting of them, unless one woken earlier is still serving.
+    pub fn wake_ready(&mut self, now: u64) {
         let keys: Vec<(usize, Bytes)> = self.waiters.by_key.keys().cloned().collect();
         for (db, key) in keys {
-            let Some(list) = self.waiters.by_key.get(&(db, key.clone())) else {
+            let Some(mut w) = self.waiters.by_key.remove(&(db, key.clone())) else {
                 continue;
             };
-            let kinds: Vec<WaitKind> = list.iter().map(|(k, _)| *k).collect();
-            let wake: Vec<WaitKind> = [WaitKind::List, WaitKind::ZSet]
-                .into_iter()
-                .filter(|k| kinds.contains(k) && self.ready(db, &key, *k, now))
-                .collect();
-            let list = self
-                .waiters
-                .by_key
-                .get_mut(&(db, key.clone()))
-                .expect("still there");
-            list.retain(|(_, s)| !s.is_canceled());
-            if !wake.is_empty() {
-                let (go, stay): (Vec<_>, Vec<_>) =
-                    list.drain(..).partition(|(k, _)| wake.contains(k));
-                *list = stay;
-                for (_, tx) in go {
-                    let _ = tx.send(());
+            w.prune();
+            if !w.serving() {
+                let ready: Vec<WaitKind> = [WaitKind::List, WaitKind::ZSet]
+                    .into_iter()
+                    .filter(|k| w.queue.iter().any(|(x, _)| x == k))
+                    .filter(|k| self.ready(db, &key, *k, now))
+                    .collect();
+                while let Some(i) = w.queue.iter().position(|(k, _)| ready.contains(k)) {
+                    let (_, wake) = w.queue.remove(i);
+                    let (ticket, woken) = oneshot::channel();
+                    if wake.send(ticket).is_ok() {
+                        w.woken = Some(woken);
+                        break;
+                    }
                 }
             }
-            if list.is_empty() {
-                self.waiters.by_key.remove(&(db, key));
+            if !w.queue.is_empty() || w.woken.is_some() {
+                self.waiters.by_key.insert((db, key), w);
             }
         }
     }
