@@ -121,7 +121,10 @@ fn auth_and_noauth() {
     // authenticated when one is set, as in Redis.
     assert_eq!(h.cmd(&["CONFIG", "SET", "requirepass", "again"]), "+OK\r\n");
     assert_eq!(h.cmd(&["PING"]), "+PONG\r\n");
-    assert_eq!(s.raw().cmd(&["PING"]), "-NOAUTH Authentication required.\r\n");
+    assert_eq!(
+        s.raw().cmd(&["PING"]),
+        "-NOAUTH Authentication required.\r\n"
+    );
 }
 
 #[test]
