@@ -106,6 +106,7 @@ fn auth_and_noauth() {
 
     // CONFIG SET requirepass: new clients need the new one; "" removes it.
     assert_eq!(d.cmd(&["CONFIG", "SET", "requirepass", "n3w"]), "+OK\r\n");
+    assert_eq!(d.cmd(&["PING"]), "+PONG\r\n");
     let mut g = s.raw();
     assert_eq!(g.cmd(&["PING"]), "-NOAUTH Authentication required.\r\n");
     assert_eq!(
@@ -114,7 +115,16 @@ fn auth_and_noauth() {
     );
     assert_eq!(g.cmd(&["AUTH", "n3w"]), "+OK\r\n");
     assert_eq!(d.cmd(&["CONFIG", "SET", "requirepass", ""]), "+OK\r\n");
-    assert_eq!(s.raw().cmd(&["PING"]), "+PONG\r\n");
+    let mut h = s.raw();
+    assert_eq!(h.cmd(&["PING"]), "+PONG\r\n");
+    // A client that connected while no password was needed stays
+    // authenticated when one is set, as in Redis.
+    assert_eq!(h.cmd(&["CONFIG", "SET", "requirepass", "again"]), "+OK\r\n");
+    assert_eq!(h.cmd(&["PING"]), "+PONG\r\n");
+    assert_eq!(
+        s.raw().cmd(&["PING"]),
+        "-NOAUTH Authentication required.\r\n"
+    );
 }
 
 #[test]
@@ -490,4 +500,44 @@ fn a_nul_byte_in_an_inline_request_is_the_end_of_its_line() {
     assert_eq!(c.call(b"ECHO a\0b\r\n"), "$1\r\na\r\n");
     assert_eq!(c.call(b"\0\r\nPING\r\n"), "+PONG\r\n");
     assert_eq!(s.raw().cmd(&["PING"]), "+PONG\r\n");
+}
+
+/// 5,000 idle connections are held, cost little memory each, and the server
+/// goes on answering.
+#[test]
+fn five_thousand_idle_connections_are_held() {
+    const IDLE: usize = 5000;
+    let s = Server::with(2, &[]);
+    let mut con = s.con();
+    let rss = |con: &mut redis::Connection| -> u64 {
+        info_field(con, "memory", "used_memory_rss")
+            .and_then(|v| v.parse().ok())
+            .expect("used_memory_rss")
+    };
+    let before = rss(&mut con);
+    let mut idle = Vec::with_capacity(IDLE);
+    for i in 0..IDLE {
+        match std::net::TcpStream::connect(("127.0.0.1", s.port)) {
+            Ok(c) => idle.push(c),
+            Err(e) if i < 1000 => {
+                println!("SKIPPED: cannot open {IDLE} sockets here ({e} after {i})");
+                return;
+            }
+            Err(e) => panic!("connection {i} refused: {e}"),
+        }
+    }
+    eventually("every idle connection to be registered", || {
+        connected_clients(&mut con) == IDLE + 1
+    });
+    let per_client = rss(&mut con).saturating_sub(before) / IDLE as u64;
+    assert!(
+        per_client < 100 * 1024,
+        "{per_client} bytes of RSS per idle connection"
+    );
+    assert_eq!(s.raw().cmd(&["PING"]), "+PONG\r\n");
+    let _: () = q(&mut con, &["SET", "k", "v"]);
+    drop(idle);
+    eventually("the idle connections to be released", || {
+        connected_clients(&mut con) == 1
+    });
 }

@@ -193,6 +193,9 @@ async fn serve(node: Rc<Node>, mut stream: TcpStream) {
 
     let mut session = Session::new(info.clone());
     session.socket = Some(std::os::fd::AsRawFd::as_raw_fd(&stream));
+    // As in Redis, a client that needed no password when it connected stays
+    // authenticated if one is set later.
+    session.authenticated = !node.config.borrow().auth_required();
     let mut parser = Parser::new(max_bulk, max_args);
     let mut buf = BytesMut::with_capacity(read_chunk);
     let mut chunk = vec![0u8; read_chunk];
