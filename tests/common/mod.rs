@@ -244,8 +244,14 @@ impl Server {
                 let mut buf = [0u8; 7];
                 if s.write_all(b"PING\r\n").is_ok()
                     && s.read_exact(&mut buf).is_ok()
-                    // A server with a password answers before AUTH too.
-                    && (&buf == b"+PONG\r\n" || &buf == b"-NOAUTH")
+                    // A server with a password answers -NOAUTH even while it
+                    // loads (as Redis): its log says when it is ready.
+                    && (&buf == b"+PONG\r\n"
+                        || (&buf == b"-NOAUTH"
+                            && self
+                                .log_text()
+                                .to_lowercase()
+                                .contains("ready to accept connections")))
                 {
                     return Start::Ready;
                 }
