@@ -74,12 +74,13 @@ impl Cut {
         self.left == 0
     }
 
-    /// Takes the records waiting for the writer and how many keys they hold.
-    pub fn take(&mut self) -> (Vec<u8>, u64) {
-        (
-            std::mem::take(&mut self.out),
-            std::mem::take(&mut self.keys),
-        )
+    /// Moves the records waiting for the writer to `into` (both buffers
+    /// keep their capacity: no allocation per step) and says how many keys
+    /// they hold.
+    pub fn drain_into(&mut self, into: &mut Vec<u8>) -> u64 {
+        into.extend_from_slice(&self.out);
+        self.out.clear();
+        std::mem::take(&mut self.keys)
     }
 
     /// Keeps the tables a flush of `db` is dropping, for the slots not yet

@@ -131,10 +131,15 @@ impl Keyspace {
 
     /// One probe of the table: a live entry is returned, an expired one is
     /// removed on the spot (this is the hot path of every command).
+    /// A read (`count`) leaves a slot the snapshot has not reached alone:
+    /// only a change must serialize it first.
     fn find(&mut self, db: usize, key: &[u8], now: u64, count: bool) -> Option<&mut Entry> {
         let hash = self.hasher.hash_one(key);
         let idx = self.table_index(key);
-        self.before_change(idx);
+        if !count {
+            self.before_change(idx);
+        }
+        let unsaved = count && self.cut.as_deref().is_some_and(|c| !c.is_done(idx));
         let d = self.dbs.get_mut(db)?;
         let found = d.tables.get_mut(idx)?.find_entry(hash, |e| e.key == key);
         let Ok(occupied) = found else {
@@ -143,6 +148,12 @@ impl Keyspace {
         };
         let e = occupied.get();
         if e.expire_at != 0 && e.expire_at <= now {
+            if unsaved {
+                // Not removed by a read while the snapshot still needs its
+                // slot as it was: a later change or active expiry will.
+                self.stats.misses += 1;
+                return None;
+            }
             let entry = occupied.remove().0;
             unindex(&mut d.keys, &mut d.volatile, &mut self.expiry, db, &entry);
             self.stats.expired += 1;
@@ -298,16 +309,16 @@ impl Keyspace {
     }
 
     /// The snapshot writer's step: serializes slots until about `bytes` of
-    /// records wait, and hands over what waits (records, keys). `done` says
-    /// every slot has been serialized; the cut is then over.
-    pub fn cut_step(&mut self, bytes: usize) -> Option<(Vec<u8>, u64, bool)> {
+    /// records wait, and appends what waits to `into`. Returns the keys in
+    /// it, and whether every slot has been serialized (the cut is then over).
+    pub fn cut_step(&mut self, bytes: usize, into: &mut Vec<u8>) -> Option<(u64, bool)> {
         let cut = self.cut.as_deref_mut()?;
         let done = cut.step(bytes, &self.dbs);
-        let (records, keys) = cut.take();
+        let keys = cut.drain_into(into);
         if done {
             self.cut = None;
         }
-        Some((records, keys, done))
+        Some((keys, done))
     }
 
     /// Abandons the snapshot in progress (its file could not be written).

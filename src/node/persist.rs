@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// Records the snapshot writer gathers per step before it yields the core.
-const STEP_BYTES: usize = 256 << 10;
+const STEP_BYTES: usize = 64 << 10;
 /// After a failed save, automatic saves wait this long (Redis: 5 s).
 const RETRY_FAILED_SAVE_MS: u64 = 5_000;
 
@@ -78,11 +78,19 @@ impl Persist {
 }
 
 impl Node {
-    /// Runs persistence work (snapshots, saves) in this core's persistence
-    /// task queue, with its shares.
+    /// Runs persistence work (saves) in this core's persistence task queue.
     pub fn spawn_persistence(&self, work: impl std::future::Future<Output = ()> + 'static) {
+        self.spawn_into(|q| q.persistence, work)
+    }
+
+    /// Runs `work` in one of this core's task queues, with its shares.
+    pub fn spawn_into(
+        &self,
+        queue: fn(&super::TaskQueues) -> glommio::TaskQueueHandle,
+        work: impl std::future::Future<Output = ()> + 'static,
+    ) {
         let spawned = match self.task_queues.get() {
-            Some(q) => glommio::spawn_local_into(work, q.persistence),
+            Some(q) => glommio::spawn_local_into(work, queue(q)),
             None => Ok(glommio::spawn_local(work)),
         };
         match spawned {
@@ -190,7 +198,7 @@ async fn run_checkpoint(node: &Node) -> Result<u64, String> {
     };
     publish_files(node, after.clone()).await?;
     let superseded = std::mem::replace(&mut *node.persist.files.borrow_mut(), after);
-    for path in superseded
+    let old_files: Vec<_> = superseded
         .snapshot
         .map(|g| snapshot::path(&dir, id, g))
         .into_iter()
@@ -201,11 +209,16 @@ async fn run_checkpoint(node: &Node) -> Result<u64, String> {
                 .filter(|&&s| s < generation)
                 .map(|&s| aof::segment_path(&dir, id, s)),
         )
-    {
-        if let Err(e) = std::fs::remove_file(&path) {
-            tracing::warn!("cannot remove {}: {e}", path.display());
+        .collect();
+    // Unlinking a big file takes the filesystem tens of milliseconds: not on
+    // the core. (Nothing names these files any more.)
+    std::thread::spawn(move || {
+        for path in old_files {
+            if let Err(e) = std::fs::remove_file(&path) {
+                tracing::warn!("cannot remove {}: {e}", path.display());
+            }
         }
-    }
+    });
     node.persist.snapshot_bytes.set(bytes);
     node.persist.log_base.set(log_at_cut);
     node.persist.saved_changes.set(changes_at_cut);
@@ -220,9 +233,15 @@ async fn write_snapshot(
     mut sink: snapshot::DmaSink,
     cut_ms: u64,
 ) -> Result<(u64, u64), String> {
+    let mut records = Vec::with_capacity(2 * STEP_BYTES);
     loop {
-        let step = node.shard.borrow_mut().keyspace.cut_step(STEP_BYTES);
-        let Some((records, keys, done)) = step else {
+        records.clear();
+        let step = node
+            .shard
+            .borrow_mut()
+            .keyspace
+            .cut_step(STEP_BYTES, &mut records);
+        let Some((keys, done)) = step else {
             sink.abandon().await;
             return Err("the snapshot was cancelled".into());
         };
@@ -236,8 +255,10 @@ async fn write_snapshot(
         if done {
             break;
         }
-        // Let the clients in between steps.
-        futures_lite::future::yield_now().await;
+        // Leave the core to the other task queues (clients first, by their
+        // shares) between steps: a plain yield would keep running this
+        // queue until the preemption timer.
+        glommio::executor().yield_task_queue_now().await;
     }
     let (path, totals) = sink.finish(cut_ms).await?;
     let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
@@ -285,7 +306,7 @@ async fn save_all(node0: Rc<Node>, done: oneshot::Sender<Result<(), String>>) {
         .run_on_all(|n: &Node| {
             let (tx, rx) = oneshot::channel();
             let me = n.rc();
-            n.spawn_persistence(async move {
+            n.spawn_into(|q| q.snapshot, async move {
                 let _ = tx.send(checkpoint(me).await);
             });
             rx

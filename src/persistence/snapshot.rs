@@ -508,7 +508,11 @@ impl DmaSink {
             tmp,
             path,
             pos: 0,
-            pending: header(shard, shards, generation),
+            pending: {
+                let mut p = Vec::with_capacity(2 * WRITE_BYTES);
+                p.extend_from_slice(&header(shard, shards, generation));
+                p
+            },
             totals: Totals::default(),
         })
     }
@@ -518,27 +522,29 @@ impl DmaSink {
         self.totals.add(records, keys);
         self.pending.extend_from_slice(records);
         if self.pending.len() >= WRITE_BYTES {
+            // Whole blocks go; the partial tail moves to the front. The
+            // buffer keeps its capacity: no allocation per write.
             let whole = self.pending.len() / BLOCK * BLOCK;
-            let rest = self.pending.split_off(whole);
-            let data = std::mem::replace(&mut self.pending, rest);
-            self.flush(&data).await?;
+            self.flush(whole).await?;
+            self.pending.drain(..whole);
         }
         Ok(())
     }
 
-    async fn flush(&mut self, data: &[u8]) -> Result<(), String> {
-        write_block_aligned(&self.file, data, self.pos)
+    /// Writes `pending[..n]` at the current position.
+    async fn flush(&mut self, n: usize) -> Result<(), String> {
+        write_block_aligned(&self.file, &self.pending[..n], self.pos)
             .await
             .map_err(|e| format!("{}: {e}", self.tmp.display()))?;
-        self.pos += data.len() as u64;
+        self.pos += n as u64;
         Ok(())
     }
 
     /// Writes the footer, syncs, and renames the file into place.
     pub async fn finish(mut self, cut_ms: u64) -> Result<(PathBuf, Totals), String> {
-        let mut data = std::mem::take(&mut self.pending);
-        data.extend_from_slice(&self.totals.footer(cut_ms));
-        self.flush(&data).await?;
+        let footer = self.totals.footer(cut_ms);
+        self.pending.extend_from_slice(&footer);
+        self.flush(self.pending.len()).await?;
         let io = |e: glommio::GlommioError<()>| format!("{}: {e}", self.tmp.display());
         self.file.fdatasync().await.map_err(io)?;
         self.file.close().await.map_err(io)?;

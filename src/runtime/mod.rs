@@ -217,6 +217,7 @@ fn task_queues(config: &Config, id: usize) -> TaskQueues {
         network: queue(shares.network, "network"),
         persistence: queue(shares.persistence, "persistence"),
         expiry: queue(shares.expiry, "expiry"),
+        snapshot: queue((shares.persistence / 10).max(1), "snapshot"),
     }
 }
 
