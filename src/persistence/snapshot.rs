@@ -491,10 +491,7 @@ impl DmaSink {
         shards: usize,
         generation: u64,
     ) -> Result<DmaSink, String> {
-        let path = path(dir, shard, generation);
-        let tmp = path.with_extension("snap.tmp");
-        std::fs::create_dir_all(dir.join("snapshot"))
-            .map_err(|e| format!("{}: {e}", dir.display()))?;
+        let (path, tmp) = paths(dir, shard, generation)?;
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -575,10 +572,8 @@ impl FileSink {
         shards: usize,
         generation: u64,
     ) -> Result<FileSink, String> {
-        let path = path(dir, shard, generation);
-        let tmp = path.with_extension("snap.tmp");
+        let (path, tmp) = paths(dir, shard, generation)?;
         let io = |e: std::io::Error| format!("{}: {e}", tmp.display());
-        std::fs::create_dir_all(dir.join("snapshot")).map_err(io)?;
         let mut out =
             std::io::BufWriter::with_capacity(WRITE_BYTES, File::create(&tmp).map_err(io)?);
         out.write_all(&header(shard, shards, generation))
@@ -608,6 +603,15 @@ impl FileSink {
         publish(&self.tmp, &self.path)?;
         Ok(self.path)
     }
+}
+
+/// A snapshot's name and the temporary name it is written under; makes
+/// sure their directory exists.
+fn paths(dir: &Path, shard: usize, generation: u64) -> Result<(PathBuf, PathBuf), String> {
+    let path = path(dir, shard, generation);
+    std::fs::create_dir_all(dir.join("snapshot")).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let tmp = path.with_extension("snap.tmp");
+    Ok((path, tmp))
 }
 
 /// Renames a synced temporary file to its name and makes the rename durable.
