@@ -21,9 +21,9 @@ pub fn add_loaded(bytes: u64) {
     LOADED_BYTES.fetch_add(bytes, Relaxed);
 }
 
-/// One shard is done loading.
-pub fn shard_done() {
-    let _ = SHARDS_LOADING.fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1));
+/// One shard is done loading; true for the last one.
+pub fn shard_done() -> bool {
+    SHARDS_LOADING.fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1)) == Ok(1)
 }
 
 pub fn in_progress() -> bool {

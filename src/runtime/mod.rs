@@ -175,12 +175,15 @@ async fn serve_core(
     let tasks = accepts
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("cannot start the listeners of shard {id}: {e}"))?;
-    if let Err(e) = recovery::recover(&node, cpu, queues.persistence).await {
-        // The other cores cannot serve this shard's keys: stop the process.
-        tracing::error!("{e}");
-        eprintln!("ringcache: {e}");
-        std::process::exit(1);
-    }
+    let last_loaded = match recovery::recover(&node, cpu, queues.persistence).await {
+        Ok(last) => last,
+        Err(e) => {
+            // The other cores cannot serve this shard's keys: stop the process.
+            tracing::error!("{e}");
+            eprintln!("ringcache: {e}");
+            std::process::exit(1);
+        }
+    };
     let spawned =
         glommio::spawn_local_into(active_expiry(node.clone()), queues.expiry).and_then(|expiry| {
             expiry.detach();
@@ -193,7 +196,7 @@ async fn serve_core(
             }
         });
     spawned.map_err(|e| format!("cannot start the tasks of shard {id}: {e}"))?;
-    if (0..config.shards).find(|&c| config.accepts(c)) == Some(id) {
+    if last_loaded {
         tracing::info!("ready to accept connections");
     }
     if tasks.is_empty() {

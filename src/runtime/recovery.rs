@@ -179,12 +179,13 @@ pub fn load_shard(
 
 /// A core's part: loads its shard on a loader thread pinned to `cpu`, then
 /// starts its log in a new segment named in the manifest; the log's flusher
-/// runs in the `persistence` task queue.
+/// runs in the `persistence` task queue. Returns true if this was the last
+/// shard to load: the server is then ready.
 pub async fn recover(
     node: &Rc<Node>,
     cpu: usize,
     persistence: glommio::TaskQueueHandle,
-) -> Result<(), String> {
+) -> Result<bool, String> {
     let config = node.config.borrow().clone();
     let files = node.persist.files.borrow().clone();
     let (id, shards) = (node.id, node.shards);
@@ -228,8 +229,7 @@ pub async fn recover(
         publish_files(node, files.clone()).await?;
     }
     *node.persist.files.borrow_mut() = files;
-    loading::shard_done();
-    Ok(())
+    Ok(loading::shard_done())
 }
 
 /// The shard count changed: every old shard is rebuilt in turn and its keys
