@@ -471,22 +471,24 @@ pub fn apply_logged(
     argv: &[Bytes],
     now: u64,
 ) -> Result<(), String> {
-    let name = String::from_utf8_lossy(&argv[0]).into_owned();
+    // Named in errors only: no allocation on the replay path.
+    let name = || String::from_utf8_lossy(&argv[0]).into_owned();
     let cmd = table()
         .get(&argv[0])
-        .ok_or_else(|| format!("unknown command '{name}' in the log"))?;
+        .ok_or_else(|| format!("unknown command '{}' in the log", name()))?;
     let run = match cmd.route {
         Route::Key(f) | Route::Keys { run: f, .. } | Route::All { run: f, .. } => f,
-        Route::Front => return Err(format!("'{name}' cannot appear in the log")),
+        Route::Front => return Err(format!("'{}' cannot appear in the log", name())),
     };
     if db >= shard.keyspace.databases() || !cmd.arity_ok(argv.len()) {
         return Err(format!(
-            "malformed '{name}' record (db {db}, {} arguments)",
+            "malformed '{}' record (db {db}, {} arguments)",
+            name(),
             argv.len()
         ));
     }
     match shard.run(run, db, argv, now, false) {
-        Frame::Error(e) => Err(format!("'{name}' failed on replay: {e}")),
+        Frame::Error(e) => Err(format!("'{}' failed on replay: {e}", name())),
         _ => Ok(()),
     }
 }
