@@ -198,18 +198,17 @@ async fn run_checkpoint(node: &Node) -> Result<u64, String> {
     };
     publish_files(node, after.clone()).await?;
     let superseded = std::mem::replace(&mut *node.persist.files.borrow_mut(), after);
-    let old_files: Vec<_> = superseded
-        .snapshot
-        .map(|g| snapshot::path(&dir, id, g))
-        .into_iter()
-        .chain(
-            superseded
-                .segments
-                .iter()
-                .filter(|&&s| s < generation)
-                .map(|&s| aof::segment_path(&dir, id, s)),
-        )
-        .collect();
+    // The segment starting at the cut (`generation`) stays: it follows the
+    // new snapshot.
+    let old_files = ShardFiles {
+        snapshot: superseded.snapshot,
+        segments: superseded
+            .segments
+            .into_iter()
+            .filter(|&s| s < generation)
+            .collect(),
+    }
+    .paths(&dir, id);
     // Unlinking a big file takes the filesystem tens of milliseconds: not on
     // the core. (Nothing names these files any more.)
     std::thread::spawn(move || {

@@ -208,29 +208,6 @@ pub fn segment_path(dir: &Path, shard: usize, seq: u64) -> PathBuf {
         .join(format!("shard-{shard:03}-{seq:08}.aof"))
 }
 
-/// The shard's existing segments, oldest first.
-pub fn segments(dir: &Path, shard: usize) -> std::io::Result<Vec<(u64, PathBuf)>> {
-    let prefix = format!("shard-{shard:03}-");
-    let mut found = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir.join("aof")) else {
-        return Ok(found);
-    };
-    for e in entries {
-        let e = e?;
-        let name = e.file_name().to_string_lossy().into_owned();
-        if let Some(seq) = name
-            .strip_prefix(&prefix)
-            .and_then(|r| r.strip_suffix(".aof"))
-        {
-            if let Ok(seq) = seq.parse::<u64>() {
-                found.push((seq, e.path()));
-            }
-        }
-    }
-    found.sort();
-    Ok(found)
-}
-
 /// How reading a segment ended.
 #[derive(Debug, PartialEq, Eq)]
 pub enum SegmentEnd {

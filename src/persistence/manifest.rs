@@ -31,6 +31,20 @@ pub struct ShardFiles {
 }
 
 impl ShardFiles {
+    /// The paths of these files of shard `shard`: its snapshot, then its
+    /// segments in order.
+    pub fn paths(&self, dir: &Path, shard: usize) -> Vec<PathBuf> {
+        self.snapshot
+            .map(|g| snapshot::path(dir, shard, g))
+            .into_iter()
+            .chain(
+                self.segments
+                    .iter()
+                    .map(|&s| super::aof::segment_path(dir, shard, s)),
+            )
+            .collect()
+    }
+
     /// The number for the next snapshot or segment: above every one in use.
     pub fn next_generation(&self) -> u64 {
         self.segments
@@ -148,20 +162,10 @@ impl Manifest {
 
     /// Every file the manifest names that is missing, as paths.
     pub fn missing_files(&self, dir: &Path) -> Vec<PathBuf> {
-        let mut missing = Vec::new();
-        for (i, f) in self.shards.iter().enumerate() {
-            let named = f
-                .snapshot
-                .map(|g| snapshot::path(dir, i, g))
-                .into_iter()
-                .chain(
-                    f.segments
-                        .iter()
-                        .map(|&s| super::aof::segment_path(dir, i, s)),
-                );
-            missing.extend(named.filter(|p| !p.exists()));
-        }
-        missing
+        (0..self.shards.len())
+            .flat_map(|i| self.shards[i].paths(dir, i))
+            .filter(|p| !p.exists())
+            .collect()
     }
 }
 

@@ -45,26 +45,12 @@ pub fn prepare(config: &Config) -> Result<Manifest, String> {
         manifest
     };
     let total = (0..manifest.shards.len())
-        .flat_map(|i| named_files(dir, i, &manifest.shards[i]))
+        .flat_map(|i| manifest.shards[i].paths(dir, i))
         .filter_map(|p| std::fs::metadata(p).ok())
         .map(|m| m.len())
         .sum();
     loading::begin(config.shards, total);
     Ok(manifest)
-}
-
-fn named_files(dir: &Path, shard: usize, files: &ShardFiles) -> Vec<std::path::PathBuf> {
-    files
-        .snapshot
-        .map(|g| snapshot::path(dir, shard, g))
-        .into_iter()
-        .chain(
-            files
-                .segments
-                .iter()
-                .map(|&s| aof::segment_path(dir, shard, s)),
-        )
-        .collect()
 }
 
 /// Data files with no manifest naming them: refuse rather than guess (or
@@ -292,7 +278,7 @@ fn reshard(config: &Config, old: &Manifest) -> Result<Manifest, String> {
     manifest.store(dir)?;
     // The new files' generation is above every old one: no name is shared.
     for (i, files) in old.shards.iter().enumerate() {
-        for path in named_files(dir, i, files) {
+        for path in files.paths(dir, i) {
             let _ = std::fs::remove_file(&path);
         }
     }

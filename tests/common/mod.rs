@@ -193,14 +193,7 @@ impl Server {
     /// Starts the (stopped) server again on the same port and directory;
     /// panics with its log if it does not come up.
     pub fn start_again(&mut self) {
-        self.child = spawn(
-            self.redis,
-            self.port,
-            self.shards,
-            &self.dir,
-            &self.log,
-            &self.extra,
-        );
+        self.respawn();
         if !matches!(self.wait_ready(START_TIMEOUT), Start::Ready) {
             panic!("the server did not restart; its log:\n{}", self.log_text());
         }
@@ -214,6 +207,13 @@ impl Server {
         wait: Duration,
     ) -> Option<(std::process::ExitStatus, String)> {
         self.extra = extra.iter().map(|s| s.to_string()).collect();
+        self.respawn();
+        self.exited_within(wait)
+            .map(|status| (status, self.log_text()))
+    }
+
+    /// Starts the process again with the server's current settings.
+    fn respawn(&mut self) {
         self.child = spawn(
             self.redis,
             self.port,
@@ -222,14 +222,6 @@ impl Server {
             &self.log,
             &self.extra,
         );
-        let deadline = Instant::now() + wait;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Some((status, self.log_text()));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
     }
 
     /// Waits until the server answers PING, it exits, or `timeout` passes.
