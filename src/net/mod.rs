@@ -2,13 +2,16 @@
 //! connection that reads pipelined requests, hands each batch to the
 //! dispatcher, and writes all of the batch's replies with one write.
 
+mod readiness;
+
 use crate::commands::{dispatch, Session};
 use crate::config::Config;
 use crate::node::{ClientInfo, Node};
 use crate::protocol::{Frame, Parser, Proto, Request};
 use bytes::BytesMut;
-use futures_lite::{AsyncReadExt, AsyncWriteExt, FutureExt};
+use futures_lite::{AsyncWriteExt, FutureExt};
 use glommio::net::{TcpListener, TcpStream};
+use readiness::{Readiness, Registered};
 use std::cell::RefCell;
 use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
@@ -191,8 +194,16 @@ async fn serve(node: Rc<Node>, mut stream: TcpStream) {
         id,
     };
 
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
+    let socket = match Readiness::here().and_then(|r| r.register(fd)) {
+        Ok(socket) => socket,
+        Err(e) => {
+            tracing::warn!(client = id, "cannot watch the client's socket: {e}");
+            return;
+        }
+    };
     let mut session = Session::new(info.clone());
-    session.socket = Some(std::os::fd::AsRawFd::as_raw_fd(&stream));
+    session.socket = Some(fd);
     // As in Redis, a client that needed no password when it connected stays
     // authenticated if one is set later.
     session.authenticated = !node.config.borrow().auth_required();
@@ -201,6 +212,7 @@ async fn serve(node: Rc<Node>, mut stream: TcpStream) {
     let mut chunk = vec![0u8; read_chunk];
     let mut out = Vec::with_capacity(read_chunk);
     let mut requests: Vec<Request> = Vec::new();
+    let mut socket_emptied = false;
     loop {
         // Run every complete request already buffered, a batch at a time.
         loop {
@@ -256,12 +268,12 @@ async fn serve(node: Rc<Node>, mut stream: TcpStream) {
             return;
         }
         // `timeout` closes clients idle that many seconds, as in Redis.
-        let _ =
-            stream.set_read_timeout((idle_timeout > 0).then(|| Duration::from_secs(idle_timeout)));
-        let n = match stream.read(&mut chunk).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
+        let idle_timeout = (idle_timeout > 0).then(|| Duration::from_secs(idle_timeout));
+        let n = match read_some(&socket, &mut chunk, socket_emptied, idle_timeout).await {
+            None | Some(Ok(0) | Err(_)) => return,
+            Some(Ok(n)) => n,
         };
+        socket_emptied = n < chunk.len();
         stats
             .net_input_bytes
             .set(stats.net_input_bytes.get() + n as u64);
@@ -269,6 +281,67 @@ async fn serve(node: Rc<Node>, mut stream: TcpStream) {
         let mut i = info.borrow_mut();
         i.last_active_ms = crate::util::now_ms();
         i.query_buf = buf.len();
+    }
+}
+
+/// Reads what the client has sent: directly while the socket may hold data,
+/// and after this core's epoll set says so once it is empty (see
+/// `readiness`). A short read emptied the socket, so the next read waits
+/// first instead of asking the kernel for nothing. `None` when the client
+/// was idle for `idle_timeout`.
+async fn read_some(
+    socket: &Registered,
+    chunk: &mut [u8],
+    mut emptied: bool,
+    idle_timeout: Option<Duration>,
+) -> Option<std::io::Result<usize>> {
+    loop {
+        if !emptied {
+            if let Some(read) = recv_waiting(socket.fd(), chunk) {
+                return Some(read);
+            }
+        }
+        emptied = false;
+        match idle_timeout {
+            None => socket.readable().await,
+            Some(d) => {
+                let idle = async {
+                    glommio::timer::Timer::new(d).await;
+                    false
+                };
+                if !async {
+                    socket.readable().await;
+                    true
+                }
+                .or(idle)
+                .await
+                {
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+/// `recv` without blocking: `None` when nothing is waiting.
+fn recv_waiting(fd: std::os::fd::RawFd, chunk: &mut [u8]) -> Option<std::io::Result<usize>> {
+    // SAFETY: `chunk` is valid for writes of its length for the whole call.
+    let n = unsafe {
+        libc::recv(
+            fd,
+            chunk.as_mut_ptr() as *mut libc::c_void,
+            chunk.len(),
+            libc::MSG_DONTWAIT,
+        )
+    };
+    if n >= 0 {
+        return Some(Ok(n as usize));
+    }
+    let e = std::io::Error::last_os_error();
+    match e.kind() {
+        std::io::ErrorKind::WouldBlock => None,
+        std::io::ErrorKind::Interrupted => None,
+        _ => Some(Err(e)),
     }
 }
 
