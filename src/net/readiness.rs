@@ -20,6 +20,8 @@ use futures_lite::AsyncReadExt;
 
 /// Most readiness events taken from the kernel per `epoll_wait`.
 const EVENTS_PER_WAIT: usize = 256;
+/// How soon the watcher looks again when it could not wait on the set.
+const WAIT_RETRY: std::time::Duration = std::time::Duration::from_millis(1);
 
 struct Waiter {
     ready: bool,
@@ -164,8 +166,11 @@ async fn watch(readiness: Rc<Readiness>) {
             futures_lite::future::yield_now().await;
             continue;
         }
-        if epoll_readable(&readiness.epoll).await.is_err() {
-            return;
+        if let Err(e) = epoll_readable(&readiness.epoll).await {
+            // Out of descriptors, say: poll again shortly rather than
+            // leave this core's clients unserved.
+            tracing::warn!("cannot wait on the clients' epoll set: {e}");
+            glommio::timer::sleep(WAIT_RETRY).await;
         }
     }
 }
