@@ -623,3 +623,97 @@ fn clients_get_loading_while_the_data_loads() {
     let n: usize = q(&mut server.con(), &["DBSIZE"]);
     assert_eq!(n, 1_000_000);
 }
+
+#[test]
+fn big_values_are_written_in_steps_and_exactly_as_at_the_cut() {
+    // Values far bigger than one step of the writer, with small keys in
+    // between; while the snapshot is written, one client changes the big
+    // values and the small keys in one sequence. Snapshot-only, one shard:
+    // after kill -9, the changes found applied must be exactly a prefix of
+    // that sequence, and every big value whole.
+    let mut server = Server::with(1, SNAPSHOT_ONLY);
+    let mut con = server.con();
+    const BIG: usize = 60_000;
+    for chunk in (0..BIG).collect::<Vec<_>>().chunks(1000) {
+        let mut p = redis::pipe();
+        for i in chunk {
+            p.cmd("HSET")
+                .arg("big:h")
+                .arg(format!("f{i}"))
+                .arg("v")
+                .ignore();
+            p.cmd("ZADD")
+                .arg("big:z")
+                .arg(*i)
+                .arg(format!("m{i}"))
+                .ignore();
+            p.cmd("RPUSH").arg("big:l").arg(format!("e{i}")).ignore();
+            p.cmd("SADD").arg("big:s").arg(format!("e{i}")).ignore();
+            p.cmd("SET").arg(format!("s:{i}")).arg("old").ignore();
+        }
+        let () = p.query(&mut con).expect("fill");
+    }
+    let before = saves_done(&mut con);
+    let started: String = q(&mut con, &["BGSAVE"]);
+    assert_eq!(started, "Background saving started");
+    // Change number j: one of five kinds, in turn, until the save is over.
+    let mut changes = 0;
+    while saves_done(&mut con) == before && changes < 200_000 {
+        let mut p = redis::pipe();
+        for j in changes..changes + 50 {
+            match j % 5 {
+                0 => p.cmd("HSET").arg("big:h").arg(format!("x{j}")).arg("1"),
+                1 => p
+                    .cmd("ZADD")
+                    .arg("big:z")
+                    .arg(-(j as i64))
+                    .arg(format!("x{j}")),
+                2 => p.cmd("RPUSH").arg("big:l").arg(format!("x{j}")),
+                3 => p.cmd("SADD").arg("big:s").arg(format!("x{j}")),
+                _ => p.cmd("SET").arg(format!("s:{j}")).arg("new"),
+            }
+            .ignore();
+        }
+        let () = p.query(&mut con).expect("changes");
+        changes += 50;
+    }
+    wait_saved(&mut con, before + 1);
+    server.kill9_and_restart();
+    let mut con = server.con();
+    let list: Vec<String> = q(&mut con, &["LRANGE", "big:l", "0", "-1"]);
+    let applied: Vec<bool> = (0..changes)
+        .map(|j| {
+            let x = format!("x{j}");
+            match j % 5 {
+                0 => q::<i64>(&mut con, &["HEXISTS", "big:h", &x]) == 1,
+                1 => q::<Option<String>>(&mut con, &["ZSCORE", "big:z", &x]).is_some(),
+                2 => list.contains(&x),
+                3 => q::<i64>(&mut con, &["SISMEMBER", "big:s", &x]) == 1,
+                _ => q::<String>(&mut con, &["GET", &format!("s:{j}")]) == "new",
+            }
+        })
+        .collect();
+    let cut = applied.iter().position(|a| !a).unwrap_or(changes);
+    eprintln!("cut after {cut} of {changes} changes");
+    assert!(
+        cut < changes,
+        "every change came before the cut: nothing was tested"
+    );
+    assert!(
+        applied[cut..].iter().all(|a| !a),
+        "the changes applied are not a prefix (cut after {cut})"
+    );
+    let with_cut = |kind: usize| (0..cut).filter(|j| j % 5 == kind).count();
+    assert_eq!(q::<usize>(&mut con, &["HLEN", "big:h"]), BIG + with_cut(0));
+    assert_eq!(q::<usize>(&mut con, &["ZCARD", "big:z"]), BIG + with_cut(1));
+    assert_eq!(list.len(), BIG + with_cut(2));
+    assert_eq!(q::<usize>(&mut con, &["SCARD", "big:s"]), BIG + with_cut(3));
+    assert_eq!(q::<usize>(&mut con, &["DBSIZE"]), BIG + 4);
+    // The big values' own elements, in order where there is one.
+    assert_eq!(&list[..3], ["e0", "e1", "e2"]);
+    assert_eq!(list[BIG - 1], format!("e{}", BIG - 1));
+    let last: Vec<String> = q(&mut con, &["ZRANGE", "big:z", "-1", "-1", "WITHSCORES"]);
+    assert_eq!(last, [format!("m{}", BIG - 1), format!("{}", BIG - 1)]);
+    let field: String = q(&mut con, &["HGET", "big:h", &format!("f{}", BIG / 2)]);
+    assert_eq!(field, "v");
+}

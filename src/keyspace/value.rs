@@ -116,9 +116,14 @@ impl Hash {
     }
 
     pub fn iter(&self) -> Box<dyn Iterator<Item = (&Bytes, &Bytes)> + '_> {
+        self.iter_from(0)
+    }
+
+    /// `iter` from its `skip`th field on, in O(1) (see `Map::iter_from`).
+    pub fn iter_from(&self, skip: usize) -> Box<dyn Iterator<Item = (&Bytes, &Bytes)> + '_> {
         match self {
-            Hash::Small(v) => Box::new(v.iter().map(|(f, v)| (f, v))),
-            Hash::Big(m) => Box::new(m.iter()),
+            Hash::Small(v) => Box::new(v[skip.min(v.len())..].iter().map(|(f, v)| (f, v))),
+            Hash::Big(m) => Box::new(m.iter_from(skip)),
         }
     }
 
@@ -214,9 +219,14 @@ impl Set {
     }
 
     pub fn iter(&self) -> Box<dyn Iterator<Item = &Bytes> + '_> {
+        self.iter_from(0)
+    }
+
+    /// `iter` from its `skip`th member on, in O(1) (see `Map::iter_from`).
+    pub fn iter_from(&self, skip: usize) -> Box<dyn Iterator<Item = &Bytes> + '_> {
         match self {
-            Set::Small(v) => Box::new(v.iter()),
-            Set::Big(m) => Box::new(m.iter().map(|(k, _)| k)),
+            Set::Small(v) => Box::new(v[skip.min(v.len())..].iter()),
+            Set::Big(m) => Box::new(m.iter_from(skip).map(|(k, _)| k)),
         }
     }
 

@@ -169,7 +169,7 @@ async fn run_checkpoint(node: &Node) -> Result<u64, String> {
     let cut_ms = crate::util::now_ms();
     let (changes_at_cut, log_at_cut) = {
         let mut sh = node.shard.borrow_mut();
-        sh.keyspace.begin_cut(snapshot::encode_entry);
+        sh.keyspace.begin_cut(snapshot::encode_entry_from);
         let mut log_at_cut = 0;
         if let (Some(log), Some((file, during))) = (&log, next_segment) {
             let mut log = log.borrow_mut();

@@ -6,15 +6,18 @@
 //! [record]* [footer record] [zeros to a 4 KiB boundary]
 //! record = [len: u32 LE][crc32c(payload): u32 LE][payload]
 //! entry  = 1, db u8, type u8, expire_at u64 (0 = none), key, count u32, items
-//! more   = 2, db u8, type u8, key, count u32, items   (the next items of the key before)
+//! more   = 2, db u8, type u8, key, count u32, items   (the next items of that key)
+//! open   = 3, as entry                                 (a key whose `more` records may come later)
 //! footer = 0xFF, keys u64, record bytes u64, cut_ms u64, crc32c of every record before it
 //! ```
 //!
 //! Strings are `[len: u32][bytes]`; a collection's items are its elements
 //! (a hash's as field, value; a sorted set's as score f64 LE, member). A big
 //! collection is split into records of at most `PART_ITEMS` items, so no
-//! record grows with the value. The records of one key follow each other;
-//! keys come in no particular order (slots are serialized as the writer
+//! record grows with the value. The records of one key follow each other,
+//! but for the one `open` key at a time: a value the writer serialized over
+//! several steps, between which other keys' records may come. Keys come in
+//! no particular order (slots are serialized as the writer
 //! reaches them, or earlier when a command is about to change one).
 //!
 //! The encoder here only makes bytes; the shard's core writes them with
@@ -38,6 +41,8 @@ const PART_ITEMS: usize = 1024;
 
 const TAG_ENTRY: u8 = 1;
 const TAG_MORE: u8 = 2;
+/// The first record of a key written over several steps of the writer.
+const TAG_OPEN: u8 = 3;
 const TAG_FOOTER: u8 = 0xFF;
 
 const TYPE_STR: u8 = 0;
@@ -64,46 +69,114 @@ pub fn header(shard: usize, shards: usize, generation: u64) -> Vec<u8> {
     .encode()
 }
 
-/// Appends the records of one entry (this is the `EncodeFn` the keyspace
-/// calls when a slot is serialized).
+/// Appends the records of one whole entry.
 pub fn encode_entry(out: &mut Vec<u8>, db: usize, e: &Entry) {
-    let key = e.key();
-    let expire = e.expire_at().unwrap_or(0);
+    encode_entry_from(out, db, e, 0, usize::MAX);
+}
+
+/// Appends the records of an entry from its item `from` on, stopping
+/// between records once `out` holds `stop_at` bytes: this is the
+/// `EncodeFn` the keyspace's cut calls (see `keyspace::cut`). A value that
+/// may not fit the step starts with an `open` record, whose parts may have
+/// other keys' records between them.
+pub fn encode_entry_from(
+    out: &mut Vec<u8>,
+    db: usize,
+    e: &Entry,
+    from: usize,
+    stop_at: usize,
+) -> Option<usize> {
+    let first_tag = if stop_at != usize::MAX && items(&e.value) > PART_ITEMS {
+        TAG_OPEN
+    } else {
+        TAG_ENTRY
+    };
+    let head = Head {
+        db,
+        key: e.key(),
+        expire: e.expire_at().unwrap_or(0),
+        first_tag,
+    };
     let put = |o: &mut Vec<u8>, b: &Bytes| record::put_bytes(o, b);
+    let stop = (from, stop_at);
     match &e.value {
-        Value::Str(s) => parts(out, db, key, expire, TYPE_STR, std::iter::once(s), put),
-        Value::List(l) => parts(out, db, key, expire, TYPE_LIST, l.iter(), put),
-        Value::Set(s) => parts(out, db, key, expire, TYPE_SET, s.iter(), put),
-        Value::Hash(h) => parts(out, db, key, expire, TYPE_HASH, h.iter(), |o, (f, v)| {
-            put(o, f);
-            put(o, v);
-        }),
-        Value::ZSet(z) => parts(out, db, key, expire, TYPE_ZSET, z.iter(), |o, (m, s)| {
-            o.extend_from_slice(&s.to_le_bytes());
-            put(o, m);
-        }),
+        Value::Str(s) => parts(out, &head, TYPE_STR, std::iter::once(s), stop, put),
+        Value::List(l) => parts(
+            out,
+            &head,
+            TYPE_LIST,
+            l.range(from.min(l.len())..),
+            stop,
+            put,
+        ),
+        Value::Set(s) => parts(out, &head, TYPE_SET, s.iter_from(from), stop, put),
+        Value::Hash(h) => parts(
+            out,
+            &head,
+            TYPE_HASH,
+            h.iter_from(from),
+            stop,
+            |o, (f, v)| {
+                put(o, f);
+                put(o, v);
+            },
+        ),
+        Value::ZSet(z) => parts(
+            out,
+            &head,
+            TYPE_ZSET,
+            z.iter_from(from),
+            stop,
+            |o, (m, s)| {
+                o.extend_from_slice(&s.to_le_bytes());
+                put(o, m);
+            },
+        ),
     }
 }
 
-/// One entry record, then `more` records, each with at most `PART_ITEMS`.
+/// How many items a value's records carry.
+fn items(v: &Value) -> usize {
+    match v {
+        Value::Str(_) => 1,
+        Value::List(l) => l.len(),
+        Value::Set(s) => s.len(),
+        Value::Hash(h) => h.len(),
+        Value::ZSet(z) => z.len(),
+    }
+}
+
+/// What the first record of a key says about it.
+struct Head<'a> {
+    db: usize,
+    key: &'a [u8],
+    expire: u64,
+    /// `TAG_ENTRY` or `TAG_OPEN`.
+    first_tag: u8,
+}
+
+/// Records of at most `PART_ITEMS` items each, the first (when `from` is
+/// 0) an entry or open record and the rest `more` records, until the items
+/// end (`None`) or `out` holds `stop_at` bytes (the item to go on from).
 fn parts<I>(
     out: &mut Vec<u8>,
-    db: usize,
-    key: &[u8],
-    expire: u64,
+    head: &Head,
     kind: u8,
     items: impl Iterator<Item = I>,
+    (from, stop_at): (usize, usize),
     put: impl Fn(&mut Vec<u8>, I),
-) {
+) -> Option<usize> {
     let mut items = items.peekable();
-    let mut first = true;
-    while first || items.peek().is_some() {
+    let mut at = from;
+    loop {
+        let first = at == 0;
         record::frame(out, |o| {
-            o.extend_from_slice(&[if first { TAG_ENTRY } else { TAG_MORE }, db as u8, kind]);
+            let tag = if first { head.first_tag } else { TAG_MORE };
+            o.extend_from_slice(&[tag, head.db as u8, kind]);
             if first {
-                o.extend_from_slice(&expire.to_le_bytes());
+                o.extend_from_slice(&head.expire.to_le_bytes());
             }
-            record::put_bytes(o, key);
+            record::put_bytes(o, head.key);
             let count_at = o.len();
             o.extend_from_slice(&[0; 4]);
             let mut n = 0u32;
@@ -112,8 +185,13 @@ fn parts<I>(
                 n += 1;
             }
             o[count_at..count_at + 4].copy_from_slice(&n.to_le_bytes());
+            at += n as usize;
         });
-        first = false;
+        // No items left: the entry is complete.
+        items.peek()?;
+        if out.len() >= stop_at {
+            return Some(at);
+        }
     }
 }
 
@@ -186,7 +264,10 @@ pub fn load(
     }
     let mut reader = Records::new(f, BLOCK as u64);
     let mut keys = 0;
+    // The key whose records came last, and the one key whose records may
+    // still come after others' (written over several steps: `TAG_OPEN`).
     let mut current: Option<Building> = None;
+    let mut open: Option<Building> = None;
     let mut reported = 0;
     loop {
         let at = reader.pos;
@@ -208,7 +289,7 @@ pub fn load(
                     "whole-file check failed: the footer says {footer:?}, the file holds {read:?}"
                 )));
             }
-            if let Some(b) = current.take() {
+            for b in [current.take(), open.take()].into_iter().flatten() {
                 b.store(ks, keep);
             }
             return Ok(Loaded {
@@ -217,18 +298,24 @@ pub fn load(
                 cut_ms,
             });
         }
-        keys += (payload.first() == Some(&TAG_ENTRY)) as u64;
+        keys += matches!(payload.first(), Some(&TAG_ENTRY | &TAG_OPEN)) as u64;
         let item = Item::decode(&payload).ok_or_else(|| corrupt("undecodable"))?;
         match item {
-            Item::Entry(b) => {
-                if let Some(done) = current.replace(b) {
+            Item::Entry { building, open: o } => {
+                let slot = if o { &mut open } else { &mut current };
+                if let Some(done) = slot.replace(building) {
                     done.store(ks, keep);
                 }
             }
-            Item::More { db, key, items } => match &mut current {
-                Some(b) if b.db == db && b.key == key => b.extend(items)?,
-                _ => return Err(corrupt("continues a key that did not come before it")),
-            },
+            Item::More { db, key, items } => {
+                let continued = [&mut current, &mut open]
+                    .into_iter()
+                    .find_map(|b| b.as_mut().filter(|b| b.db == db && b.key == key));
+                match continued {
+                    Some(b) => b.extend(items)?,
+                    None => return Err(corrupt("continues a key that did not come before it")),
+                }
+            }
         }
         if reader.pos - reported >= 1 << 20 {
             progress(reader.pos - reported);
@@ -282,8 +369,17 @@ enum Items {
 }
 
 enum Item {
-    Entry(Building),
-    More { db: usize, key: Bytes, items: Items },
+    /// A key's first record; `open` when its later records may come after
+    /// other keys' (`TAG_OPEN`).
+    Entry {
+        building: Building,
+        open: bool,
+    },
+    More {
+        db: usize,
+        key: Bytes,
+        items: Items,
+    },
 }
 
 /// A cursor over a verified payload; every read is bounds-checked.
@@ -324,7 +420,8 @@ impl Item {
         let tag = c.u8()?;
         let db = c.u8()? as usize;
         let kind = c.u8()?;
-        let expire = if tag == TAG_ENTRY { c.u64()? } else { 0 };
+        let first = tag == TAG_ENTRY || tag == TAG_OPEN;
+        let expire = if first { c.u64()? } else { 0 };
         let key = c.bytes()?;
         let n = c.u32()? as usize;
         // Every item takes at least 4 bytes: a bound on what to reserve.
@@ -356,20 +453,22 @@ impl Item {
         if tag == TAG_MORE {
             return Some(Item::More { db, key, items });
         }
-        if tag != TAG_ENTRY {
+        if !first {
             return None;
         }
+        let open = tag == TAG_OPEN;
         // Collections start empty and are filled through their own insert,
         // which picks the compact or the full form.
         let value = match (kind, items) {
             (TYPE_STR, Items::Plain(mut v)) if v.len() == 1 => {
                 let value = Value::Str(v.pop()?);
-                return Some(Item::Entry(Building {
+                let building = Building {
                     db,
                     key,
                     expire,
                     value,
-                }));
+                };
+                return Some(Item::Entry { building, open });
             }
             (TYPE_LIST, items) => (Value::List(VecDeque::new()), items),
             (TYPE_SET, items) => (Value::Set(Box::<Set>::default()), items),
@@ -384,7 +483,7 @@ impl Item {
             value: value.0,
         };
         b.extend(value.1).ok()?;
-        Some(Item::Entry(b))
+        Some(Item::Entry { building: b, open })
     }
 }
 

@@ -201,7 +201,16 @@ impl<V> Map<V> {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&Bytes, &V)> {
-        self.entries.iter().map(|e| (&e.key, &e.value))
+        self.iter_from(0)
+    }
+
+    /// The entries from the `skip`th in iteration order on, in O(1): the
+    /// order is stable while the map is not changed, so an iteration can be
+    /// resumed by position (a snapshot writing a big value in steps).
+    pub fn iter_from(&self, skip: usize) -> impl Iterator<Item = (&Bytes, &V)> {
+        self.entries[skip.min(self.entries.len())..]
+            .iter()
+            .map(|e| (&e.key, &e.value))
     }
 
     /// An element picked uniformly (`rand` gives the randomness).

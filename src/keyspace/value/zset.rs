@@ -149,8 +149,14 @@ impl ZSet {
         (from..to.min(self.len())).filter_map(move |r| self.get(r))
     }
 
+    /// Every member, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (&Bytes, Score)> {
-        self.scores.iter().map(|(m, s)| (m, *s))
+        self.iter_from(0)
+    }
+
+    /// `iter` from its `skip`th member on, in O(1) (see `Map::iter_from`).
+    pub fn iter_from(&self, skip: usize) -> impl Iterator<Item = (&Bytes, Score)> {
+        self.scores.iter_from(skip).map(|(m, s)| (m, *s))
     }
 
     pub fn random(&self, rand: impl FnMut() -> u64) -> Option<(&Bytes, Score)> {
