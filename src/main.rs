@@ -85,6 +85,11 @@ struct Args {
     /// ...and at least this many bytes.
     #[arg(long, value_name = "BYTES", help_heading = "Persistence")]
     auto_aof_rewrite_min_size: Option<String>,
+    /// Most bytes a second each shard's snapshot writer writes (0 = no limit;
+    /// 100mb, ...): a slower snapshot leaves more of the disk and the cores
+    /// to clients.
+    #[arg(long, value_name = "BYTES", help_heading = "Persistence")]
+    snapshot_write_rate: Option<String>,
     /// A snapshot failing its checks at start-up: stop (refuse to start) or
     /// start-empty (that shard starts with no data).
     #[arg(long, value_name = "stop|start-empty", help_heading = "Persistence")]
@@ -182,6 +187,7 @@ impl Args {
                 "auto-aof-rewrite-min-size",
                 self.auto_aof_rewrite_min_size.clone(),
             ),
+            ("snapshot-write-rate", self.snapshot_write_rate.clone()),
             ("snapshot-load-corrupt", self.snapshot_load_corrupt.clone()),
             ("aof-load-corrupt", self.aof_load_corrupt.clone()),
             ("aof.extent-bytes", self.aof_extent_bytes.clone()),

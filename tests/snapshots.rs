@@ -717,3 +717,36 @@ fn big_values_are_written_in_steps_and_exactly_as_at_the_cut() {
     let field: String = q(&mut con, &["HGET", "big:h", &format!("f{}", BIG / 2)]);
     assert_eq!(field, "v");
 }
+
+#[test]
+fn the_snapshot_write_rate_paces_the_writer_and_changes_at_run_time() {
+    let server = Server::with(
+        1,
+        &[
+            "--appendonly",
+            "no",
+            "--save",
+            "",
+            "--snapshot-write-rate",
+            "256kb",
+        ],
+    );
+    let mut con = server.con();
+    let keys: Vec<String> = (0..40_000).map(|i| format!("k:{i}")).collect();
+    set_all(&mut con, &keys, &"v".repeat(100));
+    let rate: Vec<String> = q(&mut con, &["CONFIG", "GET", "snapshot-write-rate"]);
+    assert_eq!(rate, ["snapshot-write-rate", "262144"]);
+    let before = saves_done(&mut con);
+    let _: String = q(&mut con, &["BGSAVE"]);
+    // ~5 MB at 256 KiB/s: about 20 s. Unpaced it takes well under a second.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        info_field(&mut con, "persistence", "rdb_bgsave_in_progress").as_deref(),
+        Some("1"),
+        "the snapshot was not paced"
+    );
+    // Lifting the limit applies to the snapshot running.
+    let ok: String = q(&mut con, &["CONFIG", "SET", "snapshot-write-rate", "0"]);
+    assert_eq!(ok, "OK");
+    wait_saved(&mut con, before + 1);
+}

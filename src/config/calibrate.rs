@@ -395,6 +395,10 @@ pub fn profile(f: &Figures, opts: &Options) -> String {
         128
     };
     let t = &f.cpus;
+    // Half the device's sequential bandwidth, shared by one writer per CPU
+    // (the default: a shard per CPU), in whole MiB/s.
+    let snapshot_rate =
+        ((f.write_bytes_per_s / 2.0 / t.allowed.len().max(1) as f64) as u64 >> 20).max(1) << 20;
     let smt = t.physical_cores > 0 && t.online.len() > t.physical_cores;
     format!(
         r#"# ringcache profile written by `ringcache calibrate` on this machine.
@@ -420,6 +424,10 @@ appendfsync = "{fsync}"
 save = ["3600 1", "300 100", "60 10000"]
 # Snapshots are the log's base (yes/no): the hybrid.
 aof-use-rdb-preamble = true
+# Most bytes a second each shard's snapshot writer writes (bytes): all shards
+# together at most half of this device's {w:.0} MiB/s, the rest left to the
+# logs and to reads.
+snapshot-write-rate = {snapshot_rate}
 # Shards (count; 0 = one per CPU in `cpus`).
 shards = 0
 # CPUs to pin ("all" or a list). {why_cpus}
@@ -461,6 +469,7 @@ expiry = 100
         max = f.fsync_max_us,
         w = mib(f.write_bytes_per_s),
         r = mib(f.read_bytes_per_s),
+        snapshot_rate = snapshot_rate,
         iops = f.random_read_iops,
         online = t.online.len(),
         allowed = t.allowed.len(),

@@ -67,6 +67,9 @@ pub struct Config {
     /// that starts a rewrite (0 = never), once it is at least `min_size`.
     pub auto_aof_rewrite_percentage: u64,
     pub auto_aof_rewrite_min_size: u64,
+    /// Most bytes a second each shard's snapshot writer writes (0 = as fast
+    /// as the disk goes): spreads a snapshot's disk and CPU use over time.
+    pub snapshot_write_rate: u64,
     /// A snapshot that fails its checks at start-up: refuse to start, or
     /// start that shard empty.
     pub snapshot_load_corrupt: SnapshotOnCorruption,
@@ -214,6 +217,7 @@ impl Default for Config {
             aof_use_rdb_preamble: true,
             auto_aof_rewrite_percentage: 100,
             auto_aof_rewrite_min_size: 64 << 20,
+            snapshot_write_rate: 0,
             snapshot_load_corrupt: SnapshotOnCorruption::Stop,
             appendfsync: Fsync::Everysec,
             aof_load_corrupt: OnCorruption::Stop,

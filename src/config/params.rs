@@ -501,6 +501,15 @@ pub const PARAMS: &[Param] = &[
         load: None,
     },
     Param {
+        name: "snapshot-write-rate",
+        get: |c| c.snapshot_write_rate.to_string(),
+        set: Some(|c, v| {
+            c.snapshot_write_rate = memory(v)?;
+            Ok(())
+        }),
+        load: None,
+    },
+    Param {
         name: "snapshot-load-corrupt",
         get: |c| match c.snapshot_load_corrupt {
             SnapshotOnCorruption::Stop => "stop".into(),

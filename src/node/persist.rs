@@ -233,6 +233,8 @@ async fn write_snapshot(
     cut_ms: u64,
 ) -> Result<(u64, u64), String> {
     let mut records = Vec::with_capacity(2 * STEP_BYTES);
+    let started = std::time::Instant::now();
+    let mut written = 0u64;
     loop {
         records.clear();
         let step = node
@@ -254,10 +256,19 @@ async fn write_snapshot(
         if done {
             break;
         }
-        // Leave the core to the other task queues (clients first, by their
-        // shares) between steps: a plain yield would keep running this
-        // queue until the preemption timer.
-        glommio::executor().yield_task_queue_now().await;
+        written += records.len() as u64;
+        // `snapshot-write-rate`: wait until this much may have been written
+        // (read at each step, so CONFIG SET applies to a snapshot running).
+        let rate = node.config.borrow().snapshot_write_rate;
+        let due = Duration::from_secs_f64(written as f64 / rate.max(1) as f64);
+        if let Some(early) = due.checked_sub(started.elapsed()).filter(|_| rate > 0) {
+            glommio::timer::sleep(early).await;
+        } else {
+            // Leave the core to the other task queues (clients first, by
+            // their shares) between steps: a plain yield would keep running
+            // this queue until the preemption timer.
+            glommio::executor().yield_task_queue_now().await;
+        }
     }
     let (path, totals) = sink.finish(cut_ms).await?;
     let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
