@@ -4,6 +4,7 @@
 #   benches/compare.sh --quick              # smoke test, ~1-2 minutes after the builds
 #   benches/compare.sh                      # full run (all persistence modes; long)
 #   benches/compare.sh --modes off --restart
+#   benches/compare.sh --profiles           # the four tuning profiles beside Redis (benches/profiles.py)
 #   benches/compare.sh --help               # every option (benches/bench.py)
 #
 # This script prepares everything it needs, then hands over to benches/bench.py:
@@ -141,4 +142,7 @@ fi
 [[ -x "$RINGCACHE_BIN" ]] || say "ringcache binary not available: $RINGCACHE_BIN"
 
 export RINGCACHE_BIN RINGCACHE_SKIP_REASON REDIS_SERVER_BIN REDIS_BENCHMARK_BIN VALKEY_SERVER_BIN LOADGEN_BIN
+if [[ "${ARGS[0]-}" == "--profiles" ]]; then
+  exec python3 -B "$REPO/benches/profiles.py" "${ARGS[@]:1}"
+fi
 exec python3 -B "$REPO/benches/bench.py" ${ARGS[@]+"${ARGS[@]}"}
