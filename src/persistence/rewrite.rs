@@ -1,8 +1,10 @@
 //! A value as the commands that rebuild it: how a key moved between shards is
-//! logged on its new shard, and what a log rewrite writes for each live key.
-//! Large collections are split into several commands of bounded size.
+//! logged on its new shard, and what a log rewrite writes for each live key
+//! (the log base of AOF-only mode). Large collections are split into several
+//! commands of bounded size.
 
-use crate::keyspace::Value;
+use super::record;
+use crate::keyspace::{Entry, Value};
 use crate::protocol::format_double;
 use bytes::Bytes;
 
@@ -46,4 +48,12 @@ pub fn commands_for(key: &Bytes, value: &Value, expire_at: Option<u64>) -> Vec<V
         ]);
     }
     out
+}
+
+/// Appends the log records that rebuild one entry of database `db`: the
+/// `EncodeFn` a cut uses to write a log base.
+pub fn encode_entry(out: &mut Vec<u8>, db: usize, e: &Entry) {
+    for argv in commands_for(e.key(), &e.value, e.expire_at()) {
+        record::encode(out, db, &argv);
+    }
 }
