@@ -1,12 +1,16 @@
 //! Property tests: random operation sequences on a list and on a sorted set
 //! (ZMPOP, ZUNION and ZINTERCARD included),
 //! run against the real server and against a simple model (a `VecDeque`, a
-//! `BTreeMap`), comparing every reply.
+//! `BTreeMap`), comparing every reply. Sorted sets run in both forms: a case
+//! starts compact or already converted, and bulk adds (past 128 members) and
+//! a long member (past 64 bytes) convert it midway; OBJECT ENCODING is
+//! checked against the model after every step.
 
 mod collections_common;
 use collections_common::*;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use std::cell::Cell;
 use std::collections::{BTreeMap, VecDeque};
 
 fn strs(v: impl IntoIterator<Item = String>) -> R {
@@ -202,6 +206,19 @@ enum ZOp {
     UnionSelf(i8),
     /// ZINTERCARD 2 z z LIMIT n.
     InterCard(u8),
+    /// ZADD of `GROW_MEMBERS` members `g<batch>-<i>`, score i % 5 - 2.
+    Grow(u8),
+    /// ZADD of a member longer than the compact form holds.
+    AddLong(i8),
+}
+
+/// Members one `Grow` adds: two batches pass the compact form's 128.
+const GROW_MEMBERS: usize = 70;
+/// Longer than the compact form's longest member (64 bytes).
+const LONG_MEMBER_BYTES: usize = 65;
+
+fn long_member() -> String {
+    format!("L{}", "x".repeat(LONG_MEMBER_BYTES - 1))
 }
 
 fn z_op() -> impl Strategy<Value = ZOp> {
@@ -221,6 +238,8 @@ fn z_op() -> impl Strategy<Value = ZOp> {
         1 => (any::<bool>(), 1u8..4).prop_map(|(a, b)| ZOp::MPop(a, b)),
         1 => (-2i8..3).prop_map(ZOp::UnionSelf),
         1 => (0u8..4).prop_map(ZOp::InterCard),
+        1 => (0u8..3).prop_map(ZOp::Grow),
+        1 => (-4i8..5).prop_map(ZOp::AddLong),
     ]
 }
 
@@ -422,6 +441,23 @@ fn z_step(m: &mut BTreeMap<String, i64>, op: &ZOp) -> (Vec<String>, R) {
                 strs(v.into_iter().flat_map(|(s, k)| [k, s.to_string()])),
             )
         }
+        ZOp::Grow(batch) => {
+            let mut cmd = vec![s("ZADD"), s("z")];
+            let mut n = 0;
+            for i in 0..GROW_MEMBERS {
+                let (score, member) = (i as i64 % 5 - 2, format!("g{batch}-{i}"));
+                cmd.extend([score.to_string(), member.clone()]);
+                n += m.insert(member, score).is_none() as i64;
+            }
+            (cmd, R::Int(n))
+        }
+        ZOp::AddLong(score) => {
+            let new = m.insert(long_member(), *score as i64).is_none();
+            (
+                vec![s("ZADD"), s("z"), score.to_string(), long_member()],
+                R::Int(new as i64),
+            )
+        }
         ZOp::InterCard(limit) => {
             let n = match *limit as usize {
                 0 => m.len(),
@@ -468,26 +504,80 @@ fn lists_match_a_vecdeque() {
         .unwrap();
 }
 
+/// How a sorted-set case starts: empty (compact), or holding `m0` in the
+/// full form, converted by a long member or by more than 128 members that
+/// were then removed (a set never converts back).
+fn z_start(con: &mut redis::Connection, start: u8) -> BTreeMap<String, i64> {
+    let s = |x: &str| x.to_string();
+    run(con, &[s("DEL"), s("z")]);
+    let extra: Vec<String> = match start {
+        0 => return BTreeMap::new(),
+        1 => vec![long_member()],
+        _ => (0..=128).map(|i| format!("f{i}")).collect(),
+    };
+    let mut add = vec![s("ZADD"), s("z"), s("0"), s("m0")];
+    add.extend(extra.iter().flat_map(|m| [s("1"), m.clone()]));
+    run(con, &add);
+    let mut rem = vec![s("ZREM"), s("z")];
+    rem.extend(extra);
+    run(con, &rem);
+    BTreeMap::from([(s("m0"), 0)])
+}
+
+/// OBJECT ENCODING z as the model predicts it: compact until it has held
+/// more than 128 members or a member over 64 bytes, and compact again once
+/// the key is gone and recreated.
+fn z_encoding(model: &BTreeMap<String, i64>, converted: &mut bool) -> R {
+    if model.is_empty() {
+        *converted = false;
+        return R::Nil;
+    }
+    *converted |= model.len() > 128 || model.keys().any(|k| k.len() > 64);
+    R::Str(if *converted { "skiplist" } else { "listpack" }.into())
+}
+
 #[test]
 fn sorted_sets_match_a_btreemap() {
     let server = Server::start();
     let con = std::cell::RefCell::new(server.con());
     let mut runner = TestRunner::new(Config::with_cases(CASES));
-    let ops = prop::collection::vec(z_op(), 1..40);
+    let ops = (0u8..3, prop::collection::vec(z_op(), 1..40));
+    // Steps run in each form, and conversions seen midway.
+    let (compact_steps, full_steps, conversions) = (Cell::new(0), Cell::new(0), Cell::new(0));
     runner
-        .run(&ops, |ops| {
+        .run(&ops, |(start, ops)| {
             let mut con = con.borrow_mut();
             let con = &mut *con;
-            run(con, &["DEL".into(), "z".into()]);
-            let mut model = BTreeMap::new();
+            let mut model = z_start(con, start);
+            let mut converted = start > 0;
             for op in &ops {
+                let was_converted = converted;
                 let (cmd, want) = z_step(&mut model, op);
                 let got = run(con, &cmd);
                 prop_assert_eq!(&got, &want, "{:?}", cmd);
+                let encoding = run(con, &["OBJECT".into(), "ENCODING".into(), "z".into()]);
+                prop_assert_eq!(
+                    &encoding,
+                    &z_encoding(&model, &mut converted),
+                    "after {:?}",
+                    cmd
+                );
+                let count = if converted {
+                    &full_steps
+                } else {
+                    &compact_steps
+                };
+                count.set(count.get() + 1);
+                conversions.set(conversions.get() + (converted && !was_converted) as u32);
             }
             let exists = run(con, &["EXISTS".into(), "z".into()]);
             prop_assert_eq!(exists, R::Int(!model.is_empty() as i64));
             Ok::<(), TestCaseError>(())
         })
         .unwrap();
+    let (compact, full, conversions) = (compact_steps.get(), full_steps.get(), conversions.get());
+    assert!(
+        compact > 100 && full > 100 && conversions > 3,
+        "both forms exercised: {compact} compact steps, {full} full, {conversions} conversions"
+    );
 }

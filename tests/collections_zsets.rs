@@ -634,3 +634,180 @@ fn zmpop_and_lmpop() {
         (z.clone(), vec![("a".into(), "1".into())])
     );
 }
+
+fn encoding(c: &mut redis::Connection, key: &str) -> String {
+    q(c, &["OBJECT", "ENCODING", key])
+}
+
+/// Adds `n` members `m000`.. with scores i % 7 to `key`.
+fn add_members(c: &mut redis::Connection, key: &str, n: usize) {
+    let mut add = redis::cmd("ZADD");
+    add.arg(key);
+    for i in 0..n {
+        add.arg(i % 7).arg(format!("m{i:03}"));
+    }
+    add.query::<i64>(c).unwrap();
+}
+
+/// A sorted set stays compact up to 128 members of at most 64 bytes (Redis's
+/// zset-max-listpack-entries / -value), converts once past either, and
+/// never converts back.
+#[test]
+fn compact_form_converts_at_its_limits_and_never_back() {
+    let s = Server::start();
+    let c = &mut s.con();
+    add_members(c, "count", 128);
+    assert_eq!(encoding(c, "count"), "listpack");
+    // Rescoring a member of a full compact set keeps it compact.
+    assert_eq!(q::<i64>(c, &["ZADD", "count", "CH", "50", "m000"]), 1);
+    assert_eq!(encoding(c, "count"), "listpack");
+    assert_eq!(q::<i64>(c, &["ZADD", "count", "1", "one-more"]), 1);
+    assert_eq!(encoding(c, "count"), "skiplist");
+    assert_eq!(q::<i64>(c, &["ZREMRANGEBYRANK", "count", "0", "-3"]), 127);
+    assert_eq!(q::<i64>(c, &["ZCARD", "count"]), 2);
+    assert_eq!(encoding(c, "count"), "skiplist");
+    // Emptied, the key goes; recreated, it starts compact again.
+    assert_eq!(q::<i64>(c, &["ZREMRANGEBYRANK", "count", "0", "-1"]), 2);
+    assert_eq!(raw(c, &["OBJECT", "ENCODING", "count"]), Ok(V::Nil));
+    add_members(c, "count", 1);
+    assert_eq!(encoding(c, "count"), "listpack");
+
+    let (max, over) = ("x".repeat(64), "y".repeat(65));
+    assert_eq!(q::<i64>(c, &["ZADD", "len", "1", &max]), 1);
+    assert_eq!(encoding(c, "len"), "listpack");
+    assert_eq!(q::<String>(c, &["ZINCRBY", "len", "1", &over]), "1");
+    assert_eq!(encoding(c, "len"), "skiplist");
+    assert_eq!(q::<i64>(c, &["ZREM", "len", &over]), 1);
+    assert_eq!(encoding(c, "len"), "skiplist");
+    // A store builds its destination compact when it fits.
+    assert_eq!(q::<i64>(c, &["ZUNIONSTORE", "len2", "1", "len"]), 1);
+    assert_eq!(encoding(c, "len2"), "listpack");
+}
+
+/// The reply to `command` with its `K` argument replaced by `key`.
+fn on(c: &mut redis::Connection, command: &[&str], key: &str) -> Result<V, String> {
+    let args: Vec<&str> = command
+        .iter()
+        .map(|a| if *a == "K" { key } else { a })
+        .collect();
+    raw(c, &args)
+}
+
+/// Every read gives the same reply on the same elements in either form: the
+/// same set is built compact in one key and converted (by a long member
+/// added, then removed) in another.
+#[test]
+fn replies_are_the_same_in_both_forms() {
+    let s = Server::start();
+    let c = &mut s.con();
+    let long = "l".repeat(65);
+    for (key, convert) in [("{z}compact", false), ("{z}full", true)] {
+        if convert {
+            q::<i64>(c, &["ZADD", key, "0", &long]);
+        }
+        add_members(c, key, 100);
+        q::<i64>(
+            c,
+            &["ZADD", key, "-inf", "ninf", "+inf", "pinf", "2.5", "half"],
+        );
+        if convert {
+            q::<i64>(c, &["ZREM", key, &long]);
+        }
+    }
+    assert_eq!(encoding(c, "{z}compact"), "listpack");
+    assert_eq!(encoding(c, "{z}full"), "skiplist");
+    let reads: &[&[&str]] = &[
+        &["ZRANGE", "K", "0", "-1", "WITHSCORES"],
+        &["ZRANGE", "K", "-20", "-5", "REV"],
+        &["ZRANGE", "K", "(1", "3", "BYSCORE", "LIMIT", "3", "10"],
+        &["ZRANGE", "K", "+inf", "(2", "BYSCORE", "REV", "WITHSCORES"],
+        &["ZCOUNT", "K", "2", "(4"],
+        &["ZRANK", "K", "half"],
+        &["ZREVRANK", "K", "m042"],
+        &["ZRANK", "K", "absent"],
+        &["ZSCORE", "K", "pinf"],
+        &["ZMSCORE", "K", "ninf", "absent", "m099"],
+        &["ZCARD", "K"],
+        &["ZRANDMEMBER", "K", "-3"],
+    ];
+    for read in reads {
+        let (ra, rb) = (on(c, read, "{z}compact"), on(c, read, "{z}full"));
+        if read[0] == "ZRANDMEMBER" {
+            // Random picks: the same shape, not the same members.
+            let len = |r: &Result<V, String>| match r {
+                Ok(V::Array(v)) => v.len(),
+                other => panic!("{other:?}"),
+            };
+            assert_eq!(len(&ra), len(&rb));
+        } else {
+            assert_eq!(ra, rb, "{read:?}");
+        }
+    }
+    // Writes too: the same replies and the same resulting sets.
+    let writes: &[&[&str]] = &[
+        &["ZPOPMIN", "K", "3"],
+        &["ZPOPMAX", "K"],
+        &["ZREMRANGEBYSCORE", "K", "(5", "6"],
+        &["ZREMRANGEBYRANK", "K", "10", "20"],
+        &["ZADD", "K", "GT", "CH", "100", "m001", "-5", "m002"],
+        &["ZINCRBY", "K", "-7", "m003"],
+        &["ZREM", "K", "m004", "absent"],
+        &["ZRANGE", "K", "0", "-1", "WITHSCORES"],
+    ];
+    for write in writes {
+        let compact = on(c, write, "{z}compact");
+        assert_eq!(compact, on(c, write, "{z}full"), "{write:?}");
+    }
+    assert_eq!(encoding(c, "{z}compact"), "listpack");
+    // Lex ranges, on sets whose scores are all equal (as they require).
+    for (key, convert) in [("{z}compact", false), ("{z}full", true)] {
+        q::<i64>(c, &["DEL", key]);
+        if convert {
+            q::<i64>(c, &["ZADD", key, "0", &long]);
+        }
+        let mut add = redis::cmd("ZADD");
+        add.arg(key);
+        for i in 0..100 {
+            add.arg(0).arg(format!("m{i:03}"));
+        }
+        add.query::<i64>(c).unwrap();
+        if convert {
+            q::<i64>(c, &["ZREM", key, &long]);
+        }
+    }
+    let lex: &[&[&str]] = &[
+        &["ZRANGEBYLEX", "K", "[m010", "(m020"],
+        &["ZREVRANGEBYLEX", "K", "+", "[m090", "LIMIT", "2", "3"],
+        &["ZLEXCOUNT", "K", "-", "[m050"],
+        &["ZRANGE", "K", "[m095", "+", "BYLEX"],
+        &["ZREMRANGEBYLEX", "K", "[m030", "[m039"],
+        &["ZRANGE", "K", "0", "-1"],
+    ];
+    for command in lex {
+        let compact = on(c, command, "{z}compact");
+        assert_eq!(compact, on(c, command, "{z}full"), "{command:?}");
+    }
+    assert_eq!(encoding(c, "{z}full"), "skiplist");
+    // ZSCAN: a compact set comes back whole; both give the same pairs.
+    let (next, mut items): (String, Vec<String>) =
+        q(c, &["ZSCAN", "{z}compact", "0", "COUNT", "5"]);
+    assert_eq!(next, "0");
+    let mut all = Vec::new();
+    let mut cursor = "0".to_string();
+    loop {
+        let (next, part): (String, Vec<String>) =
+            q(c, &["ZSCAN", "{z}full", &cursor, "COUNT", "5"]);
+        all.extend(part);
+        cursor = next;
+        if cursor == "0" {
+            break;
+        }
+    }
+    let pairs = |v: &mut Vec<String>| {
+        let mut p: Vec<(String, String)> =
+            v.chunks(2).map(|c| (c[0].clone(), c[1].clone())).collect();
+        p.sort();
+        p
+    };
+    assert_eq!(pairs(&mut items), pairs(&mut all));
+}

@@ -532,3 +532,69 @@ fn generic_commands_on_every_type() {
     );
     assert_eq!(q::<i64>(&mut con, &["DBSIZE"]), 0);
 }
+
+/// OBJECT ENCODING names each value's form as Redis 7.0 does (sets: see
+/// docs/collections.md); OBJECT HELP, and Redis's errors for the rest.
+#[test]
+fn object_encoding_names_each_form() {
+    let s = Server::start();
+    let c = &mut s.con();
+    let enc =
+        |c: &mut Connection, key: &str| -> Option<String> { q(c, &["OBJECT", "ENCODING", key]) };
+    for (value, want) in [
+        ("123", "int"),
+        ("-9223372036854775808", "int"),
+        ("9223372036854775808", "embstr"),
+        ("0123", "embstr"),
+        ("+1", "embstr"),
+        (&"e".repeat(44)[..], "embstr"),
+        (&"r".repeat(45)[..], "raw"),
+    ] {
+        set(c, "str", value);
+        assert_eq!(enc(c, "str").as_deref(), Some(want), "{value}");
+    }
+    q::<i64>(c, &["RPUSH", "list", "a"]);
+    assert_eq!(enc(c, "list").as_deref(), Some("quicklist"));
+
+    q::<i64>(c, &["HSET", "hash", "f", "v"]);
+    assert_eq!(enc(c, "hash").as_deref(), Some("listpack"));
+    q::<i64>(c, &["HSET", "hash", "long", &"v".repeat(65)]);
+    assert_eq!(enc(c, "hash").as_deref(), Some("hashtable"));
+
+    q::<i64>(c, &["SADD", "set", "1", "-2", "30"]);
+    assert_eq!(enc(c, "set").as_deref(), Some("intset"));
+    q::<i64>(c, &["SADD", "set", "word"]);
+    assert_eq!(enc(c, "set").as_deref(), Some("listpack"));
+    let mut many = redis::cmd("SADD");
+    many.arg("set");
+    for i in 0..200 {
+        many.arg(i);
+    }
+    many.query::<i64>(c).unwrap();
+    assert_eq!(enc(c, "set").as_deref(), Some("hashtable"));
+
+    q::<i64>(c, &["ZADD", "zset", "1", "a"]);
+    assert_eq!(enc(c, "zset").as_deref(), Some("listpack"));
+    assert_eq!(enc(c, "missing"), None);
+
+    let help: Vec<String> = q(c, &["OBJECT", "help"]);
+    assert_eq!(
+        help.first().map(String::as_str),
+        Some("OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:")
+    );
+    assert!(help.iter().any(|l| l == "ENCODING <key>"), "{help:?}");
+    for sub in ["FREQ", "nosuch"] {
+        assert_eq!(
+            q_err(c, &["OBJECT", sub, "str"]),
+            format!("ERR unknown subcommand '{sub}'. Try OBJECT HELP.")
+        );
+    }
+    assert_eq!(
+        q_err(c, &["OBJECT", "ENCODING"]),
+        "ERR wrong number of arguments for 'object|encoding' command"
+    );
+    assert_eq!(
+        q_err(c, &["OBJECT"]),
+        "ERR wrong number of arguments for 'object' command"
+    );
+}

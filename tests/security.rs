@@ -189,6 +189,9 @@ fn users_from_the_profile() {
     );
     assert_eq!(r.cmd(&["SET", "cache:a", "2"]), denied_cmd("set"));
     assert_eq!(r.cmd(&["GET", "other"]), denied_key);
+    // A subcommand's key is checked where the subcommand puts it.
+    assert_eq!(r.cmd(&["OBJECT", "ENCODING", "cache:a"]), "$3\r\nint\r\n");
+    assert_eq!(r.cmd(&["OBJECT", "ENCODING", "other"]), denied_key);
     assert_eq!(r.cmd(&["MGET", "cache:a", "other"]), denied_key);
     assert_eq!(
         r.cmd(&["CONFIG", "GET", "maxclients"]),
@@ -234,7 +237,7 @@ fn users_from_the_profile() {
     for line in [
         "acl_access_denied_auth:2\r\n",
         "acl_access_denied_cmd:7\r\n",
-        "acl_access_denied_key:5\r\n",
+        "acl_access_denied_key:6\r\n",
     ] {
         assert!(stats.contains(line), "{line} in {stats}");
     }

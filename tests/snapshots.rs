@@ -2,7 +2,8 @@
 //! a snapshot is exactly the state at its cut, the hybrid keeps every
 //! acknowledged write across snapshots, the data survives a change of shard
 //! count, damaged files are refused clearly, SIGTERM loses nothing, the log
-//! stops growing, and clients get -LOADING while the data loads.
+//! stops growing (in AOF-only mode too, whose rewrites write log bases of
+//! commands), and clients get -LOADING while the data loads.
 
 mod common;
 
@@ -16,6 +17,19 @@ use std::time::{Duration, Instant};
 const SNAPSHOT_ONLY: &[&str] = &["--appendonly", "no", "--save", ""];
 const HYBRID_ALWAYS: &[&str] = &["--appendonly", "yes", "--appendfsync", "always"];
 const HYBRID_EVERYSEC: &[&str] = &["--appendonly", "yes", "--appendfsync", "everysec"];
+/// AOF only: the log, with command-form bases (no automatic rewrite here).
+const AOF_ONLY: &[&str] = &[
+    "--appendonly",
+    "yes",
+    "--aof-use-rdb-preamble",
+    "no",
+    "--appendfsync",
+    "always",
+    "--auto-aof-rewrite-percentage",
+    "0",
+    "--save",
+    "",
+];
 
 /// Sets `keys` to `value` in pipelined batches.
 fn set_all(con: &mut redis::Connection, keys: &[String], value: &str) {
@@ -518,11 +532,11 @@ fn shutdown_and_save_commands() {
     assert_eq!(v.as_deref(), Some("v"));
 }
 
-#[test]
-fn the_log_stops_growing() {
-    let flags = [
-        "--appendonly",
-        "yes",
+/// Overwrites the same 1 MB of data until ~60 MB were written, with rounds
+/// that give the once-a-second rewrite check its chances; then the automatic
+/// rewrites must have run and the files stayed small. Returns the server.
+fn log_stays_bounded(mode: &[&str]) -> Server {
+    let mut flags = vec![
         "--appendfsync",
         "everysec",
         "--auto-aof-rewrite-min-size",
@@ -532,14 +546,13 @@ fn the_log_stops_growing() {
         "--aof-extent-bytes",
         "1mb",
     ];
+    flags.extend_from_slice(mode);
     let server = Server::with(2, &flags);
     let mut con = server.con();
     let keys: Vec<String> = (0..1000).map(|i| format!("g:{i}")).collect();
     let value = "x".repeat(1000);
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut written = 0u64;
-    // ~60 MB of overwrites of the same 1 MB of data, in rounds: each round
-    // gives the once-a-second rewrite check a chance to run.
     while written < 60 << 20 {
         for _ in 0..6 {
             set_all(&mut con, &keys, &value);
@@ -549,7 +562,7 @@ fn the_log_stops_growing() {
         assert!(Instant::now() < deadline);
     }
     std::thread::sleep(Duration::from_millis(2500));
-    let rewrites: u64 = info_field(&mut con, "persistence", "rdb_saves")
+    let rewrites: u64 = info_field(&mut con, "persistence", "aof_rewrites")
         .unwrap()
         .parse()
         .unwrap();
@@ -562,6 +575,110 @@ fn the_log_stops_growing() {
         on_disk < 16 << 20,
         "{on_disk} bytes on disk after {written} written"
     );
+    server
+}
+
+#[test]
+fn the_log_stops_growing() {
+    log_stays_bounded(&["--appendonly", "yes"]);
+}
+
+/// AOF-only mode: the automatic rewrite runs too, and writes log bases.
+#[test]
+fn the_log_stops_growing_in_aof_only_mode() {
+    let server = log_stays_bounded(&["--appendonly", "yes", "--aof-use-rdb-preamble", "no"]);
+    assert_eq!(snapshot_files(&server), 0);
+    let manifest = std::fs::read_to_string(server.dir().join("manifest")).unwrap();
+    assert_eq!(manifest.matches(" log-base ").count(), 2, "{manifest}");
+}
+
+/// Files in the data directory's `snapshot` folder.
+fn snapshot_files(server: &Server) -> usize {
+    std::fs::read_dir(server.dir().join("snapshot")).map_or(0, |d| d.count())
+}
+
+/// Bytes of the shards' log files (bases and segments), as written.
+fn log_bytes(server: &Server) -> u64 {
+    std::fs::read_dir(server.dir().join("aof"))
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum()
+}
+
+/// AOF-only mode: BGREWRITEAOF rewrites each shard's log as a base of
+/// commands (no snapshot), the log shrinks, and base + tail rebuild the
+/// keyspace after a kill -9; `ringcache check` verifies such a directory.
+#[test]
+fn aof_only_rewrites_the_log_as_commands() {
+    let mut server = Server::with(2, AOF_ONLY);
+    fill_mixed(&server, "a");
+    let mut con = server.con();
+    // One key overwritten many times: the rewrite keeps its last value.
+    set_all(&mut con, &vec!["hot".to_string(); 3000], &"v".repeat(1000));
+    let _: i64 = q(&mut con, &["PEXPIRE", "as7", "5000000"]);
+    let before = log_bytes(&server);
+    let saves = saves_done(&mut con);
+    assert_eq!(
+        q::<String>(&mut con, &["BGREWRITEAOF"]),
+        "Background append only file rewriting started"
+    );
+    wait_saved(&mut con, saves + 1);
+    let after = log_bytes(&server);
+    assert!(
+        after * 2 < before,
+        "the log went from {before} to {after} bytes"
+    );
+    assert_eq!(snapshot_files(&server), 0);
+    let manifest = std::fs::read_to_string(server.dir().join("manifest")).unwrap();
+    assert_eq!(manifest.matches(" log-base ").count(), 2, "{manifest}");
+    // More after the rewrite: these live only in the tail.
+    fill_mixed(&server, "b");
+    let _: i64 = q(&mut con, &["DEL", "as1", "bs2", "bbigset"]);
+    let _: () = q(&mut con, &["SET", "hot", "last"]);
+    let want = dump(&server);
+    assert!(want.len() > 2000, "{} keys", want.len());
+    server.kill9_and_restart();
+    assert_eq!(dump(&server), want);
+    let mut con = server.con();
+    assert_eq!(q::<String>(&mut con, &["GET", "hot"]), "last");
+    let ttl: i64 = q(&mut con, &["PTTL", "as7"]);
+    assert!(ttl > 4_000_000 && ttl <= 5_000_000, "{ttl}");
+    assert_eq!(snapshot_files(&server), 0);
+    let dir = server.dir().to_str().unwrap().to_string();
+    let checked = common::run_binary(&[], &["check", &dir], Duration::from_secs(60));
+    let report = String::from_utf8_lossy(&checked.stdout);
+    assert!(checked.status.success(), "{report}");
+    assert!(report.contains("-base.aof: ok"), "{report}");
+    // A second rewrite replaces the first bases, and their files go.
+    let first = std::fs::read_to_string(server.dir().join("manifest")).unwrap();
+    let saves = saves_done(&mut con);
+    let _: String = q(&mut con, &["BGREWRITEAOF"]);
+    wait_saved(&mut con, saves + 1);
+    let second = std::fs::read_to_string(server.dir().join("manifest")).unwrap();
+    assert_ne!(first, second);
+    assert_eq!(second.matches(" log-base ").count(), 2, "{second}");
+    let bases = || {
+        std::fs::read_dir(server.dir().join("aof"))
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with("-base.aof")
+            })
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while bases() != 2 {
+        assert!(Instant::now() < deadline, "{} log bases", bases());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    server.kill9_and_restart();
+    assert_eq!(dump(&server), want);
+    // Re-sharding reads log bases too.
+    server.restart_with(3, AOF_ONLY);
+    assert_eq!(dump(&server), want);
 }
 
 /// Bytes the files under `dir` occupy on disk.

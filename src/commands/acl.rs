@@ -128,7 +128,12 @@ fn keys_of<'a>(cmd: &Command, args: &'a [Bytes]) -> Box<dyn Iterator<Item = &'a 
         "zunionstore" | "zinterstore" => return counted(2, &args[1..2.min(args.len())]),
         _ => {}
     }
-    let spec = &cmd.spec;
+    // A container command's keys are where its subcommand puts them
+    // (OBJECT ENCODING key).
+    let spec = args
+        .get(1)
+        .and_then(|sub| cmd.subcommand(sub))
+        .unwrap_or(&cmd.spec);
     if spec.first_key <= 0 || spec.step <= 0 {
         return Box::new(std::iter::empty());
     }

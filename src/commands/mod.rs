@@ -260,6 +260,7 @@ const ROUTES: &[(&str, Route)] = &[
     ("randomkey", Front),
     ("rename", Front),
     ("renamenx", Front),
+    ("object", Front),
     // lists
     ("lpush", Key(lists::lpush)),
     ("rpush", Key(lists::rpush)),
@@ -510,6 +511,19 @@ pub fn syntax_error() -> Frame {
 pub fn wrong_arity(name: &str) -> Frame {
     Frame::error(format!(
         "ERR wrong number of arguments for '{name}' command"
+    ))
+}
+
+/// A container command's subcommand that does not exist (or that ringcache
+/// does not serve), as Redis words it.
+pub fn unknown_subcommand(command: &str, sub: &[u8]) -> Frame {
+    Frame::error(format!(
+        "ERR unknown subcommand '{}'. Try {} HELP.",
+        String::from_utf8_lossy(sub)
+            .chars()
+            .take(128)
+            .collect::<String>(),
+        command.to_uppercase()
     ))
 }
 

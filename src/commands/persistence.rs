@@ -202,8 +202,8 @@ pub fn info(reports: &[&PersistReport], now_ms: u64) -> String {
         s.push_str(&format!(
             "aof_last_write_status:{}\r\naof_current_size:{}\r\naof_base_size:{}\r\naof_delayed_fsync:{}\r\naof_fsync_policy:{}\r\n",
             if failing.is_some() { "err" } else { "ok" },
-            reports.iter().map(|r| r.shard.log_since_snapshot + r.shard.snapshot_bytes).sum::<u64>(),
-            reports.iter().map(|r| r.shard.snapshot_bytes).sum::<u64>(),
+            reports.iter().map(|r| r.shard.log_since_base + r.shard.base_bytes).sum::<u64>(),
+            reports.iter().map(|r| r.shard.base_bytes).sum::<u64>(),
             logs.iter().map(|(st, _)| st.delayed_fsync).sum::<u64>(),
             logs[0].1,
         ));
@@ -215,7 +215,7 @@ pub fn info(reports: &[&PersistReport], now_ms: u64) -> String {
         let log = r.aof.as_ref().map_or(String::new(), |(st, _)| {
             format!(
                 ",aof_size={},segment_size={},replayed_records={},aof_status={}",
-                r.shard.log_since_snapshot,
+                r.shard.log_since_base,
                 st.segment_bytes,
                 st.records_replayed,
                 if st.last_error.is_some() { "err" } else { "ok" }
@@ -223,7 +223,7 @@ pub fn info(reports: &[&PersistReport], now_ms: u64) -> String {
         });
         s.push_str(&format!(
             "shard{i}_persistence:snapshot_size={},snapshot_in_progress={},snapshot_keys_written={},changes_since_save={}{log}\r\n",
-            r.shard.snapshot_bytes,
+            r.shard.base_bytes,
             r.checkpointing as u8,
             r.progress_keys,
             r.shard.changes_since_save,

@@ -61,6 +61,16 @@ pub async fn execute(node: &Node, session: &mut Session, cmd: &Command, args: &[
             None => Frame::error("ERR DISCARD without MULTI"),
         },
         "msetnx" => msetnx(node, session.db, args).await,
+        "object" => match subcommand(cmd, args) {
+            Ok(sub) if sub == "help" => super::keys::object_help(),
+            // Every other subcommand names its key third.
+            Ok(_) => {
+                let shard = router::shard_of(&args[2], node.shards);
+                super::cross::run_fn(node, shard, super::keys::object, session.db, args.to_vec())
+                    .await
+            }
+            Err(e) => e,
+        },
         "rename" => rename(node, session.db, args, false).await,
         "renamenx" => rename(node, session.db, args, true).await,
         "scan" => scan(node, session.db, args).await,
@@ -164,14 +174,7 @@ fn valid_client_name(name: &[u8]) -> Result<(), Frame> {
 fn subcommand(cmd: &Command, args: &[Bytes]) -> Result<String, Frame> {
     let sub = String::from_utf8_lossy(&args[1]).to_lowercase();
     let Some(spec) = cmd.subcommand(sub.as_bytes()) else {
-        return Err(Frame::error(format!(
-            "ERR unknown subcommand '{}'. Try {} HELP.",
-            String::from_utf8_lossy(&args[1])
-                .chars()
-                .take(128)
-                .collect::<String>(),
-            cmd.name.to_uppercase()
-        )));
+        return Err(super::unknown_subcommand(cmd.name, &args[1]));
     };
     if !super::arity_ok(spec.arity, args.len()) {
         return Err(wrong_arity(&format!("{}|{}", cmd.name, sub)));

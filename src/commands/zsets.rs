@@ -639,10 +639,6 @@ pub fn zrandmember(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     }
 }
 
-/// Largest sorted set ZSCAN returns in one reply whatever the COUNT (Redis's
-/// `zset-max-listpack-entries`: its compact sets are scanned whole).
-const ZSET_SCAN_WHOLE_MAX: usize = 128;
-
 /// ZSCAN key cursor [MATCH pattern] [COUNT count]
 pub fn zscan(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     let sa = match scan_args(args) {
@@ -655,13 +651,8 @@ pub fn zscan(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
         Err(e) => return e,
     };
     let mut items = Vec::new();
-    // A small sorted set is returned whole, as Redis does with a listpack.
-    let count = if z.len() <= ZSET_SCAN_WHOLE_MAX {
-        usize::MAX
-    } else {
-        sa.count
-    };
-    let next = z.scan(sa.cursor, count, |m, s| {
+    // A compact sorted set comes back whole, as Redis does with a listpack.
+    let next = z.scan(sa.cursor, sa.count, |m, s| {
         if sa.matches(m) {
             items.push(Frame::Bulk(m.clone()));
             // ZSCAN's scores are bulk strings, in RESP3 too.

@@ -5,8 +5,9 @@
 //! (scanned linearly, which beats hashing at that size and costs no table
 //! overhead), and turns into a hash table once it passes a named limit. It
 //! never turns back, as in Redis. A list is a `VecDeque` (one ring buffer:
-//! O(1) at both ends, O(1) by index). A sorted set is an order-statistic tree
-//! plus a member → score table (see `zset`).
+//! O(1) at both ends, O(1) by index). A sorted set is a sorted `Vec` while
+//! small and an order-statistic tree plus a member → score table past its
+//! limits (see `zset`).
 
 mod map;
 mod zset;
@@ -26,6 +27,9 @@ pub const HASH_SMALL_MAX_VALUE_BYTES: usize = 64;
 pub const SET_SMALL_MAX_ENTRIES: usize = 128;
 /// Longest member a compact set holds (`set-max-listpack-value`).
 pub const SET_SMALL_MAX_VALUE_BYTES: usize = 64;
+/// Longest string OBJECT ENCODING calls `embstr` (Redis's
+/// `OBJ_ENCODING_EMBSTR_SIZE_LIMIT`); longer is `raw`.
+const EMBSTR_MAX_BYTES: usize = 44;
 
 pub enum Value {
     Str(Bytes),
@@ -44,6 +48,30 @@ impl Value {
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
             Value::ZSet(_) => "zset",
+        }
+    }
+
+    /// The name OBJECT ENCODING gives, Redis 7.0's for the closest form (see
+    /// docs/collections.md): a string is named by its content, as Redis
+    /// encodes a string when it is stored.
+    pub fn encoding(&self) -> &'static str {
+        match self {
+            Value::Str(s) if crate::util::parse_i64(s).is_some() => "int",
+            Value::Str(s) if s.len() <= EMBSTR_MAX_BYTES => "embstr",
+            Value::Str(_) => "raw",
+            // Redis 7.0 keeps every list in a quicklist.
+            Value::List(_) => "quicklist",
+            Value::Hash(h) => match **h {
+                Hash::Small(_) => "listpack",
+                Hash::Big(_) => "hashtable",
+            },
+            Value::Set(s) => match &**s {
+                Set::Small(v) if v.iter().all(|m| crate::util::parse_i64(m).is_some()) => "intset",
+                // Redis 7.0 has no compact set of strings (7.2's name).
+                Set::Small(_) => "listpack",
+                Set::Big(_) => "hashtable",
+            },
+            Value::ZSet(z) => z.encoding(),
         }
     }
 }

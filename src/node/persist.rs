@@ -3,10 +3,13 @@
 //! A **checkpoint** of one shard: pick the next generation `g`; with the log
 //! on, create log segment `g` and name it in the manifest; then, in one step
 //! on the shard's core, cut (the keyspace starts serialize-before-mutate) and
-//! rotate the log to segment `g`; write snapshot `g` in the background; once
-//! it is durable, the manifest says "snapshot g + segments from g" and the
-//! older files are deleted. A failure at any point leaves the manifest naming
-//! files that together hold every acknowledged write.
+//! rotate the log to segment `g`; write base `g` in the background; once it
+//! is durable, the manifest says "base g + segments from g" and the older
+//! files are deleted. A failure at any point leaves the manifest naming
+//! files that together hold every acknowledged write. The base is a snapshot,
+//! except in AOF-only mode (`aof-use-rdb-preamble no`): there it is a log
+//! base, the commands that rebuild each key (Redis's rewritten AOF), written
+//! through the same cut with another encoder.
 //!
 //! A **save** is a checkpoint of every shard at once, run by core 0, which
 //! also keeps the manifest (every change of it goes through core 0, one at a
@@ -14,8 +17,8 @@
 //! and log growth (`auto-aof-rewrite-percentage`, `-min-size`).
 
 use super::Node;
-use crate::persistence::manifest::{Manifest, ShardFiles};
-use crate::persistence::{aof, snapshot};
+use crate::persistence::manifest::{Base, Manifest, ShardFiles};
+use crate::persistence::{aof, rewrite, snapshot};
 use futures_channel::oneshot;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -35,11 +38,12 @@ pub static SHUTTING_DOWN: AtomicBool = AtomicBool::new(false);
 pub struct Persist {
     /// This shard's files, as the manifest names them.
     pub files: RefCell<ShardFiles>,
-    /// Size of the current snapshot file (bytes; 0 without one).
-    pub snapshot_bytes: Cell<u64>,
-    /// The log's `total_bytes` when the current snapshot was cut: what the
-    /// log holds beyond the snapshot is the difference.
-    pub log_base: Cell<u64>,
+    /// Size of the current base file, snapshot or log base (bytes; 0
+    /// without one).
+    pub base_bytes: Cell<u64>,
+    /// The log's `total_bytes` when the current base was cut: what the log
+    /// holds beyond the base is the difference.
+    pub log_at_base: Cell<u64>,
     /// The shard's change counter at the last completed snapshot's cut.
     pub saved_changes: Cell<u64>,
     /// A checkpoint of this shard is running; its progress (keys so far).
@@ -135,15 +139,23 @@ pub async fn checkpoint(node: Rc<Node>) -> Result<u64, String> {
 }
 
 async fn run_checkpoint(node: &Node) -> Result<u64, String> {
-    let (dir, extent) = {
+    let (dir, extent, preamble) = {
         let c = node.config.borrow();
-        (c.dir.clone(), c.aof_extent_bytes)
+        (c.dir.clone(), c.aof_extent_bytes, c.aof_use_rdb_preamble)
     };
     let (id, shards) = (node.id, node.shards);
     let before = node.persist.files.borrow().clone();
     let generation = before.next_generation();
-    let sink = snapshot::DmaSink::create(&dir, id, shards, generation).await?;
     let log = node.shard.borrow().aof.clone();
+    // AOF-only mode: the base is a log of commands, not a snapshot.
+    let log_base = log.is_some() && !preamble;
+    let (sink, encode): (_, crate::keyspace::EncodeFn) = if log_base {
+        let sink = snapshot::DmaSink::create_log_base(&dir, id, shards, generation).await?;
+        (sink, rewrite::encode_entry_from)
+    } else {
+        let sink = snapshot::DmaSink::create(&dir, id, shards, generation).await?;
+        (sink, snapshot::encode_entry_from)
+    };
     // With the log on, its next segment exists and is named before the cut,
     // so every record appended after the cut lands in a listed file.
     let next_segment = match &log {
@@ -169,7 +181,7 @@ async fn run_checkpoint(node: &Node) -> Result<u64, String> {
     let cut_ms = crate::util::now_ms();
     let (changes_at_cut, log_at_cut) = {
         let mut sh = node.shard.borrow_mut();
-        sh.keyspace.begin_cut(snapshot::encode_entry_from);
+        sh.keyspace.begin_cut(encode);
         let mut log_at_cut = 0;
         if let (Some(log), Some((file, during))) = (&log, next_segment) {
             let mut log = log.borrow_mut();
@@ -180,7 +192,7 @@ async fn run_checkpoint(node: &Node) -> Result<u64, String> {
         (sh.changes, log_at_cut)
     };
     node.persist.progress_keys.set(0);
-    let written = write_snapshot(node, sink, cut_ms).await;
+    let written = write_base(node, sink, cut_ms).await;
     let (bytes, keys) = match written {
         Ok(w) => w,
         Err(e) => {
@@ -189,7 +201,11 @@ async fn run_checkpoint(node: &Node) -> Result<u64, String> {
         }
     };
     let after = ShardFiles {
-        snapshot: Some(generation),
+        base: Some(if log_base {
+            Base::Log(generation)
+        } else {
+            Base::Snapshot(generation)
+        }),
         segments: if log.is_some() {
             vec![generation]
         } else {
@@ -199,9 +215,9 @@ async fn run_checkpoint(node: &Node) -> Result<u64, String> {
     publish_files(node, after.clone()).await?;
     let superseded = std::mem::replace(&mut *node.persist.files.borrow_mut(), after);
     // The segment starting at the cut (`generation`) stays: it follows the
-    // new snapshot.
+    // new base.
     let old_files = ShardFiles {
-        snapshot: superseded.snapshot,
+        base: superseded.base,
         segments: superseded
             .segments
             .into_iter()
@@ -218,16 +234,17 @@ async fn run_checkpoint(node: &Node) -> Result<u64, String> {
             }
         }
     });
-    node.persist.snapshot_bytes.set(bytes);
-    node.persist.log_base.set(log_at_cut);
+    node.persist.base_bytes.set(bytes);
+    node.persist.log_at_base.set(log_at_cut);
     node.persist.saved_changes.set(changes_at_cut);
-    tracing::info!(shard = id, generation, keys, bytes, "snapshot written");
+    let what = if log_base { "log base" } else { "snapshot" };
+    tracing::info!(shard = id, generation, keys, bytes, "{what} written");
     Ok(keys)
 }
 
 /// Drives the cut to its end, writing what it serializes. Returns the file's
 /// size and its keys.
-async fn write_snapshot(
+async fn write_base(
     node: &Node,
     mut sink: snapshot::DmaSink,
     cut_ms: u64,
@@ -361,20 +378,21 @@ async fn save_all(node0: Rc<Node>, done: oneshot::Sender<Result<(), String>>) {
 #[derive(Clone, Copy, Default)]
 pub struct ShardPersistence {
     pub changes_since_save: u64,
-    pub log_since_snapshot: u64,
-    pub snapshot_bytes: u64,
+    /// Log bytes beyond the base, and the base's size.
+    pub log_since_base: u64,
+    pub base_bytes: u64,
 }
 
 pub fn shard_persistence(n: &Node) -> ShardPersistence {
     let sh = n.shard.borrow();
-    let log_since_snapshot = sh.aof.as_ref().map_or(0, |a| {
+    let log_since_base = sh.aof.as_ref().map_or(0, |a| {
         let a = a.borrow();
-        (a.stats.total_bytes + a.pending_bytes()).saturating_sub(n.persist.log_base.get())
+        (a.stats.total_bytes + a.pending_bytes()).saturating_sub(n.persist.log_at_base.get())
     });
     ShardPersistence {
         changes_since_save: sh.changes - n.persist.saved_changes.get(),
-        log_since_snapshot,
-        snapshot_bytes: n.persist.snapshot_bytes.get(),
+        log_since_base,
+        base_bytes: n.persist.base_bytes.get(),
     }
 }
 
@@ -394,11 +412,11 @@ pub async fn cron(node0: Rc<Node>) {
             continue;
         };
         let now = crate::util::now_ms();
-        let (save_points, hybrid, pct, min_size) = {
+        let (save_points, log_on, pct, min_size) = {
             let c = node0.config.borrow();
             (
                 c.save.clone(),
-                c.appendonly && c.aof_use_rdb_preamble,
+                c.appendonly,
                 c.auto_aof_rewrite_percentage,
                 c.auto_aof_rewrite_min_size,
             )
@@ -410,11 +428,12 @@ pub async fn cron(node0: Rc<Node>) {
         let save_point = save_points
             .iter()
             .any(|&(secs, n)| changes >= n && since_save >= secs);
-        let log_grown = hybrid
+        // As Redis: a shard without a base yet counts its base as 1 byte.
+        let log_grown = log_on
             && pct > 0
             && shards.iter().any(|s| {
-                let base = s.snapshot_bytes.max(1);
-                s.log_since_snapshot >= min_size && s.log_since_snapshot * 100 >= base * pct
+                let base = s.base_bytes.max(1);
+                s.log_since_base >= min_size && s.log_since_base * 100 >= base * pct
             });
         if (save_point || log_grown) && may_retry {
             let why = if save_point {

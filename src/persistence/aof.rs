@@ -120,12 +120,8 @@ struct Rotation {
 
 impl AofBuffer {
     pub fn append(&mut self, db: usize, argv: &[Bytes]) {
-        // `pending` starts on a block boundary. A header never starts in the
-        // last bytes of a block: the reader takes those as padding.
-        let left = BLOCK - self.pending.len() % BLOCK;
-        if left < HEADER_BYTES {
-            self.pending.resize(self.pending.len() + left, 0);
-        }
+        // `pending` starts on a block boundary.
+        record::skip_block_tail(&mut self.pending, 0);
         record::encode(&mut self.pending, db, argv);
         self.appended += 1;
         if self.policy == Fsync::Always || self.pending.len() >= self.write_threshold_bytes {
@@ -206,6 +202,26 @@ impl AofBuffer {
 pub fn segment_path(dir: &Path, shard: usize, seq: u64) -> PathBuf {
     dir.join("aof")
         .join(format!("shard-{shard:03}-{seq:08}.aof"))
+}
+
+/// Where a shard's log base of generation `g` lives (AOF-only mode:
+/// docs/snapshots.md): `<dir>/aof/shard-<id>-<g>-base.aof`, named to sort
+/// just before segment `g`, which follows it.
+pub fn base_path(dir: &Path, shard: usize, g: u64) -> PathBuf {
+    dir.join("aof")
+        .join(format!("shard-{shard:03}-{g:08}-base.aof"))
+}
+
+/// The header block of segment (or log base) `seq` of `shard`.
+pub fn segment_header(shard: usize, shards: usize, seq: u64) -> Vec<u8> {
+    SegmentHeader {
+        magic: record::SEGMENT_MAGIC,
+        shard: shard as u32,
+        shards: shards as u32,
+        sequence: seq,
+        run_id: crate::runtime::run_id().to_string(),
+    }
+    .encode()
 }
 
 /// How reading a segment ended.
@@ -349,55 +365,59 @@ impl<'a> Window<'a> {
     }
 }
 
-/// What replaying a shard's segments found.
+/// What replaying a shard's log found.
 #[derive(Debug, Default)]
 pub struct Replayed {
+    /// Records and bytes of the segments (the log base's are apart: the log
+    /// grows from the base, and a rewrite is judged by that growth).
     pub records: u64,
     pub bytes: u64,
+    pub base_records: u64,
+    pub base_bytes: u64,
     /// The segments that remain valid (all of them, unless damage cut the
     /// log short and the segments after it were dropped).
     pub kept: Vec<u64>,
 }
 
-/// Replays the segments `segs` of `shard` through `apply`, in order. A torn
-/// tail of the last one is cut off with a warning; other bad records stop
-/// start-up unless `on_corruption` says to keep the valid prefix.
+/// Replays `shard`'s log base `base` (if any), then its segments `segs`,
+/// through `apply`, in order. A torn tail of the last segment is cut off with
+/// a warning; other bad records (a log base is written whole, so any bad
+/// record in it) stop start-up unless `on_corruption` says to keep the valid
+/// prefix.
 pub fn replay(
     dir: &Path,
     shard: usize,
     shards: usize,
-    segs: &[u64],
+    (base, segs): (Option<u64>, &[u64]),
     on_corruption: OnCorruption,
     mut apply: impl FnMut(usize, Vec<Bytes>),
 ) -> Result<Replayed, String> {
     let mut done = Replayed::default();
-    for (i, &seq) in segs.iter().enumerate() {
-        let path = segment_path(dir, shard, seq);
+    let chain = base
+        .map(|g| (base_path(dir, shard, g), None))
+        .into_iter()
+        .chain(segs.iter().map(|&s| (segment_path(dir, shard, s), Some(s))));
+    let files = segs.len() + base.is_some() as usize;
+    for (i, (path, seq)) in chain.enumerate() {
         let end = read_segment(&path, Some((shard, shards)), &mut apply)?;
-        let newest = i + 1 == segs.len();
-        done.kept.push(seq);
-        let cut = match end {
-            SegmentEnd::Clean { records, bytes } => {
-                done.records += records;
-                done.bytes += bytes;
-                None
-            }
+        let newest = i + 1 == files && seq.is_some();
+        let what = seq.map_or("the log base".to_string(), |s| format!("segment {s}"));
+        let (records, bytes, cut) = match end {
+            SegmentEnd::Clean { records, bytes } => (records, bytes, None),
             SegmentEnd::Torn { records, at } if newest => {
                 tracing::warn!(file = %path.display(), offset = at, "AOF ends with a torn record (a write cut by a crash): truncating it");
-                done.records += records;
-                Some(at)
+                (records, at, Some(at))
             }
             SegmentEnd::Torn { records, at } | SegmentEnd::Corrupt { records, at } => {
                 if on_corruption == OnCorruption::Stop {
                     return Err(format!(
-                        "{}: bad AOF record at offset {at} (segment {seq} of shard {shard}). Start with --aof-load-corrupt skip-tail to keep the {} valid records before it and drop the rest, or repair it with `ringcache check --fix`",
+                        "{}: bad AOF record at offset {at} ({what} of shard {shard}). Start with --aof-load-corrupt skip-tail to keep the {} valid records before it and drop the rest, or repair it with `ringcache check --fix`",
                         path.display(),
-                        done.records + records
+                        done.records + done.base_records + records
                     ));
                 }
                 tracing::warn!(file = %path.display(), offset = at, "bad AOF record: keeping the valid prefix as asked, dropping the rest");
-                done.records += records;
-                Some(at)
+                (records, at, Some(at))
             }
         };
         if let Some(at) = cut {
@@ -408,19 +428,29 @@ pub fn replay(
             f.set_len(at)
                 .and_then(|_| f.sync_all())
                 .map_err(|e| format!("cannot truncate {}: {e}", path.display()))?;
-            done.bytes += at;
-            if !newest {
-                // Later segments came after the damage: they cannot be
-                // applied. The caller's manifest drops them (`kept`).
-                for later in &segs[i + 1..] {
-                    tracing::warn!(
-                        segment = later,
-                        shard,
-                        "dropping a segment written after a bad record"
-                    );
-                }
-                break;
+        }
+        match seq {
+            None => {
+                done.base_records += records;
+                done.base_bytes += bytes;
             }
+            Some(s) => {
+                done.records += records;
+                done.bytes += bytes;
+                done.kept.push(s);
+            }
+        }
+        if cut.is_some() && !newest {
+            // Later segments came after the damage: they cannot be applied.
+            // The caller's manifest drops them (`kept`).
+            for later in segs.iter().filter(|&&s| seq.is_none_or(|q| s > q)) {
+                tracing::warn!(
+                    segment = later,
+                    shard,
+                    "dropping a segment written after a bad record"
+                );
+            }
+            break;
         }
     }
     Ok(done)
@@ -507,14 +537,7 @@ pub async fn create_segment(
         .dma_open(&path)
         .await
         .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-    let header = SegmentHeader {
-        magic: record::SEGMENT_MAGIC,
-        shard: shard as u32,
-        shards: shards as u32,
-        sequence: seq,
-        run_id: crate::runtime::run_id().to_string(),
-    }
-    .encode();
+    let header = segment_header(shard, shards, seq);
     let io = |e: glommio::GlommioError<()>| format!("{}: {e}", path.display());
     if !reserve(&file, extent).await {
         tracing::warn!(

@@ -1,41 +1,70 @@
-//! The manifest: which files hold the data, per shard — its snapshot (if
-//! any) and the log segments written after it, in order. Recovery loads
-//! exactly these files and nothing else, so a leftover file (a snapshot cut
-//! short, a segment from before the last snapshot) is never mixed in.
+//! The manifest: which files hold the data, per shard — its base (if any: a
+//! snapshot, or in AOF-only mode a log of commands) and the log segments
+//! written after it, in order. Recovery loads exactly these files and
+//! nothing else, so a leftover file (a base cut short, a segment from before
+//! the last base) is never mixed in.
 //!
 //! One small text file, `<dir>/manifest`, replaced atomically (temporary
 //! file, fsync, rename, directory fsync) each time a shard's files change:
 //!
 //! ```text
 //! ringcache-manifest 1
-//! shards 2
+//! shards 3
 //! shard 0 snapshot 7 segments 7 8
 //! shard 1 snapshot - segments 1 2
+//! shard 2 log-base 5 segments 5
 //! crc32c 1a2b3c4d
 //! ```
 //!
 //! Numbers are generations: snapshot `g` is `snapshot/shard-NNN-g.snap`,
-//! segment `s` is `aof/shard-NNN-s.aof`; the segment that starts at a
-//! snapshot's cut has the snapshot's number.
+//! log base `g` is `aof/shard-NNN-g-base.aof`, segment `s` is
+//! `aof/shard-NNN-s.aof`; the segment that starts at a base's cut has the
+//! base's number. (Manifests written before log bases existed say
+//! `snapshot` on every line, and load unchanged.)
 
 use super::snapshot;
 use std::path::{Path, PathBuf};
 
 const FIRST_LINE: &str = "ringcache-manifest 1";
 
+/// What a shard's segments follow: the state at a cut, in one of two forms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Base {
+    /// A snapshot file (the hybrid, and snapshot-only mode).
+    Snapshot(u64),
+    /// A log of commands that rebuild every key (AOF-only mode: Redis's
+    /// rewritten AOF without the RDB preamble).
+    Log(u64),
+}
+
+impl Base {
+    pub fn generation(self) -> u64 {
+        match self {
+            Base::Snapshot(g) | Base::Log(g) => g,
+        }
+    }
+
+    pub fn path(self, dir: &Path, shard: usize) -> PathBuf {
+        match self {
+            Base::Snapshot(g) => snapshot::path(dir, shard, g),
+            Base::Log(g) => super::aof::base_path(dir, shard, g),
+        }
+    }
+}
+
 /// One shard's files.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ShardFiles {
-    pub snapshot: Option<u64>,
+    pub base: Option<Base>,
     pub segments: Vec<u64>,
 }
 
 impl ShardFiles {
-    /// The paths of these files of shard `shard`: its snapshot, then its
+    /// The paths of these files of shard `shard`: its base, then its
     /// segments in order.
     pub fn paths(&self, dir: &Path, shard: usize) -> Vec<PathBuf> {
-        self.snapshot
-            .map(|g| snapshot::path(dir, shard, g))
+        self.base
+            .map(|b| b.path(dir, shard))
             .into_iter()
             .chain(
                 self.segments
@@ -45,11 +74,28 @@ impl ShardFiles {
             .collect()
     }
 
-    /// The number for the next snapshot or segment: above every one in use.
+    /// The snapshot's generation, if the base is one.
+    pub fn snapshot(&self) -> Option<u64> {
+        match self.base {
+            Some(Base::Snapshot(g)) => Some(g),
+            _ => None,
+        }
+    }
+
+    /// The log base's generation, if the base is one.
+    pub fn log_base(&self) -> Option<u64> {
+        match self.base {
+            Some(Base::Log(g)) => Some(g),
+            _ => None,
+        }
+    }
+
+    /// The number for the next base or segment: above every one in use.
     pub fn next_generation(&self) -> u64 {
         self.segments
             .iter()
-            .chain(self.snapshot.iter())
+            .copied()
+            .chain(self.base.map(Base::generation))
             .max()
             .map_or(1, |g| g + 1)
     }
@@ -113,7 +159,7 @@ impl Manifest {
         for line in lines {
             let bad = || format!("bad line \"{line}\"");
             let words: Vec<&str> = line.split_whitespace().collect();
-            let ["shard", id, "snapshot", snap, "segments", segs @ ..] = words.as_slice() else {
+            let ["shard", id, kind, base, "segments", segs @ ..] = words.as_slice() else {
                 return Err(bad());
             };
             let id: usize = id.parse().map_err(|_| bad())?;
@@ -122,10 +168,11 @@ impl Manifest {
             }
             let number = |w: &str| w.parse::<u64>().map_err(|_| bad());
             m.shards[id] = ShardFiles {
-                snapshot: if *snap == "-" {
-                    None
-                } else {
-                    Some(number(snap)?)
+                base: match (*kind, *base) {
+                    ("snapshot", "-") => None,
+                    ("snapshot", g) => Some(Base::Snapshot(number(g)?)),
+                    ("log-base", g) => Some(Base::Log(number(g)?)),
+                    _ => return Err(bad()),
                 },
                 segments: segs.iter().map(|w| number(w)).collect::<Result<_, _>>()?,
             };
@@ -136,12 +183,13 @@ impl Manifest {
     fn render(&self) -> String {
         let mut s = format!("{FIRST_LINE}\nshards {}\n", self.shards.len());
         for (i, f) in self.shards.iter().enumerate() {
-            let snap = f.snapshot.map_or("-".into(), |g| g.to_string());
+            let base = match f.base {
+                None => "snapshot -".to_string(),
+                Some(Base::Snapshot(g)) => format!("snapshot {g}"),
+                Some(Base::Log(g)) => format!("log-base {g}"),
+            };
             let segs: Vec<String> = f.segments.iter().map(u64::to_string).collect();
-            s.push_str(&format!(
-                "shard {i} snapshot {snap} segments {}\n",
-                segs.join(" ")
-            ));
+            s.push_str(&format!("shard {i} {base} segments {}\n", segs.join(" ")));
         }
         let crc = crc32c::crc32c(s.as_bytes());
         s.push_str(&format!("crc32c {crc:08x}\n"));
@@ -178,17 +226,35 @@ mod tests {
         let m = Manifest {
             shards: vec![
                 ShardFiles {
-                    snapshot: Some(7),
+                    base: Some(Base::Snapshot(7)),
                     segments: vec![7, 8],
                 },
                 ShardFiles::default(),
+                ShardFiles {
+                    base: Some(Base::Log(12)),
+                    segments: vec![12],
+                },
             ],
         };
         let text = m.render();
+        assert!(text.contains("shard 2 log-base 12 segments 12\n"), "{text}");
         assert_eq!(Manifest::parse(&text), Ok(m.clone()));
         assert_eq!(m.shards[0].next_generation(), 9);
         assert_eq!(m.shards[1].next_generation(), 1);
+        assert_eq!(m.shards[2].next_generation(), 13);
         assert!(Manifest::parse(&text.replace("segments 7 8", "segments 7 9")).is_err());
         assert!(Manifest::parse(&text[..text.len() - 12]).is_err());
+    }
+
+    #[test]
+    fn manifests_from_before_log_bases_load() {
+        let body = "ringcache-manifest 1\nshards 2\nshard 0 snapshot 7 segments 7 8\nshard 1 snapshot - segments 1 2\n";
+        let text = format!("{body}crc32c {:08x}\n", crc32c::crc32c(body.as_bytes()));
+        let m = Manifest::parse(&text).expect("an older manifest");
+        assert_eq!(m.shards[0].base, Some(Base::Snapshot(7)));
+        assert_eq!(m.shards[0].snapshot(), Some(7));
+        assert_eq!(m.shards[1].base, None);
+        assert_eq!(m.shards[1].segments, [1, 2]);
+        assert_eq!(m.render(), text);
     }
 }

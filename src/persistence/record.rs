@@ -139,6 +139,16 @@ pub fn decode_payload(p: &Bytes) -> Option<(usize, Vec<Bytes>)> {
     (pos == p.len() && argc > 0).then_some((db, argv))
 }
 
+/// Pads `out`, whose first byte sits at file offset `start`, to the next
+/// block boundary if a record header would start in the last bytes of a
+/// block: the reader takes those as padding.
+pub fn skip_block_tail(out: &mut Vec<u8>, start: u64) {
+    let left = BLOCK - (start as usize + out.len()) % BLOCK;
+    if left < HEADER_BYTES {
+        out.resize(out.len() + left, 0);
+    }
+}
+
 /// Rounds up to the next block boundary.
 pub fn align_up(n: u64) -> u64 {
     n.div_ceil(BLOCK as u64) * BLOCK as u64
@@ -163,6 +173,19 @@ mod tests {
         assert_eq!(crc, crc32c::crc32c(&payload));
         assert_eq!(decode_payload(&payload), Some((3, argv)));
         assert_eq!(decode_payload(&payload.slice(..payload.len() - 1)), None);
+    }
+
+    #[test]
+    fn a_header_never_starts_in_a_blocks_last_bytes() {
+        // `out` starts 12 bytes before a block boundary.
+        let start = (BLOCK - 12) as u64;
+        let mut out = vec![1; 4];
+        skip_block_tail(&mut out, start);
+        assert_eq!(out.len(), 4, "8 bytes left: a header fits");
+        out.push(1);
+        skip_block_tail(&mut out, start);
+        assert_eq!(out.len(), 12, "7 bytes left: padded to the boundary");
+        assert!(out[5..].iter().all(|&b| b == 0));
     }
 
     #[test]

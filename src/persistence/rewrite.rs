@@ -1,8 +1,10 @@
 //! A value as the commands that rebuild it: how a key moved between shards is
-//! logged on its new shard, and what a log rewrite writes for each live key.
-//! Large collections are split into several commands of bounded size.
+//! logged on its new shard, and what a log rewrite writes for each live key
+//! (the log base of AOF-only mode). Large collections are split into several
+//! commands of bounded size.
 
-use crate::keyspace::Value;
+use super::record;
+use crate::keyspace::{Entry, Value};
 use crate::protocol::format_double;
 use bytes::Bytes;
 
@@ -11,39 +13,82 @@ const ITEMS_PER_COMMAND: usize = 64;
 
 /// The commands that recreate `key` holding `value`, expiring at `expire_at`.
 pub fn commands_for(key: &Bytes, value: &Value, expire_at: Option<u64>) -> Vec<Vec<Bytes>> {
-    let word = Bytes::from_static;
     let mut out = Vec::new();
-    let mut batched = |cmd: &'static [u8], items: &mut dyn Iterator<Item = Vec<Bytes>>| loop {
-        let mut argv = vec![word(cmd), key.clone()];
-        for item in (&mut *items).take(ITEMS_PER_COMMAND) {
-            argv.extend(item);
-        }
-        if argv.len() == 2 {
-            break;
-        }
+    commands_from(key, value, expire_at, 0, |argv| {
         out.push(argv);
-    };
-    match value {
-        Value::Str(s) => batched(b"SET", &mut std::iter::once(vec![s.clone()])),
-        Value::List(l) => batched(b"RPUSH", &mut l.iter().map(|e| vec![e.clone()])),
-        Value::Hash(h) => batched(
+        true
+    });
+    out
+}
+
+/// Hands `emit` the commands that recreate `key` from its value's item
+/// `from` on, until it says stop (then returns the item to go on from) or
+/// they end with the TTL's PEXPIREAT (`None`).
+fn commands_from(
+    key: &Bytes,
+    value: &Value,
+    expire_at: Option<u64>,
+    from: usize,
+    mut emit: impl FnMut(Vec<Bytes>) -> bool,
+) -> Option<usize> {
+    let word = Bytes::from_static;
+    let (cmd, items): (&'static [u8], Box<dyn Iterator<Item = Vec<Bytes>> + '_>) = match value {
+        Value::Str(s) => (b"SET", Box::new(std::iter::once(vec![s.clone()]))),
+        Value::List(l) => (
+            b"RPUSH",
+            Box::new(l.range(from.min(l.len())..).map(|e| vec![e.clone()])),
+        ),
+        Value::Hash(h) => (
             b"HSET",
-            &mut h.iter().map(|(f, v)| vec![f.clone(), v.clone()]),
+            Box::new(h.iter_from(from).map(|(f, v)| vec![f.clone(), v.clone()])),
         ),
-        Value::Set(s) => batched(b"SADD", &mut s.iter().map(|m| vec![m.clone()])),
-        Value::ZSet(z) => batched(
+        Value::Set(s) => (
+            b"SADD",
+            Box::new(s.iter_from(from).map(|m| vec![m.clone()])),
+        ),
+        Value::ZSet(z) => (
             b"ZADD",
-            &mut z
-                .iter()
-                .map(|(m, score)| vec![Bytes::from(format_double(score)), m.clone()]),
+            Box::new(
+                z.iter_from(from)
+                    .map(|(m, score)| vec![Bytes::from(format_double(score)), m.clone()]),
+            ),
         ),
+    };
+    let mut items = items.peekable();
+    let mut at = from;
+    while items.peek().is_some() {
+        let mut argv = vec![word(cmd), key.clone()];
+        for item in items.by_ref().take(ITEMS_PER_COMMAND) {
+            argv.extend(item);
+            at += 1;
+        }
+        if !emit(argv) && items.peek().is_some() {
+            return Some(at);
+        }
     }
     if let Some(at) = expire_at {
-        out.push(vec![
+        emit(vec![
             word(b"PEXPIREAT"),
             key.clone(),
             Bytes::from(at.to_string()),
         ]);
     }
-    out
+    None
+}
+
+/// Appends the log records that rebuild one entry of database `db` from its
+/// item `from` on, stopping between commands once `out` holds `stop_at`
+/// bytes: the `EncodeFn` a cut uses to write a log base. (Commands of other
+/// keys between a big value's commands replay the same.)
+pub fn encode_entry_from(
+    out: &mut Vec<u8>,
+    db: usize,
+    e: &Entry,
+    from: usize,
+    stop_at: usize,
+) -> Option<usize> {
+    commands_from(e.key(), &e.value, e.expire_at(), from, |argv| {
+        record::encode(out, db, &argv);
+        out.len() < stop_at
+    })
 }

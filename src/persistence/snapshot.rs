@@ -571,8 +571,9 @@ impl Records {
 /// Bytes gathered before a write: large sequential writes, few of them.
 const WRITE_BYTES: usize = 1 << 20;
 
-/// A snapshot being written by its shard's core, with O_DIRECT, under a
-/// temporary name until `finish` publishes it.
+/// A base being written by its shard's core, with O_DIRECT, under a
+/// temporary name until `finish` publishes it: a snapshot, or (AOF-only
+/// mode) a log base, a segment of the commands that rebuild every key.
 pub struct DmaSink {
     file: DmaFile,
     tmp: PathBuf,
@@ -581,9 +582,12 @@ pub struct DmaSink {
     pos: u64,
     pending: Vec<u8>,
     totals: Totals,
+    /// A log base: no footer, and no record header in a block's last bytes.
+    log: bool,
 }
 
 impl DmaSink {
+    /// Snapshot `generation` of `shard`.
     pub async fn create(
         dir: &Path,
         shard: usize,
@@ -591,6 +595,29 @@ impl DmaSink {
         generation: u64,
     ) -> Result<DmaSink, String> {
         let (path, tmp) = paths(dir, shard, generation)?;
+        DmaSink::open(path, tmp, header(shard, shards, generation), false).await
+    }
+
+    /// Log base `generation` of `shard`: records from `rewrite::encode_entry_from`.
+    pub async fn create_log_base(
+        dir: &Path,
+        shard: usize,
+        shards: usize,
+        generation: u64,
+    ) -> Result<DmaSink, String> {
+        let path = super::aof::base_path(dir, shard, generation);
+        std::fs::create_dir_all(dir.join("aof")).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let tmp = path.with_extension("aof.tmp");
+        let header = super::aof::segment_header(shard, shards, generation);
+        DmaSink::open(path, tmp, header, true).await
+    }
+
+    async fn open(
+        path: PathBuf,
+        tmp: PathBuf,
+        header: Vec<u8>,
+        log: bool,
+    ) -> Result<DmaSink, String> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -606,17 +633,31 @@ impl DmaSink {
             pos: 0,
             pending: {
                 let mut p = Vec::with_capacity(2 * WRITE_BYTES);
-                p.extend_from_slice(&header(shard, shards, generation));
+                p.extend_from_slice(&header);
                 p
             },
             totals: Totals::default(),
+            log,
         })
     }
 
     /// Appends whole records holding `keys` keys; writes once enough piled up.
     pub async fn write(&mut self, records: &[u8], keys: u64) -> Result<(), String> {
         self.totals.add(records, keys);
-        self.pending.extend_from_slice(records);
+        if self.log {
+            // The log reader takes a block's last bytes for padding: a
+            // record that would start there starts on the next block.
+            let mut at = 0;
+            while at < records.len() {
+                let len = u32::from_le_bytes(records[at..at + 4].try_into().expect("4 bytes"));
+                let end = at + HEADER_BYTES + len as usize;
+                record::skip_block_tail(&mut self.pending, self.pos);
+                self.pending.extend_from_slice(&records[at..end]);
+                at = end;
+            }
+        } else {
+            self.pending.extend_from_slice(records);
+        }
         if self.pending.len() >= WRITE_BYTES {
             // Whole blocks go; the partial tail moves to the front. The
             // buffer keeps its capacity: no allocation per write.
@@ -636,10 +677,16 @@ impl DmaSink {
         Ok(())
     }
 
-    /// Writes the footer, syncs, and renames the file into place.
+    /// Writes the footer (a log base: zeros to the end of the block, which
+    /// the log reader skips), syncs, and renames the file into place.
     pub async fn finish(mut self, cut_ms: u64) -> Result<(PathBuf, Totals), String> {
-        let footer = self.totals.footer(cut_ms);
-        self.pending.extend_from_slice(&footer);
+        if self.log {
+            let end = record::align_up(self.pos + self.pending.len() as u64);
+            self.pending.resize((end - self.pos) as usize, 0);
+        } else {
+            let footer = self.totals.footer(cut_ms);
+            self.pending.extend_from_slice(&footer);
+        }
         self.flush(self.pending.len()).await?;
         let io = |e: glommio::GlommioError<()>| format!("{}: {e}", self.tmp.display());
         self.file.fdatasync().await.map_err(io)?;

@@ -1,7 +1,8 @@
 //! Start-up recovery (docs/snapshots.md). The coordinator, before any core
 //! runs, reads the manifest, checks that every file it names exists, and
 //! re-shards the data when the shard count changed. Then every core loads
-//! its own shard in parallel — its snapshot, then the log segments after it —
+//! its own shard in parallel — its base (a snapshot, or a log base replayed
+//! like the log), then the log segments after it —
 //! on a loader thread pinned to the core's CPU, while the core itself already
 //! answers clients (`-LOADING` until every shard is in).
 
@@ -10,7 +11,7 @@ use crate::config::{Config, SnapshotOnCorruption};
 use crate::keyspace::Keyspace;
 use crate::node::persist::publish_files;
 use crate::node::Node;
-use crate::persistence::manifest::{Manifest, ShardFiles};
+use crate::persistence::manifest::{Base, Manifest, ShardFiles};
 use crate::persistence::{aof, loading, snapshot};
 use crate::router;
 use crate::shard::Shard;
@@ -85,7 +86,7 @@ pub fn load_shard(
     let mut sh = Shard::new(shard, shards, config.databases);
     let started = Instant::now();
     let mut last_log = Instant::now();
-    if let Some(g) = files.snapshot {
+    if let Some(g) = files.snapshot() {
         let path = snapshot::path(dir, shard, g);
         let mut progress = |bytes: u64| {
             loading::add_loaded(bytes);
@@ -128,7 +129,7 @@ pub fn load_shard(
         dir,
         shard,
         shards,
-        &files.segments,
+        (files.log_base(), &files.segments),
         config.aof_load_corrupt,
         |db, argv| {
             if failure.is_none() {
@@ -144,23 +145,25 @@ pub fn load_shard(
     if let Some(e) = failure {
         return Err(format!("log replay of shard {shard} failed: {e}"));
     }
-    loading::add_loaded(replayed.bytes);
+    loading::add_loaded(replayed.base_bytes + replayed.bytes);
     let secs = started.elapsed().as_secs_f64();
     tracing::info!(
         shard,
         keys = (0..sh.keyspace.databases())
             .map(|d| sh.keyspace.len(d))
             .sum::<usize>(),
-        records = replayed.records,
-        log_bytes = replayed.bytes,
+        records = replayed.base_records + replayed.records,
+        log_bytes = replayed.base_bytes + replayed.bytes,
         seconds = format!("{secs:.2}"),
         "shard loaded"
     );
     let kept = ShardFiles {
-        snapshot: files.snapshot,
+        base: files.base,
         segments: replayed.kept,
     };
-    Ok((sh.keyspace, kept, (replayed.records, replayed.bytes)))
+    // The log's size counts from its base, as after a rewrite.
+    let records = replayed.base_records + replayed.records;
+    Ok((sh.keyspace, kept, (records, replayed.bytes)))
 }
 
 /// A core's part: loads its shard on a loader thread pinned to `cpu`, then
@@ -188,9 +191,9 @@ pub async fn recover(
         .await
         .map_err(|_| format!("the loader of shard {id} died"))??;
     node.shard.borrow_mut().keyspace = keyspace;
-    if let Some(g) = files.snapshot {
-        let size = std::fs::metadata(snapshot::path(&config.dir, id, g)).map_or(0, |m| m.len());
-        node.persist.snapshot_bytes.set(size);
+    if let Some(base) = files.base {
+        let size = std::fs::metadata(base.path(&config.dir, id)).map_or(0, |m| m.len());
+        node.persist.base_bytes.set(size);
     }
     if config.appendonly {
         let seq = files.next_generation();
@@ -269,7 +272,7 @@ fn reshard(config: &Config, old: &Manifest) -> Result<Manifest, String> {
     let manifest = Manifest {
         shards: vec![
             ShardFiles {
-                snapshot: Some(generation),
+                base: Some(Base::Snapshot(generation)),
                 segments: Vec::new(),
             };
             shards

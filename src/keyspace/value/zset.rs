@@ -1,24 +1,50 @@
-//! The sorted set: members ordered by (score, member), with O(log n) rank and
+//! The sorted set: members ordered by (score, member), with rank and
 //! score/lex range queries.
 //!
-//! Two structures, as in Redis (which pairs a skiplist with a dict):
-//! - a member → score table (`Map`), for ZSCORE and membership in O(1);
-//! - an order-statistic treap over (score, member): a binary search tree
-//!   balanced by random priorities (expected depth O(log n)), each node
-//!   carrying the size of its subtree. The sizes give rank → element and
-//!   element → rank in O(log n), which is what ZRANK, ZRANGE by index and
-//!   ZCOUNT need (a `BTreeSet` would find a score in O(log n) but could only
-//!   count ranks in O(n)). Nodes live in one `Vec` arena linked by `u32`
-//!   indexes, freed slots reused, so a node costs no allocation of its own.
+//! Two forms behind one API, as Redis has a listpack and a skiplist:
+//! - compact, while the set holds at most `ZSET_SMALL_MAX_ENTRIES` members
+//!   of at most `ZSET_SMALL_MAX_VALUE_BYTES` bytes: one `Vec` of
+//!   (score, member) kept sorted by (score, member). Rank, range and count
+//!   are a binary search and a slice; a member's score is a linear scan,
+//!   which at this size costs less than hashing and no table overhead;
+//! - full (`tree`): an order-statistic treap plus a member → score table,
+//!   O(log n) for everything.
+//!
+//! A set converts once, when an insert passes a limit, and never back (as
+//! in Redis). Callers never see the form, except through `encoding` (OBJECT
+//! ENCODING) and ZSCAN, which returns a compact set whole as Redis does.
 //!
 //! Scores are never NaN (commands refuse them), so `<` on f64 is a total
 //! order here; -0 is stored as 0, which Redis also treats as equal.
-//! A range of m elements costs O(m log n) (one descent per element).
 
-use super::Map;
+mod tree;
+
+use super::random_index;
 use bytes::Bytes;
+use tree::Tree;
 
 pub type Score = f64;
+
+/// Most members a sorted set keeps in its compact form (Redis's
+/// `zset-max-listpack-entries`).
+pub const ZSET_SMALL_MAX_ENTRIES: usize = 128;
+/// Longest member a compact sorted set holds (`zset-max-listpack-value`).
+pub const ZSET_SMALL_MAX_VALUE_BYTES: usize = 64;
+
+/// (score, member) strictly before (score2, member2).
+fn before(s: Score, m: &[u8], s2: Score, m2: &[u8]) -> bool {
+    s < s2 || (s == s2 && m < m2)
+}
+
+pub struct ZSet {
+    form: Form,
+}
+
+enum Form {
+    Small(Vec<(Score, Bytes)>),
+    /// Boxed: a compact set then costs one `Vec`, not the tree's fields.
+    Big(Box<Tree>),
+}
 
 impl Default for ZSet {
     fn default() -> Self {
@@ -26,46 +52,26 @@ impl Default for ZSet {
     }
 }
 
-const NIL: u32 = u32::MAX;
-
-struct Node {
-    score: Score,
-    member: Bytes,
-    priority: u32,
-    size: u32,
-    left: u32,
-    right: u32,
-}
-
-pub struct ZSet {
-    nodes: Vec<Node>,
-    free: Vec<u32>,
-    root: u32,
-    scores: Map<Score>,
-    /// xorshift state for node priorities, seeded per set.
-    rng: u32,
-}
-
-/// (score, member) strictly before (score2, member2).
-fn before(s: Score, m: &[u8], s2: Score, m2: &[u8]) -> bool {
-    s < s2 || (s == s2 && m < m2)
-}
-
 impl ZSet {
     pub fn new() -> ZSet {
         ZSet {
-            nodes: Vec::new(),
-            free: Vec::new(),
-            root: NIL,
-            scores: Map::default(),
-            // Seeded per set from the process's random state: priorities an
-            // attacker cannot predict keep the tree balanced.
-            rng: (ahash::RandomState::new().hash_one(0u8) as u32) | 1,
+            form: Form::Small(Vec::new()),
+        }
+    }
+
+    /// OBJECT ENCODING's name for the form, as Redis 7.0 says it.
+    pub fn encoding(&self) -> &'static str {
+        match &self.form {
+            Form::Small(_) => "listpack",
+            Form::Big(_) => "skiplist",
         }
     }
 
     pub fn len(&self) -> usize {
-        self.scores.len()
+        match &self.form {
+            Form::Small(v) => v.len(),
+            Form::Big(t) => t.len(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -73,71 +79,77 @@ impl ZSet {
     }
 
     pub fn score(&self, member: &[u8]) -> Option<Score> {
-        self.scores.get(member).copied()
+        match &self.form {
+            Form::Small(v) => v.iter().find(|(_, m)| m == member).map(|(s, _)| *s),
+            Form::Big(t) => t.score(member),
+        }
     }
 
     /// Adds a member or changes its score; returns its previous score.
     pub fn insert(&mut self, member: Bytes, score: Score) -> Option<Score> {
         debug_assert!(!score.is_nan());
         let score = score + 0.0; // -0 → 0
-        let old = self.score(&member);
-        if let Some(old) = old {
-            if old == score {
-                return Some(old);
+        let v = match &mut self.form {
+            Form::Big(t) => return t.insert(member, score),
+            Form::Small(v) => v,
+        };
+        let old = match v.iter().position(|(_, m)| *m == member) {
+            Some(i) if v[i].0 == score => return Some(score),
+            Some(i) => Some(v.remove(i).0),
+            None => None,
+        };
+        if member.len() <= ZSET_SMALL_MAX_VALUE_BYTES && v.len() < ZSET_SMALL_MAX_ENTRIES {
+            let at = v.partition_point(|(s, m)| before(*s, m, score, &member));
+            // Sized exactly, as a listpack is: growing one slot at a time
+            // costs a copy of at most 128 entries, and no slack stays behind.
+            v.reserve_exact(1);
+            v.insert(at, (score, member));
+        } else {
+            // Past a limit: convert, once. `old` is already out of `v`.
+            let mut t = Box::new(Tree::new());
+            for (s, m) in v.drain(..) {
+                t.insert(m, s);
             }
-            self.tree_remove(old, &member);
+            t.insert(member, score);
+            self.form = Form::Big(t);
         }
-        self.tree_insert(score, member.clone());
-        self.scores.insert(member, score);
         old
     }
 
     /// Removes a member; returns its score.
     pub fn remove(&mut self, member: &[u8]) -> Option<Score> {
-        let score = self.scores.remove(member)?;
-        self.tree_remove(score, member);
-        Some(score)
+        match &mut self.form {
+            Form::Small(v) => {
+                let i = v.iter().position(|(_, m)| m == member)?;
+                Some(v.remove(i).0)
+            }
+            Form::Big(t) => t.remove(member),
+        }
     }
 
     /// The 0-based rank of a member, lowest score first.
     pub fn rank(&self, member: &[u8]) -> Option<usize> {
-        let score = self.score(member)?;
-        Some(self.count_while(|s, m| before(s, m, score, member)))
+        match &self.form {
+            Form::Small(v) => v.iter().position(|(_, m)| m == member),
+            Form::Big(t) => t.rank(member),
+        }
     }
 
     /// How many elements, from the lowest, satisfy `pred`; `pred` must hold
     /// for a prefix of the order (e.g. "score < x"). O(log n).
     pub fn count_while(&self, pred: impl Fn(Score, &[u8]) -> bool) -> usize {
-        let (mut t, mut n) = (self.root, 0usize);
-        while t != NIL {
-            let node = &self.nodes[t as usize];
-            if pred(node.score, &node.member) {
-                n += self.size(node.left) as usize + 1;
-                t = node.right;
-            } else {
-                t = node.left;
-            }
+        match &self.form {
+            Form::Small(v) => v.partition_point(|(s, m)| pred(*s, m)),
+            Form::Big(t) => t.count_while(pred),
         }
-        n
     }
 
-    /// The element at `rank` (0 = lowest). O(log n).
+    /// The element at `rank` (0 = lowest).
     pub fn get(&self, rank: usize) -> Option<(Score, &Bytes)> {
-        let mut t = self.root;
-        let mut k = rank;
-        while t != NIL {
-            let node = &self.nodes[t as usize];
-            let left = self.size(node.left) as usize;
-            if k < left {
-                t = node.left;
-            } else if k == left {
-                return Some((node.score, &node.member));
-            } else {
-                k -= left + 1;
-                t = node.right;
-            }
+        match &self.form {
+            Form::Small(v) => v.get(rank).map(|(s, m)| (*s, m)),
+            Form::Big(t) => t.get(rank),
         }
-        None
     }
 
     /// The elements of ranks `from..to`, in order.
@@ -149,137 +161,35 @@ impl ZSet {
         (from..to.min(self.len())).filter_map(move |r| self.get(r))
     }
 
-    /// Every member, in no particular order.
-    pub fn iter(&self) -> impl Iterator<Item = (&Bytes, Score)> {
+    /// Every (member, score), in no particular order.
+    pub fn iter(&self) -> Box<dyn Iterator<Item = (&Bytes, Score)> + '_> {
         self.iter_from(0)
     }
 
-    /// `iter` from its `skip`th member on, in O(1) (see `Map::iter_from`).
-    pub fn iter_from(&self, skip: usize) -> impl Iterator<Item = (&Bytes, Score)> {
-        self.scores.iter_from(skip).map(|(m, s)| (m, *s))
+    /// `iter` from its `skip`th member on, in O(1) (see `Map::iter_from`):
+    /// the order is stable while the set is not changed.
+    pub fn iter_from(&self, skip: usize) -> Box<dyn Iterator<Item = (&Bytes, Score)> + '_> {
+        match &self.form {
+            Form::Small(v) => Box::new(v[skip.min(v.len())..].iter().map(|(s, m)| (m, *s))),
+            Form::Big(t) => Box::new(t.iter_from(skip)),
+        }
     }
 
     pub fn random(&self, rand: impl FnMut() -> u64) -> Option<(&Bytes, Score)> {
-        self.scores.random(rand).map(|(m, s)| (m, *s))
+        match &self.form {
+            Form::Small(v) => random_index(v.len(), rand).map(|i| (&v[i].1, v[i].0)),
+            Form::Big(t) => t.random(rand),
+        }
     }
 
-    /// One step of ZSCAN: see `Map::scan`.
+    /// One step of ZSCAN: see `Map::scan`. A compact set is returned whole.
     pub fn scan(&self, cursor: usize, count: usize, mut visit: impl FnMut(&Bytes, Score)) -> usize {
-        self.scores.scan(cursor, count, |m, s| visit(m, *s))
-    }
-
-    fn size(&self, t: u32) -> u32 {
-        if t == NIL {
-            0
-        } else {
-            self.nodes[t as usize].size
-        }
-    }
-
-    fn update(&mut self, t: u32) {
-        let (l, r) = {
-            let n = &self.nodes[t as usize];
-            (n.left, n.right)
-        };
-        self.nodes[t as usize].size = 1 + self.size(l) + self.size(r);
-    }
-
-    fn next_priority(&mut self) -> u32 {
-        let mut x = self.rng;
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        self.rng = x;
-        x
-    }
-
-    /// Splits tree `t` into (elements satisfying `pred`, the rest); `pred`
-    /// holds for a prefix of the order.
-    fn split(&mut self, t: u32, pred: &dyn Fn(Score, &[u8]) -> bool) -> (u32, u32) {
-        if t == NIL {
-            return (NIL, NIL);
-        }
-        let node = &self.nodes[t as usize];
-        if pred(node.score, &node.member) {
-            let (a, b) = self.split(node.right, pred);
-            self.nodes[t as usize].right = a;
-            self.update(t);
-            (t, b)
-        } else {
-            let (a, b) = self.split(node.left, pred);
-            self.nodes[t as usize].left = b;
-            self.update(t);
-            (a, t)
-        }
-    }
-
-    /// Joins two trees where every element of `a` comes before those of `b`.
-    fn merge(&mut self, a: u32, b: u32) -> u32 {
-        if a == NIL {
-            return b;
-        }
-        if b == NIL {
-            return a;
-        }
-        if self.nodes[a as usize].priority > self.nodes[b as usize].priority {
-            let r = self.nodes[a as usize].right;
-            let m = self.merge(r, b);
-            self.nodes[a as usize].right = m;
-            self.update(a);
-            a
-        } else {
-            let l = self.nodes[b as usize].left;
-            let m = self.merge(a, l);
-            self.nodes[b as usize].left = m;
-            self.update(b);
-            b
-        }
-    }
-
-    fn tree_insert(&mut self, score: Score, member: Bytes) {
-        let priority = self.next_priority();
-        let node = Node {
-            score,
-            member,
-            priority,
-            size: 1,
-            left: NIL,
-            right: NIL,
-        };
-        let idx = match self.free.pop() {
-            Some(i) => {
-                self.nodes[i as usize] = node;
-                i
+        match &self.form {
+            Form::Small(v) => {
+                v.iter().for_each(|(s, m)| visit(m, *s));
+                0
             }
-            None => {
-                self.nodes.push(node);
-                (self.nodes.len() - 1) as u32
-            }
-        };
-        let m = self.nodes[idx as usize].member.clone();
-        let (l, r) = self.split(self.root, &|s, x| before(s, x, score, &m));
-        let l = self.merge(l, idx);
-        self.root = self.merge(l, r);
-    }
-
-    fn tree_remove(&mut self, score: Score, member: &[u8]) {
-        let (l, r) = self.split(self.root, &|s, x| before(s, x, score, member));
-        let (mid, r) = self.split(r, &|s, x| !before(score, member, s, x));
-        // `mid` holds exactly the element (score, member): the score table
-        // and the tree always agree.
-        debug_assert!(mid != NIL && self.size(mid) == 1);
-        if mid != NIL {
-            let n = &mut self.nodes[mid as usize];
-            n.member = Bytes::new();
-            n.left = NIL;
-            n.right = NIL;
-            self.free.push(mid);
-        }
-        self.root = self.merge(l, r);
-        if self.root == NIL {
-            // Empty: give the arena's memory back.
-            self.nodes = Vec::new();
-            self.free = Vec::new();
+            Form::Big(t) => t.scan(cursor, count, visit),
         }
     }
 }
@@ -288,27 +198,58 @@ impl ZSet {
 mod tests {
     use super::*;
 
+    /// The same operations on a compact and a converted set give the same
+    /// answers.
     #[test]
-    fn ranks_and_ranges_follow_score_then_member() {
+    fn ranks_and_ranges_follow_score_then_member_in_both_forms() {
+        let long = Bytes::from(vec![b'z'; ZSET_SMALL_MAX_VALUE_BYTES + 1]);
+        for big in [false, true] {
+            let mut z = ZSet::new();
+            if big {
+                z.insert(long.clone(), 100.0);
+                z.remove(&long);
+            }
+            assert_eq!(z.encoding(), if big { "skiplist" } else { "listpack" });
+            for (i, m) in ["d", "a", "c", "b", "e"].iter().enumerate() {
+                z.insert(Bytes::from(*m), (i % 2) as f64);
+            }
+            // scores: d0 a1 c0 b1 e0 → order c d e a b
+            let order: Vec<&[u8]> = z.range(0, 10).map(|(_, m)| m.as_ref()).collect();
+            assert_eq!(order, [b"c", b"d", b"e", b"a", b"b"]);
+            assert_eq!(z.rank(b"a"), Some(3));
+            assert_eq!(z.count_while(|s, _| s < 1.0), 3);
+            assert_eq!(z.insert(Bytes::from("c"), 5.0), Some(0.0));
+            assert_eq!(z.rank(b"c"), Some(4));
+            assert_eq!(z.insert(Bytes::from("c"), -0.0), Some(5.0));
+            assert_eq!(z.score(b"c").map(f64::to_bits), Some(0.0f64.to_bits()));
+            assert_eq!(z.remove(b"d"), Some(0.0));
+            assert_eq!(z.len(), 4);
+            assert_eq!(z.get(0).map(|(_, m)| m.clone()), Some(Bytes::from("c")));
+            for m in ["a", "b", "c", "e"] {
+                z.remove(m.as_bytes());
+            }
+            assert!(z.is_empty());
+            assert!(z.get(0).is_none());
+        }
+    }
+
+    #[test]
+    fn converts_past_the_limits_keeping_every_element() {
         let mut z = ZSet::new();
-        for (i, m) in ["d", "a", "c", "b", "e"].iter().enumerate() {
-            z.insert(Bytes::from(*m), (i % 2) as f64);
+        for i in 0..ZSET_SMALL_MAX_ENTRIES {
+            z.insert(Bytes::from(format!("m{i}")), (i % 7) as f64);
         }
-        // scores: d0 a1 c0 b1 e0 → order c d e a b
-        let order: Vec<&[u8]> = z.range(0, 10).map(|(_, m)| m.as_ref()).collect();
-        assert_eq!(order, [b"c", b"d", b"e", b"a", b"b"]);
-        assert_eq!(z.rank(b"a"), Some(3));
-        assert_eq!(z.count_while(|s, _| s < 1.0), 3);
-        z.insert(Bytes::from("c"), 5.0);
-        assert_eq!(z.rank(b"c"), Some(4));
-        assert_eq!(z.remove(b"d"), Some(0.0));
-        assert_eq!(z.len(), 4);
-        assert_eq!(z.get(0).map(|(_, m)| m.clone()), Some(Bytes::from("e")));
-        for m in ["a", "b", "c", "e"] {
-            z.remove(m.as_bytes());
-        }
-        assert!(z.is_empty());
-        assert!(z.get(0).is_none());
+        // Rescoring a member of a full compact set does not convert it.
+        z.insert(Bytes::from("m0"), 3.5);
+        assert_eq!(z.encoding(), "listpack");
+        let before_conversion: Vec<(f64, Bytes)> =
+            z.range(0, z.len()).map(|(s, m)| (s, m.clone())).collect();
+        z.insert(Bytes::from("extra"), 2.0);
+        assert_eq!(z.encoding(), "skiplist");
+        z.remove(b"extra");
+        let after: Vec<(f64, Bytes)> = z.range(0, z.len()).map(|(s, m)| (s, m.clone())).collect();
+        assert_eq!(before_conversion, after);
+        assert_eq!(z.score(b"m0"), Some(3.5));
     }
 
     #[test]
