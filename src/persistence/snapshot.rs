@@ -171,18 +171,29 @@ pub fn load(
     keep: &dyn Fn(&[u8]) -> bool,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Loaded, String> {
-    let name = file.display();
-    let bad = |what: String| format!("{name}: {what}");
-    let mut f = File::open(file).map_err(|e| bad(e.to_string()))?;
+    let bad = |what: String| format!("{}: {what}", file.display());
+    let f = File::open(file).map_err(|e| bad(e.to_string()))?;
+    decode(f, expect, ks, keep, progress).map_err(bad)
+}
+
+/// `load` from any reader of a snapshot's bytes (the file, or in memory
+/// when fuzzing); errors do not name the file.
+pub fn decode(
+    mut f: impl Read,
+    expect: (usize, usize, u64),
+    ks: &mut Keyspace,
+    keep: &dyn Fn(&[u8]) -> bool,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Loaded, String> {
     let mut block = vec![0u8; BLOCK];
     f.read_exact(&mut block)
-        .map_err(|e| bad(format!("cannot read the header: {e}")))?;
-    let h = SegmentHeader::decode(&block, SNAPSHOT_MAGIC).map_err(bad)?;
+        .map_err(|e| format!("cannot read the header: {e}"))?;
+    let h = SegmentHeader::decode(&block, SNAPSHOT_MAGIC)?;
     if (h.shard as usize, h.shards as usize, h.sequence) != expect {
-        return Err(bad(format!(
+        return Err(format!(
             "is shard {} of {}, generation {}, but the manifest expects shard {} of {}, generation {}",
             h.shard, h.shards, h.sequence, expect.0, expect.1, expect.2
-        )));
+        ));
     }
     let mut reader = Records::new(f, BLOCK as u64);
     let mut keys = 0;
@@ -195,18 +206,18 @@ pub fn load(
             bytes: at - BLOCK as u64,
             crc: reader.crc,
         };
-        let Some(payload) = reader.next().map_err(bad)? else {
-            return Err(bad(format!(
+        let Some(payload) = reader.next()? else {
+            return Err(format!(
                 "ends at offset {at} without its footer (the file is truncated)"
-            )));
+            ));
         };
-        let corrupt = |what: &str| bad(format!("bad record at offset {at}: {what}"));
+        let corrupt = |what: &str| format!("bad record at offset {at}: {what}");
         if payload.first() == Some(&TAG_FOOTER) {
             let (footer, cut_ms) = Footer::decode(&payload).ok_or_else(|| corrupt("footer"))?;
             if footer != read {
-                return Err(bad(format!(
+                return Err(format!(
                     "whole-file check failed: the footer says {footer:?}, the file holds {read:?}"
-                )));
+                ));
             }
             if let Some(b) = current.take() {
                 b.store(ks, keep);
@@ -400,8 +411,8 @@ impl Footer {
 }
 
 /// Framed records read one after another from a file.
-struct Records {
-    file: File,
+struct Records<R> {
+    file: R,
     buf: Vec<u8>,
     start: usize,
     /// File offset of `buf[start]`.
@@ -413,8 +424,8 @@ struct Records {
 
 const READ_BYTES: usize = 4 << 20;
 
-impl Records {
-    fn new(file: File, pos: u64) -> Records {
+impl<R: Read> Records<R> {
+    fn new(file: R, pos: u64) -> Records<R> {
         Records {
             file,
             buf: Vec::new(),
@@ -430,8 +441,10 @@ impl Records {
         while self.buf.len() - self.start < n && !self.eof {
             self.buf.drain(..self.start);
             self.start = 0;
+            // Grown a read at a time: a length field claiming a gigabyte
+            // costs memory only as far as the file really goes.
             let have = self.buf.len();
-            self.buf.resize(have + READ_BYTES.max(n), 0);
+            self.buf.resize(have + READ_BYTES, 0);
             let got = self
                 .file
                 .read(&mut self.buf[have..])
