@@ -3,11 +3,17 @@
 //! without files: a client's pipeline through `dispatch::run` on a one-shard
 //! node, a log segment through the decoder and replay that start-up uses, a
 //! snapshot through the loader that start-up uses. Not an API.
+//!
+//! The persistence targets take a mode byte first: even, the rest is the
+//! file as is; odd, the rest follows a valid header block and every
+//! checksum in it is set right first (`with_checksums`), so that random
+//! bytes reach the decoders behind the checksums.
 
 use crate::commands::{apply_logged, dispatch, Session};
 use crate::config::Config;
-use crate::keyspace::Keyspace;
+use crate::keyspace::{Keyspace, Value};
 use crate::node::{ClientInfo, Node, Persist};
+use crate::persistence::record::{SegmentHeader, BLOCK, HEADER_BYTES, SEGMENT_MAGIC};
 use crate::persistence::{aof, snapshot};
 use crate::protocol::Request;
 use crate::shard::Shard;
@@ -100,12 +106,118 @@ pub fn replay_segment(bytes: &[u8]) -> Result<aof::SegmentEnd, String> {
 
 /// Loads `bytes` as snapshot 1 of shard 0 of 1, as start-up does; then
 /// encodes what it loaded again, which visits every value. The keys loaded.
+/// Panics if a loaded collection is empty: the keyspace never holds one
+/// (commands delete a key whose last element goes), so neither may a load.
 pub fn load_snapshot(bytes: &[u8]) -> Result<u64, String> {
     let mut ks = Keyspace::new(0, 1, Config::default().databases);
     let loaded = snapshot::decode(bytes, (0, 1, 1), &mut ks, &|_| true, &mut |_| {})?;
     let mut again = Vec::new();
     for db in 0..ks.databases() {
-        ks.keys(db, 0, |e| snapshot::encode_entry(&mut again, db, e));
+        ks.keys(db, 0, |e| {
+            let empty = match &e.value {
+                Value::Str(_) => false,
+                Value::List(l) => l.is_empty(),
+                Value::Hash(h) => h.is_empty(),
+                Value::Set(s) => s.is_empty(),
+                Value::ZSet(z) => z.is_empty(),
+            };
+            assert!(!empty, "an empty {} was loaded", e.value.type_name());
+            snapshot::encode_entry(&mut again, db, e)
+        });
     }
     Ok(loaded.keys)
+}
+
+/// The `aof_replay` target: a mode byte, then a segment (see the module).
+pub fn fuzz_aof_replay(data: &[u8]) {
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let _ = if mode & 1 == 0 {
+        replay_segment(rest)
+    } else {
+        replay_segment(&segment_with_checksums(rest))
+    };
+}
+
+/// The `snapshot_load` target: a mode byte, then a snapshot (see the module).
+pub fn fuzz_snapshot_load(data: &[u8]) {
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let _ = if mode & 1 == 0 {
+        load_snapshot(rest)
+    } else {
+        load_snapshot(&snapshot_with_checksums(rest))
+    };
+}
+
+/// A valid segment header, then `records` with their checksums made right,
+/// walking the file as the reader does (padding, block ends).
+fn segment_with_checksums(records: &[u8]) -> Vec<u8> {
+    let mut file = SegmentHeader {
+        magic: SEGMENT_MAGIC,
+        shard: 0,
+        shards: 1,
+        sequence: 1,
+        run_id: "fuzz".into(),
+    }
+    .encode();
+    file.extend_from_slice(records);
+    let mut pos = BLOCK;
+    while pos + HEADER_BYTES <= file.len() {
+        let block_left = BLOCK - pos % BLOCK;
+        if block_left < HEADER_BYTES {
+            pos += block_left;
+            continue;
+        }
+        let len = u32_at(&file, pos) as usize;
+        if len == 0 {
+            file[pos + 4..pos + 8].fill(0);
+            pos += block_left;
+            continue;
+        }
+        let start = pos + HEADER_BYTES;
+        let Some(end) = start.checked_add(len).filter(|&e| e <= file.len()) else {
+            break;
+        };
+        let crc = crc32c::crc32c(&file[start..end]);
+        file[pos + 4..pos + 8].copy_from_slice(&crc.to_le_bytes());
+        pos = end;
+    }
+    file
+}
+
+/// A valid snapshot header (shard 0 of 1, generation 1), then `records`
+/// with their checksums, and a footer's totals, made right.
+fn snapshot_with_checksums(records: &[u8]) -> Vec<u8> {
+    let mut file = snapshot::header(0, 1, 1);
+    file.extend_from_slice(records);
+    let (mut pos, mut keys, mut crc) = (BLOCK, 0u64, 0u32);
+    while pos + HEADER_BYTES < file.len() {
+        let len = u32_at(&file, pos) as usize;
+        let start = pos + HEADER_BYTES;
+        let Some(end) = start
+            .checked_add(len)
+            .filter(|&e| len > 0 && e <= file.len())
+        else {
+            break;
+        };
+        if file[start] == snapshot::TAG_FOOTER && len == snapshot::FOOTER_BYTES {
+            let bytes = (pos - BLOCK) as u64;
+            file[start + 1..start + 9].copy_from_slice(&keys.to_le_bytes());
+            file[start + 9..start + 17].copy_from_slice(&bytes.to_le_bytes());
+            file[start + 25..start + 29].copy_from_slice(&crc.to_le_bytes());
+        }
+        keys += (file[start] == snapshot::TAG_ENTRY) as u64;
+        let record_crc = crc32c::crc32c(&file[start..end]);
+        file[pos + 4..pos + 8].copy_from_slice(&record_crc.to_le_bytes());
+        crc = crc32c::crc32c_append(crc, &file[pos..end]);
+        pos = end;
+    }
+    file
+}
+
+fn u32_at(b: &[u8], pos: usize) -> u32 {
+    u32::from_le_bytes(b[pos..pos + 4].try_into().expect("4 bytes"))
 }

@@ -36,9 +36,11 @@ pub const SNAPSHOT_MAGIC: &[u8; 8] = b"RCSNAP\0\x01";
 /// Most items one record carries.
 const PART_ITEMS: usize = 1024;
 
-const TAG_ENTRY: u8 = 1;
+pub(crate) const TAG_ENTRY: u8 = 1;
 const TAG_MORE: u8 = 2;
-const TAG_FOOTER: u8 = 0xFF;
+pub(crate) const TAG_FOOTER: u8 = 0xFF;
+/// tag, keys u64, record bytes u64, cut_ms u64, crc u32.
+pub(crate) const FOOTER_BYTES: usize = 29;
 
 const TYPE_STR: u8 = 0;
 const TYPE_LIST: u8 = 1;
@@ -368,6 +370,11 @@ impl Item {
             return Some(Item::More { db, key, items });
         }
         if tag != TAG_ENTRY {
+            return None;
+        }
+        // A key's first record holds at least one element: the keyspace
+        // never holds an empty collection, so a file cannot bring one.
+        if n == 0 {
             return None;
         }
         // Collections start empty and are filled through their own insert,
