@@ -130,26 +130,26 @@ pub fn load_snapshot(bytes: &[u8]) -> Result<u64, String> {
 
 /// The `aof_replay` target: a mode byte, then a segment (see the module).
 pub fn fuzz_aof_replay(data: &[u8]) {
-    let Some((&mode, rest)) = data.split_first() else {
-        return;
-    };
-    let _ = if mode & 1 == 0 {
-        replay_segment(rest)
-    } else {
-        replay_segment(&segment_with_checksums(rest))
-    };
+    by_mode(data, segment_with_checksums, |file| {
+        let _ = replay_segment(file);
+    });
 }
 
 /// The `snapshot_load` target: a mode byte, then a snapshot (see the module).
 pub fn fuzz_snapshot_load(data: &[u8]) {
-    let Some((&mode, rest)) = data.split_first() else {
-        return;
-    };
-    let _ = if mode & 1 == 0 {
-        load_snapshot(rest)
-    } else {
-        load_snapshot(&snapshot_with_checksums(rest))
-    };
+    by_mode(data, snapshot_with_checksums, |file| {
+        let _ = load_snapshot(file);
+    });
+}
+
+/// Hands `decode` the file `data` stands for: after its mode byte, the
+/// rest as is (even) or made right by `fix` (odd).
+fn by_mode(data: &[u8], fix: fn(&[u8]) -> Vec<u8>, decode: impl Fn(&[u8])) {
+    match data.split_first() {
+        Some((&mode, rest)) if mode & 1 == 0 => decode(rest),
+        Some((_, rest)) => decode(&fix(rest)),
+        None => {}
+    }
 }
 
 /// A valid segment header, then `records` with their checksums made right,
