@@ -11,6 +11,8 @@
 pub mod acl;
 pub mod commands;
 pub mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod keyspace;
 pub mod logging;
 pub mod net;

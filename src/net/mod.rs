@@ -7,7 +7,7 @@ mod readiness;
 use crate::commands::{dispatch, Session};
 use crate::config::Config;
 use crate::node::{ClientInfo, Node};
-use crate::protocol::{Frame, Parser, Proto, Request};
+use crate::protocol::{Frame, Parser, Request};
 use bytes::BytesMut;
 use futures_lite::{AsyncWriteExt, FutureExt};
 use glommio::net::{TcpListener, TcpStream};
@@ -169,24 +169,15 @@ async fn serve(node: Rc<Node>, mut stream: TcpStream) {
     }
     let now = crate::util::now_ms();
     let id = node.clients.borrow_mut().next_id();
-    let info = Rc::new(RefCell::new(ClientInfo {
+    let info = Rc::new(RefCell::new(ClientInfo::new(
         id,
-        addr: peer.map(|a| a.to_string()).unwrap_or_default(),
-        laddr: stream
+        peer.map(|a| a.to_string()).unwrap_or_default(),
+        stream
             .local_addr()
             .map(|a| a.to_string())
             .unwrap_or_default(),
-        name: String::new(),
-        lib_name: String::new(),
-        lib_ver: String::new(),
-        db: 0,
-        proto: Proto::Resp2,
-        created_ms: now,
-        last_active_ms: now,
-        last_cmd: String::new(),
-        query_buf: 0,
-        user: "default".into(),
-    }));
+        now,
+    )));
     node.clients.borrow_mut().connected.insert(id, info.clone());
     tracing::debug!(client = id, addr = %info.borrow().addr, "client connected");
     let _registration = Registration {

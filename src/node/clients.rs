@@ -25,6 +25,25 @@ pub struct ClientInfo {
 }
 
 impl ClientInfo {
+    /// A client that just connected from `addr` to `laddr`, as `default`.
+    pub fn new(id: u64, addr: String, laddr: String, now_ms: u64) -> ClientInfo {
+        ClientInfo {
+            id,
+            addr,
+            laddr,
+            name: String::new(),
+            lib_name: String::new(),
+            lib_ver: String::new(),
+            db: 0,
+            proto: Proto::Resp2,
+            created_ms: now_ms,
+            last_active_ms: now_ms,
+            last_cmd: String::new(),
+            query_buf: 0,
+            user: "default".into(),
+        }
+    }
+
     /// One line of CLIENT LIST, with Redis's field names.
     pub fn line(&self, now_ms: u64) -> String {
         format!(

@@ -241,30 +241,58 @@ pub enum SegmentEnd {
 pub fn read_segment(
     path: &Path,
     expect: Option<(usize, usize)>,
-    mut apply: impl FnMut(usize, Vec<Bytes>),
+    apply: impl FnMut(usize, Vec<Bytes>),
 ) -> Result<SegmentEnd, String> {
     let file = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let len = file
         .metadata()
         .map_err(|e| format!("{}: {e}", path.display()))?
         .len();
+    decode_segment(&file, len, expect, apply).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Positional reads from a segment's bytes: the file itself, or (fuzzing)
+/// the same bytes in memory, so both take the one decoder.
+pub trait ReadAt {
+    fn read_exact_at(&self, buf: &mut [u8], pos: u64) -> std::io::Result<()>;
+}
+
+impl ReadAt for File {
+    fn read_exact_at(&self, buf: &mut [u8], pos: u64) -> std::io::Result<()> {
+        FileExt::read_exact_at(self, buf, pos)
+    }
+}
+
+impl ReadAt for [u8] {
+    fn read_exact_at(&self, buf: &mut [u8], pos: u64) -> std::io::Result<()> {
+        let src = usize::try_from(pos)
+            .ok()
+            .and_then(|at| self.get(at..at.checked_add(buf.len())?))
+            .ok_or(std::io::ErrorKind::UnexpectedEof)?;
+        buf.copy_from_slice(src);
+        Ok(())
+    }
+}
+
+/// `read_segment` over the `len` bytes of `src`; errors do not name the file.
+pub fn decode_segment(
+    src: &(impl ReadAt + ?Sized),
+    len: u64,
+    expect: Option<(usize, usize)>,
+    mut apply: impl FnMut(usize, Vec<Bytes>),
+) -> Result<SegmentEnd, String> {
     let mut header = vec![0u8; BLOCK.min(len as usize)];
-    file.read_exact_at(&mut header, 0)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    let h = SegmentHeader::decode(&header, record::SEGMENT_MAGIC)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+    src.read_exact_at(&mut header, 0)
+        .map_err(|e| e.to_string())?;
+    let h = SegmentHeader::decode(&header, record::SEGMENT_MAGIC)?;
     let (shard, shards) = expect.unwrap_or((h.shard as usize, h.shards as usize));
     if h.shard as usize != shard || h.shards as usize != shards {
         return Err(format!(
-            "{}: written by shard {} of {}, but this server runs {} shards (start it with --shards {})",
-            path.display(),
-            h.shard,
-            h.shards,
-            shards,
-            h.shards
+            "written by shard {} of {}, but this server runs {} shards (start it with --shards {})",
+            h.shard, h.shards, shards, h.shards
         ));
     }
-    let mut reader = Window::new(&file, len);
+    let mut reader = Window::new(src, len);
     let mut pos = BLOCK as u64;
     let mut records = 0;
     while pos < len {
@@ -291,8 +319,8 @@ pub fn read_segment(
 }
 
 /// Buffered positional reads over a segment.
-struct Window<'a> {
-    file: &'a File,
+struct Window<'a, R: ReadAt + ?Sized> {
+    src: &'a R,
     len: u64,
     start: u64,
     data: Vec<u8>,
@@ -300,10 +328,10 @@ struct Window<'a> {
 
 const WINDOW_BYTES: usize = 1 << 20;
 
-impl<'a> Window<'a> {
-    fn new(file: &'a File, len: u64) -> Window<'a> {
+impl<'a, R: ReadAt + ?Sized> Window<'a, R> {
+    fn new(src: &'a R, len: u64) -> Window<'a, R> {
         Window {
-            file,
+            src,
             len,
             start: 0,
             data: Vec::new(),
@@ -319,7 +347,7 @@ impl<'a> Window<'a> {
         if !in_window {
             let want = n.max(WINDOW_BYTES).min((self.len - pos) as usize);
             self.data.resize(want, 0);
-            self.file.read_exact_at(&mut self.data, pos).ok()?;
+            self.src.read_exact_at(&mut self.data, pos).ok()?;
             self.start = pos;
         }
         let off = (pos - self.start) as usize;

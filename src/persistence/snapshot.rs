@@ -43,7 +43,14 @@ const TAG_ENTRY: u8 = 1;
 const TAG_MORE: u8 = 2;
 /// The first record of a key written over several steps of the writer.
 const TAG_OPEN: u8 = 3;
-const TAG_FOOTER: u8 = 0xFF;
+
+/// Whether a record with this tag is a key's first (the footer counts them).
+pub(crate) fn starts_key(tag: u8) -> bool {
+    tag == TAG_ENTRY || tag == TAG_OPEN
+}
+pub(crate) const TAG_FOOTER: u8 = 0xFF;
+/// tag, keys u64, record bytes u64, cut_ms u64, crc u32.
+pub(crate) const FOOTER_BYTES: usize = 29;
 
 const TYPE_STR: u8 = 0;
 const TYPE_LIST: u8 = 1;
@@ -249,18 +256,29 @@ pub fn load(
     keep: &dyn Fn(&[u8]) -> bool,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Loaded, String> {
-    let name = file.display();
-    let bad = |what: String| format!("{name}: {what}");
-    let mut f = File::open(file).map_err(|e| bad(e.to_string()))?;
+    let bad = |what: String| format!("{}: {what}", file.display());
+    let f = File::open(file).map_err(|e| bad(e.to_string()))?;
+    decode(f, expect, ks, keep, progress).map_err(bad)
+}
+
+/// `load` from any reader of a snapshot's bytes (the file, or in memory
+/// when fuzzing); errors do not name the file.
+pub fn decode(
+    mut f: impl Read,
+    expect: (usize, usize, u64),
+    ks: &mut Keyspace,
+    keep: &dyn Fn(&[u8]) -> bool,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Loaded, String> {
     let mut block = vec![0u8; BLOCK];
     f.read_exact(&mut block)
-        .map_err(|e| bad(format!("cannot read the header: {e}")))?;
-    let h = SegmentHeader::decode(&block, SNAPSHOT_MAGIC).map_err(bad)?;
+        .map_err(|e| format!("cannot read the header: {e}"))?;
+    let h = SegmentHeader::decode(&block, SNAPSHOT_MAGIC)?;
     if (h.shard as usize, h.shards as usize, h.sequence) != expect {
-        return Err(bad(format!(
+        return Err(format!(
             "is shard {} of {}, generation {}, but the manifest expects shard {} of {}, generation {}",
             h.shard, h.shards, h.sequence, expect.0, expect.1, expect.2
-        )));
+        ));
     }
     let mut reader = Records::new(f, BLOCK as u64);
     let mut keys = 0;
@@ -276,18 +294,18 @@ pub fn load(
             bytes: at - BLOCK as u64,
             crc: reader.crc,
         };
-        let Some(payload) = reader.next().map_err(bad)? else {
-            return Err(bad(format!(
+        let Some(payload) = reader.next()? else {
+            return Err(format!(
                 "ends at offset {at} without its footer (the file is truncated)"
-            )));
+            ));
         };
-        let corrupt = |what: &str| bad(format!("bad record at offset {at}: {what}"));
+        let corrupt = |what: &str| format!("bad record at offset {at}: {what}");
         if payload.first() == Some(&TAG_FOOTER) {
             let (footer, cut_ms) = Footer::decode(&payload).ok_or_else(|| corrupt("footer"))?;
             if footer != read {
-                return Err(bad(format!(
+                return Err(format!(
                     "whole-file check failed: the footer says {footer:?}, the file holds {read:?}"
-                )));
+                ));
             }
             for b in [current.take(), open.take()].into_iter().flatten() {
                 b.store(ks, keep);
@@ -298,7 +316,7 @@ pub fn load(
                 cut_ms,
             });
         }
-        keys += matches!(payload.first(), Some(&TAG_ENTRY | &TAG_OPEN)) as u64;
+        keys += payload.first().is_some_and(|&tag| starts_key(tag)) as u64;
         let item = Item::decode(&payload).ok_or_else(|| corrupt("undecodable"))?;
         match item {
             Item::Entry { building, open: o } => {
@@ -420,7 +438,7 @@ impl Item {
         let tag = c.u8()?;
         let db = c.u8()? as usize;
         let kind = c.u8()?;
-        let first = tag == TAG_ENTRY || tag == TAG_OPEN;
+        let first = starts_key(tag);
         let expire = if first { c.u64()? } else { 0 };
         let key = c.bytes()?;
         let n = c.u32()? as usize;
@@ -457,6 +475,11 @@ impl Item {
             return None;
         }
         let open = tag == TAG_OPEN;
+        // A key's first record holds at least one element: the keyspace
+        // never holds an empty collection, so a file cannot bring one.
+        if n == 0 {
+            return None;
+        }
         // Collections start empty and are filled through their own insert,
         // which picks the compact or the full form.
         let value = match (kind, items) {
@@ -499,8 +522,8 @@ impl Footer {
 }
 
 /// Framed records read one after another from a file.
-struct Records {
-    file: File,
+struct Records<R> {
+    file: R,
     buf: Vec<u8>,
     start: usize,
     /// File offset of `buf[start]`.
@@ -512,8 +535,8 @@ struct Records {
 
 const READ_BYTES: usize = 4 << 20;
 
-impl Records {
-    fn new(file: File, pos: u64) -> Records {
+impl<R: Read> Records<R> {
+    fn new(file: R, pos: u64) -> Records<R> {
         Records {
             file,
             buf: Vec::new(),
@@ -529,8 +552,10 @@ impl Records {
         while self.buf.len() - self.start < n && !self.eof {
             self.buf.drain(..self.start);
             self.start = 0;
+            // Grown a read at a time: a length field claiming a gigabyte
+            // costs memory only as far as the file really goes.
             let have = self.buf.len();
-            self.buf.resize(have + READ_BYTES.max(n), 0);
+            self.buf.resize(have + READ_BYTES, 0);
             let got = self
                 .file
                 .read(&mut self.buf[have..])
