@@ -268,7 +268,7 @@ async fn merged_latency(node: &Node) -> BTreeMap<&'static str, latency::Series> 
     latency::merge(cores)
 }
 
-fn help(lines: &[&'static str]) -> Frame {
+pub(super) fn help(lines: &[&'static str]) -> Frame {
     Frame::Array(lines.iter().map(|s| Frame::simple(*s)).collect())
 }
 

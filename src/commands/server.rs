@@ -35,6 +35,8 @@ pub async fn execute(node: &Node, session: &mut Session, cmd: &Command, args: &[
         "client" => client(node, session, cmd, args).await,
         "command" => command(cmd, args),
         "info" => info(node, args).await,
+        "object" => super::memory::object(node, session.db, cmd, args).await,
+        "memory" => super::memory::memory(node, session.db, cmd, args).await,
         "config" => config_cmd(node, session, cmd, args).await,
         "slowlog" | "latency" => match subcommand(cmd, args) {
             Ok(sub) if cmd.name == "slowlog" => super::observe::slowlog(node, &sub, args).await,
@@ -161,22 +163,27 @@ fn valid_client_name(name: &[u8]) -> Result<(), Frame> {
 
 /// Checks a container command's subcommand and its arity; returns its
 /// lowercase name.
-fn subcommand(cmd: &Command, args: &[Bytes]) -> Result<String, Frame> {
+pub(super) fn subcommand(cmd: &Command, args: &[Bytes]) -> Result<String, Frame> {
     let sub = String::from_utf8_lossy(&args[1]).to_lowercase();
     let Some(spec) = cmd.subcommand(sub.as_bytes()) else {
-        return Err(Frame::error(format!(
-            "ERR unknown subcommand '{}'. Try {} HELP.",
-            String::from_utf8_lossy(&args[1])
-                .chars()
-                .take(128)
-                .collect::<String>(),
-            cmd.name.to_uppercase()
-        )));
+        return Err(unknown_subcommand(cmd, &args[1]));
     };
     if !super::arity_ok(spec.arity, args.len()) {
         return Err(wrong_arity(&format!("{}|{}", cmd.name, sub)));
     }
     Ok(sub)
+}
+
+/// Redis's reply to a subcommand it does not know.
+pub(super) fn unknown_subcommand(cmd: &Command, sub: &[u8]) -> Frame {
+    Frame::error(format!(
+        "ERR unknown subcommand '{}'. Try {} HELP.",
+        String::from_utf8_lossy(sub)
+            .chars()
+            .take(128)
+            .collect::<String>(),
+        cmd.name.to_uppercase()
+    ))
 }
 
 async fn client(node: &Node, session: &mut Session, cmd: &Command, args: &[Bytes]) -> Frame {
@@ -381,11 +388,15 @@ struct CoreReport {
     acl_denied: [u64; 3],
     persist: super::persistence::PersistReport,
     observed: super::observe::CoreFigures,
+    memory: super::memory::ShardMemory,
 }
 
 async fn info(node: &Node, args: &[Bytes]) -> Frame {
     let reports = node
         .run_on_all(|n: &Node| {
+            // Measured first: it settles the keyspace's account (a borrow
+            // of its own).
+            let memory = super::memory::shard_memory(n);
             let sh = n.shard.borrow();
             let ks = &sh.keyspace;
             CoreReport {
@@ -405,6 +416,7 @@ async fn info(node: &Node, args: &[Bytes]) -> Frame {
                 acl_denied: n.stats.acl_denied.each_ref().map(|c| c.get()),
                 persist: super::persistence::report(n),
                 observed: super::observe::gather(n),
+                memory,
             }
         })
         .await
@@ -457,18 +469,8 @@ async fn info(node: &Node, args: &[Bytes]) -> Frame {
             sum(|r| r.blocked),
         ),
     );
-    let rss = crate::runtime::rss_bytes();
-    section(
-        "Memory",
-        format!(
-            "used_memory:{rss}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:1.00\r\nmem_allocator:libc\r\n",
-            human_bytes(rss),
-            human_bytes(rss),
-            cfg.maxmemory,
-            human_bytes(cfg.maxmemory),
-            cfg.maxmemory_policy
-        ),
-    );
+    let memory: Vec<_> = reports.iter().map(|r| r.memory).collect();
+    section("Memory", super::memory::info_section(&memory, &cfg));
     section(
         "Persistence",
         super::persistence::info(&reports.iter().map(|r| &r.persist).collect::<Vec<_>>(), now),
@@ -476,13 +478,14 @@ async fn info(node: &Node, args: &[Bytes]) -> Frame {
     section(
         "Stats",
         format!(
-            "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\nacl_access_denied_auth:{}\r\nacl_access_denied_cmd:{}\r\nacl_access_denied_key:{}\r\n",
+            "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\nacl_access_denied_auth:{}\r\nacl_access_denied_cmd:{}\r\nacl_access_denied_key:{}\r\n",
             sum(|r| r.connections),
             sum(|r| r.commands),
             sum(|r| r.net_in),
             sum(|r| r.net_out),
             sum(|r| r.rejected),
             sum(|r| r.expired),
+            sum(|r| r.memory.evicted),
             sum(|r| r.hits),
             sum(|r| r.misses),
             sum(|r| r.acl_denied[crate::node::DENIED_AUTH]),
@@ -518,21 +521,6 @@ async fn info(node: &Node, args: &[Bytes]) -> Frame {
     section("Keyspace", keyspace);
     section("Shards", super::observe::shards(&observed));
     Frame::Verbatim(out)
-}
-
-fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "K", "M", "G", "T"];
-    let mut v = n as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n}B")
-    } else {
-        format!("{v:.2}{}", UNITS[unit])
-    }
 }
 
 async fn config_cmd(node: &Node, session: &Session, cmd: &Command, args: &[Bytes]) -> Frame {

@@ -16,6 +16,7 @@
 //! A range of m elements costs O(m log n) (one descent per element).
 
 use super::Map;
+use crate::keyspace::memory::{vec_bytes, SHARED_HEADER_BYTES};
 use bytes::Bytes;
 
 pub type Score = f64;
@@ -62,6 +63,15 @@ impl ZSet {
             // attacker cannot predict keep the tree balanced.
             rng: (ahash::RandomState::new().hash_one(0u8) as u32) | 1,
         }
+    }
+
+    /// The heap bytes the set uses: its tree arena, free list and table
+    /// (which counts each member's buffer; the tree holds a clone of it).
+    pub fn heap_bytes(&self) -> usize {
+        vec_bytes::<Node>(self.nodes.capacity())
+            + vec_bytes::<u32>(self.free.capacity())
+            + self.scores.heap_bytes()
+            + self.len() * SHARED_HEADER_BYTES
     }
 
     pub fn len(&self) -> usize {
