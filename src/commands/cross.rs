@@ -20,7 +20,7 @@ use crate::keyspace::Value;
 use crate::node::{join_all, Node};
 use crate::protocol::Frame;
 use crate::router;
-use crate::shard::{Ctx, ShardFn, Ticket};
+use crate::shard::{Access, Ctx, ShardFn, Ticket};
 use crate::util::now_ms;
 use bytes::Bytes;
 use hashbrown::{HashMap, HashSet};
@@ -48,7 +48,7 @@ pub async fn execute(node: &Node, db: usize, cmd: &Command, args: &[Bytes]) -> F
     }
 }
 
-fn unavailable() -> Frame {
+pub(super) fn unavailable() -> Frame {
     Frame::error("ERR shard unavailable")
 }
 
@@ -84,7 +84,7 @@ pub(super) async fn run_fn_with_ticket(
             drop(ticket);
             let mut sh = n.shard.borrow_mut();
             let position = sh.log_position();
-            let reply = sh.run(f, db, &argv, now_ms(), true);
+            let reply = sh.run(f, db, &argv, now_ms(), Access::Write);
             (reply, sh.durable(position))
         })
         .await;

@@ -12,7 +12,7 @@ use super::{server, table, wrong_arity, Merge, Route, Session};
 use crate::node::{join_all, ClientInfo, Node};
 use crate::protocol::{Frame, Proto, Request};
 use crate::router;
-use crate::shard::ShardFn;
+use crate::shard::{Access, ShardFn};
 use bytes::Bytes;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -23,8 +23,9 @@ struct ShardCmd {
     run: ShardFn,
     db: usize,
     args: Vec<Bytes>,
-    /// Refused while the shard's log cannot be written.
-    write: bool,
+    /// Refused while the shard's log cannot be written, or (if it may grow
+    /// memory) while the shard is over its budget.
+    access: Access,
 }
 
 /// Where a reply will come from.
@@ -187,7 +188,7 @@ impl Pending {
 /// and an error log, instead of unwinding through the executor, which would
 /// take every connection and the shard down with it.
 fn run_contained(sh: &mut crate::shard::Shard, c: &ShardCmd, now: u64) -> Frame {
-    let run = std::panic::AssertUnwindSafe(|| sh.run(c.run, c.db, &c.args, now, c.write));
+    let run = std::panic::AssertUnwindSafe(|| sh.run(c.run, c.db, &c.args, now, c.access));
     std::panic::catch_unwind(run).unwrap_or_else(|_| {
         tracing::error!(
             command = %String::from_utf8_lossy(&c.args[0]),
@@ -326,7 +327,7 @@ pub async fn run(node: &Node, session: &mut Session, requests: Vec<Request>, out
             }
             continue;
         }
-        let (db, write) = (session.db, cmd.write);
+        let (db, access) = (session.db, cmd.access);
         let stat = Stat::of(cmd, &args);
         // The arguments stay here unless they went to a shard whole.
         let mut nanos = 0;
@@ -352,7 +353,7 @@ pub async fn run(node: &Node, session: &mut Session, requests: Vec<Request>, out
                         run: f,
                         db,
                         args,
-                        write,
+                        access,
                     },
                 );
                 (Reply::One(shard, i), None)
@@ -361,7 +362,7 @@ pub async fn run(node: &Node, session: &mut Session, requests: Vec<Request>, out
                 if (args.len() - 1) % stride != 0 {
                     (Reply::Ready(wrong_arity(cmd.name)), Some(args))
                 } else {
-                    let reply = split_by_shard(&mut batch, run, (db, write), &args, stride, merge);
+                    let reply = split_by_shard(&mut batch, run, (db, access), &args, stride, merge);
                     (reply, Some(args))
                 }
             }
@@ -374,7 +375,7 @@ pub async fn run(node: &Node, session: &mut Session, requests: Vec<Request>, out
                                 run,
                                 db,
                                 args: args.clone(),
-                                write,
+                                access,
                             },
                         )
                     })
@@ -403,7 +404,7 @@ pub async fn run(node: &Node, session: &mut Session, requests: Vec<Request>, out
 fn split_by_shard(
     batch: &mut Batch,
     run: ShardFn,
-    (db, write): (usize, bool),
+    (db, access): (usize, Access),
     args: &[Bytes],
     stride: usize,
     merge: Merge,
@@ -427,7 +428,7 @@ fn split_by_shard(
                     run,
                     db,
                     args: argv,
-                    write,
+                    access,
                 },
             ));
             positions.push(pos);

@@ -1,8 +1,8 @@
 //! Generic key commands that run on one shard: DEL, EXISTS, TYPE, the
-//! EXPIRE/TTL family, KEYS, DBSIZE, FLUSHDB, OBJECT. SCAN, RANDOMKEY and
+//! EXPIRE/TTL family, KEYS, DBSIZE, FLUSHDB. SCAN, RANDOMKEY and
 //! RENAME span shards and live in `server`.
 
-use super::{int_arg, is, syntax_error, unknown_subcommand};
+use super::{int_arg, is, syntax_error};
 use crate::protocol::Frame;
 use crate::shard::Ctx;
 use bytes::Bytes;
@@ -38,28 +38,6 @@ pub fn type_(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
         .lookup(ctx.db, &args[1], ctx.now)
         .map_or("none", |e| e.value.type_name());
     Frame::simple(name)
-}
-
-/// OBJECT <subcommand> key, on the key's shard (the front end checked the
-/// subcommand's arity and answers HELP). A subcommand of Redis's that
-/// ringcache does not serve gets Redis's unknown-subcommand error.
-pub fn object(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
-    let value = ctx.ks.lookup(ctx.db, &args[2], ctx.now).map(|e| &e.value);
-    match args[1].to_ascii_lowercase().as_slice() {
-        b"encoding" => value.map_or(Frame::Null, |v| Frame::bulk_str(v.encoding())),
-        _ => unknown_subcommand("object", &args[1]),
-    }
-}
-
-pub fn object_help() -> Frame {
-    super::observe::help(&[
-        "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-        "ENCODING <key>",
-        "    Return the kind of internal representation used in order to store the value",
-        "    associated with a <key>.",
-        "HELP",
-        "    Print this help.",
-    ])
 }
 
 /// EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT key time [NX|XX|GT|LT]

@@ -14,6 +14,7 @@ pub mod dispatch;
 mod hashes;
 mod keys;
 mod lists;
+mod memory;
 mod observe;
 mod persistence;
 pub mod server;
@@ -25,7 +26,7 @@ mod zsets;
 pub use session::{Session, Transaction};
 
 use crate::protocol::Frame;
-use crate::shard::ShardFn;
+use crate::shard::{Access, ShardFn};
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -79,6 +80,8 @@ pub struct Command {
     pub spec: Spec,
     /// Changes data (Redis's `write` flag): refused while the log is failing.
     pub write: bool,
+    /// What it may do to the data: `write`, and `denyoom` (may grow memory).
+    pub access: Access,
     /// Served while the data is loading (Redis's `loading` flag).
     pub ok_loading: bool,
     pub route: Route,
@@ -137,6 +140,8 @@ const ROUTES: &[(&str, Route)] = &[
     ("client", Front),
     ("command", Front),
     ("info", Front),
+    ("object", Front),
+    ("memory", Front),
     ("config", Front),
     ("time", Front),
     ("multi", Front),
@@ -260,7 +265,6 @@ const ROUTES: &[(&str, Route)] = &[
     ("randomkey", Front),
     ("rename", Front),
     ("renamenx", Front),
-    ("object", Front),
     // lists
     ("lpush", Key(lists::lpush)),
     ("rpush", Key(lists::rpush)),
@@ -388,6 +392,11 @@ pub fn table() -> &'static Table {
                 {
                     let write = spec.flags.iter().any(|f| f == "write");
                     let ok_loading = spec.flags.iter().any(|f| f == "loading");
+                    let access = match (write, spec.flags.iter().any(|f| f == "denyoom")) {
+                        (false, _) => Access::Read,
+                        (true, false) => Access::Write,
+                        (true, true) => Access::Grow,
+                    };
                     (
                         name,
                         Command {
@@ -395,6 +404,7 @@ pub fn table() -> &'static Table {
                             id,
                             spec,
                             write,
+                            access,
                             ok_loading,
                             route,
                             subcommands,
@@ -488,7 +498,7 @@ pub fn apply_logged(
             argv.len()
         ));
     }
-    match shard.run(run, db, argv, now, false) {
+    match shard.run(run, db, argv, now, Access::Read) {
         Frame::Error(e) => Err(format!("'{}' failed on replay: {e}", name())),
         _ => Ok(()),
     }

@@ -35,6 +35,8 @@ pub async fn execute(node: &Node, session: &mut Session, cmd: &Command, args: &[
         "client" => client(node, session, cmd, args).await,
         "command" => command(cmd, args),
         "info" => info(node, args).await,
+        "object" => super::memory::object(node, session.db, cmd, args).await,
+        "memory" => super::memory::memory(node, session.db, cmd, args).await,
         "config" => config_cmd(node, session, cmd, args).await,
         "slowlog" | "latency" => match subcommand(cmd, args) {
             Ok(sub) if cmd.name == "slowlog" => super::observe::slowlog(node, &sub, args).await,
@@ -61,16 +63,6 @@ pub async fn execute(node: &Node, session: &mut Session, cmd: &Command, args: &[
             None => Frame::error("ERR DISCARD without MULTI"),
         },
         "msetnx" => msetnx(node, session.db, args).await,
-        "object" => match subcommand(cmd, args) {
-            Ok(sub) if sub == "help" => super::keys::object_help(),
-            // Every other subcommand names its key third.
-            Ok(_) => {
-                let shard = router::shard_of(&args[2], node.shards);
-                super::cross::run_fn(node, shard, super::keys::object, session.db, args.to_vec())
-                    .await
-            }
-            Err(e) => e,
-        },
         "rename" => rename(node, session.db, args, false).await,
         "renamenx" => rename(node, session.db, args, true).await,
         "scan" => scan(node, session.db, args).await,
@@ -171,7 +163,7 @@ fn valid_client_name(name: &[u8]) -> Result<(), Frame> {
 
 /// Checks a container command's subcommand and its arity; returns its
 /// lowercase name.
-fn subcommand(cmd: &Command, args: &[Bytes]) -> Result<String, Frame> {
+pub(super) fn subcommand(cmd: &Command, args: &[Bytes]) -> Result<String, Frame> {
     let sub = String::from_utf8_lossy(&args[1]).to_lowercase();
     let Some(spec) = cmd.subcommand(sub.as_bytes()) else {
         return Err(super::unknown_subcommand(cmd.name, &args[1]));
@@ -384,11 +376,15 @@ struct CoreReport {
     acl_denied: [u64; 3],
     persist: super::persistence::PersistReport,
     observed: super::observe::CoreFigures,
+    memory: super::memory::ShardMemory,
 }
 
 async fn info(node: &Node, args: &[Bytes]) -> Frame {
     let reports = node
         .run_on_all(|n: &Node| {
+            // Measured first: it settles the keyspace's account (a borrow
+            // of its own).
+            let memory = super::memory::shard_memory(n);
             let sh = n.shard.borrow();
             let ks = &sh.keyspace;
             CoreReport {
@@ -408,6 +404,7 @@ async fn info(node: &Node, args: &[Bytes]) -> Frame {
                 acl_denied: n.stats.acl_denied.each_ref().map(|c| c.get()),
                 persist: super::persistence::report(n),
                 observed: super::observe::gather(n),
+                memory,
             }
         })
         .await
@@ -460,18 +457,8 @@ async fn info(node: &Node, args: &[Bytes]) -> Frame {
             sum(|r| r.blocked),
         ),
     );
-    let rss = crate::runtime::rss_bytes();
-    section(
-        "Memory",
-        format!(
-            "used_memory:{rss}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:1.00\r\nmem_allocator:libc\r\n",
-            human_bytes(rss),
-            human_bytes(rss),
-            cfg.maxmemory,
-            human_bytes(cfg.maxmemory),
-            cfg.maxmemory_policy
-        ),
-    );
+    let memory: Vec<_> = reports.iter().map(|r| r.memory).collect();
+    section("Memory", super::memory::info_section(&memory, &cfg));
     section(
         "Persistence",
         super::persistence::info(&reports.iter().map(|r| &r.persist).collect::<Vec<_>>(), now),
@@ -479,13 +466,14 @@ async fn info(node: &Node, args: &[Bytes]) -> Frame {
     section(
         "Stats",
         format!(
-            "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\nacl_access_denied_auth:{}\r\nacl_access_denied_cmd:{}\r\nacl_access_denied_key:{}\r\n",
+            "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\nacl_access_denied_auth:{}\r\nacl_access_denied_cmd:{}\r\nacl_access_denied_key:{}\r\n",
             sum(|r| r.connections),
             sum(|r| r.commands),
             sum(|r| r.net_in),
             sum(|r| r.net_out),
             sum(|r| r.rejected),
             sum(|r| r.expired),
+            sum(|r| r.memory.evicted),
             sum(|r| r.hits),
             sum(|r| r.misses),
             sum(|r| r.acl_denied[crate::node::DENIED_AUTH]),
@@ -521,21 +509,6 @@ async fn info(node: &Node, args: &[Bytes]) -> Frame {
     section("Keyspace", keyspace);
     section("Shards", super::observe::shards(&observed));
     Frame::Verbatim(out)
-}
-
-fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "K", "M", "G", "T"];
-    let mut v = n as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n}B")
-    } else {
-        format!("{v:.2}{}", UNITS[unit])
-    }
 }
 
 async fn config_cmd(node: &Node, session: &Session, cmd: &Command, args: &[Bytes]) -> Frame {

@@ -47,6 +47,12 @@ pub struct Config {
     pub tcp_keepalive: u64,
     pub maxmemory: u64,
     pub maxmemory_policy: String,
+    /// Keys sampled per eviction, at least (see keyspace::evict).
+    pub maxmemory_samples: usize,
+    /// How slowly the LFU counter grows, and the minutes per decrement of
+    /// an unused key's counter (Redis's `lfu-log-factor`, `lfu-decay-time`).
+    pub lfu_log_factor: u32,
+    pub lfu_decay_time: u32,
     pub loglevel: String,
     /// Commands running at least this long (µs) go to the slow log; negative:
     /// none, 0: all (Redis's `slowlog-log-slower-than`).
@@ -208,6 +214,9 @@ impl Default for Config {
             tcp_keepalive: 300,
             maxmemory: 0,
             maxmemory_policy: "noeviction".into(),
+            maxmemory_samples: 5,
+            lfu_log_factor: 10,
+            lfu_decay_time: 1,
             loglevel: "notice".into(),
             slowlog_log_slower_than: 10_000,
             slowlog_max_len: 128,

@@ -386,6 +386,33 @@ pub const PARAMS: &[Param] = &[
         load: None,
     },
     Param {
+        name: "maxmemory-samples",
+        get: |c| c.maxmemory_samples.to_string(),
+        set: Some(|c, v| {
+            c.maxmemory_samples = ranged(v, 1, 64, "inclusive")?;
+            Ok(())
+        }),
+        load: None,
+    },
+    Param {
+        name: "lfu-log-factor",
+        get: |c| c.lfu_log_factor.to_string(),
+        set: Some(|c, v| {
+            c.lfu_log_factor = ranged(v, 0, i32::MAX as u32, "inclusive")?;
+            Ok(())
+        }),
+        load: None,
+    },
+    Param {
+        name: "lfu-decay-time",
+        get: |c| c.lfu_decay_time.to_string(),
+        set: Some(|c, v| {
+            c.lfu_decay_time = ranged(v, 0, i32::MAX as u32, "inclusive")?;
+            Ok(())
+        }),
+        load: None,
+    },
+    Param {
         name: "loglevel",
         get: |c| c.loglevel.clone(),
         // Applied to the running log filter by CONFIG SET.

@@ -148,11 +148,13 @@ impl Cut {
     }
 
     /// Keeps the tables a flush of `db` is dropping, for the slots not yet
-    /// serialized. (A second flush drops its tables: every unvisited slot is
-    /// still empty since the first one.)
-    pub fn freeze(&mut self, db: usize, tables: Vec<HashTable<Entry>>) {
-        if self.frozen[db].is_none() && self.left > 0 {
+    /// serialized; true if it kept them. (A second flush drops its tables:
+    /// every unvisited slot is still empty since the first one.)
+    pub fn freeze(&mut self, db: usize, tables: Vec<HashTable<Entry>>) -> bool {
+        let keep = self.frozen[db].is_none() && self.left > 0;
+        if keep {
             self.frozen[db] = Some(tables);
         }
+        keep
     }
 }

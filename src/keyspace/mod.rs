@@ -4,11 +4,21 @@
 //! SCAN walks slots with a cursor that stays valid while tables grow, a table
 //! resize never pauses the shard on millions of keys at once, and a snapshot or
 //! a change of shard count can work slot by slot.
+//!
+//! The keyspace also keeps the shard's memory account: the heap bytes of its
+//! keys, values, tables and expiry index, changed where entries are stored,
+//! replaced and removed. A command changes a value in place through the
+//! `&mut Entry` that `lookup` hands out; the value is measured when handed
+//! out and again before the keyspace's next operation (`settle`), so no
+//! command module does any arithmetic of its own. See docs/memory.md.
 
 mod cut;
+mod evict;
+pub mod memory;
 mod value;
 
 pub use cut::EncodeFn;
+pub use evict::{Eviction, Policy};
 pub use value::{Hash, Set, Value, ZSet};
 
 use cut::Cut;
@@ -25,11 +35,35 @@ pub struct Entry {
     key: Bytes,
     pub value: Value,
     expire_at: u64,
+    /// When it was last used (LRU clock) or how often (LFU counter and its
+    /// decay time), as the eviction policy reads it: see `evict`.
+    access: u32,
 }
 
 impl Entry {
     pub fn key(&self) -> &Bytes {
         &self.key
+    }
+
+    /// Its eviction state (see `evict`).
+    pub fn access(&self) -> u32 {
+        self.access
+    }
+
+    /// What MEMORY USAGE reports: the entry's bucket and what it owns.
+    pub fn memory_usage(&self) -> usize {
+        std::mem::size_of::<Entry>() + self.heap_bytes()
+    }
+
+    /// The heap bytes the entry owns outside its table's bucket.
+    fn heap_bytes(&self) -> usize {
+        use memory::HeapSize;
+        let expiry = if self.expire_at != 0 {
+            memory::EXPIRY_INDEX_BYTES
+        } else {
+            0
+        };
+        self.key.heap_size() + self.value.heap_bytes() + expiry
     }
 
     pub fn expire_at(&self) -> Option<u64> {
@@ -41,8 +75,37 @@ impl Entry {
 struct Db {
     /// One table per owned slot; empty until the database is first written.
     tables: Vec<HashTable<Entry>>,
+    count: Counts,
+}
+
+/// A database's figures, apart from its tables so that they can change
+/// while a table entry is borrowed.
+#[derive(Default)]
+struct Counts {
     keys: usize,
     volatile: usize,
+    /// Heap bytes of the tables, their entries and their expiry-index
+    /// entries.
+    bytes: usize,
+}
+
+/// The heap bytes of a table's buckets.
+fn buckets_bytes(table: &HashTable<Entry>) -> usize {
+    memory::table_bytes(table.num_buckets(), std::mem::size_of::<Entry>())
+}
+
+/// A table under a quarter full after a removal gives its spare buckets
+/// back (an empty one frees them all): a slot's table must not keep the
+/// most it ever held, or under eviction the tables' skeletons alone would
+/// fill the budget. Tables are small (one per slot), so this is cheap.
+fn shrink_if_sparse(table: &mut HashTable<Entry>, count: &mut Counts, hasher: &ahash::RandomState) {
+    const MIN_LOAD_QUARTERS: usize = 4;
+    if table.len() * MIN_LOAD_QUARTERS >= table.num_buckets() {
+        return;
+    }
+    let before = buckets_bytes(table);
+    table.shrink_to(table.len(), |e| hasher.hash_one(&e.key));
+    count.bytes = count.bytes + buckets_bytes(table) - before;
 }
 
 #[derive(Default, Clone, Copy)]
@@ -50,6 +113,19 @@ pub struct KeyspaceStats {
     pub hits: u64,
     pub misses: u64,
     pub expired: u64,
+    pub evicted: u64,
+}
+
+/// The entry `lookup` handed out for a change, and its value's size then:
+/// `settle` measures it again. The entry is told apart by its address,
+/// which cannot change before `settle` (only an insert moves entries, and
+/// every keyspace operation settles first).
+struct Pending {
+    db: usize,
+    idx: usize,
+    hash: u64,
+    address: usize,
+    bytes: usize,
 }
 
 pub struct Keyspace {
@@ -60,27 +136,28 @@ pub struct Keyspace {
     /// Every key with a TTL, ordered by when it expires: active expiry pops
     /// from the front, so expired keys never pile up unseen.
     expiry: BTreeSet<(u64, u8, Bytes)>,
-    /// Keys removed because they expired, while someone (the AOF) wants to
-    /// know: each becomes a logged deletion.
-    expired_log: Option<Vec<(usize, Bytes)>>,
+    /// Keys removed because they expired or were evicted, while someone (the
+    /// AOF) wants to know: each becomes a logged deletion.
+    removed_log: Option<Vec<(usize, Bytes)>>,
     /// The snapshot in progress, if any (see `cut`).
     cut: Option<Box<Cut>>,
+    /// Bytes of tables a flush handed to the snapshot in progress: still in
+    /// memory until it ends.
+    frozen_bytes: usize,
+    pending: Option<Pending>,
+    /// The eviction policy, its candidate pool and the access clock.
+    pub eviction: Eviction,
     pub stats: KeyspaceStats,
 }
 
 /// The bookkeeping of an entry leaving a database: its counts and its place
 /// in the expiry index. (Takes the fields, not the keyspace, so a caller can
 /// still hold a borrow of the tables.)
-fn unindex(
-    keys: &mut usize,
-    volatile: &mut usize,
-    expiry: &mut BTreeSet<(u64, u8, Bytes)>,
-    db: usize,
-    entry: &Entry,
-) {
-    *keys -= 1;
+fn unindex(d: &mut Counts, expiry: &mut BTreeSet<(u64, u8, Bytes)>, db: usize, entry: &Entry) {
+    d.keys -= 1;
+    d.bytes -= entry.heap_bytes();
     if entry.expire_at != 0 {
-        *volatile -= 1;
+        d.volatile -= 1;
         expiry.remove(&(entry.expire_at, db as u8, entry.key.clone()));
     }
 }
@@ -94,8 +171,11 @@ impl Keyspace {
             slot_count: range.len(),
             hasher: ahash::RandomState::new(),
             expiry: BTreeSet::new(),
-            expired_log: None,
+            removed_log: None,
             cut: None,
+            frozen_bytes: 0,
+            pending: None,
+            eviction: Eviction::default(),
             stats: KeyspaceStats::default(),
         }
     }
@@ -106,6 +186,26 @@ impl Keyspace {
 
     pub fn slots(&self) -> std::ops::Range<usize> {
         self.first_slot..self.first_slot + self.slot_count
+    }
+
+    /// The heap bytes the shard's data uses: the figure its memory budget
+    /// is checked against.
+    pub fn used_bytes(&mut self) -> usize {
+        self.settle();
+        self.dbs.iter().map(|d| d.count.bytes).sum::<usize>() + self.frozen_bytes
+    }
+
+    /// Accounts for the change a command made through `lookup`'s entry.
+    #[inline]
+    pub fn settle(&mut self) {
+        let Some(p) = self.pending.take() else {
+            return;
+        };
+        let d = &mut self.dbs[p.db];
+        let found = d.tables[p.idx].find(p.hash, |e| std::ptr::from_ref(e) as usize == p.address);
+        if let Some(e) = found {
+            d.count.bytes = d.count.bytes + e.value.heap_bytes() - p.bytes;
+        }
     }
 
     fn table_index(&self, key: &[u8]) -> usize {
@@ -132,8 +232,11 @@ impl Keyspace {
     /// One probe of the table: a live entry is returned, an expired one is
     /// removed on the spot (this is the hot path of every command).
     /// A read (`count`) leaves a slot the snapshot has not reached alone:
-    /// only a change must serialize it first.
+    /// only a change must serialize it first. A hit stamps the entry's
+    /// access (one field written, no allocation); an entry handed out for a
+    /// change is measured, for `settle`.
     fn find(&mut self, db: usize, key: &[u8], now: u64, count: bool) -> Option<&mut Entry> {
+        self.settle();
         let hash = self.hasher.hash_one(key);
         let idx = self.table_index(key);
         if !count {
@@ -154,17 +257,44 @@ impl Keyspace {
                 self.stats.misses += 1;
                 return None;
             }
-            let entry = occupied.remove().0;
-            unindex(&mut d.keys, &mut d.volatile, &mut self.expiry, db, &entry);
+            let (entry, vacant) = occupied.remove();
+            shrink_if_sparse(vacant.into_table(), &mut d.count, &self.hasher);
+            unindex(&mut d.count, &mut self.expiry, db, &entry);
             self.stats.expired += 1;
             self.stats.misses += count as u64;
-            if let Some(log) = &mut self.expired_log {
+            if let Some(log) = &mut self.removed_log {
                 log.push((db, entry.key));
             }
             return None;
         }
         self.stats.hits += count as u64;
-        Some(occupied.into_mut())
+        let e = occupied.into_mut();
+        e.access = self.eviction.touch(e.access, now);
+        if !count {
+            self.pending = Some(Pending {
+                db,
+                idx,
+                hash,
+                address: std::ptr::from_ref(e) as usize,
+                bytes: e.value.heap_bytes(),
+            });
+        }
+        Some(e)
+    }
+
+    /// Looks a key up without counting or stamping it (OBJECT, MEMORY
+    /// USAGE: looking at a key is not using it). An expired key is absent.
+    pub fn peek(&mut self, db: usize, key: &[u8], now: u64) -> Option<&Entry> {
+        self.settle();
+        let hash = self.hasher.hash_one(key);
+        let idx = self.table_index(key);
+        let e = self
+            .dbs
+            .get(db)?
+            .tables
+            .get(idx)?
+            .find(hash, |e| e.key == key)?;
+        (e.expire_at == 0 || e.expire_at > now).then_some(e)
     }
 
     pub fn contains(&mut self, db: usize, key: &[u8], now: u64) -> bool {
@@ -173,6 +303,7 @@ impl Keyspace {
 
     /// Stores `value` under `key`, replacing whatever was there (and its TTL).
     pub fn insert(&mut self, db: usize, key: &[u8], value: Value, expire_at: Option<u64>) {
+        self.settle();
         let expire_at = expire_at.unwrap_or(0);
         let hash = self.hasher.hash_one(key);
         let idx = self.table_index(key);
@@ -182,35 +313,44 @@ impl Keyspace {
         let d = &mut self.dbs[db];
         if d.tables.is_empty() {
             d.tables = (0..slot_count).map(|_| HashTable::new()).collect();
+            d.count.bytes += memory::vec_bytes::<HashTable<Entry>>(slot_count);
         }
         let table = &mut d.tables[idx];
+        let new_bytes = value.heap_bytes();
         let old_expire = match table.find_mut(hash, |e| e.key == key) {
             Some(e) => {
+                d.count.bytes = d.count.bytes + new_bytes - e.value.heap_bytes();
                 let old = e.expire_at;
                 e.value = value;
                 e.expire_at = expire_at;
+                e.access = self.eviction.touch(e.access, self.eviction.now);
                 Some(old)
             }
             None => {
                 let key = Bytes::copy_from_slice(key);
-                table.insert_unique(
-                    hash,
-                    Entry {
-                        key,
-                        value,
-                        expire_at,
-                    },
-                    |e| hasher.hash_one(&e.key),
-                );
-                d.keys += 1;
+                let buckets_before = buckets_bytes(table);
+                let mut entry = Entry {
+                    key,
+                    value,
+                    expire_at: 0,
+                    access: self.eviction.new_access(),
+                };
+                d.count.bytes += entry.heap_bytes();
+                // Its place in the expiry index is accounted by `reindex`.
+                entry.expire_at = expire_at;
+                table.insert_unique(hash, entry, |e| hasher.hash_one(&e.key));
+                d.count.bytes = d.count.bytes + buckets_bytes(table) - buckets_before;
+                d.count.keys += 1;
                 None
             }
         };
+
         self.reindex(db, key, hash, idx, old_expire.unwrap_or(0), expire_at);
     }
 
     /// Sets or clears (`None`) the TTL of an existing key.
     pub fn set_expire(&mut self, db: usize, key: &[u8], expire_at: Option<u64>) {
+        self.settle();
         let expire_at = expire_at.unwrap_or(0);
         let hash = self.hasher.hash_one(key);
         let idx = self.table_index(key);
@@ -226,8 +366,8 @@ impl Keyspace {
         self.reindex(db, key, hash, idx, old, expire_at);
     }
 
-    /// Keeps the expiry index and the volatile-key count in step with an
-    /// entry's TTL changing from `old` to `new` (0 = none).
+    /// Keeps the expiry index, the volatile-key count and the memory account
+    /// in step with an entry's TTL changing from `old` to `new` (0 = none).
     fn reindex(&mut self, db: usize, key: &[u8], hash: u64, idx: usize, old: u64, new: u64) {
         if old == new {
             return;
@@ -236,7 +376,8 @@ impl Keyspace {
         if old != 0 {
             self.expiry
                 .remove(&(old, db as u8, Bytes::copy_from_slice(key)));
-            d.volatile -= 1;
+            d.count.volatile -= 1;
+            d.count.bytes -= memory::EXPIRY_INDEX_BYTES;
         }
         if new != 0 {
             let stored = d.tables[idx]
@@ -244,35 +385,38 @@ impl Keyspace {
                 .map(|e| e.key.clone())
                 .unwrap_or_else(|| Bytes::copy_from_slice(key));
             self.expiry.insert((new, db as u8, stored));
-            d.volatile += 1;
+            d.count.volatile += 1;
+            d.count.bytes += memory::EXPIRY_INDEX_BYTES;
         }
     }
 
     pub fn remove(&mut self, db: usize, key: &[u8]) -> Option<Entry> {
+        self.settle();
         let hash = self.hasher.hash_one(key);
         let idx = self.table_index(key);
         self.before_change(idx);
         let d = self.dbs.get_mut(db)?;
-        let entry = d
+        let (entry, vacant) = d
             .tables
             .get_mut(idx)?
             .find_entry(hash, |e| e.key == key)
             .ok()?
-            .remove()
-            .0;
-        unindex(&mut d.keys, &mut d.volatile, &mut self.expiry, db, &entry);
+            .remove();
+        shrink_if_sparse(vacant.into_table(), &mut d.count, &self.hasher);
+        unindex(&mut d.count, &mut self.expiry, db, &entry);
         Some(entry)
     }
 
     pub fn len(&self, db: usize) -> usize {
-        self.dbs.get(db).map_or(0, |d| d.keys)
+        self.dbs.get(db).map_or(0, |d| d.count.keys)
     }
 
     pub fn volatile_len(&self, db: usize) -> usize {
-        self.dbs.get(db).map_or(0, |d| d.volatile)
+        self.dbs.get(db).map_or(0, |d| d.count.volatile)
     }
 
     pub fn flush_db(&mut self, db: usize) {
+        self.settle();
         if db < self.dbs.len() {
             self.empty_db(db);
             self.expiry.retain(|(_, d, _)| *d as usize != db);
@@ -280,16 +424,26 @@ impl Keyspace {
     }
 
     pub fn flush_all(&mut self) {
+        self.settle();
         (0..self.dbs.len()).for_each(|db| self.empty_db(db));
         self.expiry.clear();
     }
 
-    /// Empties a database; a snapshot in progress keeps its old tables.
+    /// Empties a database; a snapshot in progress keeps its old tables (and
+    /// their bytes stay accounted until it ends).
     fn empty_db(&mut self, db: usize) {
-        let tables = std::mem::take(&mut self.dbs[db]).tables;
+        let Db { tables, count } = std::mem::take(&mut self.dbs[db]);
         if let Some(cut) = self.cut.as_deref_mut() {
-            cut.freeze(db, tables);
+            if cut.freeze(db, tables) {
+                self.frozen_bytes += count.bytes;
+            }
         }
+    }
+
+    /// The snapshot in progress is over: what it held is gone.
+    fn end_cut(&mut self) {
+        self.cut = None;
+        self.frozen_bytes = 0;
     }
 
     /// Called before anything in slot `idx` is read for a change or changed:
@@ -305,6 +459,7 @@ impl Keyspace {
 
     /// Starts a snapshot here, now: the cut. Nothing is copied; see `cut`.
     pub fn begin_cut(&mut self, encode: EncodeFn) {
+        self.settle();
         self.cut = Some(Box::new(Cut::new(encode, self.slot_count, self.dbs.len())));
     }
 
@@ -312,18 +467,19 @@ impl Keyspace {
     /// records wait, and appends what waits to `into`. Returns the keys in
     /// it, and whether every slot has been serialized (the cut is then over).
     pub fn cut_step(&mut self, bytes: usize, into: &mut Vec<u8>) -> Option<(u64, bool)> {
+        self.settle();
         let cut = self.cut.as_deref_mut()?;
         let done = cut.step(bytes, &self.dbs);
         let keys = cut.drain_into(into);
         if done {
-            self.cut = None;
+            self.end_cut();
         }
         Some((keys, done))
     }
 
     /// Abandons the snapshot in progress (its file could not be written).
     pub fn cancel_cut(&mut self) {
-        self.cut = None;
+        self.end_cut();
     }
 
     /// Removes keys whose time has come, oldest first, at most `budget` of
@@ -351,20 +507,22 @@ impl Keyspace {
             return false;
         };
         self.stats.expired += 1;
-        if let Some(log) = &mut self.expired_log {
+        if let Some(log) = &mut self.removed_log {
             log.push((db, e.key));
         }
         true
     }
 
-    /// Starts (or stops) recording expired keys for `take_expired`.
-    pub fn record_expirations(&mut self, on: bool) {
-        self.expired_log = on.then(Vec::new);
+    /// Starts (or stops) recording expired and evicted keys for
+    /// `take_removed`.
+    pub fn record_removals(&mut self, on: bool) {
+        self.removed_log = on.then(Vec::new);
     }
 
-    /// The keys that expired since the last call, with their databases.
-    pub fn take_expired(&mut self) -> Vec<(usize, Bytes)> {
-        self.expired_log
+    /// The keys that expired or were evicted since the last call, with
+    /// their databases.
+    pub fn take_removed(&mut self) -> Vec<(usize, Bytes)> {
+        self.removed_log
             .as_mut()
             .map(std::mem::take)
             .unwrap_or_default()
@@ -382,6 +540,7 @@ impl Keyspace {
         now: u64,
         mut visit: impl FnMut(&Entry),
     ) -> usize {
+        self.settle();
         let end = self.first_slot + self.slot_count;
         let Some(d) = self.dbs.get(db) else {
             return end;

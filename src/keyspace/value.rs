@@ -15,6 +15,7 @@ mod zset;
 pub use map::Map;
 pub use zset::ZSet;
 
+use super::memory::{alloc_size, vec_bytes, HeapSize};
 use bytes::Bytes;
 use std::collections::VecDeque;
 
@@ -74,6 +75,39 @@ impl Value {
             Value::ZSet(z) => z.encoding(),
         }
     }
+
+    /// The heap bytes the value owns. O(1) for strings and large
+    /// collections (which keep their own count), bounded for compact ones,
+    /// sampled for long lists (see `list_heap_bytes`). A function of the
+    /// value alone, so the keyspace's running total stays exact when it
+    /// subtracts what it once added.
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            Value::Str(s) => s.heap_size(),
+            Value::List(l) => list_heap_bytes(l),
+            Value::Hash(h) => alloc_size(std::mem::size_of::<Hash>()) + h.heap_bytes(),
+            Value::Set(s) => alloc_size(std::mem::size_of::<Set>()) + s.heap_bytes(),
+            Value::ZSet(z) => alloc_size(std::mem::size_of::<ZSet>()) + z.heap_bytes(),
+        }
+    }
+}
+
+/// Elements of a list whose sizes are measured: all of a shorter list, this
+/// many evenly spaced ones of a longer list (scaled to its length), so that
+/// measuring a list after a push costs O(1) however long it is.
+const LIST_MEASURED_ELEMENTS: usize = 32;
+
+fn list_heap_bytes(l: &VecDeque<Bytes>) -> usize {
+    let elements = if l.len() <= LIST_MEASURED_ELEMENTS {
+        l.iter().map(HeapSize::heap_size).sum()
+    } else {
+        let step = l.len() / LIST_MEASURED_ELEMENTS;
+        let sample: usize = (0..LIST_MEASURED_ELEMENTS)
+            .map(|i| l[i * step].heap_size())
+            .sum();
+        sample * l.len() / LIST_MEASURED_ELEMENTS
+    };
+    vec_bytes::<Bytes>(l.capacity()) + elements
 }
 
 /// A hash: field → value.
@@ -98,6 +132,19 @@ impl Hash {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Heap bytes: bounded work for a compact hash, O(1) for a large one.
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Hash::Small(v) => {
+                vec_bytes::<(Bytes, Bytes)>(v.capacity())
+                    + v.iter()
+                        .map(|(f, x)| f.heap_size() + x.heap_size())
+                        .sum::<usize>()
+            }
+            Hash::Big(m) => m.heap_bytes(),
+        }
     }
 
     pub fn get(&self, field: &[u8]) -> Option<&Bytes> {
@@ -202,6 +249,16 @@ impl Set {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Heap bytes: bounded work for a compact set, O(1) for a large one.
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Set::Small(v) => {
+                vec_bytes::<Bytes>(v.capacity()) + v.iter().map(HeapSize::heap_size).sum::<usize>()
+            }
+            Set::Big(m) => m.heap_bytes(),
+        }
     }
 
     pub fn contains(&self, member: &[u8]) -> bool {

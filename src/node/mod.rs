@@ -90,10 +90,12 @@ impl Node {
         let shards = config.shards;
         // Node::new runs on the core's own thread: its monitor is this one.
         crate::stats::latency::set_threshold(config.latency_monitor_threshold);
+        let mut shard = Shard::new(id, shards, config.databases);
+        shard.configure_memory(&config);
         let node = Rc::new(Node {
             id,
             shards,
-            shard: RefCell::new(Shard::new(id, shards, config.databases)),
+            shard: RefCell::new(shard),
             config: RefCell::new(config),
             clients: RefCell::new(Clients::new(id, shards)),
             stats: NodeStats {
@@ -127,11 +129,15 @@ impl Node {
     }
 
     /// Takes new settings (CONFIG SET) and applies those that act on running
-    /// machinery: the AOF's fsync policy and the latency monitor's threshold.
+    /// machinery: the AOF's fsync policy, the memory budget and eviction
+    /// policy, and the latency monitor's threshold.
     pub fn apply_config(&self, next: Config) {
-        if let Some(aof) = &self.shard.borrow().aof {
+        let mut shard = self.shard.borrow_mut();
+        if let Some(aof) = &shard.aof {
             aof.borrow_mut().set_policy(next.appendfsync);
         }
+        shard.configure_memory(&next);
+        drop(shard);
         crate::stats::latency::set_threshold(next.latency_monitor_threshold);
         *self.config.borrow_mut() = next;
     }

@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::net;
 use crate::node::persist::{self, Persist};
 use crate::node::{Job, Node, TaskQueues};
-use crate::shard::EXPIRE_KEYS_PER_PASS;
+use crate::shard::{EVICT_KEYS_PER_PASS, EXPIRE_KEYS_PER_PASS};
 use futures_channel::mpsc;
 use futures_lite::FutureExt;
 use futures_lite::StreamExt;
@@ -269,16 +269,20 @@ fn handle_stop_signals(core0: mpsc::UnboundedSender<Job>) {
     }
 }
 
-/// Removes expired keys in the background, `hz` passes a second, each bounded;
-/// a pass that hit its bound is followed at once by another after yielding.
+/// Removes expired keys in the background, and evicts while the shard is
+/// over its memory budget (CONFIG SET maxmemory lower, or writes that left
+/// it over), `hz` passes a second, each bounded; a pass that hit a bound is
+/// followed at once by another after yielding, so the shard never stalls.
 async fn active_expiry(node: Rc<Node>) {
     loop {
-        let removed =
-            AssertUnwindSafe(async { node.shard.borrow_mut().expire_due(crate::util::now_ms()) })
-                .catch_unwind()
-                .await
-                .unwrap_or(0);
-        if removed == EXPIRE_KEYS_PER_PASS {
+        let (removed, evicted) = AssertUnwindSafe(async {
+            let mut shard = node.shard.borrow_mut();
+            (shard.expire_due(crate::util::now_ms()), shard.evict_pass())
+        })
+        .catch_unwind()
+        .await
+        .unwrap_or((0, 0));
+        if removed == EXPIRE_KEYS_PER_PASS || evicted == EVICT_KEYS_PER_PASS {
             glommio::yield_if_needed().await;
             continue;
         }

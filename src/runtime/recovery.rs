@@ -84,6 +84,9 @@ pub fn load_shard(
 ) -> Result<(Keyspace, ShardFiles, (u64, u64)), String> {
     let dir = &config.dir;
     let mut sh = Shard::new(shard, shards, config.databases);
+    // Loaded keys get access words of the policy (an LFU counter, or the
+    // LRU clock). Replay never evicts: the log has the evictions as DELs.
+    sh.configure_memory(config);
     let started = Instant::now();
     let mut last_log = Instant::now();
     if let Some(g) = files.snapshot() {
@@ -190,7 +193,12 @@ pub async fn recover(
     let (keyspace, mut files, replayed) = rx
         .await
         .map_err(|_| format!("the loader of shard {id} died"))??;
-    node.shard.borrow_mut().keyspace = keyspace;
+    {
+        let mut shard = node.shard.borrow_mut();
+        shard.keyspace = keyspace;
+        // The keyspace carries its eviction policy: the one set now.
+        shard.configure_memory(&node.config.borrow());
+    }
     if let Some(base) = files.base {
         let size = std::fs::metadata(base.path(&config.dir, id)).map_or(0, |m| m.len());
         node.persist.base_bytes.set(size);

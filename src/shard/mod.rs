@@ -1,9 +1,12 @@
 //! The data a core owns: its keyspace and, with persistence on, its
 //! append-only log. Commands run here with a `Ctx` that says which database and
 //! what time it is, and that collects what they changed; after each command
-//! the shard appends those effects to the log.
+//! the shard appends those effects to the log. The shard also keeps its data
+//! inside its share of `maxmemory`: before a command that may grow memory it
+//! evicts by the policy, or refuses the command (see docs/memory.md).
 
-use crate::keyspace::{Keyspace, Value};
+use crate::config::Config;
+use crate::keyspace::{Keyspace, Policy, Value};
 use crate::persistence::aof::AofBuffer;
 use crate::persistence::rewrite;
 use crate::protocol::Frame;
@@ -16,6 +19,21 @@ use std::rc::Rc;
 /// A command's work on one shard: reads and changes the keyspace, returns the
 /// reply. `args[0]` is the command name, as the client sent it.
 pub type ShardFn = fn(&mut Ctx, &[Bytes]) -> Frame;
+
+/// What a command may do to the data, from its flags in Redis's command
+/// table.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Access {
+    Read,
+    /// Changes data (`write`): refused while the log is failing.
+    Write,
+    /// Changes data and may need more memory (`write` and `denyoom`):
+    /// refused also when the shard is over its budget and cannot evict.
+    Grow,
+}
+
+/// Redis's reply to a command refused for want of memory.
+pub const OOM_ERROR: &str = "OOM command not allowed when used memory > 'maxmemory'.";
 
 /// What a command sees while it runs on a shard.
 pub struct Ctx<'a> {
@@ -56,6 +74,10 @@ pub struct Shard {
     /// Writes that changed data, ever (Redis's `dirty`): save points count
     /// the changes since the last snapshot from it.
     pub changes: u64,
+    /// This shard's share of `maxmemory`, in bytes (0: no limit).
+    pub budget: usize,
+    /// The most the shard's data has used (INFO's `used_memory_peak`).
+    pub peak: usize,
 }
 
 /// What a blocked client waits for at a key: a list or a sorted set.
@@ -134,6 +156,11 @@ impl Waiters {
 
 /// Most keys one active-expiry pass removes before yielding to clients.
 pub const EXPIRE_KEYS_PER_PASS: usize = 1000;
+/// Most keys evicted before one command; if the shard is still over its
+/// budget, the background pass (`evict_pass`) goes on from there.
+const EVICT_KEYS_PER_COMMAND: usize = 64;
+/// Most keys one background eviction pass removes before yielding.
+pub const EVICT_KEYS_PER_PASS: usize = 500;
 
 impl Shard {
     pub fn new(id: usize, shards: usize, databases: usize) -> Shard {
@@ -143,19 +170,87 @@ impl Shard {
             aof: None,
             waiters: Waiters::default(),
             changes: 0,
+            budget: 0,
+            peak: 0,
         }
+    }
+
+    /// Takes the memory settings: this shard's even share of `maxmemory`,
+    /// the policy and its parameters. The next write and the next
+    /// background pass enforce them.
+    pub fn configure_memory(&mut self, config: &Config) {
+        self.budget = (config.maxmemory / config.shards.max(1) as u64) as usize;
+        let e = &mut self.keyspace.eviction;
+        e.set_policy(Policy::from_name(&config.maxmemory_policy).unwrap_or_default());
+        e.samples = config.maxmemory_samples;
+        e.lfu_log_factor = config.lfu_log_factor;
+        e.lfu_decay_time = config.lfu_decay_time;
+    }
+
+    /// The heap bytes of the shard's data, noting the peak.
+    pub fn used_memory(&mut self) -> usize {
+        let used = self.keyspace.used_bytes();
+        self.peak = self.peak.max(used);
+        used
+    }
+
+    fn over_budget(&mut self) -> bool {
+        self.budget != 0 && self.used_memory() > self.budget
+    }
+
+    /// Evicts until the shard is within its budget or `most` keys went.
+    /// False if it is still over and the policy has nothing left to evict.
+    fn evict(&mut self, most: usize) -> bool {
+        let mut evicted = 0;
+        let mut ok = true;
+        while evicted < most && self.over_budget() {
+            if !self.keyspace.evict_one() {
+                ok = false;
+                break;
+            }
+            evicted += 1;
+        }
+        if evicted > 0 {
+            self.changes += evicted as u64;
+            self.log_expired();
+        }
+        ok
+    }
+
+    /// Background eviction: one bounded pass (CONFIG SET maxmemory lower, or
+    /// a command that left the shard over). Returns the keys evicted.
+    pub fn evict_pass(&mut self) -> usize {
+        let before = self.keyspace.stats.evicted;
+        self.keyspace.eviction.now = crate::util::now_ms();
+        // Also samples the peak, whether or not there is a budget.
+        self.used_memory();
+        self.evict(EVICT_KEYS_PER_PASS);
+        (self.keyspace.stats.evicted - before) as usize
     }
 
     /// Starts logging to `aof`: from now on every change is appended to it.
     pub fn attach_aof(&mut self, aof: Rc<RefCell<AofBuffer>>) {
-        self.keyspace.record_expirations(true);
+        self.keyspace.record_removals(true);
         self.aof = Some(aof);
     }
 
-    /// Runs one command. A write is refused while the log cannot be written,
+    /// Runs one command. A command that may grow memory is refused when the
+    /// shard is over its budget and cannot evict (as Redis, before the
+    /// MISCONF check). A write is refused while the log cannot be written,
     /// so nothing is acknowledged that could be lost.
-    pub fn run(&mut self, f: ShardFn, db: usize, args: &[Bytes], now: u64, write: bool) -> Frame {
-        if write {
+    pub fn run(
+        &mut self,
+        f: ShardFn,
+        db: usize,
+        args: &[Bytes],
+        now: u64,
+        access: Access,
+    ) -> Frame {
+        self.keyspace.eviction.now = now;
+        if access == Access::Grow && self.over_budget() && !self.evict(EVICT_KEYS_PER_COMMAND) {
+            return Frame::error(OOM_ERROR);
+        }
+        if access != Access::Read {
             if let Some(err) = self
                 .aof
                 .as_ref()
@@ -172,6 +267,7 @@ impl Shard {
             effects: Vec::new(),
         };
         let reply = f(&mut ctx, args);
+        ctx.ks.settle();
         let (dirty, effects) = (ctx.dirty, ctx.effects);
         self.changes += dirty as u64;
         if dirty && !self.waiters.is_empty() {
@@ -191,11 +287,12 @@ impl Shard {
         reply
     }
 
-    /// Logs the deletions of the keys that expired since the last call.
+    /// Logs the deletions of the keys that expired or were evicted since the
+    /// last call.
     fn log_expired(&mut self) {
         if let Some(aof) = &self.aof {
             let mut aof = aof.borrow_mut();
-            for (db, key) in self.keyspace.take_expired() {
+            for (db, key) in self.keyspace.take_removed() {
                 aof.append(db, &[Bytes::from_static(b"DEL"), key]);
             }
         }

@@ -20,6 +20,7 @@
 //! once, however the table grows or shrinks between calls; only elements of
 //! a bucket visited both before and after a shrink can come back twice.
 
+use crate::keyspace::memory::{vec_bytes, HeapSize};
 use bytes::Bytes;
 use std::sync::OnceLock;
 
@@ -50,6 +51,9 @@ struct Entry<V> {
 pub struct Map<V> {
     entries: Vec<Entry<V>>,
     buckets: Vec<u32>,
+    /// The heap bytes of the keys and values (kept as they change, so the
+    /// map's size is known in O(1)).
+    payload: usize,
 }
 
 impl<V> Default for Map<V> {
@@ -57,15 +61,17 @@ impl<V> Default for Map<V> {
         Map {
             entries: Vec::new(),
             buckets: Vec::new(),
+            payload: 0,
         }
     }
 }
 
-impl<V> Map<V> {
+impl<V: HeapSize> Map<V> {
     pub fn with_capacity(n: usize) -> Self {
         let mut m = Map {
             entries: Vec::with_capacity(n),
             buckets: Vec::new(),
+            payload: 0,
         };
         m.rebuild(n.next_power_of_two().max(MIN_BUCKETS));
         m
@@ -103,19 +109,26 @@ impl<V> Map<V> {
         self.find(key).map(|i| &self.entries[i].value)
     }
 
-    pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut V> {
-        self.find(key).map(|i| &mut self.entries[i].value)
+    /// The heap bytes the map uses: its arrays, keys and values.
+    pub fn heap_bytes(&self) -> usize {
+        vec_bytes::<Entry<V>>(self.entries.capacity())
+            + vec_bytes::<u32>(self.buckets.capacity())
+            + self.payload
     }
 
     /// Inserts or replaces; returns the value replaced.
     pub fn insert(&mut self, key: Bytes, value: V) -> Option<V> {
         if let Some(i) = self.find(&key) {
-            return Some(std::mem::replace(&mut self.entries[i].value, value));
+            self.payload += value.heap_size();
+            let old = std::mem::replace(&mut self.entries[i].value, value);
+            self.payload -= old.heap_size();
+            return Some(old);
         }
         assert!(self.entries.len() < MAP_MAX_ENTRIES, "Map is full");
         if self.entries.len() >= self.buckets.len() {
             self.rebuild((2 * self.buckets.len()).max(MIN_BUCKETS));
         }
+        self.payload += key.heap_size() + value.heap_size();
         let b = self.bucket_of(hash(&key));
         let index = self.entries.len() as u32;
         self.entries.push(Entry {
@@ -139,7 +152,9 @@ impl<V> Map<V> {
             let moved = self.bucket_of(hash(&self.entries[last].key));
             self.relink(moved, last as u32, i as u32);
         }
-        let removed = self.entries.swap_remove(i).value;
+        let removed = self.entries.swap_remove(i);
+        self.payload -= removed.key.heap_size() + removed.value.heap_size();
+        let removed = removed.value;
         let shrink = self.buckets.len() > MIN_BUCKETS
             && self.entries.len() * SHRINK_BELOW_ONE_ENTRY_PER_BUCKETS < self.buckets.len();
         if self.entries.is_empty() {
@@ -258,6 +273,24 @@ mod tests {
 
     fn key(i: usize) -> Bytes {
         Bytes::from(format!("k{i}"))
+    }
+
+    impl HeapSize for usize {
+        fn heap_size(&self) -> usize {
+            0
+        }
+    }
+
+    #[test]
+    fn heap_bytes_follow_inserts_replacements_and_removals() {
+        let mut m: Map<Bytes> = Map::default();
+        m.insert(key(1), Bytes::from(vec![0; 100]));
+        m.insert(key(1), Bytes::from(vec![0; 10]));
+        m.insert(key(2), Bytes::from(vec![0; 30]));
+        assert_eq!(m.payload, 2 * key(1).heap_size() + 32 + 48);
+        m.remove(&key(1));
+        m.remove(&key(2));
+        assert_eq!(m.heap_bytes(), 0);
     }
 
     #[test]

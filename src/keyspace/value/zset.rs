@@ -20,6 +20,7 @@
 mod tree;
 
 use super::random_index;
+use crate::keyspace::memory::{alloc_size, vec_bytes, HeapSize};
 use bytes::Bytes;
 use tree::Tree;
 
@@ -64,6 +65,18 @@ impl ZSet {
         match &self.form {
             Form::Small(_) => "listpack",
             Form::Big(_) => "skiplist",
+        }
+    }
+
+    /// The heap bytes the set uses: bounded work for the compact form, O(1)
+    /// for the tree.
+    pub fn heap_bytes(&self) -> usize {
+        match &self.form {
+            Form::Small(v) => {
+                vec_bytes::<(Score, Bytes)>(v.capacity())
+                    + v.iter().map(|(_, m)| m.heap_size()).sum::<usize>()
+            }
+            Form::Big(t) => alloc_size(std::mem::size_of::<Tree>()) + t.heap_bytes(),
         }
     }
 

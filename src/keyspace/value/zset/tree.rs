@@ -15,6 +15,7 @@
 
 use super::super::Map;
 use super::{before, Score};
+use crate::keyspace::memory::{vec_bytes, SHARED_HEADER_BYTES};
 use bytes::Bytes;
 
 impl Default for Tree {
@@ -54,6 +55,15 @@ impl Tree {
             // attacker cannot predict keep the tree balanced.
             rng: (ahash::RandomState::new().hash_one(0u8) as u32) | 1,
         }
+    }
+
+    /// The heap bytes the tree uses: its arena, free list and table (which
+    /// counts each member's buffer; the tree holds a clone of it).
+    pub fn heap_bytes(&self) -> usize {
+        vec_bytes::<Node>(self.nodes.capacity())
+            + vec_bytes::<u32>(self.free.capacity())
+            + self.scores.heap_bytes()
+            + self.len() * SHARED_HEADER_BYTES
     }
 
     pub fn len(&self) -> usize {
