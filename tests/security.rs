@@ -544,3 +544,33 @@ fn five_thousand_idle_connections_are_held() {
         connected_clients(&mut con) == 1
     });
 }
+
+#[test]
+fn unread_replies_of_big_values_hold_a_bounded_amount_of_memory() {
+    // Default limits. A client pipelines 2,000 GETs of a 1 MB value and
+    // reads nothing: the server holds a small batch of its replies at a
+    // time (the rest of its requests wait unread), not 2 GB.
+    let s = Server::with(1, &[]);
+    let mut con = s.con();
+    let value = "v".repeat(1 << 20);
+    let _: () = q(&mut con, &["SET", "big", &value]);
+    let rss = |con: &mut redis::Connection| -> u64 {
+        info_field(con, "memory", "used_memory_rss")
+            .and_then(|v| v.parse().ok())
+            .expect("used_memory_rss")
+    };
+    let before = rss(&mut con);
+    let _hog = flood_without_reading(&s, "big", 2000);
+    let mut peak = before;
+    for _ in 0..20 {
+        std::thread::sleep(Duration::from_millis(100));
+        peak = peak.max(rss(&mut con));
+        // Meanwhile every other client is served.
+        let got: String = q(&mut con, &["GET", "big"]);
+        assert_eq!(got.len(), 1 << 20);
+    }
+    assert!(
+        peak < before + (64 << 20),
+        "RSS grew from {before} to {peak} bytes for one client's unread replies"
+    );
+}

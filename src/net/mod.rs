@@ -26,6 +26,10 @@ pub const MAX_BATCH_REQUESTS: usize = 1024;
 /// A reply buffer larger than this is given back after it was written, so an
 /// idle connection does not keep the memory of its largest reply.
 const KEEP_OUT_BUFFER_BYTES: usize = 256 * 1024;
+/// Requests in a connection's first batch; see `next_batch`.
+const FIRST_BATCH_REQUESTS: usize = 16;
+/// A batch's replies past this size halve the next batch; see `next_batch`.
+const BATCH_REPLY_BYTES: usize = 1 << 20;
 
 /// The `host:port` strings to listen on: every address of `bind`
 /// (space-separated, as in redis.conf).
@@ -204,6 +208,7 @@ async fn serve(node: Rc<Node>, mut stream: TcpStream) {
     let mut out = Vec::with_capacity(read_chunk);
     let mut requests: Vec<Request> = Vec::new();
     let mut socket_emptied = false;
+    let mut batch_size = FIRST_BATCH_REQUESTS.min(max_batch);
     loop {
         // Run every complete request already buffered, a batch at a time.
         loop {
@@ -212,12 +217,17 @@ async fn serve(node: Rc<Node>, mut stream: TcpStream) {
             // much. One request at a time then, so that an AUTH takes
             // effect before the next request is parsed.
             parser.unauthenticated = crate::commands::acl::needs_auth(&node, &session);
-            let batch = if parser.unauthenticated { 1 } else { max_batch };
+            let batch = if parser.unauthenticated {
+                1
+            } else {
+                batch_size
+            };
             let parsed = parser.parse(&mut buf, &mut requests, batch);
             // A full batch may have left more complete requests behind.
             let more = requests.len() == batch;
             if !requests.is_empty() {
                 dispatch::run(&node, &mut session, std::mem::take(&mut requests), &mut out).await;
+                batch_size = next_batch(batch_size, more, out.len(), max_batch);
             }
             if let Err(e) = &parsed {
                 Frame::error(e.reply()).encode(session.proto, &mut out);
@@ -333,6 +343,23 @@ fn recv_waiting(fd: std::os::fd::RawFd, chunk: &mut [u8]) -> Option<std::io::Res
         std::io::ErrorKind::WouldBlock => None,
         std::io::ErrorKind::Interrupted => None,
         _ => Some(Err(e)),
+    }
+}
+
+/// The size of a connection's next batch of pipelined requests. A batch's
+/// replies are all encoded before any is written, so what they hold is
+/// bounded by the batch, not only by the output limits: a client
+/// pipelining GETs of 1 MB values and reading nothing would otherwise hold
+/// `max-batch-requests` MB. Batches start small, double while they are full
+/// and their replies small, and halve (down to one request) while their
+/// replies pass `BATCH_REPLY_BYTES`.
+fn next_batch(size: usize, full: bool, reply_bytes: usize, max: usize) -> usize {
+    if reply_bytes > BATCH_REPLY_BYTES {
+        (size / 2).max(1)
+    } else if full {
+        (size * 2).min(max)
+    } else {
+        size
     }
 }
 
