@@ -152,6 +152,11 @@ def pipeline(port, stop, ready, result, n):
             if p.poll(100):
                 raise ConnectionResetError()
         result.put(f"sent {sent} GETs; not disconnected")
+    except TimeoutError:
+        # Our own send timed out: the server stopped reading (it reads
+        # nothing while a batch of replies waits to be written).
+        result.put(f"server stopped reading after {sent} GETs sent, "
+                   f"{time.monotonic() - started:.1f}s; still connected")
     except OSError:
         result.put(f"disconnected after {sent} GETs sent, {time.monotonic() - started:.1f}s")
     s.close()
