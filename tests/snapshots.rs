@@ -914,3 +914,50 @@ fn the_snapshot_write_rate_paces_the_writer_and_changes_at_run_time() {
     assert_eq!(ok, "OK");
     wait_saved(&mut con, before + 1);
 }
+
+#[test]
+fn a_crash_during_the_first_snapshot_does_not_stop_the_restart() {
+    // Snapshot-only: no manifest exists until the first snapshot is
+    // published. Killed while writing it (paced, so it is still being
+    // written), the server leaves a temporary file, which must not read as
+    // data without a manifest at the restart.
+    let mut server = Server::with(
+        1,
+        &[
+            "--appendonly",
+            "no",
+            "--save",
+            "",
+            "--snapshot-write-rate",
+            "256kb",
+        ],
+    );
+    let mut con = server.con();
+    let keys: Vec<String> = (0..40_000).map(|i| format!("k:{i}")).collect();
+    set_all(&mut con, &keys, &"v".repeat(100));
+    let _: String = q(&mut con, &["BGSAVE"]);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        info_field(&mut con, "persistence", "rdb_bgsave_in_progress").as_deref(),
+        Some("1")
+    );
+    let tmp_files = |dir: &std::path::Path| -> usize {
+        std::fs::read_dir(dir.join("snapshot"))
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "tmp"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    assert_eq!(
+        tmp_files(server.dir()),
+        1,
+        "the snapshot is written under a temporary name"
+    );
+    server.kill9_and_restart();
+    let mut con = server.con();
+    // Nothing was saved: the restart is empty, and the unfinished file gone.
+    assert_eq!(q::<i64>(&mut con, &["DBSIZE"]), 0);
+    assert_eq!(tmp_files(server.dir()), 0);
+}

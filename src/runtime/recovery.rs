@@ -26,6 +26,7 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(3);
 /// `config.shards` if it was written with another count.
 pub fn prepare(config: &Config) -> Result<Manifest, String> {
     let dir = &config.dir;
+    remove_unfinished_files(dir);
     let Some(manifest) = Manifest::load(dir)? else {
         refuse_unlisted_files(dir)?;
         loading::begin(config.shards, 0);
@@ -52,6 +53,27 @@ pub fn prepare(config: &Config) -> Result<Manifest, String> {
         .sum();
     loading::begin(config.shards, total);
     Ok(manifest)
+}
+
+/// A checkpoint or manifest write cut short by a crash leaves its file
+/// under a temporary name (`*.tmp`), which no manifest ever names: delete
+/// it, so that it neither fills the disk nor looks like unlisted data.
+fn remove_unfinished_files(dir: &Path) {
+    for sub in [dir.to_path_buf(), dir.join("aof"), dir.join("snapshot")] {
+        let Ok(entries) = std::fs::read_dir(&sub) else {
+            continue;
+        };
+        for path in entries.filter_map(|e| e.ok()).map(|e| e.path()) {
+            if path.extension().is_some_and(|x| x == "tmp") && path.is_file() {
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {
+                        tracing::info!("removed {}, left by an unfinished write", path.display())
+                    }
+                    Err(e) => tracing::warn!("cannot remove {}: {e}", path.display()),
+                }
+            }
+        }
+    }
 }
 
 /// Data files with no manifest naming them: refuse rather than guess (or
