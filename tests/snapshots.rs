@@ -961,3 +961,38 @@ fn a_crash_during_the_first_snapshot_does_not_stop_the_restart() {
     assert_eq!(q::<i64>(&mut con, &["DBSIZE"]), 0);
     assert_eq!(tmp_files(server.dir()), 0);
 }
+
+#[test]
+fn a_snapshot_with_more_databases_than_the_server_has_is_refused() {
+    // As Redis: keys of database 5 do not vanish on a restart with
+    // `--databases 4`; the start stops and says what to change.
+    let mut server = Server::with(1, SNAPSHOT_ONLY);
+    let mut con = server.con();
+    let _: () = redis::pipe()
+        .cmd("SELECT")
+        .arg(5)
+        .ignore()
+        .cmd("SET")
+        .arg("k")
+        .arg("v")
+        .ignore()
+        .query(&mut con)
+        .unwrap();
+    let _: String = q(&mut con, &["SAVE"]);
+    server.kill9();
+    let mut flags = SNAPSHOT_ONLY.to_vec();
+    flags.extend(["--databases", "4"]);
+    let (status, log) = server
+        .try_start_with(&flags, Duration::from_secs(10))
+        .expect("a snapshot with database 5 must stop a start with 4 databases");
+    assert!(!status.success());
+    assert!(
+        log.contains("holds keys of database 5, but this server has 4 databases: start it with --databases 6 or more"),
+        "{log}"
+    );
+    // With enough databases the key is there.
+    server.restart_with(1, SNAPSHOT_ONLY);
+    let mut con = server.con();
+    let _: () = redis::cmd("SELECT").arg(5).query(&mut con).unwrap();
+    assert_eq!(q::<String>(&mut con, &["GET", "k"]), "v");
+}

@@ -320,6 +320,16 @@ pub fn decode(
         let item = Item::decode(&payload).ok_or_else(|| corrupt("undecodable"))?;
         match item {
             Item::Entry { building, open: o } => {
+                // As Redis: data of a database this server does not have
+                // stops the start rather than vanishing.
+                if building.db >= ks.databases() {
+                    return Err(format!(
+                        "holds keys of database {}, but this server has {} databases: start it with --databases {} or more",
+                        building.db,
+                        ks.databases(),
+                        building.db + 1
+                    ));
+                }
                 let slot = if o { &mut open } else { &mut current };
                 if let Some(done) = slot.replace(building) {
                     done.store(ks, keep);
@@ -369,7 +379,7 @@ impl Building {
     }
 
     fn store(self, ks: &mut Keyspace, keep: &dyn Fn(&[u8]) -> bool) {
-        if keep(&self.key) && ks.databases() > self.db {
+        if keep(&self.key) {
             ks.insert(
                 self.db,
                 &self.key,
