@@ -882,22 +882,21 @@ fn big_values_are_written_in_steps_and_exactly_as_at_the_cut() {
     assert_eq!(field, "v");
 }
 
+/// Snapshot-only, one shard, `snapshot-write-rate` 256 KiB/s, and ~5 MB of
+/// keys: a snapshot of it takes about 20 s (unpaced, well under one).
+fn paced_snapshot_server() -> Server {
+    let mut flags = SNAPSHOT_ONLY.to_vec();
+    flags.extend(["--snapshot-write-rate", "256kb"]);
+    let server = Server::with(1, &flags);
+    let keys: Vec<String> = (0..40_000).map(|i| format!("k:{i}")).collect();
+    set_all(&mut server.con(), &keys, &"v".repeat(100));
+    server
+}
+
 #[test]
 fn the_snapshot_write_rate_paces_the_writer_and_changes_at_run_time() {
-    let server = Server::with(
-        1,
-        &[
-            "--appendonly",
-            "no",
-            "--save",
-            "",
-            "--snapshot-write-rate",
-            "256kb",
-        ],
-    );
+    let server = paced_snapshot_server();
     let mut con = server.con();
-    let keys: Vec<String> = (0..40_000).map(|i| format!("k:{i}")).collect();
-    set_all(&mut con, &keys, &"v".repeat(100));
     let rate: Vec<String> = q(&mut con, &["CONFIG", "GET", "snapshot-write-rate"]);
     assert_eq!(rate, ["snapshot-write-rate", "262144"]);
     let before = saves_done(&mut con);
@@ -921,20 +920,8 @@ fn a_crash_during_the_first_snapshot_does_not_stop_the_restart() {
     // published. Killed while writing it (paced, so it is still being
     // written), the server leaves a temporary file, which must not read as
     // data without a manifest at the restart.
-    let mut server = Server::with(
-        1,
-        &[
-            "--appendonly",
-            "no",
-            "--save",
-            "",
-            "--snapshot-write-rate",
-            "256kb",
-        ],
-    );
+    let mut server = paced_snapshot_server();
     let mut con = server.con();
-    let keys: Vec<String> = (0..40_000).map(|i| format!("k:{i}")).collect();
-    set_all(&mut con, &keys, &"v".repeat(100));
     let _: String = q(&mut con, &["BGSAVE"]);
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(
