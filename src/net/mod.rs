@@ -326,23 +326,27 @@ async fn read_some(
 
 /// `recv` without blocking: `None` when nothing is waiting.
 fn recv_waiting(fd: std::os::fd::RawFd, chunk: &mut [u8]) -> Option<std::io::Result<usize>> {
-    // SAFETY: `chunk` is valid for writes of its length for the whole call.
-    let n = unsafe {
-        libc::recv(
-            fd,
-            chunk.as_mut_ptr() as *mut libc::c_void,
-            chunk.len(),
-            libc::MSG_DONTWAIT,
-        )
-    };
-    if n >= 0 {
-        return Some(Ok(n as usize));
-    }
-    let e = std::io::Error::last_os_error();
-    match e.kind() {
-        std::io::ErrorKind::WouldBlock => None,
-        std::io::ErrorKind::Interrupted => None,
-        _ => Some(Err(e)),
+    loop {
+        // SAFETY: `chunk` is valid for writes of its length for the whole call.
+        let n = unsafe {
+            libc::recv(
+                fd,
+                chunk.as_mut_ptr() as *mut libc::c_void,
+                chunk.len(),
+                libc::MSG_DONTWAIT,
+            )
+        };
+        if n >= 0 {
+            return Some(Ok(n as usize));
+        }
+        let e = std::io::Error::last_os_error();
+        match e.kind() {
+            std::io::ErrorKind::WouldBlock => return None,
+            // Interrupted before it read: the data (whose edge the epoll
+            // set may already have reported) is still there.
+            std::io::ErrorKind::Interrupted => continue,
+            _ => return Some(Err(e)),
+        }
     }
 }
 
