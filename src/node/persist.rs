@@ -277,8 +277,10 @@ async fn write_base(
         // `snapshot-write-rate`: wait until this much may have been written
         // (read at each step, so CONFIG SET applies to a snapshot running).
         let rate = node.config.borrow().snapshot_write_rate;
-        let due = Duration::from_secs_f64(written as f64 / rate.max(1) as f64);
-        if let Some(early) = due.checked_sub(started.elapsed()).filter(|_| rate > 0) {
+        let early = (rate > 0)
+            .then(|| Duration::from_secs_f64(written as f64 / rate as f64))
+            .and_then(|due| due.checked_sub(started.elapsed()));
+        if let Some(early) = early {
             glommio::timer::sleep(early).await;
         } else {
             // Leave the core to the other task queues (clients first, by
