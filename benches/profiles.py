@@ -89,9 +89,9 @@ def count_present(port, acked):
     return present
 
 
-def measure(name, binary, flags, cfg, run_dir):
+def measure(name, kind, binary, flags, cfg, run_dir):
     datadir = os.path.join(run_dir, name.replace(" ", "-"))
-    srv = bench.Server("ringcache" if "ringcache" in name else "redis", binary, flags, datadir, cfg)
+    srv = bench.Server(kind, binary, flags, datadir, cfg)
     ok, why = srv.start()
     if not ok:
         return {"error": why}
@@ -138,12 +138,12 @@ def main(argv):
     os.makedirs(run_dir, exist_ok=True)
     rows = []
     for p in a.profiles.split(","):
-        for name, binary, flags in [
-            (f"ringcache {p}", ringcache, ["--profile", p]),
-            (f"redis ~{p}", redis, bench.shlex.split(PROFILES[p])),
+        for kind, name, binary, flags in [
+            ("ringcache", f"ringcache {p}", ringcache, ["--profile", p]),
+            ("redis", f"redis ~{p}", redis, bench.shlex.split(PROFILES[p])),
         ]:
             bench.log(f"{name}: measuring")
-            r = measure(name, binary, flags, cfg, run_dir)
+            r = measure(name, kind, binary, flags, cfg, run_dir)
             bench.log(f"{name}: {r}")
             rows.append((name, r))
     headers = ["server / profile", "SET req/s", "SET p99 ms", "GET req/s", "GET p99 ms",
