@@ -114,14 +114,14 @@ pub fn load_snapshot(bytes: &[u8]) -> Result<u64, String> {
     let mut again = Vec::new();
     for db in 0..ks.databases() {
         ks.keys(db, 0, |e| {
-            let empty = match &e.value {
-                Value::Str(_) => false,
-                Value::List(l) => l.is_empty(),
-                Value::Hash(h) => h.is_empty(),
-                Value::Set(s) => s.is_empty(),
-                Value::ZSet(z) => z.is_empty(),
+            let empty = match e.value() {
+                None | Some(Value::Str(_)) => false,
+                Some(Value::List(l)) => l.is_empty(),
+                Some(Value::Hash(h)) => h.is_empty(),
+                Some(Value::Set(s)) => s.is_empty(),
+                Some(Value::ZSet(z)) => z.is_empty(),
             };
-            assert!(!empty, "an empty {} was loaded", e.value.type_name());
+            assert!(!empty, "an empty {} was loaded", e.type_name());
             snapshot::encode_entry(&mut again, db, e)
         });
     }

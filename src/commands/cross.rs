@@ -105,7 +105,7 @@ async fn type_of(node: &Node, db: usize, key: &Bytes) -> &'static str {
             .borrow_mut()
             .keyspace
             .lookup(db, &k, now_ms())
-            .map_or("none", |e| e.value.type_name())
+            .map_or("none", |e| e.type_name())
     })
     .await
     .unwrap_or("none")
@@ -249,7 +249,9 @@ async fn fetch_all<T: Send + 'static>(
             let mut sh = n.shard.borrow_mut();
             match sh.keyspace.read(db, &k, now_ms()) {
                 None => Ok(None),
-                Some(e) => extract(&e.value).map(Some).ok_or(()),
+                // A string (held inline: no `Value`) is never what a
+                // collection command extracts.
+                Some(e) => e.value().and_then(extract).map(Some).ok_or(()),
             }
         })
     }))

@@ -13,8 +13,8 @@ use bytes::Bytes;
 fn hash_mut<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a mut Hash>, Frame> {
     match ctx.ks.lookup(ctx.db, key, ctx.now) {
         None => Ok(None),
-        Some(e) => match &mut e.value {
-            Value::Hash(h) => Ok(Some(h)),
+        Some(e) => match e.value_mut() {
+            Some(Value::Hash(h)) => Ok(Some(h)),
             _ => Err(wrong_type()),
         },
     }
@@ -23,8 +23,8 @@ fn hash_mut<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a mut Hash>, Fr
 fn hash_ref<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a Hash>, Frame> {
     match ctx.ks.read(ctx.db, key, ctx.now) {
         None => Ok(None),
-        Some(e) => match &e.value {
-            Value::Hash(h) => Ok(Some(h)),
+        Some(e) => match e.value() {
+            Some(Value::Hash(h)) => Ok(Some(h)),
             _ => Err(wrong_type()),
         },
     }

@@ -36,7 +36,7 @@ pub fn type_(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     let name = ctx
         .ks
         .lookup(ctx.db, &args[1], ctx.now)
-        .map_or("none", |e| e.value.type_name());
+        .map_or("none", |e| e.type_name());
     Frame::simple(name)
 }
 
@@ -150,7 +150,7 @@ pub fn keys(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     let mut out = Vec::new();
     ctx.ks.keys(ctx.db, ctx.now, |e| {
         if all || crate::util::glob_match(pattern, e.key(), false) {
-            out.push(Frame::Bulk(e.key().clone()));
+            out.push(Frame::Bulk(Bytes::copy_from_slice(e.key())));
         }
     });
     Frame::Array(out)

@@ -17,8 +17,8 @@ pub type List = VecDeque<Bytes>;
 pub fn list_mut<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a mut List>, Frame> {
     match ctx.ks.lookup(ctx.db, key, ctx.now) {
         None => Ok(None),
-        Some(e) => match &mut e.value {
-            Value::List(l) => Ok(Some(l)),
+        Some(e) => match e.value_mut() {
+            Some(Value::List(l)) => Ok(Some(l)),
             _ => Err(wrong_type()),
         },
     }
@@ -28,8 +28,8 @@ pub fn list_mut<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a mut List>
 fn list_ref<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a List>, Frame> {
     match ctx.ks.read(ctx.db, key, ctx.now) {
         None => Ok(None),
-        Some(e) => match &e.value {
-            Value::List(l) => Ok(Some(l)),
+        Some(e) => match e.value() {
+            Some(Value::List(l)) => Ok(Some(l)),
             _ => Err(wrong_type()),
         },
     }

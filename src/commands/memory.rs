@@ -141,7 +141,7 @@ async fn key_figures(node: &Node, db: usize, key: &Bytes) -> Result<Option<KeyFi
         let mut sh = n.shard.borrow_mut();
         let now = now_ms();
         let e = sh.keyspace.peek(db, &key, now)?;
-        let (access, bytes, encoding) = (e.access(), e.memory_usage(), e.value.encoding());
+        let (access, bytes, encoding) = (e.access(), e.memory_usage(), e.encoding());
         let eviction = &sh.keyspace.eviction;
         Some(KeyFigures {
             encoding,

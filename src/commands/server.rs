@@ -668,7 +668,7 @@ async fn undo_msetnx(node: &Node, db: usize, groups: &[(usize, Vec<Bytes>)], don
                 let ours = sh
                     .keyspace
                     .lookup(db, &p[0], now)
-                    .is_some_and(|e| matches!(&e.value, Value::Str(v) if v == &p[1]));
+                    .is_some_and(|e| e.str() == Some(&p[1][..]));
                 if ours {
                     sh.take(db, &p[0], now);
                 }
@@ -834,14 +834,12 @@ async fn scan(node: &Node, db: usize, args: &[Bytes]) -> Frame {
                     .keyspace
                     .scan(db, cursor, budget, now_ms(), |e| {
                         visited += 1;
-                        let type_ok = type_name
-                            .as_deref()
-                            .is_none_or(|t| e.value.type_name() == t);
+                        let type_ok = type_name.as_deref().is_none_or(|t| e.type_name() == t);
                         let match_ok = pattern
                             .as_deref()
                             .is_none_or(|p| glob_match(p, e.key(), false));
                         if type_ok && match_ok {
-                            found.push(Frame::Bulk(e.key().clone()));
+                            found.push(Frame::Bulk(Bytes::copy_from_slice(e.key())));
                         }
                     });
                 (next, found, visited)

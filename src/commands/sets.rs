@@ -14,8 +14,8 @@ use bytes::Bytes;
 pub fn set_mut<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a mut Set>, Frame> {
     match ctx.ks.lookup(ctx.db, key, ctx.now) {
         None => Ok(None),
-        Some(e) => match &mut e.value {
-            Value::Set(s) => Ok(Some(s)),
+        Some(e) => match e.value_mut() {
+            Some(Value::Set(s)) => Ok(Some(s)),
             _ => Err(wrong_type()),
         },
     }
@@ -24,8 +24,8 @@ pub fn set_mut<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a mut Set>, 
 pub fn set_ref<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a Set>, Frame> {
     match ctx.ks.read(ctx.db, key, ctx.now) {
         None => Ok(None),
-        Some(e) => match &e.value {
-            Value::Set(s) => Ok(Some(s)),
+        Some(e) => match e.value() {
+            Some(Value::Set(s)) => Ok(Some(s)),
             _ => Err(wrong_type()),
         },
     }

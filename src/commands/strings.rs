@@ -19,11 +19,7 @@ fn too_big() -> Frame {
 fn read_str(ctx: &mut Ctx, key: &[u8]) -> Result<Option<Bytes>, Frame> {
     match ctx.ks.read(ctx.db, key, ctx.now) {
         None => Ok(None),
-        Some(e) => match &e.value {
-            Value::Str(s) => Ok(Some(s.clone())),
-            #[allow(unreachable_patterns)]
-            _ => Err(wrong_type()),
-        },
+        Some(e) => e.str_bytes().map(Some).ok_or_else(wrong_type),
     }
 }
 
@@ -347,7 +343,7 @@ fn incr_by(ctx: &mut Ctx, key: &[u8], delta: i64) -> Frame {
 /// (INCR, APPEND, SETRANGE) replays to the same bytes.
 fn replace_value(ctx: &mut Ctx, key: &[u8], value: Bytes) {
     match ctx.ks.lookup(ctx.db, key, ctx.now) {
-        Some(e) => e.value = Value::Str(value),
+        Some(e) => e.set_value(Value::Str(value)),
         None => ctx.ks.insert(ctx.db, key, Value::Str(value), None),
     }
     ctx.changed();

@@ -22,8 +22,8 @@ use bytes::Bytes;
 pub fn zset_mut<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a mut ZSet>, Frame> {
     match ctx.ks.lookup(ctx.db, key, ctx.now) {
         None => Ok(None),
-        Some(e) => match &mut e.value {
-            Value::ZSet(z) => Ok(Some(z)),
+        Some(e) => match e.value_mut() {
+            Some(Value::ZSet(z)) => Ok(Some(z)),
             _ => Err(wrong_type()),
         },
     }
@@ -32,8 +32,8 @@ pub fn zset_mut<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a mut ZSet>
 fn zset_ref<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a ZSet>, Frame> {
     match ctx.ks.read(ctx.db, key, ctx.now) {
         None => Ok(None),
-        Some(e) => match &e.value {
-            Value::ZSet(z) => Ok(Some(z)),
+        Some(e) => match e.value() {
+            Some(Value::ZSet(z)) => Ok(Some(z)),
             _ => Err(wrong_type()),
         },
     }

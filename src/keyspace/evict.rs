@@ -196,7 +196,7 @@ impl Eviction {
     /// How the policy ranks an entry: see `rank`.
     fn ranker(&self) -> impl Fn(&Entry, u64) -> u64 {
         let (lfu, decay_time) = (self.policy.is_lfu(), self.lfu_decay_time);
-        move |e, now| rank(e.access, now, lfu, decay_time)
+        move |e, now| rank(e.access(), now, lfu, decay_time)
     }
 }
 
@@ -297,7 +297,7 @@ impl Keyspace {
         };
         self.stats.evicted += 1;
         if let Some(log) = &mut self.removed_log {
-            log.push((db, entry.key));
+            log.push((db, Bytes::copy_from_slice(entry.key())));
         }
         true
     }
@@ -309,7 +309,7 @@ impl Keyspace {
         let mut victim = None;
         for (db, d) in self.dbs.iter().enumerate() {
             sample(d, self.slot_count, &mut self.eviction.rng, 1, |e| {
-                victim = Some((db, e.key.clone()));
+                victim = Some((db, Bytes::copy_from_slice(e.key())));
             });
             if victim.is_some() {
                 break;
@@ -350,7 +350,7 @@ impl Keyspace {
             let Eviction { rng, pool, .. } = &mut self.eviction;
             for (db, d) in self.dbs.iter().enumerate() {
                 sample(d, self.slot_count, rng, samples, |e| {
-                    pool.offer(rank(e, now), db, &e.key);
+                    pool.offer(rank(e, now), db, e.key());
                 });
             }
         }
@@ -383,7 +383,7 @@ impl Keyspace {
             .get(db)?
             .tables
             .get(self.table_index(key))?
-            .find(hash, |e| e.key == key)?;
+            .find(hash, |e| e.key() == key)?;
         Some(self.eviction.ranker()(e, now))
     }
 }

@@ -34,9 +34,11 @@ pub fn vec_bytes<T>(capacity: usize) -> usize {
 pub const SHARED_HEADER_BYTES: usize = 32;
 
 /// One key in the expiry index: its `(when, db, key)` tuple in a B-tree
-/// node (nodes hold 11 and are about two thirds full on average), plus the
-/// shared header the key's clone allocates.
-pub const EXPIRY_INDEX_BYTES: usize = 48 * 3 / 2 + SHARED_HEADER_BYTES;
+/// node (nodes hold 11 and are about two thirds full on average), plus its
+/// own copy of the key, of `key_bytes` heap bytes.
+pub fn expiry_index_bytes(key_bytes: usize) -> usize {
+    48 * 3 / 2 + key_bytes
+}
 
 /// Heap bytes a value owns beyond its inline size, by type.
 pub trait HeapSize {

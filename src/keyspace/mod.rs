@@ -13,11 +13,13 @@
 //! command module does any arithmetic of its own. See docs/memory.md.
 
 mod cut;
+mod entry;
 mod evict;
 pub mod memory;
 mod value;
 
 pub use cut::EncodeFn;
+pub use entry::{Entry, INLINE_STR_MAX_BYTES};
 pub use evict::{Eviction, Policy};
 pub use value::{Hash, Set, Value, ZSet};
 
@@ -28,46 +30,25 @@ use bytes::Bytes;
 use hashbrown::HashTable;
 use std::collections::BTreeSet;
 
-/// A key and what it holds. `expire_at` is an absolute Unix time in
-/// milliseconds (0 = no expiry); only the keyspace changes it, so the expiry
-/// index always agrees with it.
-pub struct Entry {
-    key: Bytes,
-    pub value: Value,
-    expire_at: u64,
-    /// When it was last used (LRU clock) or how often (LFU counter and its
-    /// decay time), as the eviction policy reads it: see `evict`.
-    access: u32,
-}
-
 impl Entry {
-    pub fn key(&self) -> &Bytes {
-        &self.key
-    }
-
-    /// Its eviction state (see `evict`).
-    pub fn access(&self) -> u32 {
-        self.access
-    }
-
     /// What MEMORY USAGE reports: the entry's bucket and what it owns.
     pub fn memory_usage(&self) -> usize {
         std::mem::size_of::<Entry>() + self.heap_bytes()
     }
 
-    /// The heap bytes the entry owns outside its table's bucket.
+    /// The heap bytes the entry owns outside its table's bucket, its place
+    /// in the expiry index included.
     fn heap_bytes(&self) -> usize {
-        use memory::HeapSize;
-        let expiry = if self.expire_at != 0 {
-            memory::EXPIRY_INDEX_BYTES
+        let expiry = if self.expire_raw() != 0 {
+            memory::expiry_index_bytes(self.key_bytes())
         } else {
             0
         };
-        self.key.heap_size() + self.value.heap_bytes() + expiry
+        self.data_bytes() + expiry
     }
 
     pub fn expire_at(&self) -> Option<u64> {
-        (self.expire_at != 0).then_some(self.expire_at)
+        (self.expire_raw() != 0).then_some(self.expire_raw())
     }
 }
 
@@ -104,7 +85,7 @@ fn shrink_if_sparse(table: &mut HashTable<Entry>, count: &mut Counts, hasher: &a
         return;
     }
     let before = buckets_bytes(table);
-    table.shrink_to(table.len(), |e| hasher.hash_one(&e.key));
+    table.shrink_to(table.len(), |e| hasher.hash_one(e.key()));
     count.bytes = count.bytes + buckets_bytes(table) - before;
 }
 
@@ -156,9 +137,13 @@ pub struct Keyspace {
 fn unindex(d: &mut Counts, expiry: &mut BTreeSet<(u64, u8, Bytes)>, db: usize, entry: &Entry) {
     d.keys -= 1;
     d.bytes -= entry.heap_bytes();
-    if entry.expire_at != 0 {
+    if entry.expire_raw() != 0 {
         d.volatile -= 1;
-        expiry.remove(&(entry.expire_at, db as u8, entry.key.clone()));
+        expiry.remove(&(
+            entry.expire_raw(),
+            db as u8,
+            Bytes::copy_from_slice(entry.key()),
+        ));
     }
 }
 
@@ -204,7 +189,7 @@ impl Keyspace {
         let d = &mut self.dbs[p.db];
         let found = d.tables[p.idx].find(p.hash, |e| std::ptr::from_ref(e) as usize == p.address);
         if let Some(e) = found {
-            d.count.bytes = d.count.bytes + e.value.heap_bytes() - p.bytes;
+            d.count.bytes = d.count.bytes + e.data_bytes() - p.bytes;
         }
     }
 
@@ -244,13 +229,13 @@ impl Keyspace {
         }
         let unsaved = count && self.cut.as_deref().is_some_and(|c| !c.is_done(idx));
         let d = self.dbs.get_mut(db)?;
-        let found = d.tables.get_mut(idx)?.find_entry(hash, |e| e.key == key);
+        let found = d.tables.get_mut(idx)?.find_entry(hash, |e| e.key() == key);
         let Ok(occupied) = found else {
             self.stats.misses += count as u64;
             return None;
         };
         let e = occupied.get();
-        if e.expire_at != 0 && e.expire_at <= now {
+        if e.expire_raw() != 0 && e.expire_raw() <= now {
             if unsaved {
                 // Not removed by a read while the snapshot still needs its
                 // slot as it was: a later change or active expiry will.
@@ -263,20 +248,20 @@ impl Keyspace {
             self.stats.expired += 1;
             self.stats.misses += count as u64;
             if let Some(log) = &mut self.removed_log {
-                log.push((db, entry.key));
+                log.push((db, Bytes::copy_from_slice(entry.key())));
             }
             return None;
         }
         self.stats.hits += count as u64;
         let e = occupied.into_mut();
-        e.access = self.eviction.touch(e.access, now);
+        e.set_access(self.eviction.touch(e.access(), now));
         if !count {
             self.pending = Some(Pending {
                 db,
                 idx,
                 hash,
                 address: std::ptr::from_ref(e) as usize,
-                bytes: e.value.heap_bytes(),
+                bytes: e.data_bytes(),
             });
         }
         Some(e)
@@ -293,8 +278,8 @@ impl Keyspace {
             .get(db)?
             .tables
             .get(idx)?
-            .find(hash, |e| e.key == key)?;
-        (e.expire_at == 0 || e.expire_at > now).then_some(e)
+            .find(hash, |e| e.key() == key)?;
+        (e.expire_raw() == 0 || e.expire_raw() > now).then_some(e)
     }
 
     pub fn contains(&mut self, db: usize, key: &[u8], now: u64) -> bool {
@@ -316,36 +301,29 @@ impl Keyspace {
             d.count.bytes += memory::vec_bytes::<HashTable<Entry>>(slot_count);
         }
         let table = &mut d.tables[idx];
-        let new_bytes = value.heap_bytes();
-        let old_expire = match table.find_mut(hash, |e| e.key == key) {
+        let old_expire = match table.find_mut(hash, |e| e.key() == key) {
             Some(e) => {
-                d.count.bytes = d.count.bytes + new_bytes - e.value.heap_bytes();
-                let old = e.expire_at;
-                e.value = value;
-                e.expire_at = expire_at;
-                e.access = self.eviction.touch(e.access, self.eviction.now);
+                let before = e.data_bytes();
+                let old = e.expire_raw();
+                e.set_value(value);
+                e.set_expire_raw(expire_at);
+                e.set_access(self.eviction.touch(e.access(), self.eviction.now));
+                d.count.bytes = d.count.bytes + e.data_bytes() - before;
                 Some(old)
             }
             None => {
-                let key = Bytes::copy_from_slice(key);
                 let buckets_before = buckets_bytes(table);
-                let mut entry = Entry {
-                    key,
-                    value,
-                    expire_at: 0,
-                    access: self.eviction.new_access(),
-                };
-                d.count.bytes += entry.heap_bytes();
+                let entry = Entry::new(key, value, expire_at, self.eviction.new_access());
                 // Its place in the expiry index is accounted by `reindex`.
-                entry.expire_at = expire_at;
-                table.insert_unique(hash, entry, |e| hasher.hash_one(&e.key));
+                d.count.bytes += entry.data_bytes();
+                table.insert_unique(hash, entry, |e| hasher.hash_one(e.key()));
                 d.count.bytes = d.count.bytes + buckets_bytes(table) - buckets_before;
                 d.count.keys += 1;
                 None
             }
         };
 
-        self.reindex(db, key, hash, idx, old_expire.unwrap_or(0), expire_at);
+        self.reindex(db, key, old_expire.unwrap_or(0), expire_at);
     }
 
     /// Sets or clears (`None`) the TTL of an existing key.
@@ -358,35 +336,34 @@ impl Keyspace {
         let Some(e) = self.dbs[db]
             .tables
             .get_mut(idx)
-            .and_then(|t| t.find_mut(hash, |e| e.key == key))
+            .and_then(|t| t.find_mut(hash, |e| e.key() == key))
         else {
             return;
         };
-        let old = std::mem::replace(&mut e.expire_at, expire_at);
-        self.reindex(db, key, hash, idx, old, expire_at);
+        let old = e.expire_raw();
+        e.set_expire_raw(expire_at);
+        self.reindex(db, key, old, expire_at);
     }
 
     /// Keeps the expiry index, the volatile-key count and the memory account
     /// in step with an entry's TTL changing from `old` to `new` (0 = none).
-    fn reindex(&mut self, db: usize, key: &[u8], hash: u64, idx: usize, old: u64, new: u64) {
+    fn reindex(&mut self, db: usize, key: &[u8], old: u64, new: u64) {
         if old == new {
             return;
         }
         let d = &mut self.dbs[db];
+        let index_bytes = memory::expiry_index_bytes(memory::alloc_size(key.len()));
         if old != 0 {
             self.expiry
                 .remove(&(old, db as u8, Bytes::copy_from_slice(key)));
             d.count.volatile -= 1;
-            d.count.bytes -= memory::EXPIRY_INDEX_BYTES;
+            d.count.bytes -= index_bytes;
         }
         if new != 0 {
-            let stored = d.tables[idx]
-                .find(hash, |e| e.key == key)
-                .map(|e| e.key.clone())
-                .unwrap_or_else(|| Bytes::copy_from_slice(key));
-            self.expiry.insert((new, db as u8, stored));
+            self.expiry
+                .insert((new, db as u8, Bytes::copy_from_slice(key)));
             d.count.volatile += 1;
-            d.count.bytes += memory::EXPIRY_INDEX_BYTES;
+            d.count.bytes += index_bytes;
         }
     }
 
@@ -399,7 +376,7 @@ impl Keyspace {
         let (entry, vacant) = d
             .tables
             .get_mut(idx)?
-            .find_entry(hash, |e| e.key == key)
+            .find_entry(hash, |e| e.key() == key)
             .ok()?
             .remove();
         shrink_if_sparse(vacant.into_table(), &mut d.count, &self.hasher);
@@ -508,7 +485,7 @@ impl Keyspace {
         };
         self.stats.expired += 1;
         if let Some(log) = &mut self.removed_log {
-            log.push((db, e.key));
+            log.push((db, Bytes::copy_from_slice(e.key())));
         }
         true
     }
@@ -552,7 +529,7 @@ impl Keyspace {
         let mut seen = 0;
         while slot < end && seen < count {
             for e in d.tables[slot - self.first_slot].iter() {
-                if e.expire_at == 0 || e.expire_at > now {
+                if e.expire_raw() == 0 || e.expire_raw() > now {
                     visit(e);
                     seen += 1;
                 }
@@ -566,7 +543,7 @@ impl Keyspace {
     pub fn keys(&self, db: usize, now: u64, mut visit: impl FnMut(&Entry)) {
         if let Some(d) = self.dbs.get(db) {
             for e in d.tables.iter().flat_map(|t| t.iter()) {
-                if e.expire_at == 0 || e.expire_at > now {
+                if e.expire_raw() == 0 || e.expire_raw() > now {
                     visit(e);
                 }
             }
@@ -596,7 +573,7 @@ impl Keyspace {
             let start = rand() as usize % n;
             let key = (0..n)
                 .find_map(|i| t.get_bucket((start + i) % n))
-                .map(|e| e.key.clone());
+                .map(|e| Bytes::copy_from_slice(e.key()));
             if let Some(key) = key {
                 if self.lookup(db, &key, now).is_some() {
                     return Some(key);
@@ -608,7 +585,7 @@ impl Keyspace {
         (0..d.tables.len())
             .map(|i| &d.tables[(start + i) % d.tables.len()])
             .flat_map(|t| t.iter())
-            .find(|e| e.expire_at == 0 || e.expire_at > now)
-            .map(|e| e.key.clone())
+            .find(|e| e.expire_raw() == 0 || e.expire_raw() > now)
+            .map(|e| Bytes::copy_from_slice(e.key()))
     }
 }

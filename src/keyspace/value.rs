@@ -57,9 +57,7 @@ impl Value {
     /// encodes a string when it is stored.
     pub fn encoding(&self) -> &'static str {
         match self {
-            Value::Str(s) if crate::util::parse_i64(s).is_some() => "int",
-            Value::Str(s) if s.len() <= EMBSTR_MAX_BYTES => "embstr",
-            Value::Str(_) => "raw",
+            Value::Str(s) => str_encoding(s),
             // Redis 7.0 keeps every list in a quicklist.
             Value::List(_) => "quicklist",
             Value::Hash(h) => match **h {
@@ -108,6 +106,17 @@ fn list_heap_bytes(l: &VecDeque<Bytes>) -> usize {
         sample * l.len() / LIST_MEASURED_ELEMENTS
     };
     vec_bytes::<Bytes>(l.capacity()) + elements
+}
+
+/// The encoding Redis gives a string when it stores it: by its content.
+pub fn str_encoding(s: &[u8]) -> &'static str {
+    if crate::util::parse_i64(s).is_some() {
+        "int"
+    } else if s.len() <= EMBSTR_MAX_BYTES {
+        "embstr"
+    } else {
+        "raw"
+    }
 }
 
 /// A hash: field → value.

@@ -87,7 +87,16 @@ pub fn encode_entry_from(
     from: usize,
     stop_at: usize,
 ) -> Option<usize> {
-    commands_from(e.key(), &e.value, e.expire_at(), from, |argv| {
+    let key = Bytes::copy_from_slice(e.key());
+    let short;
+    let value = match e.value() {
+        Some(v) => v,
+        None => {
+            short = Value::Str(e.str_bytes().unwrap_or_default());
+            &short
+        }
+    };
+    commands_from(&key, value, e.expire_at(), from, |argv| {
         record::encode(out, db, &argv);
         out.len() < stop_at
     })

@@ -93,7 +93,7 @@ pub fn encode_entry_from(
     from: usize,
     stop_at: usize,
 ) -> Option<usize> {
-    let first_tag = if stop_at != usize::MAX && items(&e.value) > PART_ITEMS {
+    let first_tag = if stop_at != usize::MAX && e.value().map_or(1, items) > PART_ITEMS {
         TAG_OPEN
     } else {
         TAG_ENTRY
@@ -106,7 +106,18 @@ pub fn encode_entry_from(
     };
     let put = |o: &mut Vec<u8>, b: &Bytes| record::put_bytes(o, b);
     let stop = (from, stop_at);
-    match &e.value {
+    let Some(value) = e.value() else {
+        let s = e.str().unwrap_or_default();
+        return parts(
+            out,
+            &head,
+            TYPE_STR,
+            std::iter::once(s),
+            stop,
+            record::put_bytes,
+        );
+    };
+    match value {
         Value::Str(s) => parts(out, &head, TYPE_STR, std::iter::once(s), stop, put),
         Value::List(l) => parts(
             out,

@@ -353,7 +353,7 @@ impl Shard {
     fn ready(&mut self, db: usize, key: &[u8], kind: WaitKind, now: u64) -> bool {
         self.keyspace
             .lookup(db, key, now)
-            .is_some_and(|e| e.value.type_name() == kind.type_name())
+            .is_some_and(|e| e.type_name() == kind.type_name())
     }
 
     /// Wakes, for each key that now holds what its clients wait for, the
@@ -398,7 +398,7 @@ impl Shard {
                 .append(db, &[Bytes::from_static(b"DEL"), key.clone()]);
         }
         let at = entry.expire_at();
-        Some((entry.value, at))
+        Some((entry.into_value(), at))
     }
 
     /// Active expiry: one bounded pass; the removals are logged.
