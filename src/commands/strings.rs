@@ -3,7 +3,7 @@
 //! never pins a whole network buffer.
 
 use super::{int_arg, invalid_expire, is, not_integer, syntax_error, wrong_type};
-use crate::keyspace::Value;
+use crate::keyspace::{Fresh, Value};
 use crate::protocol::Frame;
 use crate::shard::Ctx;
 use bytes::Bytes;
@@ -27,15 +27,16 @@ fn bulk_or_null(v: Option<Bytes>) -> Frame {
     v.map_or(Frame::Null, Frame::Bulk)
 }
 
-/// Stores a string (copied out of the request) and logs it as `SET key value
-/// [PXAT t]`: one effect for every command that sets a whole string.
+/// Stores a string (copied out of the request by the keyspace) and logs it
+/// as `SET key value [PXAT t]`: one effect for every command that sets a
+/// whole string. The effect may share the request's buffer: it is logged
+/// and dropped before the next request.
 fn store(ctx: &mut Ctx, key: &Bytes, value: &Bytes, expire_at: Option<u64>) {
-    let value = Bytes::copy_from_slice(value);
     let mut effect = vec![Bytes::from_static(b"SET"), key.clone(), value.clone()];
     if let Some(at) = expire_at {
         effect.extend([Bytes::from_static(b"PXAT"), Bytes::from(at.to_string())]);
     }
-    ctx.ks.insert(ctx.db, key, Value::Str(value), expire_at);
+    ctx.ks.insert_str(ctx.db, key, value, expire_at);
     ctx.effect(effect);
 }
 
@@ -343,7 +344,7 @@ fn incr_by(ctx: &mut Ctx, key: &[u8], delta: i64) -> Frame {
 /// (INCR, APPEND, SETRANGE) replays to the same bytes.
 fn replace_value(ctx: &mut Ctx, key: &[u8], value: Bytes) {
     match ctx.ks.lookup(ctx.db, key, ctx.now) {
-        Some(e) => e.set_value(Value::Str(value)),
+        Some(e) => e.set_value(Fresh::Value(Value::Str(value))),
         None => ctx.ks.insert(ctx.db, key, Value::Str(value), None),
     }
     ctx.changed();

@@ -43,6 +43,32 @@ const HEADER: usize = size_of::<Header>();
 const ALIGN: usize = align_of::<Header>();
 const _: () = assert!(align_of::<Value>() <= ALIGN && HEADER.is_multiple_of(align_of::<Value>()));
 
+/// What a key is given to hold: a string's bytes (copied in: a request's
+/// or a file's buffer is never kept), or a value.
+pub enum Fresh<'a> {
+    Str(&'a [u8]),
+    Value(Value),
+}
+
+impl Fresh<'_> {
+    /// The bytes to store inline, if the value is a short string.
+    fn inline_str(&self) -> Option<&[u8]> {
+        let s = match self {
+            Fresh::Str(s) => s,
+            Fresh::Value(Value::Str(s)) => &s[..],
+            Fresh::Value(_) => return None,
+        };
+        (s.len() <= INLINE_STR_MAX_BYTES).then_some(s)
+    }
+
+    fn into_value(self) -> Value {
+        match self {
+            Fresh::Str(s) => Value::Str(Bytes::copy_from_slice(s)),
+            Fresh::Value(v) => v,
+        }
+    }
+}
+
 /// Owns its allocation: header, then either `key ++ string` or
 /// `Value ++ key`.
 pub struct Entry {
@@ -62,38 +88,35 @@ fn layout(size: usize) -> Layout {
 
 impl Entry {
     /// A new entry for `key` holding `value`.
-    pub fn new(key: &[u8], value: Value, expire_at: u64, access: u32) -> Entry {
-        let head = |str_len| Header {
+    pub fn new(key: &[u8], value: Fresh, expire_at: u64, access: u32) -> Entry {
+        let mut header = Header {
             expire_at,
             access,
             key_len: key.len() as u32,
-            str_len,
+            str_len: HOLDS_VALUE,
         };
-        match value {
-            Value::Str(s) if s.len() <= INLINE_STR_MAX_BYTES => {
-                let e = Entry::alloc(HEADER + key.len() + s.len(), head(s.len() as u32));
-                // SAFETY: the allocation has room for key and string after
-                // the header, and is not shared yet.
-                unsafe {
-                    let body = e.body();
-                    std::ptr::copy_nonoverlapping(key.as_ptr(), body, key.len());
-                    std::ptr::copy_nonoverlapping(s.as_ptr(), body.add(key.len()), s.len());
-                }
-                e
+        if let Some(s) = value.inline_str() {
+            header.str_len = s.len() as u32;
+            let e = Entry::alloc(HEADER + key.len() + s.len(), header);
+            // SAFETY: the allocation has room for key and string after the
+            // header, and is not shared yet.
+            unsafe {
+                let body = e.body();
+                std::ptr::copy_nonoverlapping(key.as_ptr(), body, key.len());
+                std::ptr::copy_nonoverlapping(s.as_ptr(), body.add(key.len()), s.len());
             }
-            value => {
-                let e = Entry::alloc(HEADER + size_of::<Value>() + key.len(), head(HOLDS_VALUE));
-                // SAFETY: the body is aligned for a `Value` (checked above)
-                // and has room for it and the key.
-                unsafe {
-                    let body = e.body();
-                    std::ptr::write(body.cast::<Value>(), value);
-                    let k = body.add(size_of::<Value>());
-                    std::ptr::copy_nonoverlapping(key.as_ptr(), k, key.len());
-                }
-                e
-            }
+            return e;
         }
+        let e = Entry::alloc(HEADER + size_of::<Value>() + key.len(), header);
+        // SAFETY: the body is aligned for a `Value` (checked above) and has
+        // room for it and the key.
+        unsafe {
+            let body = e.body();
+            std::ptr::write(body.cast::<Value>(), value.into_value());
+            let k = body.add(size_of::<Value>());
+            std::ptr::copy_nonoverlapping(key.as_ptr(), k, key.len());
+        }
+        e
     }
 
     fn alloc(size: usize, header: Header) -> Entry {
@@ -194,24 +217,23 @@ impl Entry {
 
     /// Replaces what the key holds, keeping its TTL and access word. A
     /// short string of the same length is overwritten in place.
-    pub fn set_value(&mut self, value: Value) {
-        match &value {
-            Value::Str(s) if s.len() <= INLINE_STR_MAX_BYTES => {
-                if !self.holds_value() && self.header().str_len as usize == s.len() {
-                    // SAFETY: the inline string has exactly this many bytes.
-                    unsafe {
-                        let at = self.body().add(self.header().key_len as usize);
-                        std::ptr::copy_nonoverlapping(s.as_ptr(), at, s.len());
-                    }
-                    return;
+    pub fn set_value(&mut self, value: Fresh) {
+        match value.inline_str() {
+            Some(s) if !self.holds_value() && self.header().str_len as usize == s.len() => {
+                // SAFETY: the inline string has exactly this many bytes.
+                unsafe {
+                    let at = self.body().add(self.header().key_len as usize);
+                    std::ptr::copy_nonoverlapping(s.as_ptr(), at, s.len());
                 }
+                return;
             }
-            _ => {
+            None if self.holds_value() => {
                 if let Some(held) = self.value_mut() {
-                    *held = value;
-                    return;
+                    *held = value.into_value();
                 }
+                return;
             }
+            _ => {}
         }
         let (expire_at, access) = (self.header().expire_at, self.header().access);
         *self = Entry::new(self.key(), value, expire_at, access);
@@ -297,7 +319,7 @@ mod tests {
 
     #[test]
     fn short_strings_are_inline_and_long_ones_shared() {
-        let e = Entry::new(b"k", Value::Str(Bytes::from_static(b"hello")), 7, 9);
+        let e = Entry::new(b"k", Fresh::Str(b"hello"), 7, 9);
         assert_eq!(e.key(), b"k");
         assert_eq!(e.str(), Some(&b"hello"[..]));
         assert!(e.value().is_none());
@@ -305,7 +327,7 @@ mod tests {
         assert_eq!(e.data_bytes(), alloc_size(HEADER + 1 + 5));
 
         let long = Bytes::from(vec![b'x'; INLINE_STR_MAX_BYTES + 1]);
-        let e = Entry::new(b"key", Value::Str(long.clone()), 0, 0);
+        let e = Entry::new(b"key", Fresh::Value(Value::Str(long.clone())), 0, 0);
         assert_eq!(e.key(), b"key");
         assert_eq!(e.str(), Some(&long[..]));
         assert_eq!(e.str_bytes().unwrap().as_ptr(), long.as_ptr());
@@ -314,13 +336,15 @@ mod tests {
 
     #[test]
     fn values_change_in_place_or_by_reallocation() {
-        let mut e = Entry::new(b"key", Value::Str(Bytes::from_static(b"abc")), 5, 1);
-        e.set_value(Value::Str(Bytes::from_static(b"xyz")));
+        let mut e = Entry::new(b"key", Fresh::Str(b"abc"), 5, 1);
+        e.set_value(Fresh::Str(b"xyz"));
         assert_eq!(e.str(), Some(&b"xyz"[..]));
-        e.set_value(Value::Str(Bytes::from_static(b"longer")));
+        e.set_value(Fresh::Value(Value::Str(Bytes::from_static(b"longer"))));
         assert_eq!((e.key(), e.str()), (&b"key"[..], Some(&b"longer"[..])));
         assert_eq!(e.expire_raw(), 5);
-        e.set_value(Value::List(VecDeque::from([Bytes::from_static(b"a")])));
+        e.set_value(Fresh::Value(Value::List(VecDeque::from([
+            Bytes::from_static(b"a"),
+        ]))));
         assert!(e.str().is_none());
         assert_eq!(e.type_name(), "list");
         if let Some(Value::List(l)) = e.value_mut() {
@@ -330,7 +354,7 @@ mod tests {
             Value::List(l) => assert_eq!(l.len(), 2),
             _ => panic!("not a list"),
         }
-        let e = Entry::new(b"", Value::Str(Bytes::new()), 0, 0);
+        let e = Entry::new(b"", Fresh::Str(b""), 0, 0);
         assert_eq!((e.key(), e.str()), (&b""[..], Some(&b""[..])));
         assert!(matches!(e.into_value(), Value::Str(s) if s.is_empty()));
     }

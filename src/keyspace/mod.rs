@@ -19,7 +19,7 @@ pub mod memory;
 mod value;
 
 pub use cut::EncodeFn;
-pub use entry::{Entry, INLINE_STR_MAX_BYTES};
+pub use entry::{Entry, Fresh, INLINE_STR_MAX_BYTES};
 pub use evict::{Eviction, Policy};
 pub use value::{Hash, Set, Value, ZSet};
 
@@ -288,6 +288,15 @@ impl Keyspace {
 
     /// Stores `value` under `key`, replacing whatever was there (and its TTL).
     pub fn insert(&mut self, db: usize, key: &[u8], value: Value, expire_at: Option<u64>) {
+        self.store(db, key, Fresh::Value(value), expire_at);
+    }
+
+    /// `insert` of a string, copied from `value` into the key's entry.
+    pub fn insert_str(&mut self, db: usize, key: &[u8], value: &[u8], expire_at: Option<u64>) {
+        self.store(db, key, Fresh::Str(value), expire_at);
+    }
+
+    fn store(&mut self, db: usize, key: &[u8], value: Fresh, expire_at: Option<u64>) {
         self.settle();
         let expire_at = expire_at.unwrap_or(0);
         let hash = self.hasher.hash_one(key);

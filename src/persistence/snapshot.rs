@@ -299,6 +299,10 @@ pub fn decode(
     let mut open: Option<Building> = None;
     let mut reported = 0;
     loop {
+        if reader.pos - reported >= 1 << 20 {
+            progress(reader.pos - reported);
+            reported = reader.pos;
+        }
         let at = reader.pos;
         let read = Totals {
             keys,
@@ -311,6 +315,28 @@ pub fn decode(
             ));
         };
         let corrupt = |what: &str| format!("bad record at offset {at}: {what}");
+        let too_few_databases = |db: usize| {
+            format!(
+                "holds keys of database {db}, but this server has {} databases: start it with --databases {} or more",
+                ks.databases(),
+                db + 1
+            )
+        };
+        if let Some((db, expire, key, value)) = whole_string(payload) {
+            // Most keys of a cache: stored straight from the read buffer.
+            if db >= ks.databases() {
+                return Err(too_few_databases(db));
+            }
+            keys += 1;
+            if let Some(done) = current.take() {
+                done.store(ks, keep);
+            }
+            if keep(key) {
+                ks.insert_str(db, key, value, (expire != 0).then_some(expire));
+            }
+            continue;
+        }
+        let payload = Bytes::copy_from_slice(payload);
         if payload.first() == Some(&TAG_FOOTER) {
             let (footer, cut_ms) = Footer::decode(&payload).ok_or_else(|| corrupt("footer"))?;
             if footer != read {
@@ -334,12 +360,7 @@ pub fn decode(
                 // As Redis: data of a database this server does not have
                 // stops the start rather than vanishing.
                 if building.db >= ks.databases() {
-                    return Err(format!(
-                        "holds keys of database {}, but this server has {} databases: start it with --databases {} or more",
-                        building.db,
-                        ks.databases(),
-                        building.db + 1
-                    ));
+                    return Err(too_few_databases(building.db));
                 }
                 let slot = if o { &mut open } else { &mut current };
                 if let Some(done) = slot.replace(building) {
@@ -356,11 +377,37 @@ pub fn decode(
                 }
             }
         }
-        if reader.pos - reported >= 1 << 20 {
-            progress(reader.pos - reported);
-            reported = reader.pos;
-        }
     }
+}
+
+/// A record that is a whole string key (the first and only record of a
+/// key of type string): its database, expiry, key and value, borrowed.
+/// Anything else, well-formed or not, is left to `Item::decode`.
+fn whole_string(p: &[u8]) -> Option<(usize, u64, &[u8], &[u8])> {
+    fn take<'a>(p: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+        let (head, rest) = p.split_at_checked(n)?;
+        *p = rest;
+        Some(head)
+    }
+    fn u32_at(p: &mut &[u8]) -> Option<usize> {
+        Some(u32::from_le_bytes(take(p, 4)?.try_into().ok()?) as usize)
+    }
+    let mut p = p;
+    let [tag, db, kind] = take(&mut p, 3)? else {
+        return None;
+    };
+    if (*tag, *kind) != (TAG_ENTRY, TYPE_STR) {
+        return None;
+    }
+    let expire = u64::from_le_bytes(take(&mut p, 8)?.try_into().ok()?);
+    let key_len = u32_at(&mut p)?;
+    let key = take(&mut p, key_len)?;
+    if u32_at(&mut p)? != 1 {
+        return None;
+    }
+    let value_len = u32_at(&mut p)?;
+    let value = take(&mut p, value_len)?;
+    p.is_empty().then_some((*db as usize, expire, key, value))
 }
 
 /// A key being rebuilt from its records.
@@ -589,7 +636,7 @@ impl<R: Read> Records<R> {
 
     /// The next record's payload; `None` at the end of the file. A bad
     /// checksum is an error.
-    fn next(&mut self) -> Result<Option<Bytes>, String> {
+    fn next(&mut self) -> Result<Option<&[u8]>, String> {
         if !self.fill(HEADER_BYTES)? {
             return Ok(None);
         }
@@ -607,10 +654,10 @@ impl<R: Read> Records<R> {
             return Err(format!("checksum mismatch at offset {}", self.pos));
         }
         self.crc = crc32c::crc32c_append(self.crc, framed);
-        let payload = Bytes::copy_from_slice(&framed[HEADER_BYTES..]);
+        let payload = self.start + HEADER_BYTES..self.start + HEADER_BYTES + len;
         self.start += HEADER_BYTES + len;
         self.pos += (HEADER_BYTES + len) as u64;
-        Ok(Some(payload))
+        Ok(Some(&self.buf[payload]))
     }
 }
 
