@@ -560,6 +560,13 @@ fn object_encoding_names_each_form() {
     assert_eq!(enc(c, "hash").as_deref(), Some("listpack"));
     q::<i64>(c, &["HSET", "hash", "long", &"v".repeat(65)]);
     assert_eq!(enc(c, "hash").as_deref(), Some("hashtable"));
+    // A field already there given a long value converts too (as Redis),
+    // and the value comes back whole.
+    q::<i64>(c, &["HSET", "hash2", "f", "v"]);
+    q::<i64>(c, &["HSET", "hash2", "f", &"w".repeat(300)]);
+    assert_eq!(enc(c, "hash2").as_deref(), Some("hashtable"));
+    let back: String = q(c, &["HGET", "hash2", "f"]);
+    assert_eq!(back, "w".repeat(300));
 
     q::<i64>(c, &["SADD", "set", "1", "-2", "30"]);
     assert_eq!(enc(c, "set").as_deref(), Some("intset"));

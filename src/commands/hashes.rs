@@ -34,7 +34,7 @@ fn hash_ref<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a Hash>, Frame>
 fn hash_or_create<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<&'a mut Hash, Frame> {
     if hash_mut(ctx, key)?.is_none() {
         ctx.ks
-            .insert(ctx.db, key, Value::Hash(Box::default()), None);
+            .insert(ctx.db, key, Value::Hash(Hash::default()), None);
     }
     hash_mut(ctx, key)?.ok_or_else(|| Frame::error("ERR no such key"))
 }
@@ -83,8 +83,8 @@ pub fn hsetnx(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
 pub fn hget(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     match hash_ref(ctx, &args[1]) {
         Ok(h) => h
-            .and_then(|h| h.get(&args[2]).cloned())
-            .map_or(Frame::Null, Frame::Bulk),
+            .and_then(|h| h.get(&args[2]))
+            .map_or(Frame::Null, Frame::bulk_copy),
         Err(e) => e,
     }
 }
@@ -95,8 +95,8 @@ pub fn hmget(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
             args[2..]
                 .iter()
                 .map(|f| {
-                    h.and_then(|h| h.get(f).cloned())
-                        .map_or(Frame::Null, Frame::Bulk)
+                    h.and_then(|h| h.get(f))
+                        .map_or(Frame::Null, Frame::bulk_copy)
                 })
                 .collect(),
         ),
@@ -155,14 +155,14 @@ fn listing(ctx: &mut Ctx, args: &[Bytes], keys: bool, values: bool) -> Frame {
         return Frame::Map(
             h.into_iter()
                 .flat_map(|h| h.iter())
-                .map(|(f, v)| (Frame::Bulk(f.clone()), Frame::Bulk(v.clone())))
+                .map(|(f, v)| (Frame::bulk_copy(f), Frame::bulk_copy(v)))
                 .collect(),
         );
     }
     Frame::Array(
         h.into_iter()
             .flat_map(|h| h.iter())
-            .map(|(f, v)| Frame::Bulk(if keys { f.clone() } else { v.clone() }))
+            .map(|(f, v)| Frame::bulk_copy(if keys { f } else { v }))
             .collect(),
     )
 }
@@ -266,16 +266,16 @@ pub fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     let Some(count) = count else {
         return h
             .and_then(|h| h.random(crate::commands::server::fastrand_u64))
-            .map_or(Frame::Null, |(f, _)| Frame::Bulk(f.clone()));
+            .map_or(Frame::Null, |(f, _)| Frame::bulk_copy(f));
     };
     let Some(h) = h else {
         return Frame::Array(Vec::new());
     };
     let picks = random_picks(h.len(), count);
-    let pairs: Vec<(&Bytes, &Bytes)> = match &picks {
+    let pairs: Vec<(&[u8], &[u8])> = match &picks {
         Picks::All => h.iter().collect(),
         Picks::Indexes(ix) => {
-            let all: Vec<(&Bytes, &Bytes)> = h.iter().collect();
+            let all: Vec<(&[u8], &[u8])> = h.iter().collect();
             ix.iter().map(|&i| all[i]).collect()
         }
     };
@@ -284,14 +284,14 @@ pub fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
         Frame::Pairs(
             pairs
                 .into_iter()
-                .map(|(f, v)| (Frame::Bulk(f.clone()), Frame::Bulk(v.clone())))
+                .map(|(f, v)| (Frame::bulk_copy(f), Frame::bulk_copy(v)))
                 .collect(),
         )
     } else {
         Frame::Array(
             pairs
                 .into_iter()
-                .map(|(f, _)| Frame::Bulk(f.clone()))
+                .map(|(f, _)| Frame::bulk_copy(f))
                 .collect(),
         )
     }
@@ -422,8 +422,8 @@ pub fn hscan(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     let mut items = Vec::new();
     let next = h.scan(sa.cursor, sa.count, |f, v| {
         if sa.matches(f) {
-            items.push(Frame::Bulk(f.clone()));
-            items.push(Frame::Bulk(v.clone()));
+            items.push(Frame::bulk_copy(f));
+            items.push(Frame::bulk_copy(v));
         }
     });
     ScanArgs::reply(next, items)

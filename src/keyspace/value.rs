@@ -10,9 +10,11 @@
 //! limits (see `zset`).
 
 mod map;
+mod packed;
 mod zset;
 
 pub use map::Map;
+use packed::Packed;
 pub use zset::ZSet;
 
 use super::memory::{alloc_size, vec_bytes, HeapSize};
@@ -35,7 +37,7 @@ const EMBSTR_MAX_BYTES: usize = 44;
 pub enum Value {
     Str(Bytes),
     List(VecDeque<Bytes>),
-    Hash(Box<Hash>),
+    Hash(Hash),
     Set(Box<Set>),
     ZSet(Box<ZSet>),
 }
@@ -60,7 +62,7 @@ impl Value {
             Value::Str(s) => str_encoding(s),
             // Redis 7.0 keeps every list in a quicklist.
             Value::List(_) => "quicklist",
-            Value::Hash(h) => match **h {
+            Value::Hash(h) => match h {
                 Hash::Small(_) => "listpack",
                 Hash::Big(_) => "hashtable",
             },
@@ -83,7 +85,7 @@ impl Value {
         match self {
             Value::Str(s) => s.heap_size(),
             Value::List(l) => list_heap_bytes(l),
-            Value::Hash(h) => alloc_size(std::mem::size_of::<Hash>()) + h.heap_bytes(),
+            Value::Hash(h) => h.heap_bytes(),
             Value::Set(s) => alloc_size(std::mem::size_of::<Set>()) + s.heap_bytes(),
             Value::ZSet(z) => alloc_size(std::mem::size_of::<ZSet>()) + z.heap_bytes(),
         }
@@ -119,22 +121,23 @@ pub fn str_encoding(s: &[u8]) -> &'static str {
     }
 }
 
-/// A hash: field → value.
+/// A hash: field → value. Compact (one packed buffer) while small, a
+/// `Map` past the limits above.
 pub enum Hash {
-    Small(Vec<(Bytes, Bytes)>),
-    Big(Map<Bytes>),
+    Small(Packed),
+    Big(Box<Map<Bytes>>),
 }
 
 impl Default for Hash {
     fn default() -> Self {
-        Hash::Small(Vec::new())
+        Hash::Small(Packed::default())
     }
 }
 
 impl Hash {
     pub fn len(&self) -> usize {
         match self {
-            Hash::Small(v) => v.len(),
+            Hash::Small(p) => p.len(),
             Hash::Big(m) => m.len(),
         }
     }
@@ -143,45 +146,32 @@ impl Hash {
         self.len() == 0
     }
 
-    /// Heap bytes: bounded work for a compact hash, O(1) for a large one.
+    /// Heap bytes: O(1) in both forms.
     fn heap_bytes(&self) -> usize {
         match self {
-            Hash::Small(v) => {
-                vec_bytes::<(Bytes, Bytes)>(v.capacity())
-                    + v.iter()
-                        .map(|(f, x)| f.heap_size() + x.heap_size())
-                        .sum::<usize>()
-            }
-            Hash::Big(m) => m.heap_bytes(),
+            Hash::Small(p) => p.heap_bytes(),
+            Hash::Big(m) => alloc_size(std::mem::size_of::<Map<Bytes>>()) + m.heap_bytes(),
         }
     }
 
-    pub fn get(&self, field: &[u8]) -> Option<&Bytes> {
+    pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
         match self {
-            Hash::Small(v) => v.iter().find(|(f, _)| f == field).map(|(_, v)| v),
-            Hash::Big(m) => m.get(field),
+            Hash::Small(p) => p.get(field),
+            Hash::Big(m) => m.get(field).map(|v| &v[..]),
         }
     }
 
     /// Sets a field; true if it is new.
     pub fn insert(&mut self, field: Bytes, value: Bytes) -> bool {
-        if let Hash::Small(v) = self {
-            if let Some(slot) = v.iter_mut().find(|(f, _)| *f == field) {
-                slot.1 = value;
-                return false;
+        if let Hash::Small(p) = self {
+            if p.fits(&field, &value) {
+                return p.insert(&field, &value);
             }
-            let fits = field.len() <= HASH_SMALL_MAX_VALUE_BYTES
-                && value.len() <= HASH_SMALL_MAX_VALUE_BYTES
-                && v.len() < HASH_SMALL_MAX_ENTRIES;
-            if fits {
-                v.push((field, value));
-                return true;
+            let mut m = Map::with_capacity(p.len() + 1);
+            for (f, x) in p.iter() {
+                m.insert(Bytes::copy_from_slice(f), Bytes::copy_from_slice(x));
             }
-            let mut m = Map::with_capacity(v.len() + 1);
-            for (f, x) in v.drain(..) {
-                m.insert(f, x);
-            }
-            *self = Hash::Big(m);
+            *self = Hash::Big(Box::new(m));
         }
         match self {
             Hash::Big(m) => m.insert(field, value).is_none(),
@@ -191,47 +181,40 @@ impl Hash {
 
     pub fn remove(&mut self, field: &[u8]) -> Option<Bytes> {
         match self {
-            Hash::Small(v) => {
-                let i = v.iter().position(|(f, _)| f == field)?;
-                Some(v.swap_remove(i).1)
-            }
+            Hash::Small(p) => p.remove(field),
             Hash::Big(m) => m.remove(field),
         }
     }
 
-    pub fn iter(&self) -> Box<dyn Iterator<Item = (&Bytes, &Bytes)> + '_> {
+    pub fn iter(&self) -> Box<dyn Iterator<Item = (&[u8], &[u8])> + '_> {
         self.iter_from(0)
     }
 
-    /// `iter` from its `skip`th field on, in O(1) (see `Map::iter_from`).
-    pub fn iter_from(&self, skip: usize) -> Box<dyn Iterator<Item = (&Bytes, &Bytes)> + '_> {
+    /// `iter` from its `skip`th field on (O(1) for a `Map`, see
+    /// `Map::iter_from`; a packed hash is short).
+    pub fn iter_from(&self, skip: usize) -> Box<dyn Iterator<Item = (&[u8], &[u8])> + '_> {
         match self {
-            Hash::Small(v) => Box::new(v[skip.min(v.len())..].iter().map(|(f, v)| (f, v))),
-            Hash::Big(m) => Box::new(m.iter_from(skip)),
+            Hash::Small(p) => Box::new(p.iter().skip(skip)),
+            Hash::Big(m) => Box::new(m.iter_from(skip).map(|(f, v)| (&f[..], &v[..]))),
         }
     }
 
     /// The entry at a random position (`rand` gives the randomness).
-    pub fn random(&self, rand: impl FnMut() -> u64) -> Option<(&Bytes, &Bytes)> {
+    pub fn random(&self, rand: impl FnMut() -> u64) -> Option<(&[u8], &[u8])> {
         match self {
-            Hash::Small(v) => random_index(v.len(), rand).map(|i| (&v[i].0, &v[i].1)),
-            Hash::Big(m) => m.random(rand),
+            Hash::Small(p) => random_index(p.len(), rand).and_then(|i| p.iter().nth(i)),
+            Hash::Big(m) => m.random(rand).map(|(f, v)| (&f[..], &v[..])),
         }
     }
 
     /// One step of HSCAN: see `Map::scan`. A compact hash is returned whole.
-    pub fn scan(
-        &self,
-        cursor: usize,
-        count: usize,
-        mut visit: impl FnMut(&Bytes, &Bytes),
-    ) -> usize {
+    pub fn scan(&self, cursor: usize, count: usize, mut visit: impl FnMut(&[u8], &[u8])) -> usize {
         match self {
-            Hash::Small(v) => {
-                v.iter().for_each(|(f, x)| visit(f, x));
+            Hash::Small(p) => {
+                p.iter().for_each(|(f, x)| visit(f, x));
                 0
             }
-            Hash::Big(m) => m.scan(cursor, count, visit),
+            Hash::Big(m) => m.scan(cursor, count, |f, v| visit(f, v)),
         }
     }
 }

@@ -40,7 +40,10 @@ fn commands_from(
         ),
         Value::Hash(h) => (
             b"HSET",
-            Box::new(h.iter_from(from).map(|(f, v)| vec![f.clone(), v.clone()])),
+            Box::new(
+                h.iter_from(from)
+                    .map(|(f, v)| vec![Bytes::copy_from_slice(f), Bytes::copy_from_slice(v)]),
+            ),
         ),
         Value::Set(s) => (
             b"SADD",

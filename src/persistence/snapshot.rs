@@ -135,8 +135,8 @@ pub fn encode_entry_from(
             h.iter_from(from),
             stop,
             |o, (f, v)| {
-                put(o, f);
-                put(o, v);
+                record::put_bytes(o, f);
+                record::put_bytes(o, v);
             },
         ),
         Value::ZSet(z) => parts(
@@ -563,7 +563,7 @@ impl Item {
             }
             (TYPE_LIST, items) => (Value::List(VecDeque::new()), items),
             (TYPE_SET, items) => (Value::Set(Box::<Set>::default()), items),
-            (TYPE_HASH, items) => (Value::Hash(Box::<Hash>::default()), items),
+            (TYPE_HASH, items) => (Value::Hash(Hash::default()), items),
             (TYPE_ZSET, items) => (Value::ZSet(Box::<ZSet>::default()), items),
             _ => return None,
         };

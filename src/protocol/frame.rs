@@ -54,6 +54,12 @@ impl Frame {
         Frame::Bulk(data.into())
     }
 
+    /// A bulk string copied from stored bytes (a reply must not borrow the
+    /// keyspace).
+    pub fn bulk_copy(data: &[u8]) -> Frame {
+        Frame::Bulk(Bytes::copy_from_slice(data))
+    }
+
     pub fn bulk_str(s: &str) -> Frame {
         Frame::Bulk(Bytes::copy_from_slice(s.as_bytes()))
     }
