@@ -10,6 +10,13 @@ overhead in it; that is its rule). The first --warmup GETs fill the cache and ar
 not counted; then --requests GETs are measured (counts, not seconds: see
 run_case).
 
+--equal-keys compares the policies per key held instead: for each policy Redis
+runs first, then ringcache gets the maxmemory at which it holds as many keys as
+Redis held at the end (found by a calibration run that SETs that many keys of
+the same shape into an unbounded ringcache and reads its used_memory, then
+corrected from the keys it holds half-way through the warm-up and at its end).
+The keys each server held and its final maxmemory are reported either way.
+
 Hit ratio = GET hits / GETs in the measured part. It does not depend on timing,
 so a modest scale is enough. Throughput is requests/s of this one Python client
 (pipelined --depth deep): it bounds both servers the same way and is reported
@@ -19,6 +26,7 @@ Standard library only. Binaries: RINGCACHE_BIN (default target/release/
 ringcache), REDIS_SERVER_BIN (default redis-server on PATH; benches/compare.sh
 installs it). Example:
     benches/eviction.py --keys 200000 --requests 2000000
+    benches/eviction.py --keys 200000 --equal-keys
 """
 
 import argparse
@@ -134,14 +142,19 @@ def zipf_sampler(n, s, seed):
     return lambda: perm[min(bisect.bisect_left(cdf, rng.random()), n - 1)]
 
 
-def run_case(conn, sample, value, depth, warmup, measured):
+def run_case(conn, sample, value, depth, warmup, measured, adjust=None):
     """GET-or-SET-on-miss for `warmup` then `measured` GETs; returns (hits,
     gets, requests, seconds) of the measured part. Counted in requests, not
     seconds: a policy's hit ratio depends on how many requests it has seen,
-    and a faster server would otherwise be judged after a longer warm-up."""
+    and a faster server would otherwise be judged after a longer warm-up.
+    `adjust`, if given, is called half-way through the warm-up and at its end."""
     hits = gets = requests = 0
     measuring_from = None
+    adjusted = 0
     while True:
+        if adjust and adjusted < 2 and gets >= warmup * (adjusted + 1) // 2:
+            adjust()
+            adjusted += 1
         if measuring_from is None and gets >= warmup:
             measuring_from = time.time()
             hits = gets = requests = 0
@@ -159,6 +172,38 @@ def run_case(conn, sample, value, depth, warmup, measured):
         gets += len(keys)
         hits += len(keys) - len(missed)
         requests += len(keys) + len(missed)
+
+
+def maxmemory_for_keys(binary, count, value, scratch):
+    """The maxmemory at which ringcache holds `count` keys of the workload's
+    shape: the used_memory of an unbounded ringcache holding exactly those
+    (keys and tables as they are at that size)."""
+    datadir = tempfile.mkdtemp(prefix="eviction-calibrate-", dir=scratch)
+    proc, conn = start("ringcache", binary, 0, "noeviction", datadir)
+    try:
+        for at in range(0, count, 1000):
+            batch = range(at, min(at + 1000, count))
+            conn.send([(b"SET", b"key:%d" % i, value) for i in batch])
+            for _ in batch:
+                conn.reply()
+        return int(info(conn, "used_memory"))
+    finally:
+        proc.kill()
+        proc.wait()
+        shutil.rmtree(datadir, ignore_errors=True)
+
+
+def keep_keys(conn, count):
+    """An `adjust` for run_case: sets maxmemory so that the server holds about
+    `count` keys, from the bytes per key it holds now (under churn its tables
+    are not as full as after a plain fill, so the calibration run is only
+    the starting point)."""
+    def adjust():
+        held = conn.call("DBSIZE")
+        limit = int(conn.call("CONFIG", "GET", "maxmemory")[1])
+        if held:
+            conn.call("CONFIG", "SET", "maxmemory", str(limit * count // held))
+    return adjust
 
 
 def info(conn, field):
@@ -182,6 +227,9 @@ def main():
     ap.add_argument("--ringcache-scale", type=float, default=1.0,
                     help="ringcache's maxmemory = this x Redis's (1: the same, the"
                     " fair comparison; >1 compares policies at an equal number of keys)")
+    ap.add_argument("--equal-keys", action="store_true",
+                    help="give ringcache the maxmemory at which it holds as many keys"
+                    " as Redis did (per-key comparison; overrides --ringcache-scale)")
     ap.add_argument("--requests", type=int, default=2_000_000,
                     help="GETs measured, per case")
     ap.add_argument("--warmup", type=int, default=1_000_000,
@@ -206,29 +254,40 @@ def main():
     os.makedirs(scratch, exist_ok=True)
     rows = []
     for policy in args.policies.split(","):
-        for name in ["ringcache", "redis"]:
+        redis_keys = None
+        for name in ["redis", "ringcache"] if args.equal_keys else ["ringcache", "redis"]:
             datadir = tempfile.mkdtemp(prefix=f"eviction-{name}-", dir=scratch)
             limit = int(maxmemory * (args.ringcache_scale if name == "ringcache" else 1))
+            if name == "ringcache" and args.equal_keys:
+                limit = maxmemory_for_keys(binaries[name], redis_keys, value, scratch)
             proc, conn = start(name, binaries[name], limit, policy, datadir)
             try:
                 sample = zipf_sampler(args.keys, args.zipf, args.seed)
+                adjust = (keep_keys(conn, redis_keys)
+                          if name == "ringcache" and args.equal_keys else None)
                 hits, gets, requests, secs = run_case(conn, sample, value, args.depth,
-                                                      args.warmup, args.requests)
+                                                      args.warmup, args.requests, adjust)
+                limit = int(conn.call("CONFIG", "GET", "maxmemory")[1])
                 keys = conn.call("DBSIZE")
-                rows.append((policy, name, hits / max(gets, 1), requests / secs, keys,
+                redis_keys = keys if name == "redis" else redis_keys
+                rows.append((policy, name, hits / max(gets, 1), requests / secs, keys, limit,
                              info(conn, "used_memory"), info(conn, "evicted_keys")))
             finally:
                 proc.kill()
                 proc.wait()
                 shutil.rmtree(datadir, ignore_errors=True)
+    ringcache_memory = ("as many keys as Redis" if args.equal_keys
+                        else f"x{args.ringcache_scale}")
     print(f"Zipf({args.zipf}) over {args.keys} keys, {args.value_bytes}-byte values, "
-          f"maxmemory {maxmemory} bytes (ringcache x{args.ringcache_scale}), "
+          f"maxmemory {maxmemory} bytes (ringcache: {ringcache_memory}), "
           f"{args.requests} GETs measured after {args.warmup}")
     print()
-    print("| policy | server | hit ratio | requests/s (1 client) | keys held | used_memory | evicted |")
-    print("|---|---|---:|---:|---:|---:|---:|")
-    for policy, name, ratio, rate, keys, used, evicted in rows:
-        print(f"| {policy} | {name} | {ratio:.4f} | {rate:,.0f} | {keys} | {used} | {evicted} |")
+    print("| policy | server | hit ratio | requests/s (1 client) | keys held | maxmemory"
+          " | used_memory | evicted |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    for policy, name, ratio, rate, keys, limit, used, evicted in rows:
+        print(f"| {policy} | {name} | {ratio:.4f} | {rate:,.0f} | {keys} | {limit} | {used}"
+              f" | {evicted} |")
 
 
 if __name__ == "__main__":

@@ -12,17 +12,21 @@
 //! in Redis.
 //!
 //! LRU and LFU pick their victim as Redis does, from a pool of the best
-//! candidates seen in random samples, with two changes that keep more hot
-//! keys: at least `MIN_SAMPLES` keys are sampled per eviction (a shard is
-//! one thread: sampling costs no lock, and 16 samples are a few hundred ns),
-//! and a pool candidate's rank is checked again before it is evicted, so a
-//! key used since it was sampled goes back into the pool instead of out.
+//! candidates seen in random samples, with changes that keep more hot keys:
+//! the samples are uniform over the keys, whatever the length of their slot
+//! table (see `sample`: a sampler that favoured keys alone in their table
+//! cost 6 points of LFU hit ratio); at least `MIN_SAMPLES` keys are sampled
+//! per eviction (a shard is one thread: sampling costs no lock); LFU ties
+//! go to the longest idle; and a pool candidate's rank is checked again
+//! before it is evicted, so a key used since it was sampled goes back into
+//! the pool instead of out.
 //! volatile-ttl takes the key that expires first, exactly (the expiry index
 //! is ordered by time); the random policies take one random key.
 //! See docs/memory.md.
 
 use super::{Db, Entry, Keyspace};
 use bytes::Bytes;
+use hashbrown::HashTable;
 use std::ops::Bound;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
@@ -74,9 +78,16 @@ impl Policy {
 const MIN_SAMPLES: usize = 16;
 /// Candidates kept between evictions (Redis's `EVPOOL_SIZE`).
 const POOL_SIZE: usize = 16;
-/// A sample draws at most this many random buckets per key it wants before
-/// falling back to a walk (a shard with few keys in many slots).
-const PROBES_PER_SAMPLE: usize = 8;
+/// A sample draws at most this many random tables per key it wants before
+/// falling back to a walk (a shard with few keys in many slots: a table is
+/// kept with probability `len / longest`, so a sparse keyspace needs many).
+const PROBES_PER_SAMPLE: usize = 64;
+/// Mean keys per slot table up to which `sample` reads whole tables.
+const WHOLE_TABLE_KEYS: usize = 32;
+/// Random buckets tried in a table before counting its entries instead.
+const BUCKET_PROBES: usize = 8;
+/// Samples between two measures of the longest table (`longest_table`).
+const RESCAN_DRAWS: u32 = 1024;
 /// The LFU counter of a new key (Redis's `LFU_INIT_VAL`): not the first
 /// to go.
 const LFU_INIT: u32 = 5;
@@ -105,6 +116,10 @@ pub struct Eviction {
     pub now: u64,
     rng: u64,
     pool: Pool,
+    /// At least the length of the longest slot table (see `sample`).
+    table_bound: usize,
+    /// Samples taken since `table_bound` was last measured.
+    draws: u32,
 }
 
 impl Default for Eviction {
@@ -117,6 +132,8 @@ impl Default for Eviction {
             now: crate::util::now_ms(),
             rng: ahash::RandomState::new().hash_one(0u8) | 1,
             pool: Pool(Vec::with_capacity(POOL_SIZE + 1)),
+            table_bound: 1,
+            draws: RESCAN_DRAWS,
         }
     }
 }
@@ -134,19 +151,12 @@ impl Eviction {
         xorshift(&mut self.rng)
     }
 
-    /// Keys sampled per eviction: at least `MIN_SAMPLES` under LRU, where a
-    /// closer approximation of LRU keeps more hot keys. LFU samples as Redis
-    /// does (`maxmemory-samples`): an exact LFU evicts every new key (counter
-    /// 5) before any key that ever had a hit, so a new key never lives long
-    /// enough for its second hit and the cache freezes with keys hit once
-    /// early; the looser sample lets new keys in (measured in
-    /// benches/eviction.py: 16 samples lost ~4 points of hit ratio).
+    /// Keys sampled per eviction: at least `MIN_SAMPLES`, a closer
+    /// approximation of the policy (measured in benches/eviction.py once
+    /// sampling was uniform; with the sampler that favoured keys alone in
+    /// their table, more samples under LFU had looked worse).
     fn samples_per_eviction(&self) -> usize {
-        if self.policy.is_lfu() {
-            self.samples
-        } else {
-            self.samples.max(MIN_SAMPLES)
-        }
+        self.samples.max(MIN_SAMPLES)
     }
 
     /// The access word of a new key.
@@ -238,13 +248,18 @@ struct Pool(Vec<Candidate>);
 
 impl Pool {
     /// Takes a sampled key if it ranks among the best seen (a copy of its
-    /// name: a clone would change the entry's key into a shared one).
+    /// name: a clone would change the entry's key into a shared one). The
+    /// rank is compared first: most samples rank below the whole pool, and
+    /// looking for the key among the candidates compares names. A key in
+    /// the pool with an older rank keeps it; it is ranked again before it
+    /// can go.
     fn offer(&mut self, rank: u64, db: usize, key: &[u8]) {
         let pool = &mut self.0;
+        if pool.len() == POOL_SIZE && rank <= pool[0].rank {
+            return;
+        }
         if let Some(i) = pool.iter().position(|c| c.db == db && c.key == key) {
             pool.remove(i);
-        } else if pool.len() == POOL_SIZE && rank <= pool[0].rank {
-            return;
         }
         let at = pool.partition_point(|c| c.rank < rank);
         let key = Bytes::copy_from_slice(key);
@@ -306,9 +321,13 @@ impl Keyspace {
         if volatile {
             return self.volatile_sample();
         }
+        self.measure_tables();
         let mut victim = None;
+        let Eviction {
+            rng, table_bound, ..
+        } = &mut self.eviction;
         for (db, d) in self.dbs.iter().enumerate() {
-            sample(d, self.slot_count, &mut self.eviction.rng, 1, |e| {
+            sample(d, self.slot_count, rng, table_bound, 1, |e| {
                 victim = Some((db, Bytes::copy_from_slice(e.key())));
             });
             if victim.is_some() {
@@ -346,10 +365,16 @@ impl Keyspace {
                 }
             }
         } else {
+            self.measure_tables();
             let rank = self.eviction.ranker();
-            let Eviction { rng, pool, .. } = &mut self.eviction;
+            let Eviction {
+                rng,
+                pool,
+                table_bound,
+                ..
+            } = &mut self.eviction;
             for (db, d) in self.dbs.iter().enumerate() {
-                sample(d, self.slot_count, rng, samples, |e| {
+                sample(d, self.slot_count, rng, table_bound, samples, |e| {
                     pool.offer(rank(e, now), db, e.key());
                 });
             }
@@ -375,6 +400,17 @@ impl Keyspace {
         self.eviction.pool.0.pop().map(|c| (c.db, c.key))
     }
 
+    /// Measures the longest slot table again every `RESCAN_DRAWS` samplings:
+    /// between two, `sample` only raises the bound, and a bound left high by
+    /// keys since removed would make it reject more tables than it needs.
+    fn measure_tables(&mut self) {
+        self.eviction.draws += 1;
+        if self.eviction.draws >= RESCAN_DRAWS {
+            self.eviction.draws = 0;
+            self.eviction.table_bound = longest_table(&self.dbs);
+        }
+    }
+
     /// The current rank of a key, if it is there.
     fn rank_of(&self, db: usize, key: &[u8], now: u64) -> Option<u64> {
         let hash = self.hasher.hash_one(key);
@@ -388,35 +424,181 @@ impl Keyspace {
     }
 }
 
-/// Visits up to `n` random entries of a database (expired ones included:
-/// they are as good to evict). Each draw takes the first full bucket from a
-/// random bucket of a random slot's table.
-fn sample(d: &Db, slots: usize, rng: &mut u64, n: usize, mut visit: impl FnMut(&Entry)) {
+/// Visits about `n` entries of a database drawn uniformly at random
+/// (expired ones included: they are as good to evict): every key is as
+/// likely, whatever the number of keys its slot table holds. Taking the
+/// first full bucket of a random table instead favoured keys alone in their
+/// table, and let crowded tables fill up with keys no sample reached: it
+/// cost 6 points of LFU hit ratio and 2 of LRU (see docs/memory.md).
+///
+/// Two ways, both uniform: while tables are short (under
+/// `WHOLE_TABLE_KEYS` keys on average), all the entries of random tables
+/// (each key is visited when its table is drawn: 1 in `slots`), which reads
+/// a few short tables instead of rejecting most draws; else a random table
+/// kept with probability `len / bound` (`bound` is at least the longest
+/// table's length), then a uniformly random entry of it.
+fn sample(
+    d: &Db,
+    slots: usize,
+    rng: &mut u64,
+    bound: &mut usize,
+    n: usize,
+    mut visit: impl FnMut(&Entry),
+) {
     if d.count.keys == 0 {
         return;
     }
+    let whole_tables = d.count.keys <= slots * WHOLE_TABLE_KEYS;
     let mut seen = 0;
     for _ in 0..n * PROBES_PER_SAMPLE {
-        if seen == n {
+        if seen >= n {
             return;
         }
         let table = &d.tables[xorshift(rng) as usize % slots];
-        if table.is_empty() {
+        let len = table.len();
+        if len == 0 {
             continue;
         }
-        let buckets = table.num_buckets();
-        let start = xorshift(rng) as usize % buckets;
-        if let Some(e) = (0..buckets).find_map(|i| table.get_bucket((start + i) % buckets)) {
+        if whole_tables {
+            table.iter().for_each(&mut visit);
+            seen += len;
+            continue;
+        }
+        // A table grown past the bound since it was measured raises it.
+        *bound = (*bound).max(len);
+        if xorshift(rng) % *bound as u64 >= len as u64 {
+            continue;
+        }
+        if let Some(e) = uniform_entry(table, rng) {
             visit(e);
             seen += 1;
         }
     }
-    if seen == 0 {
-        // Few keys in many slots: walk from a random slot instead.
+    if seen < n {
+        // Few keys in many slots: walk from a random slot for the rest.
         let start = xorshift(rng) as usize % slots;
         (0..slots)
             .flat_map(|i| d.tables[(start + i) % slots].iter())
-            .take(n)
+            .take(n - seen)
             .for_each(visit);
+    }
+}
+
+/// A uniformly random entry of a table: random buckets until a full one (a
+/// table is at least a quarter full, see `shrink_if_sparse`), else the k-th
+/// entry of a random k. Either way each entry is as likely.
+fn uniform_entry<'a>(table: &'a HashTable<Entry>, rng: &mut u64) -> Option<&'a Entry> {
+    let buckets = table.num_buckets();
+    if buckets == 0 {
+        return None;
+    }
+    for _ in 0..BUCKET_PROBES {
+        if let Some(e) = table.get_bucket(xorshift(rng) as usize % buckets) {
+            return Some(e);
+        }
+    }
+    let len = table.len();
+    if len == 0 {
+        return None;
+    }
+    table.iter().nth(xorshift(rng) as usize % len)
+}
+
+/// The longest slot table of any database: the bound `sample` keeps tables
+/// against (O(slots), so measured again only every `RESCAN_DRAWS` samplings).
+fn longest_table(dbs: &[Db]) -> usize {
+    dbs.iter()
+        .filter(|d| d.count.keys > 0)
+        .flat_map(|d| d.tables.iter().map(|t| t.len()))
+        .max()
+        .unwrap_or(0)
+        .max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keyspace::Value;
+    use crate::router;
+    use std::collections::HashMap;
+
+    /// A keyspace of the first of `shards` shards holding `keys` keys (only
+    /// names that route to it), and each key's table length.
+    fn keyspace(shards: usize, keys: usize) -> (Keyspace, HashMap<Bytes, usize>) {
+        let mut ks = Keyspace::new(0, shards, 1);
+        let slots = router::slot_range(0, shards);
+        let names: Vec<Bytes> = (0u64..)
+            .map(|i| Bytes::from(format!("key:{i}")))
+            .filter(|k| slots.contains(&(router::slot(k) as usize)))
+            .take(keys)
+            .collect();
+        for k in &names {
+            ks.insert(0, k, Value::Str(Bytes::from_static(b"v")), None);
+        }
+        let lens = names
+            .iter()
+            .map(|k| (k.clone(), ks.dbs[0].tables[ks.table_index(k)].len()))
+            .collect();
+        (ks, lens)
+    }
+
+    /// Samples `draws` times and returns the mean visits per key of each
+    /// table length, and over all keys.
+    fn visits_by_table_len(
+        ks: &mut Keyspace,
+        lens: &HashMap<Bytes, usize>,
+        draws: usize,
+    ) -> (HashMap<usize, f64>, f64) {
+        let mut visits: HashMap<Bytes, u64> = HashMap::new();
+        let mut bound = longest_table(&ks.dbs);
+        let mut rng = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..draws {
+            sample(&ks.dbs[0], ks.slot_count, &mut rng, &mut bound, 16, |e| {
+                *visits.entry(Bytes::copy_from_slice(e.key())).or_default() += 1;
+            });
+        }
+        let mut sums: HashMap<usize, (u64, u64)> = HashMap::new();
+        for (k, len) in lens {
+            let s = sums.entry(*len).or_default();
+            s.0 += visits.get(k).copied().unwrap_or(0);
+            s.1 += 1;
+        }
+        let total: u64 = visits.values().sum();
+        let by_len = sums
+            .into_iter()
+            .filter(|(_, (_, keys))| *keys >= 500)
+            .map(|(len, (v, keys))| (len, v as f64 / keys as f64))
+            .collect();
+        (by_len, total as f64 / lens.len() as f64)
+    }
+
+    fn assert_uniform(by_len: &HashMap<usize, f64>, mean: f64) {
+        assert!(by_len.len() >= 2, "too few table lengths: {by_len:?}");
+        for (len, v) in by_len {
+            let off = (v / mean - 1.0).abs();
+            assert!(
+                off < 0.1,
+                "keys in tables of {len}: {v:.2} visits, mean {mean:.2}"
+            );
+        }
+    }
+
+    /// Short tables (read whole): a key alone in its table is sampled no
+    /// more often than one among five.
+    #[test]
+    fn sampling_is_uniform_over_keys_of_short_tables() {
+        let (mut ks, lens) = keyspace(1, 30_000);
+        let (by_len, mean) = visits_by_table_len(&mut ks, &lens, 40_000);
+        assert_uniform(&by_len, mean);
+    }
+
+    /// Long tables (one random entry of a table kept by its length).
+    #[test]
+    fn sampling_is_uniform_over_keys_of_long_tables() {
+        // 16 slots: ~600 keys a table, past WHOLE_TABLE_KEYS.
+        let (mut ks, lens) = keyspace(1024, 10_000);
+        assert!(ks.len(0) > ks.slot_count * WHOLE_TABLE_KEYS);
+        let (by_len, mean) = visits_by_table_len(&mut ks, &lens, 40_000);
+        assert_uniform(&by_len, mean);
     }
 }
