@@ -81,7 +81,10 @@ say "valkey: $vv ($(cat "$VALKEY_DIR/SOURCE" 2>/dev/null || echo 'unknown wheel'
 [[ "$vv" == *"v=9."* ]] || say "WARNING: expected Valkey 9, got: $vv"
 
 # ---------------------------------------------------------------- builds
-RINGCACHE_BIN="$REPO/target/release/ringcache"
+# cargo's target directory: CARGO_TARGET_DIR if set (a worktree sharing the
+# machine builds elsewhere), else target/.
+TARGET_DIR="${CARGO_TARGET_DIR:-$REPO/target}"
+RINGCACHE_BIN="$TARGET_DIR/release/ringcache"
 RINGCACHE_SKIP_REASON=""
 LOADGEN_BIN=""
 if ((BUILD)); then
@@ -89,7 +92,7 @@ if ((BUILD)); then
   if ! cargo build --release >&2; then
     say "ringcache does not build; it will be reported as skipped"
     # Never fall back to a stale binary from an earlier build.
-    RINGCACHE_BIN="$REPO/target/release/ringcache.build-failed"   # nonexistent on purpose
+    RINGCACHE_BIN="$TARGET_DIR/release/ringcache.build-failed"   # nonexistent on purpose
     RINGCACHE_SKIP_REASON="cargo build --release failed"
   fi
   say "cargo bench --bench loadgen --no-run (load generator)"
@@ -135,7 +138,7 @@ EOF
     LOADGEN_BIN="$sa/target/release/loadgen"
   fi
 else
-  LOADGEN_BIN=$(ls -t "$REPO"/target/release/deps/loadgen-* 2>/dev/null | grep -v '\.d$' | head -n1 || true)
+  LOADGEN_BIN=$(ls -t "$TARGET_DIR"/release/deps/loadgen-* 2>/dev/null | grep -v '\.d$' | head -n1 || true)
   [[ -n "$LOADGEN_BIN" ]] || LOADGEN_BIN="$PEERS/loadgen-standalone/target/release/loadgen"
 fi
 [[ -x "$LOADGEN_BIN" ]] || { say "no load generator binary ($LOADGEN_BIN)"; exit 2; }

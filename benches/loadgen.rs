@@ -88,6 +88,11 @@ struct Args {
     /// Run duration in seconds (including warm-up)
     #[arg(long, default_value_t = 10.0)]
     duration: f64,
+    /// Closed loop: stop early once this file exists (checked every 5 ms);
+    /// throughput is then over the time actually run. The harness uses it to
+    /// load a server exactly while a snapshot runs, however long it takes.
+    #[arg(long)]
+    stop_file: Option<std::path::PathBuf>,
     /// Seconds at the start whose requests are not recorded
     #[arg(long, default_value_t = 0.0)]
     warmup: f64,
@@ -555,6 +560,19 @@ struct Plan {
     start: Instant,
     warm_end: Instant,
     deadline: Instant,
+    /// Microseconds after `start` at which `--stop-file` appeared
+    /// (`u64::MAX` until then).
+    stopped_us: AtomicU64,
+}
+
+impl Plan {
+    /// When the run ends: its deadline, or earlier if `--stop-file` appeared.
+    fn end(&self) -> Instant {
+        match self.stopped_us.load(Ordering::Relaxed) {
+            u64::MAX => self.deadline,
+            us => self.deadline.min(self.start + Duration::from_micros(us)),
+        }
+    }
 }
 
 /// Builds one batch of `n` random GET/SET commands into `out`.
@@ -603,7 +621,7 @@ fn closed_loop_conn(plan: Arc<Plan>, idx: usize) -> Stats {
     let p = args.pipeline.max(1);
     while st.sent < args.max_requests {
         let now = Instant::now();
-        if now >= plan.deadline {
+        if now >= plan.end() {
             break;
         }
         build_batch(&mut batch, p, args, &keys, &mut rng, &value);
@@ -618,7 +636,7 @@ fn closed_loop_conn(plan: Arc<Plan>, idx: usize) -> Stats {
                 Ok(r) => {
                     let done = Instant::now();
                     st.note_reply(r);
-                    if t_send >= plan.warm_end && done <= plan.deadline {
+                    if t_send >= plan.warm_end && done <= plan.end() {
                         st.recorded += 1;
                         st.last_done = Some(done);
                         st.lat.saturating_record(micros(done - t_send));
@@ -782,8 +800,25 @@ fn run(args: Args, addr: SocketAddr) -> ExitCode {
         start,
         warm_end: start + Duration::from_secs_f64(warmup),
         deadline: start + Duration::from_secs_f64(args.duration),
+        stopped_us: AtomicU64::new(u64::MAX),
         args: args.clone(),
     });
+    if let Some(file) = args.stop_file.clone() {
+        let plan = plan.clone();
+        thread::spawn(move || loop {
+            if file.exists() {
+                let us = Instant::now()
+                    .saturating_duration_since(plan.start)
+                    .as_micros();
+                plan.stopped_us.store(us as u64, Ordering::Relaxed);
+                return;
+            }
+            if Instant::now() >= plan.deadline {
+                return;
+            }
+            thread::sleep(Duration::from_millis(5));
+        });
+    }
     let open = args.rate > 0.0;
     let handles: Vec<_> = (0..args.connections.max(1))
         .map(|i| {
@@ -809,6 +844,11 @@ fn run(args: Args, addr: SocketAddr) -> ExitCode {
     // Throughput = recorded replies over the measurement window, stretched to the
     // last recorded reply if the server fell behind an open-loop schedule.
     let mut window = (args.duration - warmup).max(1e-9);
+    if plan.stopped_us.load(Ordering::Relaxed) != u64::MAX {
+        window = (plan.end().saturating_duration_since(plan.warm_end))
+            .as_secs_f64()
+            .max(1e-9);
+    }
     if let Some(last) = total.last_done {
         window = window.max((last - plan.warm_end).as_secs_f64());
     }
@@ -1031,6 +1071,9 @@ fn main() -> ExitCode {
     }
     if !(0.0..=1.0).contains(&args.get_ratio) {
         return bad("--get-ratio must be in [0, 1]");
+    }
+    if args.stop_file.is_some() && args.rate > 0.0 {
+        return bad("--stop-file is for the closed loop (--rate 0)");
     }
     if !(args.duration > 0.0 && args.duration <= 86_400.0) {
         return bad("--duration must be in (0, 86400] seconds");

@@ -90,6 +90,11 @@ struct Args {
     /// to clients.
     #[arg(long, value_name = "BYTES", help_heading = "Persistence")]
     snapshot_write_rate: Option<String>,
+    /// Percent of a busy core's time a shard's snapshot writer takes (1-100;
+    /// 100 = no limit): under load a snapshot takes longer and the clients
+    /// keep the rest. An idle core writes it at full speed.
+    #[arg(long, value_name = "PERCENT", help_heading = "Persistence")]
+    snapshot_cpu_share: Option<String>,
     /// A snapshot failing its checks at start-up: stop (refuse to start) or
     /// start-empty (that shard starts with no data).
     #[arg(long, value_name = "stop|start-empty", help_heading = "Persistence")]
@@ -188,6 +193,7 @@ impl Args {
                 self.auto_aof_rewrite_min_size.clone(),
             ),
             ("snapshot-write-rate", self.snapshot_write_rate.clone()),
+            ("snapshot-cpu-share", self.snapshot_cpu_share.clone()),
             ("snapshot-load-corrupt", self.snapshot_load_corrupt.clone()),
             ("aof-load-corrupt", self.aof_load_corrupt.clone()),
             ("aof.extent-bytes", self.aof_extent_bytes.clone()),

@@ -853,7 +853,12 @@ fn big_values_are_written_in_steps_and_exactly_as_at_the_cut() {
                 1 => q::<Option<String>>(&mut con, &["ZSCORE", "big:z", &x]).is_some(),
                 2 => list.contains(&x),
                 3 => q::<i64>(&mut con, &["SISMEMBER", "big:s", &x]) == 1,
-                _ => q::<String>(&mut con, &["GET", &format!("s:{j}")]) == "new",
+                // (A paced snapshot can outlast 60,000 changes: `s:{j}` is
+                // then a new key, absent if not applied.)
+                _ => {
+                    q::<Option<String>>(&mut con, &["GET", &format!("s:{j}")]).as_deref()
+                        == Some("new")
+                }
             }
         })
         .collect();
@@ -872,7 +877,8 @@ fn big_values_are_written_in_steps_and_exactly_as_at_the_cut() {
     assert_eq!(q::<usize>(&mut con, &["ZCARD", "big:z"]), BIG + with_cut(1));
     assert_eq!(list.len(), BIG + with_cut(2));
     assert_eq!(q::<usize>(&mut con, &["SCARD", "big:s"]), BIG + with_cut(3));
-    assert_eq!(q::<usize>(&mut con, &["DBSIZE"]), BIG + 4);
+    let new_keys = (BIG..cut).filter(|j| j % 5 == 4).count();
+    assert_eq!(q::<usize>(&mut con, &["DBSIZE"]), BIG + 4 + new_keys);
     // The big values' own elements, in order where there is one.
     assert_eq!(&list[..3], ["e0", "e1", "e2"]);
     assert_eq!(list[BIG - 1], format!("e{}", BIG - 1));
@@ -982,4 +988,228 @@ fn a_snapshot_with_more_databases_than_the_server_has_is_refused() {
     let mut con = server.con();
     let _: () = redis::cmd("SELECT").arg(5).query(&mut con).unwrap();
     assert_eq!(q::<String>(&mut con, &["GET", "k"]), "v");
+}
+
+/// A deterministic shuffle (no rand crate in the tests): xorshift.
+fn shuffled(n: usize, seed: u64) -> Vec<usize> {
+    let mut v: Vec<usize> = (0..n).collect();
+    let mut x = seed | 1;
+    for i in (1..n).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.swap(i, (x % (i as u64 + 1)) as usize);
+    }
+    v
+}
+
+/// One change of the exactness test below; `n` is its place in the order.
+fn apply(op: usize, n: usize, key: &str, state: &mut BTreeMap<String, Option<String>>) {
+    match op {
+        0 | 3 => state.insert(key.to_string(), Some(format!("v{n}"))),
+        1 => state.insert(key.to_string(), None),
+        _ => state.insert(format!("new:{n}"), Some(format!("v{n}"))),
+    };
+}
+
+#[test]
+fn a_paced_snapshot_copies_single_keys_and_is_still_the_state_at_its_cut() {
+    // While the writer is slowed to 1% of the busy core, one client changes
+    // keys in random order: overwrites, deletes, and new keys, a third of
+    // the keys sharing 40 hash tags (so 40 crowded slots, where the copied
+    // keys pass the slot's bound and the rest of the slot is serialized on
+    // the spot). Whatever instant the cut fell on, the file must hold
+    // exactly the changes before it: some prefix of the sequence.
+    let mut flags = SNAPSHOT_ONLY.to_vec();
+    flags.extend(["--snapshot-cpu-share", "1"]);
+    let mut server = Server::with(1, &flags);
+    let mut con = server.con();
+    let key = |i: usize| {
+        if i.is_multiple_of(3) {
+            format!("{{t{}}}:{i}", i % 40)
+        } else {
+            format!("k:{i}")
+        }
+    };
+    const KEYS: usize = 30_000;
+    let keys: Vec<String> = (0..KEYS).map(key).collect();
+    set_all(&mut con, &keys, "old");
+    let mut ops = Vec::new();
+    for round in 0..3u64 {
+        ops.extend(shuffled(KEYS, 7 + round).into_iter().map(|i| (i, i % 4)));
+    }
+    let before = saves_done(&mut con);
+    for (chunk, batch) in ops.chunks(500).enumerate() {
+        if chunk == 20 {
+            let started: String = q(&mut con, &["BGSAVE"]);
+            assert_eq!(started, "Background saving started");
+        }
+        let mut p = redis::pipe();
+        for (j, &(i, op)) in batch.iter().enumerate() {
+            let n = chunk * 500 + j;
+            match op {
+                0 | 3 => p.cmd("SET").arg(&keys[i]).arg(format!("v{n}")).ignore(),
+                1 => p.cmd("DEL").arg(&keys[i]).ignore(),
+                _ => p
+                    .cmd("SET")
+                    .arg(format!("new:{n}"))
+                    .arg(format!("v{n}"))
+                    .ignore(),
+            };
+        }
+        let () = p.query(&mut con).expect("pipelined changes");
+    }
+    let running = info_field(&mut con, "persistence", "rdb_bgsave_in_progress");
+    wait_saved(&mut con, before + 1);
+    server.kill9_and_restart();
+    let mut con = server.con();
+    // What the snapshot holds, for every key the sequence could touch.
+    let mut all: Vec<String> = keys.clone();
+    all.extend(
+        (0..ops.len())
+            .filter(|&n| ops[n].1 == 2)
+            .map(|n| format!("new:{n}")),
+    );
+    let mut got = BTreeMap::new();
+    for c in all.chunks(1000) {
+        let values: Vec<Option<String>> = redis::cmd("MGET").arg(c).query(&mut con).unwrap();
+        got.extend(c.iter().cloned().zip(values));
+    }
+    // The cut is after the last change whose value is there (and maybe
+    // after deletions that follow it): replay the sequence to there and
+    // compare, then step over each following deletion.
+    let last_seen = got
+        .values()
+        .flatten()
+        .filter_map(|v| v.strip_prefix('v')?.parse::<usize>().ok())
+        .max();
+    let mut want: BTreeMap<String, Option<String>> =
+        all.iter().map(|k| (k.clone(), None)).collect();
+    keys.iter()
+        .for_each(|k| drop(want.insert(k.clone(), Some("old".into()))));
+    let mut cut = last_seen.map_or(0, |n| n + 1);
+    for (n, &(i, op)) in ops.iter().enumerate().take(cut) {
+        apply(op, n, &keys[i], &mut want);
+    }
+    while want != got && cut < ops.len() && ops[cut].1 == 1 {
+        apply(1, cut, &keys[ops[cut].0], &mut want);
+        cut += 1;
+    }
+    eprintln!(
+        "cut after {cut} of {} changes (snapshot still running after them: {running:?})",
+        ops.len()
+    );
+    let differ: Vec<_> = all.iter().filter(|k| want[*k] != got[*k]).take(5).collect();
+    assert!(
+        differ.is_empty(),
+        "the snapshot is no prefix of the changes (cut after {cut}): e.g. {:?}",
+        differ
+            .iter()
+            .map(|k| (k, &want[*k], &got[*k]))
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        cut > 0 && cut < ops.len(),
+        "the cut fell outside the changes ({cut}): the test proved nothing"
+    );
+}
+
+#[test]
+fn a_snapshot_takes_its_share_of_a_busy_core_and_all_of_an_idle_one() {
+    // One shard with ~200k keys. Idle, a snapshot runs flat out; with
+    // clients keeping the core busy it takes `snapshot-cpu-share` percent of
+    // it (here 1%), so it is still running a second later; raising the share
+    // at run time lets it finish. Most slots are serialized by the writer,
+    // not on the clients' requests.
+    let mut flags = SNAPSHOT_ONLY.to_vec();
+    flags.extend(["--snapshot-cpu-share", "1"]);
+    let server = Server::with(1, &flags);
+    let mut con = server.con();
+    let share: Vec<String> = q(&mut con, &["CONFIG", "GET", "snapshot-cpu-share"]);
+    assert_eq!(share, ["snapshot-cpu-share", "1"]);
+    let keys: Vec<String> = (0..200_000).map(|i| format!("k:{i}")).collect();
+    set_all(&mut con, &keys, &"v".repeat(100));
+    let idle_started = Instant::now();
+    let before = saves_done(&mut con);
+    let _: String = q(&mut con, &["BGSAVE"]);
+    wait_saved(&mut con, before + 1);
+    let idle = idle_started.elapsed();
+    eprintln!("idle snapshot: {idle:?}");
+    assert!(
+        idle < Duration::from_secs(3),
+        "an idle core's snapshot was paced: {idle:?}"
+    );
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..2)
+        .map(|c| {
+            let (mut con, stop, keys) = (server.con(), stop.clone(), keys.clone());
+            std::thread::spawn(move || {
+                let mut i = c * 7919;
+                while !stop.load(Ordering::Relaxed) {
+                    let mut p = redis::pipe();
+                    for _ in 0..50 {
+                        i = (i + 104_729) % keys.len();
+                        p.cmd("GET").arg(&keys[i]).ignore();
+                        p.cmd("SET")
+                            .arg(&keys[(i * 31) % keys.len()])
+                            .arg("w")
+                            .ignore();
+                    }
+                    let () = p.query(&mut con).expect("load");
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let _: String = q(&mut con, &["BGSAVE"]);
+    std::thread::sleep(Duration::from_secs(1));
+    let running = info_field(&mut con, "persistence", "rdb_bgsave_in_progress");
+    let ok: String = q(&mut con, &["CONFIG", "SET", "snapshot-cpu-share", "100"]);
+    assert_eq!(ok, "OK");
+    wait_saved(&mut con, before + 2);
+    stop.store(true, Ordering::Relaxed);
+    clients.into_iter().for_each(|c| c.join().unwrap());
+    assert_eq!(
+        running.as_deref(),
+        Some("1"),
+        "under load the snapshot did not keep to its share (idle it took {idle:?})"
+    );
+    // The log's account of the last snapshot: who serialized the slots.
+    let log = strip_ansi(&server.log_text());
+    let line = log
+        .lines()
+        .rfind(|l| l.contains("snapshot written"))
+        .expect("a snapshot log line");
+    let field = |name: &str| -> u64 {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(name)?.strip_prefix('='))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {line}"))
+    };
+    let (writer, on_change, keys_copied) = (
+        field("writer_slots"),
+        field("slots_on_change"),
+        field("keys_on_change"),
+    );
+    eprintln!("{line}");
+    assert!(keys_copied > 0, "no key was changed ahead of the writer");
+    assert!(
+        on_change * 4 < writer,
+        "changes serialized {on_change} slots, the writer {writer}"
+    );
+}
+
+/// The log's text without its terminal colours (`ESC [ ... m`).
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            chars.by_ref().find(|&c| c == 'm');
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }

@@ -428,6 +428,10 @@ aof-use-rdb-preamble = true
 # together at most half of this device's {w:.0} MiB/s, the rest left to the
 # logs and to reads.
 snapshot-write-rate = {snapshot_rate}
+# Percent of a busy core's CPU time each shard's snapshot writer takes (1-100;
+# 100 = no limit): under load a snapshot takes longer and the clients keep
+# the rest; on an idle core it runs flat out (docs/snapshots.md).
+snapshot-cpu-share = 2
 # Shards (count; 0 = one per CPU in `cpus`).
 shards = 0
 # CPUs to pin ("all" or a list). {why_cpus}

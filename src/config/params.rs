@@ -537,6 +537,15 @@ pub const PARAMS: &[Param] = &[
         load: None,
     },
     Param {
+        name: "snapshot-cpu-share",
+        get: |c| c.snapshot_cpu_share.to_string(),
+        set: Some(|c, v| {
+            c.snapshot_cpu_share = ranged(v, 1, 100, "percent")?;
+            Ok(())
+        }),
+        load: None,
+    },
+    Param {
         name: "snapshot-load-corrupt",
         get: |c| match c.snapshot_load_corrupt {
             SnapshotOnCorruption::Stop => "stop".into(),

@@ -161,6 +161,18 @@ impl Entry {
         HEADER + h.key_len as usize + tail
     }
 
+    /// Asks the CPU to fetch the entry's allocation (a hint: a walk over
+    /// many entries, such as a snapshot's, calls it a few entries ahead).
+    #[inline]
+    pub fn prefetch(&self) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a prefetch is a hint; it never faults, whatever the address.
+        unsafe {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            _mm_prefetch::<_MM_HINT_T0>(self.ptr.as_ptr().cast());
+        }
+    }
+
     pub fn key(&self) -> &[u8] {
         let offset = if self.holds_value() {
             size_of::<Value>()

@@ -18,7 +18,7 @@ mod evict;
 pub mod memory;
 mod value;
 
-pub use cut::EncodeFn;
+pub use cut::{CutStats, EncodeFn};
 pub use entry::{Entry, Fresh, INLINE_STR_MAX_BYTES};
 pub use evict::{Eviction, Policy};
 pub use value::{Hash, Set, Value, ZSet};
@@ -122,6 +122,8 @@ pub struct Keyspace {
     removed_log: Option<Vec<(usize, Bytes)>>,
     /// The snapshot in progress, if any (see `cut`).
     cut: Option<Box<Cut>>,
+    /// What the last snapshot's cut did (see `CutStats`).
+    pub last_cut: CutStats,
     /// Bytes of tables a flush handed to the snapshot in progress: still in
     /// memory until it ends.
     frozen_bytes: usize,
@@ -158,6 +160,7 @@ impl Keyspace {
             expiry: BTreeSet::new(),
             removed_log: None,
             cut: None,
+            last_cut: CutStats::default(),
             frozen_bytes: 0,
             pending: None,
             eviction: Eviction::default(),
@@ -225,7 +228,7 @@ impl Keyspace {
         let hash = self.hasher.hash_one(key);
         let idx = self.table_index(key);
         if !count {
-            self.before_change(idx);
+            self.before_change(db, idx, key, hash);
         }
         let unsaved = count && self.cut.as_deref().is_some_and(|c| !c.is_done(idx));
         let d = self.dbs.get_mut(db)?;
@@ -301,7 +304,7 @@ impl Keyspace {
         let expire_at = expire_at.unwrap_or(0);
         let hash = self.hasher.hash_one(key);
         let idx = self.table_index(key);
-        self.before_change(idx);
+        self.before_change(db, idx, key, hash);
         let hasher = &self.hasher;
         let slot_count = self.slot_count;
         let d = &mut self.dbs[db];
@@ -341,7 +344,7 @@ impl Keyspace {
         let expire_at = expire_at.unwrap_or(0);
         let hash = self.hasher.hash_one(key);
         let idx = self.table_index(key);
-        self.before_change(idx);
+        self.before_change(db, idx, key, hash);
         let Some(e) = self.dbs[db]
             .tables
             .get_mut(idx)
@@ -380,7 +383,7 @@ impl Keyspace {
         self.settle();
         let hash = self.hasher.hash_one(key);
         let idx = self.table_index(key);
-        self.before_change(idx);
+        self.before_change(db, idx, key, hash);
         let d = self.dbs.get_mut(db)?;
         let (entry, vacant) = d
             .tables
@@ -428,17 +431,20 @@ impl Keyspace {
 
     /// The snapshot in progress is over: what it held is gone.
     fn end_cut(&mut self) {
-        self.cut = None;
+        if let Some(cut) = self.cut.take() {
+            self.last_cut = cut.stats;
+        }
         self.frozen_bytes = 0;
     }
 
-    /// Called before anything in slot `idx` is read for a change or changed:
-    /// during a snapshot, the slot is serialized first if it was not yet.
+    /// Called before `key` (hash `hash`, in slot `idx`) of `db` is read for
+    /// a change, changed or created: during a snapshot that has not reached
+    /// its slot, the key is serialized first (see `cut`).
     #[inline]
-    fn before_change(&mut self, idx: usize) {
+    fn before_change(&mut self, db: usize, idx: usize, key: &[u8], hash: u64) {
         if let Some(cut) = self.cut.as_deref_mut() {
             if !cut.is_done(idx) {
-                cut.visit(idx, &self.dbs);
+                cut.change(idx, db, key, hash, &self.dbs);
             }
         }
     }

@@ -734,8 +734,11 @@ impl DmaSink {
         })
     }
 
-    /// Appends whole records holding `keys` keys; writes once enough piled up.
-    pub async fn write(&mut self, records: &[u8], keys: u64) -> Result<(), String> {
+    /// Takes whole records holding `keys` keys (checksummed as they come);
+    /// `write_full_blocks` writes them out once a write's worth is waiting.
+    /// Two calls, so that the writer can tell its CPU time (this one) from
+    /// its waits on the disk.
+    pub fn push(&mut self, records: &[u8], keys: u64) {
         self.totals.add(records, keys);
         if self.log {
             // The log reader takes a block's last bytes for padding: a
@@ -751,6 +754,10 @@ impl DmaSink {
         } else {
             self.pending.extend_from_slice(records);
         }
+    }
+
+    /// Writes what `push` gathered once it is at least `WRITE_BYTES`.
+    pub async fn write_full_blocks(&mut self) -> Result<(), String> {
         if self.pending.len() >= WRITE_BYTES {
             // Whole blocks go; the partial tail moves to the front. The
             // buffer keeps its capacity: no allocation per write.
