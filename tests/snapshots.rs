@@ -1119,8 +1119,8 @@ fn a_snapshot_takes_its_share_of_a_busy_core_and_all_of_an_idle_one() {
     // One shard with ~200k keys. Idle, a snapshot runs flat out; with
     // clients keeping the core busy it takes `snapshot-cpu-share` percent of
     // it (here 1%), so it is still running a second later; raising the share
-    // at run time lets it finish. Most slots are serialized by the writer,
-    // not on the clients' requests.
+    // at run time lets it finish. Changes copy single keys ahead of the
+    // writer, not whole slots.
     let mut flags = SNAPSHOT_ONLY.to_vec();
     flags.extend(["--snapshot-cpu-share", "1"]);
     let server = Server::with(1, &flags);
@@ -1194,9 +1194,13 @@ fn a_snapshot_takes_its_share_of_a_busy_core_and_all_of_an_idle_one() {
     );
     eprintln!("{line}");
     assert!(keys_copied > 0, "no key was changed ahead of the writer");
+    // A change copies its key alone; a slot is finished on a change only
+    // once more than 8 of its keys were copied so (every key changed here
+    // exists). How many slots reach that depends on the machine's speed,
+    // so it is not asserted: this is.
     assert!(
-        on_change * 4 < writer,
-        "changes serialized {on_change} slots, the writer {writer}"
+        keys_copied > on_change * 8,
+        "changes serialized {on_change} slots after copying only {keys_copied} keys (the writer {writer})"
     );
 }
 
