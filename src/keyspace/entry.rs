@@ -302,12 +302,6 @@ impl Entry {
     pub(super) fn data_bytes(&self) -> usize {
         alloc_size(self.size()) + self.value().map_or(0, Value::heap_bytes)
     }
-
-    /// Heap bytes of the key's bytes alone, as another structure copying
-    /// them would pay (the expiry index).
-    pub(super) fn key_bytes(&self) -> usize {
-        alloc_size(self.header().key_len as usize)
-    }
 }
 
 impl Drop for Entry {

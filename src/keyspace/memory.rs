@@ -29,15 +29,15 @@ pub fn vec_bytes<T>(capacity: usize) -> usize {
 }
 
 /// What a `Bytes` that has been cloned costs besides its buffer: the shared
-/// header its first clone allocates (the expiry index and a sorted set's two
-/// structures hold clones of keys and members).
+/// header its first clone allocates (a sorted set's two structures hold
+/// clones of its members).
 pub const SHARED_HEADER_BYTES: usize = 32;
 
 /// One key in the expiry index: its `(when, db, key)` tuple in a B-tree
 /// node (nodes hold 11 and are about two thirds full on average), plus its
-/// own copy of the key, of `key_bytes` heap bytes.
-pub fn expiry_index_bytes(key_bytes: usize) -> usize {
-    48 * 3 / 2 + key_bytes
+/// own copy of the `key_len`-byte key.
+pub fn expiry_index_bytes(key_len: usize) -> usize {
+    48 * 3 / 2 + alloc_size(key_len)
 }
 
 /// Heap bytes a value owns beyond its inline size, by type.

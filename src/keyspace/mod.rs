@@ -40,7 +40,7 @@ impl Entry {
     /// in the expiry index included.
     fn heap_bytes(&self) -> usize {
         let expiry = if self.expire_raw() != 0 {
-            memory::expiry_index_bytes(self.key_bytes())
+            memory::expiry_index_bytes(self.key().len())
         } else {
             0
         };
@@ -49,6 +49,12 @@ impl Entry {
 
     pub fn expire_at(&self) -> Option<u64> {
         (self.expire_raw() != 0).then_some(self.expire_raw())
+    }
+
+    /// Not expired at `now` (a key whose time has come is gone for every
+    /// reader, even before it is removed).
+    fn is_live(&self, now: u64) -> bool {
+        self.expire_raw() == 0 || self.expire_raw() > now
     }
 }
 
@@ -238,7 +244,7 @@ impl Keyspace {
             return None;
         };
         let e = occupied.get();
-        if e.expire_raw() != 0 && e.expire_raw() <= now {
+        if !e.is_live(now) {
             if unsaved {
                 // Not removed by a read while the snapshot still needs its
                 // slot as it was: a later change or active expiry will.
@@ -282,7 +288,7 @@ impl Keyspace {
             .tables
             .get(idx)?
             .find(hash, |e| e.key() == key)?;
-        (e.expire_raw() == 0 || e.expire_raw() > now).then_some(e)
+        e.is_live(now).then_some(e)
     }
 
     pub fn contains(&mut self, db: usize, key: &[u8], now: u64) -> bool {
@@ -364,7 +370,7 @@ impl Keyspace {
             return;
         }
         let d = &mut self.dbs[db];
-        let index_bytes = memory::expiry_index_bytes(memory::alloc_size(key.len()));
+        let index_bytes = memory::expiry_index_bytes(key.len());
         if old != 0 {
             self.expiry
                 .remove(&(old, db as u8, Bytes::copy_from_slice(key)));
@@ -544,7 +550,7 @@ impl Keyspace {
         let mut seen = 0;
         while slot < end && seen < count {
             for e in d.tables[slot - self.first_slot].iter() {
-                if e.expire_raw() == 0 || e.expire_raw() > now {
+                if e.is_live(now) {
                     visit(e);
                     seen += 1;
                 }
@@ -558,7 +564,7 @@ impl Keyspace {
     pub fn keys(&self, db: usize, now: u64, mut visit: impl FnMut(&Entry)) {
         if let Some(d) = self.dbs.get(db) {
             for e in d.tables.iter().flat_map(|t| t.iter()) {
-                if e.expire_raw() == 0 || e.expire_raw() > now {
+                if e.is_live(now) {
                     visit(e);
                 }
             }
@@ -600,7 +606,7 @@ impl Keyspace {
         (0..d.tables.len())
             .map(|i| &d.tables[(start + i) % d.tables.len()])
             .flat_map(|t| t.iter())
-            .find(|e| e.expire_raw() == 0 || e.expire_raw() > now)
+            .find(|e| e.is_live(now))
             .map(|e| Bytes::copy_from_slice(e.key()))
     }
 }
