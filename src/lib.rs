@@ -6,9 +6,11 @@
 //! (one keyspace shard) → `keyspace` (databases, values, expiry) → `protocol`,
 //! `router`, `config`, `util`. `acl` (users and their permissions) sits with
 //! `config`, which holds the users. `stats` (per-core counters, slow log,
-//! latency monitor) is used by `commands`, `node` and `persistence`.
+//! latency monitor) is used by `commands`, `node` and `persistence`. `alloc`
+//! is the process's allocator, counted.
 
 pub mod acl;
+pub mod alloc;
 pub mod commands;
 pub mod config;
 #[doc(hidden)]

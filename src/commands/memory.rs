@@ -40,7 +40,7 @@ struct Totals {
     peak: u64,
     keys: u64,
     rss: u64,
-    /// What the allocator says it handed out (glibc's `mallinfo2`).
+    /// Heap handed out by the allocator (`crate::alloc`).
     allocated: u64,
 }
 
@@ -51,14 +51,8 @@ fn totals(shards: &[ShardMemory]) -> Totals {
         peak: shards.iter().map(|s| s.peak as u64).sum::<u64>().max(used),
         keys: shards.iter().map(|s| s.keys as u64).sum(),
         rss: crate::runtime::rss_bytes(),
-        allocated: allocator_allocated(),
+        allocated: crate::alloc::allocated_bytes(),
     }
-}
-
-fn allocator_allocated() -> u64 {
-    // SAFETY: mallinfo2 only reads the allocator's counters.
-    let info = unsafe { libc::mallinfo2() };
-    (info.uordblks + info.hblkhd) as u64
 }
 
 fn fragmentation(t: &Totals) -> f64 {
