@@ -1055,6 +1055,36 @@ def anon_bytes():
     return 0
 
 
+def snapshot_under_load(cfg, s, load):
+    """One BGSAVE while the closed-loop `load` runs, from the BGSAVE until the
+    snapshot ends, however long the load makes it (a paced snapshot outlasts
+    an idle one). None if the load failed."""
+    base_rss = rss_bytes(s.pid)
+    base_mem = anon_bytes()
+    peak = [base_mem]
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], anon_bytes())
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    t0 = time.monotonic()
+    one_call(s.port, "BGSAVE")
+    rc, during, err = loadgen_while(cfg, s.port, load, lambda: wait_persistence_idle(s.port, timeout=600),
+                                    timeout=660)
+    seconds = time.monotonic() - t0
+    done.set()
+    sampler.join()
+    if rc != 0 or not during:
+        problem(f"snapshot load: {s.name}: load during the snapshot failed: {err}")
+        return None
+    return {"rps_during": during["rps"], "p99_during_us": during.get("p99_us"), "max_during_us": during.get("max_us"),
+            "loaded_snapshot_s": seconds, "rss_before": base_rss, "mem_growth": peak[0] - base_mem}
+
+
 def run_snapshot_load(cfg, run_dir, results):
     """BGSAVE while a closed-loop mixed load runs: throughput and p99 during the
     snapshot vs before it, and how much memory the snapshot adds (the machine's
@@ -1084,55 +1114,49 @@ def run_snapshot_load(cfg, run_dir, results):
                 row["status"] = "fill failed"
                 problem(f"snapshot load: {name}: fill failed: {err}")
                 continue
-            # How long a snapshot takes with no load: the measured runs last that long.
+            # How long a snapshot takes with no load (the steady runs last
+            # about as long).
             t0 = time.monotonic()
             one_call(s.port, "BGSAVE")
             wait_persistence_idle(s.port, timeout=600)
             idle_s = time.monotonic() - t0
             row["idle_snapshot_s"] = idle_s
-            run_s = max(2.0, idle_s)
+            # Each snapshot is compared with the same load run just before and
+            # just after it, for 10-30 s each: the machine's speed drifts over
+            # a minute (the other tenants of a VM). Rounds chain: one round's
+            # "after" is the next one's "before".
+            run_s = min(30.0, max(10.0, idle_s))
             load = ["--keys", n, "--get-ratio", cfg.get_ratio, "-c", cfg.mixed_conns, "-P", cfg.mixed_pipeline,
                     "-d", cfg.value_size, "--duration", f"{run_s:.2f}"]
-            rc, before, err = loadgen(cfg, s.port, load, timeout=run_s + 60)
-            if rc != 0 or not before:
+            rc, steady, err = loadgen(cfg, s.port, load, timeout=run_s + 60)
+            if rc != 0 or not steady:
                 row["status"] = "load failed"
                 problem(f"snapshot load: {name}: baseline load failed: {err}")
                 continue
-            base_rss = rss_bytes(s.pid)
-            base_mem = anon_bytes()
-            peak = [base_mem]
-            done = threading.Event()
-
-            def sample():
-                while not done.is_set():
-                    peak[0] = max(peak[0], anon_bytes())
-                    time.sleep(0.02)
-
-            sampler = threading.Thread(target=sample, daemon=True)
-            sampler.start()
-            t0 = time.monotonic()
-            one_call(s.port, "BGSAVE")
-            # The load runs exactly while the snapshot does, however long the
-            # load makes it (a paced snapshot outlasts an idle one).
-            during_load = load[:-2]  # without its --duration
-            rc, during, err = loadgen_while(cfg, s.port, during_load,
-                                            lambda: wait_persistence_idle(s.port, timeout=600), timeout=660)
-            row["loaded_snapshot_s"] = time.monotonic() - t0
-            done.set()
-            sampler.join()
-            if rc != 0 or not during:
+            rounds = []
+            for _ in range(cfg.rounds):
+                snap = snapshot_under_load(cfg, s, load[:-2])
+                if snap is None:
+                    break
+                rc, after, err = loadgen(cfg, s.port, load, timeout=run_s + 60)
+                if rc != 0 or not after:
+                    problem(f"snapshot load: {name}: load after the snapshot failed: {err}")
+                    break
+                snap.update({"rps_before": steady["rps"], "rps_after": after["rps"],
+                             "p99_before_us": steady.get("p99_us"), "p99_after_us": after.get("p99_us")})
+                snap["ratio"] = ratio(snap["rps_during"], (steady["rps"] + after["rps"]) / 2)
+                rounds.append(snap)
+                log(f"snapshot load: {name:<10} {n:,} keys: {steady['rps']:,.0f} -> {snap['rps_during']:,.0f} -> "
+                    f"{after['rps']:,.0f} req/s ({snap['ratio']:.2f}x), p99 {steady.get('p99_us')} -> "
+                    f"{snap['p99_during_us']} -> {after.get('p99_us')} us, snapshot {snap['loaded_snapshot_s']:.1f} s, "
+                    f"RSS {snap['rss_before'] / 1e6:,.0f} MB, +{snap['mem_growth'] / 1e6:,.0f} MB at the peak")
+                steady = after
+            if len(rounds) < cfg.rounds:
                 row["status"] = "load failed"
-                problem(f"snapshot load: {name}: load during the snapshot failed: {err}")
                 continue
-            row.update({
-                "rps_before": before.get("rps"), "rps_during": during.get("rps"),
-                "p99_before_us": before.get("p99_us"), "p99_during_us": during.get("p99_us"),
-                "max_during_us": during.get("max_us"),
-                "rss_before": base_rss, "mem_growth": peak[0] - base_mem,
-            })
-            log(f"snapshot load: {name:<10} {n:,} keys: {before.get('rps', 0):,.0f} -> "
-                f"{during.get('rps', 0):,.0f} req/s, p99 {before.get('p99_us')} -> {during.get('p99_us')} us, "
-                f"RSS {base_rss / 1e6:,.0f} MB, +{(peak[0] - base_mem) / 1e6:,.0f} MB at the peak")
+            row["rounds"] = rounds
+            # The round with the median ratio stands for the run.
+            row.update(sorted(rounds, key=lambda r: r["ratio"])[len(rounds) // 2])
         finally:
             s.stop(timeout=120)
             if not cfg.keep_data:
@@ -1396,25 +1420,28 @@ def report(cfg, results, charts):
         L.append("")
         L.append(f"{sl['keys']:,} keys of {cfg.value_size} bytes, snapshots only (`--appendonly no`). A closed-loop "
                  f"mixed load ({cfg.get_ratio:.0%} GET, {cfg.mixed_conns} connections, pipeline "
-                 f"{cfg.mixed_pipeline}) runs once for as long as an idle snapshot takes (at least 2 s), and once "
-                 "from a `BGSAVE` until the snapshot ends (INFO persistence polled every 50 ms), however long the "
-                 "load makes it. Memory: growth of the machine's anonymous memory (/proc/meminfo "
+                 f"{cfg.mixed_pipeline}) runs before and after the snapshot, each for as long as an idle snapshot "
+                 "takes (10-30 s), and from a `BGSAVE` until the snapshot ends (INFO persistence polled every 50 ms), "
+                 "however long the load makes it; *during/outside* compares it with the mean of before and after "
+                 f"(the machine's speed drifts). {cfg.rounds} snapshot(s) per server, one after the other; the "
+                 "round with the median ratio is shown. Memory: growth of the machine's anonymous memory (/proc/meminfo "
                  "AnonPages: Redis's fork copies pages on write while its child saves; the page cache is not "
                  "counted), peak sampled every 20 ms, against the server's RSS before.")
         L.append("")
         rows = []
         for r in sl["rows"]:
             if "rps_before" not in r:
-                rows.append([r["server"], r["status"]] + [""] * 8)
+                rows.append([r["server"], r["status"]] + [""] * 7)
                 continue
             rows.append([r["server"], r["status"], fnum(r.get("idle_snapshot_s"), 2),
-                         fnum(r.get("loaded_snapshot_s"), 2), fnum(r["rps_before"]),
-                         fnum(r["rps_during"]), fratio(ratio(r["rps_during"], r["rps_before"])),
-                         f"{fnum(r['p99_before_us'])} → {fnum(r['p99_during_us'])}",
+                         fnum(r.get("loaded_snapshot_s"), 2),
+                         " / ".join(fnum(r.get(k)) for k in ("rps_before", "rps_during", "rps_after")),
+                         fratio(r.get("ratio")),
+                         " → ".join(fnum(r.get(k)) for k in ("p99_before_us", "p99_during_us", "p99_after_us")),
                          fnum(r["rss_before"] / 1e6), f"+{r['mem_growth'] / max(r['rss_before'], 1):.0%}"])
-        L.append(md_table(["server", "status", "idle snapshot s", "snapshot under load s", "req/s before",
-                           "req/s during", "during/before",
-                           "p99 µs before → during", "RSS MB", "peak memory growth"], rows, left=2))
+        L.append(md_table(["server", "status", "idle snapshot s", "snapshot under load s",
+                           "req/s before / during / after", "during/outside",
+                           "p99 µs before → during → after", "RSS MB", "peak memory growth"], rows, left=2))
         L.append("")
 
     L.append("## Problems")
