@@ -631,23 +631,72 @@ fn fsync_event(policy: Fsync) -> &'static str {
     }
 }
 
-/// Writes `data` at `pos` (block-aligned), zero-padded to whole blocks.
+/// Writes `data` at `pos` (block-aligned), zero-padded to whole blocks,
+/// through io_uring.
 pub(super) async fn write_block_aligned(
     file: &DmaFile,
     data: &[u8],
     pos: u64,
+) -> glommio::Result<(), ()> {
+    write_padded(file, data, pos, Issue::Ring).await
+}
+
+/// How the log's writes and syncs reach the kernel. Through io_uring the
+/// core goes on serving while the disk works, but io_uring hands every
+/// fdatasync to a worker thread of its own (it cannot be done without
+/// blocking), and the kernel finishes an O_DIRECT write into reserved
+/// (unwritten) space in a worker too: on busy cores each waits for the
+/// scheduler. With `appendfsync always` the clients wait for the sync
+/// anyway, so there the flusher makes both as plain system calls on the core
+/// (as Redis does): `redis-benchmark -c 50` SET 9.3k/s → 37k/s, INCR 10.8k/s
+/// → 45k/s on the 2-core VM (a group commit cycle was 2.2 ms for a sync the
+/// disk does in 150 µs).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Issue {
+    Ring,
+    Blocking,
+}
+
+async fn write_padded(
+    file: &DmaFile,
+    data: &[u8],
+    pos: u64,
+    issue: Issue,
 ) -> glommio::Result<(), ()> {
     let padded = record::align_up(data.len() as u64) as usize;
     let mut dma = file.alloc_dma_buffer(padded);
     let bytes = dma.as_bytes_mut();
     bytes[..data.len()].copy_from_slice(data);
     bytes[data.len()..].fill(0);
-    let written = file.write_at(dma, pos).await?;
+    let written = match issue {
+        Issue::Ring => file.write_at(dma, pos).await?,
+        Issue::Blocking => {
+            use std::os::unix::io::AsRawFd;
+            // SAFETY: `dma` is a live buffer of `padded` bytes, aligned for
+            // O_DIRECT (the file's own allocation), and the descriptor is
+            // the file's.
+            let n =
+                unsafe { libc::pwrite(file.as_raw_fd(), dma.as_ptr().cast(), padded, pos as i64) };
+            if n < 0 {
+                return Err(std::io::Error::last_os_error().into());
+            }
+            n as usize
+        }
+    };
     if written != padded {
         return Err(glommio::GlommioError::IoError(std::io::Error::new(
             std::io::ErrorKind::WriteZero,
             format!("short write: {written} of {padded} bytes"),
         )));
+    }
+    Ok(())
+}
+
+fn fdatasync_blocking(file: &DmaFile) -> glommio::Result<(), ()> {
+    use std::os::unix::io::AsRawFd;
+    // SAFETY: a plain system call on the file's own descriptor.
+    if unsafe { libc::fdatasync(file.as_raw_fd()) } != 0 {
+        return Err(std::io::Error::last_os_error().into());
     }
     Ok(())
 }
@@ -718,12 +767,19 @@ async fn flusher(
                     allocated = pos + padded;
                 }
             }
+            let issue = match policy {
+                Fsync::Always => Issue::Blocking,
+                _ => Issue::Ring,
+            };
             if !data.is_empty() {
-                write_block_aligned(&file, &data, pos).await?;
+                write_padded(&file, &data, pos, issue).await?;
             }
             if sync_point && (policy != Fsync::No || forced || rotating) {
                 let started = Instant::now();
-                file.fdatasync().await?;
+                match issue {
+                    Issue::Ring => file.fdatasync().await?,
+                    Issue::Blocking => fdatasync_blocking(&file)?,
+                }
                 crate::stats::latency::record(fsync_event(policy), started.elapsed());
                 buf.borrow_mut().stats.fsyncs += 1;
             }
