@@ -327,6 +327,10 @@ struct Window<'a, R: ReadAt + ?Sized> {
 }
 
 const WINDOW_BYTES: usize = 1 << 20;
+/// Bytes `valid_record_after` may checksum, in lengths of the file.
+const SCAN_BUDGET: u64 = 2;
+/// Longest command name a log record may start with (Redis's longest is 20).
+const COMMAND_NAME_MAX_BYTES: u64 = 64;
 
 impl<'a, R: ReadAt + ?Sized> Window<'a, R> {
     fn new(src: &'a R, len: u64) -> Window<'a, R> {
@@ -381,15 +385,47 @@ impl<'a, R: ReadAt + ?Sized> Window<'a, R> {
 
     /// Whether any valid record starts at a block boundary after `pos`: every
     /// write starts on a fresh block, so a later write would show there.
+    ///
+    /// A header that claims a long record costs a read and a checksum of
+    /// that length, so a file whose every block claims a record reaching its
+    /// end would take time quadratic in its size. Only a block that starts
+    /// like a record (`looks_like_record`) is checked, and the bytes checked
+    /// are bounded by `SCAN_BUDGET` times the file's length: past that (a
+    /// crafted file) the damage counts as corruption, which stops start-up
+    /// and says so, rather than as a torn tail, which would be cut off.
     fn valid_record_after(&mut self, pos: u64) -> bool {
+        let mut budget = SCAN_BUDGET * self.len;
         let mut b = record::align_up(pos + 1);
         while b + HEADER_BYTES as u64 <= self.len {
-            if let Some((Some(_), _)) = self.record_at(b, BLOCK as u64) {
-                return true;
+            if let Some(claimed) = self.looks_like_record(b) {
+                if claimed > budget {
+                    return true;
+                }
+                budget -= claimed;
+                if let Some((Some(_), _)) = self.record_at(b, BLOCK as u64) {
+                    return true;
+                }
             }
             b += BLOCK as u64;
         }
         false
+    }
+
+    /// The payload length the header at `b` claims, if the record would end
+    /// within the file and its payload starts as a command's does: at least
+    /// one argument, the first (the command's name) at most
+    /// `COMMAND_NAME_MAX_BYTES` long. The blocks of a torn record of
+    /// arbitrary bytes almost never pass.
+    fn looks_like_record(&mut self, b: u64) -> Option<u64> {
+        let h = self.get(b, HEADER_BYTES + 9)?;
+        let u32_at = |o: usize| u32::from_le_bytes([h[o], h[o + 1], h[o + 2], h[o + 3]]) as u64;
+        let (len, argc, name) = (
+            u32_at(0),
+            u32_at(HEADER_BYTES + 1),
+            u32_at(HEADER_BYTES + 5),
+        );
+        let fits = b + HEADER_BYTES as u64 + len <= self.len;
+        (fits && argc >= 1 && name <= COMMAND_NAME_MAX_BYTES && 9 + name <= len).then_some(len)
     }
 }
 
@@ -847,5 +883,103 @@ async fn flusher(
             glommio::timer::sleep(RETRY_AFTER).await;
             let _ = buf.borrow().wake.try_send(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    /// A segment in memory that counts the bytes read from it.
+    struct Counted<'a> {
+        bytes: &'a [u8],
+        read: Cell<u64>,
+    }
+
+    impl ReadAt for Counted<'_> {
+        fn read_exact_at(&self, buf: &mut [u8], pos: u64) -> std::io::Result<()> {
+            self.read.set(self.read.get() + buf.len() as u64);
+            self.bytes.read_exact_at(buf, pos)
+        }
+    }
+
+    #[test]
+    fn a_file_of_headers_claiming_long_records_is_read_in_linear_time() {
+        // After one valid record, every block claims a record reaching the
+        // end of the file, with a wrong checksum.
+        let blocks = 2048;
+        let mut file = segment_header(0, 1, 1);
+        file.resize(BLOCK * blocks, 0);
+        let mut first = Vec::new();
+        record::encode(
+            &mut first,
+            0,
+            &[Bytes::from_static(b"SET"), Bytes::from_static(b"k")],
+        );
+        file[BLOCK..BLOCK + first.len()].copy_from_slice(&first);
+        for b in 2..blocks {
+            let at = b * BLOCK;
+            let claimed = (file.len() - at - HEADER_BYTES) as u32;
+            file[at..at + 4].copy_from_slice(&claimed.to_le_bytes());
+            file[at + 4..at + 8].copy_from_slice(&1u32.to_le_bytes());
+            // db 0, one argument, a 3-byte name: it looks like a record.
+            file[at + 9..at + 13].copy_from_slice(&1u32.to_le_bytes());
+            file[at + 13..at + 17].copy_from_slice(&3u32.to_le_bytes());
+        }
+        // The record after the valid one is damaged: a bad checksum.
+        file[BLOCK + 4] ^= 0xff;
+        let src = Counted {
+            bytes: &file,
+            read: Cell::new(0),
+        };
+        let end = decode_segment(&src, file.len() as u64, None, |_, _| {}).unwrap();
+        assert!(
+            matches!(end, SegmentEnd::Corrupt { records: 0, .. }),
+            "{end:?}"
+        );
+        let len = file.len() as u64;
+        assert!(
+            src.read.get() <= (SCAN_BUDGET + 2) * len,
+            "read {} bytes of a {len}-byte file",
+            src.read.get()
+        );
+    }
+
+    #[test]
+    fn a_long_record_torn_in_the_middle_is_a_torn_tail() {
+        // A valid record, then a write of one long record of arbitrary bytes
+        // cut short by a crash: its length reaches past the file's end.
+        let mut file = segment_header(0, 1, 1);
+        record::encode(
+            &mut file,
+            0,
+            &[Bytes::from_static(b"SET"), Bytes::from_static(b"k")],
+        );
+        file.resize(2 * BLOCK, 0);
+        let value: Vec<u8> = (0..4 * 1024 * 1024u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        let mut torn = Vec::new();
+        record::encode(
+            &mut torn,
+            0,
+            &[
+                Bytes::from_static(b"SET"),
+                Bytes::from_static(b"k"),
+                value.into(),
+            ],
+        );
+        file.extend_from_slice(&torn[..torn.len() / 2]);
+        let mut records = 0;
+        let end = decode_segment(&file[..], file.len() as u64, None, |_, _| records += 1).unwrap();
+        assert_eq!(records, 1);
+        assert_eq!(
+            end,
+            SegmentEnd::Torn {
+                records: 1,
+                at: 2 * BLOCK as u64
+            }
+        );
     }
 }
