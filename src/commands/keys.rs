@@ -150,7 +150,7 @@ pub fn keys(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     let mut out = Vec::new();
     ctx.ks.keys(ctx.db, ctx.now, |e| {
         if all || crate::util::glob_match(pattern, e.key(), false) {
-            out.push(Frame::Bulk(Bytes::copy_from_slice(e.key())));
+            out.push(Frame::bulk_copy(e.key()));
         }
     });
     Frame::Array(out)

@@ -839,7 +839,7 @@ async fn scan(node: &Node, db: usize, args: &[Bytes]) -> Frame {
                             .as_deref()
                             .is_none_or(|p| glob_match(p, e.key(), false));
                         if type_ok && match_ok {
-                            found.push(Frame::Bulk(Bytes::copy_from_slice(e.key())));
+                            found.push(Frame::bulk_copy(e.key()));
                         }
                     });
                 (next, found, visited)

@@ -431,7 +431,7 @@ snapshot-write-rate = {snapshot_rate}
 # Percent of a busy core's CPU time each shard's snapshot writer takes (1-100;
 # 100 = no limit): under load a snapshot takes longer and the clients keep
 # the rest; on an idle core it runs flat out (docs/snapshots.md).
-snapshot-cpu-share = 2
+snapshot-cpu-share = {cpu_share}
 # Shards (count; 0 = one per CPU in `cpus`).
 shards = 0
 # CPUs to pin ("all" or a list). {why_cpus}
@@ -474,6 +474,7 @@ expiry = 100
         w = mib(f.write_bytes_per_s),
         r = mib(f.read_bytes_per_s),
         snapshot_rate = snapshot_rate,
+        cpu_share = super::DEFAULT_SNAPSHOT_CPU_SHARE,
         iops = f.random_read_iops,
         online = t.online.len(),
         allowed = t.allowed.len(),

@@ -357,7 +357,8 @@ async fn write_base(
 /// Measured on the 2-core VM with other processes busy: a writer held to
 /// 10% of the wall clock, or paced by glommio's (wall-clock) run times,
 /// took a third of the server's CPU, and clients lost 60% of their
-/// throughput.
+/// throughput. (Those runs also polled INFO while it still called glibc's
+/// `mallinfo2`, since removed, which overstated the loss.)
 struct Pacer {
     window_started: Instant,
     cpu_at_window: f64,

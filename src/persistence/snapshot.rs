@@ -104,10 +104,9 @@ pub fn encode_entry_from(
         expire: e.expire_at().unwrap_or(0),
         first_tag,
     };
-    let put = |o: &mut Vec<u8>, b: &Bytes| record::put_bytes(o, b);
     let stop = (from, stop_at);
-    let Some(value) = e.value() else {
-        let s = e.str().unwrap_or_default();
+    // A string, held inline or as a `Value`.
+    if let Some(s) = e.str() {
         return parts(
             out,
             &head,
@@ -116,9 +115,11 @@ pub fn encode_entry_from(
             stop,
             record::put_bytes,
         );
-    };
-    match value {
-        Value::Str(s) => parts(out, &head, TYPE_STR, std::iter::once(s), stop, put),
+    }
+    let put = |o: &mut Vec<u8>, b: &Bytes| record::put_bytes(o, b);
+    match e.value()? {
+        // Written above.
+        Value::Str(_) => None,
         Value::List(l) => parts(
             out,
             &head,

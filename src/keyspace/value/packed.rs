@@ -80,10 +80,8 @@ impl Packed {
     /// its exact size: memory is what a compact hash is for.
     pub fn insert(&mut self, field: &[u8], value: &[u8]) -> bool {
         if let Some(f) = self.find(field) {
-            let mut pair = Vec::with_capacity(1 + value.len());
-            pair.push(value.len() as u8);
-            pair.extend_from_slice(value);
-            self.0.splice(f.value_at..f.end, pair);
+            let counted = std::iter::once(value.len() as u8).chain(value.iter().copied());
+            self.0.splice(f.value_at..f.end, counted);
             self.0.shrink_to_fit();
             return false;
         }
