@@ -316,8 +316,13 @@ fn evictions_survive_kill9_and_restart_as_the_same_keyspace() {
     assert!(info_u64(&mut con, "stats", "evicted_keys") > 0);
     let mut before: Vec<String> = q(&mut con, &["KEYS", "*"]);
     before.sort();
-    // A write after the last eviction makes sure every DEL is durable.
-    let _: () = q(&mut con, &["DEL", "nothing"]);
+    // A write on every shard after the last eviction makes sure every DEL
+    // is durable: under `always` a write's reply waits for its own shard's
+    // log, and a read (KEYS) waits for none.
+    for shard in 0..2 {
+        let key = &common::keys_on("nothing", shard, 2, 1)[0];
+        let _: () = q(&mut con, &["DEL", key]);
+    }
     server.kill9_and_restart();
     let mut con = server.con();
     let mut after: Vec<String> = q(&mut con, &["KEYS", "*"]);
