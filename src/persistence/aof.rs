@@ -994,7 +994,9 @@ impl Flusher {
         // otherwise what the kernel does not have yet.
         let from = if direct { 0 } else { self.buf.borrow().handed };
         self.reserve_for(data.len()).await;
-        let written = if direct {
+        let written = if data.len() <= from {
+            Ok(())
+        } else if direct {
             write_padded(&self.segment.direct, &data, self.base, Issue::Blocking).await
         } else {
             write_cached_at(&self.segment.cached, &data[from..], self.base + from as u64)
