@@ -106,8 +106,8 @@ struct Args {
     /// AOF segment space reserved at a time (bytes; recorded, not yet applied).
     #[arg(long, value_name = "BYTES", help_heading = "Persistence")]
     aof_extent_bytes: Option<String>,
-    /// Buffered AOF bytes that trigger an early write (bytes; recorded, not
-    /// yet applied).
+    /// AOF bytes written but not yet synced that make `everysec` sync before
+    /// its second is up (bytes).
     #[arg(long, value_name = "BYTES", help_heading = "Persistence")]
     aof_write_threshold_bytes: Option<String>,
 

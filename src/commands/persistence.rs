@@ -137,7 +137,7 @@ pub fn report(n: &Node) -> PersistReport {
     PersistReport {
         aof: sh.aof.as_ref().map(|a| {
             let a = a.borrow();
-            (a.stats.clone(), a.policy().name())
+            (a.stats_now(), a.policy().name())
         }),
         shard: persist::shard_persistence(n),
         checkpointing: n.persist.checkpointing.get(),
@@ -200,10 +200,13 @@ pub fn info(reports: &[&PersistReport], now_ms: u64) -> String {
     if !logs.is_empty() {
         let failing = logs.iter().find_map(|(st, _)| st.last_error.clone());
         s.push_str(&format!(
-            "aof_last_write_status:{}\r\naof_current_size:{}\r\naof_base_size:{}\r\naof_delayed_fsync:{}\r\naof_fsync_policy:{}\r\n",
+            "aof_last_write_status:{}\r\naof_current_size:{}\r\naof_base_size:{}\r\naof_pending_rewrite:{}\r\naof_buffer_length:{}\r\naof_pending_bio_fsync:{}\r\naof_delayed_fsync:{}\r\naof_fsync_policy:{}\r\n",
             if failing.is_some() { "err" } else { "ok" },
             reports.iter().map(|r| r.shard.log_since_base + r.shard.base_bytes).sum::<u64>(),
             reports.iter().map(|r| r.shard.base_bytes).sum::<u64>(),
+            saves.scheduled as u8,
+            logs.iter().map(|(st, _)| st.buffer_bytes).sum::<u64>(),
+            logs.iter().filter(|(st, _)| st.sync_running).count(),
             logs.iter().map(|(st, _)| st.delayed_fsync).sum::<u64>(),
             logs[0].1,
         ));

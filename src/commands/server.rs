@@ -678,8 +678,9 @@ async fn undo_msetnx(node: &Node, db: usize, groups: &[(usize, Vec<Bytes>)], don
     }
 }
 
-/// With `appendfsync always`, waits until what the given shards logged so far
-/// is durable: the reply of a command that changed them waits for this.
+/// Waits until what the given shards logged so far may be shown (durable
+/// under `always`, in the kernel otherwise): the reply of a command that
+/// changed them waits for this.
 async fn wait_durable(node: &Node, shards: impl Iterator<Item = usize>) {
     // Position 0: everything logged so far, including this command's changes.
     let tickets = shards.map(|s| node.run_on(s, |n: &Node| n.shard.borrow_mut().durable(0)));

@@ -380,14 +380,15 @@ fn pow2_within(n: f64, lo: u64, hi: u64) -> u64 {
 /// policy, the log's write sizes and the ring depth set from the device.
 pub fn profile(f: &Figures, opts: &Options) -> String {
     let always = f.fsync_p99_us <= ALWAYS_MAX_P99_US;
-    // Write full blocks early once the buffer holds ~1 ms of the device's
-    // sequential bandwidth: large writes, but no long burst at the sync.
-    let threshold = pow2_within(f.write_bytes_per_s / 1000.0, 64 << 10, 4 << 20);
+    // Sync early once ~250 ms of the device's sequential bandwidth is
+    // written but unsynced: the sync stays short, and the bytes kept in
+    // memory for a retry stay bounded.
+    let threshold = pow2_within(f.write_bytes_per_s / 4.0, 4 << 20, 64 << 20);
     // Reserve ~100 ms of bandwidth at a time: the file grows at most ~10
     // times a second at full speed.
     let extent = pow2_within(f.write_bytes_per_s / 10.0, 4 << 20, 256 << 20);
-    // Room for a few write-threshold buffers in flight.
-    let io_memory = pow2_within((4 * threshold) as f64, 2 << 20, 64 << 20);
+    // Room for a few group commits of ~1 ms of bandwidth in flight.
+    let io_memory = pow2_within(f.write_bytes_per_s / 250.0, 2 << 20, 64 << 20);
     // A device that sustains many random reads at depth 16 has queue to spare.
     let ring_depth = if f.random_read_iops >= 100_000.0 {
         256
@@ -438,7 +439,7 @@ shards = 0
 cpus = "all"
 
 [executor]
-# Memory registered with io_uring (bytes): four write-threshold buffers.
+# Memory registered with io_uring (bytes): ~4 ms of sequential writes.
 io-memory = {io_memory}
 # io_uring entries: {why_ring}
 ring-depth = {ring_depth}
@@ -450,8 +451,8 @@ spin-before-park-us = 0
 [aof]
 # Segment space reserved at a time (bytes): ~100 ms of sequential writes.
 extent-bytes = {extent}
-# Buffered bytes that make the log write its full blocks early (bytes):
-# ~1 ms of sequential writes.
+# Bytes written but not yet synced that make `everysec` sync early (bytes):
+# ~250 ms of sequential writes.
 write-threshold-bytes = {threshold}
 
 [shares]

@@ -1,25 +1,28 @@
 //! One shard's append-only log. Commands append the effects of their writes to
-//! an in-memory buffer (`AofBuffer`, owned by the shard); a flusher task writes
-//! it to the current segment with O_DIRECT (glommio `DmaFile::write_at`) in
-//! whole blocks and syncs it according to `appendfsync`:
+//! an in-memory buffer (`AofBuffer`, owned by the shard); a flusher task hands
+//! them to the current segment and syncs it according to `appendfsync`:
 //!
 //! - `always`: every flush is a group commit — everything appended since the
-//!   last one, one write, one fdatasync — and replies wait for it;
-//! - `everysec`: full blocks are written as the buffer fills; once a second the
-//!   padded tail is written and fdatasync'd, without blocking anyone;
+//!   last one, one O_DIRECT write, one fdatasync — and replies wait for it;
+//! - `everysec`: every loop turn's records are written to the kernel (the
+//!   page cache) before the replies that acknowledge them leave, as Redis
+//!   does, so a crash of the process loses nothing; once a second a
+//!   background fdatasync makes them durable;
 //! - `no`: the same, without fdatasync.
 //!
 //! The tail is padded to a block boundary at every sync point, so a block that
-//! holds acknowledged records is never written again (see docs/aof.md).
-//! At start-up each shard replays its segments (`replay`) before it serves,
-//! then starts a new segment.
+//! holds synced records is never written again; the bytes since the last
+//! completed sync stay in memory until it completes, so a failed write or
+//! sync is retried with exactly the same bytes at the same offsets (see
+//! docs/aof.md). At start-up each shard replays its segments (`replay`)
+//! before it serves, then starts a new segment.
 
 use super::record::{self, SegmentHeader, BLOCK, HEADER_BYTES, MAX_RECORD_BYTES};
 use bytes::Bytes;
 use futures_channel::oneshot;
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 use glommio::io::{DmaFile, OpenOptions};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -29,8 +32,9 @@ use std::time::{Duration, Instant};
 
 /// Segment space reserved at a time, so a sync rarely has to grow the file.
 pub const EXTENT_BYTES: u64 = 16 << 20;
-/// Buffered bytes that make `everysec`/`no` write their full blocks early.
-pub const WRITE_THRESHOLD_BYTES: usize = 256 << 10;
+/// Bytes written but not yet synced that make `everysec` sync before its
+/// second is up: they are kept in memory for a retry until the sync.
+pub const WRITE_THRESHOLD_BYTES: usize = 32 << 20;
 /// How long a failed write waits before it is retried.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 
@@ -40,7 +44,7 @@ pub struct Settings {
     pub policy: Fsync,
     /// Segment space reserved at a time.
     pub extent_bytes: u64,
-    /// Buffered bytes that make `everysec`/`no` write their full blocks early.
+    /// Bytes written but not yet synced that make `everysec` sync early.
     pub write_threshold_bytes: usize,
 }
 
@@ -88,51 +92,75 @@ pub struct AofStats {
     pub delayed_fsync: u64,
     /// fdatasync calls completed since start-up.
     pub fsyncs: u64,
+    /// Whether a background fdatasync is running (Redis's
+    /// `aof_pending_bio_fsync`).
+    pub sync_running: bool,
+    /// Bytes appended and not yet written to the kernel (Redis's
+    /// `aof_buffer_length`): filled in by `AofBuffer::stats_now`.
+    pub buffer_bytes: u64,
     pub last_error: Option<String>,
     pub records_replayed: u64,
 }
 
-/// The log's in-memory side: records waiting for the flusher, and the replies
-/// waiting for their records to be durable.
+/// The log's in-memory side: the records since the last completed sync, how
+/// far the kernel has them, and the replies waiting for either.
 pub struct AofBuffer {
     policy: Fsync,
     write_threshold_bytes: usize,
-    pending: Vec<u8>,
-    /// Records appended so far, and how many of them are durable.
+    /// Every byte since the last completed sync (under `no`, since the last
+    /// block written), starting on a block boundary of the current segment:
+    /// what a failed write or sync must write again, at the same offsets.
+    log: Vec<u8>,
+    /// How much of `log` has been written to the kernel.
+    handed: usize,
+    /// Records appended so far; of those, written to the kernel; durable.
     appended: u64,
+    written: u64,
     durable: u64,
-    waiters: VecDeque<(u64, oneshot::Sender<()>)>,
+    /// Replies waiting for their records to reach the kernel (`everysec`,
+    /// `no`) or the disk (`always`, a shutdown), by the record count they
+    /// need.
+    write_waiters: VecDeque<(u64, oneshot::Sender<()>)>,
+    sync_waiters: VecDeque<(u64, oneshot::Sender<()>)>,
     wake: LocalSender<()>,
-    /// A switch to a new segment, at a snapshot's cut: what is pending before
-    /// it goes to the old segment.
+    /// A switch to a new segment, at a snapshot's cut: what is in `log`
+    /// before it goes to the old segment.
     rotation: Option<Rotation>,
     /// Sync at the next flush whatever the policy (shutdown).
     sync_requested: bool,
     pub stats: AofStats,
 }
 
-/// The next segment, and where in `pending` the old one ends.
+/// The next segment, and where in `log` the old one ends.
 struct Rotation {
-    file: DmaFile,
+    segment: Segment,
     at: usize,
     upto: u64,
 }
 
+/// An open segment: O_DIRECT for group commits and syncs through io_uring,
+/// and a second, page-cache descriptor of the same file for `everysec` and
+/// `no`, whose records must reach the kernel before every reply (an O_DIRECT
+/// write per loop turn would be a device write each time).
+pub struct Segment {
+    direct: Rc<DmaFile>,
+    cached: File,
+}
+
 impl AofBuffer {
     pub fn append(&mut self, db: usize, argv: &[Bytes]) {
-        // `pending` starts on a block boundary.
-        record::skip_block_tail(&mut self.pending, 0);
-        record::encode(&mut self.pending, db, argv);
+        // `log` starts on a block boundary.
+        record::skip_block_tail(&mut self.log, 0);
+        record::encode(&mut self.log, db, argv);
         self.appended += 1;
-        if self.policy == Fsync::Always || self.pending.len() >= self.write_threshold_bytes {
-            // Full: the flusher is already awake.
+        if self.policy == Fsync::Always {
             let _ = self.wake.try_send(());
         }
     }
 
-    /// Bytes appended and not yet handed to the disk.
+    /// Bytes appended and not yet handed to the kernel.
     pub fn pending_bytes(&self) -> u64 {
-        self.pending.len() as u64
+        (self.log.len() - self.handed) as u64
     }
 
     /// How many records have been appended so far.
@@ -140,15 +168,31 @@ impl AofBuffer {
         self.appended
     }
 
-    /// With `always`, a receiver that completes once everything appended so far
-    /// is durable; `None` when there is nothing to wait for, or when nothing
-    /// was appended after `since` (a read does not wait for others' writes).
+    /// The statistics as of now, for INFO.
+    pub fn stats_now(&self) -> AofStats {
+        AofStats {
+            buffer_bytes: self.pending_bytes(),
+            ..self.stats.clone()
+        }
+    }
+
+    /// A receiver that completes once every record appended so far may be
+    /// shown to a client: durable under `always`, in the kernel otherwise.
+    /// `None` when that is already so. Every reply waits on it, reads too: a
+    /// read can show a write that is not yet safe. While the log is failing,
+    /// a batch that appended nothing since `since` does not wait, so reads
+    /// go on (docs/aof.md).
     pub fn ticket(&mut self, since: u64) -> Option<oneshot::Receiver<()>> {
-        if self.policy != Fsync::Always || self.durable >= self.appended || self.appended == since {
+        let (done, queue) = match self.policy {
+            Fsync::Always => (self.durable, &mut self.sync_waiters),
+            _ => (self.written, &mut self.write_waiters),
+        };
+        if done >= self.appended || (self.appended == since && self.stats.last_error.is_some()) {
             return None;
         }
         let (tx, rx) = oneshot::channel();
-        self.waiters.push_back((self.appended, tx));
+        queue.push_back((self.appended, tx));
+        let _ = self.wake.try_send(());
         Some(rx)
     }
 
@@ -163,13 +207,12 @@ impl AofBuffer {
 
     /// From now on, records go to `next` (a segment made by `create_segment`);
     /// what was appended before goes to the current one, synced.
-    pub fn rotate(&mut self, next: DmaFile) {
+    pub fn rotate(&mut self, next: Segment) {
         // The old segment's tail is padded: the new one starts on its own.
-        let padded = record::align_up(self.pending.len() as u64) as usize;
-        self.pending.resize(padded, 0);
+        pad_to_block(&mut self.log);
         self.rotation = Some(Rotation {
-            file: next,
-            at: padded,
+            segment: next,
+            at: self.log.len(),
             upto: self.appended,
         });
         let _ = self.wake.try_send(());
@@ -179,12 +222,12 @@ impl AofBuffer {
     /// whatever the policy (a graceful shutdown).
     pub fn sync_all(&mut self) -> oneshot::Receiver<()> {
         let (tx, rx) = oneshot::channel();
-        if self.durable >= self.appended && self.pending.is_empty() && self.rotation.is_none() {
+        if self.durable >= self.appended && self.rotation.is_none() {
             let _ = tx.send(());
             return rx;
         }
         self.sync_requested = true;
-        self.waiters.push_back((self.appended, tx));
+        self.sync_waiters.push_back((self.appended, tx));
         let _ = self.wake.try_send(());
         rx
     }
@@ -194,8 +237,35 @@ impl AofBuffer {
     /// the old one (`always` waits for appends only, with no timer).
     pub fn set_policy(&mut self, policy: Fsync) {
         self.policy = policy;
+        if policy == Fsync::Always {
+            // Replies waiting for the kernel now wait for the disk. (Those
+            // waiting for the disk keep waiting for it: the next sync.)
+            let mut all: Vec<_> = self.write_waiters.drain(..).collect();
+            all.extend(self.sync_waiters.drain(..));
+            all.sort_by_key(|(n, _)| *n);
+            self.sync_waiters.extend(all);
+        }
         let _ = self.wake.try_send(());
     }
+
+    /// Completes the waits that what is written and durable now allows.
+    fn release_waiters(&mut self) {
+        for (queue, done) in [
+            (&mut self.write_waiters, self.written),
+            (&mut self.sync_waiters, self.durable),
+        ] {
+            while queue.front().is_some_and(|(n, _)| *n <= done) {
+                if let Some((_, tx)) = queue.pop_front() {
+                    let _ = tx.send(());
+                }
+            }
+        }
+    }
+}
+
+/// Pads `log` (which starts on a block boundary) with zeros to the next one.
+fn pad_to_block(log: &mut Vec<u8>) {
+    log.resize(record::align_up(log.len() as u64) as usize, 0);
 }
 
 /// Where a shard's segments live: `<dir>/aof/shard-<id>-<seq>.aof`.
@@ -590,7 +660,7 @@ pub async fn create_segment(
     shards: usize,
     seq: u64,
     extent: u64,
-) -> Result<DmaFile, String> {
+) -> Result<Segment, String> {
     let path = segment_path(dir, shard, seq);
     std::fs::create_dir_all(dir.join("aof")).map_err(|e| format!("{}: {e}", dir.display()))?;
     let file = OpenOptions::new()
@@ -612,21 +682,33 @@ pub async fn create_segment(
     write_block_aligned(&file, &header, 0).await.map_err(io)?;
     file.fdatasync().await.map_err(io)?;
     super::snapshot::sync_dir(&path)?;
-    Ok(file)
+    let cached = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    Ok(Segment {
+        direct: Rc::new(file),
+        cached,
+    })
 }
 
-/// Starts logging into `file` (a new segment from `create_segment`). Returns
+/// Starts logging into `segment` (a new one from `create_segment`). Returns
 /// the buffer the shard appends to. `replayed` is (records, bytes) read at
-/// start-up, for INFO.
-pub fn start(file: DmaFile, settings: Settings, replayed: (u64, u64)) -> Rc<RefCell<AofBuffer>> {
+/// start-up, for INFO. Spawn it in the queue of the tasks that send replies:
+/// they wait for the flusher, which then runs after those already woken, so
+/// one write serves a whole loop turn.
+pub fn start(segment: Segment, settings: Settings, replayed: (u64, u64)) -> Rc<RefCell<AofBuffer>> {
     let (wake, woken) = local_channel::new_bounded(1);
     let buffer = Rc::new(RefCell::new(AofBuffer {
         policy: settings.policy,
         write_threshold_bytes: settings.write_threshold_bytes,
-        pending: Vec::new(),
+        log: Vec::new(),
+        handed: 0,
         appended: 0,
+        written: 0,
         durable: 0,
-        waiters: VecDeque::new(),
+        write_waiters: VecDeque::new(),
+        sync_waiters: VecDeque::new(),
         wake,
         rotation: None,
         sync_requested: false,
@@ -637,7 +719,16 @@ pub fn start(file: DmaFile, settings: Settings, replayed: (u64, u64)) -> Rc<RefC
             ..AofStats::default()
         },
     }));
-    glommio::spawn_local(flusher(buffer.clone(), file, woken, settings.extent_bytes)).detach();
+    let flusher = Flusher {
+        buf: buffer.clone(),
+        segment,
+        base: BLOCK as u64,
+        allocated: settings.extent_bytes,
+        extent: settings.extent_bytes,
+        running_sync: None,
+        earlier_bytes: replayed.1,
+    };
+    glommio::spawn_local(flusher.run(woken)).detach();
     buffer
 }
 
@@ -656,15 +747,6 @@ async fn reserve(file: &DmaFile, size: u64) -> bool {
         0
     };
     free >= 4 * size && file.pre_allocate(size, true).await.is_ok()
-}
-
-/// The latency monitor's name for a sync under `policy` (Redis's
-/// `aof-fsync-always`; everysec syncs are ringcache's own, on the core).
-fn fsync_event(policy: Fsync) -> &'static str {
-    match policy {
-        Fsync::Always => "aof-fsync-always",
-        _ => "aof-fsync-everysec",
-    }
 }
 
 /// Writes `data` at `pos` (block-aligned), zero-padded to whole blocks,
@@ -737,153 +819,360 @@ fn fdatasync_blocking(file: &DmaFile) -> glommio::Result<(), ()> {
     Ok(())
 }
 
-/// Writes the buffer out as the policy says, forever.
-async fn flusher(
+/// A background fdatasync (`everysec`): it covers `log[..bytes]`, which
+/// holds the first `records` records.
+struct RunningSync {
+    bytes: usize,
+    records: u64,
+    started: Instant,
+    result: Rc<Cell<Option<Result<(), String>>>>,
+}
+
+/// The task that writes one shard's log. It alone knows where the bytes go:
+/// `log[0]` belongs at offset `base` of `segment` (a block boundary).
+struct Flusher {
     buf: Rc<RefCell<AofBuffer>>,
-    mut file: DmaFile,
-    woken: LocalReceiver<()>,
+    segment: Segment,
+    base: u64,
+    allocated: u64,
     extent: u64,
-) {
-    let mut allocated = extent;
-    let second = Duration::from_secs(1);
-    let mut pos = BLOCK as u64;
-    let mut last_sync = Instant::now();
-    let mut unsynced = false;
-    loop {
-        let policy = buf.borrow().policy;
-        if policy == Fsync::Always {
-            if woken.recv().await.is_none() {
+    running_sync: Option<RunningSync>,
+    /// Bytes of the segments before this one (and replayed), for INFO.
+    earlier_bytes: u64,
+}
+
+/// What one turn of the flusher did.
+enum Turn {
+    Done,
+    /// A write or sync failed: writes are refused until a retry succeeds.
+    Failed(String),
+}
+
+impl Flusher {
+    /// Writes the buffer out as the policy says, forever.
+    async fn run(mut self, woken: LocalReceiver<()>) {
+        let second = Duration::from_secs(1);
+        let mut last_tick = Instant::now();
+        loop {
+            let policy = self.buf.borrow().policy;
+            if policy == Fsync::Everysec {
+                let until_tick = second.saturating_sub(last_tick.elapsed());
+                futures_lite::future::or(
+                    async {
+                        woken.recv().await;
+                    },
+                    glommio::timer::sleep(until_tick),
+                )
+                .await;
+            } else if woken.recv().await.is_none() {
                 return;
             }
-        } else {
-            let until_tick = second.saturating_sub(last_sync.elapsed());
-            futures_lite::future::or(
-                async {
-                    woken.recv().await;
-                },
-                glommio::timer::sleep(until_tick),
-            )
-            .await;
-        }
-        let tick = policy != Fsync::Always && last_sync.elapsed() >= second;
-        if tick && last_sync.elapsed() >= 2 * second {
-            // The previous sync took longer than a second (Redis's aof_delayed_fsync).
-            buf.borrow_mut().stats.delayed_fsync += 1;
-        }
-        // Take what to write: at a sync point everything (the tail padded),
-        // otherwise only whole blocks, keeping the partial tail in memory; at
-        // a rotation, what belongs to the old segment.
-        let (data, upto, next, forced) = {
-            let mut b = buf.borrow_mut();
-            let forced = std::mem::take(&mut b.sync_requested);
-            let next = b.rotation.take();
-            let n = match &next {
-                Some(r) => r.at,
-                None if policy == Fsync::Always || tick || forced => b.pending.len(),
-                None => b.pending.len() / BLOCK * BLOCK,
-            };
-            let rest = b.pending.split_off(n);
-            let upto = next.as_ref().map_or(b.appended, |r| r.upto);
-            (std::mem::replace(&mut b.pending, rest), upto, next, forced)
-        };
-        let rotating = next.is_some();
-        let sync_point = policy == Fsync::Always || tick || forced || rotating;
-        if sync_point {
-            last_sync = Instant::now();
-        }
-        if data.is_empty() && !(sync_point && unsynced) && !rotating {
-            continue;
-        }
-        let padded = record::align_up(data.len() as u64);
-        let result = async {
-            if pos + padded > allocated {
-                // Best effort, like at start: only a failed write is an error.
-                allocated = (pos + padded).div_ceil(extent) * extent + extent;
-                if !reserve(&file, allocated).await {
-                    allocated = pos + padded;
-                }
+            let tick = policy == Fsync::Everysec && last_tick.elapsed() >= second;
+            if tick {
+                last_tick = Instant::now();
             }
-            let issue = match policy {
-                Fsync::Always => Issue::Blocking,
-                _ => Issue::Ring,
-            };
-            if !data.is_empty() {
-                write_padded(&file, &data, pos, issue).await?;
-            }
-            if sync_point && (policy != Fsync::No || forced || rotating) {
-                let started = Instant::now();
-                match issue {
-                    Issue::Ring => file.fdatasync().await?,
-                    Issue::Blocking => fdatasync_blocking(&file)?,
-                }
-                crate::stats::latency::record(fsync_event(policy), started.elapsed());
-                buf.borrow_mut().stats.fsyncs += 1;
-            }
-            Ok::<(), glommio::GlommioError<()>>(())
-        }
-        .await;
-        let failed = {
-            let mut b = buf.borrow_mut();
-            match result {
-                Ok(()) => {
-                    pos += padded;
-                    b.stats.total_bytes += padded;
-                    unsynced = !sync_point && !data.is_empty();
-                    if let Some(r) = next {
-                        // The old segment is complete and durable: go on in
-                        // the new one (its header is written already).
-                        let old = std::mem::replace(&mut file, r.file);
-                        glommio::spawn_local(async move {
-                            let _ = old.close().await;
-                        })
-                        .detach();
-                        pos = BLOCK as u64;
-                        allocated = extent;
-                        // Whatever followed the rotation point is the new
-                        // segment's: write it on the next turn.
-                        if !b.pending.is_empty() {
-                            let _ = b.wake.try_send(());
+            let turn = self.turn(tick).await;
+            let failed = {
+                let mut b = self.buf.borrow_mut();
+                b.release_waiters();
+                self.update_stats(&mut b);
+                match turn {
+                    Turn::Done => {
+                        if b.stats.last_error.take().is_some() {
+                            tracing::warn!("AOF writes succeed again; accepting writes");
                         }
+                        false
                     }
-                    b.stats.segment_bytes = pos;
-                    if sync_point {
-                        b.durable = upto;
-                        while b.waiters.front().is_some_and(|(seq, _)| *seq <= upto) {
-                            let (_, tx) = b.waiters.pop_front().expect("front exists");
-                            let _ = tx.send(());
+                    Turn::Failed(msg) => {
+                        if b.stats.last_error.is_none() {
+                            tracing::error!(
+                                "AOF write failed: {msg}; refusing writes until it succeeds"
+                            );
                         }
+                        b.stats.last_error = Some(msg);
+                        true
                     }
-                    if b.stats.last_error.take().is_some() {
-                        tracing::warn!("AOF writes succeed again; accepting writes");
-                    }
-                    false
                 }
-                Err(e) => {
-                    // Keep the data for the retry; writes are refused meanwhile.
-                    let msg = e.to_string();
-                    if b.stats.last_error.is_none() {
-                        tracing::error!(
-                            "AOF write failed: {msg}; refusing writes until it succeeds"
-                        );
-                    }
-                    b.stats.last_error = Some(msg);
-                    if let Some(mut r) = next {
-                        r.at = data.len();
-                        b.rotation = Some(r);
-                    }
-                    b.sync_requested |= forced;
-                    let mut again = data;
-                    again.extend_from_slice(&b.pending);
-                    b.pending = again;
-                    true
-                }
+            };
+            if failed {
+                glommio::timer::sleep(RETRY_AFTER).await;
+                let _ = self.buf.borrow().wake.try_send(());
             }
-        };
-        if failed {
-            glommio::timer::sleep(RETRY_AFTER).await;
-            let _ = buf.borrow().wake.try_send(());
         }
     }
+
+    /// One turn: take note of a finished background sync, finish a rotation,
+    /// write what is new, and sync if it is time.
+    async fn turn(&mut self, tick: bool) -> Turn {
+        if let Err(e) = self.finish_sync() {
+            return Turn::Failed(e);
+        }
+        if self.running_sync.is_none() && self.buf.borrow().rotation.is_some() {
+            if let Err(e) = self.rotate().await {
+                return Turn::Failed(e);
+            }
+        }
+        let policy = self.buf.borrow().policy;
+        let result = match policy {
+            // A group commit waits for a background sync of the old policy.
+            Fsync::Always if self.running_sync.is_none() => self.group_commit().await,
+            Fsync::Always => Ok(()),
+            Fsync::Everysec | Fsync::No => self.write_cached(),
+        };
+        if let Err(e) = result {
+            return Turn::Failed(e);
+        }
+        let mut b = self.buf.borrow_mut();
+        if let Some(running) = &self.running_sync {
+            if tick && running.started.elapsed() >= 2 * Duration::from_secs(1) {
+                // Redis's aof_delayed_fsync: a sync still running after 2 s.
+                b.stats.delayed_fsync += 1;
+            }
+            return Turn::Done;
+        }
+        let due = b.sync_requested
+            || (policy == Fsync::Everysec && (tick || b.handed >= b.write_threshold_bytes));
+        if due && policy != Fsync::Always && b.rotation.is_none() && b.durable < b.written {
+            b.sync_requested = false;
+            drop(b);
+            if let Err(e) = self.start_sync() {
+                return Turn::Failed(e);
+            }
+        } else if due && b.durable >= b.written {
+            b.sync_requested = false;
+        }
+        Turn::Done
+    }
+
+    /// Applies the outcome of a background sync that has finished.
+    fn finish_sync(&mut self) -> Result<(), String> {
+        let Some(running) = &self.running_sync else {
+            return Ok(());
+        };
+        let Some(result) = running.result.take() else {
+            return Ok(());
+        };
+        let running = self.running_sync.take().expect("checked above");
+        let mut b = self.buf.borrow_mut();
+        match result {
+            Ok(()) => {
+                crate::stats::latency::record("aof-fsync-everysec", running.started.elapsed());
+                b.stats.fsyncs += 1;
+                b.durable = b.durable.max(running.records);
+                // The synced bytes will never be written again.
+                b.log.drain(..running.bytes);
+                b.handed -= running.bytes;
+                if let Some(r) = &mut b.rotation {
+                    r.at -= running.bytes;
+                }
+                self.base += running.bytes as u64;
+                Ok(())
+            }
+            Err(e) => {
+                // The kernel may have dropped the pages the sync failed to
+                // write: write everything since the last good sync again,
+                // at the same offsets, before the next sync.
+                b.handed = 0;
+                b.written = b.durable;
+                b.sync_requested = true;
+                Err(e)
+            }
+        }
+    }
+
+    /// The log up to the rotation point goes to the old segment, written and
+    /// synced; the segment after it takes over.
+    async fn rotate(&mut self) -> Result<(), String> {
+        let (data, upto, direct) = {
+            let b = self.buf.borrow();
+            let Some(r) = &b.rotation else {
+                return Ok(());
+            };
+            (b.log[..r.at].to_vec(), r.upto, b.policy == Fsync::Always)
+        };
+        // Under `always` the whole block-aligned range, through O_DIRECT;
+        // otherwise what the kernel does not have yet.
+        let from = if direct { 0 } else { self.buf.borrow().handed };
+        self.reserve_for(data.len()).await;
+        let written = if data.len() <= from {
+            Ok(())
+        } else if direct {
+            write_padded(&self.segment.direct, &data, self.base, Issue::Blocking).await
+        } else {
+            write_cached_at(&self.segment.cached, &data[from..], self.base + from as u64)
+                .map_err(Into::into)
+        };
+        written.map_err(|e| e.to_string())?;
+        self.buf.borrow_mut().handed = data.len();
+        let started = Instant::now();
+        self.segment
+            .direct
+            .fdatasync()
+            .await
+            .map_err(|e| e.to_string())?;
+        crate::stats::latency::record("aof-fsync-always", started.elapsed());
+        let mut b = self.buf.borrow_mut();
+        let Some(r) = b.rotation.take() else {
+            return Ok(());
+        };
+        b.stats.fsyncs += 1;
+        b.log.drain(..r.at);
+        b.handed = 0;
+        b.durable = b.durable.max(upto);
+        b.written = b.written.max(upto);
+        self.earlier_bytes += self.base + r.at as u64;
+        let old = std::mem::replace(&mut self.segment, r.segment);
+        if let Ok(file) = Rc::try_unwrap(old.direct) {
+            glommio::spawn_local(async move {
+                let _ = file.close().await;
+            })
+            .detach();
+        }
+        self.base = BLOCK as u64;
+        self.allocated = self.extent;
+        // Whatever followed the rotation point is the new segment's.
+        if !b.log.is_empty() {
+            let _ = b.wake.try_send(());
+        }
+        Ok(())
+    }
+
+    /// `always`: everything appended since the last commit, padded to a
+    /// block, one O_DIRECT write at its place and one fdatasync, as plain
+    /// system calls on the core (see `Issue`).
+    async fn group_commit(&mut self) -> Result<(), String> {
+        let (data, records) = {
+            let mut b = self.buf.borrow_mut();
+            if b.durable >= b.appended && !b.sync_requested {
+                return Ok(());
+            }
+            b.sync_requested = false;
+            pad_to_block(&mut b.log);
+            b.handed = 0;
+            (std::mem::take(&mut b.log), b.appended)
+        };
+        // Records appended meanwhile start a new block after `data`: their
+        // place does not depend on how this commit ends.
+        let result = self.commit(&data).await;
+        let mut b = self.buf.borrow_mut();
+        match result {
+            Ok(()) => {
+                self.base += data.len() as u64;
+                b.written = b.written.max(records);
+                b.durable = b.durable.max(records);
+                Ok(())
+            }
+            Err(e) => {
+                // The same bytes go to the same place on the retry.
+                let newer = std::mem::replace(&mut b.log, data);
+                b.log.extend_from_slice(&newer);
+                b.sync_requested = true;
+                Err(e)
+            }
+        }
+    }
+
+    async fn commit(&mut self, data: &[u8]) -> Result<(), String> {
+        self.reserve_for(data.len()).await;
+        if !data.is_empty() {
+            write_padded(&self.segment.direct, data, self.base, Issue::Blocking)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        let started = Instant::now();
+        fdatasync_blocking(&self.segment.direct).map_err(|e| e.to_string())?;
+        crate::stats::latency::record("aof-fsync-always", started.elapsed());
+        self.buf.borrow_mut().stats.fsyncs += 1;
+        Ok(())
+    }
+
+    /// `everysec` and `no`: what the kernel does not have yet, through the
+    /// page cache (up to the rotation point while one waits).
+    fn write_cached(&mut self) -> Result<(), String> {
+        let mut b = self.buf.borrow_mut();
+        let (end, records) = match &b.rotation {
+            Some(r) => (r.at, r.upto),
+            None => (b.log.len(), b.appended),
+        };
+        if b.handed < end {
+            let written = write_cached_at(
+                &self.segment.cached,
+                &b.log[b.handed..end],
+                self.base + b.handed as u64,
+            );
+            if let Err(e) = written {
+                return Err(e.to_string());
+            }
+            b.handed = end;
+        }
+        b.written = b.written.max(records);
+        if b.policy == Fsync::No && self.running_sync.is_none() && b.rotation.is_none() {
+            // Nothing is synced, so nothing is kept for a retry but the
+            // partial block the next write continues.
+            let full = b.handed / BLOCK * BLOCK;
+            b.log.drain(..full);
+            b.handed -= full;
+            self.base += full as u64;
+        }
+        Ok(())
+    }
+
+    /// Pads what is written to a block boundary and starts a background
+    /// fdatasync of it: writers go on meanwhile, after the padding.
+    fn start_sync(&mut self) -> Result<(), String> {
+        let mut b = self.buf.borrow_mut();
+        pad_to_block(&mut b.log);
+        let end = b.log.len();
+        if b.handed < end {
+            write_cached_at(
+                &self.segment.cached,
+                &b.log[b.handed..end],
+                self.base + b.handed as u64,
+            )
+            .map_err(|e| e.to_string())?;
+            b.handed = end;
+        }
+        b.stats.sync_running = true;
+        let result = Rc::new(Cell::new(None));
+        self.running_sync = Some(RunningSync {
+            bytes: end,
+            records: b.written,
+            started: Instant::now(),
+            result: result.clone(),
+        });
+        let (file, buf) = (self.segment.direct.clone(), self.buf.clone());
+        glommio::spawn_local(async move {
+            let synced = file.fdatasync().await.map_err(|e| e.to_string());
+            result.set(Some(synced));
+            let _ = buf.borrow().wake.try_send(());
+        })
+        .detach();
+        Ok(())
+    }
+
+    /// Reserves space ahead when `more` bytes would pass the reservation.
+    async fn reserve_for(&mut self, more: usize) {
+        let end = self.base + more as u64;
+        if end > self.allocated {
+            // Best effort, like at start: only a failed write is an error.
+            self.allocated = end.div_ceil(self.extent) * self.extent + self.extent;
+            if !reserve(&self.segment.direct, self.allocated).await {
+                self.allocated = end;
+            }
+        }
+    }
+
+    fn update_stats(&self, b: &mut AofBuffer) {
+        let in_file = self.base + b.handed as u64;
+        b.stats.segment_bytes = in_file;
+        b.stats.total_bytes = self.earlier_bytes + in_file;
+        b.stats.sync_running = self.running_sync.is_some();
+    }
+}
+
+/// Writes `data` at `pos` through the page cache, all of it.
+fn write_cached_at(file: &File, data: &[u8], pos: u64) -> std::io::Result<()> {
+    file.write_all_at(data, pos)
 }
 
 #[cfg(test)]

@@ -193,12 +193,12 @@ pub fn load_shard(
 
 /// A core's part: loads its shard on a loader thread pinned to `cpu`, then
 /// starts its log in a new segment named in the manifest; the log's flusher
-/// runs in the `persistence` task queue. Returns true if this was the last
+/// runs in the `network` task queue, beside the replies that wait for it. Returns true if this was the last
 /// shard to load: the server is then ready.
 pub async fn recover(
     node: &Rc<Node>,
     cpu: usize,
-    persistence: glommio::TaskQueueHandle,
+    network: glommio::TaskQueueHandle,
 ) -> Result<bool, String> {
     let config = node.config.borrow().clone();
     let files = node.persist.files.borrow().clone();
@@ -236,13 +236,12 @@ pub async fn recover(
             extent_bytes: config.aof_extent_bytes,
             write_threshold_bytes: config.aof_write_threshold_bytes,
         };
-        // A task spawned from the persistence queue stays in it.
-        let log = glommio::spawn_local_into(
-            async move { aof::start(file, settings, replayed) },
-            persistence,
-        )
-        .map_err(|e| format!("cannot start the AOF of shard {id}: {e}"))?
-        .await;
+        // The flusher runs in the queue of the tasks whose replies wait for
+        // it (a task spawned from a queue stays in it): see `aof::start`.
+        let log =
+            glommio::spawn_local_into(async move { aof::start(file, settings, replayed) }, network)
+                .map_err(|e| format!("cannot start the AOF of shard {id}: {e}"))?
+                .await;
         node.shard.borrow_mut().attach_aof(log);
     } else if files != *node.persist.files.borrow() {
         publish_files(node, files.clone()).await?;

@@ -413,9 +413,11 @@ impl Shard {
         self.aof.as_ref().map_or(0, |a| a.borrow().appended())
     }
 
-    /// With `appendfsync always`, if anything was logged since `position`:
-    /// completes once it is durable. The replies of the commands that logged
-    /// it wait on this.
+    /// If the log holds records that a reply must not show before they are
+    /// safe (durable under `always`, in the kernel otherwise): completes once
+    /// they are. Every reply of the shard waits on this, reads too, except
+    /// those of commands that logged nothing since `position` while the log
+    /// is failing (reads go on then: docs/aof.md).
     pub fn durable(&mut self, position: u64) -> Option<futures_channel::oneshot::Receiver<()>> {
         self.aof
             .as_ref()
