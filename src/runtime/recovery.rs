@@ -106,6 +106,11 @@ pub fn load_shard(
 ) -> Result<(Keyspace, ShardFiles, (u64, u64)), String> {
     let dir = &config.dir;
     let mut sh = Shard::new(shard, shards, config.databases);
+    // Nothing expires while loading: a record replays against its key as
+    // it was when the record was written (`Keyspace::set_loading`). The
+    // core ends loading once its log is attached, so that the keys found
+    // past their deadline then go by the ordinary, logged, expiry paths.
+    sh.keyspace.set_loading(true);
     // Loaded keys get access words of the policy (an LFU counter, or the
     // LRU clock). Replay never evicts: the log has the evictions as DELs.
     sh.configure_memory(config);
@@ -138,7 +143,9 @@ pub fn load_shard(
             }
             Err(e) if config.snapshot_load_corrupt == SnapshotOnCorruption::StartEmpty => {
                 tracing::error!("{e}: shard {shard} starts empty, as --snapshot-load-corrupt start-empty asks (the file is left in place)");
-                return Ok((Shard::new(shard, shards, config.databases).keyspace, ShardFiles::default(), (0, 0)));
+                let mut empty = Shard::new(shard, shards, config.databases).keyspace;
+                empty.set_loading(true);
+                return Ok((empty, ShardFiles::default(), (0, 0)));
             }
             Err(e) => {
                 return Err(format!(
@@ -147,6 +154,8 @@ pub fn load_shard(
             }
         }
     }
+    // The clock is read for what commands compute from it (a relative TTL,
+    // the access clock), never for expiry: the keyspace is loading.
     let now = crate::util::now_ms();
     let mut failure = None;
     let mut applied = 0u64;
@@ -248,6 +257,9 @@ pub async fn recover(
         publish_files(node, files.clone()).await?;
     }
     *node.persist.files.borrow_mut() = files;
+    // From here on, lookups and active expiry remove keys past their
+    // deadline, and the log (attached above) records each removal as DEL.
+    node.shard.borrow_mut().keyspace.set_loading(false);
     Ok(loading::shard_done())
 }
 
@@ -274,7 +286,10 @@ fn reshard(config: &Config, old: &Manifest) -> Result<Manifest, String> {
     let now = crate::util::now_ms();
     let mut keys = 0u64;
     for (i, files) in old.shards.iter().enumerate() {
-        let (ks, _, _) = load_shard(config, i, old.shards.len(), files)?;
+        let (mut ks, _, _) = load_shard(config, i, old.shards.len(), files)?;
+        // Loaded whole; keys already past their deadline are left out of
+        // the new snapshots, which no log follows: their removal is final.
+        ks.set_loading(false);
         let mut out: Vec<(Vec<u8>, u64)> = vec![(Vec::new(), 0); shards];
         let mut failure = None;
         for db in 0..ks.databases() {
