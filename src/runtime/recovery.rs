@@ -11,7 +11,7 @@ use crate::config::{Config, SnapshotOnCorruption};
 use crate::keyspace::Keyspace;
 use crate::node::persist::publish_files;
 use crate::node::Node;
-use crate::persistence::manifest::{Base, Manifest, ShardFiles};
+use crate::persistence::manifest::{self, Base, Manifest, ShardFiles};
 use crate::persistence::{aof, loading, snapshot};
 use crate::router;
 use crate::shard::Shard;
@@ -46,6 +46,11 @@ pub fn prepare(config: &Config) -> Result<Manifest, String> {
     } else {
         manifest
     };
+    // Leftovers of an interrupted deletion or re-sharding, of a log cut
+    // at a bad record: nothing names them, nothing will load them.
+    let named = manifest.named(dir);
+    let left = manifest::unnamed_files(dir, &named, |_, _| true);
+    manifest::remove_files(&left, "not named by the manifest");
     let total = (0..manifest.shards.len())
         .flat_map(|i| manifest.shards[i].paths(dir, i))
         .filter_map(|p| std::fs::metadata(p).ok())
@@ -145,7 +150,16 @@ pub fn load_shard(
                 tracing::error!("{e}: shard {shard} starts empty, as --snapshot-load-corrupt start-empty asks (the file is left in place)");
                 let mut empty = Shard::new(shard, shards, config.databases).keyspace;
                 empty.set_loading(true);
-                return Ok((empty, ShardFiles::default(), (0, 0)));
+                // The snapshot and the log after it stay, named as kept:
+                // never loaded, never deleted, and no new file takes
+                // their names (`next_generation`).
+                let mut kept = files.kept.clone();
+                kept.extend(files.paths(dir, shard).iter().map(|p| manifest::relative(dir, p)));
+                let files = ShardFiles {
+                    kept,
+                    ..ShardFiles::default()
+                };
+                return Ok((empty, files, (0, 0)));
             }
             Err(e) => {
                 return Err(format!(
@@ -194,6 +208,7 @@ pub fn load_shard(
     let kept = ShardFiles {
         base: files.base,
         segments: replayed.kept,
+        kept: files.kept.clone(),
     };
     // The log's size counts from its base, as after a rewrite.
     let records = replayed.base_records + replayed.records;
@@ -285,8 +300,12 @@ fn reshard(config: &Config, old: &Manifest) -> Result<Manifest, String> {
         .collect::<Result<Vec<_>, _>>()?;
     let now = crate::util::now_ms();
     let mut keys = 0u64;
+    // Files kept for inspection (skipped as corrupt, now or before) stay
+    // kept in the new layout.
+    let mut kept = Vec::new();
     for (i, files) in old.shards.iter().enumerate() {
-        let (mut ks, _, _) = load_shard(config, i, old.shards.len(), files)?;
+        let (mut ks, loaded, _) = load_shard(config, i, old.shards.len(), files)?;
+        kept.extend(loaded.kept);
         // Loaded whole; keys already past their deadline are left out of
         // the new snapshots, which no log follows: their removal is final.
         ks.set_loading(false);
@@ -314,22 +333,26 @@ fn reshard(config: &Config, old: &Manifest) -> Result<Manifest, String> {
     for sink in sinks {
         sink.finish(now)?;
     }
-    let manifest = Manifest {
+    let mut manifest = Manifest {
         shards: vec![
             ShardFiles {
                 base: Some(Base::Snapshot(generation)),
                 segments: Vec::new(),
+                kept: Vec::new(),
             };
             shards
         ],
     };
+    // Shard 0 names them (any shard could: a kept file is never loaded).
+    manifest.shards[0].kept = kept;
     manifest.store(dir)?;
     // The new files' generation is above every old one: no name is shared.
-    for (i, files) in old.shards.iter().enumerate() {
-        for path in files.paths(dir, i) {
-            let _ = std::fs::remove_file(&path);
-        }
-    }
+    let named = manifest.named(dir);
+    let old_files: Vec<_> = (0..old.shards.len())
+        .flat_map(|i| old.shards[i].paths(dir, i))
+        .filter(|p| !named.contains(p))
+        .collect();
+    manifest::remove_files(&old_files, "re-sharded");
     tracing::warn!(
         keys,
         seconds = format!("{:.2}", started.elapsed().as_secs_f64()),
