@@ -254,6 +254,13 @@ fn a_corrupt_snapshot_skipped_at_start_is_left_in_place() {
     }
     let (_, report) = check_report(&dir);
     assert!(report.contains("kept"), "{report}");
+    // Once the operator removes it, the manifest stops naming it.
+    server.kill9();
+    std::fs::remove_file(&path).unwrap();
+    server.start_again();
+    let manifest = std::fs::read_to_string(dir.join("manifest")).unwrap();
+    let name = path.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(!manifest.contains(&name), "{manifest}");
 }
 
 /// Segment 2's place holds a copy of segment 1 (its header says sequence

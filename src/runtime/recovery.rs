@@ -41,11 +41,20 @@ pub fn prepare(config: &Config) -> Result<Manifest, String> {
             names.join(", ")
         ));
     }
-    let manifest = if manifest.shards.len() != config.shards {
+    let mut manifest = if manifest.shards.len() != config.shards {
         reshard(config, &manifest)?
     } else {
         manifest
     };
+    // A kept file the operator has removed (done inspecting it) is no
+    // longer named.
+    let kept_before: usize = manifest.shards.iter().map(|f| f.kept.len()).sum();
+    for files in &mut manifest.shards {
+        files.kept.retain(|p| dir.join(p).exists());
+    }
+    if manifest.shards.iter().map(|f| f.kept.len()).sum::<usize>() != kept_before {
+        manifest.store(dir)?;
+    }
     // Leftovers of an interrupted deletion or re-sharding, of a log cut
     // at a bad record: nothing names them, nothing will load them.
     let named = manifest.named(dir);
