@@ -96,7 +96,7 @@ pub fn replay_segment(bytes: &[u8]) -> Result<aof::SegmentEnd, String> {
     let mut sh = Shard::new(0, 1, Config::default().databases);
     let now = crate::util::now_ms();
     let mut failure = None;
-    let end = aof::decode_segment(bytes, bytes.len() as u64, None, |db, argv| {
+    let end = aof::decode_segment(bytes, bytes.len() as u64, None, None, |db, argv| {
         if failure.is_none() {
             failure = apply_logged(&mut sh, db, &argv, now).err();
         }

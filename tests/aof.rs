@@ -493,8 +493,11 @@ struct SmallDisk {
 
 impl SmallDisk {
     fn mount_at(mnt: &std::path::Path, mb: u64) -> SmallDisk {
+        // One image per disk: tests of this file run in parallel.
+        static DISKS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = DISKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let img = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("smalldisk-{}.img", std::process::id()));
+            .join(format!("smalldisk-{}-{n}.img", std::process::id()));
         let mnt = mnt.to_path_buf();
         let run = |cmd: &str, args: &[&str]| {
             let out = std::process::Command::new(cmd)
@@ -773,6 +776,135 @@ fn a_failed_write_is_retried_in_place_across_a_rotation() {
     for i in 0..10 {
         let v: Option<String> = q(&mut con, &["GET", &format!("s{i}")]);
         assert_eq!(v.as_deref(), Some("small"), "s{i} lost");
+    }
+    drop(server);
+    drop(disk);
+}
+
+/// Fills the small disk under a 1-shard `always` server until its log
+/// fails; returns the filler file and the writer thread (its SETs are held
+/// while the log fails).
+fn fill_until_the_log_fails(
+    server: &Server,
+    disk: &SmallDisk,
+) -> (PathBuf, std::thread::JoinHandle<Vec<usize>>) {
+    let filler = disk.mnt.join("filler");
+    let status = std::process::Command::new("fallocate")
+        .args(["-l", "60M", filler.to_str().unwrap()])
+        .status()
+        .unwrap();
+    if !status.success() {
+        let _ = std::process::Command::new("dd")
+            .args(["if=/dev/zero", &format!("of={}", filler.display()), "bs=1M"])
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+    let value = "v".repeat(1 << 20);
+    let mut con = server.con();
+    let writer = std::thread::spawn(move || {
+        let mut acked = Vec::new();
+        for i in 0..40 {
+            match redis::cmd("SET")
+                .arg(format!("big{i}"))
+                .arg(&value)
+                .query::<String>(&mut con)
+            {
+                Ok(_) => acked.push(i),
+                Err(_) => break,
+            }
+        }
+        acked
+    });
+    let mut con = server.con();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while common::info_field(&mut con, "persistence", "aof_last_write_status").as_deref()
+        != Some("err")
+    {
+        assert!(Instant::now() < deadline, "the disk never filled up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (filler, writer)
+}
+
+/// SHUTDOWN while the log cannot be written: Redis's error after a bounded
+/// wait, and the server goes on serving (it used to wait forever); ABORT
+/// ends such a wait; FORCE exits anyway, and whatever was acknowledged is
+/// still there after the restart.
+#[test]
+fn shutdown_while_the_log_fails_answers_an_error_and_stays_up() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("SKIPPED: mounting a small filesystem needs root (CI runs as root)");
+        return;
+    }
+    let flags = &[
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "always",
+        "--save",
+        "",
+    ];
+    let mut server = Server::with(1, flags);
+    server.kill9();
+    let disk = SmallDisk::mount_at(server.dir(), 64);
+    server.start_again();
+    let (filler, writer) = fill_until_the_log_fails(&server, &disk);
+    let mut con = server.con();
+    for args in [&["SHUTDOWN"][..], &["SHUTDOWN", "NOSAVE", "NOW"]] {
+        let asked = Instant::now();
+        let err = common::q_err(&mut con, args);
+        assert_eq!(
+            err, "ERR Errors trying to SHUTDOWN. Check logs.",
+            "{args:?}"
+        );
+        assert!(
+            asked.elapsed() < Duration::from_secs(15),
+            "{args:?} took {:?}",
+            asked.elapsed()
+        );
+        assert!(server.alive(), "{args:?} stopped the server");
+        // New connections are served again, reads go on.
+        let pong: String = q(&mut server.con(), &["PING"]);
+        assert_eq!(pong, "PONG");
+    }
+    assert!(server.log_text().contains("not shutting down"));
+    // ABORT ends a waiting shutdown at once. (New connections are turned
+    // away while a shutdown waits: ABORT comes on one opened before.)
+    let mut aborter = server.con();
+    let waiting = {
+        let mut con = server.con();
+        std::thread::spawn(move || {
+            let asked = Instant::now();
+            (common::q_err(&mut con, &["SHUTDOWN"]), asked.elapsed())
+        })
+    };
+    std::thread::sleep(Duration::from_millis(1000));
+    let ok: String = q(&mut aborter, &["SHUTDOWN", "ABORT"]);
+    assert_eq!(ok, "OK");
+    let (err, took) = waiting.join().unwrap();
+    assert_eq!(err, "ERR Errors trying to SHUTDOWN. Check logs.");
+    assert!(took < Duration::from_secs(3), "ABORT took {took:?}");
+    assert_eq!(
+        common::q_err(&mut server.con(), &["SHUTDOWN", "ABORT"]),
+        "ERR No shutdown in progress."
+    );
+    // FORCE exits anyway.
+    let gone = redis::cmd("SHUTDOWN")
+        .arg("FORCE")
+        .query::<redis::Value>(&mut server.con());
+    assert!(gone.is_err(), "SHUTDOWN FORCE replied {gone:?}");
+    let status = server
+        .exited_within(Duration::from_secs(15))
+        .expect("SHUTDOWN FORCE must end the process");
+    assert!(status.success());
+    let acked = writer.join().unwrap();
+    std::fs::remove_file(&filler).unwrap();
+    server.start_again();
+    let mut con = server.con();
+    for i in acked {
+        let v: Option<String> = q(&mut con, &["GET", &format!("big{i}")]);
+        assert_eq!(v.map(|v| v.len()), Some(1 << 20), "big{i} lost");
     }
     drop(server);
     drop(disk);

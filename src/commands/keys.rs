@@ -100,7 +100,7 @@ pub fn expire(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
         return Frame::Integer(0);
     }
     // Logged as an absolute time (or the deletion), never as a relative TTL.
-    if when <= ctx.now as i64 {
+    if when <= 0 || ctx.past(when as u64) {
         ctx.ks.remove(ctx.db, key);
         ctx.effect(vec![Bytes::from_static(b"DEL"), key.clone()]);
     } else {

@@ -71,24 +71,42 @@ async fn save(node: &Node) -> Frame {
     }
 }
 
-/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]. On success the process
-/// exits and the client sees the connection close, as with Redis.
+/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT], parsed as Redis 7.0 does
+/// (a flag may repeat; ABORT stands alone; NOSAVE and SAVE exclude each
+/// other). On success the process exits and the client sees the connection
+/// close. A failed final save, or logs not durable within
+/// `SHUTDOWN_LOG_WAIT`, answer an error and the server goes on, unless
+/// FORCE. NOW skips waiting for replicas in Redis; there are none here.
+/// ABORT ends the wait of a shutdown waiting for the logs.
 async fn shutdown(node: &Node, args: &[Bytes]) -> Frame {
-    let (mut save, mut force, mut abort) = (None, false, false);
+    let (mut nosave, mut save, mut force, mut abort, mut now) = (false, false, false, false, false);
     for a in &args[1..] {
         match String::from_utf8_lossy(a).to_ascii_lowercase().as_str() {
-            "nosave" if save.is_none() => save = Some(false),
-            "save" if save.is_none() => save = Some(true),
-            "now" => {}
+            "nosave" => nosave = true,
+            "save" => save = true,
+            "now" => now = true,
             "force" => force = true,
             "abort" => abort = true,
             _ => return syntax_error(),
         }
     }
-    if abort {
-        // Nothing waits that could be aborted: a shutdown here is immediate.
-        return Frame::error("ERR No shutdown in progress.");
+    if (abort && (nosave || save || now || force)) || (nosave && save) {
+        return syntax_error();
     }
+    if abort {
+        let aborted = node.run_on(0, persist::abort_shutdown).await;
+        return match aborted {
+            Some(true) => Frame::OK,
+            _ => Frame::error("ERR No shutdown in progress."),
+        };
+    }
+    let save = if nosave {
+        Some(false)
+    } else if save {
+        Some(true)
+    } else {
+        None
+    };
     let reply = node
         .run_on(0, move |n: &Node| {
             let (tx, rx) = futures_channel::oneshot::channel();

@@ -161,7 +161,7 @@ pub fn set(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
             .and_then(|e| e.expire_at()),
         _ => None,
     };
-    if expire_at.is_some_and(|at| at <= ctx.now) {
+    if expire_at.is_some_and(|at| ctx.past(at)) {
         // Already expired: the key is gone, as if it had been set and expired.
         delete(ctx, key);
         return reply(old);
@@ -248,7 +248,7 @@ pub fn getex(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     };
     if let Some(i) = time_option {
         match parse_expiry(ctx, args, i) {
-            Some(Ok(at)) if at <= ctx.now => delete(ctx, key),
+            Some(Ok(at)) if ctx.past(at) => delete(ctx, key),
             Some(Ok(at)) => {
                 ctx.ks.set_expire(ctx.db, key, Some(at));
                 ctx.effect(vec![

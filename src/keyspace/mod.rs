@@ -137,6 +137,12 @@ pub struct Keyspace {
     /// The eviction policy, its candidate pool and the access clock.
     pub eviction: Eviction,
     pub stats: KeyspaceStats,
+    /// The shard is loading (snapshot, log replay, re-sharding): nothing is
+    /// past its deadline, so no lookup removes a key and active expiry does
+    /// nothing. A replayed record must find its key as it was when the
+    /// record was written, whatever the clock says now; once loading is
+    /// done the ordinary expiry paths remove (and log) what is due.
+    loading: bool,
 }
 
 /// The bookkeeping of an entry leaving a database: its counts and its place
@@ -171,7 +177,22 @@ impl Keyspace {
             pending: None,
             eviction: Eviction::default(),
             stats: KeyspaceStats::default(),
+            loading: false,
         }
+    }
+
+    /// Starts or ends loading (see `loading`).
+    pub fn set_loading(&mut self, on: bool) {
+        self.loading = on;
+    }
+
+    pub fn is_loading(&self) -> bool {
+        self.loading
+    }
+
+    /// Whether `e` counts as present at `now`: always while loading.
+    fn live(&self, e: &Entry, now: u64) -> bool {
+        self.loading || e.is_live(now)
     }
 
     pub fn databases(&self) -> usize {
@@ -244,7 +265,7 @@ impl Keyspace {
             return None;
         };
         let e = occupied.get();
-        if !e.is_live(now) {
+        if !self.loading && !e.is_live(now) {
             if unsaved {
                 // Not removed by a read while the snapshot still needs its
                 // slot as it was: a later change or active expiry will.
@@ -288,7 +309,7 @@ impl Keyspace {
             .tables
             .get(idx)?
             .find(hash, |e| e.key() == key)?;
-        e.is_live(now).then_some(e)
+        self.live(e, now).then_some(e)
     }
 
     pub fn contains(&mut self, db: usize, key: &[u8], now: u64) -> bool {
@@ -483,6 +504,9 @@ impl Keyspace {
     /// Removes keys whose time has come, oldest first, at most `budget` of
     /// them. Returns how many were removed.
     pub fn expire_due(&mut self, now: u64, budget: usize) -> usize {
+        if self.loading {
+            return 0;
+        }
         let mut removed = 0;
         while removed < budget {
             let Some((when, db, key)) = self.expiry.first().cloned() else {
@@ -548,9 +572,10 @@ impl Keyspace {
         }
         let mut slot = from.max(self.first_slot);
         let mut seen = 0;
+        let loading = self.loading;
         while slot < end && seen < count {
             for e in d.tables[slot - self.first_slot].iter() {
-                if e.is_live(now) {
+                if loading || e.is_live(now) {
                     visit(e);
                     seen += 1;
                 }
@@ -564,7 +589,7 @@ impl Keyspace {
     pub fn keys(&self, db: usize, now: u64, mut visit: impl FnMut(&Entry)) {
         if let Some(d) = self.dbs.get(db) {
             for e in d.tables.iter().flat_map(|t| t.iter()) {
-                if e.is_live(now) {
+                if self.live(e, now) {
                     visit(e);
                 }
             }
@@ -606,7 +631,7 @@ impl Keyspace {
         (0..d.tables.len())
             .map(|i| &d.tables[(start + i) % d.tables.len()])
             .flat_map(|t| t.iter())
-            .find(|e| e.is_live(now))
+            .find(|e| self.live(e, now))
             .map(|e| Bytes::copy_from_slice(e.key()))
     }
 }

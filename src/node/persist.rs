@@ -17,7 +17,7 @@
 //! and log growth (`auto-aof-rewrite-percentage`, `-min-size`).
 
 use super::Node;
-use crate::persistence::manifest::{Base, Manifest, ShardFiles};
+use crate::persistence::manifest::{self, Base, Manifest, ShardFiles};
 use crate::persistence::{aof, rewrite, snapshot};
 use futures_channel::oneshot;
 use std::cell::{Cell, RefCell};
@@ -32,6 +32,11 @@ use std::time::{Duration, Instant};
 const STEP_BYTES: usize = 16 << 10;
 /// After a failed save, automatic saves wait this long (Redis: 5 s).
 const RETRY_FAILED_SAVE_MS: u64 = 5_000;
+/// How long a shutdown waits for every shard's log to be written and
+/// synced. A log that is failing (a full or broken disk) retries once a
+/// second meanwhile; if it is still not durable then, the shutdown is
+/// refused (the data is only in memory) unless FORCE.
+pub const SHUTDOWN_LOG_WAIT: Duration = Duration::from_secs(5);
 
 /// Set once a shutdown has begun: no new connections are served.
 pub static SHUTTING_DOWN: AtomicBool = AtomicBool::new(false);
@@ -55,6 +60,9 @@ pub struct Persist {
     /// Core 0 only: the manifest, and the state of saves.
     pub manifest: Option<RefCell<Manifest>>,
     pub saves: Saves,
+    /// Core 0 only: shutdowns waiting for the logs; SHUTDOWN ABORT ends
+    /// their wait.
+    pub shutdowns: RefCell<Vec<oneshot::Sender<()>>>,
 }
 
 /// Core 0's record of saves (Redis's rdb_* fields of INFO persistence).
@@ -214,8 +222,10 @@ async fn run_checkpoint(node: &Node) -> Result<u64, String> {
         } else {
             Vec::new()
         },
+        kept: before.kept.clone(),
     };
     publish_files(node, after.clone()).await?;
+    let named: std::collections::HashSet<_> = after.all_paths(&dir, id).into_iter().collect();
     let superseded = std::mem::replace(&mut *node.persist.files.borrow_mut(), after);
     // The segment starting at the cut (`generation`) stays: it follows the
     // new base.
@@ -226,16 +236,20 @@ async fn run_checkpoint(node: &Node) -> Result<u64, String> {
             .into_iter()
             .filter(|&s| s < generation)
             .collect(),
+        kept: Vec::new(),
     }
     .paths(&dir, id);
     // Unlinking a big file takes the filesystem tens of milliseconds: not on
-    // the core. (Nothing names these files any more.)
+    // the core. (Nothing names these files any more.) Any other file of this
+    // shard that the manifest does not name goes too: a leftover of a
+    // deletion a crash interrupted. Only this shard's core makes this
+    // shard's files, and the next ones it makes (a later checkpoint's,
+    // maybe already started when this thread runs) have higher
+    // generations: only files below this one's can be taken for leftovers.
     std::thread::spawn(move || {
-        for path in old_files {
-            if let Err(e) = std::fs::remove_file(&path) {
-                tracing::warn!("cannot remove {}: {e}", path.display());
-            }
-        }
+        manifest::remove_files(&old_files, "superseded by a checkpoint");
+        let left = manifest::unnamed_files(&dir, &named, |shard, g| shard == id && g < generation);
+        manifest::remove_files(&left, "not named by the manifest");
     });
     node.persist.base_bytes.set(bytes);
     node.persist.log_at_base.set(log_at_cut);
@@ -589,8 +603,9 @@ pub fn shard_persistence(n: &Node) -> ShardPersistence {
 pub async fn cron(node0: Rc<Node>) {
     loop {
         glommio::timer::sleep(Duration::from_secs(1)).await;
+        // A shutdown may still be refused (a failing log) or aborted: wait.
         if SHUTTING_DOWN.load(Ordering::Relaxed) {
-            return;
+            continue;
         }
         let saves = &node0.persist.saves;
         if saves.in_progress.get() || crate::persistence::loading::in_progress() {
@@ -660,6 +675,8 @@ pub async fn shutdown(node0: Rc<Node>, save: Option<bool>, force: bool) -> Strin
         }
     }
     SHUTTING_DOWN.store(true, Ordering::SeqCst);
+    let (abort, aborted) = oneshot::channel();
+    node0.persist.shutdowns.borrow_mut().push(abort);
     let synced = node0
         .run_on_all(|n: &Node| {
             n.shard
@@ -670,9 +687,82 @@ pub async fn shutdown(node0: Rc<Node>, save: Option<bool>, force: bool) -> Strin
         })
         .await
         .unwrap_or_default();
-    for rx in synced.into_iter().flatten() {
-        let _ = rx.await;
+    #[derive(PartialEq)]
+    enum Wait {
+        Synced,
+        TimedOut,
+        Aborted,
+    }
+    let all_synced = async {
+        for rx in synced.into_iter().flatten() {
+            let _ = rx.await;
+        }
+        Wait::Synced
+    };
+    let timed_out = async {
+        glommio::timer::sleep(SHUTDOWN_LOG_WAIT).await;
+        Wait::TimedOut
+    };
+    let abort_asked = async {
+        let _ = aborted.await;
+        Wait::Aborted
+    };
+    use futures_lite::FutureExt;
+    let waited = all_synced.or(abort_asked).or(timed_out).await;
+    node0
+        .persist
+        .shutdowns
+        .borrow_mut()
+        .retain(|tx| !tx.is_canceled());
+    match waited {
+        Wait::Synced => {}
+        Wait::Aborted => {
+            SHUTTING_DOWN.store(false, Ordering::SeqCst);
+            tracing::warn!("shutdown aborted (SHUTDOWN ABORT)");
+            return "ERR Errors trying to SHUTDOWN. Check logs.".into();
+        }
+        Wait::TimedOut => {
+            let errors = node0
+                .run_on_all(|n: &Node| {
+                    let sh = n.shard.borrow();
+                    let err = sh
+                        .aof
+                        .as_ref()
+                        .and_then(|a| a.borrow().write_error().map(String::from));
+                    err.map(|e| format!("shard {}: {e}", n.id))
+                })
+                .await
+                .unwrap_or_default();
+            let why: Vec<String> = errors.into_iter().flatten().collect();
+            let why = if why.is_empty() {
+                "not done".to_string()
+            } else {
+                why.join("; ")
+            };
+            if !force {
+                tracing::error!(
+                    "the log could not be written and synced within {SHUTDOWN_LOG_WAIT:?} ({why}): not shutting down, the data is only in memory (SHUTDOWN FORCE exits anyway)"
+                );
+                SHUTTING_DOWN.store(false, Ordering::SeqCst);
+                return "ERR Errors trying to SHUTDOWN. Check logs.".into();
+            }
+            tracing::error!(
+                "the log could not be written and synced within {SHUTDOWN_LOG_WAIT:?} ({why}): exiting anyway (FORCE); writes not yet on disk are lost"
+            );
+        }
     }
     tracing::warn!("ringcache is now ready to exit, bye bye...");
     std::process::exit(0);
+}
+
+/// Core 0: SHUTDOWN ABORT. Ends the wait of every shutdown still waiting
+/// for the logs (they answer an error and the server goes on); false if
+/// none is.
+pub fn abort_shutdown(node0: &Node) -> bool {
+    let waiting = std::mem::take(&mut *node0.persist.shutdowns.borrow_mut());
+    let mut any = false;
+    for tx in waiting {
+        any |= tx.send(()).is_ok();
+    }
+    any
 }

@@ -307,10 +307,12 @@ pub enum SegmentEnd {
 }
 
 /// Reads a segment and calls `apply` for each valid record, in order, until
-/// the first bad one. With `expect`, checks the header's shard id and count.
+/// the first bad one. With `expect`, checks the header's shard id and count;
+/// with `sequence`, its sequence number (the segment's place in the log).
 pub fn read_segment(
     path: &Path,
     expect: Option<(usize, usize)>,
+    sequence: Option<u64>,
     apply: impl FnMut(usize, Vec<Bytes>),
 ) -> Result<SegmentEnd, String> {
     let file = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -318,7 +320,8 @@ pub fn read_segment(
         .metadata()
         .map_err(|e| format!("{}: {e}", path.display()))?
         .len();
-    decode_segment(&file, len, expect, apply).map_err(|e| format!("{}: {e}", path.display()))
+    decode_segment(&file, len, expect, sequence, apply)
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Positional reads from a segment's bytes: the file itself, or (fuzzing)
@@ -349,6 +352,7 @@ pub fn decode_segment(
     src: &(impl ReadAt + ?Sized),
     len: u64,
     expect: Option<(usize, usize)>,
+    sequence: Option<u64>,
     mut apply: impl FnMut(usize, Vec<Bytes>),
 ) -> Result<SegmentEnd, String> {
     let mut header = vec![0u8; BLOCK.min(len as usize)];
@@ -360,6 +364,14 @@ pub fn decode_segment(
         return Err(format!(
             "written by shard {} of {}, but this server runs {} shards (start it with --shards {})",
             h.shard, h.shards, shards, h.shards
+        ));
+    }
+    // A file in another's place (copied, renamed, restored from elsewhere)
+    // would replay records twice or out of order.
+    if let Some(want) = sequence.filter(|&q| q != h.sequence) {
+        return Err(format!(
+            "header says sequence {}, but it is read as sequence {want} (a file of another place in the log; restore the right one)",
+            h.sequence
         ));
     }
     let mut reader = Window::new(src, len);
@@ -533,7 +545,9 @@ pub fn replay(
         .chain(segs.iter().map(|&s| (segment_path(dir, shard, s), Some(s))));
     let files = segs.len() + base.is_some() as usize;
     for (i, (path, seq)) in chain.enumerate() {
-        let end = read_segment(&path, Some((shard, shards)), &mut apply)?;
+        // A log base's header carries its generation.
+        let sequence = seq.or(base);
+        let end = read_segment(&path, Some((shard, shards)), sequence, &mut apply)?;
         let newest = i + 1 == files && seq.is_some();
         let what = seq.map_or("the log base".to_string(), |s| format!("segment {s}"));
         let (records, bytes, cut) = match end {
@@ -592,15 +606,21 @@ pub fn replay(
 
 /// `ringcache check`: verifies every segment under `dir`, one line each, and
 /// with `fix` cuts each shard's log at its first bad record (later segments of
-/// that shard are removed). Returns the report and whether all is (now) well.
-pub fn check(dir: &Path, fix: bool) -> Result<(Vec<String>, bool), String> {
+/// that shard are removed). Files in `skip` (leftovers the manifest does not
+/// name) are neither read nor changed. Returns the report and whether all
+/// is (now) well.
+pub fn check(
+    dir: &Path,
+    fix: bool,
+    skip: &std::collections::HashSet<PathBuf>,
+) -> Result<(Vec<String>, bool), String> {
     let mut lines = Vec::new();
     let mut healthy = true;
     let mut cut_shards = std::collections::HashSet::new();
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("aof"))
         .map_err(|e| format!("{}: {e}", dir.join("aof").display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "aof"))
+        .filter(|p| p.extension().is_some_and(|x| x == "aof") && !skip.contains(p))
         .collect();
     files.sort();
     for path in files {
@@ -614,7 +634,9 @@ pub fn check(dir: &Path, fix: bool) -> Result<(Vec<String>, bool), String> {
             lines.push(format!("{name}: removed (written after a bad record)"));
             continue;
         }
-        let bad_at = match read_segment(&path, None, |_, _| {}) {
+        // The name says the segment's place: its header must agree.
+        let sequence = super::manifest::parse_name("aof", &name).map(|(_, _, g)| g);
+        let bad_at = match read_segment(&path, None, sequence, |_, _| {}) {
             Err(e) => {
                 healthy = false;
                 lines.push(format!("{name}: unreadable: {e}"));
@@ -1222,7 +1244,7 @@ mod tests {
             bytes: &file,
             read: Cell::new(0),
         };
-        let end = decode_segment(&src, file.len() as u64, None, |_, _| {}).unwrap();
+        let end = decode_segment(&src, file.len() as u64, None, None, |_, _| {}).unwrap();
         assert!(
             matches!(end, SegmentEnd::Corrupt { records: 0, .. }),
             "{end:?}"
@@ -1261,7 +1283,10 @@ mod tests {
         );
         file.extend_from_slice(&torn[..torn.len() / 2]);
         let mut records = 0;
-        let end = decode_segment(&file[..], file.len() as u64, None, |_, _| records += 1).unwrap();
+        let end = decode_segment(&file[..], file.len() as u64, None, None, |_, _| {
+            records += 1
+        })
+        .unwrap();
         assert_eq!(records, 1);
         assert_eq!(
             end,

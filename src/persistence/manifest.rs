@@ -16,6 +16,13 @@
 //! crc32c 1a2b3c4d
 //! ```
 //!
+//! A shard's line may end with `kept <path> …`: files skipped as corrupt at
+//! a start (`--snapshot-load-corrupt start-empty`), left in place for
+//! inspection, never loaded and never deleted (paths relative to the data
+//! directory). Every other file of the server's own naming under `aof/` and
+//! `snapshot/` that the manifest does not name is a leftover
+//! (`unnamed_files`): start-up and checkpoints remove it.
+//!
 //! Numbers are generations: snapshot `g` is `snapshot/shard-NNN-g.snap`,
 //! log base `g` is `aof/shard-NNN-g-base.aof`, segment `s` is
 //! `aof/shard-NNN-s.aof`; the segment that starts at a base's cut has the
@@ -57,6 +64,56 @@ impl Base {
 pub struct ShardFiles {
     pub base: Option<Base>,
     pub segments: Vec<u64>,
+    /// Files skipped as corrupt, kept for inspection (see the module
+    /// comment): relative to the data directory.
+    pub kept: Vec<String>,
+}
+
+/// The kinds of file the server names itself (`parse_name`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    Snapshot,
+    Segment,
+    LogBase,
+}
+
+/// The directories, under the data directory, that hold data files.
+pub const DATA_SUBDIRS: [&str; 2] = ["aof", "snapshot"];
+
+/// Reads a data file's name as the server writes them —
+/// `snapshot/shard-NNN-G.snap`, `aof/shard-NNN-G.aof`,
+/// `aof/shard-NNN-G-base.aof` — into its kind, shard and generation; None
+/// for any other name (the operator's files, `*.tmp`).
+pub fn parse_name(sub: &str, name: &str) -> Option<(FileKind, usize, u64)> {
+    let rest = name.strip_prefix("shard-")?;
+    let (kind, rest) = match sub {
+        "snapshot" => (FileKind::Snapshot, rest.strip_suffix(".snap")?),
+        "aof" => match rest.strip_suffix("-base.aof") {
+            Some(r) => (FileKind::LogBase, r),
+            None => (FileKind::Segment, rest.strip_suffix(".aof")?),
+        },
+        _ => return None,
+    };
+    let (shard, generation) = rest.split_once('-')?;
+    let digits = |w: &str| !w.is_empty() && w.bytes().all(|b| b.is_ascii_digit());
+    if !digits(shard) || !digits(generation) {
+        return None;
+    }
+    Some((kind, shard.parse().ok()?, generation.parse().ok()?))
+}
+
+/// `parse_name` of a path relative to the data directory (`aof/…`).
+fn parse_relative(path: &str) -> Option<(FileKind, usize, u64)> {
+    let (sub, name) = path.split_once('/')?;
+    parse_name(sub, name)
+}
+
+/// `path` relative to `dir`, as the manifest writes it.
+pub fn relative(dir: &Path, path: &Path) -> String {
+    path.strip_prefix(dir)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .into_owned()
 }
 
 impl ShardFiles {
@@ -90,14 +147,73 @@ impl ShardFiles {
         }
     }
 
-    /// The number for the next base or segment: above every one in use.
+    /// The number for the next base or segment: above every one in use,
+    /// and above every kept file's, so that no new file takes a kept one's
+    /// name.
     pub fn next_generation(&self) -> u64 {
         self.segments
             .iter()
             .copied()
             .chain(self.base.map(Base::generation))
+            .chain(
+                self.kept
+                    .iter()
+                    .filter_map(|p| parse_relative(p).map(|(_, _, g)| g)),
+            )
             .max()
             .map_or(1, |g| g + 1)
+    }
+
+    /// The kept files, as paths.
+    pub fn kept_paths(&self, dir: &Path) -> Vec<PathBuf> {
+        self.kept.iter().map(|p| dir.join(p)).collect()
+    }
+
+    /// Every file these name: loaded ones and kept ones.
+    pub fn all_paths(&self, dir: &Path, shard: usize) -> Vec<PathBuf> {
+        let mut paths = self.paths(dir, shard);
+        paths.extend(self.kept_paths(dir));
+        paths
+    }
+}
+
+/// The data files under `dir` of the server's own naming (`parse_name`)
+/// that `named` does not hold and whose (shard, generation) `pick` accepts:
+/// leftovers of an interrupted deletion, of a re-sharding, of a log cut at
+/// a bad record.
+pub fn unnamed_files(
+    dir: &Path,
+    named: &std::collections::HashSet<PathBuf>,
+    pick: impl Fn(usize, u64) -> bool,
+) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for sub in DATA_SUBDIRS {
+        let Ok(entries) = std::fs::read_dir(dir.join(sub)) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some((_, shard, generation)) = parse_name(sub, &name) else {
+                continue;
+            };
+            let path = dir.join(sub).join(&name);
+            if pick(shard, generation) && !named.contains(&path) && path.is_file() {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// Removes `paths` (files nothing names any more), logging each.
+pub fn remove_files(paths: &[PathBuf], why: &str) {
+    for path in paths {
+        match std::fs::remove_file(path) {
+            Ok(()) => tracing::info!("removed {} ({why})", path.display()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!("cannot remove {}: {e}", path.display()),
+        }
     }
 }
 
@@ -167,6 +283,15 @@ impl Manifest {
                 return Err(bad());
             }
             let number = |w: &str| w.parse::<u64>().map_err(|_| bad());
+            let (segs, kept) = match segs.iter().position(|w| *w == "kept") {
+                Some(at) => (&segs[..at], &segs[at + 1..]),
+                None => (segs, &[][..]),
+            };
+            // A kept file is one of the server's own, under the data
+            // directory: nothing else may be named (or protected) here.
+            if kept.iter().any(|p| parse_relative(p).is_none()) {
+                return Err(bad());
+            }
             m.shards[id] = ShardFiles {
                 base: match (*kind, *base) {
                     ("snapshot", "-") => None,
@@ -175,6 +300,7 @@ impl Manifest {
                     _ => return Err(bad()),
                 },
                 segments: segs.iter().map(|w| number(w)).collect::<Result<_, _>>()?,
+                kept: kept.iter().map(|p| p.to_string()).collect(),
             };
         }
         Ok(m)
@@ -189,7 +315,15 @@ impl Manifest {
                 Some(Base::Log(g)) => format!("log-base {g}"),
             };
             let segs: Vec<String> = f.segments.iter().map(u64::to_string).collect();
-            s.push_str(&format!("shard {i} {base} segments {}\n", segs.join(" ")));
+            let kept = if f.kept.is_empty() {
+                String::new()
+            } else {
+                format!(" kept {}", f.kept.join(" "))
+            };
+            s.push_str(&format!(
+                "shard {i} {base} segments {}{kept}\n",
+                segs.join(" ")
+            ));
         }
         let crc = crc32c::crc32c(s.as_bytes());
         s.push_str(&format!("crc32c {crc:08x}\n"));
@@ -206,6 +340,13 @@ impl Manifest {
         f.write_all(self.render().as_bytes()).map_err(io)?;
         f.sync_all().map_err(io)?;
         snapshot::publish(&tmp, &p)
+    }
+
+    /// Every file the manifest names, loaded or kept.
+    pub fn named(&self, dir: &Path) -> std::collections::HashSet<PathBuf> {
+        (0..self.shards.len())
+            .flat_map(|i| self.shards[i].all_paths(dir, i))
+            .collect()
     }
 
     /// Every file the manifest names that is missing, as paths.
@@ -228,22 +369,58 @@ mod tests {
                 ShardFiles {
                     base: Some(Base::Snapshot(7)),
                     segments: vec![7, 8],
+                    kept: Vec::new(),
                 },
                 ShardFiles::default(),
                 ShardFiles {
                     base: Some(Base::Log(12)),
                     segments: vec![12],
+                    kept: vec!["snapshot/shard-002-00000011.snap".into()],
                 },
             ],
         };
         let text = m.render();
-        assert!(text.contains("shard 2 log-base 12 segments 12\n"), "{text}");
+        assert!(
+            text.contains(
+                "shard 2 log-base 12 segments 12 kept snapshot/shard-002-00000011.snap\n"
+            ),
+            "{text}"
+        );
         assert_eq!(Manifest::parse(&text), Ok(m.clone()));
         assert_eq!(m.shards[0].next_generation(), 9);
         assert_eq!(m.shards[1].next_generation(), 1);
         assert_eq!(m.shards[2].next_generation(), 13);
         assert!(Manifest::parse(&text.replace("segments 7 8", "segments 7 9")).is_err());
         assert!(Manifest::parse(&text[..text.len() - 12]).is_err());
+        // Only the server's own file names may be kept.
+        let mut other = m.clone();
+        other.shards[2].kept = vec!["../etc/passwd".into()];
+        assert!(Manifest::parse(&other.render()).is_err());
+    }
+
+    #[test]
+    fn data_file_names() {
+        assert_eq!(
+            parse_name("aof", "shard-001-00000007.aof"),
+            Some((FileKind::Segment, 1, 7))
+        );
+        assert_eq!(
+            parse_name("aof", "shard-000-00000012-base.aof"),
+            Some((FileKind::LogBase, 0, 12))
+        );
+        assert_eq!(
+            parse_name("snapshot", "shard-1024-123456789.snap"),
+            Some((FileKind::Snapshot, 1024, 123456789))
+        );
+        for (sub, name) in [
+            ("aof", "shard-001-00000007.aof.tmp"),
+            ("aof", "notes.txt"),
+            ("aof", "shard-001-.aof"),
+            ("snapshot", "shard-001-00000007.aof"),
+            ("aof", "shard-x-1.aof"),
+        ] {
+            assert_eq!(parse_name(sub, name), None, "{sub}/{name}");
+        }
     }
 
     #[test]

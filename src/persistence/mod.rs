@@ -14,11 +14,14 @@ pub mod snapshot;
 use std::path::Path;
 
 /// `ringcache check`: verifies the manifest, every snapshot it names and
-/// every log segment, one line each. With `fix`, cuts each shard's log at its
+/// every log segment, one line each, and lists the files it does not name. With `fix`, cuts each shard's log at its
 /// first bad record. Returns the report and whether all is (now) well.
 pub fn check(dir: &Path, fix: bool) -> Result<(Vec<String>, bool), String> {
     let mut lines = Vec::new();
     let mut healthy = true;
+    // Files the manifest does not name: listed, not verified (no start
+    // loads them).
+    let mut leftovers = std::collections::HashSet::new();
     match manifest::Manifest::load(dir) {
         Ok(None) => lines.push("manifest: none (a new or pre-manifest data directory)".into()),
         Err(e) => {
@@ -27,6 +30,20 @@ pub fn check(dir: &Path, fix: bool) -> Result<(Vec<String>, bool), String> {
         }
         Ok(Some(m)) => {
             lines.push(format!("manifest: ok, {} shards", m.shards.len()));
+            // Leftovers are no damage: the next start removes them.
+            let named = m.named(dir);
+            for p in manifest::unnamed_files(dir, &named, |_, _| true) {
+                lines.push(format!(
+                    "{}: not named by the manifest (a leftover; the next start removes it)",
+                    manifest::relative(dir, &p)
+                ));
+                leftovers.insert(p);
+            }
+            for kept in m.shards.iter().flat_map(|f| &f.kept) {
+                lines.push(format!(
+                    "{kept}: kept (skipped as corrupt at a start; never loaded, never removed)"
+                ));
+            }
             for p in m.missing_files(dir) {
                 healthy = false;
                 lines.push(format!(
@@ -59,7 +76,7 @@ pub fn check(dir: &Path, fix: bool) -> Result<(Vec<String>, bool), String> {
         }
     }
     if dir.join("aof").exists() {
-        let (aof_lines, aof_ok) = aof::check(dir, fix)?;
+        let (aof_lines, aof_ok) = aof::check(dir, fix, &leftovers)?;
         lines.extend(aof_lines);
         healthy &= aof_ok;
     }

@@ -11,7 +11,7 @@ use crate::config::{Config, SnapshotOnCorruption};
 use crate::keyspace::Keyspace;
 use crate::node::persist::publish_files;
 use crate::node::Node;
-use crate::persistence::manifest::{Base, Manifest, ShardFiles};
+use crate::persistence::manifest::{self, Base, Manifest, ShardFiles};
 use crate::persistence::{aof, loading, snapshot};
 use crate::router;
 use crate::shard::Shard;
@@ -41,11 +41,25 @@ pub fn prepare(config: &Config) -> Result<Manifest, String> {
             names.join(", ")
         ));
     }
-    let manifest = if manifest.shards.len() != config.shards {
+    let mut manifest = if manifest.shards.len() != config.shards {
         reshard(config, &manifest)?
     } else {
         manifest
     };
+    // A kept file the operator has removed (done inspecting it) is no
+    // longer named.
+    let kept_before: usize = manifest.shards.iter().map(|f| f.kept.len()).sum();
+    for files in &mut manifest.shards {
+        files.kept.retain(|p| dir.join(p).exists());
+    }
+    if manifest.shards.iter().map(|f| f.kept.len()).sum::<usize>() != kept_before {
+        manifest.store(dir)?;
+    }
+    // Leftovers of an interrupted deletion or re-sharding, of a log cut
+    // at a bad record: nothing names them, nothing will load them.
+    let named = manifest.named(dir);
+    let left = manifest::unnamed_files(dir, &named, |_, _| true);
+    manifest::remove_files(&left, "not named by the manifest");
     let total = (0..manifest.shards.len())
         .flat_map(|i| manifest.shards[i].paths(dir, i))
         .filter_map(|p| std::fs::metadata(p).ok())
@@ -106,6 +120,11 @@ pub fn load_shard(
 ) -> Result<(Keyspace, ShardFiles, (u64, u64)), String> {
     let dir = &config.dir;
     let mut sh = Shard::new(shard, shards, config.databases);
+    // Nothing expires while loading: a record replays against its key as
+    // it was when the record was written (`Keyspace::set_loading`). The
+    // core ends loading once its log is attached, so that the keys found
+    // past their deadline then go by the ordinary, logged, expiry paths.
+    sh.keyspace.set_loading(true);
     // Loaded keys get access words of the policy (an LFU counter, or the
     // LRU clock). Replay never evicts: the log has the evictions as DELs.
     sh.configure_memory(config);
@@ -138,7 +157,18 @@ pub fn load_shard(
             }
             Err(e) if config.snapshot_load_corrupt == SnapshotOnCorruption::StartEmpty => {
                 tracing::error!("{e}: shard {shard} starts empty, as --snapshot-load-corrupt start-empty asks (the file is left in place)");
-                return Ok((Shard::new(shard, shards, config.databases).keyspace, ShardFiles::default(), (0, 0)));
+                let mut empty = Shard::new(shard, shards, config.databases).keyspace;
+                empty.set_loading(true);
+                // The snapshot and the log after it stay, named as kept:
+                // never loaded, never deleted, and no new file takes
+                // their names (`next_generation`).
+                let mut kept = files.kept.clone();
+                kept.extend(files.paths(dir, shard).iter().map(|p| manifest::relative(dir, p)));
+                let files = ShardFiles {
+                    kept,
+                    ..ShardFiles::default()
+                };
+                return Ok((empty, files, (0, 0)));
             }
             Err(e) => {
                 return Err(format!(
@@ -147,6 +177,8 @@ pub fn load_shard(
             }
         }
     }
+    // The clock is read for what commands compute from it (a relative TTL,
+    // the access clock), never for expiry: the keyspace is loading.
     let now = crate::util::now_ms();
     let mut failure = None;
     let mut applied = 0u64;
@@ -185,6 +217,7 @@ pub fn load_shard(
     let kept = ShardFiles {
         base: files.base,
         segments: replayed.kept,
+        kept: files.kept.clone(),
     };
     // The log's size counts from its base, as after a rewrite.
     let records = replayed.base_records + replayed.records;
@@ -247,6 +280,9 @@ pub async fn recover(
         publish_files(node, files.clone()).await?;
     }
     *node.persist.files.borrow_mut() = files;
+    // From here on, lookups and active expiry remove keys past their
+    // deadline, and the log (attached above) records each removal as DEL.
+    node.shard.borrow_mut().keyspace.set_loading(false);
     Ok(loading::shard_done())
 }
 
@@ -272,8 +308,15 @@ fn reshard(config: &Config, old: &Manifest) -> Result<Manifest, String> {
         .collect::<Result<Vec<_>, _>>()?;
     let now = crate::util::now_ms();
     let mut keys = 0u64;
+    // Files kept for inspection (skipped as corrupt, now or before) stay
+    // kept in the new layout.
+    let mut kept = Vec::new();
     for (i, files) in old.shards.iter().enumerate() {
-        let (ks, _, _) = load_shard(config, i, old.shards.len(), files)?;
+        let (mut ks, loaded, _) = load_shard(config, i, old.shards.len(), files)?;
+        kept.extend(loaded.kept);
+        // Loaded whole; keys already past their deadline are left out of
+        // the new snapshots, which no log follows: their removal is final.
+        ks.set_loading(false);
         let mut out: Vec<(Vec<u8>, u64)> = vec![(Vec::new(), 0); shards];
         let mut failure = None;
         for db in 0..ks.databases() {
@@ -298,22 +341,26 @@ fn reshard(config: &Config, old: &Manifest) -> Result<Manifest, String> {
     for sink in sinks {
         sink.finish(now)?;
     }
-    let manifest = Manifest {
+    let mut manifest = Manifest {
         shards: vec![
             ShardFiles {
                 base: Some(Base::Snapshot(generation)),
                 segments: Vec::new(),
+                kept: Vec::new(),
             };
             shards
         ],
     };
+    // Shard 0 names them (any shard could: a kept file is never loaded).
+    manifest.shards[0].kept = kept;
     manifest.store(dir)?;
     // The new files' generation is above every old one: no name is shared.
-    for (i, files) in old.shards.iter().enumerate() {
-        for path in files.paths(dir, i) {
-            let _ = std::fs::remove_file(&path);
-        }
-    }
+    let named = manifest.named(dir);
+    let old_files: Vec<_> = (0..old.shards.len())
+        .flat_map(|i| old.shards[i].paths(dir, i))
+        .filter(|p| !named.contains(p))
+        .collect();
+    manifest::remove_files(&old_files, "re-sharded");
     tracing::warn!(
         keys,
         seconds = format!("{:.2}", started.elapsed().as_secs_f64()),

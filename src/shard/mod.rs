@@ -57,6 +57,13 @@ impl Ctx<'_> {
         self.dirty = true;
     }
 
+    /// Whether deadline `at` (Unix ms) has passed. Never while the shard
+    /// loads: a replayed deadline is restored as it was, and the key goes
+    /// (logged) once loading is done, as Redis does.
+    pub fn past(&self, at: u64) -> bool {
+        !self.ks.is_loading() && at <= self.now
+    }
+
     /// Records `argv` as (one of) the command's effects, replacing its text.
     pub fn effect(&mut self, argv: Vec<Bytes>) {
         self.dirty = true;
