@@ -13,8 +13,10 @@
 //!
 //! Strings are `[len: u32][bytes]`; a collection's items are its elements
 //! (a hash's as field, value; a sorted set's as score f64 LE, member). A big
-//! collection is split into records of at most `PART_ITEMS` items, so no
-//! record grows with the value. The records of one key follow each other,
+//! collection is split into records of about `MAX_RECORD_PAYLOAD_BYTES`
+//! (the size rule, `record`), so no record grows with the value; a record
+//! that passes the rule (a big string or element) is a chain of fragments,
+//! which the reader joins. The records of one key follow each other,
 //! but for the one `open` key at a time: a value the writer serialized over
 //! several steps, between which other keys' records may come. Keys come in
 //! no particular order (slots are serialized as the writer
@@ -25,7 +27,7 @@
 //! (`FileSink`). Loading is a sequential read with checksums all the way.
 
 use super::aof::write_block_aligned;
-use super::record::{self, SegmentHeader, BLOCK, HEADER_BYTES, MAX_RECORD_BYTES};
+use super::record::{self, Framing, SegmentHeader, BLOCK, HEADER_BYTES, MAX_RECORD_PAYLOAD_BYTES};
 use crate::keyspace::{Entry, Hash, Keyspace, Set, Value, ZSet};
 use bytes::Bytes;
 use glommio::io::{DmaFile, OpenOptions};
@@ -36,8 +38,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub const SNAPSHOT_MAGIC: &[u8; 8] = b"RCSNAP\0\x01";
-/// Most items one record carries.
-const PART_ITEMS: usize = 1024;
 
 const TAG_ENTRY: u8 = 1;
 const TAG_MORE: u8 = 2;
@@ -72,6 +72,7 @@ pub fn header(shard: usize, shards: usize, generation: u64) -> Vec<u8> {
         shards: shards as u32,
         sequence: generation,
         run_id: crate::runtime::run_id().to_string(),
+        version: record::FORMAT_VERSION,
     }
     .encode()
 }
@@ -93,7 +94,10 @@ pub fn encode_entry_from(
     from: usize,
     stop_at: usize,
 ) -> Option<usize> {
-    let first_tag = if stop_at != usize::MAX && e.value().map_or(1, items) > PART_ITEMS {
+    // A collection of two items or more may take several records (an item
+    // is never split between records; a record bigger than the size rule
+    // is a chain of fragments).
+    let first_tag = if stop_at != usize::MAX && e.value().map_or(1, items) > 1 {
         TAG_OPEN
     } else {
         TAG_ENTRY
@@ -174,7 +178,7 @@ struct Head<'a> {
     first_tag: u8,
 }
 
-/// Records of at most `PART_ITEMS` items each, the first (when `from` is
+/// Records of about `MAX_RECORD_PAYLOAD_BYTES` each, the first (when `from` is
 /// 0) an entry or open record and the rest `more` records, until the items
 /// end (`None`) or `out` holds `stop_at` bytes (the item to go on from).
 fn parts<I>(
@@ -198,8 +202,11 @@ fn parts<I>(
             record::put_bytes(o, head.key);
             let count_at = o.len();
             o.extend_from_slice(&[0; 4]);
+            // Items until the record reaches the size rule's bytes (the last
+            // one may pass it: the record is then fragmented).
             let mut n = 0u32;
-            for item in items.by_ref().take(PART_ITEMS) {
+            while o.len() - count_at < MAX_RECORD_PAYLOAD_BYTES {
+                let Some(item) = items.next() else { break };
                 put(o, item);
                 n += 1;
             }
@@ -292,7 +299,7 @@ pub fn decode(
             h.shard, h.shards, h.sequence, expect.0, expect.1, expect.2
         ));
     }
-    let mut reader = Records::new(f, BLOCK as u64);
+    let mut reader = Records::new(f, BLOCK as u64, Framing::of_version(h.version));
     let mut keys = 0;
     // The key whose records came last, and the one key whose records may
     // still come after others' (written over several steps: `TAG_OPEN`).
@@ -590,9 +597,11 @@ impl Footer {
     }
 }
 
-/// Framed records read one after another from a file.
+/// Framed records read one after another from a file; a chain of
+/// fragments comes out as the one logical record it makes.
 struct Records<R> {
     file: R,
+    framing: Framing,
     buf: Vec<u8>,
     start: usize,
     /// File offset of `buf[start]`.
@@ -600,19 +609,23 @@ struct Records<R> {
     /// crc32c of every record read so far.
     crc: u32,
     eof: bool,
+    /// The payload of a chain of fragments, joined.
+    joined: Vec<u8>,
 }
 
 const READ_BYTES: usize = 4 << 20;
 
 impl<R: Read> Records<R> {
-    fn new(file: R, pos: u64) -> Records<R> {
+    fn new(file: R, pos: u64, framing: Framing) -> Records<R> {
         Records {
             file,
+            framing,
             buf: Vec::new(),
             start: 0,
             pos,
             crc: 0,
             eof: false,
+            joined: Vec::new(),
         }
     }
 
@@ -635,30 +648,76 @@ impl<R: Read> Records<R> {
         Ok(self.buf.len() - self.start >= n)
     }
 
-    /// The next record's payload; `None` at the end of the file. A bad
-    /// checksum is an error.
+    /// The next logical record's payload; `None` at the end of the file. A
+    /// bad checksum, or a chain of fragments that does not hold together,
+    /// is an error.
     fn next(&mut self) -> Result<Option<&[u8]>, String> {
+        let Some((first, payload)) = self.fragment()? else {
+            return Ok(None);
+        };
+        if first.continuation {
+            return Err(format!(
+                "a record fragment continues nothing, at offset {}",
+                self.pos - (HEADER_BYTES + first.len) as u64
+            ));
+        }
+        if !first.more {
+            return Ok(Some(&self.buf[payload]));
+        }
+        let mut joined = std::mem::take(&mut self.joined);
+        joined.clear();
+        joined.extend_from_slice(&self.buf[payload]);
+        loop {
+            let Some((f, payload)) = self.fragment()? else {
+                return Ok(None);
+            };
+            if !f.continuation {
+                return Err(format!(
+                    "a chain of record fragments breaks off before offset {}",
+                    self.pos - (HEADER_BYTES + f.len) as u64
+                ));
+            }
+            joined.extend_from_slice(&self.buf[payload]);
+            if !f.more {
+                break;
+            }
+        }
+        self.joined = joined;
+        Ok(Some(&self.joined))
+    }
+
+    /// The next record (one fragment): its header and where its payload is
+    /// in `buf`; `None` at the end of the file.
+    fn fragment(&mut self) -> Result<Option<(record::Fragment, std::ops::Range<usize>)>, String> {
         if !self.fill(HEADER_BYTES)? {
             return Ok(None);
         }
-        let h = &self.buf[self.start..self.start + HEADER_BYTES];
-        let len = u32::from_le_bytes(h[0..4].try_into().expect("4 bytes")) as usize;
-        let crc = u32::from_le_bytes(h[4..8].try_into().expect("4 bytes"));
-        if len == 0 || len > MAX_RECORD_BYTES {
-            return Err(format!("bad record length {len} at offset {}", self.pos));
-        }
-        if !self.fill(HEADER_BYTES + len)? {
+        let h: [u8; HEADER_BYTES] = self.buf[self.start..self.start + HEADER_BYTES]
+            .try_into()
+            .map_err(|_| "short header".to_string())?;
+        let f = match self.framing.header(&h) {
+            Some(f) if f.len > 0 => f,
+            _ => {
+                let word = u32::from_le_bytes([h[0], h[1], h[2], h[3]]);
+                return Err(format!(
+                    "bad record length {word:#x} at offset {} (records carry at most {} bytes)",
+                    self.pos,
+                    self.framing.max_record_bytes()
+                ));
+            }
+        };
+        if !self.fill(HEADER_BYTES + f.len)? {
             return Ok(None);
         }
-        let framed = &self.buf[self.start..self.start + HEADER_BYTES + len];
-        if crc32c::crc32c(&framed[HEADER_BYTES..]) != crc {
+        let framed = &self.buf[self.start..self.start + HEADER_BYTES + f.len];
+        if crc32c::crc32c(&framed[HEADER_BYTES..]) != f.crc {
             return Err(format!("checksum mismatch at offset {}", self.pos));
         }
         self.crc = crc32c::crc32c_append(self.crc, framed);
-        let payload = self.start + HEADER_BYTES..self.start + HEADER_BYTES + len;
-        self.start += HEADER_BYTES + len;
-        self.pos += (HEADER_BYTES + len) as u64;
-        Ok(Some(&self.buf[payload]))
+        let payload = self.start + HEADER_BYTES..self.start + HEADER_BYTES + f.len;
+        self.start += HEADER_BYTES + f.len;
+        self.pos += (HEADER_BYTES + f.len) as u64;
+        Ok(Some((f, payload)))
     }
 }
 
@@ -744,14 +803,7 @@ impl DmaSink {
         if self.log {
             // The log reader takes a block's last bytes for padding: a
             // record that would start there starts on the next block.
-            let mut at = 0;
-            while at < records.len() {
-                let len = u32::from_le_bytes(records[at..at + 4].try_into().expect("4 bytes"));
-                let end = at + HEADER_BYTES + len as usize;
-                record::skip_block_tail(&mut self.pending, self.pos);
-                self.pending.extend_from_slice(&records[at..end]);
-                at = end;
-            }
+            record::append_placed(&mut self.pending, self.pos, records);
         } else {
             self.pending.extend_from_slice(records);
         }
