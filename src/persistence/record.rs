@@ -310,8 +310,10 @@ pub fn encode_placed<A: AsRef<[Bytes]>>(out: &mut Vec<u8>, base: u64, db: usize,
 }
 
 /// Decodes a logical record's payload (checksums verified) into its
-/// commands. `copy` gives each argument its own buffer instead of a slice
-/// of `p` (a big record: its buffer should not live on in a few of them).
+/// commands. With `copy` (a big record), an argument that is not most of
+/// `p` gets its own buffer instead of a slice of `p`, whose memory would
+/// otherwise live on as long as any of them does; one that is (a big
+/// string) keeps the slice.
 pub fn decode_payload(p: &Bytes, copy: bool) -> Option<Vec<(usize, Vec<Bytes>)>> {
     let mut commands = Vec::new();
     let mut pos = 0;
@@ -330,7 +332,7 @@ pub fn decode_payload(p: &Bytes, copy: bool) -> Option<Vec<(usize, Vec<Bytes>)>>
             if len > p.len() - pos {
                 return None;
             }
-            argv.push(if copy {
+            argv.push(if copy && len < p.len() / 2 {
                 Bytes::copy_from_slice(&p[pos..pos + len])
             } else {
                 p.slice(pos..pos + len)

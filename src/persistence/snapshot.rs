@@ -317,7 +317,7 @@ pub fn decode(
             bytes: at - BLOCK as u64,
             crc: reader.crc,
         };
-        let Some(payload) = reader.next()? else {
+        let Some(record) = reader.next()? else {
             return Err(format!(
                 "ends at offset {at} without its footer (the file is truncated)"
             ));
@@ -330,6 +330,7 @@ pub fn decode(
                 db + 1
             )
         };
+        let payload = reader.payload(&record);
         if let Some((db, expire, key, value)) = whole_string(payload) {
             // Most keys of a cache: stored straight from the read buffer.
             if db >= ks.databases() {
@@ -342,9 +343,15 @@ pub fn decode(
             if keep(key) {
                 ks.insert_str(db, key, value, (expire != 0).then_some(expire));
             }
+            reader.joined = Vec::new();
             continue;
         }
-        let payload = Bytes::copy_from_slice(payload);
+        // A chain's payload is moved, not copied (and not kept for the
+        // next chain: it may be hundreds of megabytes).
+        let payload = match record {
+            Payload::Buffered(r) => Bytes::copy_from_slice(&reader.buf[r]),
+            Payload::Joined => Bytes::from(std::mem::take(&mut reader.joined)),
+        };
         if payload.first() == Some(&TAG_FOOTER) {
             let (footer, cut_ms) = Footer::decode(&payload).ok_or_else(|| corrupt("footer"))?;
             if footer != read {
@@ -609,8 +616,16 @@ struct Records<R> {
     /// crc32c of every record read so far.
     crc: u32,
     eof: bool,
-    /// The payload of a chain of fragments, joined.
+    /// The payload of the last record if it was a chain of fragments, joined.
     joined: Vec<u8>,
+}
+
+/// Where the payload of the record `Records::next` read is.
+enum Payload {
+    /// In the read buffer.
+    Buffered(std::ops::Range<usize>),
+    /// In `joined`: a chain of fragments.
+    Joined,
 }
 
 const READ_BYTES: usize = 4 << 20;
@@ -651,7 +666,7 @@ impl<R: Read> Records<R> {
     /// The next logical record's payload; `None` at the end of the file. A
     /// bad checksum, or a chain of fragments that does not hold together,
     /// is an error.
-    fn next(&mut self) -> Result<Option<&[u8]>, String> {
+    fn next(&mut self) -> Result<Option<Payload>, String> {
         let Some((first, payload)) = self.fragment()? else {
             return Ok(None);
         };
@@ -661,11 +676,11 @@ impl<R: Read> Records<R> {
                 self.pos - (HEADER_BYTES + first.len) as u64
             ));
         }
+        self.joined = Vec::new();
         if !first.more {
-            return Ok(Some(&self.buf[payload]));
+            return Ok(Some(Payload::Buffered(payload)));
         }
-        let mut joined = std::mem::take(&mut self.joined);
-        joined.clear();
+        let mut joined = Vec::new();
         joined.extend_from_slice(&self.buf[payload]);
         loop {
             let Some((f, payload)) = self.fragment()? else {
@@ -683,7 +698,14 @@ impl<R: Read> Records<R> {
             }
         }
         self.joined = joined;
-        Ok(Some(&self.joined))
+        Ok(Some(Payload::Joined))
+    }
+
+    fn payload(&self, p: &Payload) -> &[u8] {
+        match p {
+            Payload::Buffered(r) => &self.buf[r.clone()],
+            Payload::Joined => &self.joined,
+        }
     }
 
     /// The next record (one fragment): its header and where its payload is
@@ -926,4 +948,106 @@ pub fn sync_dir(path: &Path) -> Result<(), String> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| format!("cannot sync {}: {e}", dir.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A snapshot file of `records` (framed), its footer's totals right.
+    fn file_of(records: &[u8], version: u32) -> Vec<u8> {
+        let mut file = SegmentHeader {
+            magic: SNAPSHOT_MAGIC,
+            shard: 0,
+            shards: 1,
+            sequence: 1,
+            run_id: "test".into(),
+            version,
+        }
+        .encode();
+        let mut totals = Totals::default();
+        let mut at = 0;
+        let framing = Framing::of_version(version);
+        let mut keys = 0;
+        while at < records.len() {
+            let h: [u8; HEADER_BYTES] = records[at..at + HEADER_BYTES].try_into().unwrap();
+            let f = framing.header(&h).unwrap();
+            keys += (!f.continuation && starts_key(records[at + HEADER_BYTES])) as u64;
+            at += HEADER_BYTES + f.len;
+        }
+        totals.add(records, keys);
+        file.extend_from_slice(records);
+        file.extend_from_slice(&totals.footer(7));
+        file
+    }
+
+    fn load(file: &[u8]) -> Result<Keyspace, String> {
+        let mut ks = Keyspace::new(0, 1, 2);
+        decode(file, (0, 1, 1), &mut ks, &|_| true, &mut |_| {})?;
+        Ok(ks)
+    }
+
+    #[test]
+    fn big_strings_and_elements_are_chains_of_bounded_records() {
+        let big = |b: u8| Bytes::from(vec![b; 2 * MAX_RECORD_PAYLOAD_BYTES + 3]);
+        let mut ks = Keyspace::new(0, 1, 2);
+        ks.insert(1, b"s", Value::Str(big(1)), Some(99));
+        let list: VecDeque<Bytes> = (0..5).map(|i| big(10 + i)).collect();
+        ks.insert(1, b"l", Value::List(list.clone()), None);
+        let mut records = Vec::new();
+        ks.keys(1, 0, |e| encode_entry(&mut records, 1, e));
+        // Every record within the size rule.
+        let mut at = 0;
+        while at < records.len() {
+            let h: [u8; HEADER_BYTES] = records[at..at + HEADER_BYTES].try_into().unwrap();
+            let f = Framing::CURRENT
+                .header(&h)
+                .expect("a record within the rule");
+            at += HEADER_BYTES + f.len;
+        }
+        let mut back = load(&file_of(&records, record::FORMAT_VERSION)).unwrap();
+        let s = back.lookup(1, b"s", 0).unwrap();
+        assert_eq!(s.str_bytes(), Some(big(1)));
+        assert_eq!(s.expire_at(), Some(99));
+        match back.lookup(1, b"l", 0).unwrap().value() {
+            Some(Value::List(l)) => assert!(*l == list),
+            _ => panic!("not the list"),
+        }
+        // A chain cut short is an error, not a shorter value.
+        let mut file = file_of(&records, record::FORMAT_VERSION);
+        let second = BLOCK + HEADER_BYTES + MAX_RECORD_PAYLOAD_BYTES;
+        file.drain(second..second + HEADER_BYTES + MAX_RECORD_PAYLOAD_BYTES);
+        assert!(load(&file).is_err());
+    }
+
+    #[test]
+    fn a_version_1_snapshot_with_a_big_record_still_loads() {
+        // Version 1: a string entry of 200 KB in one record, no flags.
+        let value = vec![3u8; 200_000];
+        let mut payload = vec![TAG_ENTRY, 0, TYPE_STR];
+        payload.extend_from_slice(&0u64.to_le_bytes());
+        record::put_bytes(&mut payload, b"k");
+        payload.extend_from_slice(&1u32.to_le_bytes());
+        record::put_bytes(&mut payload, &value);
+        let mut records = (payload.len() as u32).to_le_bytes().to_vec();
+        records.extend_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
+        records.extend_from_slice(&payload);
+        let mut ks = load(&file_of(&records, 1)).unwrap();
+        assert_eq!(
+            ks.lookup(0, b"k", 0).unwrap().str_bytes(),
+            Some(Bytes::from(value))
+        );
+        // The same record in a version 2 file breaks the size rule.
+        assert!(load(&file_of_unchecked(&records)).is_err());
+    }
+
+    /// A version 2 file around `records`, whatever they hold.
+    fn file_of_unchecked(records: &[u8]) -> Vec<u8> {
+        let mut file = header(0, 1, 1);
+        let mut totals = Totals::default();
+        totals.add(records, 1);
+        file.extend_from_slice(records);
+        file.extend_from_slice(&totals.footer(7));
+        file
+    }
 }
