@@ -212,7 +212,9 @@ fn snapshot_with_checksums(records: &[u8]) -> Vec<u8> {
             file[start + 9..start + 17].copy_from_slice(&bytes.to_le_bytes());
             file[start + 25..start + 29].copy_from_slice(&crc.to_le_bytes());
         }
-        keys += snapshot::starts_key(file[start]) as u64;
+        // A fragment that continues a record starts with no tag.
+        let continues = u32_at(&file, pos) & FLAG_CONTINUATION != 0;
+        keys += (!continues && snapshot::starts_key(file[start])) as u64;
         let record_crc = crc32c::crc32c(&file[start..end]);
         file[pos + 4..pos + 8].copy_from_slice(&record_crc.to_le_bytes());
         crc = crc32c::crc32c_append(crc, &file[pos..end]);
