@@ -13,7 +13,9 @@ use crate::commands::{apply_logged, dispatch, Session};
 use crate::config::Config;
 use crate::keyspace::{Keyspace, Value};
 use crate::node::{ClientInfo, Node, Persist};
-use crate::persistence::record::{SegmentHeader, BLOCK, HEADER_BYTES, SEGMENT_MAGIC};
+use crate::persistence::record::{
+    SegmentHeader, BLOCK, FLAG_CONTINUATION, FLAG_MORE, FORMAT_VERSION, HEADER_BYTES, SEGMENT_MAGIC,
+};
 use crate::persistence::{aof, snapshot};
 use crate::protocol::Request;
 use crate::shard::Shard;
@@ -161,6 +163,7 @@ fn segment_with_checksums(records: &[u8]) -> Vec<u8> {
         shards: 1,
         sequence: 1,
         run_id: "fuzz".into(),
+        version: FORMAT_VERSION,
     }
     .encode();
     file.extend_from_slice(records);
@@ -171,7 +174,7 @@ fn segment_with_checksums(records: &[u8]) -> Vec<u8> {
             pos += block_left;
             continue;
         }
-        let len = u32_at(&file, pos) as usize;
+        let len = payload_len(&file, pos);
         if len == 0 {
             file[pos + 4..pos + 8].fill(0);
             pos += block_left;
@@ -195,7 +198,7 @@ fn snapshot_with_checksums(records: &[u8]) -> Vec<u8> {
     file.extend_from_slice(records);
     let (mut pos, mut keys, mut crc) = (BLOCK, 0u64, 0u32);
     while pos + HEADER_BYTES < file.len() {
-        let len = u32_at(&file, pos) as usize;
+        let len = payload_len(&file, pos);
         let start = pos + HEADER_BYTES;
         let Some(end) = start
             .checked_add(len)
@@ -209,13 +212,21 @@ fn snapshot_with_checksums(records: &[u8]) -> Vec<u8> {
             file[start + 9..start + 17].copy_from_slice(&bytes.to_le_bytes());
             file[start + 25..start + 29].copy_from_slice(&crc.to_le_bytes());
         }
-        keys += snapshot::starts_key(file[start]) as u64;
+        // A fragment that continues a record starts with no tag.
+        let continues = u32_at(&file, pos) & FLAG_CONTINUATION != 0;
+        keys += (!continues && snapshot::starts_key(file[start])) as u64;
         let record_crc = crc32c::crc32c(&file[start..end]);
         file[pos + 4..pos + 8].copy_from_slice(&record_crc.to_le_bytes());
         crc = crc32c::crc32c_append(crc, &file[pos..end]);
         pos = end;
     }
     file
+}
+
+/// The payload length a record header at `pos` claims, without its
+/// fragment flags.
+fn payload_len(b: &[u8], pos: usize) -> usize {
+    (u32_at(b, pos) & !(FLAG_MORE | FLAG_CONTINUATION)) as usize
 }
 
 fn u32_at(b: &[u8], pos: usize) -> u32 {

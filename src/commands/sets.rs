@@ -242,8 +242,9 @@ pub fn sscan(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
 
 /// Replaces whatever is at `args[1]` with the set of `args[2..]` (the STORE
 /// forms, once the members were gathered from every shard); an empty result
-/// deletes the key. Logged as DEL + SADD: replay must not depend on the
-/// source keys, which may live on other shards.
+/// deletes the key. Logged as DEL + SADDs of bounded size
+/// (`rewrite::commands_for`), one logical record: replay must not depend
+/// on the source keys, which may live on other shards.
 pub fn store(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     let key = &args[1];
     let existed = ctx.ks.remove(ctx.db, key).is_some();
@@ -256,11 +257,11 @@ pub fn store(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
             set.insert(m.clone());
         }
         let n = set.len();
-        ctx.ks.insert(ctx.db, key, Value::Set(Box::new(set)), None);
-        let mut effect = Vec::with_capacity(args.len());
-        effect.push(Bytes::from_static(b"SADD"));
-        effect.extend(args[1..].iter().cloned());
-        ctx.effect(effect);
+        let value = Value::Set(Box::new(set));
+        for argv in crate::persistence::rewrite::commands_for(key, &value, None) {
+            ctx.effect(argv);
+        }
+        ctx.ks.insert(ctx.db, key, value, None);
         return Frame::Integer(n as i64);
     }
     Frame::Integer(0)

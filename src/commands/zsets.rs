@@ -715,8 +715,9 @@ pub fn store(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
 }
 
 /// Replaces whatever is at `key` with the sorted set of `pairs` (none:
-/// deletes it); replies with its size. Logged as DEL + ZADD, independent of
-/// the source keys, which may live on other shards.
+/// deletes it); replies with its size. Logged as DEL + ZADDs of bounded
+/// size (`rewrite::commands_for`), one logical record, independent of the
+/// source keys, which may live on other shards.
 fn store_pairs(ctx: &mut Ctx, key: &Bytes, pairs: Vec<(Bytes, f64)>) -> Frame {
     if ctx.ks.remove(ctx.db, key).is_some() {
         ctx.effect(vec![Bytes::from_static(b"DEL"), key.clone()]);
@@ -724,17 +725,15 @@ fn store_pairs(ctx: &mut Ctx, key: &Bytes, pairs: Vec<(Bytes, f64)>) -> Frame {
     if pairs.is_empty() {
         return Frame::Integer(0);
     }
-    let mut effect = Vec::with_capacity(2 + 2 * pairs.len());
-    effect.push(Bytes::from_static(b"ZADD"));
-    effect.push(key.clone());
     let mut z = ZSet::new();
     for (m, s) in pairs {
-        effect.push(Bytes::from(format_double(s)));
-        effect.push(m.clone());
         z.insert(m, s);
     }
     let n = z.len();
-    ctx.ks.insert(ctx.db, key, Value::ZSet(Box::new(z)), None);
-    ctx.effect(effect);
+    let value = Value::ZSet(Box::new(z));
+    for argv in crate::persistence::rewrite::commands_for(key, &value, None) {
+        ctx.effect(argv);
+    }
+    ctx.ks.insert(ctx.db, key, value, None);
     Frame::Integer(n as i64)
 }

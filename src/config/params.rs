@@ -331,7 +331,9 @@ pub const PARAMS: &[Param] = &[
         name: "proto-max-bulk-len",
         get: |c| c.proto_max_bulk_len.to_string(),
         set: Some(|c, v| {
-            c.proto_max_bulk_len = memory_in(v, 1024, 1 << 40)? as usize;
+            // An element's length is a u32 in the persistence formats.
+            let most = crate::persistence::record::MAX_ELEMENT_BYTES as u64;
+            c.proto_max_bulk_len = memory_in(v, 1024, most)? as usize;
             Ok(())
         }),
         load: None,

@@ -17,7 +17,7 @@
 //! docs/aof.md). At start-up each shard replays its segments (`replay`)
 //! before it serves, then starts a new segment.
 
-use super::record::{self, SegmentHeader, BLOCK, HEADER_BYTES, MAX_RECORD_BYTES};
+use super::record::{self, Framing, SegmentHeader, BLOCK, HEADER_BYTES};
 use bytes::Bytes;
 use futures_channel::oneshot;
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
@@ -149,9 +149,17 @@ pub struct Segment {
 
 impl AofBuffer {
     pub fn append(&mut self, db: usize, argv: &[Bytes]) {
+        self.append_all(db, std::slice::from_ref(&argv));
+    }
+
+    /// Appends the effects of one write as one logical record: replay
+    /// applies all of them or, if a crash tore the record, none.
+    pub fn append_all<A: AsRef<[Bytes]>>(&mut self, db: usize, commands: &[A]) {
+        if commands.is_empty() {
+            return;
+        }
         // `log` starts on a block boundary.
-        record::skip_block_tail(&mut self.log, 0);
-        record::encode(&mut self.log, db, argv);
+        record::encode_placed(&mut self.log, 0, db, commands);
         self.appended += 1;
         if self.policy == Fsync::Always {
             let _ = self.wake.try_send(());
@@ -290,6 +298,7 @@ pub fn segment_header(shard: usize, shards: usize, seq: u64) -> Vec<u8> {
         shards: shards as u32,
         sequence: seq,
         run_id: crate::runtime::run_id().to_string(),
+        version: record::FORMAT_VERSION,
     }
     .encode()
 }
@@ -374,25 +383,71 @@ pub fn decode_segment(
             h.sequence
         ));
     }
-    let mut reader = Window::new(src, len);
+    let mut reader = Window::new(src, len, Framing::of_version(h.version));
     let mut pos = BLOCK as u64;
     let mut records = 0;
+    // The logical record being joined from its fragments: where it starts,
+    // and its payload so far.
+    let mut chain: Option<(u64, Vec<u8>)> = None;
     while pos < len {
         let block_left = BLOCK as u64 - pos % BLOCK as u64;
-        let Some((payload, next)) = reader.record_at(pos, block_left) else {
-            if reader.valid_record_after(pos) {
-                return Ok(SegmentEnd::Corrupt { records, at: pos });
+        let bad = match reader.record_at(pos, block_left) {
+            Read::Skip(next) => {
+                pos = next;
+                continue;
             }
-            return Ok(SegmentEnd::Torn { records, at: pos });
+            // Padding comes only between logical records (at sync points).
+            Read::Padding(next) if chain.is_none() => {
+                pos = next;
+                continue;
+            }
+            Read::Padding(_) | Read::Bad => true,
+            Read::Record(f, payload, next) => {
+                let complete = match (&mut chain, f.continuation) {
+                    (None, false) if !f.more => Some(Bytes::copy_from_slice(payload)),
+                    (None, false) => {
+                        chain = Some((pos, payload.to_vec()));
+                        None
+                    }
+                    (Some((_, joined)), true) => {
+                        joined.extend_from_slice(payload);
+                        (!f.more).then(|| Bytes::from(std::mem::take(joined)))
+                    }
+                    // A continuation of nothing, or a new record where the
+                    // chain should go on: not what a writer makes.
+                    _ => {
+                        let at = chain_or_here(&chain, pos);
+                        return Ok(end_at(&mut reader, pos, at, records));
+                    }
+                };
+                if let Some(payload) = complete {
+                    let start = chain.take().map_or(pos, |(s, _)| s);
+                    // A record of several fragments: each argument gets its
+                    // own buffer rather than pinning the whole record.
+                    let copy = payload.len() > record::MAX_RECORD_PAYLOAD_BYTES;
+                    match record::decode_payload(&payload, copy) {
+                        Some(commands) => {
+                            for (db, argv) in commands {
+                                apply(db, argv);
+                            }
+                        }
+                        None => return Ok(SegmentEnd::Corrupt { records, at: start }),
+                    }
+                    records += 1;
+                }
+                pos = next;
+                false
+            }
         };
-        if let Some(payload) = payload {
-            match record::decode_payload(&payload) {
-                Some((db, argv)) => apply(db, argv),
-                None => return Ok(SegmentEnd::Corrupt { records, at: pos }),
-            }
-            records += 1;
+        if bad {
+            let at = chain_or_here(&chain, pos);
+            return Ok(end_at(&mut reader, pos, at, records));
         }
-        pos = next;
+    }
+    if let Some((start, _)) = chain {
+        // The file ends inside a chain: its last fragments were never
+        // written, a torn tail.
+        return Ok(SegmentEnd::Torn { records, at: start });
     }
     Ok(SegmentEnd::Clean {
         records,
@@ -400,12 +455,48 @@ pub fn decode_segment(
     })
 }
 
+/// Where the damage found at `pos` counts from: the start of the logical
+/// record it cuts short, if any.
+fn chain_or_here(chain: &Option<(u64, Vec<u8>)>, pos: u64) -> u64 {
+    chain.as_ref().map_or(pos, |(start, _)| *start)
+}
+
+/// How a segment ends when the record at `pos` is bad: corruption if a
+/// valid record starts after it, else a torn tail; the valid records end at
+/// `at`.
+fn end_at<R: ReadAt + ?Sized>(
+    reader: &mut Window<'_, R>,
+    pos: u64,
+    at: u64,
+    records: u64,
+) -> SegmentEnd {
+    if reader.valid_record_after(pos) {
+        SegmentEnd::Corrupt { records, at }
+    } else {
+        SegmentEnd::Torn { records, at }
+    }
+}
+
 /// Buffered positional reads over a segment.
 struct Window<'a, R: ReadAt + ?Sized> {
     src: &'a R,
     len: u64,
+    framing: Framing,
     start: u64,
     data: Vec<u8>,
+}
+
+/// What `Window::record_at` found.
+enum Read<'a> {
+    /// A valid record (a whole logical record or one fragment of one), and
+    /// where the next one starts.
+    Record(record::Fragment, &'a [u8], u64),
+    /// A zero header: padding to the next block, where reading goes on.
+    Padding(u64),
+    /// A block remainder too short for a header: reading goes on at `next`.
+    Skip(u64),
+    /// A bad or cut-off record.
+    Bad,
 }
 
 const WINDOW_BYTES: usize = 1 << 20;
@@ -415,10 +506,11 @@ const SCAN_BUDGET: u64 = 2;
 const COMMAND_NAME_MAX_BYTES: u64 = 64;
 
 impl<'a, R: ReadAt + ?Sized> Window<'a, R> {
-    fn new(src: &'a R, len: u64) -> Window<'a, R> {
+    fn new(src: &'a R, len: u64, framing: Framing) -> Window<'a, R> {
         Window {
             src,
             len,
+            framing,
             start: 0,
             data: Vec::new(),
         }
@@ -440,29 +532,34 @@ impl<'a, R: ReadAt + ?Sized> Window<'a, R> {
         Some(&self.data[off..off + n])
     }
 
-    /// The record at `pos`: `Some((Some(payload), next))` for a valid one,
-    /// `Some((None, next))` for padding, `None` for a bad or cut-off one.
-    fn record_at(&mut self, pos: u64, block_left: u64) -> Option<(Option<Bytes>, u64)> {
+    /// The record at `pos`, with `block_left` bytes left in its block.
+    fn record_at(&mut self, pos: u64, block_left: u64) -> Read<'_> {
         if block_left < HEADER_BYTES as u64 {
-            return Some((None, pos + block_left));
+            return Read::Skip(pos + block_left);
         }
-        let h = self.get(pos, HEADER_BYTES)?;
-        let len = u32::from_le_bytes(h[0..4].try_into().ok()?) as usize;
-        let crc = u32::from_le_bytes(h[4..8].try_into().ok()?);
-        if len == 0 {
-            return (crc == 0).then_some((None, pos + block_left));
+        let framing = self.framing;
+        let Some(h) = self
+            .get(pos, HEADER_BYTES)
+            .and_then(|h| <[u8; HEADER_BYTES]>::try_from(h).ok())
+        else {
+            return Read::Bad;
+        };
+        let Some(f) = framing.header(&h) else {
+            return Read::Bad;
+        };
+        if f.len == 0 {
+            // Padding is all zeros: no flags, no checksum.
+            return if h == [0; HEADER_BYTES] {
+                Read::Padding(pos + block_left)
+            } else {
+                Read::Bad
+            };
         }
-        if len > MAX_RECORD_BYTES {
-            return None;
+        let next = pos + (HEADER_BYTES + f.len) as u64;
+        match self.get(pos + HEADER_BYTES as u64, f.len) {
+            Some(payload) if crc32c::crc32c(payload) == f.crc => Read::Record(f, payload, next),
+            _ => Read::Bad,
         }
-        let payload = self.get(pos + HEADER_BYTES as u64, len)?;
-        if crc32c::crc32c(payload) != crc {
-            return None;
-        }
-        Some((
-            Some(Bytes::copy_from_slice(payload)),
-            pos + (HEADER_BYTES + len) as u64,
-        ))
     }
 
     /// Whether any valid record starts at a block boundary after `pos`: every
@@ -484,7 +581,7 @@ impl<'a, R: ReadAt + ?Sized> Window<'a, R> {
                     return true;
                 }
                 budget -= claimed;
-                if let Some((Some(_), _)) = self.record_at(b, BLOCK as u64) {
+                if let Read::Record(..) = self.record_at(b, BLOCK as u64) {
                     return true;
                 }
             }
@@ -493,21 +590,25 @@ impl<'a, R: ReadAt + ?Sized> Window<'a, R> {
         false
     }
 
-    /// The payload length the header at `b` claims, if the record would end
-    /// within the file and its payload starts as a command's does: at least
-    /// one argument, the first (the command's name) at most
+    /// The payload length the header at `b` claims, if it starts a logical
+    /// record (not a fragment continuing one), the record would end within
+    /// the file, and its payload starts as a command's does: at least one
+    /// argument, the first (the command's name) at most
     /// `COMMAND_NAME_MAX_BYTES` long. The blocks of a torn record of
     /// arbitrary bytes almost never pass.
     fn looks_like_record(&mut self, b: u64) -> Option<u64> {
+        let framing = self.framing;
         let h = self.get(b, HEADER_BYTES + 9)?;
+        let f = framing.header(h[..HEADER_BYTES].try_into().ok()?)?;
         let u32_at = |o: usize| u32::from_le_bytes([h[o], h[o + 1], h[o + 2], h[o + 3]]) as u64;
         let (len, argc, name) = (
-            u32_at(0),
+            f.len as u64,
             u32_at(HEADER_BYTES + 1),
             u32_at(HEADER_BYTES + 5),
         );
         let fits = b + HEADER_BYTES as u64 + len <= self.len;
-        (fits && argc >= 1 && name <= COMMAND_NAME_MAX_BYTES && 9 + name <= len).then_some(len)
+        (fits && !f.continuation && argc >= 1 && name <= COMMAND_NAME_MAX_BYTES && 9 + name <= len)
+            .then_some(len)
     }
 }
 
@@ -1217,44 +1318,56 @@ mod tests {
 
     #[test]
     fn a_file_of_headers_claiming_long_records_is_read_in_linear_time() {
-        // After one valid record, every block claims a record reaching the
-        // end of the file, with a wrong checksum.
-        let blocks = 2048;
-        let mut file = segment_header(0, 1, 1);
-        file.resize(BLOCK * blocks, 0);
-        let mut first = Vec::new();
-        record::encode(
-            &mut first,
-            0,
-            &[Bytes::from_static(b"SET"), Bytes::from_static(b"k")],
-        );
-        file[BLOCK..BLOCK + first.len()].copy_from_slice(&first);
-        for b in 2..blocks {
-            let at = b * BLOCK;
-            let claimed = (file.len() - at - HEADER_BYTES) as u32;
-            file[at..at + 4].copy_from_slice(&claimed.to_le_bytes());
-            file[at + 4..at + 8].copy_from_slice(&1u32.to_le_bytes());
-            // db 0, one argument, a 3-byte name: it looks like a record.
-            file[at + 9..at + 13].copy_from_slice(&1u32.to_le_bytes());
-            file[at + 13..at + 17].copy_from_slice(&3u32.to_le_bytes());
+        // After one valid record, every block claims a record as long as
+        // the format allows (version 1: reaching the end of the file;
+        // version 2: the size rule's bound), with a wrong checksum.
+        for version in [1, record::FORMAT_VERSION] {
+            let blocks = 2048;
+            let mut file = SegmentHeader {
+                magic: record::SEGMENT_MAGIC,
+                shard: 0,
+                shards: 1,
+                sequence: 1,
+                run_id: "test".into(),
+                version,
+            }
+            .encode();
+            file.resize(BLOCK * blocks, 0);
+            let mut first = Vec::new();
+            record::encode(
+                &mut first,
+                0,
+                &[Bytes::from_static(b"SET"), Bytes::from_static(b"k")],
+            );
+            file[BLOCK..BLOCK + first.len()].copy_from_slice(&first);
+            let most = Framing::of_version(version).max_record_bytes();
+            for b in 2..blocks {
+                let at = b * BLOCK;
+                let claimed = (file.len() - at - HEADER_BYTES).min(most) as u32;
+                file[at..at + 4].copy_from_slice(&claimed.to_le_bytes());
+                file[at + 4..at + 8].copy_from_slice(&1u32.to_le_bytes());
+                // db 0, one argument, a 3-byte name: it looks like a record.
+                file[at + 9..at + 13].copy_from_slice(&1u32.to_le_bytes());
+                file[at + 13..at + 17].copy_from_slice(&3u32.to_le_bytes());
+            }
+            // The record after the valid one is damaged: a bad checksum.
+            file[BLOCK + 4] ^= 0xff;
+            let src = Counted {
+                bytes: &file,
+                read: Cell::new(0),
+            };
+            let end = decode_segment(&src, file.len() as u64, None, None, |_, _| {}).unwrap();
+            assert!(
+                matches!(end, SegmentEnd::Corrupt { records: 0, .. }),
+                "version {version}: {end:?}"
+            );
+            let len = file.len() as u64;
+            assert!(
+                src.read.get() <= (SCAN_BUDGET + 2) * len,
+                "version {version}: read {} bytes of a {len}-byte file",
+                src.read.get()
+            );
         }
-        // The record after the valid one is damaged: a bad checksum.
-        file[BLOCK + 4] ^= 0xff;
-        let src = Counted {
-            bytes: &file,
-            read: Cell::new(0),
-        };
-        let end = decode_segment(&src, file.len() as u64, None, None, |_, _| {}).unwrap();
-        assert!(
-            matches!(end, SegmentEnd::Corrupt { records: 0, .. }),
-            "{end:?}"
-        );
-        let len = file.len() as u64;
-        assert!(
-            src.read.get() <= (SCAN_BUDGET + 2) * len,
-            "read {} bytes of a {len}-byte file",
-            src.read.get()
-        );
     }
 
     #[test]
@@ -1295,5 +1408,156 @@ mod tests {
                 at: 2 * BLOCK as u64
             }
         );
+    }
+
+    /// A segment holding a small record, then one logical record of four
+    /// fragments, then (`after`) another small record written later, on a
+    /// fresh block; and the offsets where the big record's fragments start.
+    fn segment_with_a_chain(after: bool) -> (Vec<u8>, Vec<usize>) {
+        let set =
+            |k: &'static [u8], v: Bytes| vec![Bytes::from_static(b"SET"), Bytes::from_static(k), v];
+        let mut file = segment_header(0, 1, 1);
+        record::encode_placed(&mut file, 0, 0, &[set(b"a", Bytes::from_static(b"1"))]);
+        file.resize(2 * BLOCK, 0);
+        let start = file.len();
+        let big = Bytes::from(vec![9u8; 3 * record::MAX_RECORD_PAYLOAD_BYTES + 10]);
+        let del = vec![Bytes::from_static(b"DEL"), Bytes::from_static(b"a")];
+        record::encode_placed(&mut file, 0, 0, &[del, set(b"big", big)]);
+        let mut starts = vec![start];
+        let mut at = start;
+        while let Some(n) = record::framed_len(&file[at..]) {
+            at += n;
+            if at + HEADER_BYTES > file.len() {
+                break;
+            }
+            if BLOCK - at % BLOCK < HEADER_BYTES {
+                at = record::align_up(at as u64) as usize;
+            }
+            starts.push(at);
+        }
+        if after {
+            file.resize(record::align_up(file.len() as u64) as usize, 0);
+            record::encode_placed(&mut file, 0, 0, &[set(b"c", Bytes::from_static(b"3"))]);
+        }
+        (file, starts)
+    }
+
+    fn keys_replayed(file: &[u8]) -> (SegmentEnd, Vec<Vec<u8>>) {
+        let mut keys = Vec::new();
+        let end = decode_segment(file, file.len() as u64, None, None, |_, argv| {
+            keys.push(argv[1].to_vec())
+        })
+        .unwrap();
+        (end, keys)
+    }
+
+    #[test]
+    fn a_record_torn_between_its_fragments_is_a_torn_tail() {
+        let (file, starts) = segment_with_a_chain(false);
+        assert_eq!(starts.len(), 4, "{starts:?}");
+        let (end, keys) = keys_replayed(&file);
+        assert_eq!(
+            end,
+            SegmentEnd::Clean {
+                records: 2,
+                bytes: file.len() as u64
+            }
+        );
+        assert_eq!(keys, [b"a".to_vec(), b"a".to_vec(), b"big".to_vec()]);
+        // Cut right after a whole fragment (between two), or inside one:
+        // the record is dropped whole, the segment ends where it started.
+        let chain = starts[0] as u64;
+        for cut in [
+            starts[1],
+            starts[2],
+            starts[3],
+            starts[3] + 4,
+            starts[2] + 1000,
+            file.len() - 1,
+        ] {
+            let (end, keys) = keys_replayed(&file[..cut]);
+            assert_eq!(
+                end,
+                SegmentEnd::Torn {
+                    records: 1,
+                    at: chain
+                },
+                "cut at {cut}"
+            );
+            assert_eq!(
+                keys,
+                [b"a".to_vec()],
+                "cut at {cut}: nothing of the torn record"
+            );
+        }
+    }
+
+    #[test]
+    fn a_broken_chain_followed_by_valid_records_is_corruption() {
+        let (mut file, starts) = segment_with_a_chain(true);
+        assert_eq!(
+            keys_replayed(&file).0,
+            SegmentEnd::Clean {
+                records: 3,
+                bytes: file.len() as u64
+            }
+        );
+        // The third fragment damaged: a later record exists, so this is
+        // not a torn tail, and nothing of the chain was applied.
+        file[starts[2] + HEADER_BYTES + 5] ^= 1;
+        let (end, keys) = keys_replayed(&file);
+        assert_eq!(
+            end,
+            SegmentEnd::Corrupt {
+                records: 1,
+                at: starts[0] as u64
+            }
+        );
+        assert_eq!(keys, [b"a".to_vec()]);
+        // A fragment's "more" flag cleared: the chain ends early and the
+        // next fragment continues nothing.
+        let (mut file, starts) = segment_with_a_chain(true);
+        file[starts[1] + 3] &= !0x80;
+        let (end, _) = keys_replayed(&file);
+        assert!(matches!(end, SegmentEnd::Corrupt { .. }), "{end:?}");
+    }
+
+    #[test]
+    fn a_version_1_segment_with_a_big_record_still_loads() {
+        let mut file = SegmentHeader {
+            magic: record::SEGMENT_MAGIC,
+            shard: 0,
+            shards: 1,
+            sequence: 1,
+            run_id: "old".into(),
+            version: 1,
+        }
+        .encode();
+        // Version 1 framing: one record, however long, no flags.
+        let value = vec![5u8; 300_000];
+        let argv = [
+            Bytes::from_static(b"SET"),
+            Bytes::from_static(b"k"),
+            Bytes::from(value.clone()),
+        ];
+        let mut payload = vec![0u8];
+        payload.extend_from_slice(&3u32.to_le_bytes());
+        for a in &argv {
+            payload.extend_from_slice(&(a.len() as u32).to_le_bytes());
+            payload.extend_from_slice(a);
+        }
+        file.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        file.extend_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
+        file.extend_from_slice(&payload);
+        let mut got = Vec::new();
+        let end = decode_segment(&file[..], file.len() as u64, None, None, |_, argv| {
+            got = argv
+        })
+        .unwrap();
+        assert!(
+            matches!(end, SegmentEnd::Clean { records: 1, .. }),
+            "{end:?}"
+        );
+        assert_eq!(got, argv);
     }
 }

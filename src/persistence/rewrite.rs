@@ -1,15 +1,15 @@
 //! A value as the commands that rebuild it: how a key moved between shards is
 //! logged on its new shard, and what a log rewrite writes for each live key
-//! (the log base of AOF-only mode). Large collections are split into several
-//! commands of bounded size.
+//! (the log base of AOF-only mode), and what a *STORE logs. Large
+//! collections are split into several commands of about
+//! `record::MAX_RECORD_PAYLOAD_BYTES` each (the size rule; an element is
+//! never split: a command holding a big one is a record of several
+//! fragments, as is a big string's SET).
 
-use super::record;
+use super::record::{self, MAX_RECORD_PAYLOAD_BYTES};
 use crate::keyspace::{Entry, Value};
 use crate::protocol::format_double;
 use bytes::Bytes;
-
-/// Most elements one rebuilding command carries (Redis's AOF rewrite uses 64).
-const ITEMS_PER_COMMAND: usize = 64;
 
 /// The commands that recreate `key` holding `value`, expiring at `expire_at`.
 pub fn commands_for(key: &Bytes, value: &Value, expire_at: Option<u64>) -> Vec<Vec<Bytes>> {
@@ -61,7 +61,10 @@ fn commands_from(
     let mut at = from;
     while items.peek().is_some() {
         let mut argv = vec![word(cmd), key.clone()];
-        for item in items.by_ref().take(ITEMS_PER_COMMAND) {
+        let mut bytes = record::command_bytes(&argv);
+        while bytes < MAX_RECORD_PAYLOAD_BYTES {
+            let Some(item) = items.next() else { break };
+            bytes += record::command_bytes(&item) - 5;
             argv.extend(item);
             at += 1;
         }

@@ -13,8 +13,10 @@
 //!
 //! Strings are `[len: u32][bytes]`; a collection's items are its elements
 //! (a hash's as field, value; a sorted set's as score f64 LE, member). A big
-//! collection is split into records of at most `PART_ITEMS` items, so no
-//! record grows with the value. The records of one key follow each other,
+//! collection is split into records of about `MAX_RECORD_PAYLOAD_BYTES`
+//! (the size rule, `record`), so no record grows with the value; a record
+//! that passes the rule (a big string or element) is a chain of fragments,
+//! which the reader joins. The records of one key follow each other,
 //! but for the one `open` key at a time: a value the writer serialized over
 //! several steps, between which other keys' records may come. Keys come in
 //! no particular order (slots are serialized as the writer
@@ -25,7 +27,7 @@
 //! (`FileSink`). Loading is a sequential read with checksums all the way.
 
 use super::aof::write_block_aligned;
-use super::record::{self, SegmentHeader, BLOCK, HEADER_BYTES, MAX_RECORD_BYTES};
+use super::record::{self, Framing, SegmentHeader, BLOCK, HEADER_BYTES, MAX_RECORD_PAYLOAD_BYTES};
 use crate::keyspace::{Entry, Hash, Keyspace, Set, Value, ZSet};
 use bytes::Bytes;
 use glommio::io::{DmaFile, OpenOptions};
@@ -36,8 +38,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub const SNAPSHOT_MAGIC: &[u8; 8] = b"RCSNAP\0\x01";
-/// Most items one record carries.
-const PART_ITEMS: usize = 1024;
 
 const TAG_ENTRY: u8 = 1;
 const TAG_MORE: u8 = 2;
@@ -72,6 +72,7 @@ pub fn header(shard: usize, shards: usize, generation: u64) -> Vec<u8> {
         shards: shards as u32,
         sequence: generation,
         run_id: crate::runtime::run_id().to_string(),
+        version: record::FORMAT_VERSION,
     }
     .encode()
 }
@@ -93,7 +94,10 @@ pub fn encode_entry_from(
     from: usize,
     stop_at: usize,
 ) -> Option<usize> {
-    let first_tag = if stop_at != usize::MAX && e.value().map_or(1, items) > PART_ITEMS {
+    // A collection of two items or more may take several records (an item
+    // is never split between records; a record bigger than the size rule
+    // is a chain of fragments).
+    let first_tag = if stop_at != usize::MAX && e.value().map_or(1, items) > 1 {
         TAG_OPEN
     } else {
         TAG_ENTRY
@@ -174,7 +178,7 @@ struct Head<'a> {
     first_tag: u8,
 }
 
-/// Records of at most `PART_ITEMS` items each, the first (when `from` is
+/// Records of about `MAX_RECORD_PAYLOAD_BYTES` each, the first (when `from` is
 /// 0) an entry or open record and the rest `more` records, until the items
 /// end (`None`) or `out` holds `stop_at` bytes (the item to go on from).
 fn parts<I>(
@@ -198,8 +202,11 @@ fn parts<I>(
             record::put_bytes(o, head.key);
             let count_at = o.len();
             o.extend_from_slice(&[0; 4]);
+            // Items until the record reaches the size rule's bytes (the last
+            // one may pass it: the record is then fragmented).
             let mut n = 0u32;
-            for item in items.by_ref().take(PART_ITEMS) {
+            while o.len() - count_at < MAX_RECORD_PAYLOAD_BYTES {
+                let Some(item) = items.next() else { break };
                 put(o, item);
                 n += 1;
             }
@@ -292,7 +299,7 @@ pub fn decode(
             h.shard, h.shards, h.sequence, expect.0, expect.1, expect.2
         ));
     }
-    let mut reader = Records::new(f, BLOCK as u64);
+    let mut reader = Records::new(f, BLOCK as u64, Framing::of_version(h.version));
     let mut keys = 0;
     // The key whose records came last, and the one key whose records may
     // still come after others' (written over several steps: `TAG_OPEN`).
@@ -310,7 +317,7 @@ pub fn decode(
             bytes: at - BLOCK as u64,
             crc: reader.crc,
         };
-        let Some(payload) = reader.next()? else {
+        let Some(record) = reader.next()? else {
             return Err(format!(
                 "ends at offset {at} without its footer (the file is truncated)"
             ));
@@ -323,6 +330,7 @@ pub fn decode(
                 db + 1
             )
         };
+        let payload = reader.payload(&record);
         if let Some((db, expire, key, value)) = whole_string(payload) {
             // Most keys of a cache: stored straight from the read buffer.
             if db >= ks.databases() {
@@ -335,9 +343,15 @@ pub fn decode(
             if keep(key) {
                 ks.insert_str(db, key, value, (expire != 0).then_some(expire));
             }
+            reader.joined = Vec::new();
             continue;
         }
-        let payload = Bytes::copy_from_slice(payload);
+        // A chain's payload is moved, not copied (and not kept for the
+        // next chain: it may be hundreds of megabytes).
+        let payload = match record {
+            Payload::Buffered(r) => Bytes::copy_from_slice(&reader.buf[r]),
+            Payload::Joined => Bytes::from(std::mem::take(&mut reader.joined)),
+        };
         if payload.first() == Some(&TAG_FOOTER) {
             let (footer, cut_ms) = Footer::decode(&payload).ok_or_else(|| corrupt("footer"))?;
             if footer != read {
@@ -590,9 +604,11 @@ impl Footer {
     }
 }
 
-/// Framed records read one after another from a file.
+/// Framed records read one after another from a file; a chain of
+/// fragments comes out as the one logical record it makes.
 struct Records<R> {
     file: R,
+    framing: Framing,
     buf: Vec<u8>,
     start: usize,
     /// File offset of `buf[start]`.
@@ -600,19 +616,31 @@ struct Records<R> {
     /// crc32c of every record read so far.
     crc: u32,
     eof: bool,
+    /// The payload of the last record if it was a chain of fragments, joined.
+    joined: Vec<u8>,
+}
+
+/// Where the payload of the record `Records::next` read is.
+enum Payload {
+    /// In the read buffer.
+    Buffered(std::ops::Range<usize>),
+    /// In `joined`: a chain of fragments.
+    Joined,
 }
 
 const READ_BYTES: usize = 4 << 20;
 
 impl<R: Read> Records<R> {
-    fn new(file: R, pos: u64) -> Records<R> {
+    fn new(file: R, pos: u64, framing: Framing) -> Records<R> {
         Records {
             file,
+            framing,
             buf: Vec::new(),
             start: 0,
             pos,
             crc: 0,
             eof: false,
+            joined: Vec::new(),
         }
     }
 
@@ -635,30 +663,83 @@ impl<R: Read> Records<R> {
         Ok(self.buf.len() - self.start >= n)
     }
 
-    /// The next record's payload; `None` at the end of the file. A bad
-    /// checksum is an error.
-    fn next(&mut self) -> Result<Option<&[u8]>, String> {
+    /// The next logical record's payload; `None` at the end of the file. A
+    /// bad checksum, or a chain of fragments that does not hold together,
+    /// is an error.
+    fn next(&mut self) -> Result<Option<Payload>, String> {
+        let Some((first, payload)) = self.fragment()? else {
+            return Ok(None);
+        };
+        if first.continuation {
+            return Err(format!(
+                "a record fragment continues nothing, at offset {}",
+                self.pos - (HEADER_BYTES + first.len) as u64
+            ));
+        }
+        self.joined = Vec::new();
+        if !first.more {
+            return Ok(Some(Payload::Buffered(payload)));
+        }
+        let mut joined = Vec::new();
+        joined.extend_from_slice(&self.buf[payload]);
+        loop {
+            let Some((f, payload)) = self.fragment()? else {
+                return Ok(None);
+            };
+            if !f.continuation {
+                return Err(format!(
+                    "a chain of record fragments breaks off before offset {}",
+                    self.pos - (HEADER_BYTES + f.len) as u64
+                ));
+            }
+            joined.extend_from_slice(&self.buf[payload]);
+            if !f.more {
+                break;
+            }
+        }
+        self.joined = joined;
+        Ok(Some(Payload::Joined))
+    }
+
+    fn payload(&self, p: &Payload) -> &[u8] {
+        match p {
+            Payload::Buffered(r) => &self.buf[r.clone()],
+            Payload::Joined => &self.joined,
+        }
+    }
+
+    /// The next record (one fragment): its header and where its payload is
+    /// in `buf`; `None` at the end of the file.
+    fn fragment(&mut self) -> Result<Option<(record::Fragment, std::ops::Range<usize>)>, String> {
         if !self.fill(HEADER_BYTES)? {
             return Ok(None);
         }
-        let h = &self.buf[self.start..self.start + HEADER_BYTES];
-        let len = u32::from_le_bytes(h[0..4].try_into().expect("4 bytes")) as usize;
-        let crc = u32::from_le_bytes(h[4..8].try_into().expect("4 bytes"));
-        if len == 0 || len > MAX_RECORD_BYTES {
-            return Err(format!("bad record length {len} at offset {}", self.pos));
-        }
-        if !self.fill(HEADER_BYTES + len)? {
+        let h: [u8; HEADER_BYTES] = self.buf[self.start..self.start + HEADER_BYTES]
+            .try_into()
+            .map_err(|_| "short header".to_string())?;
+        let f = match self.framing.header(&h) {
+            Some(f) if f.len > 0 => f,
+            _ => {
+                let word = u32::from_le_bytes([h[0], h[1], h[2], h[3]]);
+                return Err(format!(
+                    "bad record length {word:#x} at offset {} (records carry at most {} bytes)",
+                    self.pos,
+                    self.framing.max_record_bytes()
+                ));
+            }
+        };
+        if !self.fill(HEADER_BYTES + f.len)? {
             return Ok(None);
         }
-        let framed = &self.buf[self.start..self.start + HEADER_BYTES + len];
-        if crc32c::crc32c(&framed[HEADER_BYTES..]) != crc {
+        let framed = &self.buf[self.start..self.start + HEADER_BYTES + f.len];
+        if crc32c::crc32c(&framed[HEADER_BYTES..]) != f.crc {
             return Err(format!("checksum mismatch at offset {}", self.pos));
         }
         self.crc = crc32c::crc32c_append(self.crc, framed);
-        let payload = self.start + HEADER_BYTES..self.start + HEADER_BYTES + len;
-        self.start += HEADER_BYTES + len;
-        self.pos += (HEADER_BYTES + len) as u64;
-        Ok(Some(&self.buf[payload]))
+        let payload = self.start + HEADER_BYTES..self.start + HEADER_BYTES + f.len;
+        self.start += HEADER_BYTES + f.len;
+        self.pos += (HEADER_BYTES + f.len) as u64;
+        Ok(Some((f, payload)))
     }
 }
 
@@ -744,14 +825,7 @@ impl DmaSink {
         if self.log {
             // The log reader takes a block's last bytes for padding: a
             // record that would start there starts on the next block.
-            let mut at = 0;
-            while at < records.len() {
-                let len = u32::from_le_bytes(records[at..at + 4].try_into().expect("4 bytes"));
-                let end = at + HEADER_BYTES + len as usize;
-                record::skip_block_tail(&mut self.pending, self.pos);
-                self.pending.extend_from_slice(&records[at..end]);
-                at = end;
-            }
+            record::append_placed(&mut self.pending, self.pos, records);
         } else {
             self.pending.extend_from_slice(records);
         }
@@ -874,4 +948,106 @@ pub fn sync_dir(path: &Path) -> Result<(), String> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| format!("cannot sync {}: {e}", dir.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A snapshot file of `records` (framed), its footer's totals right.
+    fn file_of(records: &[u8], version: u32) -> Vec<u8> {
+        let mut file = SegmentHeader {
+            magic: SNAPSHOT_MAGIC,
+            shard: 0,
+            shards: 1,
+            sequence: 1,
+            run_id: "test".into(),
+            version,
+        }
+        .encode();
+        let mut totals = Totals::default();
+        let mut at = 0;
+        let framing = Framing::of_version(version);
+        let mut keys = 0;
+        while at < records.len() {
+            let h: [u8; HEADER_BYTES] = records[at..at + HEADER_BYTES].try_into().unwrap();
+            let f = framing.header(&h).unwrap();
+            keys += (!f.continuation && starts_key(records[at + HEADER_BYTES])) as u64;
+            at += HEADER_BYTES + f.len;
+        }
+        totals.add(records, keys);
+        file.extend_from_slice(records);
+        file.extend_from_slice(&totals.footer(7));
+        file
+    }
+
+    fn load(file: &[u8]) -> Result<Keyspace, String> {
+        let mut ks = Keyspace::new(0, 1, 2);
+        decode(file, (0, 1, 1), &mut ks, &|_| true, &mut |_| {})?;
+        Ok(ks)
+    }
+
+    #[test]
+    fn big_strings_and_elements_are_chains_of_bounded_records() {
+        let big = |b: u8| Bytes::from(vec![b; 2 * MAX_RECORD_PAYLOAD_BYTES + 3]);
+        let mut ks = Keyspace::new(0, 1, 2);
+        ks.insert(1, b"s", Value::Str(big(1)), Some(99));
+        let list: VecDeque<Bytes> = (0..5).map(|i| big(10 + i)).collect();
+        ks.insert(1, b"l", Value::List(list.clone()), None);
+        let mut records = Vec::new();
+        ks.keys(1, 0, |e| encode_entry(&mut records, 1, e));
+        // Every record within the size rule.
+        let mut at = 0;
+        while at < records.len() {
+            let h: [u8; HEADER_BYTES] = records[at..at + HEADER_BYTES].try_into().unwrap();
+            let f = Framing::CURRENT
+                .header(&h)
+                .expect("a record within the rule");
+            at += HEADER_BYTES + f.len;
+        }
+        let mut back = load(&file_of(&records, record::FORMAT_VERSION)).unwrap();
+        let s = back.lookup(1, b"s", 0).unwrap();
+        assert_eq!(s.str_bytes(), Some(big(1)));
+        assert_eq!(s.expire_at(), Some(99));
+        match back.lookup(1, b"l", 0).unwrap().value() {
+            Some(Value::List(l)) => assert!(*l == list),
+            _ => panic!("not the list"),
+        }
+        // A chain cut short is an error, not a shorter value.
+        let mut file = file_of(&records, record::FORMAT_VERSION);
+        let second = BLOCK + HEADER_BYTES + MAX_RECORD_PAYLOAD_BYTES;
+        file.drain(second..second + HEADER_BYTES + MAX_RECORD_PAYLOAD_BYTES);
+        assert!(load(&file).is_err());
+    }
+
+    #[test]
+    fn a_version_1_snapshot_with_a_big_record_still_loads() {
+        // Version 1: a string entry of 200 KB in one record, no flags.
+        let value = vec![3u8; 200_000];
+        let mut payload = vec![TAG_ENTRY, 0, TYPE_STR];
+        payload.extend_from_slice(&0u64.to_le_bytes());
+        record::put_bytes(&mut payload, b"k");
+        payload.extend_from_slice(&1u32.to_le_bytes());
+        record::put_bytes(&mut payload, &value);
+        let mut records = (payload.len() as u32).to_le_bytes().to_vec();
+        records.extend_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
+        records.extend_from_slice(&payload);
+        let mut ks = load(&file_of(&records, 1)).unwrap();
+        assert_eq!(
+            ks.lookup(0, b"k", 0).unwrap().str_bytes(),
+            Some(Bytes::from(value))
+        );
+        // The same record in a version 2 file breaks the size rule.
+        assert!(load(&file_of_unchecked(&records)).is_err());
+    }
+
+    /// A version 2 file around `records`, whatever they hold.
+    fn file_of_unchecked(records: &[u8]) -> Vec<u8> {
+        let mut file = header(0, 1, 1);
+        let mut totals = Totals::default();
+        totals.add(records, 1);
+        file.extend_from_slice(records);
+        file.extend_from_slice(&totals.footer(7));
+        file
+    }
 }

@@ -287,9 +287,8 @@ impl Shard {
             if dirty && effects.is_empty() {
                 aof.append(db, args);
             }
-            for e in &effects {
-                aof.append(db, e);
-            }
+            // One logical record: replay applies all of them or none.
+            aof.append_all(db, &effects);
         }
         reply
     }
@@ -311,11 +310,10 @@ impl Shard {
         self.log_expired();
         self.changes += 1;
         if let Some(aof) = &self.aof {
-            let mut aof = aof.borrow_mut();
-            aof.append(db, &[Bytes::from_static(b"DEL"), key.clone()]);
-            for argv in rewrite::commands_for(key, &value, expire_at) {
-                aof.append(db, &argv);
-            }
+            // One logical record: a crash never leaves the key half rebuilt.
+            let mut commands = vec![vec![Bytes::from_static(b"DEL"), key.clone()]];
+            commands.extend(rewrite::commands_for(key, &value, expire_at));
+            aof.borrow_mut().append_all(db, &commands);
         }
         self.keyspace.insert(db, key, value, expire_at);
         if !self.waiters.is_empty() {
