@@ -143,6 +143,7 @@ pub(super) async fn lmove(node: &Node, db: usize, args: &[Bytes]) -> Frame {
         Frame::Bulk(v) => v,
         other => return other,
     };
+    crate::util::crash_point("cross-after-first-step");
     let push: &[u8] = if to_left { b"LPUSH" } else { b"RPUSH" };
     let pushed = run_fn(
         node,
@@ -226,6 +227,7 @@ async fn smove(node: &Node, db: usize, args: &[Bytes]) -> Frame {
         other if other.is_error() => return other,
         _ => return Frame::Integer(0),
     }
+    crate::util::crash_point("cross-after-first-step");
     let added = run_fn(node, to, sets::sadd, db, argv(&[b"SADD", dst, member])).await;
     if added.is_error() {
         run_fn(node, from, sets::sadd, db, argv(&[b"SADD", src, member])).await;

@@ -651,6 +651,10 @@ async fn msetnx(node: &Node, db: usize, args: &[Bytes]) -> Frame {
             return Frame::Integer(0);
         }
         done.push(*shard);
+        if done.len() == 1 && groups.len() > 1 {
+            wait_durable(node, std::iter::once(*shard)).await;
+            crate::util::crash_point("cross-after-first-step");
+        }
     }
     wait_durable(node, done.into_iter()).await;
     Frame::Integer(1)
@@ -757,6 +761,8 @@ async fn rename(node: &Node, db: usize, args: &[Bytes], nx: bool) -> Frame {
     else {
         return no_such_key();
     };
+    wait_durable(node, std::iter::once(from)).await;
+    crate::util::crash_point("cross-after-first-step");
     // Put the value at the destination; with NX, a key created there in the
     // meantime wins and the value goes back where it came from.
     let returned = node
