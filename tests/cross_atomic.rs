@@ -61,6 +61,9 @@ fn rename_across_shards_is_all_or_nothing_across_a_crash() {
         got.0,
         got.1
     );
+    // The source's record was on disk: the move was decided, and start-up
+    // finished it.
+    assert_eq!(got, after, "RENAME not finished after the crash");
 }
 
 #[test]
@@ -77,6 +80,11 @@ fn lmove_across_shards_is_all_or_nothing_across_a_crash() {
     assert!(
         (s == ["a", "b", "c"] && d == ["x"]) || (s == ["b", "c"] && d == ["x", "a"]),
         "LMOVE half done after a crash: {src}={s:?} {dst}={d:?}"
+    );
+    assert_eq!(
+        (s.join(","), d.join(",")),
+        ("b,c".to_string(), "x,a".to_string()),
+        "LMOVE not finished"
     );
 }
 
@@ -95,6 +103,11 @@ fn smove_across_shards_is_all_or_nothing_across_a_crash() {
         (s == ["m", "n"] && d == ["y"]) || (s == ["n"] && d == ["m", "y"]),
         "SMOVE half done after a crash: {src}={s:?} {dst}={d:?}"
     );
+    assert_eq!(
+        (s.join(","), d.join(",")),
+        ("n".to_string(), "m,y".to_string()),
+        "SMOVE not finished"
+    );
 }
 
 #[test]
@@ -110,6 +123,11 @@ fn msetnx_across_shards_is_all_or_nothing_across_a_crash() {
         "MSETNX half done after a crash: {a}={:?} {b}={:?}",
         got.0,
         got.1
+    );
+    assert_eq!(
+        got,
+        (Some("1".into()), Some("2".into())),
+        "MSETNX not finished"
     );
 }
 
@@ -220,7 +238,7 @@ fn fail_every_log(server: &Server, disk: &SmallDisk) {
     let mut i = 0;
     while !failed.iter().all(|&f| f) {
         assert!(Instant::now() < deadline, "the logs never failed");
-        for shard in 0..2 {
+        for (shard, failed) in failed.iter_mut().enumerate() {
             let key = keys_on(&format!("big{i}"), shard, 2, 1).remove(0);
             let reply = redis::cmd("SET")
                 .arg(&key)
@@ -228,7 +246,7 @@ fn fail_every_log(server: &Server, disk: &SmallDisk) {
                 .query::<String>(&mut con);
             if let Err(e) = reply {
                 assert!(e.to_string().contains("MISCONF"), "{e}");
-                failed[shard] = true;
+                *failed = true;
             }
         }
         i += 1;
@@ -294,7 +312,7 @@ fn cross_shard_writes_over_maxmemory_answer_as_redis() {
     let mut i = 0;
     while !full.iter().all(|&f| f) {
         assert!(i < 10_000, "never over maxmemory");
-        for shard in 0..2 {
+        for (shard, full) in full.iter_mut().enumerate() {
             let key = keys_on(&format!("fill{i}"), shard, 2, 1).remove(0);
             if let Err(e) = redis::cmd("SET")
                 .arg(&key)
@@ -302,7 +320,7 @@ fn cross_shard_writes_over_maxmemory_answer_as_redis() {
                 .query::<String>(&mut con)
             {
                 assert!(e.to_string().contains("OOM"), "{e}");
-                full[shard] = true;
+                *full = true;
             }
         }
         i += 1;

@@ -14,12 +14,14 @@
 //! DEL + SADD/ZADD of the result, so each shard's log replays on its own
 //! (ZRANGESTORE with both keys on one shard runs there as one step).
 
+use super::tx::{self, HolderPart, HolderStep};
 use super::{int_arg, is, syntax_error, wrong_type, Command};
 use super::{lists, sets, zsets};
 use crate::keyspace::Value;
 use crate::node::{join_all, Node};
 use crate::protocol::Frame;
 use crate::router;
+use crate::shard::tx::{Follower, Guard};
 use crate::shard::{Access, Ctx, ShardFn, Ticket};
 use crate::util::now_ms;
 use bytes::Bytes;
@@ -52,6 +54,10 @@ pub(super) fn unavailable() -> Frame {
     Frame::error("ERR shard unavailable")
 }
 
+/// LMOVE, RPOPLPUSH and their blocking forms are `write` and `denyoom` in
+/// Redis: over maxmemory they evict first, or are refused.
+const MOVE_ACCESS: Access = Access::Grow;
+
 pub(super) fn shard_of(node: &Node, key: &[u8]) -> usize {
     router::shard_of(key, node.shards)
 }
@@ -65,7 +71,20 @@ pub(super) async fn run_fn(
     db: usize,
     argv: Vec<Bytes>,
 ) -> Frame {
-    run_fn_with_ticket(node, shard, f, db, argv, None).await
+    run_fn_as(node, shard, f, db, argv, Access::Write).await
+}
+
+/// `run_fn` for a command with other flags than `write` alone: `Grow`
+/// (`denyoom`) evicts first or is refused over maxmemory, as Redis does.
+pub(super) async fn run_fn_as(
+    node: &Node,
+    shard: usize,
+    f: ShardFn,
+    db: usize,
+    argv: Vec<Bytes>,
+    access: Access,
+) -> Frame {
+    run_on_shard(node, shard, f, db, argv, None, access).await
 }
 
 /// `run_fn` for a woken blocked client: its `ticket` is handed back on the
@@ -79,12 +98,24 @@ pub(super) async fn run_fn_with_ticket(
     argv: Vec<Bytes>,
     ticket: Option<Ticket>,
 ) -> Frame {
+    run_on_shard(node, shard, f, db, argv, ticket, Access::Write).await
+}
+
+async fn run_on_shard(
+    node: &Node,
+    shard: usize,
+    f: ShardFn,
+    db: usize,
+    argv: Vec<Bytes>,
+    ticket: Option<Ticket>,
+    access: Access,
+) -> Frame {
     let done = node
         .run_on(shard, move |n: &Node| {
             drop(ticket);
             let mut sh = n.shard.borrow_mut();
             let position = sh.log_position();
-            let reply = sh.run(f, db, &argv, now_ms(), Access::Write);
+            let reply = sh.run(f, db, &argv, now_ms(), access);
             (reply, sh.durable(position))
         })
         .await;
@@ -128,7 +159,7 @@ pub(super) async fn lmove(node: &Node, db: usize, args: &[Bytes]) -> Frame {
     let (src, dst) = (&args[1], &args[2]);
     let (from, to) = (shard_of(node, src), shard_of(node, dst));
     if from == to {
-        return run_fn(node, from, lists::lmove, db, args.to_vec()).await;
+        return run_fn_as(node, from, lists::lmove, db, args.to_vec(), MOVE_ACCESS).await;
     }
     match type_of(node, db, src).await {
         "none" => return Frame::Null,
@@ -138,35 +169,43 @@ pub(super) async fn lmove(node: &Node, db: usize, args: &[Bytes]) -> Frame {
     if !matches!(type_of(node, db, dst).await, "none" | "list") {
         return wrong_type();
     }
-    let pop: &[u8] = if from_left { b"LPOP" } else { b"RPOP" };
-    let value = match run_fn(node, from, lists::lpop_or_rpop, db, argv(&[pop, src])).await {
-        Frame::Bulk(v) => v,
-        other => return other,
-    };
-    crate::util::crash_point("cross-after-first-step");
-    let push: &[u8] = if to_left { b"LPUSH" } else { b"RPUSH" };
-    let pushed = run_fn(
-        node,
-        to,
-        lists::lpush_or_rpush,
-        db,
-        argv(&[push, dst, &value]),
-    )
-    .await;
-    if pushed.is_error() {
-        // The destination changed type meanwhile: put the element back.
-        let back: &[u8] = if from_left { b"LPUSH" } else { b"RPUSH" };
-        run_fn(
-            node,
-            from,
-            lists::lpush_or_rpush,
+    let pop: &'static [u8] = if from_left { b"LPOP" } else { b"RPOP" };
+    let push: &'static [u8] = if to_left { b"LPUSH" } else { b"RPUSH" };
+    let back: &'static [u8] = if from_left { b"LPUSH" } else { b"RPUSH" };
+    let (src, dst) = (src.clone(), dst.clone());
+    let step: HolderStep = Box::new(move |sh, now| {
+        let popped = sh.run(
+            lists::lpop_or_rpop,
             db,
-            argv(&[back, src, &value]),
-        )
-        .await;
-        return pushed;
-    }
-    Frame::Bulk(value)
+            &argv(&[pop, &src]),
+            now,
+            MOVE_ACCESS,
+        );
+        let Frame::Bulk(v) = popped else {
+            return Err(popped);
+        };
+        Ok(HolderPart {
+            reply: Frame::Bulk(v.clone()),
+            // The destination changed type meanwhile: the element goes back.
+            undo: vec![(db, argv(&[back, &src, &v]))],
+            followers: vec![Follower {
+                shard: to,
+                guard: Guard::TypeOrNone(dst.clone(), Bytes::from_static(b"list")),
+                effects: vec![(db, argv(&[push, &dst, &v]))],
+                undo: Vec::new(),
+            }],
+        })
+    });
+    tx::run(
+        node,
+        db,
+        from,
+        vec![from, to],
+        MOVE_ACCESS,
+        wrong_type(),
+        step,
+    )
+    .await
 }
 
 /// SMOVE with both keys on this shard: one step.
@@ -222,18 +261,40 @@ async fn smove(node: &Node, db: usize, args: &[Bytes]) -> Frame {
     if !matches!(type_of(node, db, dst).await, "none" | "set") {
         return wrong_type();
     }
-    match run_fn(node, from, sets::srem, db, argv(&[b"SREM", src, member])).await {
-        Frame::Integer(1) => {}
-        other if other.is_error() => return other,
-        _ => return Frame::Integer(0),
-    }
-    crate::util::crash_point("cross-after-first-step");
-    let added = run_fn(node, to, sets::sadd, db, argv(&[b"SADD", dst, member])).await;
-    if added.is_error() {
-        run_fn(node, from, sets::sadd, db, argv(&[b"SADD", src, member])).await;
-        return added;
-    }
-    Frame::Integer(1)
+    let (src, dst, member) = (src.clone(), dst.clone(), member.clone());
+    let step: HolderStep = Box::new(move |sh, now| {
+        match sh.run(
+            sets::srem,
+            db,
+            &argv(&[b"SREM", &src, &member]),
+            now,
+            Access::Write,
+        ) {
+            Frame::Integer(1) => {}
+            other => return Err(other),
+        }
+        Ok(HolderPart {
+            reply: Frame::Integer(1),
+            undo: vec![(db, argv(&[b"SADD", &src, &member]))],
+            followers: vec![Follower {
+                shard: to,
+                guard: Guard::TypeOrNone(dst.clone(), Bytes::from_static(b"set")),
+                effects: vec![(db, argv(&[b"SADD", &dst, &member]))],
+                undo: Vec::new(),
+            }],
+        })
+    });
+    // SMOVE has no `denyoom` flag in Redis.
+    tx::run(
+        node,
+        db,
+        from,
+        vec![from, to],
+        Access::Write,
+        wrong_type(),
+        step,
+    )
+    .await
 }
 
 /// Reads every key on its own shard, all in parallel, through `extract`
@@ -341,7 +402,15 @@ async fn set_op(node: &Node, db: usize, op: SetOp, keys: &[Bytes], dst: Option<&
             argv.push(Bytes::from_static(b"SSTORE"));
             argv.push(dst.clone());
             argv.extend(result);
-            run_fn(node, shard_of(node, dst), sets::store, db, argv).await
+            run_fn_as(
+                node,
+                shard_of(node, dst),
+                sets::store,
+                db,
+                argv,
+                Access::Grow,
+            )
+            .await
         }
     }
 }
@@ -537,7 +606,15 @@ async fn zset_op(node: &Node, db: usize, name: &str, args: &[Bytes], op: ZOp, ou
                 argv.push(Bytes::from(crate::util::format_double(s)));
                 argv.push(m);
             }
-            run_fn(node, shard_of(node, &args[1]), zsets::store, db, argv).await
+            run_fn_as(
+                node,
+                shard_of(node, &args[1]),
+                zsets::store,
+                db,
+                argv,
+                Access::Grow,
+            )
+            .await
         }
     }
 }
@@ -602,9 +679,26 @@ async fn zrangestore(node: &Node, db: usize, args: &[Bytes]) -> Frame {
     let (dst, src) = (&args[1], &args[2]);
     let (from, to) = (shard_of(node, src), shard_of(node, dst));
     if from == to {
-        return run_fn(node, from, zsets::zrangestore, db, args.to_vec()).await;
+        return run_fn_as(
+            node,
+            from,
+            zsets::zrangestore,
+            db,
+            args.to_vec(),
+            Access::Grow,
+        )
+        .await;
     }
-    let picked = match run_fn(node, from, zsets::rangestore_source, db, args.to_vec()).await {
+    let picked = match run_fn_as(
+        node,
+        from,
+        zsets::rangestore_source,
+        db,
+        args.to_vec(),
+        Access::Read,
+    )
+    .await
+    {
         Frame::Array(items) => items,
         other => return other,
     };
@@ -613,5 +707,5 @@ async fn zrangestore(node: &Node, db: usize, args: &[Bytes]) -> Frame {
         Frame::Bulk(b) => Some(b),
         _ => None,
     }));
-    run_fn(node, to, zsets::store, db, argv).await
+    run_fn_as(node, to, zsets::store, db, argv, Access::Grow).await
 }
