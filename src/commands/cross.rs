@@ -4,15 +4,14 @@
 //! the owning shards with jobs over the mesh.
 //!
 //! When every key lives on one shard, moves run there as one step. Across
-//! shards they are not atomic (no shard is locked while another is asked),
-//! but they never lose or duplicate an element: a move first checks both
-//! keys' types, then takes the element from the source (logged there as the
-//! pop/removal it is), then puts it at the destination (logged there as a
-//! push/add); if the destination changed type in between, the element goes
-//! back where it came from. The STORE forms gather the inputs (read-only),
-//! compute on this core, and replace the destination in one step logged as
-//! DEL + SADD/ZADD of the result, so each shard's log replays on its own
-//! (ZRANGESTORE with both keys on one shard runs there as one step).
+//! shards a move is one cross-shard write (`commands::tx`): the source shard
+//! pops or removes the element (after checking both keys' types), the
+//! destination pushes or adds it if its type still fits, else the element
+//! goes back; after a crash at any moment the move happened entirely or not
+//! at all. The STORE forms gather the inputs (read-only), compute on this
+//! core, and replace the destination in one step logged as DEL + SADD/ZADD
+//! of the result, so each shard's log replays on its own (ZRANGESTORE with
+//! both keys on one shard runs there as one step).
 
 use super::tx::{self, HolderPart, HolderStep};
 use super::{int_arg, is, syntax_error, wrong_type, Command};

@@ -295,6 +295,9 @@ pub fn replay(shard: &mut Shard, argv: &[Bytes], now: u64) -> Result<(), String>
     let name = &argv[0];
     if name.eq_ignore_ascii_case(tx::TX) {
         let plan = tx::decode_plan(argv)?;
+        if plan.db >= shard.keyspace.databases() {
+            return Err(format!("transaction record for database {}", plan.db));
+        }
         apply_all(shard, &plan.effects, now)?;
         shard.tx.unresolved.push(plan);
         return Ok(());
