@@ -323,9 +323,16 @@ pub async fn resume(node: &Node) {
         let mut seen = Vec::with_capacity(plan.followers.len());
         for f in &plan.followers {
             let txid = plan.txid.clone();
+            // A follower whose part is done is open again until the end is
+            // durable: no cut may drop its record from its tail meanwhile.
             let s = node
                 .run_on(f.shard, move |n: &Node| {
-                    n.shard.borrow().tx.parts.get(&txid).copied()
+                    let mut sh = n.shard.borrow_mut();
+                    let seen = sh.tx.parts.get(&txid).copied();
+                    if seen == Some(PartSeen::Applied) {
+                        sh.tx.open += 1;
+                    }
+                    seen
                 })
                 .await
                 .flatten();
@@ -386,5 +393,117 @@ pub fn resume_offline(shards: &mut [Shard]) {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Proto;
+
+    fn words(s: &str) -> Vec<Bytes> {
+        s.split(' ')
+            .map(|w| Bytes::copy_from_slice(w.as_bytes()))
+            .collect()
+    }
+
+    /// A key named `prefix<n>` that lives on `shard` of 2.
+    fn key_on(prefix: &str, shard: usize) -> String {
+        (0..)
+            .map(|n| format!("{prefix}{n}"))
+            .find(|k| crate::router::shard_of(k.as_bytes(), 2) == shard)
+            .unwrap_or_default()
+    }
+
+    /// Runs a command on a shard and returns its RESP2 reply.
+    fn run(sh: &mut Shard, cmd: &str) -> String {
+        let argv = words(cmd);
+        let run = match super::super::table().get(&argv[0]).map(|c| &c.route) {
+            Some(super::super::Route::Key(f)) => *f,
+            _ => panic!("no handler for {cmd}"),
+        };
+        let mut out = Vec::new();
+        sh.run(run, 0, &argv, 1, Access::Write)
+            .encode(Proto::Resp2, &mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// Old shards 0 and 1 of 2, the holder having replayed an LMOVE's `TX`
+    /// (its element popped) whose follower never logged its part.
+    fn interrupted_lmove(dst_value: Option<&str>) -> (Vec<Shard>, String, String) {
+        let (src, dst) = (key_on("src", 0), key_on("dst", 1));
+        let mut shards = vec![Shard::new(0, 2, 1), Shard::new(1, 2, 1)];
+        run(&mut shards[0], &format!("RPUSH {src} a b"));
+        if let Some(v) = dst_value {
+            run(&mut shards[1], &format!("SET {dst} {v}"));
+        }
+        let plan = Plan {
+            txid: Bytes::from_static(b"run:1"),
+            db: 0,
+            effects: vec![(0, words(&format!("LPOP {src}")))],
+            undo: vec![(0, words(&format!("LPUSH {src} a")))],
+            followers: vec![Follower {
+                shard: 1,
+                guard: Guard::TypeOrNone(Bytes::from(dst.clone()), Bytes::from_static(b"list")),
+                effects: vec![(0, words(&format!("RPUSH {dst} a")))],
+                undo: Vec::new(),
+            }],
+        };
+        replay(&mut shards[0], &tx::encode_plan(&plan), 1).unwrap();
+        (shards, src, dst)
+    }
+
+    #[test]
+    fn an_interrupted_move_is_finished() {
+        let (mut shards, src, dst) = interrupted_lmove(None);
+        resume_offline(&mut shards);
+        assert_eq!(
+            run(&mut shards[0], &format!("LRANGE {src} 0 -1")),
+            "*1\r\n$1\r\nb\r\n"
+        );
+        assert_eq!(
+            run(&mut shards[1], &format!("LRANGE {dst} 0 -1")),
+            "*1\r\n$1\r\na\r\n"
+        );
+    }
+
+    #[test]
+    fn an_interrupted_move_whose_destination_refuses_is_undone() {
+        let (mut shards, src, dst) = interrupted_lmove(Some("str"));
+        resume_offline(&mut shards);
+        assert_eq!(
+            run(&mut shards[0], &format!("LRANGE {src} 0 -1")),
+            "*2\r\n$1\r\na\r\n$1\r\nb\r\n"
+        );
+        assert_eq!(run(&mut shards[1], &format!("GET {dst}")), "$3\r\nstr\r\n");
+    }
+
+    #[test]
+    fn a_part_already_logged_is_not_done_twice() {
+        let (mut shards, _, dst) = interrupted_lmove(None);
+        let part = tx::encode_step(
+            tx::TXPART,
+            &Bytes::from_static(b"run:1"),
+            &vec![(0, words(&format!("RPUSH {dst} a")))],
+        );
+        replay(&mut shards[1], &part, 1).unwrap();
+        resume_offline(&mut shards);
+        assert_eq!(
+            run(&mut shards[1], &format!("LRANGE {dst} 0 -1")),
+            "*1\r\n$1\r\na\r\n"
+        );
+    }
+
+    #[test]
+    fn a_transaction_record_for_a_missing_database_is_an_error() {
+        let mut sh = Shard::new(0, 1, 1);
+        let plan = Plan {
+            txid: Bytes::from_static(b"t"),
+            db: 5,
+            effects: Vec::new(),
+            undo: Vec::new(),
+            followers: Vec::new(),
+        };
+        assert!(replay(&mut sh, &tx::encode_plan(&plan), 1).is_err());
     }
 }
