@@ -73,11 +73,25 @@ fn rename_across_shards_is_all_or_nothing_across_a_crash() {
 
 #[test]
 fn lmove_across_shards_is_all_or_nothing_across_a_crash() {
-    let mut server = Server::with(2, AOF_ALWAYS);
+    lmove_crash(AOF_ALWAYS);
+}
+
+/// Under everysec too: the cross-shard write syncs its steps itself.
+#[test]
+fn lmove_across_shards_under_everysec_is_all_or_nothing_across_a_crash() {
+    lmove_crash(&["--appendonly", "yes", "--appendfsync", "everysec"]);
+}
+
+fn lmove_crash(flags: &[&str]) {
+    let mut server = Server::with(2, flags);
     let (src, dst) = two_keys("lsrc", "ldst");
     let mut con = server.con();
     let _: i64 = q(&mut con, &["RPUSH", &src, "a", "b", "c"]);
     let _: i64 = q(&mut con, &["RPUSH", &dst, "x"]);
+    if flags.contains(&"everysec") {
+        // The set-up must survive the kill that arms the fault point.
+        std::thread::sleep(Duration::from_millis(2500));
+    }
     crash_during(&mut server, &["LMOVE", &src, &dst, "LEFT", "RIGHT"]);
     let mut con = server.con();
     let s: Vec<String> = q(&mut con, &["LRANGE", &src, "0", "-1"]);

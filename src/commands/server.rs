@@ -643,10 +643,14 @@ async fn msetnx(node: &Node, db: usize, args: &[Bytes]) -> Frame {
             })
             .collect()
     };
+    // Undone: the keys that still hold MSETNX's values.
     let del = |kv: &[Bytes]| -> Effects {
-        let mut argv = vec![Bytes::from_static(b"DEL")];
-        argv.extend(kv.chunks_exact(2).map(|p| p[0].clone()));
-        vec![(db, argv)]
+        kv.chunks_exact(2)
+            .map(|p| {
+                let op = Bytes::from_static(tx::DEL_IF_HOLDS);
+                (db, vec![op, p[0].clone(), p[1].clone()])
+            })
+            .collect()
     };
     let keys = |kv: &[Bytes]| -> Vec<Bytes> { kv.chunks_exact(2).map(|p| p[0].clone()).collect() };
     let (holder, kv) = groups.remove(0);

@@ -156,11 +156,26 @@ fn guard_holds(sh: &mut Shard, db: usize, guard: &Guard, now: u64) -> bool {
     }
 }
 
+/// In an undo of a plan only (never in what a record says was done):
+/// `DEL key` if the key still holds `value`, so that undoing MSETNX spares a
+/// key another client wrote meanwhile. What it did is logged as a `DEL`.
+pub const DEL_IF_HOLDS: &[u8] = b"DEL-IF-HOLDS";
+
 /// Applies logged effects through the ordinary handlers (checks done).
 fn apply_all(sh: &mut Shard, effects: &Effects, now: u64) -> Result<(), String> {
     for (db, argv) in effects {
         if tx::is_tx_record(&argv[0]) {
             return Err("a transaction record inside another".into());
+        }
+        if argv[0] == DEL_IF_HOLDS && argv.len() == 3 && *db < sh.keyspace.databases() {
+            let holds = sh
+                .keyspace
+                .lookup(*db, &argv[1], now)
+                .is_some_and(|e| e.str() == Some(&argv[2][..]));
+            if holds {
+                apply_logged(sh, *db, &[Bytes::from_static(b"DEL"), argv[1].clone()], now)?;
+            }
+            continue;
         }
         apply_logged(sh, *db, argv, now)?;
     }
