@@ -322,6 +322,10 @@ fn cross_shard_writes_are_refused_while_the_log_fails() {
         vec!["RENAMENX", src.as_str(), dst.as_str()],
         vec!["MSETNX", a.as_str(), "1", b.as_str(), "2"],
         vec!["LMOVE", l0.as_str(), l1.as_str(), "LEFT", "LEFT"],
+        // As in Redis, the refusal comes before any reply about the keys.
+        vec!["RENAME", "no-such-key", dst.as_str()],
+        vec!["LMOVE", "no-such-list", l1.as_str(), "LEFT", "LEFT"],
+        vec!["SMOVE", "no-such-set", l1.as_str(), "m"],
     ] {
         let err = q_err(&mut con, &cmd);
         assert!(err.starts_with(misconf), "{cmd:?} answered {err:?}");

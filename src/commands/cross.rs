@@ -128,6 +128,29 @@ async fn run_on_shard(
 }
 
 /// The type name of the value at `key` ("none" if absent).
+/// The source's type for a move, after the checks every write passes on its
+/// shard: as in Redis, a refused write (MISCONF, OOM) says so before any
+/// reply about the keys.
+async fn admitted_type_of(
+    node: &Node,
+    db: usize,
+    key: &Bytes,
+    access: Access,
+) -> Result<&'static str, Frame> {
+    let k = key.clone();
+    node.run_on(shard_of(node, key), move |n: &Node| {
+        let mut sh = n.shard.borrow_mut();
+        let now = now_ms();
+        sh.admit(access, now)?;
+        Ok(sh
+            .keyspace
+            .lookup(db, &k, now)
+            .map_or("none", |e| e.type_name()))
+    })
+    .await
+    .unwrap_or_else(|| Err(unavailable()))
+}
+
 async fn type_of(node: &Node, db: usize, key: &Bytes) -> &'static str {
     let k = key.clone();
     node.run_on(shard_of(node, key), move |n: &Node| {
@@ -160,10 +183,11 @@ pub(super) async fn lmove(node: &Node, db: usize, args: &[Bytes]) -> Frame {
     if from == to {
         return run_fn_as(node, from, lists::lmove, db, args.to_vec(), MOVE_ACCESS).await;
     }
-    match type_of(node, db, src).await {
-        "none" => return Frame::Null,
-        "list" => {}
-        _ => return wrong_type(),
+    match admitted_type_of(node, db, src, MOVE_ACCESS).await {
+        Err(refused) => return refused,
+        Ok("none") => return Frame::Null,
+        Ok("list") => {}
+        Ok(_) => return wrong_type(),
     }
     if !matches!(type_of(node, db, dst).await, "none" | "list") {
         return wrong_type();
@@ -252,10 +276,11 @@ async fn smove(node: &Node, db: usize, args: &[Bytes]) -> Frame {
     if from == to {
         return run_fn(node, from, smove_here, db, args.to_vec()).await;
     }
-    match type_of(node, db, src).await {
-        "none" => return Frame::Integer(0),
-        "set" => {}
-        _ => return wrong_type(),
+    match admitted_type_of(node, db, src, Access::Write).await {
+        Err(refused) => return refused,
+        Ok("none") => return Frame::Integer(0),
+        Ok("set") => {}
+        Ok(_) => return wrong_type(),
     }
     if !matches!(type_of(node, db, dst).await, "none" | "set") {
         return wrong_type();
