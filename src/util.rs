@@ -260,6 +260,19 @@ pub fn on_memory_fs(path: &std::path::Path) -> Result<bool, String> {
     Ok(MEMORY_FS_MAGIC.contains(&(st.f_type as i64)))
 }
 
+/// A test-only fault point: when the environment variable
+/// `RINGCACHE_TEST_CRASH_AT` (read once, at the first call) names `point`,
+/// the process aborts there, as a kill -9 at that exact moment would stop it.
+/// Inert (one load and a compare) unless set. Points: docs/aof.md.
+pub fn crash_point(point: &str) {
+    static CRASH_AT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    let at = CRASH_AT.get_or_init(|| std::env::var("RINGCACHE_TEST_CRASH_AT").ok());
+    if at.as_deref() == Some(point) {
+        eprintln!("RINGCACHE_TEST_CRASH_AT={point}: aborting here");
+        std::process::abort();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{q, Server};
+use common::{q, Server, SmallDisk};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -482,55 +482,6 @@ fn replay_rebuilds_every_type_and_expiry() {
     );
     let ttl: i64 = q(&mut con, &["TTL", "ttl"]);
     assert!((990..=1000).contains(&ttl), "ttl {ttl}");
-}
-
-/// A small ext4 filesystem on a loop device, mounted over a directory and
-/// unmounted on drop: a disk that can really fill up.
-struct SmallDisk {
-    mnt: PathBuf,
-    img: PathBuf,
-}
-
-impl SmallDisk {
-    fn mount_at(mnt: &std::path::Path, mb: u64) -> SmallDisk {
-        // One image per disk: tests of this file run in parallel.
-        static DISKS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = DISKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let img = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("smalldisk-{}-{n}.img", std::process::id()));
-        let mnt = mnt.to_path_buf();
-        let run = |cmd: &str, args: &[&str]| {
-            let out = std::process::Command::new(cmd)
-                .args(args)
-                .output()
-                .unwrap_or_else(|e| panic!("{cmd}: {e}"));
-            assert!(
-                out.status.success(),
-                "{cmd} {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        };
-        run(
-            "truncate",
-            &["-s", &format!("{mb}M"), img.to_str().unwrap()],
-        );
-        run("mkfs.ext4", &["-q", "-F", img.to_str().unwrap()]);
-        run(
-            "mount",
-            &["-o", "loop", img.to_str().unwrap(), mnt.to_str().unwrap()],
-        );
-        SmallDisk { mnt, img }
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(&self.mnt)
-            .status();
-        let _ = std::fs::remove_file(&self.img);
-    }
 }
 
 #[test]

@@ -4,22 +4,23 @@
 //! the owning shards with jobs over the mesh.
 //!
 //! When every key lives on one shard, moves run there as one step. Across
-//! shards they are not atomic (no shard is locked while another is asked),
-//! but they never lose or duplicate an element: a move first checks both
-//! keys' types, then takes the element from the source (logged there as the
-//! pop/removal it is), then puts it at the destination (logged there as a
-//! push/add); if the destination changed type in between, the element goes
-//! back where it came from. The STORE forms gather the inputs (read-only),
-//! compute on this core, and replace the destination in one step logged as
-//! DEL + SADD/ZADD of the result, so each shard's log replays on its own
-//! (ZRANGESTORE with both keys on one shard runs there as one step).
+//! shards a move is one cross-shard write (`commands::tx`): the source shard
+//! pops or removes the element (after checking both keys' types), the
+//! destination pushes or adds it if its type still fits, else the element
+//! goes back; after a crash at any moment the move happened entirely or not
+//! at all. The STORE forms gather the inputs (read-only), compute on this
+//! core, and replace the destination in one step logged as DEL + SADD/ZADD
+//! of the result, so each shard's log replays on its own (ZRANGESTORE with
+//! both keys on one shard runs there as one step).
 
+use super::tx::{self, HolderPart, HolderStep};
 use super::{int_arg, is, syntax_error, wrong_type, Command};
 use super::{lists, sets, zsets};
 use crate::keyspace::Value;
 use crate::node::{join_all, Node};
 use crate::protocol::Frame;
 use crate::router;
+use crate::shard::tx::{Follower, Guard};
 use crate::shard::{Access, Ctx, ShardFn, Ticket};
 use crate::util::now_ms;
 use bytes::Bytes;
@@ -52,6 +53,10 @@ pub(super) fn unavailable() -> Frame {
     Frame::error("ERR shard unavailable")
 }
 
+/// LMOVE, RPOPLPUSH and their blocking forms are `write` and `denyoom` in
+/// Redis: over maxmemory they evict first, or are refused.
+const MOVE_ACCESS: Access = Access::Grow;
+
 pub(super) fn shard_of(node: &Node, key: &[u8]) -> usize {
     router::shard_of(key, node.shards)
 }
@@ -65,7 +70,20 @@ pub(super) async fn run_fn(
     db: usize,
     argv: Vec<Bytes>,
 ) -> Frame {
-    run_fn_with_ticket(node, shard, f, db, argv, None).await
+    run_fn_as(node, shard, f, db, argv, Access::Write).await
+}
+
+/// `run_fn` for a command with other flags than `write` alone: `Grow`
+/// (`denyoom`) evicts first or is refused over maxmemory, as Redis does.
+pub(super) async fn run_fn_as(
+    node: &Node,
+    shard: usize,
+    f: ShardFn,
+    db: usize,
+    argv: Vec<Bytes>,
+    access: Access,
+) -> Frame {
+    run_on_shard(node, shard, f, db, argv, None, access).await
 }
 
 /// `run_fn` for a woken blocked client: its `ticket` is handed back on the
@@ -79,12 +97,24 @@ pub(super) async fn run_fn_with_ticket(
     argv: Vec<Bytes>,
     ticket: Option<Ticket>,
 ) -> Frame {
+    run_on_shard(node, shard, f, db, argv, ticket, Access::Write).await
+}
+
+async fn run_on_shard(
+    node: &Node,
+    shard: usize,
+    f: ShardFn,
+    db: usize,
+    argv: Vec<Bytes>,
+    ticket: Option<Ticket>,
+    access: Access,
+) -> Frame {
     let done = node
         .run_on(shard, move |n: &Node| {
             drop(ticket);
             let mut sh = n.shard.borrow_mut();
             let position = sh.log_position();
-            let reply = sh.run(f, db, &argv, now_ms(), Access::Write);
+            let reply = sh.run(f, db, &argv, now_ms(), access);
             (reply, sh.durable(position))
         })
         .await;
@@ -98,6 +128,29 @@ pub(super) async fn run_fn_with_ticket(
 }
 
 /// The type name of the value at `key` ("none" if absent).
+/// The source's type for a move, after the checks every write passes on its
+/// shard: as in Redis, a refused write (MISCONF, OOM) says so before any
+/// reply about the keys.
+async fn admitted_type_of(
+    node: &Node,
+    db: usize,
+    key: &Bytes,
+    access: Access,
+) -> Result<&'static str, Frame> {
+    let k = key.clone();
+    node.run_on(shard_of(node, key), move |n: &Node| {
+        let mut sh = n.shard.borrow_mut();
+        let now = now_ms();
+        sh.admit(access, now)?;
+        Ok(sh
+            .keyspace
+            .lookup(db, &k, now)
+            .map_or("none", |e| e.type_name()))
+    })
+    .await
+    .unwrap_or_else(|| Err(unavailable()))
+}
+
 async fn type_of(node: &Node, db: usize, key: &Bytes) -> &'static str {
     let k = key.clone();
     node.run_on(shard_of(node, key), move |n: &Node| {
@@ -128,44 +181,54 @@ pub(super) async fn lmove(node: &Node, db: usize, args: &[Bytes]) -> Frame {
     let (src, dst) = (&args[1], &args[2]);
     let (from, to) = (shard_of(node, src), shard_of(node, dst));
     if from == to {
-        return run_fn(node, from, lists::lmove, db, args.to_vec()).await;
+        return run_fn_as(node, from, lists::lmove, db, args.to_vec(), MOVE_ACCESS).await;
     }
-    match type_of(node, db, src).await {
-        "none" => return Frame::Null,
-        "list" => {}
-        _ => return wrong_type(),
+    match admitted_type_of(node, db, src, MOVE_ACCESS).await {
+        Err(refused) => return refused,
+        Ok("none") => return Frame::Null,
+        Ok("list") => {}
+        Ok(_) => return wrong_type(),
     }
     if !matches!(type_of(node, db, dst).await, "none" | "list") {
         return wrong_type();
     }
-    let pop: &[u8] = if from_left { b"LPOP" } else { b"RPOP" };
-    let value = match run_fn(node, from, lists::lpop_or_rpop, db, argv(&[pop, src])).await {
-        Frame::Bulk(v) => v,
-        other => return other,
-    };
-    let push: &[u8] = if to_left { b"LPUSH" } else { b"RPUSH" };
-    let pushed = run_fn(
-        node,
-        to,
-        lists::lpush_or_rpush,
-        db,
-        argv(&[push, dst, &value]),
-    )
-    .await;
-    if pushed.is_error() {
-        // The destination changed type meanwhile: put the element back.
-        let back: &[u8] = if from_left { b"LPUSH" } else { b"RPUSH" };
-        run_fn(
-            node,
-            from,
-            lists::lpush_or_rpush,
+    let pop: &'static [u8] = if from_left { b"LPOP" } else { b"RPOP" };
+    let push: &'static [u8] = if to_left { b"LPUSH" } else { b"RPUSH" };
+    let back: &'static [u8] = if from_left { b"LPUSH" } else { b"RPUSH" };
+    let (src, dst) = (src.clone(), dst.clone());
+    let step: HolderStep = Box::new(move |sh, now| {
+        let popped = sh.run(
+            lists::lpop_or_rpop,
             db,
-            argv(&[back, src, &value]),
-        )
-        .await;
-        return pushed;
-    }
-    Frame::Bulk(value)
+            &argv(&[pop, &src]),
+            now,
+            MOVE_ACCESS,
+        );
+        let Frame::Bulk(v) = popped else {
+            return Err(popped);
+        };
+        Ok(HolderPart {
+            reply: Frame::Bulk(v.clone()),
+            // The destination changed type meanwhile: the element goes back.
+            undo: vec![(db, argv(&[back, &src, &v]))],
+            followers: vec![Follower {
+                shard: to,
+                guard: Guard::TypeOrNone(dst.clone(), Bytes::from_static(b"list")),
+                effects: vec![(db, argv(&[push, &dst, &v]))],
+                undo: Vec::new(),
+            }],
+        })
+    });
+    tx::run(
+        node,
+        db,
+        from,
+        vec![from, to],
+        MOVE_ACCESS,
+        wrong_type(),
+        step,
+    )
+    .await
 }
 
 /// SMOVE with both keys on this shard: one step.
@@ -213,25 +276,49 @@ async fn smove(node: &Node, db: usize, args: &[Bytes]) -> Frame {
     if from == to {
         return run_fn(node, from, smove_here, db, args.to_vec()).await;
     }
-    match type_of(node, db, src).await {
-        "none" => return Frame::Integer(0),
-        "set" => {}
-        _ => return wrong_type(),
+    match admitted_type_of(node, db, src, Access::Write).await {
+        Err(refused) => return refused,
+        Ok("none") => return Frame::Integer(0),
+        Ok("set") => {}
+        Ok(_) => return wrong_type(),
     }
     if !matches!(type_of(node, db, dst).await, "none" | "set") {
         return wrong_type();
     }
-    match run_fn(node, from, sets::srem, db, argv(&[b"SREM", src, member])).await {
-        Frame::Integer(1) => {}
-        other if other.is_error() => return other,
-        _ => return Frame::Integer(0),
-    }
-    let added = run_fn(node, to, sets::sadd, db, argv(&[b"SADD", dst, member])).await;
-    if added.is_error() {
-        run_fn(node, from, sets::sadd, db, argv(&[b"SADD", src, member])).await;
-        return added;
-    }
-    Frame::Integer(1)
+    let (src, dst, member) = (src.clone(), dst.clone(), member.clone());
+    let step: HolderStep = Box::new(move |sh, now| {
+        match sh.run(
+            sets::srem,
+            db,
+            &argv(&[b"SREM", &src, &member]),
+            now,
+            Access::Write,
+        ) {
+            Frame::Integer(1) => {}
+            other => return Err(other),
+        }
+        Ok(HolderPart {
+            reply: Frame::Integer(1),
+            undo: vec![(db, argv(&[b"SADD", &src, &member]))],
+            followers: vec![Follower {
+                shard: to,
+                guard: Guard::TypeOrNone(dst.clone(), Bytes::from_static(b"set")),
+                effects: vec![(db, argv(&[b"SADD", &dst, &member]))],
+                undo: Vec::new(),
+            }],
+        })
+    });
+    // SMOVE has no `denyoom` flag in Redis.
+    tx::run(
+        node,
+        db,
+        from,
+        vec![from, to],
+        Access::Write,
+        wrong_type(),
+        step,
+    )
+    .await
 }
 
 /// Reads every key on its own shard, all in parallel, through `extract`
@@ -339,7 +426,15 @@ async fn set_op(node: &Node, db: usize, op: SetOp, keys: &[Bytes], dst: Option<&
             argv.push(Bytes::from_static(b"SSTORE"));
             argv.push(dst.clone());
             argv.extend(result);
-            run_fn(node, shard_of(node, dst), sets::store, db, argv).await
+            run_fn_as(
+                node,
+                shard_of(node, dst),
+                sets::store,
+                db,
+                argv,
+                Access::Grow,
+            )
+            .await
         }
     }
 }
@@ -535,7 +630,15 @@ async fn zset_op(node: &Node, db: usize, name: &str, args: &[Bytes], op: ZOp, ou
                 argv.push(Bytes::from(crate::util::format_double(s)));
                 argv.push(m);
             }
-            run_fn(node, shard_of(node, &args[1]), zsets::store, db, argv).await
+            run_fn_as(
+                node,
+                shard_of(node, &args[1]),
+                zsets::store,
+                db,
+                argv,
+                Access::Grow,
+            )
+            .await
         }
     }
 }
@@ -600,9 +703,26 @@ async fn zrangestore(node: &Node, db: usize, args: &[Bytes]) -> Frame {
     let (dst, src) = (&args[1], &args[2]);
     let (from, to) = (shard_of(node, src), shard_of(node, dst));
     if from == to {
-        return run_fn(node, from, zsets::zrangestore, db, args.to_vec()).await;
+        return run_fn_as(
+            node,
+            from,
+            zsets::zrangestore,
+            db,
+            args.to_vec(),
+            Access::Grow,
+        )
+        .await;
     }
-    let picked = match run_fn(node, from, zsets::rangestore_source, db, args.to_vec()).await {
+    let picked = match run_fn_as(
+        node,
+        from,
+        zsets::rangestore_source,
+        db,
+        args.to_vec(),
+        Access::Read,
+    )
+    .await
+    {
         Frame::Array(items) => items,
         other => return other,
     };
@@ -611,5 +731,5 @@ async fn zrangestore(node: &Node, db: usize, args: &[Bytes]) -> Frame {
         Frame::Bulk(b) => Some(b),
         _ => None,
     }));
-    run_fn(node, to, zsets::store, db, argv).await
+    run_fn_as(node, to, zsets::store, db, argv, Access::Grow).await
 }

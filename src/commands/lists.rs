@@ -462,8 +462,3 @@ pub fn lmove(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
 pub fn lpop_or_rpop(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     pop(ctx, args, is(&args[0], "lpop"))
 }
-
-/// LPUSH or RPUSH by `args[0]`, for moves between shards.
-pub fn lpush_or_rpush(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
-    push(ctx, args, is(&args[0], "lpush"), false)
-}

@@ -21,6 +21,7 @@ pub mod server;
 mod session;
 mod sets;
 mod strings;
+pub mod tx;
 mod zsets;
 
 pub use session::{Session, Transaction};
@@ -482,6 +483,9 @@ pub fn apply_logged(
     argv: &[Bytes],
     now: u64,
 ) -> Result<(), String> {
+    if crate::shard::tx::is_tx_record(&argv[0]) {
+        return tx::replay(shard, argv, now);
+    }
     // Named in errors only: no allocation on the replay path.
     let name = || String::from_utf8_lossy(&argv[0]).into_owned();
     let cmd = table()

@@ -3,14 +3,18 @@
 //! key commands that coordinate several shards (MSETNX, RENAME, SCAN,
 //! RANDOMKEY).
 
+use super::tx::{self, HolderPart, HolderStep};
 use super::{
     int_arg, is, not_integer, syntax_error, table, wrong_arity, Command, Session, Spec, Transaction,
 };
 use crate::config;
 use crate::keyspace::Value;
 use crate::node::Node;
+use crate::persistence::rewrite;
 use crate::protocol::{Frame, Proto};
 use crate::router;
+use crate::shard::tx::{Effects, Follower, Guard};
+use crate::shard::Access;
 use crate::util::{glob_match, now_ms};
 use bytes::Bytes;
 
@@ -615,67 +619,87 @@ fn group_by_shard(args: &[Bytes], stride: usize, shards: usize) -> Vec<(usize, V
 }
 
 /// MSETNX: all keys are set, or none. On one shard this is one atomic step.
-/// Across shards, the shards are visited one after another in shard order;
-/// each sets its keys only if they are all absent. The lowest shard decides
-/// races between MSETNXs sharing keys: a loser fails there, before changing
-/// anything, so exactly one of them wins, as in Redis. If a later shard finds
-/// a key present (written meanwhile by another command), the shards already
-/// done are undone, so the outcome stays all-or-nothing; a reader may see the
-/// partial state in that narrow window.
+/// Across shards it is one cross-shard write (`commands::tx`): the lowest
+/// shard holds it and sets its keys if all are absent, then each other shard
+/// in order does the same; if one finds a key present (written meanwhile by
+/// another command) every part done is undone. The lowest shard decides
+/// races between MSETNXs sharing keys: a loser fails there before changing
+/// anything, so exactly one wins, as in Redis. A reader may see the partial
+/// state in that narrow window; a crash never leaves it.
 async fn msetnx(node: &Node, db: usize, args: &[Bytes]) -> Frame {
     if !(args.len() - 1).is_multiple_of(2) {
         return wrong_arity("msetnx");
     }
-    let groups = group_by_shard(args, 2, node.shards);
-    let mut done: Vec<usize> = Vec::new();
-    for (shard, kv) in &groups {
-        let kv = kv.clone();
-        let set = node
-            .run_on(*shard, move |n: &Node| {
+    // `denyoom` in Redis.
+    let access = Access::Grow;
+    let mut groups = group_by_shard(args, 2, node.shards);
+    let set = |kv: &[Bytes]| -> Effects {
+        kv.chunks_exact(2)
+            .map(|p| {
+                (
+                    db,
+                    vec![Bytes::from_static(b"SET"), p[0].clone(), p[1].clone()],
+                )
+            })
+            .collect()
+    };
+    // Undone: the keys that still hold MSETNX's values.
+    let del = |kv: &[Bytes]| -> Effects {
+        kv.chunks_exact(2)
+            .map(|p| {
+                let op = Bytes::from_static(tx::DEL_IF_HOLDS);
+                (db, vec![op, p[0].clone(), p[1].clone()])
+            })
+            .collect()
+    };
+    let keys = |kv: &[Bytes]| -> Vec<Bytes> { kv.chunks_exact(2).map(|p| p[0].clone()).collect() };
+    let (holder, kv) = groups.remove(0);
+    let involved: Vec<usize> = std::iter::once(holder)
+        .chain(groups.iter().map(|(s, _)| *s))
+        .collect();
+    let followers: Vec<Follower> = groups
+        .iter()
+        .map(|(shard, kv)| Follower {
+            shard: *shard,
+            guard: Guard::Absent(keys(kv)),
+            effects: set(kv),
+            undo: del(kv),
+        })
+        .collect();
+    let undo = del(&kv);
+    let step: HolderStep = Box::new(move |sh, now| {
+        if kv
+            .chunks_exact(2)
+            .any(|p| sh.keyspace.contains(db, &p[0], now))
+        {
+            return Err(Frame::Integer(0));
+        }
+        for p in kv.chunks_exact(2) {
+            sh.put(db, &p[0], Value::Str(Bytes::copy_from_slice(&p[1])), None);
+        }
+        Ok(HolderPart {
+            reply: Frame::Integer(1),
+            undo,
+            followers,
+        })
+    });
+    if involved.len() == 1 {
+        // One shard: one step there, with the checks of any write.
+        let reply = node
+            .run_on(holder, move |n: &Node| {
                 let mut sh = n.shard.borrow_mut();
                 let now = now_ms();
-                if kv
-                    .chunks_exact(2)
-                    .any(|p| sh.keyspace.contains(db, &p[0], now))
-                {
-                    return false;
+                if let Err(refused) = sh.admit(access, now) {
+                    return refused;
                 }
-                for p in kv.chunks_exact(2) {
-                    sh.put(db, &p[0], Value::Str(Bytes::copy_from_slice(&p[1])), None);
-                }
-                true
+                step(&mut sh, now).map_or_else(|e| e, |part| part.reply)
             })
-            .await;
-        if set != Some(true) {
-            undo_msetnx(node, db, &groups, &done).await;
-            return Frame::Integer(0);
-        }
-        done.push(*shard);
+            .await
+            .unwrap_or_else(|| Frame::error("ERR shard unavailable"));
+        wait_durable(node, std::iter::once(holder)).await;
+        return reply;
     }
-    wait_durable(node, done.into_iter()).await;
-    Frame::Integer(1)
-}
-
-/// Removes what MSETNX set on the `done` shards, where each key still holds
-/// the value MSETNX gave it.
-async fn undo_msetnx(node: &Node, db: usize, groups: &[(usize, Vec<Bytes>)], done: &[usize]) {
-    for (shard, kv) in groups.iter().filter(|(s, _)| done.contains(s)) {
-        let kv = kv.clone();
-        node.run_on(*shard, move |n: &Node| {
-            let mut sh = n.shard.borrow_mut();
-            let now = now_ms();
-            for p in kv.chunks_exact(2) {
-                let ours = sh
-                    .keyspace
-                    .lookup(db, &p[0], now)
-                    .is_some_and(|e| e.str() == Some(&p[1][..]));
-                if ours {
-                    sh.take(db, &p[0], now);
-                }
-            }
-        })
-        .await;
-    }
+    tx::run(node, db, holder, involved, access, Frame::Integer(0), step).await
 }
 
 /// Waits until what the given shards logged so far may be shown (durable
@@ -710,6 +734,9 @@ async fn rename(node: &Node, db: usize, args: &[Bytes], nx: bool) -> Frame {
             .run_on(from, move |n: &Node| {
                 let now = now_ms();
                 let mut sh = n.shard.borrow_mut();
+                if let Err(refused) = sh.admit(Access::Write, now) {
+                    return refused;
+                }
                 if !sh.keyspace.contains(db, &src, now) {
                     return no_such_key();
                 }
@@ -730,11 +757,20 @@ async fn rename(node: &Node, db: usize, args: &[Bytes], nx: bool) -> Frame {
     }
     if nx {
         let d = dst.clone();
+        // A write is refused (MISCONF) before anything is looked at.
         let exists = node
             .run_on(to, move |n: &Node| {
-                n.shard.borrow_mut().keyspace.contains(db, &d, now_ms())
+                let mut sh = n.shard.borrow_mut();
+                let now = now_ms();
+                sh.admit(Access::Write, now)
+                    .map(|()| sh.keyspace.contains(db, &d, now))
             })
             .await;
+        let exists = match exists {
+            Some(Err(refused)) => return refused,
+            Some(Ok(e)) => Some(e),
+            None => None,
+        };
         if exists != Some(false) {
             let s = src.clone();
             let src_exists = node
@@ -749,40 +785,45 @@ async fn rename(node: &Node, db: usize, args: &[Bytes], nx: bool) -> Frame {
             };
         }
     }
-    let s = src.clone();
-    let Some(Some(moved)) = node
-        .run_on(from, move |n: &Node| {
-            n.shard.borrow_mut().take(db, &s, now_ms())
+    // One cross-shard write (`commands::tx`): the source shard takes the
+    // value (and TTL), the destination puts it; with NX a key created there
+    // in the meantime wins and the value goes back where it came from.
+    let step: HolderStep = Box::new(move |sh, now| {
+        let Some((value, at)) = sh.take(db, &src, now) else {
+            return Err(no_such_key());
+        };
+        let rebuild = |key: &Bytes| -> Effects {
+            std::iter::once(vec![Bytes::from_static(b"DEL"), key.clone()])
+                .chain(rewrite::commands_for(key, &value, at))
+                .map(|argv| (db, argv))
+                .collect()
+        };
+        Ok(HolderPart {
+            reply: done,
+            undo: rebuild(&src),
+            followers: vec![Follower {
+                shard: to,
+                guard: if nx {
+                    Guard::Absent(vec![dst.clone()])
+                } else {
+                    Guard::Always
+                },
+                effects: rebuild(&dst),
+                undo: Vec::new(),
+            }],
         })
-        .await
-    else {
-        return no_such_key();
-    };
-    // Put the value at the destination; with NX, a key created there in the
-    // meantime wins and the value goes back where it came from.
-    let returned = node
-        .run_on(to, move |n: &Node| {
-            let mut sh = n.shard.borrow_mut();
-            if nx && sh.keyspace.contains(db, &dst, now_ms()) {
-                return Some(moved);
-            }
-            sh.put(db, &dst, moved.0, moved.1);
-            None
-        })
-        .await
-        .flatten();
-    let reply = match returned {
-        None => done,
-        Some((value, at)) => {
-            node.run_on(from, move |n: &Node| {
-                n.shard.borrow_mut().put(db, &src, value, at)
-            })
-            .await;
-            Frame::Integer(0)
-        }
-    };
-    wait_durable(node, [from, to].into_iter()).await;
-    reply
+    });
+    // RENAME and RENAMENX are `write` without `denyoom` in Redis.
+    tx::run(
+        node,
+        db,
+        from,
+        vec![from, to],
+        Access::Write,
+        Frame::Integer(0),
+        step,
+    )
+    .await
 }
 
 /// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]. The cursor is the

@@ -188,10 +188,31 @@ async fn run_checkpoint(node: &Node) -> Result<u64, String> {
             }
         }
     };
+    // A cross-shard write this shard takes part in ends (its TXEND is
+    // durable) before the cut, so that a log tail holding one of its
+    // records holds the record's whole story (docs/aof.md); new ones wait.
+    if log.is_some() {
+        crate::shard::tx::set_cut_waiting(id, true);
+        let since = std::time::Instant::now();
+        let mut warned = false;
+        while node.shard.borrow().tx.open > 0 {
+            if !warned && since.elapsed() > std::time::Duration::from_secs(10) {
+                tracing::warn!(
+                    shard = id,
+                    "the snapshot cut still waits for cross-shard writes to end"
+                );
+                warned = true;
+            }
+            glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    }
     // The cut: one synchronous step on this core.
     let cut_ms = crate::util::now_ms();
     let (changes_at_cut, log_at_cut) = {
         let mut sh = node.shard.borrow_mut();
+        crate::shard::tx::set_cut_waiting(id, false);
+        // The log's tail starts here: what replay saw before is history.
+        sh.tx.parts.clear();
         sh.keyspace.begin_cut(encode);
         let mut log_at_cut = 0;
         if let (Some(log), Some((file, during))) = (&log, next_segment) {

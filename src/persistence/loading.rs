@@ -5,6 +5,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 /// Shards still loading.
 static SHARDS_LOADING: AtomicUsize = AtomicUsize::new(0);
+/// Shards whose data is not yet in their core (loaded and handed over):
+/// cross-shard writes a crash interrupted are finished once none is left.
+static SHARDS_UNATTACHED: AtomicUsize = AtomicUsize::new(0);
 static TOTAL_BYTES: AtomicU64 = AtomicU64::new(0);
 static LOADED_BYTES: AtomicU64 = AtomicU64::new(0);
 static STARTED_MS: AtomicU64 = AtomicU64::new(0);
@@ -15,6 +18,17 @@ pub fn begin(shards: usize, total_bytes: u64) {
     TOTAL_BYTES.store(total_bytes, Relaxed);
     LOADED_BYTES.store(0, Relaxed);
     SHARDS_LOADING.store(shards, Relaxed);
+    SHARDS_UNATTACHED.store(shards, Relaxed);
+}
+
+/// One shard's data is in its core.
+pub fn shard_attached() {
+    let _ = SHARDS_UNATTACHED.fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1));
+}
+
+/// Every shard's data is in its core.
+pub fn all_attached() -> bool {
+    SHARDS_UNATTACHED.load(Relaxed) == 0
 }
 
 pub fn add_loaded(bytes: u64) {

@@ -14,10 +14,14 @@ use crate::node::Node;
 use crate::persistence::manifest::{self, Base, Manifest, ShardFiles};
 use crate::persistence::{aof, loading, snapshot};
 use crate::router;
+use crate::shard::tx::TxState;
 use crate::shard::Shard;
 use std::path::Path;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
+
+/// A shard as its files rebuilt it.
+pub type Loaded = (Keyspace, ShardFiles, (u64, u64), TxState);
 
 /// How often a loading shard logs its progress.
 const PROGRESS_EVERY: Duration = Duration::from_secs(3);
@@ -110,14 +114,14 @@ fn refuse_unlisted_files(dir: &Path) -> Result<(), String> {
 
 /// Rebuilds one shard as its files say, into a keyspace laid out for
 /// `shards` shards. Runs on a loader thread (or the coordinator's).
-/// Returns the keyspace, the files that remain valid, and (records, bytes)
-/// of the log replayed.
+/// Returns the keyspace, the files that remain valid, (records, bytes) of
+/// the log replayed, and what the log says of cross-shard writes.
 pub fn load_shard(
     config: &Config,
     shard: usize,
     shards: usize,
     files: &ShardFiles,
-) -> Result<(Keyspace, ShardFiles, (u64, u64)), String> {
+) -> Result<Loaded, String> {
     let dir = &config.dir;
     let mut sh = Shard::new(shard, shards, config.databases);
     // Nothing expires while loading: a record replays against its key as
@@ -168,7 +172,7 @@ pub fn load_shard(
                     kept,
                     ..ShardFiles::default()
                 };
-                return Ok((empty, files, (0, 0)));
+                return Ok((empty, files, (0, 0), TxState::default()));
             }
             Err(e) => {
                 return Err(format!(
@@ -221,7 +225,7 @@ pub fn load_shard(
     };
     // The log's size counts from its base, as after a rewrite.
     let records = replayed.base_records + replayed.records;
-    Ok((sh.keyspace, kept, (records, replayed.bytes)))
+    Ok((sh.keyspace, kept, (records, replayed.bytes), sh.tx))
 }
 
 /// A core's part: loads its shard on a loader thread pinned to `cpu`, then
@@ -245,12 +249,13 @@ pub async fn recover(
             let _ = tx.send(load_shard(&loader_config, id, shards, &files));
         })
         .map_err(|e| format!("cannot start the loader of shard {id}: {e}"))?;
-    let (keyspace, mut files, replayed) = rx
+    let (keyspace, mut files, replayed, tx_state) = rx
         .await
         .map_err(|_| format!("the loader of shard {id} died"))??;
     {
         let mut shard = node.shard.borrow_mut();
         shard.keyspace = keyspace;
+        shard.tx = tx_state;
         // The keyspace carries its eviction policy: the one set now.
         shard.configure_memory(&node.config.borrow());
     }
@@ -280,6 +285,14 @@ pub async fn recover(
         publish_files(node, files.clone()).await?;
     }
     *node.persist.files.borrow_mut() = files;
+    // Cross-shard writes a crash interrupted are finished, through the live
+    // path and logged as such, once every shard's data is in its core and
+    // before the server is ready (docs/aof.md), with the keys as they were.
+    loading::shard_attached();
+    while !loading::all_attached() {
+        glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    commands::tx::resume(node).await;
     // From here on, lookups and active expiry remove keys past their
     // deadline, and the log (attached above) records each removal as DEL.
     node.shard.borrow_mut().keyspace.set_loading(false);
@@ -311,9 +324,20 @@ fn reshard(config: &Config, old: &Manifest) -> Result<Manifest, String> {
     // Files kept for inspection (skipped as corrupt, now or before) stay
     // kept in the new layout.
     let mut kept = Vec::new();
+    // Every old shard is loaded first: a cross-shard write a crash
+    // interrupted is finished across them (in memory) before any key moves.
+    let mut old_shards = Vec::with_capacity(old.shards.len());
     for (i, files) in old.shards.iter().enumerate() {
-        let (mut ks, loaded, _) = load_shard(config, i, old.shards.len(), files)?;
+        let (ks, loaded, _, tx) = load_shard(config, i, old.shards.len(), files)?;
         kept.extend(loaded.kept);
+        let mut sh = Shard::new(i, old.shards.len(), config.databases);
+        sh.keyspace = ks;
+        sh.tx = tx;
+        old_shards.push(sh);
+    }
+    commands::tx::resume_offline(&mut old_shards);
+    for sh in old_shards {
+        let mut ks = sh.keyspace;
         // Loaded whole; keys already past their deadline are left out of
         // the new snapshots, which no log follows: their removal is final.
         ks.set_loading(false);

@@ -16,6 +16,8 @@ use hashbrown::HashMap;
 use std::cell::RefCell;
 use std::rc::Rc;
 
+pub mod tx;
+
 /// A command's work on one shard: reads and changes the keyspace, returns the
 /// reply. `args[0]` is the command name, as the client sent it.
 pub type ShardFn = fn(&mut Ctx, &[Bytes]) -> Frame;
@@ -85,6 +87,11 @@ pub struct Shard {
     pub budget: usize,
     /// The most the shard's data has used (INFO's `used_memory_peak`).
     pub peak: usize,
+    /// While set, what would be appended to the log is collected here
+    /// instead: the effects a cross-shard write wraps in one record.
+    pub capture: Option<tx::Effects>,
+    /// Cross-shard writes this shard takes part in (`tx`).
+    pub tx: tx::TxState,
 }
 
 /// What a blocked client waits for at a key: a list or a sorted set.
@@ -179,6 +186,8 @@ impl Shard {
             changes: 0,
             budget: 0,
             peak: 0,
+            capture: None,
+            tx: tx::TxState::default(),
         }
     }
 
@@ -253,18 +262,8 @@ impl Shard {
         now: u64,
         access: Access,
     ) -> Frame {
-        self.keyspace.eviction.now = now;
-        if access == Access::Grow && self.over_budget() && !self.evict(EVICT_KEYS_PER_COMMAND) {
-            return Frame::error(OOM_ERROR);
-        }
-        if access != Access::Read {
-            if let Some(err) = self
-                .aof
-                .as_ref()
-                .and_then(|a| a.borrow().write_error().map(String::from))
-            {
-                return Frame::error(format!("MISCONF Errors writing to the AOF file: {err}"));
-            }
+        if let Err(refused) = self.admit(access, now) {
+            return refused;
         }
         let mut ctx = Ctx {
             ks: &mut self.keyspace,
@@ -282,25 +281,73 @@ impl Shard {
         }
         // Keys that expired while the command ran went before its effect.
         self.log_expired();
-        if let Some(aof) = &self.aof {
-            let mut aof = aof.borrow_mut();
-            if dirty && effects.is_empty() {
-                aof.append(db, args);
-            }
-            // One logical record: replay applies all of them or none.
-            aof.append_all(db, &effects);
+        if dirty && effects.is_empty() {
+            self.log(db, args);
         }
+        // One logical record: replay applies all of them or none.
+        self.log_all(db, &effects);
         reply
+    }
+
+    /// The checks every write passes before it changes anything, whatever
+    /// path it takes (a command, a cross-shard step, MSETNX, RENAME): a
+    /// command that may grow memory is refused when the shard is over its
+    /// budget and cannot evict (as Redis, before the MISCONF check); a write
+    /// is refused while the log cannot be written, so nothing is
+    /// acknowledged that could be lost.
+    pub fn admit(&mut self, access: Access, now: u64) -> Result<(), Frame> {
+        self.keyspace.eviction.now = now;
+        if access == Access::Grow && self.over_budget() && !self.evict(EVICT_KEYS_PER_COMMAND) {
+            return Err(Frame::error(OOM_ERROR));
+        }
+        if access != Access::Read {
+            if let Some(err) = self
+                .aof
+                .as_ref()
+                .and_then(|a| a.borrow().write_error().map(String::from))
+            {
+                return Err(Frame::error(format!(
+                    "MISCONF Errors writing to the AOF file: {err}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends one effect record to the log, or to `capture` while a
+    /// cross-shard step collects its effects.
+    fn log(&mut self, db: usize, argv: &[Bytes]) {
+        if let Some(captured) = &mut self.capture {
+            captured.push((db, argv.to_vec()));
+        } else if let Some(aof) = &self.aof {
+            aof.borrow_mut().append(db, argv);
+        }
+    }
+
+    /// Appends the effects of one write as one logical record (replay
+    /// applies all or none), or to `capture` while a cross-shard step runs.
+    fn log_all(&mut self, db: usize, commands: &[Vec<Bytes>]) {
+        if let Some(captured) = &mut self.capture {
+            captured.extend(commands.iter().map(|argv| (db, argv.clone())));
+        } else if let Some(aof) = &self.aof {
+            aof.borrow_mut().append_all(db, commands);
+        }
+    }
+
+    /// Appends a record as it is, never captured (a cross-shard write's own
+    /// records). Returns the log position after it.
+    pub fn append_record(&mut self, db: usize, argv: &[Bytes]) -> u64 {
+        if let Some(aof) = &self.aof {
+            aof.borrow_mut().append(db, argv);
+        }
+        self.log_position()
     }
 
     /// Logs the deletions of the keys that expired or were evicted since the
     /// last call.
-    fn log_expired(&mut self) {
-        if let Some(aof) = &self.aof {
-            let mut aof = aof.borrow_mut();
-            for (db, key) in self.keyspace.take_removed() {
-                aof.append(db, &[Bytes::from_static(b"DEL"), key]);
-            }
+    pub fn log_expired(&mut self) {
+        for (db, key) in self.keyspace.take_removed() {
+            self.log(db, &[Bytes::from_static(b"DEL"), key]);
         }
     }
 
@@ -309,11 +356,11 @@ impl Shard {
     pub fn put(&mut self, db: usize, key: &Bytes, value: Value, expire_at: Option<u64>) {
         self.log_expired();
         self.changes += 1;
-        if let Some(aof) = &self.aof {
+        if self.aof.is_some() {
             // One logical record: a crash never leaves the key half rebuilt.
             let mut commands = vec![vec![Bytes::from_static(b"DEL"), key.clone()]];
             commands.extend(rewrite::commands_for(key, &value, expire_at));
-            aof.borrow_mut().append_all(db, &commands);
+            self.log_all(db, &commands);
         }
         self.keyspace.insert(db, key, value, expire_at);
         if !self.waiters.is_empty() {
@@ -398,10 +445,7 @@ impl Shard {
         let entry = self.keyspace.remove(db, key)?;
         self.changes += 1;
         self.log_expired();
-        if let Some(aof) = &self.aof {
-            aof.borrow_mut()
-                .append(db, &[Bytes::from_static(b"DEL"), key.clone()]);
-        }
+        self.log(db, &[Bytes::from_static(b"DEL"), key.clone()]);
         let at = entry.expire_at();
         Some((entry.into_value(), at))
     }
@@ -427,5 +471,18 @@ impl Shard {
         self.aof
             .as_ref()
             .and_then(|a| a.borrow_mut().ticket(position))
+    }
+
+    /// Whatever the policy: completes once everything logged so far is
+    /// written and synced (`None`: no log). A cross-shard write waits on it
+    /// between its steps (docs/aof.md).
+    pub fn synced(&mut self) -> Option<futures_channel::oneshot::Receiver<()>> {
+        let aof = self.aof.as_ref()?;
+        let mut aof = aof.borrow_mut();
+        if aof.policy() == crate::persistence::aof::Fsync::Always {
+            aof.ticket(0)
+        } else {
+            Some(aof.sync_all())
+        }
     }
 }

@@ -47,6 +47,8 @@ pub struct Server {
     log: PathBuf,
     redis: bool,
     extra: Vec<String>,
+    /// Environment variables set for the next starts (`set_env`).
+    env: Vec<(String, String)>,
 }
 
 /// Ports handed out by this test process: two servers started at the same
@@ -133,7 +135,7 @@ impl Server {
         let log = data_root().join(format!("{name}.log"));
         std::fs::create_dir_all(&dir).expect("create test data dir");
         let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-        let child = spawn(redis, port, shards, &dir, &log, &extra);
+        let child = spawn(redis, port, shards, &dir, &log, &extra, &[]);
         let mut server = Server {
             port,
             shards,
@@ -142,6 +144,7 @@ impl Server {
             log,
             redis,
             extra,
+            env: Vec::new(),
         };
         match server.wait_ready(timeout) {
             Start::Ready => Ok(server),
@@ -221,7 +224,23 @@ impl Server {
             &self.dir,
             &self.log,
             &self.extra,
+            &self.env,
         );
+    }
+
+    /// Sets the environment of the server's next starts (a test-only fault
+    /// point such as `RINGCACHE_TEST_CRASH_AT`); empty: none.
+    pub fn set_env(&mut self, vars: &[(&str, &str)]) {
+        self.env = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+    }
+
+    /// Waits (bounded) for the process to exit by itself (a fault point
+    /// aborting it) and returns whether it did.
+    pub fn crashed_within(&mut self, wait: Duration) -> bool {
+        self.exited_within(wait).is_some()
     }
 
     /// Waits until the server answers PING, it exits, or `timeout` passes.
@@ -314,7 +333,15 @@ impl Server {
 }
 
 /// Starts the server process, its output appended to `log`.
-fn spawn(redis: bool, port: u16, shards: usize, dir: &Path, log: &Path, extra: &[String]) -> Child {
+fn spawn(
+    redis: bool,
+    port: u16,
+    shards: usize,
+    dir: &Path,
+    log: &Path,
+    extra: &[String],
+    env: &[(String, String)],
+) -> Child {
     let log_file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -333,6 +360,7 @@ fn spawn(redis: bool, port: u16, shards: usize, dir: &Path, log: &Path, extra: &
         .arg("--dir")
         .arg(dir)
         .args(extra)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(log_file.try_clone().expect("clone log fd"))
         .stderr(log_file);
@@ -636,4 +664,53 @@ pub fn refused(wrapper: &[&str], args: &[&str]) -> (i32, String) {
         String::from_utf8_lossy(&out.stdout)
     );
     (out.status.code().unwrap_or(-1), text)
+}
+
+/// A small ext4 filesystem on a loop device, mounted over a directory and
+/// unmounted on drop: a disk that can really fill up.
+pub struct SmallDisk {
+    pub mnt: PathBuf,
+    img: PathBuf,
+}
+
+impl SmallDisk {
+    pub fn mount_at(mnt: &std::path::Path, mb: u64) -> SmallDisk {
+        // One image per disk: tests of one file run in parallel.
+        static DISKS: AtomicUsize = AtomicUsize::new(0);
+        let n = DISKS.fetch_add(1, Ordering::Relaxed);
+        let img = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("smalldisk-{}-{n}.img", std::process::id()));
+        let mnt = mnt.to_path_buf();
+        let run = |cmd: &str, args: &[&str]| {
+            let out = std::process::Command::new(cmd)
+                .args(args)
+                .output()
+                .unwrap_or_else(|e| panic!("{cmd}: {e}"));
+            assert!(
+                out.status.success(),
+                "{cmd} {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        run(
+            "truncate",
+            &["-s", &format!("{mb}M"), img.to_str().unwrap()],
+        );
+        run("mkfs.ext4", &["-q", "-F", img.to_str().unwrap()]);
+        run(
+            "mount",
+            &["-o", "loop", img.to_str().unwrap(), mnt.to_str().unwrap()],
+        );
+        SmallDisk { mnt, img }
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.mnt)
+            .status();
+        let _ = std::fs::remove_file(&self.img);
+    }
 }
