@@ -17,6 +17,7 @@ use crate::shard::tx::{Effects, Follower, Guard};
 use crate::shard::Access;
 use crate::util::{glob_match, now_ms};
 use bytes::Bytes;
+use futures_channel::oneshot;
 
 /// The Redis version ringcache answers as: its command table is Redis 7.0's.
 pub const REDIS_VERSION: &str = "7.0.15";
@@ -685,37 +686,33 @@ async fn msetnx(node: &Node, db: usize, args: &[Bytes]) -> Frame {
     });
     if involved.len() == 1 {
         // One shard: one step there, with the checks of any write.
-        let reply = node
+        let done = node
             .run_on(holder, move |n: &Node| {
                 let mut sh = n.shard.borrow_mut();
+                let position = sh.log_position();
                 let now = now_ms();
-                if let Err(refused) = sh.admit(access, now) {
-                    return refused;
-                }
-                step(&mut sh, now).map_or_else(|e| e, |part| part.reply)
+                let reply = match sh.admit(access, now) {
+                    Err(refused) => refused,
+                    Ok(()) => step(&mut sh, now).map_or_else(|e| e, |part| part.reply),
+                };
+                (reply, sh.durable(position))
             })
-            .await
-            .unwrap_or_else(|| Frame::error("ERR shard unavailable"));
-        wait_durable(node, std::iter::once(holder)).await;
-        return reply;
+            .await;
+        return shown_when_safe(done).await;
     }
     tx::run(node, db, holder, involved, access, Frame::Integer(0), step).await
 }
 
-/// Waits until what the given shards logged so far may be shown (durable
-/// under `always`, in the kernel otherwise): the reply of a command that
-/// changed them waits for this.
-async fn wait_durable(node: &Node, shards: impl Iterator<Item = usize>) {
-    // Position 0: everything logged so far, including this command's changes.
-    let tickets = shards.map(|s| node.run_on(s, |n: &Node| n.shard.borrow_mut().durable(0)));
-    for t in crate::node::join_all(tickets)
-        .await
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        let _ = t.await;
+/// A shard step's reply, once what the shard logged may be shown (durable
+/// under `always`, in the kernel otherwise: `Shard::durable`).
+async fn shown_when_safe(done: Option<(Frame, Option<oneshot::Receiver<()>>)>) -> Frame {
+    let Some((reply, durable)) = done else {
+        return Frame::error("ERR shard unavailable");
+    };
+    if let Some(d) = durable {
+        let _ = d.await;
     }
+    reply
 }
 
 /// RENAME / RENAMENX src dst. When both keys live on one shard this is one
@@ -730,30 +727,32 @@ async fn rename(node: &Node, db: usize, args: &[Bytes], nx: bool) -> Frame {
     let no_such_key = || Frame::error("ERR no such key");
     let done = if nx { Frame::Integer(1) } else { Frame::OK };
     if from == to {
-        let reply = node
+        let renamed = node
             .run_on(from, move |n: &Node| {
                 let now = now_ms();
                 let mut sh = n.shard.borrow_mut();
-                if let Err(refused) = sh.admit(Access::Write, now) {
-                    return refused;
-                }
-                if !sh.keyspace.contains(db, &src, now) {
-                    return no_such_key();
-                }
-                if src == dst {
-                    return if nx { Frame::Integer(0) } else { Frame::OK };
-                }
-                if nx && sh.keyspace.contains(db, &dst, now) {
-                    return Frame::Integer(0);
-                }
-                let (value, at) = sh.take(db, &src, now).expect("looked up above");
-                sh.put(db, &dst, value, at);
-                done
+                let position = sh.log_position();
+                let reply = (|| {
+                    if let Err(refused) = sh.admit(Access::Write, now) {
+                        return refused;
+                    }
+                    if !sh.keyspace.contains(db, &src, now) {
+                        return no_such_key();
+                    }
+                    if src == dst {
+                        return if nx { Frame::Integer(0) } else { Frame::OK };
+                    }
+                    if nx && sh.keyspace.contains(db, &dst, now) {
+                        return Frame::Integer(0);
+                    }
+                    let (value, at) = sh.take(db, &src, now).expect("looked up above");
+                    sh.put(db, &dst, value, at);
+                    done
+                })();
+                (reply, sh.durable(position))
             })
-            .await
-            .unwrap_or_else(|| Frame::error("ERR shard unavailable"));
-        wait_durable(node, std::iter::once(from)).await;
-        return reply;
+            .await;
+        return shown_when_safe(renamed).await;
     }
     if nx {
         let d = dst.clone();
