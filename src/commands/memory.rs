@@ -20,6 +20,9 @@ pub struct ShardMemory {
     pub peak: usize,
     pub keys: usize,
     pub evicted: u64,
+    /// Memory the shard's AOF buffer holds (outside `maxmemory`, as Redis's
+    /// AOF buffer is outside what eviction counts).
+    pub aof_buffer: usize,
 }
 
 pub fn shard_memory(node: &Node) -> ShardMemory {
@@ -31,6 +34,7 @@ pub fn shard_memory(node: &Node) -> ShardMemory {
         peak: sh.peak,
         keys: (0..ks.databases()).map(|db| ks.len(db)).sum(),
         evicted: ks.stats.evicted,
+        aof_buffer: sh.aof.as_ref().map_or(0, |a| a.borrow().buffer_capacity()),
     }
 }
 
@@ -39,6 +43,7 @@ struct Totals {
     used: u64,
     peak: u64,
     keys: u64,
+    aof_buffer: u64,
     rss: u64,
     /// Heap handed out by the allocator (`crate::alloc`).
     allocated: u64,
@@ -50,6 +55,7 @@ fn totals(shards: &[ShardMemory]) -> Totals {
         used,
         peak: shards.iter().map(|s| s.peak as u64).sum::<u64>().max(used),
         keys: shards.iter().map(|s| s.keys as u64).sum(),
+        aof_buffer: shards.iter().map(|s| s.aof_buffer as u64).sum(),
         rss: crate::runtime::rss_bytes(),
         allocated: crate::alloc::allocated_bytes(),
     }
@@ -61,12 +67,13 @@ fn fragmentation(t: &Totals) -> f64 {
 
 /// INFO's memory section, with Redis's field names. `used_memory` is the
 /// data the shards account for (what `maxmemory` limits); the allocator's
-/// own figure is `allocator_allocated`. `used_memory_peak` sums each
-/// shard's peak, so it is at least the process's true peak.
+/// own figure is `allocator_allocated`; the AOF buffers are apart, in
+/// `mem_aof_buffer`. `used_memory_peak` sums each shard's peak, so it is at
+/// least the process's true peak.
 pub fn info_section(shards: &[ShardMemory], cfg: &Config) -> String {
     let t = totals(shards);
     format!(
-        "used_memory:{}\r\nused_memory_human:{}\r\nused_memory_rss:{}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{}\r\nused_memory_peak_human:{}\r\nused_memory_dataset:{}\r\nallocator_allocated:{}\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:libc\r\n",
+        "used_memory:{}\r\nused_memory_human:{}\r\nused_memory_rss:{}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{}\r\nused_memory_peak_human:{}\r\nused_memory_dataset:{}\r\nallocator_allocated:{}\r\nmem_aof_buffer:{}\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:libc\r\n",
         t.used,
         human_bytes(t.used),
         t.rss,
@@ -75,6 +82,7 @@ pub fn info_section(shards: &[ShardMemory], cfg: &Config) -> String {
         human_bytes(t.peak),
         t.used,
         t.allocated,
+        t.aof_buffer,
         cfg.maxmemory,
         human_bytes(cfg.maxmemory),
         cfg.maxmemory_policy,

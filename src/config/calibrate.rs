@@ -380,10 +380,10 @@ fn pow2_within(n: f64, lo: u64, hi: u64) -> u64 {
 /// policy, the log's write sizes and the ring depth set from the device.
 pub fn profile(f: &Figures, opts: &Options) -> String {
     let always = f.fsync_p99_us <= ALWAYS_MAX_P99_US;
-    // Sync early once ~250 ms of the device's sequential bandwidth is
+    // Sync early once ~20 ms of the device's sequential bandwidth is
     // written but unsynced: the sync stays short, and the bytes kept in
     // memory for a retry stay bounded.
-    let threshold = pow2_within(f.write_bytes_per_s / 4.0, 4 << 20, 64 << 20);
+    let threshold = pow2_within(f.write_bytes_per_s / 50.0, 1 << 20, 16 << 20);
     // Reserve ~100 ms of bandwidth at a time: the file grows at most ~10
     // times a second at full speed.
     let extent = pow2_within(f.write_bytes_per_s / 10.0, 4 << 20, 256 << 20);
@@ -452,7 +452,7 @@ spin-before-park-us = 0
 # Segment space reserved at a time (bytes): ~100 ms of sequential writes.
 extent-bytes = {extent}
 # Bytes written but not yet synced that make `everysec` sync early (bytes):
-# ~250 ms of sequential writes.
+# ~20 ms of sequential writes.
 write-threshold-bytes = {threshold}
 
 [shares]

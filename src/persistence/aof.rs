@@ -33,8 +33,12 @@ use std::time::{Duration, Instant};
 /// Segment space reserved at a time, so a sync rarely has to grow the file.
 pub const EXTENT_BYTES: u64 = 16 << 20;
 /// Bytes written but not yet synced that make `everysec` sync before its
-/// second is up: they are kept in memory for a retry until the sync.
-pub const WRITE_THRESHOLD_BYTES: usize = 32 << 20;
+/// second is up: they are kept in memory for a retry until the sync, so this
+/// bounds that memory (Redis syncs a rewritten AOF every 4 MB likewise).
+pub const WRITE_THRESHOLD_BYTES: usize = 4 << 20;
+/// Spare capacity the log buffer keeps after a sync drained it; above
+/// this it gives memory back.
+const SPARE_BUFFER_BYTES: usize = 1 << 20;
 /// How long a failed write waits before it is retried.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 
@@ -176,6 +180,11 @@ impl AofBuffer {
         self.appended
     }
 
+    /// Memory the log's buffer holds (INFO's `mem_aof_buffer`).
+    pub fn buffer_capacity(&self) -> usize {
+        self.log.capacity()
+    }
+
     /// The statistics as of now, for INFO.
     pub fn stats_now(&self) -> AofStats {
         AofStats {
@@ -268,6 +277,15 @@ impl AofBuffer {
                 }
             }
         }
+    }
+}
+
+/// Drops the first `n` bytes of `log` (they are safe on disk), giving back
+/// memory a burst of writes took.
+fn drain_front(log: &mut Vec<u8>, n: usize) {
+    log.drain(..n);
+    if log.capacity() > 2 * log.len() + SPARE_BUFFER_BYTES {
+        log.shrink_to(log.len() + SPARE_BUFFER_BYTES);
     }
 }
 
@@ -1083,7 +1101,7 @@ impl Flusher {
                 b.stats.fsyncs += 1;
                 b.durable = b.durable.max(running.records);
                 // The synced bytes will never be written again.
-                b.log.drain(..running.bytes);
+                drain_front(&mut b.log, running.bytes);
                 b.handed -= running.bytes;
                 if let Some(r) = &mut b.rotation {
                     r.at -= running.bytes;
@@ -1139,7 +1157,7 @@ impl Flusher {
             return Ok(());
         };
         b.stats.fsyncs += 1;
-        b.log.drain(..r.at);
+        drain_front(&mut b.log, r.at);
         b.handed = 0;
         b.durable = b.durable.max(upto);
         b.written = b.written.max(upto);
@@ -1233,7 +1251,7 @@ impl Flusher {
             // Nothing is synced, so nothing is kept for a retry but the
             // partial block the next write continues.
             let full = b.handed / BLOCK * BLOCK;
-            b.log.drain(..full);
+            drain_front(&mut b.log, full);
             b.handed -= full;
             self.base += full as u64;
         }
