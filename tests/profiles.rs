@@ -398,9 +398,10 @@ fn task_queue_shares_are_in_effect_per_core() {
     };
     assert_eq!(queue_shares(&server, 0), want("900", "400", "30"));
     assert_eq!(queue_shares(&server, 1), want("900", "1000", "70"));
-    // The log's flusher runs in the persistence queue: it has had CPU time.
+    // A checkpoint runs in the persistence queue: it has had CPU time.
     let mut con = server.con();
     let _: () = q(&mut con, &["SET", "k", "v"]);
+    let _: String = q(&mut con, &["SAVE"]);
     let line = common::info_field(&mut con, "shards", "shard0_queues").unwrap();
     let runtime: u64 = line
         .split(',')
