@@ -835,9 +835,8 @@ pub async fn create_segment(
 
 /// Starts logging into `segment` (a new one from `create_segment`). Returns
 /// the buffer the shard appends to. `replayed` is (records, bytes) read at
-/// start-up, for INFO. Spawn it in the queue of the tasks that send replies:
-/// they wait for the flusher, which then runs after those already woken, so
-/// one write serves a whole loop turn.
+/// start-up, for INFO. The queue it is spawned in decides when it runs:
+/// see `runtime::recovery::recover`.
 pub fn start(segment: Segment, settings: Settings, replayed: (u64, u64)) -> Rc<RefCell<AofBuffer>> {
     let (wake, woken) = local_channel::new_bounded(1);
     let buffer = Rc::new(RefCell::new(AofBuffer {

@@ -175,7 +175,7 @@ async fn serve_core(
     let tasks = accepts
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("cannot start the listeners of shard {id}: {e}"))?;
-    let last_loaded = match recovery::recover(&node, cpu, queues.network).await {
+    let last_loaded = match recovery::recover(&node, cpu, queues).await {
         Ok(last) => last,
         Err(e) => {
             // The other cores cannot serve this shard's keys: stop the process.
