@@ -497,18 +497,7 @@ fn full_disk_refuses_writes_keeps_reads_and_loses_nothing() {
     let disk = SmallDisk::mount_at(server.dir(), 64);
     server.start_again();
     // Fill the disk but for the segment's first preallocated extent.
-    let filler = disk.mnt.join("filler");
-    let status = std::process::Command::new("fallocate")
-        .args(["-l", "60M", filler.to_str().unwrap()])
-        .status()
-        .unwrap();
-    if !status.success() {
-        // Less than 60 MiB free: take what there is.
-        let _ = std::process::Command::new("dd")
-            .args(["if=/dev/zero", &format!("of={}", filler.display()), "bs=1M"])
-            .stderr(std::process::Stdio::null())
-            .status();
-    }
+    let filler = disk.fill();
     // Writes of 1 MiB values fill the extent; the log then needs more space.
     let value = "v".repeat(1 << 20);
     let writer = {
@@ -739,17 +728,7 @@ fn fill_until_the_log_fails(
     server: &Server,
     disk: &SmallDisk,
 ) -> (PathBuf, std::thread::JoinHandle<Vec<usize>>) {
-    let filler = disk.mnt.join("filler");
-    let status = std::process::Command::new("fallocate")
-        .args(["-l", "60M", filler.to_str().unwrap()])
-        .status()
-        .unwrap();
-    if !status.success() {
-        let _ = std::process::Command::new("dd")
-            .args(["if=/dev/zero", &format!("of={}", filler.display()), "bs=1M"])
-            .stderr(std::process::Stdio::null())
-            .status();
-    }
+    let filler = disk.fill();
     let value = "v".repeat(1 << 20);
     let mut con = server.con();
     let writer = std::thread::spawn(move || {

@@ -264,17 +264,7 @@ fn rpoplpush_ping_pong_conserves_elements_across_kill9() {
 /// Fills the server's 64 MiB data filesystem, then writes 1 MiB values to
 /// keys of every shard until each shard's log has failed.
 fn fail_every_log(server: &Server, disk: &SmallDisk) {
-    let filler = disk.mnt.join("filler");
-    let status = std::process::Command::new("fallocate")
-        .args(["-l", "60M", filler.to_str().unwrap()])
-        .status()
-        .unwrap();
-    if !status.success() {
-        let _ = std::process::Command::new("dd")
-            .args(["if=/dev/zero", &format!("of={}", filler.display()), "bs=1M"])
-            .stderr(std::process::Stdio::null())
-            .status();
-    }
+    disk.fill();
     // A write whose log write fails waits for the retry (nothing is
     // acknowledged that is not in the kernel): the writers run apart, one
     // per shard, and end when the server does.

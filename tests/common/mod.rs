@@ -705,6 +705,26 @@ impl SmallDisk {
     }
 }
 
+impl SmallDisk {
+    /// Takes all but the first preallocated extent of a log segment (60 of
+    /// the 64 MiB, or what there is) in one file, returned.
+    pub fn fill(&self) -> PathBuf {
+        let filler = self.mnt.join("filler");
+        let status = Command::new("fallocate")
+            .args(["-l", "60M", filler.to_str().unwrap()])
+            .status()
+            .unwrap();
+        if !status.success() {
+            // Less than 60 MiB free: take what there is.
+            let _ = Command::new("dd")
+                .args(["if=/dev/zero", &format!("of={}", filler.display()), "bs=1M"])
+                .stderr(Stdio::null())
+                .status();
+        }
+        filler
+    }
+}
+
 impl Drop for SmallDisk {
     fn drop(&mut self) {
         let _ = std::process::Command::new("umount")
