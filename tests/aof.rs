@@ -96,10 +96,7 @@ fn always_loses_no_acknowledged_write_across_20_kills() {
     let mut rng = 0x9E37_79B9_7F4A_7C15u64;
     for cycle in 0..20u32 {
         // Kill at a random moment 30–230 ms into the writes.
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        let kill_after = Duration::from_millis(30 + rng % 200);
+        let kill_after = Duration::from_millis(30 + common::xorshift(&mut rng) % 200);
         let acked = std::thread::scope(|s| {
             let con = server.con();
             let writer = s.spawn(move || write_until_killed(con, cycle, Duration::from_secs(10)));
@@ -129,14 +126,6 @@ fn always_loses_no_acknowledged_write_across_20_kills() {
     let mut con = server.con();
     let first: Option<u64> = q(&mut con, &["GET", "c0:0"]);
     assert_eq!(first, Some(0));
-}
-
-/// A small xorshift for kill times: tests stay reproducible.
-fn next_rand(rng: &mut u64) -> u64 {
-    *rng ^= *rng << 13;
-    *rng ^= *rng >> 7;
-    *rng ^= *rng << 17;
-    *rng
 }
 
 /// Writes `c<cycle>:<writer>:<i> = i` and increments `n<writer>`, one
@@ -175,7 +164,7 @@ fn no_acknowledged_write_lost_at_kill9(policy: &str) {
     let (mut acked_total, mut lost_total) = (0, 0);
     let mut report = Vec::new();
     for cycle in 0..20u32 {
-        let kill_after = Duration::from_millis(50 + next_rand(&mut rng) % 250);
+        let kill_after = Duration::from_millis(50 + common::xorshift(&mut rng) % 250);
         let acked: Vec<u64> = std::thread::scope(|s| {
             let writers: Vec<_> = (0..WRITERS)
                 .map(|w| {
@@ -242,7 +231,7 @@ fn always_a_value_a_reader_saw_survives_kill9() {
     let mut broken = Vec::new();
     for cycle in 0..20u32 {
         let key = format!("seen{cycle}");
-        let kill_after = Duration::from_millis(50 + next_rand(&mut rng) % 200);
+        let kill_after = Duration::from_millis(50 + common::xorshift(&mut rng) % 200);
         let seen = std::thread::scope(|s| {
             for _ in 0..2 {
                 let mut con = server.con();

@@ -206,13 +206,7 @@ fn rpoplpush_ping_pong_conserves_elements_across_kill9() {
         });
     eprintln!("seed {seed} (replay with CROSS_SEED={seed})");
     let mut rng = seed | 1;
-    let mut next = move || {
-        // xorshift64
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng
-    };
+    let mut next = move || common::xorshift(&mut rng);
     let mut server = Server::with(2, AOF_ALWAYS);
     let (l0, l1) = two_keys("pp0", "pp1");
     let elements: Vec<String> = (0..40).map(|i| format!("e{i}")).collect();

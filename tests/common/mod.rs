@@ -666,6 +666,15 @@ pub fn refused(wrapper: &[&str], args: &[&str]) -> (i32, String) {
     (out.status.code().unwrap_or(-1), text)
 }
 
+/// The next number of a xorshift64 sequence: random moments (kill times)
+/// that a seed reproduces.
+pub fn xorshift(rng: &mut u64) -> u64 {
+    *rng ^= *rng << 13;
+    *rng ^= *rng >> 7;
+    *rng ^= *rng << 17;
+    *rng
+}
+
 /// A small ext4 filesystem on a loop device, mounted over a directory and
 /// unmounted on drop: a disk that can really fill up.
 pub struct SmallDisk {
