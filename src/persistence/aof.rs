@@ -1137,12 +1137,14 @@ impl Flusher {
         let written = if data.len() <= from {
             Ok(())
         } else if direct {
-            write_padded(&self.segment.direct, &data, self.base, Issue::Blocking).await
+            write_padded(&self.segment.direct, &data, self.base, Issue::Blocking)
+                .await
+                .map_err(|e| e.to_string())
         } else {
-            write_cached_at(&self.segment.cached, &data[from..], self.base + from as u64)
-                .map_err(Into::into)
+            let mut b = self.buf.borrow_mut();
+            hand_over(&self.segment.cached, self.base, &mut b, data.len())
         };
-        written.map_err(|e| e.to_string())?;
+        written?;
         self.buf.borrow_mut().handed = data.len();
         let started = Instant::now();
         self.segment
@@ -1234,17 +1236,7 @@ impl Flusher {
             Some(r) => (r.at, r.upto),
             None => (b.log.len(), b.appended),
         };
-        if b.handed < end {
-            let written = write_cached_at(
-                &self.segment.cached,
-                &b.log[b.handed..end],
-                self.base + b.handed as u64,
-            );
-            if let Err(e) = written {
-                return Err(e.to_string());
-            }
-            b.handed = end;
-        }
+        hand_over(&self.segment.cached, self.base, &mut b, end)?;
         b.written = b.written.max(records);
         if b.policy == Fsync::No && self.running_sync.is_none() && b.rotation.is_none() {
             // Nothing is synced, so nothing is kept for a retry but the
@@ -1263,15 +1255,7 @@ impl Flusher {
         let mut b = self.buf.borrow_mut();
         pad_to_block(&mut b.log);
         let end = b.log.len();
-        if b.handed < end {
-            write_cached_at(
-                &self.segment.cached,
-                &b.log[b.handed..end],
-                self.base + b.handed as u64,
-            )
-            .map_err(|e| e.to_string())?;
-            b.handed = end;
-        }
+        hand_over(&self.segment.cached, self.base, &mut b, end)?;
         b.stats.sync_running = true;
         let result = Rc::new(Cell::new(None));
         self.running_sync = Some(RunningSync {
@@ -1310,9 +1294,18 @@ impl Flusher {
     }
 }
 
-/// Writes `data` at `pos` through the page cache, all of it.
-fn write_cached_at(file: &File, data: &[u8], pos: u64) -> std::io::Result<()> {
-    file.write_all_at(data, pos)
+/// Hands `b.log` up to `end` to the kernel: what it does not have yet,
+/// through the page cache, at its place in the segment (`log[0]` is at
+/// `base`). On failure nothing counts as handed, so the retry writes the
+/// same bytes at the same offsets.
+fn hand_over(cached: &File, base: u64, b: &mut AofBuffer, end: usize) -> Result<(), String> {
+    if b.handed < end {
+        cached
+            .write_all_at(&b.log[b.handed..end], base + b.handed as u64)
+            .map_err(|e| e.to_string())?;
+        b.handed = end;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
