@@ -17,11 +17,11 @@
 //! docs/aof.md). At start-up each shard replays its segments (`replay`)
 //! before it serves, then starts a new segment.
 
+use super::disk::{self, CachedFile, DirectFile, Issue};
 use super::record::{self, Framing, SegmentHeader, BLOCK, HEADER_BYTES};
 use bytes::Bytes;
 use futures_channel::oneshot;
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
-use glommio::io::{DmaFile, OpenOptions};
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fs::File;
@@ -147,8 +147,8 @@ struct Rotation {
 /// `no`, whose records must reach the kernel before every reply (an O_DIRECT
 /// write per loop turn would be a device write each time).
 pub struct Segment {
-    direct: Rc<DmaFile>,
-    cached: File,
+    direct: Rc<DirectFile>,
+    cached: CachedFile,
 }
 
 impl AofBuffer {
@@ -688,13 +688,7 @@ pub fn replay(
             }
         };
         if let Some(at) = cut {
-            let f = std::fs::OpenOptions::new()
-                .write(true)
-                .open(&path)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-            f.set_len(at)
-                .and_then(|_| f.sync_all())
-                .map_err(|e| format!("cannot truncate {}: {e}", path.display()))?;
+            disk::truncate(&path, at)?;
         }
         match seq {
             None => {
@@ -749,7 +743,7 @@ pub fn check(
             .unwrap_or_default();
         let shard = name.get(6..9).unwrap_or("?").to_string();
         if cut_shards.contains(&shard) {
-            let _ = std::fs::remove_file(&path);
+            let _ = disk::remove(&path);
             lines.push(format!("{name}: removed (written after a bad record)"));
             continue;
         }
@@ -777,13 +771,7 @@ pub fn check(
             }
         };
         if fix {
-            let f = std::fs::OpenOptions::new()
-                .write(true)
-                .open(&path)
-                .map_err(|e| format!("{name}: {e}"))?;
-            f.set_len(bad_at)
-                .and_then(|_| f.sync_all())
-                .map_err(|e| format!("{name}: {e}"))?;
+            disk::truncate(&path, bad_at)?;
             lines.push(format!("{name}: truncated to {bad_at} bytes"));
             cut_shards.insert(shard);
         } else {
@@ -803,30 +791,19 @@ pub async fn create_segment(
     extent: u64,
 ) -> Result<Segment, String> {
     let path = segment_path(dir, shard, seq);
-    std::fs::create_dir_all(dir.join("aof")).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .dma_open(&path)
-        .await
-        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-    let header = segment_header(shard, shards, seq);
-    let io = |e: glommio::GlommioError<()>| format!("{}: {e}", path.display());
-    if !reserve(&file, extent).await {
+    disk::create_dir(&dir.join("aof"))?;
+    let file = DirectFile::create(&path).await?;
+    if !file.reserve(extent).await {
         tracing::warn!(
             "not reserving space ahead for {}: the disk is nearly full",
             path.display()
         );
     }
-    write_block_aligned(&file, &header, 0).await.map_err(io)?;
-    file.fdatasync().await.map_err(io)?;
-    super::snapshot::sync_dir(&path)?;
-    let cached = std::fs::OpenOptions::new()
-        .write(true)
-        .open(&path)
-        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    file.write_padded(&segment_header(shard, shards, seq), 0, Issue::Ring)
+        .await?;
+    file.sync(Issue::Ring).await?;
+    disk::sync_dir(&path)?;
+    let cached = file.cached()?;
     Ok(Segment {
         direct: Rc::new(file),
         cached,
@@ -870,93 +847,6 @@ pub fn start(segment: Segment, settings: Settings, replayed: (u64, u64)) -> Rc<R
     };
     glommio::spawn_local(flusher.run(woken)).detach();
     buffer
-}
-
-/// Reserves space for the file up to `size` bytes, so most syncs need no
-/// block allocation. Only an optimization: skipped when the disk is nearly
-/// full (a failed reservation can leave blocks taken that a write, or the
-/// manifest, then lacks). The file keeps its size — the bytes written — so
-/// replay ends where the data does.
-async fn reserve(file: &DmaFile, size: u64) -> bool {
-    use std::os::unix::io::AsRawFd;
-    // SAFETY: fstatvfs fills the struct we pass, for a descriptor we own.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    let free = if unsafe { libc::fstatvfs(file.as_raw_fd(), &mut st) } == 0 {
-        st.f_bavail as u64 * st.f_frsize as u64
-    } else {
-        0
-    };
-    free >= 4 * size && file.pre_allocate(size, true).await.is_ok()
-}
-
-/// Writes `data` at `pos` (block-aligned), zero-padded to whole blocks,
-/// through io_uring.
-pub(super) async fn write_block_aligned(
-    file: &DmaFile,
-    data: &[u8],
-    pos: u64,
-) -> glommio::Result<(), ()> {
-    write_padded(file, data, pos, Issue::Ring).await
-}
-
-/// How the log's writes and syncs reach the kernel. Through io_uring the
-/// core goes on serving while the disk works, but io_uring hands every
-/// fdatasync to a worker thread of its own (it cannot be done without
-/// blocking), and the kernel finishes an O_DIRECT write into reserved
-/// (unwritten) space in a worker too: on busy cores each waits for the
-/// scheduler. With `appendfsync always` the clients wait for the sync
-/// anyway, so there the flusher makes both as plain system calls on the core
-/// (as Redis does): `redis-benchmark -c 50` SET 9.3k/s → 37k/s, INCR 10.8k/s
-/// → 45k/s on the 2-core VM (a group commit cycle was 2.2 ms for a sync the
-/// disk does in 150 µs).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Issue {
-    Ring,
-    Blocking,
-}
-
-async fn write_padded(
-    file: &DmaFile,
-    data: &[u8],
-    pos: u64,
-    issue: Issue,
-) -> glommio::Result<(), ()> {
-    let padded = record::align_up(data.len() as u64) as usize;
-    let mut dma = file.alloc_dma_buffer(padded);
-    let bytes = dma.as_bytes_mut();
-    bytes[..data.len()].copy_from_slice(data);
-    bytes[data.len()..].fill(0);
-    let written = match issue {
-        Issue::Ring => file.write_at(dma, pos).await?,
-        Issue::Blocking => {
-            use std::os::unix::io::AsRawFd;
-            // SAFETY: `dma` is a live buffer of `padded` bytes, aligned for
-            // O_DIRECT (the file's own allocation), and the descriptor is
-            // the file's.
-            let n =
-                unsafe { libc::pwrite(file.as_raw_fd(), dma.as_ptr().cast(), padded, pos as i64) };
-            if n < 0 {
-                return Err(std::io::Error::last_os_error().into());
-            }
-            n as usize
-        }
-    };
-    if written != padded {
-        return Err(glommio::GlommioError::IoError(std::io::Error::new(
-            std::io::ErrorKind::WriteZero,
-            format!("short write: {written} of {padded} bytes"),
-        )));
-    }
-    Ok(())
-}
-
-fn fdatasync_blocking(file: &DmaFile) -> glommio::Result<(), ()> {
-    use std::os::unix::io::AsRawFd;
-    // SAFETY: a plain system call on the file's own descriptor.
-    if unsafe { libc::fdatasync(file.as_raw_fd()) } != 0 {
-        return Err(std::io::Error::last_os_error().into());
-    }
-    Ok(())
 }
 
 /// A background fdatasync (`everysec`): it covers `log[..bytes]`, which
@@ -1137,9 +1027,10 @@ impl Flusher {
         let written = if data.len() <= from {
             Ok(())
         } else if direct {
-            write_padded(&self.segment.direct, &data, self.base, Issue::Blocking)
+            self.segment
+                .direct
+                .write_padded(&data, self.base, Issue::Blocking)
                 .await
-                .map_err(|e| e.to_string())
         } else {
             let mut b = self.buf.borrow_mut();
             hand_over(&self.segment.cached, self.base, &mut b, data.len())
@@ -1147,11 +1038,7 @@ impl Flusher {
         written?;
         self.buf.borrow_mut().handed = data.len();
         let started = Instant::now();
-        self.segment
-            .direct
-            .fdatasync()
-            .await
-            .map_err(|e| e.to_string())?;
+        self.segment.direct.sync(Issue::Ring).await?;
         crate::stats::latency::record("aof-fsync-always", started.elapsed());
         let mut b = self.buf.borrow_mut();
         let Some(r) = b.rotation.take() else {
@@ -1207,7 +1094,13 @@ impl Flusher {
             Err(e) => {
                 // The same bytes go to the same place on the retry.
                 let newer = std::mem::replace(&mut b.log, data);
+                let retried = b.log.len();
                 b.log.extend_from_slice(&newer);
+                // A rotation asked for meanwhile counted only the newer
+                // records: the retried ones come before its point too.
+                if let Some(r) = &mut b.rotation {
+                    r.at += retried;
+                }
                 b.sync_requested = true;
                 Err(e)
             }
@@ -1217,12 +1110,13 @@ impl Flusher {
     async fn commit(&mut self, data: &[u8]) -> Result<(), String> {
         self.reserve_for(data.len()).await;
         if !data.is_empty() {
-            write_padded(&self.segment.direct, data, self.base, Issue::Blocking)
-                .await
-                .map_err(|e| e.to_string())?;
+            self.segment
+                .direct
+                .write_padded(data, self.base, Issue::Blocking)
+                .await?;
         }
         let started = Instant::now();
-        fdatasync_blocking(&self.segment.direct).map_err(|e| e.to_string())?;
+        self.segment.direct.sync(Issue::Blocking).await?;
         crate::stats::latency::record("aof-fsync-always", started.elapsed());
         self.buf.borrow_mut().stats.fsyncs += 1;
         Ok(())
@@ -1266,7 +1160,7 @@ impl Flusher {
         });
         let (file, buf) = (self.segment.direct.clone(), self.buf.clone());
         glommio::spawn_local(async move {
-            let synced = file.fdatasync().await.map_err(|e| e.to_string());
+            let synced = file.sync(Issue::Ring).await;
             result.set(Some(synced));
             let _ = buf.borrow().wake.try_send(());
         })
@@ -1280,7 +1174,7 @@ impl Flusher {
         if end > self.allocated {
             // Best effort, like at start: only a failed write is an error.
             self.allocated = end.div_ceil(self.extent) * self.extent + self.extent;
-            if !reserve(&self.segment.direct, self.allocated).await {
+            if !self.segment.direct.reserve(self.allocated).await {
                 self.allocated = end;
             }
         }
@@ -1298,11 +1192,9 @@ impl Flusher {
 /// through the page cache, at its place in the segment (`log[0]` is at
 /// `base`). On failure nothing counts as handed, so the retry writes the
 /// same bytes at the same offsets.
-fn hand_over(cached: &File, base: u64, b: &mut AofBuffer, end: usize) -> Result<(), String> {
+fn hand_over(cached: &CachedFile, base: u64, b: &mut AofBuffer, end: usize) -> Result<(), String> {
     if b.handed < end {
-        cached
-            .write_all_at(&b.log[b.handed..end], base + b.handed as u64)
-            .map_err(|e| e.to_string())?;
+        cached.write_all_at(&b.log[b.handed..end], base + b.handed as u64)?;
         b.handed = end;
     }
     Ok(())

@@ -29,7 +29,7 @@
 //! base's number. (Manifests written before log bases existed say
 //! `snapshot` on every line, and load unchanged.)
 
-use super::snapshot;
+use super::{disk, snapshot};
 use std::path::{Path, PathBuf};
 
 const FIRST_LINE: &str = "ringcache-manifest 1";
@@ -209,7 +209,7 @@ pub fn unnamed_files(
 /// Removes `paths` (files nothing names any more), logging each.
 pub fn remove_files(paths: &[PathBuf], why: &str) {
     for path in paths {
-        match std::fs::remove_file(path) {
+        match disk::remove(path) {
             Ok(()) => tracing::info!("removed {} ({why})", path.display()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => tracing::warn!("cannot remove {}: {e}", path.display()),
@@ -332,14 +332,7 @@ impl Manifest {
 
     /// Replaces `<dir>/manifest` atomically and durably.
     pub fn store(&self, dir: &Path) -> Result<(), String> {
-        use std::io::Write;
-        let p = path(dir);
-        let tmp = p.with_extension("tmp");
-        let io = |e: std::io::Error| format!("cannot write {}: {e}", tmp.display());
-        let mut f = std::fs::File::create(&tmp).map_err(io)?;
-        f.write_all(self.render().as_bytes()).map_err(io)?;
-        f.sync_all().map_err(io)?;
-        snapshot::publish(&tmp, &p)
+        disk::replace_file(&path(dir), self.render().as_bytes())
     }
 
     /// Every file the manifest names, loaded or kept.

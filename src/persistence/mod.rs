@@ -5,6 +5,7 @@
 //! framing they share. Formats and guarantees: docs/aof.md, docs/snapshots.md.
 
 pub mod aof;
+pub mod disk;
 pub mod loading;
 pub mod manifest;
 pub mod record;

@@ -26,11 +26,10 @@
 //! O_DIRECT (`DmaSink`), the offline re-sharding with plain writes
 //! (`FileSink`). Loading is a sequential read with checksums all the way.
 
-use super::aof::write_block_aligned;
+use super::disk::{self, Appender, CachedFile, DirectFile, Issue};
 use super::record::{self, Framing, SegmentHeader, BLOCK, HEADER_BYTES, MAX_RECORD_PAYLOAD_BYTES};
 use crate::keyspace::{Entry, Hash, Keyspace, Set, Value, ZSet};
 use bytes::Bytes;
-use glommio::io::{DmaFile, OpenOptions};
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::Read;
@@ -750,7 +749,7 @@ const WRITE_BYTES: usize = 1 << 20;
 /// temporary name until `finish` publishes it: a snapshot, or (AOF-only
 /// mode) a log base, a segment of the commands that rebuild every key.
 pub struct DmaSink {
-    file: DmaFile,
+    file: DirectFile,
     tmp: PathBuf,
     path: PathBuf,
     /// File offset of `pending[0]` (always block-aligned).
@@ -781,7 +780,7 @@ impl DmaSink {
         generation: u64,
     ) -> Result<DmaSink, String> {
         let path = super::aof::base_path(dir, shard, generation);
-        std::fs::create_dir_all(dir.join("aof")).map_err(|e| format!("{}: {e}", dir.display()))?;
+        disk::create_dir(&dir.join("aof"))?;
         let tmp = path.with_extension("aof.tmp");
         let header = super::aof::segment_header(shard, shards, generation);
         DmaSink::open(path, tmp, header, true).await
@@ -793,14 +792,7 @@ impl DmaSink {
         header: Vec<u8>,
         log: bool,
     ) -> Result<DmaSink, String> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .dma_open(&tmp)
-            .await
-            .map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
+        let file = DirectFile::create(&tmp).await?;
         Ok(DmaSink {
             file,
             tmp,
@@ -845,9 +837,9 @@ impl DmaSink {
 
     /// Writes `pending[..n]` at the current position.
     async fn flush(&mut self, n: usize) -> Result<(), String> {
-        write_block_aligned(&self.file, &self.pending[..n], self.pos)
-            .await
-            .map_err(|e| format!("{}: {e}", self.tmp.display()))?;
+        self.file
+            .write_padded(&self.pending[..n], self.pos, Issue::Ring)
+            .await?;
         self.pos += n as u64;
         Ok(())
     }
@@ -863,24 +855,23 @@ impl DmaSink {
             self.pending.extend_from_slice(&footer);
         }
         self.flush(self.pending.len()).await?;
-        let io = |e: glommio::GlommioError<()>| format!("{}: {e}", self.tmp.display());
-        self.file.fdatasync().await.map_err(io)?;
-        self.file.close().await.map_err(io)?;
-        publish(&self.tmp, &self.path)?;
+        self.file.sync(Issue::Ring).await?;
+        self.file.close().await?;
+        disk::publish(&self.tmp, &self.path)?;
         Ok((self.path, self.totals))
     }
 
     /// Gives up: the temporary file is removed.
     pub async fn abandon(self) {
         let _ = self.file.close().await;
-        let _ = std::fs::remove_file(&self.tmp);
+        let _ = disk::remove(&self.tmp);
     }
 }
 
 /// A snapshot written with ordinary buffered writes: the offline re-sharding
 /// at start-up, before any executor runs.
 pub struct FileSink {
-    out: std::io::BufWriter<File>,
+    out: std::io::BufWriter<Appender>,
     tmp: PathBuf,
     path: PathBuf,
     totals: Totals,
@@ -895,8 +886,8 @@ impl FileSink {
     ) -> Result<FileSink, String> {
         let (path, tmp) = paths(dir, shard, generation)?;
         let io = |e: std::io::Error| format!("{}: {e}", tmp.display());
-        let mut out =
-            std::io::BufWriter::with_capacity(WRITE_BYTES, File::create(&tmp).map_err(io)?);
+        let file = CachedFile::create(&tmp)?;
+        let mut out = std::io::BufWriter::with_capacity(WRITE_BYTES, Appender { file, pos: 0 });
         out.write_all(&header(shard, shards, generation))
             .map_err(io)?;
         Ok(FileSink {
@@ -919,9 +910,9 @@ impl FileSink {
         self.out
             .write_all(&self.totals.footer(cut_ms))
             .map_err(io)?;
-        let file = self.out.into_inner().map_err(|e| io(e.into_error()))?;
-        file.sync_all().map_err(io)?;
-        publish(&self.tmp, &self.path)?;
+        let appender = self.out.into_inner().map_err(|e| io(e.into_error()))?;
+        appender.file.sync()?;
+        disk::publish(&self.tmp, &self.path)?;
         Ok(self.path)
     }
 }
@@ -930,24 +921,9 @@ impl FileSink {
 /// sure their directory exists.
 fn paths(dir: &Path, shard: usize, generation: u64) -> Result<(PathBuf, PathBuf), String> {
     let path = path(dir, shard, generation);
-    std::fs::create_dir_all(dir.join("snapshot")).map_err(|e| format!("{}: {e}", dir.display()))?;
+    disk::create_dir(&dir.join("snapshot"))?;
     let tmp = path.with_extension("snap.tmp");
     Ok((path, tmp))
-}
-
-/// Renames a synced temporary file to its name and makes the rename durable.
-pub fn publish(tmp: &Path, path: &Path) -> Result<(), String> {
-    std::fs::rename(tmp, path)
-        .map_err(|e| format!("cannot rename {} to {}: {e}", tmp.display(), path.display()))?;
-    sync_dir(path)
-}
-
-/// fsyncs the directory holding `path`, so a new name in it survives a crash.
-pub fn sync_dir(path: &Path) -> Result<(), String> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| format!("cannot sync {}: {e}", dir.display()))
 }
 
 #[cfg(test)]

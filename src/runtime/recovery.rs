@@ -83,7 +83,7 @@ fn remove_unfinished_files(dir: &Path) {
         };
         for path in entries.filter_map(|e| e.ok()).map(|e| e.path()) {
             if path.extension().is_some_and(|x| x == "tmp") && path.is_file() {
-                match std::fs::remove_file(&path) {
+                match crate::persistence::disk::remove(&path) {
                     Ok(()) => {
                         tracing::info!("removed {}, left by an unfinished write", path.display())
                     }
