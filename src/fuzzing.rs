@@ -102,6 +102,7 @@ pub fn replay_segment(bytes: &[u8]) -> Result<aof::SegmentEnd, String> {
         if failure.is_none() {
             failure = apply_logged(&mut sh, db, &argv, now).err();
         }
+        true
     })?;
     failure.map_or(Ok(end), Err)
 }

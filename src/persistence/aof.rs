@@ -28,6 +28,7 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Segment space reserved at a time, so a sync rarely has to grow the file.
@@ -132,7 +133,61 @@ pub struct AofBuffer {
     rotation: Option<Rotation>,
     /// Sync at the next flush whatever the policy (shutdown).
     sync_requested: bool,
+    /// The time label (`AT` record) the records appended now fall under.
+    labelled_ms: u64,
     pub stats: AofStats,
+}
+
+/// The time label record: `AT <ms> <policy>`. Every record after it in the
+/// log was applied at or after `<ms>` (and before the next label), by the
+/// wall clock every core shares. At start-up every shard's log is cut at
+/// one common label, so that what the shards bring back is the state at one
+/// moment (docs/aof.md, "One moment for all shards").
+pub const AT: &[u8] = b"AT";
+
+/// The newest label any shard of this process has logged: a shard whose
+/// own label is older logs a fresh one at its next sync, so that its log
+/// vouches for the moments other shards logged.
+static NEWEST_LABEL_MS: AtomicU64 = AtomicU64::new(0);
+
+/// An `AT` record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Label {
+    pub ms: u64,
+    /// Written under `always`: every record before it was durable before
+    /// anyone saw it.
+    pub always: bool,
+    /// The machine's boot the writer ran in (`disk::faults::boot_id`).
+    pub boot: Bytes,
+}
+
+pub fn label_of(argv: &[Bytes]) -> Option<Label> {
+    if argv.len() != 4 || argv[0].as_ref() != AT {
+        return None;
+    }
+    Some(Label {
+        ms: std::str::from_utf8(&argv[1]).ok()?.parse().ok()?,
+        always: argv[2].as_ref() == b"always",
+        boot: argv[3].clone(),
+    })
+}
+
+/// The newest label of a shard's log (its segments, newest first), if any.
+pub fn newest_label(dir: &Path, shard: usize, shards: usize, segs: &[u64]) -> Option<Label> {
+    for &seq in segs.iter().rev() {
+        let mut newest = None;
+        let path = segment_path(dir, shard, seq);
+        let _ = read_segment(&path, Some((shard, shards)), Some(seq), |_, argv| {
+            if let Some(l) = label_of(&argv) {
+                newest = Some(l);
+            }
+            true
+        });
+        if newest.is_some() {
+            return newest;
+        }
+    }
+    None
 }
 
 /// The next segment, and where in `log` the old one ends.
@@ -162,12 +217,42 @@ impl AofBuffer {
         if commands.is_empty() {
             return;
         }
+        self.label(crate::util::now_ms());
         // `log` starts on a block boundary.
         record::encode_placed(&mut self.log, 0, db, commands);
         self.appended += 1;
         if self.policy == Fsync::Always {
             let _ = self.wake.try_send(());
         }
+    }
+
+    /// Logs a label and completes once it is durable (start-up).
+    pub fn label_now_and_sync(&mut self) -> oneshot::Receiver<()> {
+        self.label(crate::util::now_ms());
+        self.sync_all()
+    }
+
+    /// Logs an `AT now` record if the current label is older.
+    fn label(&mut self, now: u64) {
+        if now <= self.labelled_ms {
+            return;
+        }
+        self.labelled_ms = now;
+        NEWEST_LABEL_MS.fetch_max(now, Ordering::Relaxed);
+        let policy = Bytes::from_static(match self.policy {
+            Fsync::Always => b"always",
+            Fsync::Everysec => b"everysec",
+            Fsync::No => b"no",
+        });
+        let boot = Bytes::from(super::disk::faults::boot_id());
+        let argv = [
+            Bytes::from_static(AT),
+            Bytes::from(now.to_string()),
+            policy,
+            boot,
+        ];
+        record::encode_placed(&mut self.log, 0, 0, &[&argv[..]]);
+        self.appended += 1;
     }
 
     /// Bytes appended and not yet handed to the kernel.
@@ -232,6 +317,8 @@ impl AofBuffer {
             at: self.log.len(),
             upto: self.appended,
         });
+        // The new segment's records get a label of their own.
+        self.labelled_ms = 0;
         let _ = self.wake.try_send(());
     }
 
@@ -331,6 +418,8 @@ pub enum SegmentEnd {
     Torn { records: u64, at: u64 },
     /// A bad record followed by valid ones: real corruption, at `at`.
     Corrupt { records: u64, at: u64 },
+    /// The caller stopped the reading at the record that starts at `at`.
+    Stopped { records: u64, at: u64 },
 }
 
 /// Reads a segment and calls `apply` for each valid record, in order, until
@@ -340,7 +429,7 @@ pub fn read_segment(
     path: &Path,
     expect: Option<(usize, usize)>,
     sequence: Option<u64>,
-    apply: impl FnMut(usize, Vec<Bytes>),
+    apply: impl FnMut(usize, Vec<Bytes>) -> bool,
 ) -> Result<SegmentEnd, String> {
     let file = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let len = file
@@ -380,7 +469,7 @@ pub fn decode_segment(
     len: u64,
     expect: Option<(usize, usize)>,
     sequence: Option<u64>,
-    mut apply: impl FnMut(usize, Vec<Bytes>),
+    mut apply: impl FnMut(usize, Vec<Bytes>) -> bool,
 ) -> Result<SegmentEnd, String> {
     let mut header = vec![0u8; BLOCK.min(len as usize)];
     src.read_exact_at(&mut header, 0)
@@ -446,7 +535,9 @@ pub fn decode_segment(
                     match record::decode_payload(&payload, copy) {
                         Some(commands) => {
                             for (db, argv) in commands {
-                                apply(db, argv);
+                                if !apply(db, argv) {
+                                    return Ok(SegmentEnd::Stopped { records, at: start });
+                                }
                             }
                         }
                         None => return Ok(SegmentEnd::Corrupt { records, at: start }),
@@ -648,15 +739,24 @@ pub struct Replayed {
 /// through `apply`, in order. A torn tail of the last segment is cut off with
 /// a warning; other bad records (a log base is written whole, so any bad
 /// record in it) stop start-up unless `on_corruption` says to keep the valid
-/// prefix.
+/// prefix. With `cut`, the log ends before the first label past it (see
+/// `AT`): that label and what follows are cut off like a torn tail.
 pub fn replay(
     dir: &Path,
     shard: usize,
     shards: usize,
     (base, segs): (Option<u64>, &[u64]),
     on_corruption: OnCorruption,
+    cut: Option<u64>,
     mut apply: impl FnMut(usize, Vec<Bytes>),
 ) -> Result<Replayed, String> {
+    let mut apply = |db, argv: Vec<Bytes>| match label_of(&argv) {
+        Some(label) => cut.is_none_or(|t| label.ms <= t),
+        None => {
+            apply(db, argv);
+            true
+        }
+    };
     let mut done = Replayed::default();
     let chain = base
         .map(|g| (base_path(dir, shard, g), None))
@@ -671,6 +771,10 @@ pub fn replay(
         let what = seq.map_or("the log base".to_string(), |s| format!("segment {s}"));
         let (records, bytes, cut) = match end {
             SegmentEnd::Clean { records, bytes } => (records, bytes, None),
+            SegmentEnd::Stopped { records, at } => {
+                tracing::warn!(file = %path.display(), offset = at, "cutting the log at the moment every shard's log reaches (the machine restarted since it was written)");
+                (records, at, Some(at))
+            }
             SegmentEnd::Torn { records, at } if newest => {
                 tracing::warn!(file = %path.display(), offset = at, "AOF ends with a torn record (a write cut by a crash): truncating it");
                 (records, at, Some(at))
@@ -749,13 +853,13 @@ pub fn check(
         }
         // The name says the segment's place: its header must agree.
         let sequence = super::manifest::parse_name("aof", &name).map(|(_, _, g)| g);
-        let bad_at = match read_segment(&path, None, sequence, |_, _| {}) {
+        let bad_at = match read_segment(&path, None, sequence, |_, _| true) {
             Err(e) => {
                 healthy = false;
                 lines.push(format!("{name}: unreadable: {e}"));
                 continue;
             }
-            Ok(SegmentEnd::Clean { records, .. }) => {
+            Ok(SegmentEnd::Clean { records, .. } | SegmentEnd::Stopped { records, .. }) => {
                 lines.push(format!("{name}: ok, {records} records"));
                 continue;
             }
@@ -829,6 +933,7 @@ pub fn start(segment: Segment, settings: Settings, replayed: (u64, u64)) -> Rc<R
         wake,
         rotation: None,
         sync_requested: false,
+        labelled_ms: 0,
         stats: AofStats {
             segment_bytes: BLOCK as u64,
             total_bytes: replayed.1 + BLOCK as u64,
@@ -959,6 +1064,16 @@ impl Flusher {
                 b.stats.delayed_fsync += 1;
             }
             return Turn::Done;
+        }
+        if tick && b.labelled_ms < NEWEST_LABEL_MS.load(Ordering::Relaxed) {
+            // Other shards logged newer moments: this log vouches for them
+            // too (a label, written and synced now).
+            b.label(crate::util::now_ms());
+            drop(b);
+            if let Err(e) = self.write_cached() {
+                return Turn::Failed(e);
+            }
+            b = self.buf.borrow_mut();
         }
         let due = b.sync_requested
             || (policy == Fsync::Everysec && (tick || b.handed >= b.write_threshold_bytes));
@@ -1147,9 +1262,12 @@ impl Flusher {
     /// fdatasync of it: writers go on meanwhile, after the padding.
     fn start_sync(&mut self) -> Result<(), String> {
         let mut b = self.buf.borrow_mut();
+        // The sync vouches for the moment it starts (see `AT`).
+        b.label(crate::util::now_ms());
         pad_to_block(&mut b.log);
         let end = b.log.len();
         hand_over(&self.segment.cached, self.base, &mut b, end)?;
+        b.written = b.appended;
         b.stats.sync_running = true;
         let result = Rc::new(Cell::new(None));
         self.running_sync = Some(RunningSync {
@@ -1258,7 +1376,7 @@ mod tests {
                 bytes: &file,
                 read: Cell::new(0),
             };
-            let end = decode_segment(&src, file.len() as u64, None, None, |_, _| {}).unwrap();
+            let end = decode_segment(&src, file.len() as u64, None, None, |_, _| true).unwrap();
             assert!(
                 matches!(end, SegmentEnd::Corrupt { records: 0, .. }),
                 "version {version}: {end:?}"
@@ -1299,7 +1417,8 @@ mod tests {
         file.extend_from_slice(&torn[..torn.len() / 2]);
         let mut records = 0;
         let end = decode_segment(&file[..], file.len() as u64, None, None, |_, _| {
-            records += 1
+            records += 1;
+            true
         })
         .unwrap();
         assert_eq!(records, 1);
@@ -1347,7 +1466,8 @@ mod tests {
     fn keys_replayed(file: &[u8]) -> (SegmentEnd, Vec<Vec<u8>>) {
         let mut keys = Vec::new();
         let end = decode_segment(file, file.len() as u64, None, None, |_, argv| {
-            keys.push(argv[1].to_vec())
+            keys.push(argv[1].to_vec());
+            true
         })
         .unwrap();
         (end, keys)
@@ -1453,7 +1573,8 @@ mod tests {
         file.extend_from_slice(&payload);
         let mut got = Vec::new();
         let end = decode_segment(&file[..], file.len() as u64, None, None, |_, argv| {
-            got = argv
+            got = argv;
+            true
         })
         .unwrap();
         assert!(

@@ -18,6 +18,7 @@ use crate::shard::tx::TxState;
 use crate::shard::Shard;
 use std::path::Path;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// A shard as its files rebuilt it.
@@ -36,6 +37,10 @@ pub fn prepare(config: &Config) -> Result<Manifest, String> {
         loading::begin(config.shards, 0);
         return Ok(Manifest::empty(config.shards));
     };
+    CUT_MS.store(
+        moment_every_shard_reaches(dir, &manifest).unwrap_or(u64::MAX),
+        Ordering::Relaxed,
+    );
     let missing = manifest.missing_files(dir);
     if !missing.is_empty() {
         let names: Vec<String> = missing.iter().map(|p| p.display().to_string()).collect();
@@ -71,6 +76,47 @@ pub fn prepare(config: &Config) -> Result<Manifest, String> {
         .sum();
     loading::begin(config.shards, total);
     Ok(manifest)
+}
+
+/// Where every shard's log is cut at this start (`u64::MAX`: nowhere).
+static CUT_MS: AtomicU64 = AtomicU64::new(u64::MAX);
+
+fn consistent_cut() -> Option<u64> {
+    Some(CUT_MS.load(Ordering::Relaxed)).filter(|&t| t != u64::MAX)
+}
+
+/// After a power cut each shard's log keeps what its own syncs made
+/// durable, and the shards sync independently: shard A may keep a write
+/// that a client made after seeing a write of shard B that B lost. So when
+/// the logs were written in another boot of the machine (a power cut may
+/// have happened; a killed process loses nothing, its writes are in the
+/// kernel), every log is cut at one moment that every shard's log is known
+/// to reach: just before the newest label (`aof::AT`) of the shard whose
+/// newest label is oldest. Logs written under `always` reach every moment
+/// (every record was durable before anyone saw it). Returns that moment,
+/// or None when nothing needs cutting (docs/aof.md, "One moment for all
+/// shards").
+fn moment_every_shard_reaches(dir: &Path, manifest: &Manifest) -> Option<u64> {
+    let n = manifest.shards.len();
+    let labels: Vec<Option<aof::Label>> = (0..n)
+        .map(|i| aof::newest_label(dir, i, n, &manifest.shards[i].segments))
+        .collect();
+    let boot = crate::persistence::disk::faults::boot_id().as_bytes();
+    let rebooted = labels.iter().flatten().any(|l| l.boot.as_ref() != boot);
+    if !rebooted {
+        return None;
+    }
+    let cut = labels
+        .iter()
+        .flatten()
+        .filter(|l| !l.always)
+        .map(|l| l.ms.saturating_sub(1))
+        .min()?;
+    tracing::warn!(
+        cut_ms = cut,
+        "the logs were written before the machine restarted: cutting every shard's log at the moment all of them reach"
+    );
+    Some(cut)
 }
 
 /// A checkpoint or manifest write cut short by a crash leaves its file
@@ -192,6 +238,7 @@ pub fn load_shard(
         shards,
         (files.log_base(), &files.segments),
         config.aof_load_corrupt,
+        consistent_cut(),
         |db, argv| {
             if failure.is_none() {
                 failure = commands::apply_logged(&mut sh, db, &argv, now).err();
@@ -287,6 +334,11 @@ pub async fn recover(node: &Rc<Node>, cpu: usize, queues: TaskQueues) -> Result<
             glommio::spawn_local_into(async move { aof::start(file, settings, replayed) }, queue)
                 .map_err(|e| format!("cannot start the AOF of shard {id}: {e}"))?
                 .await;
+        // The log's first record is a label of this boot, durable before
+        // the server is ready: a later start in this boot then knows that no
+        // power cut can have happened in between (`moment_every_shard_reaches`).
+        let labelled = log.borrow_mut().label_now_and_sync();
+        let _ = labelled.await;
         node.shard.borrow_mut().attach_aof(log);
     } else if files != *node.persist.files.borrow() {
         publish_files(node, files.clone()).await?;

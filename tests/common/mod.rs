@@ -72,6 +72,14 @@ fn free_port() -> u16 {
 
 /// `target/test-data`: on the real disk (a tmpfs /tmp would silently turn
 /// O_DIRECT off), next to cargo's own per-target scratch directory.
+/// The server binary: this build's, or `RINGCACHE_TEST_BINARY` (a long run
+/// that must not pick up a rebuild halfway).
+pub fn server_binary() -> PathBuf {
+    std::env::var_os("RINGCACHE_TEST_BINARY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_ringcache")))
+}
+
 fn data_root() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR"))
         .parent()
@@ -352,7 +360,7 @@ fn spawn(
         c.args(["--save", "", "--appendonly", "no"]);
         c
     } else {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_ringcache"));
+        let mut c = Command::new(server_binary());
         c.args(["--shards", &shards.to_string()]);
         c
     };

@@ -283,6 +283,19 @@ pub fn removed(path: &Path) {
     j.append(REMOVE, path, &[]);
 }
 
+/// The machine's boot (the first 8 characters of the kernel's boot id):
+/// logs written in another boot may have lost unsynced writes to a power
+/// cut. Tests simulate a reboot with `RINGCACHE_TEST_BOOT_ID`.
+pub fn boot_id() -> &'static str {
+    static BOOT: OnceLock<String> = OnceLock::new();
+    BOOT.get_or_init(|| {
+        std::env::var("RINGCACHE_TEST_BOOT_ID")
+            .or_else(|_| std::fs::read_to_string("/proc/sys/kernel/random/boot_id"))
+            .map(|id| id.trim().chars().take(8).collect())
+            .unwrap_or_default()
+    })
+}
+
 /// One journaled write, as `power_cut` sees it.
 struct Journaled {
     path: PathBuf,
@@ -300,6 +313,9 @@ struct Journaled {
 /// What `power_cut` did.
 #[derive(Debug, Default)]
 pub struct PowerCut {
+    /// Every unsynced write kept: what a killed process leaves, without a
+    /// power cut.
+    pub kept_all: bool,
     /// Writes no sync had made durable.
     pub unsynced: usize,
     pub kept: usize,
@@ -405,6 +421,7 @@ pub fn power_cut(journal: &Path, seed: u64) -> Result<PowerCut, String> {
     // Then what the disk could have had: some of them, in full or torn.
     let mut rng = seed.max(1);
     let mode = next(&mut rng) % 4;
+    cut.kept_all = mode == 1;
     for w in writes.iter().filter(|w| undone(w)) {
         cut.unsynced += 1;
         let Ok(f) = std::fs::OpenOptions::new().write(true).open(&w.path) else {
