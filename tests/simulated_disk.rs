@@ -784,6 +784,18 @@ fn run_seed(seed: u64, totals: &mut Totals) -> Result<(), String> {
             shards = 1 + (xorshift(&mut rng) % 3) as usize;
             totals.reshards += 1;
         }
+        // What the disk held at the restart, for a failure to show.
+        let before_restart = std::env::var_os("RINGCACHE_SIMDISK_KEEP").map(|d| {
+            let d = std::path::PathBuf::from(d).join(format!("seed-{seed}-cycle-{cycle}"));
+            let _ = std::fs::remove_dir_all(&d);
+            let _ = std::process::Command::new("cp")
+                .arg("-a")
+                .arg(server.dir())
+                .arg(&d)
+                .status();
+            d
+        });
+        let _ = &before_restart;
         // Downtime: short TTLs pass meanwhile.
         std::thread::sleep(Duration::from_millis(xorshift(&mut rng) % 200));
         // A power cut is a reboot; keeping every write is what a killed

@@ -310,6 +310,8 @@ impl AofBuffer {
     /// From now on, records go to `next` (a segment made by `create_segment`);
     /// what was appended before goes to the current one, synced.
     pub fn rotate(&mut self, next: Segment) {
+        // The old segment ends with a label its last sync vouches for.
+        self.label(crate::util::now_ms());
         // The old segment's tail is padded: the new one starts on its own.
         pad_to_block(&mut self.log);
         self.rotation = Some(Rotation {
@@ -1276,6 +1278,9 @@ impl Flusher {
             started: Instant::now(),
             result: result.clone(),
         });
+        // The task may run at once (a sync that fails before it reaches the
+        // ring), and it borrows the buffer.
+        drop(b);
         let (file, buf) = (self.segment.direct.clone(), self.buf.clone());
         glommio::spawn_local(async move {
             let synced = file.sync(Issue::Ring).await;

@@ -406,9 +406,10 @@ pub fn power_cut(journal: &Path, seed: u64) -> Result<PowerCut, String> {
         }
     }
     debug_assert_eq!(entry as usize, writes.len());
-    let undone = |w: &Journaled| !w.durable && !w.gone;
-    // Back to the durable state: undo every unsynced write, newest first.
-    for w in writes.iter().rev().filter(|w| undone(w)) {
+    // Back to the files as they were before the first journaled write:
+    // every write undone, newest first. (Undoing only the unsynced ones
+    // would put their old bytes over later synced writes to the same place.)
+    for w in writes.iter().rev().filter(|w| !w.gone) {
         let Ok(f) = std::fs::OpenOptions::new().write(true).open(&w.path) else {
             continue;
         };
@@ -418,16 +419,21 @@ pub fn power_cut(journal: &Path, seed: u64) -> Result<PowerCut, String> {
             f.set_len(w.old_size).map_err(io)?;
         }
     }
-    // Then what the disk could have had: some of them, in full or torn.
+    // Then, in order, what the disk could have had: every synced write,
+    // and some of the others, in full or torn.
     let mut rng = seed.max(1);
     let mode = next(&mut rng) % 4;
     cut.kept_all = mode == 1;
-    for w in writes.iter().filter(|w| undone(w)) {
-        cut.unsynced += 1;
+    for w in writes.iter().filter(|w| !w.gone) {
         let Ok(f) = std::fs::OpenOptions::new().write(true).open(&w.path) else {
             continue;
         };
         let io = |e: std::io::Error| format!("{}: {e}", w.path.display());
+        if w.durable {
+            f.write_all_at(&w.data, w.pos).map_err(io)?;
+            continue;
+        }
+        cut.unsynced += 1;
         let fate = match mode {
             0 => 0,
             1 => 1,
