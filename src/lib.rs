@@ -20,6 +20,7 @@ pub mod logging;
 pub mod net;
 pub mod node;
 pub mod persistence;
+pub mod process;
 pub mod protocol;
 pub mod router;
 pub mod runtime;

@@ -14,7 +14,7 @@
 //! both keys on one shard runs there as one step).
 
 use super::tx::{self, HolderPart, HolderStep};
-use super::{int_arg, is, syntax_error, wrong_type, Command};
+use super::{int_arg, is, syntax_error, unavailable, wrong_type, Command};
 use super::{lists, sets, zsets};
 use crate::keyspace::Value;
 use crate::node::{join_all, Node};
@@ -47,10 +47,6 @@ pub async fn execute(node: &Node, db: usize, cmd: &Command, args: &[Bytes]) -> F
         "zrangestore" => zrangestore(node, db, args).await,
         _ => Frame::error(format!("ERR command '{}' has no handler", cmd.name)),
     }
-}
-
-pub(super) fn unavailable() -> Frame {
-    Frame::error("ERR shard unavailable")
 }
 
 /// LMOVE, RPOPLPUSH and their blocking forms are `write` and `denyoom` in

@@ -265,7 +265,7 @@ pub fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     };
     let Some(count) = count else {
         return h
-            .and_then(|h| h.random(crate::commands::server::fastrand_u64))
+            .and_then(|h| h.random(crate::util::fastrand_u64))
             .map_or(Frame::Null, |(f, _)| Frame::bulk_copy(f));
     };
     let Some(h) = h else {
@@ -334,7 +334,7 @@ pub enum Picks {
 pub const MAX_RANDOM_PICKS: u64 = 1 << 24;
 
 pub fn random_picks(len: usize, count: i64) -> Picks {
-    let rand = crate::commands::server::fastrand_u64;
+    let rand = crate::util::fastrand_u64;
     if len == 0 || count == 0 {
         return Picks::Indexes(Vec::new());
     }

@@ -548,6 +548,24 @@ pub fn invalid_expire(cmd: &[u8]) -> Frame {
     ))
 }
 
+/// A shard that did not answer (its core is gone).
+pub fn unavailable() -> Frame {
+    Frame::error("ERR shard unavailable")
+}
+
+/// Checks a container command's subcommand and its arity; returns its
+/// lowercase name.
+pub fn subcommand(cmd: &Command, args: &[Bytes]) -> Result<String, Frame> {
+    let sub = String::from_utf8_lossy(&args[1]).to_lowercase();
+    let Some(spec) = cmd.subcommand(sub.as_bytes()) else {
+        return Err(unknown_subcommand(cmd.name, &args[1]));
+    };
+    if !arity_ok(spec.arity, args.len()) {
+        return Err(wrong_arity(&format!("{}|{}", cmd.name, sub)));
+    }
+    Ok(sub)
+}
+
 /// Parses an integer argument, or the Redis error for one that is not.
 pub fn int_arg(arg: &Bytes) -> Result<i64, Frame> {
     crate::util::parse_i64(arg).ok_or_else(not_integer)

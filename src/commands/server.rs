@@ -5,7 +5,8 @@
 
 use super::tx::{self, HolderPart, HolderStep};
 use super::{
-    int_arg, is, not_integer, syntax_error, table, wrong_arity, Command, Session, Spec, Transaction,
+    int_arg, is, not_integer, subcommand, syntax_error, table, wrong_arity, Command, Session, Spec,
+    Transaction,
 };
 use crate::config;
 use crate::keyspace::Value;
@@ -164,19 +165,6 @@ fn valid_client_name(name: &[u8]) -> Result<(), Frame> {
             "ERR Client names cannot contain spaces, newlines or special characters.",
         ))
     }
-}
-
-/// Checks a container command's subcommand and its arity; returns its
-/// lowercase name.
-pub(super) fn subcommand(cmd: &Command, args: &[Bytes]) -> Result<String, Frame> {
-    let sub = String::from_utf8_lossy(&args[1]).to_lowercase();
-    let Some(spec) = cmd.subcommand(sub.as_bytes()) else {
-        return Err(super::unknown_subcommand(cmd.name, &args[1]));
-    };
-    if !super::arity_ok(spec.arity, args.len()) {
-        return Err(wrong_arity(&format!("{}|{}", cmd.name, sub)));
-    }
-    Ok(sub)
 }
 
 async fn client(node: &Node, session: &mut Session, cmd: &Command, args: &[Bytes]) -> Frame {
@@ -444,7 +432,7 @@ async fn info(node: &Node, args: &[Bytes]) -> Frame {
             env!("CARGO_PKG_VERSION"),
             std::env::consts::OS,
             std::process::id(),
-            crate::runtime::run_id(),
+            crate::process::run_id(),
             cfg.port,
             now * 1000,
             uptime / 86400,
@@ -490,7 +478,7 @@ async fn info(node: &Node, args: &[Bytes]) -> Frame {
         "Replication",
         "role:master\r\nconnected_slaves:0\r\n".into(),
     );
-    let (user, sys) = crate::runtime::cpu_seconds();
+    let (user, sys) = crate::process::cpu_seconds();
     section(
         "CPU",
         format!("used_cpu_sys:{sys:.6}\r\nused_cpu_user:{user:.6}\r\n"),
@@ -601,7 +589,7 @@ async fn config_cmd(node: &Node, session: &Session, cmd: &Command, args: &[Bytes
 fn protected_allowed(cfg: &config::Config, session: &Session) -> bool {
     match cfg.enable_protected_configs.as_str() {
         "yes" => true,
-        "local" => crate::net::is_loopback(&session.info.borrow().addr),
+        "local" => crate::util::is_loopback(&session.info.borrow().addr),
         _ => false,
     }
 }
@@ -898,7 +886,7 @@ async fn scan(node: &Node, db: usize, args: &[Bytes]) -> Frame {
 }
 
 async fn randomkey(node: &Node, db: usize) -> Frame {
-    let start = fastrand_u64() as usize % node.shards;
+    let start = crate::util::fastrand_u64() as usize % node.shards;
     for i in 0..node.shards {
         let shard = (start + i) % node.shards;
         let key = node
@@ -906,7 +894,7 @@ async fn randomkey(node: &Node, db: usize) -> Frame {
                 n.shard
                     .borrow_mut()
                     .keyspace
-                    .random_key(db, now_ms(), fastrand_u64)
+                    .random_key(db, now_ms(), crate::util::fastrand_u64)
             })
             .await
             .flatten();
@@ -915,20 +903,4 @@ async fn randomkey(node: &Node, db: usize) -> Frame {
         }
     }
     Frame::Null
-}
-
-/// A cheap per-thread pseudo-random number (xorshift), for random picks.
-pub fn fastrand_u64() -> u64 {
-    use std::cell::Cell;
-    thread_local!(static STATE: Cell<u64> = Cell::new(
-        ahash::RandomState::new().hash_one(std::thread::current().id()) | 1
-    ));
-    STATE.with(|s| {
-        let mut x = s.get();
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        s.set(x);
-        x
-    })
 }

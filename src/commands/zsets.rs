@@ -621,7 +621,7 @@ pub fn zrandmember(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     };
     let Some(count) = count else {
         return z
-            .and_then(|z| z.random(crate::commands::server::fastrand_u64))
+            .and_then(|z| z.random(crate::util::fastrand_u64))
             .map_or(Frame::Null, |(m, _)| Frame::Bulk(m.clone()));
     };
     let Some(z) = z else {

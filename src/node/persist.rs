@@ -22,7 +22,6 @@ use crate::persistence::{aof, rewrite, snapshot};
 use futures_channel::oneshot;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// Records the snapshot writer gathers per step before it yields the core:
@@ -37,9 +36,6 @@ const RETRY_FAILED_SAVE_MS: u64 = 5_000;
 /// second meanwhile; if it is still not durable then, the shutdown is
 /// refused (the data is only in memory) unless FORCE.
 pub const SHUTDOWN_LOG_WAIT: Duration = Duration::from_secs(5);
-
-/// Set once a shutdown has begun: no new connections are served.
-pub static SHUTTING_DOWN: AtomicBool = AtomicBool::new(false);
 
 /// What one core knows of its shard's files and snapshots.
 #[derive(Default)]
@@ -625,7 +621,7 @@ pub async fn cron(node0: Rc<Node>) {
     loop {
         glommio::timer::sleep(Duration::from_secs(1)).await;
         // A shutdown may still be refused (a failing log) or aborted: wait.
-        if SHUTTING_DOWN.load(Ordering::Relaxed) {
+        if crate::process::shutting_down() {
             continue;
         }
         let saves = &node0.persist.saves;
@@ -695,7 +691,7 @@ pub async fn shutdown(node0: Rc<Node>, save: Option<bool>, force: bool) -> Strin
             }
         }
     }
-    SHUTTING_DOWN.store(true, Ordering::SeqCst);
+    crate::process::set_shutting_down(true);
     let (abort, aborted) = oneshot::channel();
     node0.persist.shutdowns.borrow_mut().push(abort);
     let synced = node0
@@ -738,7 +734,7 @@ pub async fn shutdown(node0: Rc<Node>, save: Option<bool>, force: bool) -> Strin
     match waited {
         Wait::Synced => {}
         Wait::Aborted => {
-            SHUTTING_DOWN.store(false, Ordering::SeqCst);
+            crate::process::set_shutting_down(false);
             tracing::warn!("shutdown aborted (SHUTDOWN ABORT)");
             return "ERR Errors trying to SHUTDOWN. Check logs.".into();
         }
@@ -764,7 +760,7 @@ pub async fn shutdown(node0: Rc<Node>, save: Option<bool>, force: bool) -> Strin
                 tracing::error!(
                     "the log could not be written and synced within {SHUTDOWN_LOG_WAIT:?} ({why}): not shutting down, the data is only in memory (SHUTDOWN FORCE exits anyway)"
                 );
-                SHUTTING_DOWN.store(false, Ordering::SeqCst);
+                crate::process::set_shutting_down(false);
                 return "ERR Errors trying to SHUTDOWN. Check logs.".into();
             }
             tracing::error!(

@@ -7,7 +7,7 @@
 //! answers clients (`-LOADING` until every shard is in).
 
 use crate::commands;
-use crate::config::{Config, SnapshotOnCorruption};
+use crate::config::{Config, Fsync, SnapshotOnCorruption};
 use crate::keyspace::Keyspace;
 use crate::node::persist::publish_files;
 use crate::node::{Node, TaskQueues};
@@ -280,8 +280,8 @@ pub async fn recover(node: &Rc<Node>, cpu: usize, queues: TaskQueues) -> Result<
         // commands (-P 16 INCR ~810k/s against ~690k/s). The queue stays if
         // CONFIG SET changes the policy.
         let queue = match config.appendfsync {
-            aof::Fsync::Always => queues.persistence,
-            aof::Fsync::Everysec | aof::Fsync::No => queues.network,
+            Fsync::Always => queues.persistence,
+            Fsync::Everysec | Fsync::No => queues.network,
         };
         let log =
             glommio::spawn_local_into(async move { aof::start(file, settings, replayed) }, queue)
