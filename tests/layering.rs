@@ -32,8 +32,10 @@ const LAYERS: &[&[&str]] = &[
     &["keyspace", "config"],
     // Wire format, key → slot, users and permissions, statistics.
     &["protocol", "router", "acl", "stats"],
-    // Process facts, helpers, the allocator, the log subscriber.
-    &["process", "util", "alloc", "logging"],
+    // Process facts: run id, resource use, shutdown flag, loading progress.
+    &["process"],
+    // Helpers, the counting allocator, the log subscriber.
+    &["util", "alloc", "logging"],
 ];
 
 /// Circles between files of one folder that are known and owned by other

@@ -260,7 +260,7 @@ pub async fn run(node: &Node, session: &mut Session, requests: Vec<Request>, out
             // NOAUTH / NOPERM come after the arity, then -LOADING, as in Redis.
             Some(cmd) => super::acl::check(node, session, cmd, &args)
                 .and_then(|()| {
-                    if crate::persistence::loading::in_progress() && !cmd.ok_loading {
+                    if crate::process::loading::in_progress() && !cmd.ok_loading {
                         Err(Frame::error(
                             "LOADING Redis is loading the dataset in memory",
                         ))

@@ -6,7 +6,7 @@ use super::syntax_error;
 use crate::node::persist::{self, SaveRequest};
 use crate::node::Node;
 use crate::persistence::aof::AofStats;
-use crate::persistence::loading;
+use crate::process::loading;
 use crate::protocol::Frame;
 use bytes::Bytes;
 

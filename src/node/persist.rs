@@ -625,7 +625,7 @@ pub async fn cron(node0: Rc<Node>) {
             continue;
         }
         let saves = &node0.persist.saves;
-        if saves.in_progress.get() || crate::persistence::loading::in_progress() {
+        if saves.in_progress.get() || crate::process::loading::in_progress() {
             continue;
         }
         let Some(shards) = node0.run_on_all(shard_persistence).await else {
@@ -672,7 +672,7 @@ pub async fn cron(node0: Rc<Node>) {
 /// Returns only if the save failed and `force` is off.
 pub async fn shutdown(node0: Rc<Node>, save: Option<bool>, force: bool) -> String {
     // Nothing to save before the data is loaded.
-    let save = !crate::persistence::loading::in_progress()
+    let save = !crate::process::loading::in_progress()
         && save.unwrap_or_else(|| !node0.config.borrow().save.is_empty());
     tracing::warn!("shutting down (save: {save})");
     if save {

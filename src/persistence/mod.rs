@@ -5,7 +5,6 @@
 //! framing they share. Formats and guarantees: docs/aof.md, docs/snapshots.md.
 
 pub mod aof;
-pub mod loading;
 pub mod manifest;
 pub mod record;
 pub mod rewrite;

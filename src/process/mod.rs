@@ -1,7 +1,10 @@
 //! Facts about this process, shared by every core and read from any layer:
-//! its run id, its resource use (RSS, CPU time), and whether a shutdown has
-//! begun. Nothing here knows of shards, clients or files, so the lowest
-//! layers (the persistence files stamp the run id) may use it.
+//! its run id, its resource use (RSS, CPU time), whether a shutdown has
+//! begun, and how far start-up loading has got (`loading`). Nothing here
+//! knows of shards, clients or files, so the lowest layers (the persistence
+//! files stamp the run id) may use it.
+
+pub mod loading;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
