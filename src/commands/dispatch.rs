@@ -8,7 +8,7 @@
 //! command on the shard) and counted here, on the client's core.
 
 use super::observe::{self, Stat};
-use super::{server, table, wrong_arity, Merge, Route, Session};
+use super::{front, table, wrong_arity, Merge, Route, Session};
 use crate::node::{join_all, ClientInfo, Node};
 use crate::protocol::{Frame, Proto, Request};
 use crate::router;
@@ -338,7 +338,7 @@ pub async fn run(node: &Node, session: &mut Session, requests: Vec<Request>, out
                     batch.flush(out).await;
                 }
                 let started = Instant::now();
-                let frame = server::execute(node, session, cmd, &args).await;
+                let frame = front::execute(node, session, cmd, &args).await;
                 // A blocked client's wait is not the command's run time (as
                 // in Redis): a blocking command counts no time.
                 if !cmd.spec.flags.iter().any(|f| f == "blocking") {

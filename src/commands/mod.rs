@@ -1,16 +1,22 @@
 //! The command table: every command ringcache serves, with Redis 7.0's own
 //! metadata (arity, flags, key positions, ACL categories, from the embedded
 //! `redis-7.0-commands.json`) and how it is routed. The handlers live in one
-//! file per family: `strings`, `keys`, `lists`, `hashes`, `sets`, `zsets`,
-//! `server` (connection and server commands), `cross` (collection commands
-//! whose keys may live on several shards), `acl` (AUTH, ACL, and the
-//! permission check before every command); `dispatch` runs a client's
-//! pipelined batch across the shards.
+//! file per family: `strings`, `keys`, `lists`, `hashes`, `sets`, `zsets`
+//! (run on the shard that owns the key); `connection` (PING, SELECT, HELLO,
+//! CLIENT), `server` (COMMAND, INFO, CONFIG), `cross_keys` (MSETNX, RENAME,
+//! SCAN, RANDOMKEY), `cross` (collection commands whose keys may live on
+//! several shards), `blocking`, `persistence` (SAVE, SHUTDOWN, ...),
+//! `memory`, `observe`, `acl` (AUTH, ACL, and the permission check before
+//! every command), all run on the connection's core through `front`;
+//! `dispatch` runs a client's pipelined batch across the shards.
 
 pub mod acl;
 mod blocking;
+mod connection;
 mod cross;
+mod cross_keys;
 pub mod dispatch;
+mod front;
 mod hashes;
 mod keys;
 mod lists;
