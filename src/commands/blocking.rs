@@ -23,7 +23,7 @@
 //! INFO's `blocked_clients` counts the clients waiting right now.
 
 use super::cross::{lmove, run_fn_with_ticket, shard_of};
-use super::{lists, zsets, Command, Session};
+use super::{lists, zsets, Session};
 use crate::node::{join_all, Node};
 use crate::protocol::Frame;
 use crate::shard::{ShardFn, Ticket, WaitKind};
@@ -46,7 +46,7 @@ enum Wait {
     HungUp,
 }
 
-enum Op {
+pub(super) enum Op {
     /// BLPOP (left) / BRPOP.
     Pop { left: bool },
     /// BZPOPMIN / BZPOPMAX (max).
@@ -62,47 +62,61 @@ enum Op {
     },
 }
 
-pub async fn execute(node: &Node, session: &mut Session, cmd: &Command, args: &[Bytes]) -> Frame {
-    let db = session.db;
-    let (op, keys, timeout) = match cmd.name {
-        "blpop" | "brpop" | "bzpopmin" | "bzpopmax" => {
-            let op = match cmd.name {
-                "blpop" => Op::Pop { left: true },
-                "brpop" => Op::Pop { left: false },
-                "bzpopmin" => Op::ZPop { max: false },
-                _ => Op::ZPop { max: true },
-            };
-            (op, &args[1..args.len() - 1], Some(&args[args.len() - 1]))
-        }
-        "blmove" => {
-            if lists::side(&args[3]).is_none() || lists::side(&args[4]).is_none() {
-                return super::syntax_error();
-            }
-            let op = Op::Move {
-                dst: args[2].clone(),
-                from: args[3].clone(),
-                to: args[4].clone(),
-            };
-            (op, &args[1..2], Some(&args[5]))
-        }
-        "brpoplpush" => {
-            let op = Op::Move {
-                dst: args[2].clone(),
-                from: Bytes::from_static(b"RIGHT"),
-                to: Bytes::from_static(b"LEFT"),
-            };
-            (op, &args[1..2], Some(&args[3]))
-        }
-        "lmpop" | "zmpop" => match parse_mpop(args, 1, cmd.name == "zmpop") {
-            Ok((op, keys)) => (op, keys, None),
-            Err(e) => return e,
-        },
-        "blmpop" | "bzmpop" => match parse_mpop(args, 2, cmd.name == "bzmpop") {
-            Ok((op, keys)) => (op, keys, Some(&args[1])),
-            Err(e) => return e,
-        },
-        _ => return Frame::error(format!("ERR command '{}' has no handler", cmd.name)),
+/// BLPOP, BRPOP, BZPOPMIN, BZPOPMAX key [key ...] timeout
+pub(super) async fn pop(node: &Node, session: &mut Session, args: &[Bytes], op: Op) -> Frame {
+    let (keys, timeout) = (&args[1..args.len() - 1], &args[args.len() - 1]);
+    wait_and_pop(node, session, op, keys, Some(timeout)).await
+}
+
+/// BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout
+pub(super) async fn blmove(node: &Node, session: &mut Session, args: &[Bytes]) -> Frame {
+    if lists::side(&args[3]).is_none() || lists::side(&args[4]).is_none() {
+        return super::syntax_error();
+    }
+    let op = Op::Move {
+        dst: args[2].clone(),
+        from: args[3].clone(),
+        to: args[4].clone(),
     };
+    wait_and_pop(node, session, op, &args[1..2], Some(&args[5])).await
+}
+
+/// BRPOPLPUSH source destination timeout
+pub(super) async fn brpoplpush(node: &Node, session: &mut Session, args: &[Bytes]) -> Frame {
+    let op = Op::Move {
+        dst: args[2].clone(),
+        from: Bytes::from_static(b"RIGHT"),
+        to: Bytes::from_static(b"LEFT"),
+    };
+    wait_and_pop(node, session, op, &args[1..2], Some(&args[3])).await
+}
+
+/// LMPOP / ZMPOP numkeys key [key ...] LEFT|RIGHT (MIN|MAX) [COUNT count];
+/// BLMPOP / BZMPOP (`blocks`) take a timeout first.
+pub(super) async fn mpop(
+    node: &Node,
+    session: &mut Session,
+    args: &[Bytes],
+    zset: bool,
+    blocks: bool,
+) -> Frame {
+    let at = if blocks { 2 } else { 1 };
+    match parse_mpop(args, at, zset) {
+        Ok((op, keys)) => wait_and_pop(node, session, op, keys, blocks.then(|| &args[1])).await,
+        Err(e) => e,
+    }
+}
+
+/// Pops for `op` from the first of `keys` that has something; with a
+/// `timeout`, waits for one to fill up.
+async fn wait_and_pop(
+    node: &Node,
+    session: &mut Session,
+    op: Op,
+    keys: &[Bytes],
+    timeout: Option<&Bytes>,
+) -> Frame {
+    let db = session.db;
     // LMPOP and ZMPOP never block: they behave as if their timeout had passed.
     let blocks = timeout.is_some() && !session.in_exec;
     let timeout = match timeout.map(|t| parse_timeout(t)).transpose() {

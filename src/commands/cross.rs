@@ -14,7 +14,7 @@
 //! both keys on one shard runs there as one step).
 
 use super::tx::{self, HolderPart, HolderStep};
-use super::{int_arg, is, syntax_error, unavailable, wrong_type, Command};
+use super::{int_arg, is, syntax_error, unavailable, wrong_type};
 use super::{lists, sets, zsets};
 use crate::keyspace::Value;
 use crate::node::{join_all, Node};
@@ -25,29 +25,6 @@ use crate::shard::{Access, Ctx, ShardFn, Ticket};
 use crate::util::now_ms;
 use bytes::Bytes;
 use hashbrown::{HashMap, HashSet};
-
-pub async fn execute(node: &Node, db: usize, cmd: &Command, args: &[Bytes]) -> Frame {
-    match cmd.name {
-        "lmove" | "rpoplpush" => lmove(node, db, args).await,
-        "smove" => smove(node, db, args).await,
-        "sinter" => set_op(node, db, SetOp::Inter, &args[1..], None).await,
-        "sunion" => set_op(node, db, SetOp::Union, &args[1..], None).await,
-        "sdiff" => set_op(node, db, SetOp::Diff, &args[1..], None).await,
-        "sinterstore" => set_op(node, db, SetOp::Inter, &args[2..], Some(&args[1])).await,
-        "sunionstore" => set_op(node, db, SetOp::Union, &args[2..], Some(&args[1])).await,
-        "sdiffstore" => set_op(node, db, SetOp::Diff, &args[2..], Some(&args[1])).await,
-        "sintercard" => sintercard(node, db, args).await,
-        "zunion" => zset_op(node, db, cmd.name, args, ZOp::Union, ZOut::Reply).await,
-        "zinter" => zset_op(node, db, cmd.name, args, ZOp::Inter, ZOut::Reply).await,
-        "zdiff" => zset_op(node, db, cmd.name, args, ZOp::Diff, ZOut::Reply).await,
-        "zunionstore" => zset_op(node, db, cmd.name, args, ZOp::Union, ZOut::Store).await,
-        "zinterstore" => zset_op(node, db, cmd.name, args, ZOp::Inter, ZOut::Store).await,
-        "zdiffstore" => zset_op(node, db, cmd.name, args, ZOp::Diff, ZOut::Store).await,
-        "zintercard" => zset_op(node, db, cmd.name, args, ZOp::Inter, ZOut::Card).await,
-        "zrangestore" => zrangestore(node, db, args).await,
-        _ => Frame::error(format!("ERR command '{}' has no handler", cmd.name)),
-    }
-}
 
 /// LMOVE, RPOPLPUSH and their blocking forms are `write` and `denyoom` in
 /// Redis: over maxmemory they evict first, or are refused.
@@ -266,7 +243,7 @@ fn smove_here(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
 }
 
 /// SMOVE src dst member
-async fn smove(node: &Node, db: usize, args: &[Bytes]) -> Frame {
+pub(super) async fn smove(node: &Node, db: usize, args: &[Bytes]) -> Frame {
     let (src, dst, member) = (&args[1], &args[2], &args[3]);
     let (from, to) = (shard_of(node, src), shard_of(node, dst));
     if from == to {
@@ -364,7 +341,7 @@ async fn fetch_sets(
 }
 
 #[derive(Clone, Copy)]
-enum SetOp {
+pub(super) enum SetOp {
     Inter,
     Union,
     Diff,
@@ -409,7 +386,13 @@ fn compute(op: SetOp, sets: Vec<Option<Vec<Bytes>>>, limit: usize) -> Vec<Bytes>
 }
 
 /// SINTER/SUNION/SDIFF key..., and with `dst` their STORE forms.
-async fn set_op(node: &Node, db: usize, op: SetOp, keys: &[Bytes], dst: Option<&Bytes>) -> Frame {
+pub(super) async fn set_op(
+    node: &Node,
+    db: usize,
+    op: SetOp,
+    keys: &[Bytes],
+    dst: Option<&Bytes>,
+) -> Frame {
     let sets = match fetch_sets(node, db, keys).await {
         Ok(s) => s,
         Err(e) => return e,
@@ -436,7 +419,7 @@ async fn set_op(node: &Node, db: usize, op: SetOp, keys: &[Bytes], dst: Option<&
 }
 
 /// SINTERCARD numkeys key [key ...] [LIMIT limit]
-async fn sintercard(node: &Node, db: usize, args: &[Bytes]) -> Frame {
+pub(super) async fn sintercard(node: &Node, db: usize, args: &[Bytes]) -> Frame {
     let numkeys = match crate::util::parse_i64(&args[1]) {
         Some(n) if n > 0 => n as usize,
         _ => return Frame::error("ERR numkeys should be greater than 0"),
@@ -507,7 +490,7 @@ async fn fetch_scored(
 }
 
 #[derive(Clone, Copy, PartialEq)]
-enum ZOp {
+pub(super) enum ZOp {
     Union,
     Inter,
     Diff,
@@ -515,7 +498,7 @@ enum ZOp {
 
 /// What a ZUNION/ZINTER/ZDIFF form does with its result.
 #[derive(Clone, Copy, PartialEq)]
-enum ZOut {
+pub(super) enum ZOut {
     /// ZUNION, ZINTER, ZDIFF: reply with it.
     Reply,
     /// The STORE forms: replace the key at `args[1]` with it.
@@ -583,7 +566,14 @@ fn zop_options(op: ZOp, out: ZOut, numkeys: usize, opts: &[Bytes]) -> Result<ZOp
 
 /// ZUNION, ZINTER, ZDIFF numkeys key... [options], their STORE forms (which
 /// take `dst` first) and ZINTERCARD; sets count as sorted sets with score 1.
-async fn zset_op(node: &Node, db: usize, name: &str, args: &[Bytes], op: ZOp, out: ZOut) -> Frame {
+pub(super) async fn zset_op(
+    node: &Node,
+    db: usize,
+    name: &str,
+    args: &[Bytes],
+    op: ZOp,
+    out: ZOut,
+) -> Frame {
     let numkeys_at = if out == ZOut::Store { 2 } else { 1 };
     let numkeys = match int_arg(&args[numkeys_at]) {
         Ok(n) if n >= 1 => n as usize,
@@ -695,7 +685,7 @@ fn combine(
 }
 
 /// ZRANGESTORE dst src min max [BYSCORE|BYLEX] [REV] [LIMIT offset count]
-async fn zrangestore(node: &Node, db: usize, args: &[Bytes]) -> Frame {
+pub(super) async fn zrangestore(node: &Node, db: usize, args: &[Bytes]) -> Frame {
     let (dst, src) = (&args[1], &args[2]);
     let (from, to) = (shard_of(node, src), shard_of(node, dst));
     if from == to {

@@ -10,43 +10,41 @@ use crate::process::loading;
 use crate::protocol::Frame;
 use bytes::Bytes;
 
-pub async fn execute(node: &Node, name: &str, args: &[Bytes]) -> Frame {
-    match name {
-        "save" => save(node).await,
-        "bgsave" => {
-            let schedule = match args.get(1) {
-                None => false,
-                Some(a) if a.eq_ignore_ascii_case(b"schedule") && args.len() == 2 => true,
-                Some(_) => return syntax_error(),
-            };
-            match ask_save(node, schedule).await {
-                Some(SaveRequest::Started(_)) => Frame::simple("Background saving started"),
-                Some(SaveRequest::Scheduled(_)) => Frame::simple("Background saving scheduled"),
-                Some(SaveRequest::InProgress) => {
-                    Frame::error("ERR Background save already in progress")
-                }
-                None => Frame::error("ERR core 0 is gone"),
-            }
-        }
-        // A rewrite of the log is a snapshot that becomes its base.
-        "bgrewriteaof" => match ask_save(node, true).await {
-            Some(SaveRequest::Started(_)) => {
-                Frame::simple("Background append only file rewriting started")
-            }
-            Some(SaveRequest::Scheduled(_)) => {
-                Frame::simple("Background append only file rewriting scheduled")
-            }
-            _ => Frame::error("ERR Background append only file rewriting already in progress"),
-        },
-        "lastsave" => {
-            let ms = node
-                .run_on(0, |n: &Node| n.persist.saves.last_save_ms.get())
-                .await
-                .unwrap_or(0);
-            Frame::Integer((ms / 1000) as i64)
-        }
-        _ => shutdown(node, args).await,
+/// BGSAVE [SCHEDULE]
+pub(super) async fn bgsave(node: &Node, args: &[Bytes]) -> Frame {
+    let schedule = match args.get(1) {
+        None => false,
+        Some(a) if a.eq_ignore_ascii_case(b"schedule") && args.len() == 2 => true,
+        Some(_) => return syntax_error(),
+    };
+    match ask_save(node, schedule).await {
+        Some(SaveRequest::Started(_)) => Frame::simple("Background saving started"),
+        Some(SaveRequest::Scheduled(_)) => Frame::simple("Background saving scheduled"),
+        Some(SaveRequest::InProgress) => Frame::error("ERR Background save already in progress"),
+        None => Frame::error("ERR core 0 is gone"),
     }
+}
+
+/// BGREWRITEAOF: a rewrite of the log is a snapshot that becomes its base.
+pub(super) async fn bgrewriteaof(node: &Node) -> Frame {
+    match ask_save(node, true).await {
+        Some(SaveRequest::Started(_)) => {
+            Frame::simple("Background append only file rewriting started")
+        }
+        Some(SaveRequest::Scheduled(_)) => {
+            Frame::simple("Background append only file rewriting scheduled")
+        }
+        _ => Frame::error("ERR Background append only file rewriting already in progress"),
+    }
+}
+
+/// LASTSAVE: when the last save completed (Unix seconds).
+pub(super) async fn lastsave(node: &Node) -> Frame {
+    let ms = node
+        .run_on(0, |n: &Node| n.persist.saves.last_save_ms.get())
+        .await
+        .unwrap_or(0);
+    Frame::Integer((ms / 1000) as i64)
 }
 
 async fn ask_save(node: &Node, schedule: bool) -> Option<SaveRequest> {
@@ -56,7 +54,7 @@ async fn ask_save(node: &Node, schedule: bool) -> Option<SaveRequest> {
 
 /// SAVE: a save of every shard, replied to once it is durable. (The shards
 /// go on serving meanwhile: nothing here needs Redis's blocking save.)
-async fn save(node: &Node) -> Frame {
+pub(super) async fn save(node: &Node) -> Frame {
     match ask_save(node, false).await {
         Some(SaveRequest::Started(rx)) => match rx.await {
             Ok(Ok(())) => Frame::OK,
@@ -78,7 +76,7 @@ async fn save(node: &Node) -> Frame {
 /// `SHUTDOWN_LOG_WAIT`, answer an error and the server goes on, unless
 /// FORCE. NOW skips waiting for replicas in Redis; there are none here.
 /// ABORT ends the wait of a shutdown waiting for the logs.
-async fn shutdown(node: &Node, args: &[Bytes]) -> Frame {
+pub(super) async fn shutdown(node: &Node, args: &[Bytes]) -> Frame {
     let (mut nosave, mut save, mut force, mut abort, mut now) = (false, false, false, false, false);
     for a in &args[1..] {
         match String::from_utf8_lossy(a).to_ascii_lowercase().as_str() {

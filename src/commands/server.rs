@@ -1,4 +1,4 @@
-//! Server commands: COMMAND, INFO, CONFIG, run on the connection's core
+//! Server commands: COMMAND, INFO, CONFIG, TIME, run on the connection's core
 //! and answered from every core's figures (INFO) or settings (CONFIG).
 
 use super::{subcommand, table, wrong_arity, Command, Session, Spec};
@@ -10,6 +10,18 @@ use bytes::Bytes;
 
 /// The Redis version ringcache answers as: its command table is Redis 7.0's.
 pub const REDIS_VERSION: &str = "7.0.15";
+
+/// TIME: seconds and microseconds of the wall clock.
+pub(super) fn time() -> Frame {
+    let us = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros())
+        .unwrap_or(0);
+    Frame::Array(vec![
+        Frame::bulk_str(&(us / 1_000_000).to_string()),
+        Frame::bulk_str(&(us % 1_000_000).to_string()),
+    ])
+}
 
 /// One entry of COMMAND / COMMAND INFO, in Redis 7's layout.
 fn command_info(name: &str, spec: &Spec, subs: &[(String, Spec)]) -> Frame {
