@@ -1,9 +1,10 @@
 //! SAVE, BGSAVE, BGREWRITEAOF, LASTSAVE, SHUTDOWN and INFO persistence.
-//! Saves are run by core 0 (`node::persist`); these commands ask it from
+//! Saves are run by core 0 (`node::saves`, `node::shutdown`); these commands ask it from
 //! whichever core the client is on.
 
 use super::syntax_error;
-use crate::node::persist::{self, SaveRequest};
+use crate::node::saves::{self, SaveRequest};
+use crate::node::shutdown;
 use crate::node::Node;
 use crate::persistence::aof::AofStats;
 use crate::process::loading;
@@ -48,7 +49,7 @@ pub(super) async fn lastsave(node: &Node) -> Frame {
 }
 
 async fn ask_save(node: &Node, schedule: bool) -> Option<SaveRequest> {
-    node.run_on(0, move |n: &Node| persist::request_save(n.rc(), schedule))
+    node.run_on(0, move |n: &Node| saves::request_save(n.rc(), schedule))
         .await
 }
 
@@ -92,7 +93,7 @@ pub(super) async fn shutdown(node: &Node, args: &[Bytes]) -> Frame {
         return syntax_error();
     }
     if abort {
-        let aborted = node.run_on(0, persist::abort_shutdown).await;
+        let aborted = node.run_on(0, shutdown::abort_shutdown).await;
         return match aborted {
             Some(true) => Frame::OK,
             _ => Frame::error("ERR No shutdown in progress."),
@@ -110,7 +111,7 @@ pub(super) async fn shutdown(node: &Node, args: &[Bytes]) -> Frame {
             let (tx, rx) = futures_channel::oneshot::channel();
             let me = n.rc();
             glommio::spawn_local(async move {
-                let _ = tx.send(persist::shutdown(me, save, force).await);
+                let _ = tx.send(shutdown::shutdown(me, save, force).await);
             })
             .detach();
             rx
@@ -129,7 +130,7 @@ pub(super) async fn shutdown(node: &Node, args: &[Bytes]) -> Frame {
 #[derive(Default)]
 pub struct PersistReport {
     pub aof: Option<(AofStats, &'static str)>,
-    pub shard: persist::ShardPersistence,
+    pub shard: saves::ShardPersistence,
     pub checkpointing: bool,
     pub progress_keys: u64,
     /// Core 0 only: the saves.
@@ -155,7 +156,7 @@ pub fn report(n: &Node) -> PersistReport {
             let a = a.borrow();
             (a.stats_now(), a.policy().name())
         }),
-        shard: persist::shard_persistence(n),
+        shard: saves::shard_persistence(n),
         checkpointing: n.persist.checkpointing.get(),
         progress_keys: n.persist.progress_keys.get(),
         saves: (n.id == 0).then(|| SavesReport {

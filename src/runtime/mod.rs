@@ -13,7 +13,7 @@ mod recovery;
 
 use crate::config::Config;
 use crate::net;
-use crate::node::persist::{self, Persist};
+use crate::node::{saves, shutdown, Persist};
 use crate::node::{Job, Node, TaskQueues};
 use crate::shard::{EVICT_KEYS_PER_PASS, EXPIRE_KEYS_PER_PASS};
 use futures_channel::mpsc;
@@ -163,10 +163,11 @@ async fn serve_core(
         glommio::spawn_local_into(active_expiry(node.clone()), queues.expiry).and_then(|expiry| {
             expiry.detach();
             match id {
-                0 => glommio::spawn_local_into(persist::cron(node.clone()), queues.persistence)
-                    .map(|cron| {
+                0 => glommio::spawn_local_into(saves::cron(node.clone()), queues.persistence).map(
+                    |cron| {
                         cron.detach();
-                    }),
+                    },
+                ),
                 _ => Ok(()),
             }
         });
@@ -231,7 +232,7 @@ fn handle_stop_signals(core0: mpsc::UnboundedSender<Job>) {
             let job: Job = Box::new(|n: &Node| {
                 let me = n.rc();
                 glommio::spawn_local(async move {
-                    persist::shutdown(me, None, false).await;
+                    shutdown::shutdown(me, None, false).await;
                 })
                 .detach();
             });

@@ -9,7 +9,7 @@
 use crate::commands;
 use crate::config::{Config, Fsync, SnapshotOnCorruption};
 use crate::keyspace::Keyspace;
-use crate::node::persist::publish_files;
+use crate::node::checkpoint::publish_files;
 use crate::node::{Node, TaskQueues};
 use crate::persistence::manifest::{self, Base, Manifest, ShardFiles};
 use crate::persistence::{aof, snapshot};
