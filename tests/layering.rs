@@ -453,6 +453,42 @@ fn every_top_level_module_has_a_layer() {
     assert!(problems.is_empty(), "\n{}\n", problems.join("\n"));
 }
 
+/// README.md's "Source layout" table and src/lib.rs's list say the same as
+/// `LAYERS`: row `n` names every module of layer `n`.
+#[test]
+fn readme_and_lib_rs_state_the_same_layers() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let lib = std::fs::read_to_string(root.join("src/lib.rs")).unwrap();
+    let mut problems = Vec::new();
+    for (i, layer) in LAYERS.iter().enumerate() {
+        let n = i + 1;
+        // README: `| n | `main.rs` …, `runtime/` … |`.
+        let row = readme
+            .lines()
+            .find(|l| l.starts_with(&format!("| {n} |")))
+            .unwrap_or_default();
+        // lib.rs: `//! n. `runtime`: …` and its continuation lines.
+        let item: String = lib
+            .lines()
+            .skip_while(|l| !l.starts_with(&format!("//! {n}. ")))
+            .take_while(|l| l.starts_with(&format!("//! {n}. ")) || l.starts_with("//!    "))
+            .collect();
+        for m in *layer {
+            let in_readme = [format!("`{m}.rs`"), format!("`{m}/`")]
+                .iter()
+                .any(|name| row.contains(name.as_str()));
+            if !in_readme {
+                problems.push(format!("README.md: layer {n}'s row does not name `{m}`"));
+            }
+            if !item.contains(&format!("`{m}`")) {
+                problems.push(format!("src/lib.rs: layer {n} does not name `{m}`"));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "\n{}\n", problems.join("\n"));
+}
+
 #[test]
 fn no_file_imports_from_a_layer_above() {
     let files = load_sources();
