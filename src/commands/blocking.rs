@@ -22,7 +22,7 @@
 //! is polled for POLLRDHUP), and stops waiting without popping anything.
 //! INFO's `blocked_clients` counts the clients waiting right now.
 
-use super::cross::{lmove, run_fn_with_ticket, shard_of};
+use super::cross::{lmove, run_shard_cmd_with_ticket, shard_of};
 use super::{lists, zsets, Session};
 use crate::node::{join_all, Node};
 use crate::protocol::Frame;
@@ -242,16 +242,16 @@ fn parse_mpop(args: &[Bytes], at: usize, zset: bool) -> Result<(Op, &[Bytes]), F
     } else {
         ("left", "right")
     };
-    let first = if super::is(word, a) {
+    let first = if super::arg_is(word, a) {
         true
-    } else if super::is(word, b) {
+    } else if super::arg_is(word, b) {
         false
     } else {
         return Err(super::syntax_error());
     };
     let count = match &args[keys_end + 1..] {
         [] => Bytes::from_static(b"1"),
-        [c, n] if super::is(c, "count") => match crate::util::parse_i64(n) {
+        [c, n] if super::arg_is(c, "count") => match crate::util::parse_i64(n) {
             Some(x) if x >= 1 => n.clone(),
             _ => return Err(Frame::error("ERR count should be greater than 0")),
         },
@@ -306,7 +306,9 @@ async fn try_pop(
                 let name: &[u8] = if *left { b"LPOP" } else { b"RPOP" };
                 let shard = shard_of(node, key);
                 let args = argv(&[name, key]);
-                match run_fn_with_ticket(node, shard, lists::lpop_or_rpop, db, args, ticket).await {
+                match run_shard_cmd_with_ticket(node, shard, lists::lpop_or_rpop, db, args, ticket)
+                    .await
+                {
                     Frame::Null => {}
                     Frame::Bulk(v) => {
                         return Some(Frame::Array(vec![Frame::Bulk(key.clone()), Frame::Bulk(v)]))
@@ -318,7 +320,7 @@ async fn try_pop(
                 let name: &[u8] = if *max { b"ZPOPMAX" } else { b"ZPOPMIN" };
                 let shard = shard_of(node, key);
                 let args = argv(&[name, key]);
-                match run_fn_with_ticket(node, shard, zsets::zpop, db, args, ticket).await {
+                match run_shard_cmd_with_ticket(node, shard, zsets::zpop, db, args, ticket).await {
                     Frame::Array(v) if v.is_empty() => {}
                     Frame::Array(v) => {
                         let mut reply = vec![Frame::Bulk(key.clone())];
@@ -337,7 +339,8 @@ async fn try_pop(
                 };
                 let shard = shard_of(node, key);
                 let args = argv(&[name, key, count]);
-                let popped = match run_fn_with_ticket(node, shard, f, db, args, ticket).await {
+                let popped = match run_shard_cmd_with_ticket(node, shard, f, db, args, ticket).await
+                {
                     Frame::NullArray => continue,
                     Frame::Array(v) if v.is_empty() => continue,
                     Frame::Array(v) => v,

@@ -2,7 +2,7 @@
 //! client's connection, run on its own core.
 
 use super::server::REDIS_VERSION;
-use super::{is, not_integer, subcommand, syntax_error, wrong_arity, Command, Session};
+use super::{arg_is, not_integer, subcommand, syntax_error, wrong_arity, Command, Session};
 use crate::node::Node;
 use crate::protocol::{Frame, Proto};
 use crate::util::now_ms;
@@ -43,10 +43,10 @@ pub(super) fn hello(node: &Node, session: &mut Session, args: &[Bytes]) -> Frame
     let mut i = 2;
     while i < args.len() {
         let more = args.len() - i - 1;
-        if is(&args[i], "auth") && more >= 2 {
+        if arg_is(&args[i], "auth") && more >= 2 {
             credentials = Some((&args[i + 1], &args[i + 2]));
             i += 3;
-        } else if is(&args[i], "setname") && more >= 1 {
+        } else if arg_is(&args[i], "setname") && more >= 1 {
             name = Some(&args[i + 1]);
             i += 2;
         } else {
@@ -129,9 +129,9 @@ pub(super) async fn client(
                 ));
             }
             let mut info = session.info.borrow_mut();
-            if is(&args[2], "lib-name") {
+            if arg_is(&args[2], "lib-name") {
                 info.lib_name = value;
-            } else if is(&args[2], "lib-ver") {
+            } else if arg_is(&args[2], "lib-ver") {
                 info.lib_ver = value;
             } else {
                 return Frame::error(format!(
@@ -162,7 +162,7 @@ pub(super) async fn client(
             Frame::Verbatim(text)
         }
         "no-evict" | "no-touch" => {
-            if is(&args[2], "on") || is(&args[2], "off") {
+            if arg_is(&args[2], "on") || arg_is(&args[2], "off") {
                 Frame::OK
             } else {
                 syntax_error()

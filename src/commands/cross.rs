@@ -14,7 +14,7 @@
 //! both keys on one shard runs there as one step).
 
 use super::tx::{self, HolderPart, HolderStep};
-use super::{int_arg, is, syntax_error, unavailable, wrong_type};
+use super::{arg_is, int_arg, syntax_error, unavailable, wrong_type};
 use super::{lists, sets, zsets};
 use crate::keyspace::Value;
 use crate::node::{join_all, Node};
@@ -31,24 +31,24 @@ use hashbrown::{HashMap, HashSet};
 const MOVE_ACCESS: Access = Access::Grow;
 
 pub(super) fn shard_of(node: &Node, key: &[u8]) -> usize {
-    router::shard_of(key, node.shards)
+    router::shard_of(key, node.shard_count)
 }
 
 /// Runs a shard command on `shard`, with its effects logged there; with
 /// `appendfsync always` the reply waits until they are durable.
-pub(super) async fn run_fn(
+pub(super) async fn run_shard_cmd(
     node: &Node,
     shard: usize,
     f: ShardFn,
     db: usize,
     argv: Vec<Bytes>,
 ) -> Frame {
-    run_fn_as(node, shard, f, db, argv, Access::Write).await
+    run_shard_cmd_as(node, shard, f, db, argv, Access::Write).await
 }
 
-/// `run_fn` for a command with other flags than `write` alone: `Grow`
+/// `run_shard_cmd` for a command with other flags than `write` alone: `Grow`
 /// (`denyoom`) evicts first or is refused over maxmemory, as Redis does.
-pub(super) async fn run_fn_as(
+pub(super) async fn run_shard_cmd_as(
     node: &Node,
     shard: usize,
     f: ShardFn,
@@ -59,10 +59,10 @@ pub(super) async fn run_fn_as(
     run_on_shard(node, shard, f, db, argv, None, access).await
 }
 
-/// `run_fn` for a woken blocked client: its `ticket` is handed back on the
+/// `run_shard_cmd` for a woken blocked client: its `ticket` is handed back on the
 /// shard right before the command runs, so the command's own write wakes the
 /// next client in line (see `shard::Waiters`).
-pub(super) async fn run_fn_with_ticket(
+pub(super) async fn run_shard_cmd_with_ticket(
     node: &Node,
     shard: usize,
     f: ShardFn,
@@ -154,7 +154,7 @@ pub(super) async fn lmove(node: &Node, db: usize, args: &[Bytes]) -> Frame {
     let (src, dst) = (&args[1], &args[2]);
     let (from, to) = (shard_of(node, src), shard_of(node, dst));
     if from == to {
-        return run_fn_as(node, from, lists::lmove, db, args.to_vec(), MOVE_ACCESS).await;
+        return run_shard_cmd_as(node, from, lists::lmove, db, args.to_vec(), MOVE_ACCESS).await;
     }
     match admitted_type_of(node, db, src, MOVE_ACCESS).await {
         Err(refused) => return refused,
@@ -247,7 +247,7 @@ pub(super) async fn smove(node: &Node, db: usize, args: &[Bytes]) -> Frame {
     let (src, dst, member) = (&args[1], &args[2], &args[3]);
     let (from, to) = (shard_of(node, src), shard_of(node, dst));
     if from == to {
-        return run_fn(node, from, smove_here, db, args.to_vec()).await;
+        return run_shard_cmd(node, from, smove_here, db, args.to_vec()).await;
     }
     match admitted_type_of(node, db, src, Access::Write).await {
         Err(refused) => return refused,
@@ -405,7 +405,7 @@ pub(super) async fn set_op(
             argv.push(Bytes::from_static(b"SSTORE"));
             argv.push(dst.clone());
             argv.extend(result);
-            run_fn_as(
+            run_shard_cmd_as(
                 node,
                 shard_of(node, dst),
                 sets::store,
@@ -431,7 +431,7 @@ pub(super) async fn sintercard(node: &Node, db: usize, args: &[Bytes]) -> Frame 
     let mut limit = 0usize;
     let mut i = 2 + numkeys;
     while i < args.len() {
-        if is(&args[i], "limit") && i + 1 < args.len() {
+        if arg_is(&args[i], "limit") && i + 1 < args.len() {
             match crate::util::parse_i64(&args[i + 1]) {
                 Some(n) if n >= 0 => limit = n as usize,
                 Some(_) => return Frame::error("ERR LIMIT can't be negative"),
@@ -530,28 +530,28 @@ fn zop_options(op: ZOp, out: ZOut, numkeys: usize, opts: &[Bytes]) -> Result<ZOp
     let mut i = 0;
     while i < opts.len() {
         let (word, rest) = (&opts[i], &opts[i + 1..]);
-        if scored && is(word, "weights") && rest.len() >= numkeys {
+        if scored && arg_is(word, "weights") && rest.len() >= numkeys {
             for (w, arg) in o.weights.iter_mut().zip(rest) {
                 *w = crate::util::parse_f64(arg)
                     .ok_or_else(|| Frame::error("ERR weight value is not a float"))?;
             }
             i += 1 + numkeys;
-        } else if scored && is(word, "aggregate") && !rest.is_empty() {
+        } else if scored && arg_is(word, "aggregate") && !rest.is_empty() {
             let a = &rest[0];
-            o.agg = if is(a, "sum") {
+            o.agg = if arg_is(a, "sum") {
                 Aggregate::Sum
-            } else if is(a, "min") {
+            } else if arg_is(a, "min") {
                 Aggregate::Min
-            } else if is(a, "max") {
+            } else if arg_is(a, "max") {
                 Aggregate::Max
             } else {
                 return Err(syntax_error());
             };
             i += 2;
-        } else if out == ZOut::Reply && is(word, "withscores") {
+        } else if out == ZOut::Reply && arg_is(word, "withscores") {
             o.with_scores = true;
             i += 1;
-        } else if out == ZOut::Card && is(word, "limit") && !rest.is_empty() {
+        } else if out == ZOut::Card && arg_is(word, "limit") && !rest.is_empty() {
             o.limit = match crate::util::parse_i64(&rest[0]) {
                 Some(n) if n >= 0 => n as usize,
                 _ => return Err(Frame::error("ERR LIMIT can't be negative")),
@@ -616,7 +616,7 @@ pub(super) async fn zset_op(
                 argv.push(Bytes::from(crate::util::format_double(s)));
                 argv.push(m);
             }
-            run_fn_as(
+            run_shard_cmd_as(
                 node,
                 shard_of(node, &args[1]),
                 zsets::store,
@@ -689,7 +689,7 @@ pub(super) async fn zrangestore(node: &Node, db: usize, args: &[Bytes]) -> Frame
     let (dst, src) = (&args[1], &args[2]);
     let (from, to) = (shard_of(node, src), shard_of(node, dst));
     if from == to {
-        return run_fn_as(
+        return run_shard_cmd_as(
             node,
             from,
             zsets::zrangestore,
@@ -699,7 +699,7 @@ pub(super) async fn zrangestore(node: &Node, db: usize, args: &[Bytes]) -> Frame
         )
         .await;
     }
-    let picked = match run_fn_as(
+    let picked = match run_shard_cmd_as(
         node,
         from,
         zsets::rangestore_source,
@@ -717,5 +717,5 @@ pub(super) async fn zrangestore(node: &Node, db: usize, args: &[Bytes]) -> Frame
         Frame::Bulk(b) => Some(b),
         _ => None,
     }));
-    run_fn_as(node, to, zsets::store, db, argv, Access::Grow).await
+    run_shard_cmd_as(node, to, zsets::store, db, argv, Access::Grow).await
 }

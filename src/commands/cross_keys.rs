@@ -4,7 +4,7 @@
 //! commands across shards are in `cross`.
 
 use super::tx::{self, HolderPart, HolderStep};
-use super::{int_arg, is, syntax_error, wrong_arity};
+use super::{arg_is, int_arg, syntax_error, wrong_arity};
 use crate::keyspace::Value;
 use crate::node::Node;
 use crate::persistence::rewrite;
@@ -43,7 +43,7 @@ pub(super) async fn msetnx(node: &Node, db: usize, args: &[Bytes]) -> Frame {
     }
     // `denyoom` in Redis.
     let access = Access::Grow;
-    let mut groups = group_by_shard(args, 2, node.shards);
+    let mut groups = group_by_shard(args, 2, node.shard_count);
     let set = |kv: &[Bytes]| -> Effects {
         kv.chunks_exact(2)
             .map(|p| {
@@ -131,8 +131,8 @@ async fn shown_when_safe(done: Option<(Frame, Option<oneshot::Receiver<()>>)>) -
 pub(super) async fn rename(node: &Node, db: usize, args: &[Bytes], nx: bool) -> Frame {
     let (src, dst) = (args[1].clone(), args[2].clone());
     let (from, to) = (
-        router::shard_of(&src, node.shards),
-        router::shard_of(&dst, node.shards),
+        router::shard_of(&src, node.shard_count),
+        router::shard_of(&dst, node.shard_count),
     );
     let no_such_key = || Frame::error("ERR no such key");
     let done = if nx { Frame::Integer(1) } else { Frame::OK };
@@ -252,15 +252,15 @@ pub(super) async fn scan(node: &Node, db: usize, args: &[Bytes]) -> Frame {
         let Some(value) = args.get(i + 1) else {
             return syntax_error();
         };
-        if is(&args[i], "match") {
+        if arg_is(&args[i], "match") {
             pattern = Some(value.clone());
-        } else if is(&args[i], "count") {
+        } else if arg_is(&args[i], "count") {
             match int_arg(value) {
                 Ok(n) if n >= 1 => count = n as usize,
                 Ok(_) => return syntax_error(),
                 Err(e) => return e,
             }
-        } else if is(&args[i], "type") {
+        } else if arg_is(&args[i], "type") {
             type_name = Some(String::from_utf8_lossy(value).to_lowercase());
         } else {
             return syntax_error();
@@ -274,7 +274,7 @@ pub(super) async fn scan(node: &Node, db: usize, args: &[Bytes]) -> Frame {
     // as in Redis: with MATCH, fewer may be returned) or the slots ran out.
     let (mut cursor, mut budget, mut keys) = (cursor as usize, count, Vec::new());
     while cursor < router::SLOTS && budget > 0 {
-        let shard = router::shard_of_slot(cursor as u16, node.shards);
+        let shard = router::shard_of_slot(cursor as u16, node.shard_count);
         let (pattern, type_name) = (pattern.clone(), type_name.clone());
         let step = node
             .run_on(shard, move |n: &Node| {
@@ -308,9 +308,9 @@ pub(super) async fn scan(node: &Node, db: usize, args: &[Bytes]) -> Frame {
 }
 
 pub(super) async fn randomkey(node: &Node, db: usize) -> Frame {
-    let start = crate::util::fastrand_u64() as usize % node.shards;
-    for i in 0..node.shards {
-        let shard = (start + i) % node.shards;
+    let start = crate::util::fastrand_u64() as usize % node.shard_count;
+    for i in 0..node.shard_count {
+        let shard = (start + i) % node.shard_count;
         let key = node
             .run_on(shard, move |n: &Node| {
                 n.shard

@@ -125,7 +125,7 @@ impl<'a> Batch<'a> {
                 }
             });
         let mut results: Vec<Vec<Option<Done>>> =
-            (0..self.node.shards).map(|_| Vec::new()).collect();
+            (0..self.node.shard_count).map(|_| Vec::new()).collect();
         for (shard, done) in join_all(jobs).await {
             results[shard] = done.into_iter().map(Some).collect();
         }
@@ -240,7 +240,7 @@ fn merge_parts(parts: Vec<Frame>, merge: Merge, positions: &[Vec<usize>]) -> Fra
 
 /// Executes `requests` in order and appends their encoded replies to `out`.
 pub async fn run(node: &Node, session: &mut Session, requests: Vec<Request>, out: &mut Vec<u8>) {
-    let shards = node.shards;
+    let shards = node.shard_count;
     let mut batch = Batch {
         node,
         client: session.info.clone(),

@@ -3,7 +3,7 @@
 //! its `FrontCmd` names. Those handlers live with their family:
 //! `connection` (PING, SELECT, HELLO, CLIENT, ...), `server` (COMMAND, INFO,
 //! CONFIG), `cross_keys` (key commands that coordinate several shards),
-//! `cross` (collection commands across shards), `blocking`, `persistence`
+//! `cross` (collection commands across shards), `blocking`, `saves`
 //! (SAVE, SHUTDOWN, ...), `memory`, `observe` and `acl`.
 //!
 //! The table (`ROUTES`) is the one place a command is registered: a front
@@ -12,7 +12,7 @@
 
 use super::blocking::{self, Op};
 use super::cross::{self, SetOp, ZOp, ZOut};
-use super::{acl, connection, cross_keys, memory, observe, persistence, server};
+use super::{acl, connection, cross_keys, memory, observe, saves, server};
 use super::{subcommand, Command, Session, Transaction};
 use crate::node::Node;
 use crate::protocol::Frame;
@@ -138,11 +138,11 @@ pub async fn execute(
             Ok(sub) => observe::latency(node, &sub, args).await,
             Err(e) => e,
         },
-        F::Save => persistence::save(node).await,
-        F::Bgsave => persistence::bgsave(node, args).await,
-        F::Bgrewriteaof => persistence::bgrewriteaof(node).await,
-        F::Lastsave => persistence::lastsave(node).await,
-        F::Shutdown => persistence::shutdown(node, args).await,
+        F::Save => saves::save(node).await,
+        F::Bgsave => saves::bgsave(node, args).await,
+        F::Bgrewriteaof => saves::bgrewriteaof(node).await,
+        F::Lastsave => saves::lastsave(node).await,
+        F::Shutdown => saves::shutdown(node, args).await,
         F::Msetnx => cross_keys::msetnx(node, db, args).await,
         F::Rename => cross_keys::rename(node, db, args, false).await,
         F::Renamenx => cross_keys::rename(node, db, args, true).await,

@@ -5,7 +5,7 @@
 //! (run on the shard that owns the key); `connection` (PING, SELECT, HELLO,
 //! CLIENT), `server` (COMMAND, INFO, CONFIG), `cross_keys` (MSETNX, RENAME,
 //! SCAN, RANDOMKEY), `cross` (collection commands whose keys may live on
-//! several shards), `blocking`, `persistence` (SAVE, SHUTDOWN, ...),
+//! several shards), `blocking`, `saves` (SAVE, SHUTDOWN, ...),
 //! `memory`, `observe`, `acl` (AUTH, ACL, and the permission check before
 //! every command), all run on the connection's core through `front`;
 //! `dispatch` runs a client's pipelined batch across the shards.
@@ -22,7 +22,7 @@ mod keys;
 mod lists;
 mod memory;
 mod observe;
-mod persistence;
+mod saves;
 pub mod server;
 mod session;
 mod sets;
@@ -580,7 +580,9 @@ pub fn int_arg(arg: &Bytes) -> Result<i64, Frame> {
     crate::util::parse_i64(arg).ok_or_else(not_integer)
 }
 
-pub fn is(arg: &[u8], word: &str) -> bool {
+/// Whether argument `arg` is the keyword `word` (`word` in lowercase; case
+/// is ignored, as Redis does for options).
+pub fn arg_is(arg: &[u8], word: &str) -> bool {
     arg.eq_ignore_ascii_case(word.as_bytes())
 }
 

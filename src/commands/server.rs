@@ -126,7 +126,7 @@ struct CoreReport {
     net_in: u64,
     net_out: u64,
     acl_denied: [u64; 3],
-    persist: super::persistence::PersistReport,
+    persist: super::saves::PersistReport,
     observed: super::observe::CoreFigures,
     memory: super::memory::ShardMemory,
 }
@@ -154,7 +154,7 @@ pub(super) async fn info(node: &Node, args: &[Bytes]) -> Frame {
                 net_in: n.stats.net_input_bytes.get(),
                 net_out: n.stats.net_output_bytes.get(),
                 acl_denied: n.stats.acl_denied.each_ref().map(|c| c.get()),
-                persist: super::persistence::report(n),
+                persist: super::saves::report(n),
                 observed: super::observe::gather(n),
                 memory,
             }
@@ -196,7 +196,7 @@ pub(super) async fn info(node: &Node, args: &[Bytes]) -> Frame {
             now * 1000,
             uptime / 86400,
             cfg.hz,
-            node.shards,
+            node.shard_count,
             std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
         ),
     );
@@ -213,7 +213,7 @@ pub(super) async fn info(node: &Node, args: &[Bytes]) -> Frame {
     section("Memory", super::memory::info_section(&memory, &cfg));
     section(
         "Persistence",
-        super::persistence::info(&reports.iter().map(|r| &r.persist).collect::<Vec<_>>(), now),
+        super::saves::info(&reports.iter().map(|r| &r.persist).collect::<Vec<_>>(), now),
     );
     section(
         "Stats",

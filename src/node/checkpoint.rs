@@ -62,7 +62,7 @@ async fn run_checkpoint(node: &Node) -> Result<u64, String> {
         let c = node.config.borrow();
         (c.dir.clone(), c.aof_extent_bytes, c.aof_use_rdb_preamble)
     };
-    let (id, shards) = (node.id, node.shards);
+    let (id, shards) = (node.id, node.shard_count);
     let before = node.persist.files.borrow().clone();
     let generation = before.next_generation();
     let log = node.shard.borrow().aof.clone();

@@ -65,7 +65,8 @@ pub const DENIED_KEY: usize = 2;
 
 pub struct Node {
     pub id: usize,
-    pub shards: usize,
+    /// How many shards (cores) the server runs; this core's own is `shard`.
+    pub shard_count: usize,
     pub shard: RefCell<Shard>,
     pub config: RefCell<Config>,
     pub clients: RefCell<Clients>,
@@ -98,7 +99,7 @@ impl Node {
         shard.configure_memory(&config);
         let node = Rc::new(Node {
             id,
-            shards,
+            shard_count: shards,
             shard: RefCell::new(shard),
             config: RefCell::new(config),
             clients: RefCell::new(Clients::new(id, shards)),
@@ -177,7 +178,7 @@ impl Node {
         T: Send + 'static,
         F: Fn(&Node) -> T + Send + Clone + 'static,
     {
-        let calls = (0..self.shards).map(|s| self.run_on(s, f.clone()));
+        let calls = (0..self.shard_count).map(|s| self.run_on(s, f.clone()));
         join_all(calls).await.into_iter().collect()
     }
 }

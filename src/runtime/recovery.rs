@@ -236,7 +236,7 @@ pub fn load_shard(
 pub async fn recover(node: &Rc<Node>, cpu: usize, queues: TaskQueues) -> Result<bool, String> {
     let config = node.config.borrow().clone();
     let files = node.persist.files.borrow().clone();
-    let (id, shards) = (node.id, node.shards);
+    let (id, shards) = (node.id, node.shard_count);
     let (tx, rx) = futures_channel::oneshot::channel();
     let loader_config = config.clone();
     std::thread::Builder::new()
