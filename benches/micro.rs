@@ -128,7 +128,7 @@ fn log(c: &mut Criterion) {
                 .spawn(move || async move {
                     let file = aof::create_segment(&dir, 0, 1, 1, 16 << 20).await.unwrap();
                     let settings = aof::Settings {
-                        policy: aof::Fsync::Always,
+                        policy: ringcache::config::Fsync::Always,
                         extent_bytes: 16 << 20,
                         write_threshold_bytes: 256 << 10,
                     };

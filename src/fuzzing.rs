@@ -41,7 +41,7 @@ pub struct Commands {
 impl Commands {
     pub fn new() -> Result<Commands, String> {
         let executor = LocalExecutorBuilder::new(Placement::Unbound)
-            .io_memory(crate::runtime::IO_MEMORY_BYTES)
+            .io_memory(crate::config::IO_MEMORY_BYTES)
             .make()
             .map_err(|e| format!("cannot start a glommio executor: {e}"))?;
         Ok(Commands { executor })

@@ -1,7 +1,9 @@
-//! The server log: tracing to stderr, filtered by `loglevel` (Redis's level
+//! The server log: tracing to stdout, filtered by `loglevel` (Redis's level
 //! names mapped onto tracing's), and changeable while running: CONFIG SET
-//! loglevel swaps the filter through a reload handle.
+//! loglevel swaps the filter through a reload handle. Coloured on a
+//! terminal, plain text when stdout is a file or a pipe.
 
+use std::io::IsTerminal;
 use std::sync::OnceLock;
 use tracing_subscriber::prelude::*;
 use tracing_subscriber::{reload, EnvFilter, Registry};
@@ -26,7 +28,7 @@ pub fn init(loglevel: &str) {
     let (filter, handle) = reload::Layer::new(filter);
     tracing_subscriber::registry()
         .with(filter)
-        .with(tracing_subscriber::fmt::layer())
+        .with(tracing_subscriber::fmt::layer().with_ansi(std::io::stdout().is_terminal()))
         .init();
     let _ = FILTER.set(handle);
 }

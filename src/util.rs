@@ -1,6 +1,7 @@
 //! Small helpers shared by every layer: Redis's strict number parsing and
-//! double formatting, its glob matcher, the wall clock in milliseconds, and
-//! which filesystem a path is on.
+//! double formatting, its glob matcher, the wall clock in milliseconds,
+//! which filesystem a path is on, whether an address is on loopback, and a
+//! cheap per-thread random number.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -271,6 +272,38 @@ pub fn crash_point(point: &str) {
         eprintln!("RINGCACHE_TEST_CRASH_AT={point}: aborting here");
         std::process::abort();
     }
+}
+
+/// Whether an IP address is on loopback (an IPv4-mapped IPv6 one included).
+pub fn loopback_ip(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.is_loopback(),
+        std::net::IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    }
+}
+
+/// Whether a client address (`ip:port`, as CLIENT LIST shows it) is on loopback.
+pub fn is_loopback(addr: &str) -> bool {
+    addr.parse::<std::net::SocketAddr>()
+        .is_ok_and(|a| loopback_ip(a.ip()))
+}
+
+/// A cheap per-thread pseudo-random number (xorshift), for random picks.
+pub fn fastrand_u64() -> u64 {
+    use std::cell::Cell;
+    thread_local!(static STATE: Cell<u64> = Cell::new(
+        ahash::RandomState::new().hash_one(std::thread::current().id()) | 1
+    ));
+    STATE.with(|s| {
+        let mut x = s.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        s.set(x);
+        x
+    })
 }
 
 #[cfg(test)]

@@ -197,3 +197,20 @@ fn a_data_dir_on_tmpfs_is_warned_about() {
         "{line}"
     );
 }
+
+/// A log that goes to a file (stdout is not a terminal) is plain text: no
+/// ANSI colour escapes for whoever reads, greps or ships it.
+#[test]
+fn a_log_written_to_a_file_has_no_colour_escapes() {
+    let server = common::Server::start();
+    let log = server.log_text();
+    assert!(
+        log.contains("ringcache starting"),
+        "no start-up line in:\n{log}"
+    );
+    let first = log.lines().next().unwrap_or_default();
+    assert!(
+        !log.contains('\x1b'),
+        "colour escapes in the log file, first line: {first:?}"
+    );
+}

@@ -22,8 +22,8 @@
 //! is polled for POLLRDHUP), and stops waiting without popping anything.
 //! INFO's `blocked_clients` counts the clients waiting right now.
 
-use super::cross::{lmove, run_fn_with_ticket, shard_of};
-use super::{lists, zsets, Command, Session};
+use super::cross::{lmove, run_shard_cmd_with_ticket, shard_of};
+use super::{lists, zsets, Session};
 use crate::node::{join_all, Node};
 use crate::protocol::Frame;
 use crate::shard::{ShardFn, Ticket, WaitKind};
@@ -46,7 +46,7 @@ enum Wait {
     HungUp,
 }
 
-enum Op {
+pub(super) enum Op {
     /// BLPOP (left) / BRPOP.
     Pop { left: bool },
     /// BZPOPMIN / BZPOPMAX (max).
@@ -62,47 +62,61 @@ enum Op {
     },
 }
 
-pub async fn execute(node: &Node, session: &mut Session, cmd: &Command, args: &[Bytes]) -> Frame {
-    let db = session.db;
-    let (op, keys, timeout) = match cmd.name {
-        "blpop" | "brpop" | "bzpopmin" | "bzpopmax" => {
-            let op = match cmd.name {
-                "blpop" => Op::Pop { left: true },
-                "brpop" => Op::Pop { left: false },
-                "bzpopmin" => Op::ZPop { max: false },
-                _ => Op::ZPop { max: true },
-            };
-            (op, &args[1..args.len() - 1], Some(&args[args.len() - 1]))
-        }
-        "blmove" => {
-            if lists::side(&args[3]).is_none() || lists::side(&args[4]).is_none() {
-                return super::syntax_error();
-            }
-            let op = Op::Move {
-                dst: args[2].clone(),
-                from: args[3].clone(),
-                to: args[4].clone(),
-            };
-            (op, &args[1..2], Some(&args[5]))
-        }
-        "brpoplpush" => {
-            let op = Op::Move {
-                dst: args[2].clone(),
-                from: Bytes::from_static(b"RIGHT"),
-                to: Bytes::from_static(b"LEFT"),
-            };
-            (op, &args[1..2], Some(&args[3]))
-        }
-        "lmpop" | "zmpop" => match parse_mpop(args, 1, cmd.name == "zmpop") {
-            Ok((op, keys)) => (op, keys, None),
-            Err(e) => return e,
-        },
-        "blmpop" | "bzmpop" => match parse_mpop(args, 2, cmd.name == "bzmpop") {
-            Ok((op, keys)) => (op, keys, Some(&args[1])),
-            Err(e) => return e,
-        },
-        _ => return Frame::error(format!("ERR command '{}' has no handler", cmd.name)),
+/// BLPOP, BRPOP, BZPOPMIN, BZPOPMAX key [key ...] timeout
+pub(super) async fn pop(node: &Node, session: &mut Session, args: &[Bytes], op: Op) -> Frame {
+    let (keys, timeout) = (&args[1..args.len() - 1], &args[args.len() - 1]);
+    wait_and_pop(node, session, op, keys, Some(timeout)).await
+}
+
+/// BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout
+pub(super) async fn blmove(node: &Node, session: &mut Session, args: &[Bytes]) -> Frame {
+    if lists::side(&args[3]).is_none() || lists::side(&args[4]).is_none() {
+        return super::syntax_error();
+    }
+    let op = Op::Move {
+        dst: args[2].clone(),
+        from: args[3].clone(),
+        to: args[4].clone(),
     };
+    wait_and_pop(node, session, op, &args[1..2], Some(&args[5])).await
+}
+
+/// BRPOPLPUSH source destination timeout
+pub(super) async fn brpoplpush(node: &Node, session: &mut Session, args: &[Bytes]) -> Frame {
+    let op = Op::Move {
+        dst: args[2].clone(),
+        from: Bytes::from_static(b"RIGHT"),
+        to: Bytes::from_static(b"LEFT"),
+    };
+    wait_and_pop(node, session, op, &args[1..2], Some(&args[3])).await
+}
+
+/// LMPOP / ZMPOP numkeys key [key ...] LEFT|RIGHT (MIN|MAX) [COUNT count];
+/// BLMPOP / BZMPOP (`blocks`) take a timeout first.
+pub(super) async fn mpop(
+    node: &Node,
+    session: &mut Session,
+    args: &[Bytes],
+    zset: bool,
+    blocks: bool,
+) -> Frame {
+    let at = if blocks { 2 } else { 1 };
+    match parse_mpop(args, at, zset) {
+        Ok((op, keys)) => wait_and_pop(node, session, op, keys, blocks.then(|| &args[1])).await,
+        Err(e) => e,
+    }
+}
+
+/// Pops for `op` from the first of `keys` that has something; with a
+/// `timeout`, waits for one to fill up.
+async fn wait_and_pop(
+    node: &Node,
+    session: &mut Session,
+    op: Op,
+    keys: &[Bytes],
+    timeout: Option<&Bytes>,
+) -> Frame {
+    let db = session.db;
     // LMPOP and ZMPOP never block: they behave as if their timeout had passed.
     let blocks = timeout.is_some() && !session.in_exec;
     let timeout = match timeout.map(|t| parse_timeout(t)).transpose() {
@@ -228,16 +242,16 @@ fn parse_mpop(args: &[Bytes], at: usize, zset: bool) -> Result<(Op, &[Bytes]), F
     } else {
         ("left", "right")
     };
-    let first = if super::is(word, a) {
+    let first = if super::arg_is(word, a) {
         true
-    } else if super::is(word, b) {
+    } else if super::arg_is(word, b) {
         false
     } else {
         return Err(super::syntax_error());
     };
     let count = match &args[keys_end + 1..] {
         [] => Bytes::from_static(b"1"),
-        [c, n] if super::is(c, "count") => match crate::util::parse_i64(n) {
+        [c, n] if super::arg_is(c, "count") => match crate::util::parse_i64(n) {
             Some(x) if x >= 1 => n.clone(),
             _ => return Err(Frame::error("ERR count should be greater than 0")),
         },
@@ -292,7 +306,9 @@ async fn try_pop(
                 let name: &[u8] = if *left { b"LPOP" } else { b"RPOP" };
                 let shard = shard_of(node, key);
                 let args = argv(&[name, key]);
-                match run_fn_with_ticket(node, shard, lists::lpop_or_rpop, db, args, ticket).await {
+                match run_shard_cmd_with_ticket(node, shard, lists::lpop_or_rpop, db, args, ticket)
+                    .await
+                {
                     Frame::Null => {}
                     Frame::Bulk(v) => {
                         return Some(Frame::Array(vec![Frame::Bulk(key.clone()), Frame::Bulk(v)]))
@@ -304,7 +320,7 @@ async fn try_pop(
                 let name: &[u8] = if *max { b"ZPOPMAX" } else { b"ZPOPMIN" };
                 let shard = shard_of(node, key);
                 let args = argv(&[name, key]);
-                match run_fn_with_ticket(node, shard, zsets::zpop, db, args, ticket).await {
+                match run_shard_cmd_with_ticket(node, shard, zsets::zpop, db, args, ticket).await {
                     Frame::Array(v) if v.is_empty() => {}
                     Frame::Array(v) => {
                         let mut reply = vec![Frame::Bulk(key.clone())];
@@ -323,7 +339,8 @@ async fn try_pop(
                 };
                 let shard = shard_of(node, key);
                 let args = argv(&[name, key, count]);
-                let popped = match run_fn_with_ticket(node, shard, f, db, args, ticket).await {
+                let popped = match run_shard_cmd_with_ticket(node, shard, f, db, args, ticket).await
+                {
                     Frame::NullArray => continue,
                     Frame::Array(v) if v.is_empty() => continue,
                     Frame::Array(v) => v,

@@ -14,7 +14,7 @@
 //! both keys on one shard runs there as one step).
 
 use super::tx::{self, HolderPart, HolderStep};
-use super::{int_arg, is, syntax_error, wrong_type, Command};
+use super::{arg_is, int_arg, syntax_error, unavailable, wrong_type};
 use super::{lists, sets, zsets};
 use crate::keyspace::Value;
 use crate::node::{join_all, Node};
@@ -26,56 +26,29 @@ use crate::util::now_ms;
 use bytes::Bytes;
 use hashbrown::{HashMap, HashSet};
 
-pub async fn execute(node: &Node, db: usize, cmd: &Command, args: &[Bytes]) -> Frame {
-    match cmd.name {
-        "lmove" | "rpoplpush" => lmove(node, db, args).await,
-        "smove" => smove(node, db, args).await,
-        "sinter" => set_op(node, db, SetOp::Inter, &args[1..], None).await,
-        "sunion" => set_op(node, db, SetOp::Union, &args[1..], None).await,
-        "sdiff" => set_op(node, db, SetOp::Diff, &args[1..], None).await,
-        "sinterstore" => set_op(node, db, SetOp::Inter, &args[2..], Some(&args[1])).await,
-        "sunionstore" => set_op(node, db, SetOp::Union, &args[2..], Some(&args[1])).await,
-        "sdiffstore" => set_op(node, db, SetOp::Diff, &args[2..], Some(&args[1])).await,
-        "sintercard" => sintercard(node, db, args).await,
-        "zunion" => zset_op(node, db, cmd.name, args, ZOp::Union, ZOut::Reply).await,
-        "zinter" => zset_op(node, db, cmd.name, args, ZOp::Inter, ZOut::Reply).await,
-        "zdiff" => zset_op(node, db, cmd.name, args, ZOp::Diff, ZOut::Reply).await,
-        "zunionstore" => zset_op(node, db, cmd.name, args, ZOp::Union, ZOut::Store).await,
-        "zinterstore" => zset_op(node, db, cmd.name, args, ZOp::Inter, ZOut::Store).await,
-        "zdiffstore" => zset_op(node, db, cmd.name, args, ZOp::Diff, ZOut::Store).await,
-        "zintercard" => zset_op(node, db, cmd.name, args, ZOp::Inter, ZOut::Card).await,
-        "zrangestore" => zrangestore(node, db, args).await,
-        _ => Frame::error(format!("ERR command '{}' has no handler", cmd.name)),
-    }
-}
-
-pub(super) fn unavailable() -> Frame {
-    Frame::error("ERR shard unavailable")
-}
-
 /// LMOVE, RPOPLPUSH and their blocking forms are `write` and `denyoom` in
 /// Redis: over maxmemory they evict first, or are refused.
 const MOVE_ACCESS: Access = Access::Grow;
 
 pub(super) fn shard_of(node: &Node, key: &[u8]) -> usize {
-    router::shard_of(key, node.shards)
+    router::shard_of(key, node.shard_count)
 }
 
 /// Runs a shard command on `shard`, with its effects logged there; with
 /// `appendfsync always` the reply waits until they are durable.
-pub(super) async fn run_fn(
+pub(super) async fn run_shard_cmd(
     node: &Node,
     shard: usize,
     f: ShardFn,
     db: usize,
     argv: Vec<Bytes>,
 ) -> Frame {
-    run_fn_as(node, shard, f, db, argv, Access::Write).await
+    run_shard_cmd_as(node, shard, f, db, argv, Access::Write).await
 }
 
-/// `run_fn` for a command with other flags than `write` alone: `Grow`
+/// `run_shard_cmd` for a command with other flags than `write` alone: `Grow`
 /// (`denyoom`) evicts first or is refused over maxmemory, as Redis does.
-pub(super) async fn run_fn_as(
+pub(super) async fn run_shard_cmd_as(
     node: &Node,
     shard: usize,
     f: ShardFn,
@@ -86,10 +59,10 @@ pub(super) async fn run_fn_as(
     run_on_shard(node, shard, f, db, argv, None, access).await
 }
 
-/// `run_fn` for a woken blocked client: its `ticket` is handed back on the
+/// `run_shard_cmd` for a woken blocked client: its `ticket` is handed back on the
 /// shard right before the command runs, so the command's own write wakes the
 /// next client in line (see `shard::Waiters`).
-pub(super) async fn run_fn_with_ticket(
+pub(super) async fn run_shard_cmd_with_ticket(
     node: &Node,
     shard: usize,
     f: ShardFn,
@@ -181,7 +154,7 @@ pub(super) async fn lmove(node: &Node, db: usize, args: &[Bytes]) -> Frame {
     let (src, dst) = (&args[1], &args[2]);
     let (from, to) = (shard_of(node, src), shard_of(node, dst));
     if from == to {
-        return run_fn_as(node, from, lists::lmove, db, args.to_vec(), MOVE_ACCESS).await;
+        return run_shard_cmd_as(node, from, lists::lmove, db, args.to_vec(), MOVE_ACCESS).await;
     }
     match admitted_type_of(node, db, src, MOVE_ACCESS).await {
         Err(refused) => return refused,
@@ -270,11 +243,11 @@ fn smove_here(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
 }
 
 /// SMOVE src dst member
-async fn smove(node: &Node, db: usize, args: &[Bytes]) -> Frame {
+pub(super) async fn smove(node: &Node, db: usize, args: &[Bytes]) -> Frame {
     let (src, dst, member) = (&args[1], &args[2], &args[3]);
     let (from, to) = (shard_of(node, src), shard_of(node, dst));
     if from == to {
-        return run_fn(node, from, smove_here, db, args.to_vec()).await;
+        return run_shard_cmd(node, from, smove_here, db, args.to_vec()).await;
     }
     match admitted_type_of(node, db, src, Access::Write).await {
         Err(refused) => return refused,
@@ -368,7 +341,7 @@ async fn fetch_sets(
 }
 
 #[derive(Clone, Copy)]
-enum SetOp {
+pub(super) enum SetOp {
     Inter,
     Union,
     Diff,
@@ -413,7 +386,13 @@ fn compute(op: SetOp, sets: Vec<Option<Vec<Bytes>>>, limit: usize) -> Vec<Bytes>
 }
 
 /// SINTER/SUNION/SDIFF key..., and with `dst` their STORE forms.
-async fn set_op(node: &Node, db: usize, op: SetOp, keys: &[Bytes], dst: Option<&Bytes>) -> Frame {
+pub(super) async fn set_op(
+    node: &Node,
+    db: usize,
+    op: SetOp,
+    keys: &[Bytes],
+    dst: Option<&Bytes>,
+) -> Frame {
     let sets = match fetch_sets(node, db, keys).await {
         Ok(s) => s,
         Err(e) => return e,
@@ -426,7 +405,7 @@ async fn set_op(node: &Node, db: usize, op: SetOp, keys: &[Bytes], dst: Option<&
             argv.push(Bytes::from_static(b"SSTORE"));
             argv.push(dst.clone());
             argv.extend(result);
-            run_fn_as(
+            run_shard_cmd_as(
                 node,
                 shard_of(node, dst),
                 sets::store,
@@ -440,7 +419,7 @@ async fn set_op(node: &Node, db: usize, op: SetOp, keys: &[Bytes], dst: Option<&
 }
 
 /// SINTERCARD numkeys key [key ...] [LIMIT limit]
-async fn sintercard(node: &Node, db: usize, args: &[Bytes]) -> Frame {
+pub(super) async fn sintercard(node: &Node, db: usize, args: &[Bytes]) -> Frame {
     let numkeys = match crate::util::parse_i64(&args[1]) {
         Some(n) if n > 0 => n as usize,
         _ => return Frame::error("ERR numkeys should be greater than 0"),
@@ -452,7 +431,7 @@ async fn sintercard(node: &Node, db: usize, args: &[Bytes]) -> Frame {
     let mut limit = 0usize;
     let mut i = 2 + numkeys;
     while i < args.len() {
-        if is(&args[i], "limit") && i + 1 < args.len() {
+        if arg_is(&args[i], "limit") && i + 1 < args.len() {
             match crate::util::parse_i64(&args[i + 1]) {
                 Some(n) if n >= 0 => limit = n as usize,
                 Some(_) => return Frame::error("ERR LIMIT can't be negative"),
@@ -511,7 +490,7 @@ async fn fetch_scored(
 }
 
 #[derive(Clone, Copy, PartialEq)]
-enum ZOp {
+pub(super) enum ZOp {
     Union,
     Inter,
     Diff,
@@ -519,7 +498,7 @@ enum ZOp {
 
 /// What a ZUNION/ZINTER/ZDIFF form does with its result.
 #[derive(Clone, Copy, PartialEq)]
-enum ZOut {
+pub(super) enum ZOut {
     /// ZUNION, ZINTER, ZDIFF: reply with it.
     Reply,
     /// The STORE forms: replace the key at `args[1]` with it.
@@ -551,28 +530,28 @@ fn zop_options(op: ZOp, out: ZOut, numkeys: usize, opts: &[Bytes]) -> Result<ZOp
     let mut i = 0;
     while i < opts.len() {
         let (word, rest) = (&opts[i], &opts[i + 1..]);
-        if scored && is(word, "weights") && rest.len() >= numkeys {
+        if scored && arg_is(word, "weights") && rest.len() >= numkeys {
             for (w, arg) in o.weights.iter_mut().zip(rest) {
                 *w = crate::util::parse_f64(arg)
                     .ok_or_else(|| Frame::error("ERR weight value is not a float"))?;
             }
             i += 1 + numkeys;
-        } else if scored && is(word, "aggregate") && !rest.is_empty() {
+        } else if scored && arg_is(word, "aggregate") && !rest.is_empty() {
             let a = &rest[0];
-            o.agg = if is(a, "sum") {
+            o.agg = if arg_is(a, "sum") {
                 Aggregate::Sum
-            } else if is(a, "min") {
+            } else if arg_is(a, "min") {
                 Aggregate::Min
-            } else if is(a, "max") {
+            } else if arg_is(a, "max") {
                 Aggregate::Max
             } else {
                 return Err(syntax_error());
             };
             i += 2;
-        } else if out == ZOut::Reply && is(word, "withscores") {
+        } else if out == ZOut::Reply && arg_is(word, "withscores") {
             o.with_scores = true;
             i += 1;
-        } else if out == ZOut::Card && is(word, "limit") && !rest.is_empty() {
+        } else if out == ZOut::Card && arg_is(word, "limit") && !rest.is_empty() {
             o.limit = match crate::util::parse_i64(&rest[0]) {
                 Some(n) if n >= 0 => n as usize,
                 _ => return Err(Frame::error("ERR LIMIT can't be negative")),
@@ -587,7 +566,14 @@ fn zop_options(op: ZOp, out: ZOut, numkeys: usize, opts: &[Bytes]) -> Result<ZOp
 
 /// ZUNION, ZINTER, ZDIFF numkeys key... [options], their STORE forms (which
 /// take `dst` first) and ZINTERCARD; sets count as sorted sets with score 1.
-async fn zset_op(node: &Node, db: usize, name: &str, args: &[Bytes], op: ZOp, out: ZOut) -> Frame {
+pub(super) async fn zset_op(
+    node: &Node,
+    db: usize,
+    name: &str,
+    args: &[Bytes],
+    op: ZOp,
+    out: ZOut,
+) -> Frame {
     let numkeys_at = if out == ZOut::Store { 2 } else { 1 };
     let numkeys = match int_arg(&args[numkeys_at]) {
         Ok(n) if n >= 1 => n as usize,
@@ -630,7 +616,7 @@ async fn zset_op(node: &Node, db: usize, name: &str, args: &[Bytes], op: ZOp, ou
                 argv.push(Bytes::from(crate::util::format_double(s)));
                 argv.push(m);
             }
-            run_fn_as(
+            run_shard_cmd_as(
                 node,
                 shard_of(node, &args[1]),
                 zsets::store,
@@ -699,11 +685,11 @@ fn combine(
 }
 
 /// ZRANGESTORE dst src min max [BYSCORE|BYLEX] [REV] [LIMIT offset count]
-async fn zrangestore(node: &Node, db: usize, args: &[Bytes]) -> Frame {
+pub(super) async fn zrangestore(node: &Node, db: usize, args: &[Bytes]) -> Frame {
     let (dst, src) = (&args[1], &args[2]);
     let (from, to) = (shard_of(node, src), shard_of(node, dst));
     if from == to {
-        return run_fn_as(
+        return run_shard_cmd_as(
             node,
             from,
             zsets::zrangestore,
@@ -713,7 +699,7 @@ async fn zrangestore(node: &Node, db: usize, args: &[Bytes]) -> Frame {
         )
         .await;
     }
-    let picked = match run_fn_as(
+    let picked = match run_shard_cmd_as(
         node,
         from,
         zsets::rangestore_source,
@@ -731,5 +717,5 @@ async fn zrangestore(node: &Node, db: usize, args: &[Bytes]) -> Frame {
         Frame::Bulk(b) => Some(b),
         _ => None,
     }));
-    run_fn_as(node, to, zsets::store, db, argv, Access::Grow).await
+    run_shard_cmd_as(node, to, zsets::store, db, argv, Access::Grow).await
 }

@@ -8,7 +8,7 @@
 //! command on the shard) and counted here, on the client's core.
 
 use super::observe::{self, Stat};
-use super::{server, table, wrong_arity, Merge, Route, Session};
+use super::{front, table, wrong_arity, FrontCmd, Merge, Route, Session};
 use crate::node::{join_all, ClientInfo, Node};
 use crate::protocol::{Frame, Proto, Request};
 use crate::router;
@@ -125,7 +125,7 @@ impl<'a> Batch<'a> {
                 }
             });
         let mut results: Vec<Vec<Option<Done>>> =
-            (0..self.node.shards).map(|_| Vec::new()).collect();
+            (0..self.node.shard_count).map(|_| Vec::new()).collect();
         for (shard, done) in join_all(jobs).await {
             results[shard] = done.into_iter().map(Some).collect();
         }
@@ -240,7 +240,7 @@ fn merge_parts(parts: Vec<Frame>, merge: Merge, positions: &[Vec<usize>]) -> Fra
 
 /// Executes `requests` in order and appends their encoded replies to `out`.
 pub async fn run(node: &Node, session: &mut Session, requests: Vec<Request>, out: &mut Vec<u8>) {
-    let shards = node.shards;
+    let shards = node.shard_count;
     let mut batch = Batch {
         node,
         client: session.info.clone(),
@@ -260,7 +260,7 @@ pub async fn run(node: &Node, session: &mut Session, requests: Vec<Request>, out
             // NOAUTH / NOPERM come after the arity, then -LOADING, as in Redis.
             Some(cmd) => super::acl::check(node, session, cmd, &args)
                 .and_then(|()| {
-                    if crate::persistence::loading::in_progress() && !cmd.ok_loading {
+                    if crate::process::loading::in_progress() && !cmd.ok_loading {
                         Err(Frame::error(
                             "LOADING Redis is loading the dataset in memory",
                         ))
@@ -284,7 +284,14 @@ pub async fn run(node: &Node, session: &mut Session, requests: Vec<Request>, out
                 batch.replies.push(Pending::ready(e, session.proto, stat));
                 continue;
             }
-            (Ok(cmd), Some(tx)) if !matches!(cmd.name, "exec" | "discard" | "multi" | "quit") => {
+            (Ok(cmd), Some(tx))
+                if !matches!(
+                    cmd.route,
+                    Route::Front(
+                        FrontCmd::Exec | FrontCmd::Discard | FrontCmd::Multi | FrontCmd::Quit
+                    )
+                ) =>
+            {
                 tx.queued.push(Request { args });
                 let queued = Frame::simple("QUEUED");
                 batch
@@ -295,7 +302,7 @@ pub async fn run(node: &Node, session: &mut Session, requests: Vec<Request>, out
             (Ok(cmd), _) => cmd,
         };
         session.note_command(cmd, &args);
-        if cmd.name == "exec" {
+        if matches!(cmd.route, Route::Front(FrontCmd::Exec)) {
             batch.flush(out).await;
             let started = Instant::now();
             let error = match session.multi.take() {
@@ -332,13 +339,13 @@ pub async fn run(node: &Node, session: &mut Session, requests: Vec<Request>, out
         // The arguments stay here unless they went to a shard whole.
         let mut nanos = 0;
         let (reply, args) = match cmd.route {
-            Route::Front => {
+            Route::Front(handler) => {
                 // PING and ECHO see no data: no need to wait for what came before.
-                if !matches!(cmd.name, "ping" | "echo") {
+                if !matches!(handler, FrontCmd::Ping | FrontCmd::Echo) {
                     batch.flush(out).await;
                 }
                 let started = Instant::now();
-                let frame = server::execute(node, session, cmd, &args).await;
+                let frame = front::execute(node, session, cmd, handler, &args).await;
                 // A blocked client's wait is not the command's run time (as
                 // in Redis): a blocking command counts no time.
                 if !cmd.spec.flags.iter().any(|f| f == "blocking") {

@@ -4,7 +4,7 @@
 //! HINCRBYFLOAT is logged as the HSET of its result, so replay does not
 //! depend on float formatting.
 
-use super::{int_arg, is, syntax_error, wrong_type};
+use super::{arg_is, int_arg, syntax_error, wrong_type};
 use crate::keyspace::{Hash, Value};
 use crate::protocol::Frame;
 use crate::shard::Ctx;
@@ -57,7 +57,7 @@ pub fn hset(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
         .filter(|p| h.insert(copy(&p[0]), copy(&p[1])))
         .count();
     ctx.changed();
-    if is(&args[0], "hmset") {
+    if arg_is(&args[0], "hmset") {
         Frame::OK
     } else {
         Frame::Integer(added as i64)
@@ -265,7 +265,7 @@ pub fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     };
     let Some(count) = count else {
         return h
-            .and_then(|h| h.random(crate::commands::server::fastrand_u64))
+            .and_then(|h| h.random(crate::util::fastrand_u64))
             .map_or(Frame::Null, |(f, _)| Frame::bulk_copy(f));
     };
     let Some(h) = h else {
@@ -309,7 +309,7 @@ pub fn random_args(args: &[Bytes], flag: &str) -> Result<(Option<i64>, bool), Fr
     };
     let with = match args.get(3) {
         None => false,
-        Some(a) if is(a, flag) && args.len() == 4 => true,
+        Some(a) if arg_is(a, flag) && args.len() == 4 => true,
         _ => return Err(syntax_error()),
     };
     Ok((count, with))
@@ -334,7 +334,7 @@ pub enum Picks {
 pub const MAX_RANDOM_PICKS: u64 = 1 << 24;
 
 pub fn random_picks(len: usize, count: i64) -> Picks {
-    let rand = crate::commands::server::fastrand_u64;
+    let rand = crate::util::fastrand_u64;
     if len == 0 || count == 0 {
         return Picks::Indexes(Vec::new());
     }
@@ -374,9 +374,9 @@ pub fn scan_args(args: &[Bytes]) -> Result<ScanArgs, Frame> {
         let Some(v) = args.get(i + 1) else {
             return Err(syntax_error());
         };
-        if is(&args[i], "match") {
+        if arg_is(&args[i], "match") {
             pattern = Some(v.clone());
-        } else if is(&args[i], "count") {
+        } else if arg_is(&args[i], "count") {
             match int_arg(v)? {
                 n if n >= 1 => count = n as usize,
                 _ => return Err(syntax_error()),

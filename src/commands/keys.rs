@@ -2,7 +2,7 @@
 //! EXPIRE/TTL family, KEYS, DBSIZE, FLUSHDB. SCAN, RANDOMKEY and
 //! RENAME span shards and live in `server`.
 
-use super::{int_arg, is, syntax_error};
+use super::{arg_is, int_arg, syntax_error};
 use crate::protocol::Frame;
 use crate::shard::Ctx;
 use bytes::Bytes;
@@ -164,7 +164,7 @@ pub fn dbsize(ctx: &mut Ctx, _args: &[Bytes]) -> Frame {
 fn flush_mode_ok(args: &[Bytes]) -> bool {
     match args.len() {
         1 => true,
-        2 => is(&args[1], "async") || is(&args[1], "sync"),
+        2 => arg_is(&args[1], "async") || arg_is(&args[1], "sync"),
         _ => false,
     }
 }

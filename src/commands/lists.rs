@@ -4,7 +4,7 @@
 //! at both ends and by index. Pops are deterministic, so their own text is
 //! their effect; an emptied list is removed as a key.
 
-use super::{int_arg, is, syntax_error, wrong_type};
+use super::{arg_is, int_arg, syntax_error, wrong_type};
 use crate::keyspace::Value;
 use crate::protocol::Frame;
 use crate::shard::Ctx;
@@ -234,9 +234,9 @@ pub fn lset(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
 
 /// LINSERT key BEFORE|AFTER pivot element
 pub fn linsert(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
-    let after = if is(&args[2], "after") {
+    let after = if arg_is(&args[2], "after") {
         true
-    } else if is(&args[2], "before") {
+    } else if arg_is(&args[2], "before") {
         false
     } else {
         return syntax_error();
@@ -337,7 +337,7 @@ pub fn lpos(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
             Ok(n) => n,
             Err(e) => return e,
         };
-        if is(&args[i], "rank") {
+        if arg_is(&args[i], "rank") {
             if n == 0 {
                 return Frame::error("ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list");
             }
@@ -345,12 +345,12 @@ pub fn lpos(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
                 return Frame::error("ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807");
             }
             rank = n;
-        } else if is(&args[i], "count") {
+        } else if arg_is(&args[i], "count") {
             if n < 0 {
                 return Frame::error("ERR COUNT can't be negative");
             }
             count = Some(n as usize);
-        } else if is(&args[i], "maxlen") {
+        } else if arg_is(&args[i], "maxlen") {
             if n < 0 {
                 return Frame::error("ERR MAXLEN can't be negative");
             }
@@ -408,9 +408,9 @@ pub fn lpos(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
 
 /// Parses LEFT|RIGHT; true for LEFT.
 pub fn side(arg: &[u8]) -> Option<bool> {
-    if is(arg, "left") {
+    if arg_is(arg, "left") {
         Some(true)
-    } else if is(arg, "right") {
+    } else if arg_is(arg, "right") {
         Some(false)
     } else {
         None
@@ -460,5 +460,5 @@ pub fn lmove(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
 
 /// LPOP or RPOP by `args[0]`, for moves between shards.
 pub fn lpop_or_rpop(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
-    pop(ctx, args, is(&args[0], "lpop"))
+    pop(ctx, args, arg_is(&args[0], "lpop"))
 }

@@ -4,8 +4,7 @@
 //! Figures are the shards' own accounts (see docs/memory.md), summed.
 
 use super::observe::help;
-use super::server::subcommand;
-use super::{syntax_error, unknown_subcommand, Command};
+use super::{subcommand, syntax_error, unknown_subcommand, Command};
 use crate::config::Config;
 use crate::keyspace::Eviction;
 use crate::node::Node;
@@ -56,7 +55,7 @@ fn totals(shards: &[ShardMemory]) -> Totals {
         peak: shards.iter().map(|s| s.peak as u64).sum::<u64>().max(used),
         keys: shards.iter().map(|s| s.keys as u64).sum(),
         aof_buffer: shards.iter().map(|s| s.aof_buffer as u64).sum(),
-        rss: crate::runtime::rss_bytes(),
+        rss: crate::process::rss_bytes(),
         allocated: crate::alloc::allocated_bytes(),
     }
 }
@@ -154,7 +153,7 @@ async fn key_figures(node: &Node, db: usize, key: &Bytes) -> Result<Option<KeyFi
         })
     })
     .await
-    .ok_or_else(super::cross::unavailable)
+    .ok_or_else(super::unavailable)
 }
 
 pub async fn object(node: &Node, db: usize, cmd: &Command, args: &[Bytes]) -> Frame {

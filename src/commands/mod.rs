@@ -1,22 +1,28 @@
 //! The command table: every command ringcache serves, with Redis 7.0's own
 //! metadata (arity, flags, key positions, ACL categories, from the embedded
 //! `redis-7.0-commands.json`) and how it is routed. The handlers live in one
-//! file per family: `strings`, `keys`, `lists`, `hashes`, `sets`, `zsets`,
-//! `server` (connection and server commands), `cross` (collection commands
-//! whose keys may live on several shards), `acl` (AUTH, ACL, and the
-//! permission check before every command); `dispatch` runs a client's
-//! pipelined batch across the shards.
+//! file per family: `strings`, `keys`, `lists`, `hashes`, `sets`, `zsets`
+//! (run on the shard that owns the key); `connection` (PING, SELECT, HELLO,
+//! CLIENT), `server` (COMMAND, INFO, CONFIG), `cross_keys` (MSETNX, RENAME,
+//! SCAN, RANDOMKEY), `cross` (collection commands whose keys may live on
+//! several shards), `blocking`, `saves` (SAVE, SHUTDOWN, ...),
+//! `memory`, `observe`, `acl` (AUTH, ACL, and the permission check before
+//! every command), all run on the connection's core through `front`;
+//! `dispatch` runs a client's pipelined batch across the shards.
 
 pub mod acl;
 mod blocking;
+mod connection;
 mod cross;
+mod cross_keys;
 pub mod dispatch;
+mod front;
 mod hashes;
 mod keys;
 mod lists;
 mod memory;
 mod observe;
-mod persistence;
+mod saves;
 pub mod server;
 mod session;
 mod sets;
@@ -24,6 +30,7 @@ mod strings;
 pub mod tx;
 mod zsets;
 
+pub use front::FrontCmd;
 pub use session::{Session, Transaction};
 
 use crate::protocol::Frame;
@@ -48,9 +55,10 @@ pub enum Merge {
 /// Where a command runs.
 #[derive(Clone, Copy)]
 pub enum Route {
-    /// On the connection's own core, with the connection's state: connection
-    /// and server commands, and the few that coordinate several shards.
-    Front,
+    /// On the connection's own core, with the connection's state, through
+    /// the handler named (`front`): connection and server commands, and the
+    /// ones that coordinate several shards.
+    Front(FrontCmd),
     /// On the shard that owns its (first) key.
     Key(ShardFn),
     /// Split by key across the owning shards; `stride` arguments per key.
@@ -125,36 +133,37 @@ pub fn arity_ok(arity: i64, argc: usize) -> bool {
     }
 }
 
+use FrontCmd as F;
 use Merge::*;
 use Route::*;
 
 /// Every command served, and its route.
 const ROUTES: &[(&str, Route)] = &[
     // connection and server
-    ("ping", Front),
-    ("echo", Front),
-    ("quit", Front),
-    ("select", Front),
-    ("hello", Front),
-    ("auth", Front),
-    ("acl", Front),
-    ("client", Front),
-    ("command", Front),
-    ("info", Front),
-    ("object", Front),
-    ("memory", Front),
-    ("config", Front),
-    ("time", Front),
-    ("multi", Front),
-    ("exec", Front),
-    ("discard", Front),
-    ("save", Front),
-    ("bgsave", Front),
-    ("bgrewriteaof", Front),
-    ("lastsave", Front),
-    ("shutdown", Front),
-    ("slowlog", Front),
-    ("latency", Front),
+    ("ping", Front(F::Ping)),
+    ("echo", Front(F::Echo)),
+    ("quit", Front(F::Quit)),
+    ("select", Front(F::Select)),
+    ("hello", Front(F::Hello)),
+    ("auth", Front(F::Auth)),
+    ("acl", Front(F::Acl)),
+    ("client", Front(F::Client)),
+    ("command", Front(F::Command)),
+    ("info", Front(F::Info)),
+    ("object", Front(F::Object)),
+    ("memory", Front(F::Memory)),
+    ("config", Front(F::Config)),
+    ("time", Front(F::Time)),
+    ("multi", Front(F::Multi)),
+    ("exec", Front(F::Exec)),
+    ("discard", Front(F::Discard)),
+    ("save", Front(F::Save)),
+    ("bgsave", Front(F::Bgsave)),
+    ("bgrewriteaof", Front(F::Bgrewriteaof)),
+    ("lastsave", Front(F::Lastsave)),
+    ("shutdown", Front(F::Shutdown)),
+    ("slowlog", Front(F::Slowlog)),
+    ("latency", Front(F::Latency)),
     (
         "dbsize",
         All {
@@ -201,7 +210,7 @@ const ROUTES: &[(&str, Route)] = &[
             merge: AllOk,
         },
     ),
-    ("msetnx", Front),
+    ("msetnx", Front(F::Msetnx)),
     ("incr", Key(strings::incr)),
     ("decr", Key(strings::decr)),
     ("incrby", Key(strings::incrby)),
@@ -262,10 +271,10 @@ const ROUTES: &[(&str, Route)] = &[
             merge: Concat,
         },
     ),
-    ("scan", Front),
-    ("randomkey", Front),
-    ("rename", Front),
-    ("renamenx", Front),
+    ("scan", Front(F::Scan)),
+    ("randomkey", Front(F::Randomkey)),
+    ("rename", Front(F::Rename)),
+    ("renamenx", Front(F::Renamenx)),
     // lists
     ("lpush", Key(lists::lpush)),
     ("rpush", Key(lists::rpush)),
@@ -281,14 +290,14 @@ const ROUTES: &[(&str, Route)] = &[
     ("lrem", Key(lists::lrem)),
     ("ltrim", Key(lists::ltrim)),
     ("lpos", Key(lists::lpos)),
-    ("lmove", Front),
-    ("rpoplpush", Front),
-    ("blpop", Front),
-    ("brpop", Front),
-    ("blmove", Front),
-    ("brpoplpush", Front),
-    ("lmpop", Front),
-    ("blmpop", Front),
+    ("lmove", Front(F::Lmove)),
+    ("rpoplpush", Front(F::Rpoplpush)),
+    ("blpop", Front(F::Blpop)),
+    ("brpop", Front(F::Brpop)),
+    ("blmove", Front(F::Blmove)),
+    ("brpoplpush", Front(F::Brpoplpush)),
+    ("lmpop", Front(F::Lmpop)),
+    ("blmpop", Front(F::Blmpop)),
     // hashes
     ("hset", Key(hashes::hset)),
     ("hmset", Key(hashes::hset)),
@@ -316,14 +325,14 @@ const ROUTES: &[(&str, Route)] = &[
     ("spop", Key(sets::spop)),
     ("srandmember", Key(sets::srandmember)),
     ("sscan", Key(sets::sscan)),
-    ("smove", Front),
-    ("sinter", Front),
-    ("sunion", Front),
-    ("sdiff", Front),
-    ("sinterstore", Front),
-    ("sunionstore", Front),
-    ("sdiffstore", Front),
-    ("sintercard", Front),
+    ("smove", Front(F::Smove)),
+    ("sinter", Front(F::Sinter)),
+    ("sunion", Front(F::Sunion)),
+    ("sdiff", Front(F::Sdiff)),
+    ("sinterstore", Front(F::Sinterstore)),
+    ("sunionstore", Front(F::Sunionstore)),
+    ("sdiffstore", Front(F::Sdiffstore)),
+    ("sintercard", Front(F::Sintercard)),
     // sorted sets
     ("zadd", Key(zsets::zadd)),
     ("zincrby", Key(zsets::zincrby)),
@@ -348,18 +357,18 @@ const ROUTES: &[(&str, Route)] = &[
     ("zpopmax", Key(zsets::zpop)),
     ("zrandmember", Key(zsets::zrandmember)),
     ("zscan", Key(zsets::zscan)),
-    ("zunionstore", Front),
-    ("zinterstore", Front),
-    ("zdiffstore", Front),
-    ("zunion", Front),
-    ("zinter", Front),
-    ("zdiff", Front),
-    ("zintercard", Front),
-    ("zrangestore", Front),
-    ("zmpop", Front),
-    ("bzmpop", Front),
-    ("bzpopmin", Front),
-    ("bzpopmax", Front),
+    ("zunionstore", Front(F::Zunionstore)),
+    ("zinterstore", Front(F::Zinterstore)),
+    ("zdiffstore", Front(F::Zdiffstore)),
+    ("zunion", Front(F::Zunion)),
+    ("zinter", Front(F::Zinter)),
+    ("zdiff", Front(F::Zdiff)),
+    ("zintercard", Front(F::Zintercard)),
+    ("zrangestore", Front(F::Zrangestore)),
+    ("zmpop", Front(F::Zmpop)),
+    ("bzmpop", Front(F::Bzmpop)),
+    ("bzpopmin", Front(F::Bzpopmin)),
+    ("bzpopmax", Front(F::Bzpopmax)),
 ];
 
 pub struct Table {
@@ -493,7 +502,7 @@ pub fn apply_logged(
         .ok_or_else(|| format!("unknown command '{}' in the log", name()))?;
     let run = match cmd.route {
         Route::Key(f) | Route::Keys { run: f, .. } | Route::All { run: f, .. } => f,
-        Route::Front => return Err(format!("'{}' cannot appear in the log", name())),
+        Route::Front(_) => return Err(format!("'{}' cannot appear in the log", name())),
     };
     if db >= shard.keyspace.databases() || !cmd.arity_ok(argv.len()) {
         return Err(format!(
@@ -548,17 +557,56 @@ pub fn invalid_expire(cmd: &[u8]) -> Frame {
     ))
 }
 
+/// A shard that did not answer (its core is gone).
+pub fn unavailable() -> Frame {
+    Frame::error("ERR shard unavailable")
+}
+
+/// Checks a container command's subcommand and its arity; returns its
+/// lowercase name.
+pub fn subcommand(cmd: &Command, args: &[Bytes]) -> Result<String, Frame> {
+    let sub = String::from_utf8_lossy(&args[1]).to_lowercase();
+    let Some(spec) = cmd.subcommand(sub.as_bytes()) else {
+        return Err(unknown_subcommand(cmd.name, &args[1]));
+    };
+    if !arity_ok(spec.arity, args.len()) {
+        return Err(wrong_arity(&format!("{}|{}", cmd.name, sub)));
+    }
+    Ok(sub)
+}
+
 /// Parses an integer argument, or the Redis error for one that is not.
 pub fn int_arg(arg: &Bytes) -> Result<i64, Frame> {
     crate::util::parse_i64(arg).ok_or_else(not_integer)
 }
 
-pub fn is(arg: &[u8], word: &str) -> bool {
+/// Whether argument `arg` is the keyword `word` (`word` in lowercase; case
+/// is ignored, as Redis does for options).
+pub fn arg_is(arg: &[u8], word: &str) -> bool {
     arg.eq_ignore_ascii_case(word.as_bytes())
 }
 
 #[cfg(test)]
 mod tests {
+    use super::{Route, ROUTES};
+
+    /// One registration per command: `ROUTES` names each command once, and a
+    /// front command's handler is the `FrontCmd` named after it (the match in
+    /// `front::execute` has no catch-all arm, so every `FrontCmd` has one);
+    /// the other routes carry their handler.
+    #[test]
+    fn every_table_entry_has_its_own_handler() {
+        let mut seen = std::collections::HashSet::new();
+        for (name, route) in ROUTES {
+            assert!(seen.insert(*name), "'{name}' is registered twice");
+            if let Route::Front(front) = route {
+                let handler = format!("{front:?}").to_lowercase();
+                assert_eq!(&handler, name, "'{name}' runs the handler of '{handler}'");
+            }
+        }
+        assert_eq!(super::table().len(), ROUTES.len());
+    }
+
     #[test]
     fn every_routed_command_has_redis_metadata() {
         let t = super::table();

@@ -164,7 +164,7 @@ pub fn spop(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     } else {
         let mut out = Vec::with_capacity(want);
         while out.len() < want {
-            let Some(m) = set.random(crate::commands::server::fastrand_u64).cloned() else {
+            let Some(m) = set.random(crate::util::fastrand_u64).cloned() else {
                 break;
             };
             set.remove(&m);
@@ -195,7 +195,7 @@ pub fn srandmember(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     };
     let Some(count) = count else {
         return set
-            .and_then(|s| s.random(crate::commands::server::fastrand_u64))
+            .and_then(|s| s.random(crate::util::fastrand_u64))
             .map_or(Frame::Null, |m| Frame::Bulk(m.clone()));
     };
     let Some(set) = set else {

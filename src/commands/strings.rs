@@ -2,7 +2,7 @@
 //! copied out of the connection's read buffer when stored, so a stored value
 //! never pins a whole network buffer.
 
-use super::{int_arg, invalid_expire, is, not_integer, syntax_error, wrong_type};
+use super::{arg_is, int_arg, invalid_expire, not_integer, syntax_error, wrong_type};
 use crate::keyspace::{Fresh, Value};
 use crate::protocol::Frame;
 use crate::shard::Ctx;
@@ -63,13 +63,13 @@ enum Expiry {
 /// time and how many arguments it used, or None if `args[i]` is not one.
 fn parse_expiry(ctx: &Ctx, args: &[Bytes], i: usize) -> Option<Result<u64, Frame>> {
     let opt = &args[i];
-    let (unit_ms, absolute) = if is(opt, "ex") {
+    let (unit_ms, absolute) = if arg_is(opt, "ex") {
         (1000, false)
-    } else if is(opt, "px") {
+    } else if arg_is(opt, "px") {
         (1, false)
-    } else if is(opt, "exat") {
+    } else if arg_is(opt, "exat") {
         (1000, true)
-    } else if is(opt, "pxat") {
+    } else if arg_is(opt, "pxat") {
         (1, true)
     } else {
         return None;
@@ -109,11 +109,11 @@ pub fn set(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     let mut i = 3;
     while i < args.len() {
         let opt = &args[i];
-        if is(opt, "nx") && !xx {
+        if arg_is(opt, "nx") && !xx {
             nx = true;
-        } else if is(opt, "xx") && !nx {
+        } else if arg_is(opt, "xx") && !nx {
             xx = true;
-        } else if is(opt, "get") {
+        } else if arg_is(opt, "get") {
             get = true;
         } else if let Some(t) = ttl_option(args, i, ttl, "keepttl") {
             if matches!(t, TtlOption::Time(_)) {
@@ -286,10 +286,10 @@ enum TtlOption {
 /// time wins: `SET k v EX 10 EX 20`), but two different ones conflict.
 fn ttl_option(args: &[Bytes], i: usize, seen: Option<TtlOption>, flag: &str) -> Option<TtlOption> {
     let opt = &args[i];
-    if is(opt, flag) {
+    if arg_is(opt, flag) {
         return matches!(seen, None | Some(TtlOption::Flag)).then_some(TtlOption::Flag);
     }
-    let is_time = ["ex", "px", "exat", "pxat"].iter().any(|o| is(opt, o));
+    let is_time = ["ex", "px", "exat", "pxat"].iter().any(|o| arg_is(opt, o));
     let same = match seen {
         None => true,
         Some(TtlOption::Time(j)) => opt.eq_ignore_ascii_case(&args[j]),

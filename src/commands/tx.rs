@@ -41,7 +41,7 @@ pub type HolderStep = Box<dyn FnOnce(&mut Shard, u64) -> Result<HolderPart, Fram
 fn new_txid() -> Bytes {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    Bytes::from(format!("{}:{n}", crate::runtime::run_id()))
+    Bytes::from(format!("{}:{n}", crate::process::run_id()))
 }
 
 /// Runs a write across shards: `step` on `holder`, then the followers it
@@ -71,7 +71,7 @@ pub async fn run(
             })
             .await;
         match out {
-            None => return super::cross::unavailable(),
+            None => return super::unavailable(),
             Some(Ok(started)) => break started,
             Some(Err(back)) => {
                 step = back;
@@ -240,7 +240,7 @@ async fn finish(
                         follower_step(&mut n.shard.borrow_mut(), db, &txid, &f, access, &refusal)
                     })
                     .await
-                    .unwrap_or_else(|| Err(super::cross::unavailable()));
+                    .unwrap_or_else(|| Err(super::unavailable()));
                 match done {
                     Ok(()) => applied.push(i),
                     Err(e) => failure = Some(e),

@@ -12,7 +12,7 @@
 
 use super::hashes::{random_args, random_picks, scan_args, Picks, ScanArgs};
 use super::lists::normalize_range;
-use super::{int_arg, is, syntax_error, wrong_type};
+use super::{arg_is, int_arg, syntax_error, wrong_type};
 use crate::keyspace::{Value, ZSet};
 use crate::protocol::Frame;
 use crate::shard::Ctx;
@@ -69,17 +69,17 @@ pub fn zadd(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     let mut i = 2;
     while i < args.len() {
         let a = &args[i];
-        if is(a, "nx") {
+        if arg_is(a, "nx") {
             nx = true;
-        } else if is(a, "xx") {
+        } else if arg_is(a, "xx") {
             xx = true;
-        } else if is(a, "gt") {
+        } else if arg_is(a, "gt") {
             gt = true;
-        } else if is(a, "lt") {
+        } else if arg_is(a, "lt") {
             lt = true;
-        } else if is(a, "ch") {
+        } else if arg_is(a, "ch") {
             ch = true;
-        } else if is(a, "incr") {
+        } else if arg_is(a, "incr") {
             incr = true;
         } else {
             break;
@@ -211,7 +211,7 @@ pub fn zcard(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
 
 /// ZRANK / ZREVRANK key member
 pub fn zrank(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
-    let rev = is(&args[0], "zrevrank");
+    let rev = arg_is(&args[0], "zrevrank");
     match zset_ref(ctx, &args[1]) {
         Ok(z) => z
             .and_then(|z| {
@@ -371,16 +371,16 @@ fn parse_query(args: &[Bytes], mut kind: u8, mut rev: bool, store: bool) -> Resu
     let mut i = 4;
     while i < args.len() {
         let a = &args[i];
-        if is(a, "withscores") && (zrange || kind != b'l') && !store {
+        if arg_is(a, "withscores") && (zrange || kind != b'l') && !store {
             with_scores = true;
-        } else if is(a, "limit") && (zrange || kind != b'r') && i + 2 < args.len() {
+        } else if arg_is(a, "limit") && (zrange || kind != b'r') && i + 2 < args.len() {
             limit = Some((int_arg(&args[i + 1])?, int_arg(&args[i + 2])?));
             i += 2;
-        } else if zrange && is(a, "byscore") && kind != b'l' {
+        } else if zrange && arg_is(a, "byscore") && kind != b'l' {
             kind = b's';
-        } else if zrange && is(a, "bylex") && kind != b's' {
+        } else if zrange && arg_is(a, "bylex") && kind != b's' {
             kind = b'l';
-        } else if zrange && is(a, "rev") {
+        } else if zrange && arg_is(a, "rev") {
             rev = true;
         } else {
             return Err(syntax_error());
@@ -586,7 +586,7 @@ pub fn pop_elements(
 
 /// ZPOPMIN / ZPOPMAX key [count]
 pub fn zpop(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
-    let max = is(&args[0], "zpopmax");
+    let max = arg_is(&args[0], "zpopmax");
     if args.len() > 3 {
         return syntax_error();
     }
@@ -621,7 +621,7 @@ pub fn zrandmember(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     };
     let Some(count) = count else {
         return z
-            .and_then(|z| z.random(crate::commands::server::fastrand_u64))
+            .and_then(|z| z.random(crate::util::fastrand_u64))
             .map_or(Frame::Null, |(m, _)| Frame::Bulk(m.clone()));
     };
     let Some(z) = z else {

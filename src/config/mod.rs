@@ -14,10 +14,10 @@ pub mod profile;
 pub use params::{param, Param, PARAMS, PROTECTED};
 
 use crate::acl::User;
-use crate::persistence::aof::{self, Fsync, OnCorruption};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Most shards (and so pinned cores) one server runs.
 pub const MAX_SHARDS: usize = 1024;
@@ -27,6 +27,34 @@ pub const MAX_SHARDS: usize = 1024;
 /// snapshot ran at 2, and 0.82x at 10 for a snapshot a third as long: the
 /// loss is not in proportion to the share (docs/snapshots.md).
 pub const DEFAULT_SNAPSHOT_CPU_SHARE: u64 = 2;
+
+/// Default of `aof.extent-bytes`: segment space reserved at a time, so a
+/// sync rarely has to grow the file.
+pub const EXTENT_BYTES: u64 = 16 << 20;
+/// Default of `aof.write-threshold-bytes`: bytes written but not yet synced
+/// that make `everysec` sync before its second is up: they are kept in memory
+/// for a retry until the sync, so this bounds that memory (Redis syncs a
+/// rewritten AOF every 4 MB likewise).
+pub const WRITE_THRESHOLD_BYTES: usize = 4 << 20;
+/// Default of `executor.preempt-timer-ms`: how long a busy task may run
+/// before glommio lets others in (its default, 100 ms, would let one task
+/// stall a core's clients that long).
+pub const PREEMPT_TIMER: Duration = Duration::from_millis(5);
+/// Default of `executor.io-memory`: memory each executor registers with
+/// io_uring (glommio needs >= 512 KiB).
+pub const IO_MEMORY_BYTES: usize = 2 << 20;
+/// Default of `executor.ring-depth`: io_uring entries (glommio's default).
+pub const RING_DEPTH: usize = 128;
+/// Default of `network.read-chunk-bytes`: bytes asked of the socket per read.
+pub const READ_CHUNK_BYTES: usize = 32 * 1024;
+/// Default of `network.max-batch-requests`: most requests of one pipeline run
+/// as one batch before replies are written; bounds the reply memory one batch
+/// can hold.
+pub const MAX_BATCH_REQUESTS: usize = 1024;
+/// The most bytes one element (a value, a member, an argument) may have: its
+/// length is a u32 in the persistence formats' payloads.
+/// `proto-max-bulk-len` cannot go above it.
+pub const MAX_ELEMENT_BYTES: usize = u32::MAX as usize;
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -132,6 +160,43 @@ pub struct OutputLimit {
     pub other_classes: String,
 }
 
+/// When a shard's log is synced (`appendfsync`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fsync {
+    Always,
+    Everysec,
+    No,
+}
+
+impl Fsync {
+    pub fn parse(s: &str) -> Option<Fsync> {
+        match s.to_ascii_lowercase().as_str() {
+            "always" => Some(Fsync::Always),
+            "everysec" => Some(Fsync::Everysec),
+            "no" => Some(Fsync::No),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Fsync::Always => "always",
+            Fsync::Everysec => "everysec",
+            Fsync::No => "no",
+        }
+    }
+}
+
+/// What to do with a log record that fails its checks and is not a torn
+/// tail (`aof-load-corrupt`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnCorruption {
+    /// Refuse to start, naming the file and offset.
+    Stop,
+    /// Keep the valid prefix, drop the rest (`--aof-load-corrupt skip-tail`).
+    SkipTail,
+}
+
 /// What to do with a snapshot that fails its checks at start-up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SnapshotOnCorruption {
@@ -158,9 +223,9 @@ pub struct ExecutorSettings {
 impl Default for ExecutorSettings {
     fn default() -> ExecutorSettings {
         ExecutorSettings {
-            io_memory_bytes: crate::runtime::IO_MEMORY_BYTES,
-            ring_depth: crate::runtime::RING_DEPTH,
-            preempt_timer_ms: crate::runtime::PREEMPT_TIMER.as_millis() as u64,
+            io_memory_bytes: IO_MEMORY_BYTES,
+            ring_depth: RING_DEPTH,
+            preempt_timer_ms: PREEMPT_TIMER.as_millis() as u64,
             spin_before_park_us: 0,
         }
     }
@@ -241,10 +306,10 @@ impl Default for Config {
             snapshot_load_corrupt: SnapshotOnCorruption::Stop,
             appendfsync: Fsync::Everysec,
             aof_load_corrupt: OnCorruption::Stop,
-            aof_extent_bytes: aof::EXTENT_BYTES,
-            aof_write_threshold_bytes: aof::WRITE_THRESHOLD_BYTES,
-            read_chunk_bytes: crate::net::READ_CHUNK_BYTES,
-            max_batch_requests: crate::net::MAX_BATCH_REQUESTS,
+            aof_extent_bytes: EXTENT_BYTES,
+            aof_write_threshold_bytes: WRITE_THRESHOLD_BYTES,
+            read_chunk_bytes: READ_CHUNK_BYTES,
+            max_batch_requests: MAX_BATCH_REQUESTS,
             executor: ExecutorSettings::default(),
             shares: QueueShares::default(),
             cores: BTreeMap::new(),

@@ -2,8 +2,9 @@
 //! GET/SET and, for most, as a flag), how to read it, and how to change it at
 //! start-up and, where that is possible, at run time.
 
-use super::{Config, CoreOverride, OutputLimit, SetError, SnapshotOnCorruption};
-use crate::persistence::aof::{Fsync, OnCorruption};
+use super::{
+    Config, CoreOverride, Fsync, OnCorruption, OutputLimit, SetError, SnapshotOnCorruption,
+};
 use crate::util::parse_memory;
 
 type Getter = fn(&Config) -> String;
@@ -332,7 +333,7 @@ pub const PARAMS: &[Param] = &[
         get: |c| c.proto_max_bulk_len.to_string(),
         set: Some(|c, v| {
             // An element's length is a u32 in the persistence formats.
-            let most = crate::persistence::record::MAX_ELEMENT_BYTES as u64;
+            let most = super::MAX_ELEMENT_BYTES as u64;
             c.proto_max_bulk_len = memory_in(v, 1024, most)? as usize;
             Ok(())
         }),

@@ -180,7 +180,7 @@ mod tests {
         }
         let c = layered(DEFAULT, &[]).unwrap();
         assert!(c.appendonly);
-        assert_eq!(c.appendfsync, crate::persistence::aof::Fsync::Everysec);
+        assert_eq!(c.appendfsync, crate::config::Fsync::Everysec);
     }
 
     #[test]

@@ -17,12 +17,6 @@ use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
 use std::time::Duration;
 
-/// Default of `network.read-chunk-bytes`: bytes asked of the socket per read.
-pub const READ_CHUNK_BYTES: usize = 32 * 1024;
-/// Default of `network.max-batch-requests`: most requests of one pipeline run
-/// as one batch before replies are written; bounds the reply memory one batch
-/// can hold.
-pub const MAX_BATCH_REQUESTS: usize = 1024;
 /// A reply buffer larger than this is given back after it was written, so an
 /// idle connection does not keep the memory of its largest reply.
 const KEEP_OUT_BUFFER_BYTES: usize = 256 * 1024;
@@ -100,7 +94,7 @@ pub async fn accept_loop(node: Rc<Node>, listener: TcpListener) {
     loop {
         match listener.accept().await {
             Ok(stream) => {
-                if crate::node::persist::SHUTTING_DOWN.load(std::sync::atomic::Ordering::Relaxed) {
+                if crate::process::shutting_down() {
                     // Shutting down: new clients are turned away.
                     drop(stream);
                     continue;
@@ -424,22 +418,9 @@ const PROTECTED_MODE_DENIED: &[u8] = b"-DENIED Redis is running in protected mod
 /// Protected mode, as Redis: with no password for the default user, only
 /// clients on loopback are served.
 fn refused_by_protected_mode(config: &Config, peer: Option<std::net::SocketAddr>) -> bool {
-    config.protected_mode && !config.auth_required() && !peer.is_some_and(|p| loopback_ip(p.ip()))
-}
-
-fn loopback_ip(ip: std::net::IpAddr) -> bool {
-    match ip {
-        std::net::IpAddr::V4(v4) => v4.is_loopback(),
-        std::net::IpAddr::V6(v6) => {
-            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
-        }
-    }
-}
-
-/// Whether a client address (`ip:port`, as CLIENT LIST shows it) is on loopback.
-pub fn is_loopback(addr: &str) -> bool {
-    addr.parse::<std::net::SocketAddr>()
-        .is_ok_and(|a| loopback_ip(a.ip()))
+    config.protected_mode
+        && !config.auth_required()
+        && !peer.is_some_and(|p| crate::util::loopback_ip(p.ip()))
 }
 
 /// TCP keepalive as Redis sets it: probes after `interval` idle seconds, then

@@ -3,13 +3,17 @@
 //! the other cores. Cores share nothing; they send each other jobs (closures
 //! run on the receiving core) to each core's inbox.
 
+pub mod checkpoint;
 mod clients;
-pub mod persist;
+mod pacer;
+pub mod saves;
+pub mod shutdown;
 
 pub use clients::{ClientInfo, Clients};
-pub use persist::Persist;
+pub use saves::Saves;
 
 use crate::config::Config;
+use crate::persistence::manifest::{Manifest, ShardFiles};
 use crate::shard::Shard;
 use crate::stats::slowlog::SlowLog;
 use crate::stats::CommandStats;
@@ -61,7 +65,8 @@ pub const DENIED_KEY: usize = 2;
 
 pub struct Node {
     pub id: usize,
-    pub shards: usize,
+    /// How many shards (cores) the server runs; this core's own is `shard`.
+    pub shard_count: usize,
     pub shard: RefCell<Shard>,
     pub config: RefCell<Config>,
     pub clients: RefCell<Clients>,
@@ -94,7 +99,7 @@ impl Node {
         shard.configure_memory(&config);
         let node = Rc::new(Node {
             id,
-            shards,
+            shard_count: shards,
             shard: RefCell::new(shard),
             config: RefCell::new(config),
             clients: RefCell::new(Clients::new(id, shards)),
@@ -173,7 +178,7 @@ impl Node {
         T: Send + 'static,
         F: Fn(&Node) -> T + Send + Clone + 'static,
     {
-        let calls = (0..self.shards).map(|s| self.run_on(s, f.clone()));
+        let calls = (0..self.shard_count).map(|s| self.run_on(s, f.clone()));
         join_all(calls).await.into_iter().collect()
     }
 }
@@ -203,4 +208,66 @@ pub async fn join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F:
     })
     .await;
     results.into_iter().flatten().collect()
+}
+
+/// What one core knows of its shard's files and snapshots.
+#[derive(Default)]
+pub struct Persist {
+    /// This shard's files, as the manifest names them.
+    pub files: RefCell<ShardFiles>,
+    /// Size of the current base file, snapshot or log base (bytes; 0
+    /// without one).
+    pub base_bytes: Cell<u64>,
+    /// The log's `total_bytes` when the current base was cut: what the log
+    /// holds beyond the base is the difference.
+    pub log_at_base: Cell<u64>,
+    /// The shard's change counter at the last completed snapshot's cut.
+    pub saved_changes: Cell<u64>,
+    /// A checkpoint of this shard is running; its progress (keys so far).
+    pub checkpointing: Cell<bool>,
+    pub progress_keys: Cell<u64>,
+    /// Core 0 only: the manifest, and the state of saves.
+    pub manifest: Option<RefCell<Manifest>>,
+    pub saves: Saves,
+    /// Core 0 only: shutdowns waiting for the logs; SHUTDOWN ABORT ends
+    /// their wait.
+    pub shutdowns: RefCell<Vec<oneshot::Sender<()>>>,
+}
+
+impl Persist {
+    pub fn new(files: ShardFiles, manifest: Option<Manifest>) -> Persist {
+        let p = Persist {
+            files: RefCell::new(files),
+            manifest: manifest.map(RefCell::new),
+            ..Persist::default()
+        };
+        p.saves.last_ok.set(true);
+        p.saves.last_save_ms.set(crate::util::now_ms());
+        p
+    }
+}
+
+impl Node {
+    /// Runs persistence work (saves) in this core's persistence task queue.
+    pub fn spawn_persistence(&self, work: impl std::future::Future<Output = ()> + 'static) {
+        self.spawn_into(|q| q.persistence, work)
+    }
+
+    /// Runs `work` in one of this core's task queues, with its shares.
+    pub fn spawn_into(
+        &self,
+        queue: fn(&TaskQueues) -> glommio::TaskQueueHandle,
+        work: impl std::future::Future<Output = ()> + 'static,
+    ) {
+        let spawned = match self.task_queues.get() {
+            Some(q) => glommio::spawn_local_into(work, queue(q)),
+            None => Ok(glommio::spawn_local(work)),
+        };
+        match spawned {
+            Ok(task) => {
+                task.detach();
+            }
+            Err(e) => tracing::error!(shard = self.id, "cannot start persistence work: {e}"),
+        }
+    }
 }

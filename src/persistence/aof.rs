@@ -19,6 +19,7 @@
 
 use super::disk::{self, CachedFile, DirectFile, Issue};
 use super::record::{self, Framing, SegmentHeader, BLOCK, HEADER_BYTES};
+use crate::config::{Fsync, OnCorruption};
 use bytes::Bytes;
 use futures_channel::oneshot;
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
@@ -31,12 +32,6 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-/// Segment space reserved at a time, so a sync rarely has to grow the file.
-pub const EXTENT_BYTES: u64 = 16 << 20;
-/// Bytes written but not yet synced that make `everysec` sync before its
-/// second is up: they are kept in memory for a retry until the sync, so this
-/// bounds that memory (Redis syncs a rewritten AOF every 4 MB likewise).
-pub const WRITE_THRESHOLD_BYTES: usize = 4 << 20;
 /// Spare capacity the log buffer keeps after a sync drained it; above
 /// this it gives memory back.
 const SPARE_BUFFER_BYTES: usize = 1 << 20;
@@ -51,41 +46,6 @@ pub struct Settings {
     pub extent_bytes: u64,
     /// Bytes written but not yet synced that make `everysec` sync early.
     pub write_threshold_bytes: usize,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Fsync {
-    Always,
-    Everysec,
-    No,
-}
-
-impl Fsync {
-    pub fn parse(s: &str) -> Option<Fsync> {
-        match s.to_ascii_lowercase().as_str() {
-            "always" => Some(Fsync::Always),
-            "everysec" => Some(Fsync::Everysec),
-            "no" => Some(Fsync::No),
-            _ => None,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Fsync::Always => "always",
-            Fsync::Everysec => "everysec",
-            Fsync::No => "no",
-        }
-    }
-}
-
-/// What to do with a bad record that is not a torn tail.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OnCorruption {
-    /// Refuse to start, naming the file and offset.
-    Stop,
-    /// Keep the valid prefix, drop the rest (`--aof-load-corrupt skip-tail`).
-    SkipTail,
 }
 
 #[derive(Default, Clone)]
@@ -404,7 +364,7 @@ pub fn segment_header(shard: usize, shards: usize, seq: u64) -> Vec<u8> {
         shard: shard as u32,
         shards: shards as u32,
         sequence: seq,
-        run_id: crate::runtime::run_id().to_string(),
+        run_id: crate::process::run_id().to_string(),
         version: record::FORMAT_VERSION,
     }
     .encode()

@@ -6,7 +6,6 @@
 
 pub mod aof;
 pub mod disk;
-pub mod loading;
 pub mod manifest;
 pub mod record;
 pub mod rewrite;

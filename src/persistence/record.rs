@@ -41,9 +41,6 @@ pub const HEADER_BYTES: usize = 8;
 pub const MAX_RECORD_PAYLOAD_BYTES: usize = 64 << 10;
 /// What version 1 readers accepted in one record (no fragments then).
 pub const V1_MAX_RECORD_BYTES: usize = 1 << 30;
-/// The most bytes one element (a value, a member, an argument) may have: its
-/// length is a u32 in the payload. `proto-max-bulk-len` cannot go above it.
-pub const MAX_ELEMENT_BYTES: usize = u32::MAX as usize;
 /// Length word: the logical record goes on in the next fragment.
 pub const FLAG_MORE: u32 = 1 << 31;
 /// Length word: this fragment continues the one before it.
@@ -269,7 +266,7 @@ pub fn append_placed(out: &mut Vec<u8>, base: u64, records: &[u8]) {
     debug_assert_eq!(at, records.len(), "records end inside a record");
 }
 
-/// Appends `[len: u32 LE][bytes]`. An element is at most `MAX_ELEMENT_BYTES`
+/// Appends `[len: u32 LE][bytes]`. An element is at most `config::MAX_ELEMENT_BYTES`
 /// (`proto-max-bulk-len` is capped there, and strings a command builds at
 /// 512 MB); were one longer, the length written could not match and the
 /// reader would refuse the record rather than load a wrong value.

@@ -70,7 +70,7 @@ pub fn header(shard: usize, shards: usize, generation: u64) -> Vec<u8> {
         shard: shard as u32,
         shards: shards as u32,
         sequence: generation,
-        run_id: crate::runtime::run_id().to_string(),
+        run_id: crate::process::run_id().to_string(),
         version: record::FORMAT_VERSION,
     }
     .encode()

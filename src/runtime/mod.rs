@@ -13,7 +13,7 @@ mod recovery;
 
 use crate::config::Config;
 use crate::net;
-use crate::node::persist::{self, Persist};
+use crate::node::{saves, shutdown, Persist};
 use crate::node::{Job, Node, TaskQueues};
 use crate::shard::{EVICT_KEYS_PER_PASS, EXPIRE_KEYS_PER_PASS};
 use futures_channel::mpsc;
@@ -22,32 +22,7 @@ use futures_lite::StreamExt;
 use glommio::{Latency, LocalExecutorBuilder, Placement, Shares};
 use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
-use std::sync::OnceLock;
 use std::time::Duration;
-
-/// Default of `executor.preempt-timer-ms`: how long a busy task may run
-/// before glommio lets others in (its default, 100 ms, would let one task
-/// stall a core's clients that long).
-pub const PREEMPT_TIMER: Duration = Duration::from_millis(5);
-/// Default of `executor.io-memory`: memory each executor registers with
-/// io_uring (glommio needs >= 512 KiB).
-pub const IO_MEMORY_BYTES: usize = 2 << 20;
-/// Default of `executor.ring-depth`: io_uring entries (glommio's default).
-pub const RING_DEPTH: usize = 128;
-
-/// A random id for this process's lifetime, as Redis's run_id.
-pub fn run_id() -> &'static str {
-    static ID: OnceLock<String> = OnceLock::new();
-    ID.get_or_init(|| {
-        let s = ahash::RandomState::new();
-        format!(
-            "{:016x}{:016x}{:08x}",
-            s.hash_one(1u8),
-            s.hash_one(2u8),
-            s.hash_one(3u8) as u32
-        )
-    })
-}
 
 /// Runs the server until every executor stops. Errors are start-up failures,
 /// worded for the operator.
@@ -188,10 +163,11 @@ async fn serve_core(
         glommio::spawn_local_into(active_expiry(node.clone()), queues.expiry).and_then(|expiry| {
             expiry.detach();
             match id {
-                0 => glommio::spawn_local_into(persist::cron(node.clone()), queues.persistence)
-                    .map(|cron| {
+                0 => glommio::spawn_local_into(saves::cron(node.clone()), queues.persistence).map(
+                    |cron| {
                         cron.detach();
-                    }),
+                    },
+                ),
                 _ => Ok(()),
             }
         });
@@ -256,7 +232,7 @@ fn handle_stop_signals(core0: mpsc::UnboundedSender<Job>) {
             let job: Job = Box::new(|n: &Node| {
                 let me = n.rc();
                 glommio::spawn_local(async move {
-                    persist::shutdown(me, None, false).await;
+                    shutdown::shutdown(me, None, false).await;
                 })
                 .detach();
             });
@@ -312,26 +288,4 @@ fn raise_memlock_limit() {
             libc::setrlimit(libc::RLIMIT_MEMLOCK, &lim);
         }
     }
-}
-
-/// Resident set size of the process, from /proc/self/statm.
-pub fn rss_bytes() -> u64 {
-    let pages = std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| {
-            s.split_whitespace()
-                .nth(1)
-                .and_then(|p| p.parse::<u64>().ok())
-        })
-        .unwrap_or(0);
-    pages * 4096
-}
-
-/// User and system CPU seconds used by the process.
-pub fn cpu_seconds() -> (f64, f64) {
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: getrusage fills the struct we pass.
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    (secs(usage.ru_utime), secs(usage.ru_stime))
 }

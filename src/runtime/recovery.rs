@@ -7,12 +7,13 @@
 //! answers clients (`-LOADING` until every shard is in).
 
 use crate::commands;
-use crate::config::{Config, SnapshotOnCorruption};
+use crate::config::{Config, Fsync, SnapshotOnCorruption};
 use crate::keyspace::Keyspace;
-use crate::node::persist::publish_files;
+use crate::node::checkpoint::publish_files;
 use crate::node::{Node, TaskQueues};
 use crate::persistence::manifest::{self, Base, Manifest, ShardFiles};
-use crate::persistence::{aof, loading, snapshot};
+use crate::persistence::{aof, snapshot};
+use crate::process::loading;
 use crate::router;
 use crate::shard::tx::TxState;
 use crate::shard::Shard;
@@ -282,7 +283,7 @@ pub fn load_shard(
 pub async fn recover(node: &Rc<Node>, cpu: usize, queues: TaskQueues) -> Result<bool, String> {
     let config = node.config.borrow().clone();
     let files = node.persist.files.borrow().clone();
-    let (id, shards) = (node.id, node.shards);
+    let (id, shards) = (node.id, node.shard_count);
     let (tx, rx) = futures_channel::oneshot::channel();
     let loader_config = config.clone();
     std::thread::Builder::new()
@@ -327,8 +328,8 @@ pub async fn recover(node: &Rc<Node>, cpu: usize, queues: TaskQueues) -> Result<
         // commands (-P 16 INCR ~810k/s against ~690k/s). The queue stays if
         // CONFIG SET changes the policy.
         let queue = match config.appendfsync {
-            aof::Fsync::Always => queues.persistence,
-            aof::Fsync::Everysec | aof::Fsync::No => queues.network,
+            Fsync::Always => queues.persistence,
+            Fsync::Everysec | Fsync::No => queues.network,
         };
         let log =
             glommio::spawn_local_into(async move { aof::start(file, settings, replayed) }, queue)

@@ -479,7 +479,7 @@ impl Shard {
     pub fn synced(&mut self) -> Option<futures_channel::oneshot::Receiver<()>> {
         let aof = self.aof.as_ref()?;
         let mut aof = aof.borrow_mut();
-        if aof.policy() == crate::persistence::aof::Fsync::Always {
+        if aof.policy() == crate::config::Fsync::Always {
             aof.ticket(0)
         } else {
             Some(aof.sync_all())

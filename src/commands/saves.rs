@@ -1,62 +1,61 @@
 //! SAVE, BGSAVE, BGREWRITEAOF, LASTSAVE, SHUTDOWN and INFO persistence.
-//! Saves are run by core 0 (`node::persist`); these commands ask it from
+//! Saves are run by core 0 (`node::saves`, `node::shutdown`); these commands ask it from
 //! whichever core the client is on.
 
 use super::syntax_error;
-use crate::node::persist::{self, SaveRequest};
+use crate::node::saves::{self, SaveRequest};
+use crate::node::shutdown;
 use crate::node::Node;
 use crate::persistence::aof::AofStats;
-use crate::persistence::loading;
+use crate::process::loading;
 use crate::protocol::Frame;
 use bytes::Bytes;
 
-pub async fn execute(node: &Node, name: &str, args: &[Bytes]) -> Frame {
-    match name {
-        "save" => save(node).await,
-        "bgsave" => {
-            let schedule = match args.get(1) {
-                None => false,
-                Some(a) if a.eq_ignore_ascii_case(b"schedule") && args.len() == 2 => true,
-                Some(_) => return syntax_error(),
-            };
-            match ask_save(node, schedule).await {
-                Some(SaveRequest::Started(_)) => Frame::simple("Background saving started"),
-                Some(SaveRequest::Scheduled(_)) => Frame::simple("Background saving scheduled"),
-                Some(SaveRequest::InProgress) => {
-                    Frame::error("ERR Background save already in progress")
-                }
-                None => Frame::error("ERR core 0 is gone"),
-            }
-        }
-        // A rewrite of the log is a snapshot that becomes its base.
-        "bgrewriteaof" => match ask_save(node, true).await {
-            Some(SaveRequest::Started(_)) => {
-                Frame::simple("Background append only file rewriting started")
-            }
-            Some(SaveRequest::Scheduled(_)) => {
-                Frame::simple("Background append only file rewriting scheduled")
-            }
-            _ => Frame::error("ERR Background append only file rewriting already in progress"),
-        },
-        "lastsave" => {
-            let ms = node
-                .run_on(0, |n: &Node| n.persist.saves.last_save_ms.get())
-                .await
-                .unwrap_or(0);
-            Frame::Integer((ms / 1000) as i64)
-        }
-        _ => shutdown(node, args).await,
+/// BGSAVE [SCHEDULE]
+pub(super) async fn bgsave(node: &Node, args: &[Bytes]) -> Frame {
+    let schedule = match args.get(1) {
+        None => false,
+        Some(a) if a.eq_ignore_ascii_case(b"schedule") && args.len() == 2 => true,
+        Some(_) => return syntax_error(),
+    };
+    match ask_save(node, schedule).await {
+        Some(SaveRequest::Started(_)) => Frame::simple("Background saving started"),
+        Some(SaveRequest::Scheduled(_)) => Frame::simple("Background saving scheduled"),
+        Some(SaveRequest::InProgress) => Frame::error("ERR Background save already in progress"),
+        None => Frame::error("ERR core 0 is gone"),
     }
 }
 
+/// BGREWRITEAOF: a rewrite of the log is a snapshot that becomes its base.
+pub(super) async fn bgrewriteaof(node: &Node) -> Frame {
+    match ask_save(node, true).await {
+        Some(SaveRequest::Started(_)) => {
+            Frame::simple("Background append only file rewriting started")
+        }
+        Some(SaveRequest::Scheduled(_)) => {
+            Frame::simple("Background append only file rewriting scheduled")
+        }
+        _ => Frame::error("ERR Background append only file rewriting already in progress"),
+    }
+}
+
+/// LASTSAVE: when the last save completed (Unix seconds).
+pub(super) async fn lastsave(node: &Node) -> Frame {
+    let ms = node
+        .run_on(0, |n: &Node| n.persist.saves.last_save_ms.get())
+        .await
+        .unwrap_or(0);
+    Frame::Integer((ms / 1000) as i64)
+}
+
 async fn ask_save(node: &Node, schedule: bool) -> Option<SaveRequest> {
-    node.run_on(0, move |n: &Node| persist::request_save(n.rc(), schedule))
+    node.run_on(0, move |n: &Node| saves::request_save(n.rc(), schedule))
         .await
 }
 
 /// SAVE: a save of every shard, replied to once it is durable. (The shards
 /// go on serving meanwhile: nothing here needs Redis's blocking save.)
-async fn save(node: &Node) -> Frame {
+pub(super) async fn save(node: &Node) -> Frame {
     match ask_save(node, false).await {
         Some(SaveRequest::Started(rx)) => match rx.await {
             Ok(Ok(())) => Frame::OK,
@@ -78,7 +77,7 @@ async fn save(node: &Node) -> Frame {
 /// `SHUTDOWN_LOG_WAIT`, answer an error and the server goes on, unless
 /// FORCE. NOW skips waiting for replicas in Redis; there are none here.
 /// ABORT ends the wait of a shutdown waiting for the logs.
-async fn shutdown(node: &Node, args: &[Bytes]) -> Frame {
+pub(super) async fn shutdown(node: &Node, args: &[Bytes]) -> Frame {
     let (mut nosave, mut save, mut force, mut abort, mut now) = (false, false, false, false, false);
     for a in &args[1..] {
         match String::from_utf8_lossy(a).to_ascii_lowercase().as_str() {
@@ -94,7 +93,7 @@ async fn shutdown(node: &Node, args: &[Bytes]) -> Frame {
         return syntax_error();
     }
     if abort {
-        let aborted = node.run_on(0, persist::abort_shutdown).await;
+        let aborted = node.run_on(0, shutdown::abort_shutdown).await;
         return match aborted {
             Some(true) => Frame::OK,
             _ => Frame::error("ERR No shutdown in progress."),
@@ -112,7 +111,7 @@ async fn shutdown(node: &Node, args: &[Bytes]) -> Frame {
             let (tx, rx) = futures_channel::oneshot::channel();
             let me = n.rc();
             glommio::spawn_local(async move {
-                let _ = tx.send(persist::shutdown(me, save, force).await);
+                let _ = tx.send(shutdown::shutdown(me, save, force).await);
             })
             .detach();
             rx
@@ -131,7 +130,7 @@ async fn shutdown(node: &Node, args: &[Bytes]) -> Frame {
 #[derive(Default)]
 pub struct PersistReport {
     pub aof: Option<(AofStats, &'static str)>,
-    pub shard: persist::ShardPersistence,
+    pub shard: saves::ShardPersistence,
     pub checkpointing: bool,
     pub progress_keys: u64,
     /// Core 0 only: the saves.
@@ -157,7 +156,7 @@ pub fn report(n: &Node) -> PersistReport {
             let a = a.borrow();
             (a.stats_now(), a.policy().name())
         }),
-        shard: persist::shard_persistence(n),
+        shard: saves::shard_persistence(n),
         checkpointing: n.persist.checkpointing.get(),
         progress_keys: n.persist.progress_keys.get(),
         saves: (n.id == 0).then(|| SavesReport {
