@@ -45,6 +45,9 @@ pub async fn execute(node: &Node, db: usize, cmd: &Command, args: &[Bytes]) -> F
         "zdiffstore" => zset_op(node, db, cmd.name, args, ZOp::Diff, ZOut::Store).await,
         "zintercard" => zset_op(node, db, cmd.name, args, ZOp::Inter, ZOut::Card).await,
         "zrangestore" => zrangestore(node, db, args).await,
+        "bitop" => super::bitmaps::bitop(node, db, args).await,
+        "pfcount" => super::hyperloglog::pfcount(node, db, args).await,
+        "pfmerge" => super::hyperloglog::pfmerge(node, db, args).await,
         _ => Frame::error(format!("ERR command '{}' has no handler", cmd.name)),
     }
 }

@@ -4,14 +4,17 @@
 //! file per family: `strings`, `keys`, `lists`, `hashes`, `sets`, `zsets`,
 //! `server` (connection and server commands), `cross` (collection commands
 //! whose keys may live on several shards), `acl` (AUTH, ACL, and the
-//! permission check before every command); `dispatch` runs a client's
+//! permission check before every command), `bitmaps` and `hyperloglog`
+//! (strings as bit arrays and as HLL sketches); `dispatch` runs a client's
 //! pipelined batch across the shards.
 
 pub mod acl;
+mod bitmaps;
 mod blocking;
 mod cross;
 pub mod dispatch;
 mod hashes;
+mod hyperloglog;
 mod keys;
 mod lists;
 mod memory;
@@ -212,6 +215,17 @@ const ROUTES: &[(&str, Route)] = &[
     ("getrange", Key(strings::getrange)),
     ("substr", Key(strings::getrange)),
     ("setrange", Key(strings::setrange)),
+    // bitmaps and HyperLogLog (strings)
+    ("setbit", Key(bitmaps::setbit)),
+    ("getbit", Key(bitmaps::getbit)),
+    ("bitcount", Key(bitmaps::bitcount)),
+    ("bitpos", Key(bitmaps::bitpos)),
+    ("bitfield", Key(bitmaps::bitfield)),
+    ("bitfield_ro", Key(bitmaps::bitfield_ro)),
+    ("bitop", Front),
+    ("pfadd", Key(hyperloglog::pfadd)),
+    ("pfcount", Front),
+    ("pfmerge", Front),
     // keys
     (
         "del",

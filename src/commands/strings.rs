@@ -342,7 +342,7 @@ fn incr_by(ctx: &mut Ctx, key: &[u8], delta: i64) -> Frame {
 
 /// Replaces a string's bytes, keeping the key's TTL. The command's own text
 /// (INCR, APPEND, SETRANGE) replays to the same bytes.
-fn replace_value(ctx: &mut Ctx, key: &[u8], value: Bytes) {
+pub(super) fn replace_value(ctx: &mut Ctx, key: &[u8], value: Bytes) {
     match ctx.ks.lookup(ctx.db, key, ctx.now) {
         Some(e) => e.set_value(Fresh::Value(Value::Str(value))),
         None => ctx.ks.insert(ctx.db, key, Value::Str(value), None),
