@@ -508,7 +508,22 @@ pub fn pfadd(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
         let (index, count) = register_and_count(element);
         match raise(&mut h, index, count) {
             Ok(changed) => updated |= changed,
-            Err(Corrupt) => return invalid_obj(),
+            Err(Corrupt) => {
+                // Redis keeps the registers raised before the bad one (and
+                // does not propagate them): keep them too, logged as the
+                // value they made, since replaying the PFADD would fail.
+                if updated {
+                    let h = Bytes::from(h);
+                    replace_value(ctx, key, h.clone());
+                    ctx.effect(vec![
+                        Bytes::from_static(b"SET"),
+                        key.clone(),
+                        h,
+                        Bytes::from_static(b"KEEPTTL"),
+                    ]);
+                }
+                return invalid_obj();
+            }
         }
     }
     if updated {
