@@ -339,7 +339,7 @@ pub enum Picks {
 
 /// Most elements a negative-count random pick returns. Redis would build
 /// any reply up to 2^63 elements (and run out of memory doing it); a bigger
-/// count is refused with Redis's range error (docs/compatibility.md).
+/// count is refused with Redis's range error (docs/bitmaps.md).
 pub const MAX_RANDOM_PICKS: u64 = 1 << 24;
 
 pub fn random_picks(len: usize, count: i64) -> Result<Picks, Frame> {
