@@ -139,9 +139,11 @@ impl Gen {
         }
     }
 
-    fn field_offset(&mut self) -> String {
+    /// A BITFIELD offset; a write's stays small (see `write_offset`).
+    fn field_offset(&mut self, write: bool) -> String {
         match self.below(5) {
             0 => format!("#{}", self.below(40)),
+            1 if write => self.write_offset(),
             1 => self.any_offset(),
             _ => self.below(300).to_string(),
         }
@@ -236,13 +238,13 @@ impl Gen {
                         1 | 2 => {
                             c.push(w(self.pick(&["GET", "get"])));
                             c.push(w(&self.field_type()));
-                            c.push(w(&self.field_offset()));
+                            c.push(w(&self.field_offset(false)));
                         }
                         3 => c.push(w(self.pick(&["GET", "SET", "INCRBY", "foo"]))),
                         _ => {
                             c.push(w(self.pick(&["SET", "INCRBY", "incrby"])));
                             c.push(w(&self.field_type()));
-                            c.push(w(&self.field_offset()));
+                            c.push(w(&self.field_offset(true)));
                             c.push(w(&self.int()));
                         }
                     }
@@ -411,8 +413,11 @@ fn run_sequence(redis: &Server, ring: &Server, seed: u64) {
                         let v = reply(con, &[b"GET".to_vec(), k.as_bytes().to_vec()]);
                         (t, v.ok())
                     };
-                    if probe(&mut a) != probe(&mut b) {
-                        history.push(format!("(key {k:?} now differs)"));
+                    let (pa, pb) = (probe(&mut a), probe(&mut b));
+                    if pa != pb {
+                        history.push(format!(
+                            "(key {k:?} now differs: redis {pa:?}, ringcache {pb:?})"
+                        ));
                         same = false;
                     }
                 }

@@ -303,9 +303,6 @@ fn sparse_raise(h: &mut Vec<u8>, index: usize, count: u8) -> Result<bool, Corrup
     let op = h[p];
     let (zero, xzero) = (is_zero_op(op), is_xzero_op(op));
     let old_len = if xzero { 2 } else { 1 };
-    if p + old_len > end {
-        return Err(Corrupt);
-    }
     let runlen = span;
     // Step 2: the easy cases change one byte in place.
     let simple = if !zero && !xzero {
@@ -345,7 +342,17 @@ fn sparse_raise(h: &mut Vec<u8>, index: usize, count: u8) -> Result<bool, Corrup
         if seq.len() > old_len && h.len() + seq.len() - old_len > HLL_SPARSE_MAX_BYTES {
             return promote(h, index, count);
         }
-        h.splice(p..p + old_len, seq);
+        if p + old_len <= h.len() {
+            h.splice(p..p + old_len, seq);
+        } else {
+            // A corrupt HLL ending in half an XZERO: Redis read the missing
+            // byte as its string's terminating 0 and writes the new opcodes
+            // over it; whatever lands past the string's new length is lost.
+            let new_len = h.len() + seq.len() - old_len;
+            h.truncate(p);
+            h.extend_from_slice(&seq);
+            h.truncate(new_len);
+        }
     }
     // Step 4: merge adjacent VAL opcodes of one value, scanning at most five
     // opcodes from the one before the change.
