@@ -74,6 +74,10 @@ pub enum FrontCmd {
     Zdiffstore,
     Zintercard,
     Zrangestore,
+    // strings across shards
+    Bitop,
+    Pfcount,
+    Pfmerge,
     // blocking, and their forms that try once
     Blpop,
     Brpop,
@@ -165,6 +169,9 @@ pub async fn execute(
         F::Zdiffstore => cross::zset_op(node, db, cmd.name, args, ZOp::Diff, ZOut::Store).await,
         F::Zintercard => cross::zset_op(node, db, cmd.name, args, ZOp::Inter, ZOut::Card).await,
         F::Zrangestore => cross::zrangestore(node, db, args).await,
+        F::Bitop => super::bitmaps::bitop(node, db, args).await,
+        F::Pfcount => super::hyperloglog::pfcount(node, db, args).await,
+        F::Pfmerge => super::hyperloglog::pfmerge(node, db, args).await,
         F::Blpop => blocking::pop(node, session, args, Op::Pop { left: true }).await,
         F::Brpop => blocking::pop(node, session, args, Op::Pop { left: false }).await,
         F::Bzpopmin => blocking::pop(node, session, args, Op::ZPop { max: false }).await,

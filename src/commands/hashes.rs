@@ -226,7 +226,7 @@ pub fn hincrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
         Some(n) if !n.is_finite() => {
             Err(Frame::error("ERR increment would produce NaN or Infinity"))
         }
-        Some(n) => Ok(Bytes::from(crate::protocol::format_double(n))),
+        Some(n) => Ok(Bytes::from(super::strings::human_double(n))),
     };
     let text = match text {
         Ok(t) => t,
@@ -271,7 +271,10 @@ pub fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     let Some(h) = h else {
         return Frame::Array(Vec::new());
     };
-    let picks = random_picks(h.len(), count);
+    let picks = match random_picks(h.len(), count) {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
     let pairs: Vec<(&[u8], &[u8])> = match &picks {
         Picks::All => h.iter().collect(),
         Picks::Indexes(ix) => {
@@ -312,6 +315,11 @@ pub fn random_args(args: &[Bytes], flag: &str) -> Result<(Option<i64>, bool), Fr
         Some(a) if arg_is(a, flag) && args.len() == 4 => true,
         _ => return Err(syntax_error()),
     };
+    // Redis 7.0 bounds a count of pairs to half the range, before it looks
+    // at the key (twice as many elements must still be countable).
+    if with && count.is_some_and(|n| !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&n)) {
+        return Err(Frame::error("ERR value is out of range"));
+    }
     Ok((count, with))
 }
 
@@ -329,19 +337,20 @@ pub enum Picks {
     Indexes(Vec<usize>),
 }
 
-/// Most elements a negative-count random pick returns; a bigger count is
-/// refused rather than building a gigantic reply.
+/// Most elements a negative-count random pick returns. Redis would build
+/// any reply up to 2^63 elements (and run out of memory doing it); a bigger
+/// count is refused with Redis's range error (docs/bitmaps.md).
 pub const MAX_RANDOM_PICKS: u64 = 1 << 24;
 
-pub fn random_picks(len: usize, count: i64) -> Picks {
+pub fn random_picks(len: usize, count: i64) -> Result<Picks, Frame> {
     let rand = crate::util::fastrand_u64;
     if len == 0 || count == 0 {
-        return Picks::Indexes(Vec::new());
+        return Ok(Picks::Indexes(Vec::new()));
     }
     if count > 0 {
         let count = count as usize;
         if count >= len {
-            return Picks::All;
+            return Ok(Picks::All);
         }
         // Partial Fisher-Yates over the positions.
         let mut ix: Vec<usize> = (0..len).collect();
@@ -350,10 +359,15 @@ pub fn random_picks(len: usize, count: i64) -> Picks {
             ix.swap(i, j);
         }
         ix.truncate(count);
-        return Picks::Indexes(ix);
+        return Ok(Picks::Indexes(ix));
     }
-    let n = count.unsigned_abs().min(MAX_RANDOM_PICKS) as usize;
-    Picks::Indexes((0..n).map(|_| (rand() % len as u64) as usize).collect())
+    if count.unsigned_abs() > MAX_RANDOM_PICKS {
+        return Err(Frame::error("ERR value is out of range"));
+    }
+    let n = count.unsigned_abs() as usize;
+    Ok(Picks::Indexes(
+        (0..n).map(|_| (rand() % len as u64) as usize).collect(),
+    ))
 }
 
 /// Parses a SCAN-family cursor and its MATCH/COUNT options (from `args[3]`).

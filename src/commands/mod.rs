@@ -1,16 +1,18 @@
 //! The command table: every command ringcache serves, with Redis 7.0's own
 //! metadata (arity, flags, key positions, ACL categories, from the embedded
 //! `redis-7.0-commands.json`) and how it is routed. The handlers live in one
-//! file per family: `strings`, `keys`, `lists`, `hashes`, `sets`, `zsets`
-//! (run on the shard that owns the key); `connection` (PING, SELECT, HELLO,
-//! CLIENT), `server` (COMMAND, INFO, CONFIG), `cross_keys` (MSETNX, RENAME,
-//! SCAN, RANDOMKEY), `cross` (collection commands whose keys may live on
-//! several shards), `blocking`, `saves` (SAVE, SHUTDOWN, ...),
-//! `memory`, `observe`, `acl` (AUTH, ACL, and the permission check before
-//! every command), all run on the connection's core through `front`;
-//! `dispatch` runs a client's pipelined batch across the shards.
+//! file per family: `strings`, `keys`, `lists`, `hashes`, `sets`, `zsets`,
+//! `bitmaps`, `hyperloglog` (run on the shard that owns the key);
+//! `connection` (PING, SELECT, HELLO, CLIENT), `server` (COMMAND, INFO,
+//! CONFIG), `cross_keys` (MSETNX, RENAME, SCAN, RANDOMKEY), `cross`
+//! (collection commands whose keys may live on several shards; BITOP,
+//! PFCOUNT, PFMERGE gather through it too), `blocking`, `saves` (SAVE,
+//! SHUTDOWN, ...), `memory`, `observe`, `acl` (AUTH, ACL, and the permission
+//! check before every command), all run on the connection's core through
+//! `front`; `dispatch` runs a client's pipelined batch across the shards.
 
 pub mod acl;
+mod bitmaps;
 mod blocking;
 mod connection;
 mod cross;
@@ -18,6 +20,7 @@ mod cross_keys;
 pub mod dispatch;
 mod front;
 mod hashes;
+mod hyperloglog;
 mod keys;
 mod lists;
 mod memory;
@@ -221,6 +224,17 @@ const ROUTES: &[(&str, Route)] = &[
     ("getrange", Key(strings::getrange)),
     ("substr", Key(strings::getrange)),
     ("setrange", Key(strings::setrange)),
+    // bitmaps and HyperLogLog (strings)
+    ("setbit", Key(bitmaps::setbit)),
+    ("getbit", Key(bitmaps::getbit)),
+    ("bitcount", Key(bitmaps::bitcount)),
+    ("bitpos", Key(bitmaps::bitpos)),
+    ("bitfield", Key(bitmaps::bitfield)),
+    ("bitfield_ro", Key(bitmaps::bitfield_ro)),
+    ("bitop", Front(F::Bitop)),
+    ("pfadd", Key(hyperloglog::pfadd)),
+    ("pfcount", Front(F::Pfcount)),
+    ("pfmerge", Front(F::Pfmerge)),
     // keys
     (
         "del",

@@ -203,11 +203,12 @@ pub fn srandmember(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     };
     let members: Vec<&Bytes> = set.iter().collect();
     let picked: Vec<Frame> = match random_picks(members.len(), count) {
-        Picks::All => members
+        Err(e) => return e,
+        Ok(Picks::All) => members
             .into_iter()
             .map(|m| Frame::Bulk(m.clone()))
             .collect(),
-        Picks::Indexes(ix) => ix
+        Ok(Picks::Indexes(ix)) => ix
             .into_iter()
             .map(|i| Frame::Bulk(members[i].clone()))
             .collect(),

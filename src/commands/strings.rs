@@ -342,7 +342,7 @@ fn incr_by(ctx: &mut Ctx, key: &[u8], delta: i64) -> Frame {
 
 /// Replaces a string's bytes, keeping the key's TTL. The command's own text
 /// (INCR, APPEND, SETRANGE) replays to the same bytes.
-fn replace_value(ctx: &mut Ctx, key: &[u8], value: Bytes) {
+pub(super) fn replace_value(ctx: &mut Ctx, key: &[u8], value: Bytes) {
     match ctx.ks.lookup(ctx.db, key, ctx.now) {
         Some(e) => e.set_value(Fresh::Value(Value::Str(value))),
         None => ctx.ks.insert(ctx.db, key, Value::Str(value), None),
@@ -390,7 +390,7 @@ pub fn incrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     if !next.is_finite() {
         return Frame::error("ERR increment would produce NaN or Infinity");
     }
-    let text = Bytes::from(crate::protocol::format_double(drop_binary_noise(next)));
+    let text = Bytes::from(human_double(next));
     replace_value(ctx, &args[1], text.clone());
     // Floating-point text is not a safe replay: log the result, as Redis does.
     ctx.effect(vec![
@@ -400,6 +400,26 @@ pub fn incrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
         Bytes::from_static(b"KEEPTTL"),
     ]);
     Frame::Bulk(text)
+}
+
+/// Most decimals Redis prints for a float result (`%.17Lf`).
+const HUMAN_DOUBLE_MAX_DECIMALS: usize = 17;
+
+/// A float result as INCRBYFLOAT and HINCRBYFLOAT print it: as Redis's
+/// `ld2string` in human mode, at most 17 decimals (trailing zeros trimmed),
+/// and never `-0` (a negative result that rounds to zero prints `0`).
+pub(super) fn human_double(x: f64) -> String {
+    let x = drop_binary_noise(x);
+    let mut text = crate::protocol::format_double(x);
+    let decimals = text.find('.').map_or(0, |dot| text.len() - dot - 1);
+    if decimals > HUMAN_DOUBLE_MAX_DECIMALS {
+        text = format!("{x:.HUMAN_DOUBLE_MAX_DECIMALS$}");
+        text.truncate(text.trim_end_matches('0').trim_end_matches('.').len());
+    }
+    if text == "-0" {
+        text = "0".to_string();
+    }
+    text
 }
 
 /// Redis adds in `long double` and prints 17 decimals, so a sum of short

@@ -628,8 +628,9 @@ pub fn zrandmember(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
         return Frame::Array(Vec::new());
     };
     let ranks: Vec<usize> = match random_picks(z.len(), count) {
-        Picks::All => (0..z.len()).collect(),
-        Picks::Indexes(ix) => ix,
+        Err(e) => return e,
+        Ok(Picks::All) => (0..z.len()).collect(),
+        Ok(Picks::Indexes(ix)) => ix,
     };
     let picked = ranks.into_iter().filter_map(|r| z.get(r));
     if with_scores {

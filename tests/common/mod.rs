@@ -136,6 +136,28 @@ impl Server {
         timeout: Duration,
     ) -> Result<Server, (Start, String)> {
         let redis = std::env::var("RINGCACHE_TEST_SERVER").is_ok_and(|v| v == "redis-server");
+        Server::start_as(redis, shards, extra, timeout)
+    }
+
+    /// A real redis-server (Debian's 7.0) beside ringcache, as the oracle of
+    /// a differential test; `None` if it is not installed or does not start.
+    pub fn redis_oracle() -> Option<Server> {
+        let installed = Command::new("redis-server")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !installed {
+            return None;
+        }
+        Server::start_as(true, 1, &[], START_TIMEOUT).ok()
+    }
+
+    fn start_as(
+        redis: bool,
+        shards: usize,
+        extra: &[&str],
+        timeout: Duration,
+    ) -> Result<Server, (Start, String)> {
         let n = SERVERS.fetch_add(1, Ordering::Relaxed);
         let port = free_port();
         let name = format!("{}-{}-{port}", std::process::id(), n);
