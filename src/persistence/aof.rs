@@ -815,24 +815,34 @@ pub fn check(
         }
         // The name says the segment's place: its header must agree.
         let sequence = super::manifest::parse_name("aof", &name).map(|(_, _, g)| g);
-        let bad_at = match read_segment(&path, None, sequence, |_, _| true) {
+        // Records counted are the data's: time labels are left out.
+        let mut labels = 0u64;
+        let read = read_segment(&path, None, sequence, |_, argv| {
+            labels += label_of(&argv).is_some() as u64;
+            true
+        });
+        let bad_at = match read {
             Err(e) => {
                 healthy = false;
                 lines.push(format!("{name}: unreadable: {e}"));
                 continue;
             }
             Ok(SegmentEnd::Clean { records, .. } | SegmentEnd::Stopped { records, .. }) => {
-                lines.push(format!("{name}: ok, {records} records"));
+                lines.push(format!("{name}: ok, {} records", records - labels));
                 continue;
             }
             Ok(SegmentEnd::Torn { records, at }) => {
                 lines.push(format!(
-                    "{name}: torn tail at offset {at} after {records} valid records"
+                    "{name}: torn tail at offset {at} after {} valid records",
+                    records - labels
                 ));
                 at
             }
             Ok(SegmentEnd::Corrupt { records, at }) => {
-                lines.push(format!("{name}: bad record at offset {at} after {records} valid records, valid records follow"));
+                lines.push(format!(
+                    "{name}: bad record at offset {at} after {} valid records, valid records follow",
+                    records - labels
+                ));
                 at
             }
         };
