@@ -77,7 +77,7 @@ fn recovered_state_is_a_prefix_of_the_acknowledged_history() {
         };
         if let Some(e) = failed {
             if keep_going {
-                eprintln!("FAILED seed {seed}: {}", e.lines().next().unwrap_or(""));
+                eprintln!("FAILED seed {seed}: {e}");
                 failures.push(seed);
                 totals.seeds += 1;
                 continue;
