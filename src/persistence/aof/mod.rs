@@ -623,7 +623,13 @@ impl Flusher {
         written?;
         self.buf.borrow_mut().handed = data.len();
         let started = Instant::now();
-        self.segment.direct.sync(Issue::Ring).await?;
+        if let Err(e) = self.segment.direct.sync(Issue::Ring).await {
+            // The kernel may have dropped the pages the sync failed to
+            // write (a later sync would not write them): the retry writes
+            // them again, at the same offsets.
+            self.buf.borrow_mut().handed = 0;
+            return Err(e);
+        }
         crate::stats::latency::record("aof-fsync-always", started.elapsed());
         let mut b = self.buf.borrow_mut();
         let Some(r) = b.rotation.take() else {
