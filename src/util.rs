@@ -306,6 +306,18 @@ pub fn fastrand_u64() -> u64 {
     })
 }
 
+/// xorshift64 over a caller's state: cheap and reproducible from a seed, for
+/// eviction samples and the simulated disk's faults (no stronger randomness
+/// needed).
+pub fn xorshift(state: &mut u64) -> u64 {
+    let mut x = *state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    *state = x;
+    x
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

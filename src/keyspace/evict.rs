@@ -25,6 +25,7 @@
 //! See docs/memory.md.
 
 use super::{Db, Entry, Keyspace};
+use crate::util::xorshift;
 use bytes::Bytes;
 use hashbrown::HashTable;
 use std::ops::Bound;
@@ -268,16 +269,6 @@ impl Pool {
             pool.remove(0);
         }
     }
-}
-
-/// xorshift64: cheap, and eviction needs no stronger randomness.
-fn xorshift(state: &mut u64) -> u64 {
-    let mut x = *state;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    *state = x;
-    x
 }
 
 fn ticks(now: u64) -> u32 {

@@ -25,6 +25,7 @@
 //! the loss of a name (create, rename, remove) whose directory was not
 //! synced; `disk` syncs the directory after each rename that matters.
 
+use crate::util::xorshift;
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs::File;
@@ -111,13 +112,6 @@ fn parse_spec(spec: &str) -> Result<Faults, String> {
     })
 }
 
-fn next(rng: &mut u64) -> u64 {
-    *rng ^= *rng << 13;
-    *rng ^= *rng >> 7;
-    *rng ^= *rng << 17;
-    *rng
-}
-
 fn now_us() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -126,7 +120,7 @@ fn now_us() -> u64 {
 
 impl Journal {
     fn fails(&mut self) -> bool {
-        self.fail_one_in > 0 && next(&mut self.rng).is_multiple_of(self.fail_one_in)
+        self.fail_one_in > 0 && xorshift(&mut self.rng).is_multiple_of(self.fail_one_in)
     }
 
     fn append(&mut self, kind: u8, path: &Path, body: &[u8]) {
@@ -188,7 +182,7 @@ impl Journal {
 }
 
 fn injected(rng: &mut u64) -> std::io::Error {
-    let errno = if next(rng).is_multiple_of(2) {
+    let errno = if xorshift(rng).is_multiple_of(2) {
         libc::EIO
     } else {
         libc::ENOSPC
@@ -208,8 +202,8 @@ pub fn write(path: &Path, pos: u64, data: &[u8]) -> std::io::Result<()> {
         return j.write(path, pos, data);
     }
     let err = injected(&mut j.rng);
-    if next(&mut j.rng).is_multiple_of(2) && !data.is_empty() {
-        let torn = (next(&mut j.rng) % data.len() as u64) as usize;
+    if xorshift(&mut j.rng).is_multiple_of(2) && !data.is_empty() {
+        let torn = (xorshift(&mut j.rng) % data.len() as u64) as usize;
         j.write(path, pos, &data[..torn])?;
         if let Ok(f) = j.file(path) {
             f.write_all_at(&data[..torn], pos)?;
@@ -422,7 +416,7 @@ pub fn power_cut(journal: &Path, seed: u64) -> Result<PowerCut, String> {
     // Then, in order, what the disk could have had: every synced write,
     // and some of the others, in full or torn.
     let mut rng = seed.max(1);
-    let mode = next(&mut rng) % 4;
+    let mode = xorshift(&mut rng) % 4;
     cut.kept_all = mode == 1;
     for w in writes.iter().filter(|w| !w.gone) {
         let Ok(f) = std::fs::OpenOptions::new().write(true).open(&w.path) else {
@@ -437,7 +431,7 @@ pub fn power_cut(journal: &Path, seed: u64) -> Result<PowerCut, String> {
         let fate = match mode {
             0 => 0,
             1 => 1,
-            _ => next(&mut rng) % 4,
+            _ => xorshift(&mut rng) % 4,
         };
         match fate {
             0 => cut.lost += 1,
@@ -448,14 +442,14 @@ pub fn power_cut(journal: &Path, seed: u64) -> Result<PowerCut, String> {
             2 => {
                 // Torn at any byte.
                 cut.torn += 1;
-                let n = (next(&mut rng) % (w.data.len() as u64 + 1)) as usize;
+                let n = (xorshift(&mut rng) % (w.data.len() as u64 + 1)) as usize;
                 f.write_all_at(&w.data[..n], w.pos).map_err(io)?;
             }
             _ => {
                 // Some 512-byte sectors reached the disk, others not.
                 cut.torn += 1;
                 for (i, sector) in w.data.chunks(512).enumerate() {
-                    if next(&mut rng).is_multiple_of(2) {
+                    if xorshift(&mut rng).is_multiple_of(2) {
                         f.write_all_at(sector, w.pos + 512 * i as u64).map_err(io)?;
                     }
                 }
