@@ -22,4 +22,19 @@ if ! command -v redis-server >/dev/null; then
         echo "redis-server could not be installed: the differential tests will be skipped"
 fi
 
+# redis-py (and later the applications: Celery, RQ) run against the server in the tests that
+# check real Python clients; a virtualenv under target/ keeps them off the system Python.
+# tests/common's `python_client()` finds it there.
+PYENV=target/pyenv
+if ! "$PYENV/bin/python" -c 'import redis' 2>/dev/null; then
+    echo "installing redis-py into $PYENV"
+    if ! python3 -m venv "$PYENV" 2>/dev/null; then
+        SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+        $SUDO apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv >/dev/null
+        python3 -m venv "$PYENV"
+    fi
+    "$PYENV/bin/pip" install -q -r tests/python-requirements.txt
+fi
+
 cargo test --release "$@"

@@ -647,6 +647,54 @@ pub fn tool(name: &str) -> PathBuf {
     })
 }
 
+/// The Python that has redis-py, from the virtualenv `tests/run.sh` makes
+/// (`target/pyenv`); fails the test (it must not pass silently) when missing.
+pub fn python_client() -> PathBuf {
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("CARGO_TARGET_TMPDIR has a parent")
+        .to_path_buf();
+    let python = target.join("pyenv/bin/python");
+    let has_redis_py = Command::new(&python)
+        .args(["-c", "import redis"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        has_redis_py,
+        "{} has no redis-py: run the tests through `bash tests/run.sh`, which installs it",
+        python.display()
+    );
+    python
+}
+
+/// Runs a Python script (redis-py available) against `server` with a time
+/// limit; its stdout, or the test fails with what it printed.
+pub fn run_python(server: &Server, script: &str, limit: Duration) -> String {
+    let mut child = Command::new(python_client())
+        .args(["-c", script, &server.port.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start python");
+    let deadline = Instant::now() + limit;
+    while child.try_wait().expect("wait python").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("python output");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "python script failed ({:?}):\nstdout:\n{stdout}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 /// Runs the server binary to completion, behind `wrapper` (e.g. `taskset
 /// -c 0`; empty: none), killed after `limit`: a server that should have
 /// refused to start but did not fails the test instead of hanging it.
