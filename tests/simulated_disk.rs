@@ -23,6 +23,8 @@
 //! - `RINGCACHE_SIMDISK_KEEP_GOING=1`: a long run lists every failing seed
 //!   instead of stopping at the first. The history is the seed's; the moments of the kills and the
 //!   server's own timing are not, so a failure may need a few replays.
+//! - `RINGCACHE_SIMDISK_KEEP=<dir>`: a copy of the data directory before each
+//!   restart of a seed that fails (a passing seed's copies are removed).
 
 mod common;
 
@@ -66,7 +68,10 @@ fn recovered_state_is_a_prefix_of_the_acknowledged_history() {
         let ran =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_seed(seed, &mut totals)));
         let failed = match ran {
-            Ok(Ok(())) => None,
+            Ok(Ok(())) => {
+                forget_kept(seed);
+                None
+            }
             Ok(Err(e)) => Some(e),
             Err(p) => Some(
                 p.downcast_ref::<String>()
@@ -96,6 +101,20 @@ fn recovered_state_is_a_prefix_of_the_acknowledged_history() {
 /// A boot as the server reads it: it keeps the first 8 characters.
 fn boot_id(boot: u64) -> String {
     format!("{:08}", boot % 100_000_000)
+}
+
+/// `RINGCACHE_SIMDISK_KEEP`: a seed that passed leaves no copies behind, so
+/// a long run keeps only what its failures need.
+fn forget_kept(seed: u64) {
+    let Some(dir) = std::env::var_os("RINGCACHE_SIMDISK_KEEP") else {
+        return;
+    };
+    let prefix = format!("seed-{seed}-cycle-");
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 fn env_u64(name: &str) -> Option<u64> {
