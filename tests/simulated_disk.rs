@@ -57,6 +57,7 @@ fn recovered_state_is_a_prefix_of_the_acknowledged_history() {
         }
     };
     let start = Instant::now();
+    dump_threads_on_hang();
     let mut totals = Totals::default();
     // A long run notes every failing seed and goes on.
     let keep_going = std::env::var_os("RINGCACHE_SIMDISK_KEEP_GOING").is_some();
@@ -73,12 +74,14 @@ fn recovered_state_is_a_prefix_of_the_acknowledged_history() {
                 None
             }
             Ok(Err(e)) => Some(e),
-            Err(p) => Some(
+            Err(p) => Some(format!(
+                "{}\nlast commands sent: {:?}",
                 p.downcast_ref::<String>()
                     .cloned()
                     .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
                     .unwrap_or_default(),
-            ),
+                LAST_SENT.with(|l| l.borrow().clone())
+            )),
         };
         if let Some(e) = failed {
             if keep_going {
@@ -101,6 +104,55 @@ fn recovered_state_is_a_prefix_of_the_acknowledged_history() {
 /// A boot as the server reads it: it keeps the first 8 characters.
 fn boot_id(boot: u64) -> String {
     format!("{:08}", boot % 100_000_000)
+}
+
+thread_local! {
+    /// The last commands sent, for a failure that is a panic (a reply that
+    /// never came) rather than a wrong state.
+    static LAST_SENT: std::cell::RefCell<std::collections::VecDeque<String>> =
+        Default::default();
+}
+
+thread_local! {
+    /// The server a command was last sent to: a reply that never comes
+    /// dumps its threads (`dump_threads_on_hang`).
+    static SERVER_PID: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// A reply that never came is a hang to explain: the panic hook (run before
+/// the server is dropped and killed) prints every server thread's stack
+/// with gdb, when gdb is installed.
+fn dump_threads_on_hang() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        default(info);
+        let hung = info.to_string().contains("no complete reply");
+        let pid = SERVER_PID.with(|p| p.get());
+        if hung && pid != 0 {
+            let dump = std::process::Command::new("gdb")
+                .args([
+                    "-p",
+                    &pid.to_string(),
+                    "-batch",
+                    "-ex",
+                    "thread apply all bt",
+                ])
+                .output();
+            if let Ok(out) = dump {
+                eprintln!("server threads:\n{}", String::from_utf8_lossy(&out.stdout));
+            }
+        }
+    }));
+}
+
+fn note_sent(command: String) {
+    LAST_SENT.with(|l| {
+        let mut l = l.borrow_mut();
+        if l.len() == 5 {
+            l.pop_front();
+        }
+        l.push_back(command);
+    });
 }
 
 /// `RINGCACHE_SIMDISK_KEEP`: a seed that passed leaves no copies behind, so
@@ -763,6 +815,8 @@ fn run_seed(seed: u64, totals: &mut Totals) -> Result<(), String> {
             if trace {
                 eprintln!("cycle {cycle} command {i}: {}", args.join(" "));
             }
+            note_sent(format!("cycle {cycle} command {i}: {}", args.join(" ")));
+            SERVER_PID.with(|p| p.set(server.pid()));
             let reply = raw.cmd(&refs);
             let acked_ms = now_ms();
             if trace {

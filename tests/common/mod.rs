@@ -303,6 +303,11 @@ impl Server {
     }
 
     /// True when the tests run against a real redis-server.
+    /// The server process's id (while it runs).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn is_redis(&self) -> bool {
         self.redis
     }
