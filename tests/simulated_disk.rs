@@ -530,7 +530,7 @@ fn apply(state: &mut State, args: &[String], at_ms: u64) -> Option<String> {
 }
 
 /// A random command over the key universe.
-fn random_command(rng: &mut u64, checkpoints: bool) -> Vec<String> {
+fn random_command(rng: &mut u64) -> Vec<String> {
     let key = |rng: &mut u64, t: &str| format!("{t}:{}", xorshift(rng) % KEYS_PER_TYPE as u64);
     let val = |rng: &mut u64| format!("v{}", xorshift(rng) % 1000);
     let small = |rng: &mut u64| (xorshift(rng) % 8).to_string();
@@ -542,7 +542,7 @@ fn random_command(rng: &mut u64, checkpoints: bool) -> Vec<String> {
         }
     };
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-    if checkpoints && xorshift(rng).is_multiple_of(60) {
+    if xorshift(rng).is_multiple_of(60) {
         // Checkpoints: rare enough that the log has unsynced writes to lose.
         let name = if xorshift(rng).is_multiple_of(2) {
             "BGSAVE"
@@ -748,12 +748,6 @@ fn run_seed(seed: u64, totals: &mut Totals) -> Result<(), String> {
     let cycles = 2 + xorshift(&mut rng) % 4;
     let what = format!("{policy}, preamble {preamble}, fail 1/{fail}");
     let trace = std::env::var_os("RINGCACHE_SIMDISK_TRACE").is_some();
-    // Known gap (docs/aof.md, "One moment for all shards"): under everysec,
-    // a power cut within a second of a checkpoint can bring back one
-    // shard's snapshot ahead of another shard's lost log tail. CI leaves
-    // checkpoints out of everysec histories; a long run with
-    // RINGCACHE_SIMDISK_ALL=1 keeps them, to measure the gap.
-    let checkpoints = policy == "always" || std::env::var_os("RINGCACHE_SIMDISK_ALL").is_some();
     for cycle in 0..cycles {
         // Start on the simulated disk. A start whose writes fail exits
         // with the error (as Redis does when it cannot open its AOF); the
@@ -793,7 +787,7 @@ fn run_seed(seed: u64, totals: &mut Totals) -> Result<(), String> {
         let in_flight = xorshift(&mut rng).is_multiple_of(3);
         let mut i = 0;
         while i < ops {
-            let args = random_command(&mut rng, checkpoints);
+            let args = random_command(&mut rng);
             if near_deadline(&state, &args, now_ms()) {
                 continue;
             }

@@ -153,6 +153,9 @@ async fn run_checkpoint(node: &Node) -> Result<u64, String> {
         },
         kept: before.kept.clone(),
     };
+    if log.is_some() {
+        every_log_durable_past(node, cut_ms).await?;
+    }
     publish_files(node, after.clone()).await?;
     let named: std::collections::HashSet<_> = after.all_paths(&dir, id).into_iter().collect();
     let superseded = std::mem::replace(&mut *node.persist.files.borrow_mut(), after);
@@ -199,6 +202,51 @@ async fn run_checkpoint(node: &Node) -> Result<u64, String> {
         "{what} written"
     );
     Ok(keys)
+}
+
+/// How long a checkpoint waits for every shard's log to vouch for its cut
+/// before it gives up (the old files stay named; the next save tries again).
+const LOGS_DURABLE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Under `everysec` and `no`: completes once every shard's log holds a
+/// durable label newer than `cut_ms`. After a power cut every log is cut at
+/// one moment, just before the oldest of the shards' newest labels
+/// (docs/aof.md, "One moment for all shards"), and a base cannot be cut: so
+/// before the base replaces the older files, that moment must be at or after
+/// the cut, or this shard would come back ahead of the others. One label and
+/// one fdatasync per shard per checkpoint. (Under `always` every record is
+/// durable before anyone sees it; labels do not count there.)
+async fn every_log_durable_past(node: &Node, cut_ms: u64) -> Result<(), String> {
+    if node.config.borrow().appendfsync == crate::config::Fsync::Always {
+        return Ok(());
+    }
+    while crate::util::now_ms() <= cut_ms {
+        glommio::timer::sleep(Duration::from_millis(1)).await;
+    }
+    let synced = super::join_all((0..node.shard_count).map(|s| async move {
+        let labelled = node
+            .run_on(s, |n: &Node| {
+                let log = n.shard.borrow().aof.clone();
+                log.map(|l| l.borrow_mut().label_now_and_sync())
+            })
+            .await
+            .flatten();
+        if let Some(rx) = labelled {
+            let _ = rx.await;
+        }
+    }));
+    let timeout = glommio::timer::sleep(LOGS_DURABLE_TIMEOUT);
+    match futures_lite::future::or(async { Some(synced.await) }, async {
+        timeout.await;
+        None
+    })
+    .await
+    {
+        Some(_) => Ok(()),
+        None => Err(format!(
+            "the shards' logs were not durable past the cut within {LOGS_DURABLE_TIMEOUT:?}"
+        )),
+    }
 }
 
 /// Drives the cut to its end, writing what it serializes. Returns the file's
