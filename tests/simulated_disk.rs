@@ -614,11 +614,16 @@ fn random_command(rng: &mut u64) -> Vec<String> {
 }
 
 /// True when a command on `state` at `at_ms` could race an expiry.
-fn near_deadline(state: &State, args: &[String], at_ms: u64) -> bool {
+/// `late_ms`: how much later than the model the server may have set a
+/// deadline (the model counts a TTL from when the command was sent; the
+/// server, from when it ran it: on a loaded machine that can be well after).
+fn near_deadline(state: &State, args: &[String], at_ms: u64, late_ms: u64) -> bool {
+    let margin = TTL_MARGIN_MS + late_ms;
     keys_of(args).iter().any(|k| {
-        state.get(k).and_then(|i| i.deadline).is_some_and(|d| {
-            d + TTL_MARGIN_MS > at_ms && d < at_ms + TTL_MARGIN_MS + SHORT_TTL_MS * 4
-        })
+        state
+            .get(k)
+            .and_then(|i| i.deadline)
+            .is_some_and(|d| d + margin > at_ms && d < at_ms + margin + SHORT_TTL_MS * 4)
     })
 }
 
@@ -783,12 +788,14 @@ fn run_seed(seed: u64, totals: &mut Totals) -> Result<(), String> {
         let mut raw = server.raw();
         let at_start = state.clone();
         let mut history: Vec<Step> = Vec::new();
+        // The longest a command took to answer in this cycle so far.
+        let mut late_ms = 0;
         let ops = 20 + xorshift(&mut rng) % 600;
         let in_flight = xorshift(&mut rng).is_multiple_of(3);
         let mut i = 0;
         while i < ops {
             let args = random_command(&mut rng);
-            if near_deadline(&state, &args, now_ms()) {
+            if near_deadline(&state, &args, now_ms(), late_ms) {
                 continue;
             }
             i += 1;
@@ -813,6 +820,7 @@ fn run_seed(seed: u64, totals: &mut Totals) -> Result<(), String> {
             SERVER_PID.with(|p| p.set(server.pid()));
             let reply = raw.cmd(&refs);
             let acked_ms = now_ms();
+            late_ms = late_ms.max(acked_ms - sent_ms);
             if trace {
                 eprintln!("  -> {reply:?}");
             }

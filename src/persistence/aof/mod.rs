@@ -40,6 +40,9 @@ use std::time::{Duration, Instant};
 const SPARE_BUFFER_BYTES: usize = 1 << 20;
 /// How long a failed write waits before it is retried.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
+/// How often a sync waiting for the clock to pass the newest labelled
+/// millisecond looks again.
+const LABEL_TICK: Duration = Duration::from_micros(200);
 
 /// How a shard's log is written (profile `appendfsync` and `[aof]`).
 #[derive(Clone, Copy, Debug)]
@@ -548,6 +551,23 @@ impl Flusher {
         let due = b.sync_requested
             || (policy == Fsync::Everysec && (tick || b.handed >= b.write_threshold_bytes));
         if due && policy != Fsync::Always && b.rotation.is_none() && b.durable < b.written {
+            // The sync's label must be newer than every record it covers:
+            // after a power cut the logs are cut just before the oldest of
+            // the shards' newest labels, and a record of the label's own
+            // millisecond would be cut with it, acknowledged before the sync
+            // began (simulated disk, seed 310007). So it waits for the clock
+            // to pass the newest labelled millisecond (under 1 ms).
+            let newest = b.labelled_ms;
+            drop(b);
+            while crate::util::now_ms() <= newest {
+                glommio::timer::sleep(LABEL_TICK).await;
+            }
+            let mut b = self.buf.borrow_mut();
+            if b.rotation.is_some() {
+                // Asked for meanwhile: the rotation syncs first.
+                b.sync_requested = true;
+                return Turn::Done;
+            }
             b.sync_requested = false;
             drop(b);
             if let Err(e) = self.start_sync() {
