@@ -530,53 +530,62 @@ impl Flusher {
         if let Err(e) = result {
             return Turn::Failed(e);
         }
+        let newest = match self.sync_due(tick, policy) {
+            Ok(Some(newest)) => newest,
+            Ok(None) => return Turn::Done,
+            Err(e) => return Turn::Failed(e),
+        };
+        // The sync's label must be newer than every record it covers:
+        // after a power cut the logs are cut just before the oldest of
+        // the shards' newest labels, and a record of the label's own
+        // millisecond would be cut with it, acknowledged before the sync
+        // began (simulated disk, seed 310007). So it waits for the clock
+        // to pass the newest labelled millisecond (under 1 ms).
+        while crate::util::now_ms() <= newest {
+            glommio::timer::sleep(LABEL_TICK).await;
+        }
+        let mut b = self.buf.borrow_mut();
+        if b.rotation.is_some() {
+            // Asked for meanwhile: the rotation syncs first.
+            b.sync_requested = true;
+            return Turn::Done;
+        }
+        b.sync_requested = false;
+        drop(b);
+        if let Err(e) = self.start_sync() {
+            return Turn::Failed(e);
+        }
+        Turn::Done
+    }
+
+    /// The bookkeeping of a turn's end: a delayed sync counted, a label for
+    /// newer moments of other shards written; `Some(newest labelled ms)` when
+    /// a sync is to start now.
+    fn sync_due(&mut self, tick: bool, policy: Fsync) -> Result<Option<u64>, String> {
         let mut b = self.buf.borrow_mut();
         if let Some(running) = &self.running_sync {
             if tick && running.started.elapsed() >= 2 * Duration::from_secs(1) {
                 // Redis's aof_delayed_fsync: a sync still running after 2 s.
                 b.stats.delayed_fsync += 1;
             }
-            return Turn::Done;
+            return Ok(None);
         }
         if tick && b.labelled_ms < NEWEST_LABEL_MS.load(Ordering::Relaxed) {
             // Other shards logged newer moments: this log vouches for them
             // too (a label, written and synced now).
             b.label(crate::util::now_ms());
             drop(b);
-            if let Err(e) = self.write_cached() {
-                return Turn::Failed(e);
-            }
+            self.write_cached()?;
             b = self.buf.borrow_mut();
         }
         let due = b.sync_requested
             || (policy == Fsync::Everysec && (tick || b.handed >= b.write_threshold_bytes));
-        if due && policy != Fsync::Always && b.rotation.is_none() && b.durable < b.written {
-            // The sync's label must be newer than every record it covers:
-            // after a power cut the logs are cut just before the oldest of
-            // the shards' newest labels, and a record of the label's own
-            // millisecond would be cut with it, acknowledged before the sync
-            // began (simulated disk, seed 310007). So it waits for the clock
-            // to pass the newest labelled millisecond (under 1 ms).
-            let newest = b.labelled_ms;
-            drop(b);
-            while crate::util::now_ms() <= newest {
-                glommio::timer::sleep(LABEL_TICK).await;
-            }
-            let mut b = self.buf.borrow_mut();
-            if b.rotation.is_some() {
-                // Asked for meanwhile: the rotation syncs first.
-                b.sync_requested = true;
-                return Turn::Done;
-            }
-            b.sync_requested = false;
-            drop(b);
-            if let Err(e) = self.start_sync() {
-                return Turn::Failed(e);
-            }
-        } else if due && b.durable >= b.written {
+        let sync_now =
+            due && policy != Fsync::Always && b.rotation.is_none() && b.durable < b.written;
+        if due && !sync_now && b.durable >= b.written {
             b.sync_requested = false;
         }
-        Turn::Done
+        Ok(sync_now.then_some(b.labelled_ms))
     }
 
     /// Applies the outcome of a background sync that has finished.
