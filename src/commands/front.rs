@@ -76,6 +76,7 @@ pub enum FrontCmd {
     Zrangestore,
     // strings across shards
     Bitop,
+    Lcs,
     Pfcount,
     Pfmerge,
     // blocking, and their forms that try once
@@ -170,6 +171,7 @@ pub async fn execute(
         F::Zintercard => cross::zset_op(node, db, cmd.name, args, ZOp::Inter, ZOut::Card).await,
         F::Zrangestore => cross::zrangestore(node, db, args).await,
         F::Bitop => super::bitmaps::bitop(node, db, args).await,
+        F::Lcs => super::lcs::lcs(node, db, args).await,
         F::Pfcount => super::hyperloglog::pfcount(node, db, args).await,
         F::Pfmerge => super::hyperloglog::pfmerge(node, db, args).await,
         F::Blpop => blocking::pop(node, session, args, Op::Pop { left: true }).await,

@@ -1,6 +1,6 @@
 //! Generic key commands that run on one shard: DEL, EXISTS, TYPE, the
-//! EXPIRE/TTL family, KEYS, DBSIZE, FLUSHDB. SCAN, RANDOMKEY and
-//! RENAME span shards and live in `server`.
+//! EXPIRE/TTL family, MOVE, KEYS, DBSIZE, FLUSHDB. SCAN, RANDOMKEY and
+//! RENAME span shards and live in `cross_keys`.
 
 use super::{arg_is, int_arg, syntax_error};
 use crate::protocol::Frame;
@@ -141,6 +141,30 @@ pub fn persist(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
         ctx.changed();
     }
     Frame::Integer(has_ttl as i64)
+}
+
+/// MOVE key db: to another database of the same shard (a key's shard does
+/// not depend on its database), with its TTL. Its text replays as it ran.
+pub fn move_(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
+    let dst = match int_arg(&args[2]) {
+        Ok(n) if n >= 0 && (n as usize) < ctx.ks.databases() => n as usize,
+        Ok(_) => return Frame::error("ERR DB index is out of range"),
+        Err(e) => return e,
+    };
+    if dst == ctx.db {
+        return Frame::error("ERR source and destination objects are the same");
+    }
+    let key = &args[1];
+    if ctx.ks.lookup(ctx.db, key, ctx.now).is_none() || ctx.ks.contains(dst, key, ctx.now) {
+        return Frame::Integer(0);
+    }
+    let Some(entry) = ctx.ks.remove(ctx.db, key) else {
+        return Frame::Integer(0);
+    };
+    let at = entry.expire_at();
+    ctx.ks.insert(dst, key, entry.into_value(), at);
+    ctx.changed();
+    Frame::Integer(1)
 }
 
 /// KEYS pattern, on one shard.

@@ -22,6 +22,7 @@ mod front;
 mod hashes;
 mod hyperloglog;
 mod keys;
+mod lcs;
 mod lists;
 mod memory;
 mod observe;
@@ -232,6 +233,7 @@ const ROUTES: &[(&str, Route)] = &[
     ("bitfield", Key(bitmaps::bitfield)),
     ("bitfield_ro", Key(bitmaps::bitfield_ro)),
     ("bitop", Front(F::Bitop)),
+    ("lcs", Front(F::Lcs)),
     ("pfadd", Key(hyperloglog::pfadd)),
     ("pfcount", Front(F::Pfcount)),
     ("pfmerge", Front(F::Pfmerge)),
@@ -278,6 +280,7 @@ const ROUTES: &[(&str, Route)] = &[
     ("expiretime", Key(keys::ttl)),
     ("pexpiretime", Key(keys::ttl)),
     ("persist", Key(keys::persist)),
+    ("move", Key(keys::move_)),
     (
         "keys",
         All {

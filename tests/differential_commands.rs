@@ -1,0 +1,159 @@
+//! Commands of issue 20 against redis-server 7.0, byte for byte in RESP2 and
+//! RESP3. LCS: fixed edge cases (missing keys, wrong types, option errors,
+//! the table bound) and seeded random strings with every option, the two
+//! keys on the same shard or on two. MOVE: its errors, TTL and refusals, and
+//! its log record across a kill -9. Skipped, with a message, when
+//! redis-server is not installed (`tests/run.sh` installs it).
+
+mod common;
+
+use common::{keys_on, xorshift, Raw, Server};
+
+/// Random cases per key placement and protocol.
+const RANDOM_CASES: usize = 150;
+
+fn both(redis: &mut Raw, ours: &mut Raw, args: &[&str]) {
+    let (want, got) = (redis.cmd(args), ours.cmd(args));
+    assert_eq!(got, want, "{args:?}");
+}
+
+fn random_string(rng: &mut u64) -> String {
+    let len = (xorshift(rng) % 40) as usize;
+    (0..len)
+        .map(|_| (b'a' + (xorshift(rng) % 4) as u8) as char)
+        .collect()
+}
+
+#[test]
+fn lcs_answers_as_redis() {
+    let Some(redis) = Server::redis_oracle() else {
+        eprintln!("SKIPPED: redis-server is not installed; the LCS differential test needs it");
+        return;
+    };
+    let server = Server::start();
+    for proto in ["2", "3"] {
+        let (mut r, mut o) = (redis.raw(), server.raw());
+        // (HELLO's reply holds the client id: not compared.)
+        r.cmd(&["HELLO", proto]);
+        o.cmd(&["HELLO", proto]);
+        let same = keys_on("lcs-same", 0, 2, 2);
+        let apart = (
+            keys_on("lcs-a", 0, 2, 1).remove(0),
+            keys_on("lcs-b", 1, 2, 1).remove(0),
+        );
+        for (k1, k2) in [(same[0].clone(), same[1].clone()), apart] {
+            let (k1, k2) = (k1.as_str(), k2.as_str());
+            both(&mut r, &mut o, &["DEL", k1, k2]);
+            // Missing keys are empty strings; then Redis's example.
+            both(&mut r, &mut o, &["LCS", k1, k2]);
+            both(&mut r, &mut o, &["LCS", k1, k2, "IDX", "WITHMATCHLEN"]);
+            both(&mut r, &mut o, &["MSET", k1, "ohmytext", k2, "mynewtext"]);
+            for opts in [
+                &[][..],
+                &["LEN"],
+                &["IDX"],
+                &["IDX", "MINMATCHLEN", "4"],
+                &["IDX", "WITHMATCHLEN"],
+                &["IDX", "MINMATCHLEN", "-5", "WITHMATCHLEN"],
+                &["LEN", "IDX"],
+                &["idx", "len"],
+                &["MINMATCHLEN"],
+                &["MINMATCHLEN", "x"],
+                &["WITHMATCHLEN"],
+                &["FOO"],
+            ] {
+                let mut args = vec!["LCS", k1, k2];
+                args.extend_from_slice(opts);
+                both(&mut r, &mut o, &args);
+            }
+            // A wrong type wins over a syntax error, either key.
+            both(&mut r, &mut o, &["DEL", k2]);
+            both(&mut r, &mut o, &["RPUSH", k2, "x"]);
+            both(&mut r, &mut o, &["LCS", k1, k2, "FOO"]);
+            both(&mut r, &mut o, &["LCS", k2, k1]);
+            let mut rng = 0x1c5_u64 + proto.len() as u64 + k1.len() as u64;
+            both(&mut r, &mut o, &["DEL", k2]);
+            for _ in 0..RANDOM_CASES {
+                let (a, b) = (random_string(&mut rng), random_string(&mut rng));
+                both(&mut r, &mut o, &["MSET", k1, &a, k2, &b]);
+                let min = (xorshift(&mut rng) % 4).to_string();
+                let opts: &[&str] = match xorshift(&mut rng) % 4 {
+                    0 => &[],
+                    1 => &["LEN"],
+                    2 => &["IDX", "MINMATCHLEN", &min],
+                    _ => &["IDX", "WITHMATCHLEN", "MINMATCHLEN", &min],
+                };
+                let mut args = vec!["LCS", k1, k2];
+                args.extend_from_slice(opts);
+                both(&mut r, &mut o, &args);
+            }
+        }
+    }
+}
+
+/// The table is bounded by proto-max-bulk-len, as in Redis: 1 MB strings
+/// would need 4 TB.
+#[test]
+fn lcs_of_long_strings_is_refused_not_computed() {
+    let server = Server::start();
+    let mut o = server.raw();
+    let big = "x".repeat(1 << 20);
+    assert_eq!(o.cmd(&["MSET", "{l}1", &big, "{l}2", &big]), "+OK\r\n");
+    assert_eq!(
+        o.cmd(&["LCS", "{l}1", "{l}2", "LEN"]),
+        "-ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len\r\n"
+    );
+    assert_eq!(o.cmd(&["PING"]), "+PONG\r\n");
+}
+
+#[test]
+fn move_answers_as_redis() {
+    let Some(redis) = Server::redis_oracle() else {
+        eprintln!("SKIPPED: redis-server is not installed; the MOVE differential test needs it");
+        return;
+    };
+    let server = Server::start();
+    let (mut r, mut o) = (redis.raw(), server.raw());
+    for args in [
+        &["SET", "k", "v", "PX", "600000"][..],
+        &["MOVE", "k", "0"],
+        &["MOVE", "k", "16"],
+        &["MOVE", "k", "-1"],
+        &["MOVE", "k", "x"],
+        &["MOVE", "nokey", "1"],
+        &["MOVE", "k", "1"],
+        &["EXISTS", "k"],
+        &["SELECT", "1"],
+        &["GET", "k"],
+        &["TTL", "k"],
+        &["SET", "taken", "one"],
+        &["SELECT", "0"],
+        &["RPUSH", "taken", "a"],
+        &["MOVE", "taken", "1"],
+        &["LRANGE", "taken", "0", "-1"],
+        &["MOVE"],
+        &["MOVE", "k"],
+    ] {
+        both(&mut r, &mut o, args);
+    }
+}
+
+#[test]
+fn a_moved_key_survives_kill9_in_its_new_database() {
+    let mut server = Server::with(2, &["--appendonly", "yes", "--appendfsync", "everysec"]);
+    let mut o = server.raw();
+    assert_eq!(o.cmd(&["RPUSH", "mk", "a", "b"]), ":2\r\n");
+    assert_eq!(o.cmd(&["PEXPIRE", "mk", "600000"]), ":1\r\n");
+    assert_eq!(o.cmd(&["MOVE", "mk", "3"]), ":1\r\n");
+    server.kill9_and_restart();
+    let mut o = server.raw();
+    assert_eq!(o.cmd(&["EXISTS", "mk"]), ":0\r\n");
+    assert_eq!(o.cmd(&["SELECT", "3"]), "+OK\r\n");
+    assert_eq!(
+        o.cmd(&["LRANGE", "mk", "0", "-1"]),
+        "*2\r\n$1\r\na\r\n$1\r\nb\r\n"
+    );
+    let ttl = o.cmd(&["TTL", "mk"]);
+    let secs: i64 = ttl.trim_start_matches(':').trim_end().parse().unwrap_or(-9);
+    assert!((590..=600).contains(&secs), "TTL after restart: {ttl:?}");
+}
