@@ -2,7 +2,9 @@
 //! RESP3. LCS: fixed edge cases (missing keys, wrong types, option errors,
 //! the table bound) and seeded random strings with every option, the two
 //! keys on the same shard or on two. MOVE: its errors, TTL and refusals, and
-//! its log record across a kill -9. Skipped, with a message, when
+//! its log record across a kill -9. COPY: every type, TTL, DB, REPLACE and
+//! errors, same shard and across shards, then each key's value compared;
+//! a cross-shard copy across a kill -9. Skipped, with a message, when
 //! redis-server is not installed (`tests/run.sh` installs it).
 
 mod common;
@@ -156,4 +158,115 @@ fn a_moved_key_survives_kill9_in_its_new_database() {
     let ttl = o.cmd(&["TTL", "mk"]);
     let secs: i64 = ttl.trim_start_matches(':').trim_end().parse().unwrap_or(-9);
     assert!((590..=600).contains(&secs), "TTL after restart: {ttl:?}");
+}
+
+/// The value at `key` of database `db`, as text both servers print alike.
+fn dump(raw: &mut Raw, db: &str, key: &str) -> String {
+    raw.cmd(&["SELECT", db]);
+    let t = raw.cmd(&["TYPE", key]);
+    let body = match t.trim_end() {
+        "+string" => raw.cmd(&["GET", key]),
+        "+list" => raw.cmd(&["LRANGE", key, "0", "-1"]),
+        "+hash" => raw.cmd(&["HGETALL", key]),
+        "+set" => {
+            // Members in any order: compared sorted.
+            let mut lines: Vec<String> = raw
+                .cmd(&["SMEMBERS", key])
+                .split("\r\n")
+                .map(String::from)
+                .collect();
+            lines.sort();
+            lines.join(",")
+        }
+        "+zset" => raw.cmd(&["ZRANGE", key, "0", "-1", "WITHSCORES"]),
+        _ => String::new(),
+    };
+    let ttl = raw.cmd(&["PTTL", key]);
+    raw.cmd(&["SELECT", "0"]);
+    format!(
+        "{t}{body} ttl {}",
+        if ttl.starts_with(":-") {
+            ttl.trim_end()
+        } else {
+            "set"
+        }
+    )
+}
+
+#[test]
+fn copy_answers_as_redis() {
+    let Some(redis) = Server::redis_oracle() else {
+        eprintln!("SKIPPED: redis-server is not installed; the COPY differential test needs it");
+        return;
+    };
+    let server = Server::start();
+    let (mut r, mut o) = (redis.raw(), server.raw());
+    let same = keys_on("copy-same", 0, 2, 2);
+    let apart = (
+        keys_on("copy-a", 0, 2, 1).remove(0),
+        keys_on("copy-b", 1, 2, 1).remove(0),
+    );
+    let many: Vec<String> = (0..300).map(|i| format!("m{i}")).collect();
+    for (src, dst) in [(same[0].clone(), same[1].clone()), apart] {
+        let (s, d) = (src.as_str(), dst.as_str());
+        let mut sources: Vec<Vec<&str>> = vec![
+            vec!["SET", s, "plain"],
+            vec!["RPUSH", s, "a", "b", "c"],
+            vec!["HSET", s, "f1", "v1", "f2", "v2"],
+            vec!["SADD", s, "x", "y", "z"],
+            vec!["ZADD", s, "1", "one", "2.5", "two"],
+        ];
+        // A big list: its rebuild is several commands, applied as one record.
+        let mut big = vec!["RPUSH", s];
+        big.extend(many.iter().map(String::as_str));
+        sources.push(big);
+        for make in &sources {
+            for args in [
+                &["FLUSHALL"][..],
+                make,
+                &["PEXPIRE", s, "600000"],
+                &["COPY", s, d],
+                &["COPY", s, d],
+                &["COPY", s, d, "REPLACE"],
+                &["COPY", s, d, "DB", "2"],
+                &["COPY", s, d, "DB", "2"],
+                &["COPY", s, s],
+                &["COPY", s, s, "DB", "1"],
+                &["COPY", s, d, "DB", "16"],
+                &["COPY", s, d, "DB", "x"],
+                &["COPY", s, d, "DB"],
+                &["COPY", s, d, "FOO"],
+                &["COPY", "nokey", d, "REPLACE"],
+            ] {
+                both(&mut r, &mut o, args);
+            }
+            for (db, key) in [("0", d), ("2", d), ("1", s), ("0", s)] {
+                assert_eq!(
+                    dump(&mut o, db, key),
+                    dump(&mut r, db, key),
+                    "{make:?} db {db} {key}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_copy_across_shards_survives_kill9() {
+    let mut server = Server::with(2, &["--appendonly", "yes", "--appendfsync", "everysec"]);
+    let (src, dst) = (
+        keys_on("cps", 0, 2, 1).remove(0),
+        keys_on("cpd", 1, 2, 1).remove(0),
+    );
+    let mut o = server.raw();
+    let items: Vec<String> = (0..5000).map(|i| format!("item{i}")).collect();
+    let mut push = vec!["RPUSH", src.as_str()];
+    push.extend(items.iter().map(String::as_str));
+    assert_eq!(o.cmd(&push), ":5000\r\n");
+    assert_eq!(o.cmd(&["COPY", &src, &dst]), ":1\r\n");
+    server.kill9_and_restart();
+    let mut o = server.raw();
+    assert_eq!(o.cmd(&["LLEN", &dst]), ":5000\r\n");
+    assert_eq!(o.cmd(&["LINDEX", &dst, "4999"]), "$8\r\nitem4999\r\n");
+    assert_eq!(o.cmd(&["LLEN", &src]), ":5000\r\n");
 }

@@ -125,6 +125,116 @@ async fn shown_when_safe(done: Option<(Frame, Option<oneshot::Receiver<()>>)>) -
     reply
 }
 
+/// COPY source destination [DB db] [REPLACE]. Only the destination's shard
+/// changes: the source is read (on its shard), then the destination is
+/// rebuilt from it on its own shard as one logged record, a single-shard
+/// write like a *STORE's. With both keys on one shard, both steps are one.
+pub(super) async fn copy(node: &Node, db: usize, args: &[Bytes]) -> Frame {
+    let (src, dst) = (args[1].clone(), args[2].clone());
+    let (mut dst_db, mut replace) = (db, false);
+    let mut i = 3;
+    while i < args.len() {
+        if arg_is(&args[i], "replace") {
+            replace = true;
+        } else if arg_is(&args[i], "db") && i + 1 < args.len() {
+            match int_arg(&args[i + 1]) {
+                Ok(n) if n >= 0 && (n as usize) < node.config.borrow().databases => {
+                    dst_db = n as usize
+                }
+                Ok(_) => return Frame::error("ERR DB index is out of range"),
+                Err(e) => return e,
+            }
+            i += 1;
+        } else {
+            return syntax_error();
+        }
+        i += 1;
+    }
+    if dst_db == db && src == dst {
+        return Frame::error("ERR source and destination objects are the same");
+    }
+    let (from, to) = (
+        router::shard_of(&src, node.shard_count),
+        router::shard_of(&dst, node.shard_count),
+    );
+    // The source's rebuild under the destination's name (`None`: no source).
+    let read = {
+        let (src, dst) = (src.clone(), dst.clone());
+        move |sh: &mut crate::shard::Shard, now: u64| -> Option<Vec<Vec<Bytes>>> {
+            let e = sh.keyspace.read(db, &src, now)?;
+            let at = e.expire_at();
+            Some(match (e.value(), e.str_bytes()) {
+                (Some(v), _) => rewrite::commands_for(&dst, v, at),
+                (None, Some(s)) => rewrite::commands_for(&dst, &Value::Str(s), at),
+                (None, None) => Vec::new(),
+            })
+        }
+    };
+    let rebuild = if from == to {
+        None
+    } else {
+        let read = read.clone();
+        match node
+            .run_on(from, move |n: &Node| {
+                read(&mut n.shard.borrow_mut(), now_ms())
+            })
+            .await
+        {
+            None => return super::unavailable(),
+            Some(None) => return Frame::Integer(0),
+            Some(Some(commands)) => Some(commands),
+        }
+    };
+    let done = node
+        .run_on(to, move |n: &Node| {
+            let mut sh = n.shard.borrow_mut();
+            let position = sh.log_position();
+            let now = now_ms();
+            let reply = (|| {
+                sh.admit(Access::Grow, now)?;
+                let Some(commands) = rebuild.or_else(|| read(&mut sh, now)) else {
+                    return Ok(Frame::Integer(0));
+                };
+                if sh.keyspace.contains(dst_db, &dst, now) && !replace {
+                    return Ok(Frame::Integer(0));
+                }
+                let mut all = vec![vec![Bytes::from_static(b"DEL"), dst.clone()]];
+                all.extend(commands);
+                rebuild_as_one_record(&mut sh, dst_db, &all, now)
+                    .map_err(|e| Frame::error(format!("ERR {e}")))?;
+                Ok(Frame::Integer(1))
+            })()
+            .unwrap_or_else(|e: Frame| e);
+            (reply, sh.durable(position))
+        })
+        .await;
+    shown_when_safe(done).await
+}
+
+/// Runs `commands` (a key's rebuild: `DEL` and the commands that make its
+/// value) on `sh` through the ordinary handlers, logged as one record: a
+/// crash never leaves the key half built.
+fn rebuild_as_one_record(
+    sh: &mut crate::shard::Shard,
+    db: usize,
+    commands: &[Vec<Bytes>],
+    now: u64,
+) -> Result<(), String> {
+    sh.capture = Some(Vec::new());
+    let applied = commands
+        .iter()
+        .try_for_each(|argv| super::apply_logged(sh, db, argv, now));
+    let captured: Vec<Vec<Bytes>> = sh
+        .capture
+        .take()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(_, argv)| argv)
+        .collect();
+    sh.log_all(db, &captured);
+    applied
+}
+
 /// RENAME / RENAMENX src dst. When both keys live on one shard this is one
 /// step there; otherwise the value (with its TTL) moves from the source shard
 /// to the destination shard.

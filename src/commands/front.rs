@@ -53,6 +53,7 @@ pub enum FrontCmd {
     Msetnx,
     Rename,
     Renamenx,
+    Copy,
     Scan,
     Randomkey,
     // collections across shards
@@ -151,6 +152,7 @@ pub async fn execute(
         F::Msetnx => cross_keys::msetnx(node, db, args).await,
         F::Rename => cross_keys::rename(node, db, args, false).await,
         F::Renamenx => cross_keys::rename(node, db, args, true).await,
+        F::Copy => cross_keys::copy(node, db, args).await,
         F::Scan => cross_keys::scan(node, db, args).await,
         F::Randomkey => cross_keys::randomkey(node, db).await,
         F::Lmove | F::Rpoplpush => cross::lmove(node, db, args).await,

@@ -292,6 +292,7 @@ const ROUTES: &[(&str, Route)] = &[
     ("randomkey", Front(F::Randomkey)),
     ("rename", Front(F::Rename)),
     ("renamenx", Front(F::Renamenx)),
+    ("copy", Front(F::Copy)),
     // lists
     ("lpush", Key(lists::lpush)),
     ("rpush", Key(lists::rpush)),

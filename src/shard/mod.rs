@@ -326,7 +326,7 @@ impl Shard {
 
     /// Appends the effects of one write as one logical record (replay
     /// applies all or none), or to `capture` while a cross-shard step runs.
-    fn log_all(&mut self, db: usize, commands: &[Vec<Bytes>]) {
+    pub fn log_all(&mut self, db: usize, commands: &[Vec<Bytes>]) {
         if let Some(captured) = &mut self.capture {
             captured.extend(commands.iter().map(|argv| (db, argv.clone())));
         } else if let Some(aof) = &self.aof {
