@@ -129,18 +129,7 @@ fn dump_threads_on_hang() {
         let hung = info.to_string().contains("no complete reply");
         let pid = SERVER_PID.with(|p| p.get());
         if hung && pid != 0 {
-            let dump = std::process::Command::new("gdb")
-                .args([
-                    "-p",
-                    &pid.to_string(),
-                    "-batch",
-                    "-ex",
-                    "thread apply all bt",
-                ])
-                .output();
-            if let Ok(out) = dump {
-                eprintln!("server threads:\n{}", String::from_utf8_lossy(&out.stdout));
-            }
+            eprintln!("server threads:\n{}", common::thread_dump(pid));
         }
     }));
 }
@@ -894,10 +883,14 @@ fn run_seed(seed: u64, totals: &mut Totals) -> Result<(), String> {
         let restarted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             server.start_again();
         }));
-        if restarted.is_err() {
+        if let Err(p) = restarted {
+            // The panic says why (a hung start carries its threads' stacks).
+            let why = p
+                .downcast_ref::<String>()
+                .map(|s| tail(s, 400))
+                .unwrap_or_default();
             return Err(format!(
-                "[{what}] cycle {cycle}: the server did not come back after the power cut ({cut:?}); its log:\n{}",
-                tail(&server.log_text(), 30)
+                "[{what}] cycle {cycle}: the server did not come back after the power cut ({cut:?}): {why}"
             ));
         }
         let mut raw = server.raw();

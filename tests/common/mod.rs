@@ -227,8 +227,14 @@ impl Server {
     /// panics with its log if it does not come up.
     pub fn start_again(&mut self) {
         self.respawn();
-        if !matches!(self.wait_ready(START_TIMEOUT), Start::Ready) {
-            panic!("the server did not restart; its log:\n{}", self.log_text());
+        match self.wait_ready(START_TIMEOUT) {
+            Start::Ready => {}
+            Start::Hung => panic!(
+                "the server did not restart (hung); its log:\n{}\nits threads:\n{}",
+                self.log_text(),
+                thread_dump(self.pid())
+            ),
+            Start::Exited => panic!("the server did not restart; its log:\n{}", self.log_text()),
         }
     }
 
@@ -650,6 +656,22 @@ pub fn tool(name: &str) -> PathBuf {
     found.unwrap_or_else(|| {
         panic!("`{name}` is not on PATH: install redis-tools (apt-get install redis-tools) to run this test")
     })
+}
+
+/// Every thread's stack of process `pid` (a server that hangs), from gdb;
+/// a note instead when gdb is missing.
+pub fn thread_dump(pid: u32) -> String {
+    Command::new("gdb")
+        .args([
+            "-p",
+            &pid.to_string(),
+            "-batch",
+            "-ex",
+            "thread apply all bt",
+        ])
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
+        .unwrap_or_else(|e| format!("(no thread dump: gdb: {e})"))
 }
 
 /// The Python that has redis-py, from the virtualenv `tests/run.sh` makes
