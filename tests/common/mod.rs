@@ -660,8 +660,24 @@ pub fn tool(name: &str) -> PathBuf {
 
 /// Every thread's stack of process `pid` (a server that hangs), from gdb;
 /// a note instead when gdb is missing.
+/// Each thread's kernel stack comes first (`/proc/<pid>/task/*/stack`, as
+/// root): a thread waiting in the kernel (an fdatasync stuck behind the
+/// filesystem's journal, say) shows there, not in gdb.
 pub fn thread_dump(pid: u32) -> String {
-    Command::new("gdb")
+    let mut out = String::new();
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten();
+    for task in tasks.flatten() {
+        let read = |f: &str| std::fs::read_to_string(task.path().join(f)).unwrap_or_default();
+        out += &format!(
+            "task {:?} {}:\n{}",
+            task.file_name(),
+            read("comm").trim(),
+            read("stack")
+        );
+    }
+    let gdb = Command::new("gdb")
         .args([
             "-p",
             &pid.to_string(),
@@ -670,8 +686,9 @@ pub fn thread_dump(pid: u32) -> String {
             "thread apply all bt",
         ])
         .output()
-        .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
-        .unwrap_or_else(|e| format!("(no thread dump: gdb: {e})"))
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_else(|e| format!("(no user-space stacks: gdb: {e})"));
+    out + &gdb
 }
 
 /// The Python that has redis-py, from the virtualenv `tests/run.sh` makes
