@@ -259,6 +259,7 @@ pub async fn run(node: &Node, session: &mut Session, requests: Vec<Request>, out
             Some(cmd) if !cmd.arity_ok(args.len()) => Err((wrong_arity(cmd.name), Some(cmd))),
             // NOAUTH / NOPERM come after the arity, then -LOADING, as in Redis.
             Some(cmd) => super::acl::check(node, session, cmd, &args)
+                .and_then(|()| super::pubsub::allowed_in_context(session, cmd, &args))
                 .and_then(|()| {
                     if crate::process::loading::in_progress() && !cmd.ok_loading {
                         Err(Frame::error(
@@ -341,11 +342,18 @@ pub async fn run(node: &Node, session: &mut Session, requests: Vec<Request>, out
         let (reply, args) = match cmd.route {
             Route::Front(handler) => {
                 // PING and ECHO see no data: no need to wait for what came before.
-                if !matches!(handler, FrontCmd::Ping | FrontCmd::Echo) {
+                let flushed = !matches!(handler, FrontCmd::Ping | FrontCmd::Echo);
+                if flushed {
                     batch.flush(out).await;
+                    // Pub/sub messages that came meanwhile, in order.
+                    session.pubsub.drain_into(out);
                 }
                 let started = Instant::now();
                 let frame = front::execute(node, session, cmd, handler, &args).await;
+                if flushed {
+                    // SUBSCRIBE's confirmations, PUBLISH's own messages.
+                    session.pubsub.drain_into(out);
+                }
                 // A blocked client's wait is not the command's run time (as
                 // in Redis): a blocking command counts no time.
                 if !cmd.spec.flags.iter().any(|f| f == "blocking") {

@@ -157,7 +157,18 @@ pub struct OutputLimit {
     pub hard_bytes: usize,
     pub soft_bytes: usize,
     pub soft_seconds: u64,
+    /// The `pubsub` class's limits: a subscribed client's unwritten
+    /// messages (docs/pubsub.md).
+    pub pubsub: ClassLimit,
     pub other_classes: String,
+}
+
+/// One class's `client-output-buffer-limit` (0 = no such limit).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClassLimit {
+    pub hard_bytes: usize,
+    pub soft_bytes: usize,
+    pub soft_seconds: u64,
 }
 
 /// When a shard's log is synced (`appendfsync`).
@@ -325,6 +336,12 @@ impl Default for Config {
                 hard_bytes: 0,
                 soft_bytes: 64 << 20,
                 soft_seconds: 60,
+                // Redis's default for the pubsub class: 32mb 8mb 60.
+                pubsub: ClassLimit {
+                    hard_bytes: 32 << 20,
+                    soft_bytes: 8 << 20,
+                    soft_seconds: 60,
+                },
                 other_classes: "slave 268435456 67108864 60 pubsub 33554432 8388608 60".into(),
             },
         }

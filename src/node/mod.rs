@@ -6,6 +6,7 @@
 pub mod checkpoint;
 mod clients;
 mod pacer;
+pub mod pubsub;
 pub mod saves;
 pub mod shutdown;
 
@@ -74,6 +75,8 @@ pub struct Node {
     /// Figures of the commands this core's clients sent (INFO commandstats).
     pub commands: RefCell<CommandStats>,
     pub slowlog: RefCell<SlowLog>,
+    /// Pub/sub: this core's subscribers and every core's (`pubsub`).
+    pub pubsub: RefCell<pubsub::PubSub>,
     /// The core's task queues, once the runtime made them.
     pub task_queues: OnceCell<TaskQueues>,
     pub started_ms: u64,
@@ -109,6 +112,7 @@ impl Node {
             },
             commands: RefCell::default(),
             slowlog: RefCell::default(),
+            pubsub: RefCell::default(),
             task_queues: OnceCell::new(),
             started_ms: crate::util::now_ms(),
             persist,
