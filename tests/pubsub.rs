@@ -433,3 +433,192 @@ for proto in (2, 3):
     let out = run_python(&s, script, Duration::from_secs(90));
     assert_eq!(out, "resp2 ok\nresp3 ok\n");
 }
+
+/// Commands and the keyspace events Redis 7.0 raises for them (every event
+/// class, `KEA`), compared with redis-server's own when it is installed.
+const EVENT_COMMANDS: &str = "SET s 1
+SET s 2 EX 100
+SETNX s 3
+SETNX s2 3
+SETEX s3 10 v
+PSETEX s4 10000 v
+GETSET s 5
+MSET m1 1 m2 2
+INCR n
+INCRBY n 5
+DECRBY n 2
+INCRBYFLOAT f 1.5
+APPEND s x
+SETRANGE s 1 yy
+GETDEL s2
+GETEX s3 EX 100
+GETEX s3 PERSIST
+SETBIT b 1 1
+PFADD h1 a b
+DEL m1 m2 nosuch
+EXPIRE n 100
+PERSIST n
+EXPIRE n 0
+LPUSH l a b c
+RPUSHX l f
+LPOP l
+RPOP l
+LSET l 0 z
+LINSERT l BEFORE z y
+LREM l 1 y
+LTRIM l 0 1
+RPOP l 5
+HSET h f v g w
+HSETNX h x y
+HINCRBY h n 1
+HINCRBYFLOAT h fl 1.5
+HDEL h f
+HDEL h g x n fl
+SADD st a b c
+SREM st a
+SPOP st
+SPOP st 5
+ZADD z 1 a 2 b 3 c 4 d
+ZINCRBY z 1 a
+ZREM z a
+ZREMRANGEBYSCORE z 0 2
+ZPOPMIN z
+ZPOPMAX z
+ZADD z 0 a 0 b
+ZREMRANGEBYLEX z - +
+SET exp v PX 100";
+
+const EVENTS_SCRIPT: &str = r#"
+import sys, time, redis
+port = int(sys.argv[1])
+r = redis.Redis(port=port, decode_responses=True)
+r.flushall()
+r.config_set("notify-keyspace-events", "KEA")
+p = r.pubsub()
+p.psubscribe("__keyevent@*__:*")
+p.psubscribe("__keyspace@0__:s")
+p.get_message(timeout=1)
+p.get_message(timeout=1)
+def events(wait):
+    evs = []
+    while True:
+        m = p.get_message(timeout=wait)
+        if m is None:
+            return evs
+        if m["type"] == "pmessage":
+            evs.append(m["channel"] + " " + m["data"])
+for line in COMMANDS.strip().split("\n"):
+    try:
+        r.execute_command(*line.split())
+    except redis.ResponseError:
+        pass
+    print(line, "=>", ", ".join(events(0.05)))
+# The key set with PX 100 expires: active expiry raises `expired`.
+print("after 1s =>", ", ".join(events(1.0)))
+"#;
+
+#[test]
+fn keyspace_events_are_the_ones_redis_raises() {
+    let script =
+        EVENTS_SCRIPT.replace("COMMANDS.strip()", &format!("{:?}.strip()", EVENT_COMMANDS));
+    let s = Server::with(2, &[]);
+    let ours = run_python(&s, &script, Duration::from_secs(60));
+    if let Some(redis) = Server::redis_oracle() {
+        let theirs = run_python(&redis, &script, Duration::from_secs(60));
+        assert_eq!(
+            ours, theirs,
+            "ringcache (left) and redis-server (right) differ"
+        );
+    }
+    // The expectations hold with or without the oracle.
+    for expected in [
+        "SET s 2 EX 100 => __keyspace@0__:s set, __keyevent@0__:set s, __keyspace@0__:s expire, __keyevent@0__:expire s",
+        "RPOP l 5 => __keyevent@0__:rpop l, __keyevent@0__:del l",
+        "HDEL h g x n fl => __keyevent@0__:hdel h, __keyevent@0__:del h",
+        "ZINCRBY z 1 a => __keyevent@0__:zincr z",
+        "after 1s => __keyevent@0__:expired exp",
+    ] {
+        assert!(ours.contains(expected), "missing {expected:?} in:\n{ours}");
+    }
+}
+
+#[test]
+fn notify_keyspace_events_setting_as_redis_normalizes_it() {
+    let s = Server::with(2, &[]);
+    let mut con = s.con();
+    for (set, get) in [
+        ("KEA", "AKE"),
+        ("gK$Elsmnhzxetd", "AKEm"),
+        ("Elg", "glE"),
+        ("", ""),
+    ] {
+        let _: () = q(&mut con, &["CONFIG", "SET", "notify-keyspace-events", set]);
+        let got: Vec<String> = q(&mut con, &["CONFIG", "GET", "notify-keyspace-events"]);
+        assert_eq!(got[1], get, "after setting {set:?}");
+    }
+    assert_eq!(
+        common::q_err(&mut con, &["CONFIG", "SET", "notify-keyspace-events", "Kq"]),
+        "ERR CONFIG SET failed (possibly related to argument 'notify-keyspace-events') - Invalid event class character. Use 'Ag$lshzxeKEtmdn'."
+    );
+    // Off (the default) publishes nothing; `K` alone (no class) neither.
+    let mut sub = raw_on(&s, 1);
+    sub.cmd(&["PSUBSCRIBE", "__key*"]);
+    sub.stream
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let _: () = q(&mut con, &["CONFIG", "SET", "notify-keyspace-events", "K"]);
+    for key in common::keys_on("k", 0, 2, 3)
+        .iter()
+        .chain(&common::keys_on("k", 1, 2, 3))
+    {
+        let _: () = q(&mut con, &["SET", key, "v"]);
+    }
+    let mut chunk = [0u8; 256];
+    use std::io::Read;
+    assert!(
+        sub.stream.read(&mut chunk).is_err(),
+        "an event was published"
+    );
+    // Started with the setting (a profile key), and through a connection
+    // on the other core than the key's shard.
+    let s = Server::with(2, &["--set", "notify-keyspace-events=Eg"]);
+    let mut sub = raw_on(&s, 0);
+    sub.cmd(&["SUBSCRIBE", "__keyevent@0__:expire"]);
+    let key = &common::keys_on("t", 1, 2, 1)[0];
+    let mut con = con_on(&s, 1);
+    let _: () = q(&mut con, &["SET", key, "v", "EX", "100"]);
+    assert_eq!(
+        read_message(&mut sub),
+        (
+            "message".into(),
+            "__keyevent@0__:expire".into(),
+            key.clone()
+        )
+    );
+}
+
+#[test]
+fn evicted_keys_raise_evicted_events() {
+    let s = Server::with(
+        2,
+        &["--maxmemory", "4mb", "--maxmemory-policy", "allkeys-random"],
+    );
+    let mut sub = raw_on(&s, 0);
+    let mut con = s.con();
+    let _: () = q(&mut con, &["CONFIG", "SET", "notify-keyspace-events", "Ee"]);
+    sub.cmd(&["SUBSCRIBE", "__keyevent@0__:evicted"]);
+    let value = "v".repeat(10_000);
+    for i in 0..2000 {
+        let _: () = q(&mut con, &["SET", &format!("key:{i}"), &value]);
+    }
+    let evicted: u64 = common::info_field(&mut con, "stats", "evicted_keys")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(evicted > 100, "only {evicted} keys evicted");
+    for _ in 0..evicted {
+        let (_, channel, key) = read_message(&mut sub);
+        assert_eq!(channel, "__keyevent@0__:evicted");
+        assert!(key.starts_with("key:"), "{key}");
+    }
+}

@@ -8,6 +8,7 @@
 //!   writes a profile tuned from the figures.
 
 pub mod calibrate;
+pub mod events;
 mod params;
 pub mod profile;
 
@@ -147,6 +148,9 @@ pub struct Config {
     /// Pending-output limits of a normal client, and the other classes'
     /// (`replica`, `pubsub`) as given, kept for CONFIG GET only.
     pub output_limit: OutputLimit,
+    /// `notify-keyspace-events`: which keyspace events are published
+    /// (`events::*` bits; 0, the default, costs nothing).
+    pub notify_keyspace_events: u32,
 }
 
 /// `client-output-buffer-limit` for normal clients: disconnect when the
@@ -344,6 +348,7 @@ impl Default for Config {
                 },
                 other_classes: "slave 268435456 67108864 60 pubsub 33554432 8388608 60".into(),
             },
+            notify_keyspace_events: 0,
         }
     }
 }

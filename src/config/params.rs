@@ -389,6 +389,15 @@ pub const PARAMS: &[Param] = &[
         load: None,
     },
     Param {
+        name: "notify-keyspace-events",
+        get: |c| super::events::format(c.notify_keyspace_events),
+        set: Some(|c, v| {
+            c.notify_keyspace_events = super::events::parse(v)?;
+            Ok(())
+        }),
+        load: None,
+    },
+    Param {
         name: "maxmemory-samples",
         get: |c| c.maxmemory_samples.to_string(),
         set: Some(|c, v| {

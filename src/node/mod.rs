@@ -100,6 +100,7 @@ impl Node {
         crate::stats::latency::set_threshold(config.latency_monitor_threshold);
         let mut shard = Shard::new(id, shards, config.databases);
         shard.configure_memory(&config);
+        shard.set_notify(config.notify_keyspace_events);
         let node = Rc::new(Node {
             id,
             shard_count: shards,
@@ -120,6 +121,7 @@ impl Node {
             me: OnceCell::new(),
         });
         let _ = node.me.set(Rc::downgrade(&node));
+        pubsub::install_event_sink(&node);
         node
     }
 
@@ -146,6 +148,7 @@ impl Node {
             aof.borrow_mut().set_policy(next.appendfsync);
         }
         shard.configure_memory(&next);
+        shard.set_notify(next.notify_keyspace_events);
         drop(shard);
         crate::stats::latency::set_threshold(next.latency_monitor_threshold);
         *self.config.borrow_mut() = next;

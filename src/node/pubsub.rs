@@ -19,8 +19,9 @@
 //! (its pending messages dropped) without slowing anyone else.
 
 use super::{ClientInfo, Node};
-use crate::config::ClassLimit;
+use crate::config::{events, ClassLimit};
 use crate::protocol::{Frame, Proto};
+use crate::shard::KeyEvent;
 use bytes::Bytes;
 use hashbrown::{HashMap, HashSet};
 use std::cell::{Cell, RefCell};
@@ -537,6 +538,37 @@ pub fn local_counts(node: &Node, kind: Kind, names: &[Bytes]) -> Vec<usize> {
         .iter()
         .map(|n| ps.local[kind.index()].get(n).map_or(0, Vec::len))
         .collect()
+}
+
+/// Makes this core's shard publish its keyspace events here.
+pub fn install_event_sink(node: &Rc<Node>) {
+    let me = Rc::downgrade(node);
+    let sink: crate::shard::EventSink = Rc::new(move |event: &KeyEvent| {
+        if let Some(node) = me.upgrade() {
+            publish_key_event(&node, event);
+        }
+    });
+    node.shard.borrow_mut().event_sink = Some(sink);
+}
+
+/// Publishes one keyspace event as `notify-keyspace-events` says: the
+/// event on `__keyspace@<db>__:<key>`, the key on
+/// `__keyevent@<db>__:<event>`.
+fn publish_key_event(node: &Node, event: &KeyEvent) {
+    let flags = node.config.borrow().notify_keyspace_events;
+    if flags & events::KEYSPACE != 0 {
+        let mut channel = format!("__keyspace@{}__:", event.db).into_bytes();
+        channel.extend_from_slice(&event.key);
+        publish_detached(
+            node,
+            channel.into(),
+            Bytes::from_static(event.event.as_bytes()),
+        );
+    }
+    if flags & events::KEYEVENT != 0 {
+        let channel = format!("__keyevent@{}__:{}", event.db, event.event);
+        publish_detached(node, channel.into(), event.key.clone());
+    }
 }
 
 impl Node {
