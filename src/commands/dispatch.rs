@@ -39,6 +39,8 @@ enum Reply {
         merge: Merge,
         positions: Vec<Vec<usize>>,
     },
+    /// Already under way (PUBLISH): awaited in turn.
+    Later(std::pin::Pin<Box<dyn std::future::Future<Output = Frame>>>),
 }
 
 /// A command's reply as a shard returns it.
@@ -146,6 +148,7 @@ impl<'a> Batch<'a> {
                     let d = take((shard, i));
                     (d.frame, d.nanos, d.slow_args)
                 }
+                Reply::Later(reply) => (reply.await, p.nanos, p.args),
                 Reply::Parts {
                     parts,
                     merge,
@@ -340,6 +343,19 @@ pub async fn run(node: &Node, session: &mut Session, requests: Vec<Request>, out
         // The arguments stay here unless they went to a shard whole.
         let mut nanos = 0;
         let (reply, args) = match cmd.route {
+            Route::Front(FrontCmd::Publish | FrontCmd::Spublish) => {
+                // Earlier writes of the batch land before the message
+                // leaves; earlier messages are not waited for.
+                if batch.per_shard.iter().any(|q| !q.is_empty()) {
+                    batch.flush(out).await;
+                }
+                let reply = super::pubsub::publish_now(node, cmd, &args);
+                if batch.replies.is_empty() {
+                    // The client's own copy comes before the reply, as in Redis.
+                    session.pubsub.drain_into(out);
+                }
+                (Reply::Later(Box::pin(reply)), Some(args))
+            }
             Route::Front(handler) => {
                 // PING and ECHO see no data: no need to wait for what came before.
                 let flushed = !matches!(handler, FrontCmd::Ping | FrontCmd::Echo);

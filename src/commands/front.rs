@@ -200,8 +200,8 @@ pub async fn execute(
         F::Unsubscribe => pubsub::unsubscribe(node, session, Kind::Channel, args),
         F::Punsubscribe => pubsub::unsubscribe(node, session, Kind::Pattern, args),
         F::Sunsubscribe => pubsub::unsubscribe(node, session, Kind::Shard, args),
-        F::Publish => pubsub::publish(node, Kind::Channel, args).await,
-        F::Spublish => pubsub::publish(node, Kind::Shard, args).await,
+        // `dispatch` runs these without waiting (`publish_now`); not reached.
+        F::Publish | F::Spublish => pubsub::publish(node, cmd, args).await,
         F::Pubsub => pubsub::pubsub_cmd(node, cmd, args).await,
     }
 }

@@ -53,9 +53,26 @@ pub(super) fn unsubscribe(node: &Node, session: &mut Session, kind: Kind, args: 
 }
 
 /// PUBLISH / SPUBLISH channel message
-pub(super) async fn publish(node: &Node, kind: Kind, args: &[Bytes]) -> Frame {
-    let n = pubsub::publish(node, kind, args[1].clone(), args[2].clone()).await;
-    Frame::Integer(n as i64)
+pub(super) async fn publish(node: &Node, cmd: &Command, args: &[Bytes]) -> Frame {
+    publish_now(node, cmd, args).await
+}
+
+/// PUBLISH / SPUBLISH, sent now; the reply (the receivers count) comes
+/// later. The dispatcher runs a batch's publishes this way, so a pipelined
+/// publisher does not wait for one message to reach the other cores before
+/// it sends the next.
+pub(super) fn publish_now(
+    node: &Node,
+    cmd: &Command,
+    args: &[Bytes],
+) -> impl std::future::Future<Output = Frame> + 'static {
+    let kind = if cmd.name == "spublish" {
+        Kind::Shard
+    } else {
+        Kind::Channel
+    };
+    let count = pubsub::publish(node, kind, args[1].clone(), args[2].clone());
+    async move { Frame::Integer(count.await as i64) }
 }
 
 /// PUBSUB CHANNELS|NUMSUB|NUMPAT|SHARDCHANNELS|SHARDNUMSUB|HELP

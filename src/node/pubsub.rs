@@ -490,24 +490,36 @@ fn remote_targets(node: &Node, kind: Kind, channel: &Bytes) -> Cores {
     cores
 }
 
-/// PUBLISH / SPUBLISH: delivers everywhere and counts the receivers.
-pub async fn publish(node: &Node, kind: Kind, channel: Bytes, message: Bytes) -> usize {
+/// PUBLISH / SPUBLISH: delivers here and sends the message to the other
+/// cores that may have receivers, at once (so that messages leave in the
+/// order they were published); the future counts the receivers.
+pub fn publish(
+    node: &Node,
+    kind: Kind,
+    channel: Bytes,
+    message: Bytes,
+) -> impl std::future::Future<Output = usize> + 'static {
     let targets = remote_targets(node, kind, &channel);
-    let mut receivers = deliver(node, kind, &channel, &message);
-    if !targets.is_empty() {
-        let sends = targets.into_iter().map(|c| {
+    let here = deliver(node, kind, &channel, &message);
+    let counts: Vec<_> = targets
+        .into_iter()
+        .map(|c| {
+            let (tx, rx) = futures_channel::oneshot::channel();
             let (channel, message) = (channel.clone(), message.clone());
-            node.run_on(c as usize, move |n: &Node| {
-                deliver(n, kind, &channel, &message)
-            })
-        });
-        receivers += super::join_all(sends)
+            node.post(c as usize, move |n: &Node| {
+                let _ = tx.send(deliver(n, kind, &channel, &message));
+            });
+            rx
+        })
+        .collect();
+    async move {
+        let there: usize = super::join_all(counts)
             .await
             .into_iter()
-            .flatten()
-            .sum::<usize>();
+            .map(|r| r.unwrap_or(0))
+            .sum();
+        here + there
     }
-    receivers
 }
 
 /// Publishes without waiting for the count (keyspace events from a shard).
