@@ -278,8 +278,8 @@ fn run_case(server: &Server, n: usize, pace: u64) -> (Outcome, Vec<usize>) {
             lines += reply[..got].iter().filter(|&&b| b == b'\n').count();
         }
         sent += depth as u64;
-        if pace > 0 {
-            let due = started + Duration::from_nanos(sent * 1_000_000_000 / pace);
+        if let Some(ns) = (sent * 1_000_000_000).checked_div(pace) {
+            let due = started + Duration::from_nanos(ns);
             if let Some(wait) = due.checked_duration_since(Instant::now()) {
                 thread::sleep(wait);
             }
