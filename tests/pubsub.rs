@@ -622,3 +622,42 @@ fn evicted_keys_raise_evicted_events() {
         assert!(key.starts_with("key:"), "{key}");
     }
 }
+
+/// A pipelined write followed by a PUBLISH: the write's keyspace event
+/// reaches a subscriber of both before the message does (the publish waits
+/// for the batch's earlier commands, on every shard, before it leaves).
+#[test]
+fn a_message_never_overtakes_the_write_before_it() {
+    let s = Server::with(2, &["--set", "notify-keyspace-events=E$"]);
+    let mut sub = raw_on(&s, 1);
+    sub.cmd(&["SUBSCRIBE", "__keyevent@0__:set"]);
+    sub.cmd(&["SUBSCRIBE", "done"]);
+    let keys = [common::keys_on("w", 0, 2, 1), common::keys_on("w", 1, 2, 1)].concat();
+    let mut publisher = raw_on(&s, 0);
+    const N: usize = 300;
+    let mut batch = Vec::new();
+    for i in 0..N {
+        let key = &keys[i % 2];
+        batch.extend(encode(&["SET", key, &i.to_string()]));
+        batch.extend(encode(&["PUBLISH", "done", &format!("{key} {i}")]));
+    }
+    publisher.send(&batch);
+    for i in 0..N {
+        let key = &keys[i % 2];
+        let (_, channel, payload) = read_message(&mut sub);
+        assert_eq!(
+            (channel.as_str(), payload.as_str()),
+            ("__keyevent@0__:set", key.as_str()),
+            "write {i}"
+        );
+        let (_, channel, payload) = read_message(&mut sub);
+        assert_eq!(
+            (channel.as_str(), payload),
+            ("done", format!("{key} {i}")),
+            "message {i}"
+        );
+    }
+    for _ in 0..2 * N {
+        publisher.read_reply();
+    }
+}
