@@ -322,6 +322,10 @@ fn subscriptions_go_when_their_clients_do() {
         common::info_field(&mut admin, "stats", "pubsub_channels").as_deref(),
         Some("2")
     );
+    assert_eq!(
+        common::info_field(&mut admin, "stats", "pubsubshard_channels").as_deref(),
+        Some("1")
+    );
     drop(clients);
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
@@ -343,7 +347,7 @@ fn subscriptions_go_when_their_clients_do() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    for field in ["pubsub_channels", "pubsub_patterns"] {
+    for field in ["pubsub_channels", "pubsub_patterns", "pubsubshard_channels"] {
         assert_eq!(
             common::info_field(&mut admin, "stats", field).as_deref(),
             Some("0"),
@@ -486,6 +490,10 @@ ZPOPMIN z
 ZPOPMAX z
 ZADD z 0 a 0 b
 ZREMRANGEBYLEX z - +
+RPUSH a1 x y
+LMOVE a1 b1 LEFT RIGHT
+LMOVE b1 b1 LEFT LEFT
+LMOVE a1 b1 RIGHT LEFT
 SET exp v PX 100";
 
 const EVENTS_SCRIPT: &str = r#"

@@ -448,6 +448,7 @@ pub fn lmove(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     if let Err(e) = list_mut(ctx, dst) {
         return e;
     }
+    let events_before = ctx.events.len();
     let value = match pop_values(ctx, src, from_left, 1) {
         Ok(Some(mut v)) => match v.pop() {
             Some(x) => x,
@@ -458,6 +459,23 @@ pub fn lmove(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     };
     if let Err(e) = push_values(ctx, dst, std::slice::from_ref(&value), to_left, false) {
         return e;
+    }
+    // Redis raises the push before the pop (and the source's `del`); a list
+    // moved onto itself was never deleted there.
+    if ctx.events.len() > events_before + 1 {
+        if let Some(push) = ctx.events.pop() {
+            ctx.events.insert(events_before, push);
+        }
+        if src == dst {
+            let mut i = events_before;
+            while i < ctx.events.len() {
+                if ctx.events[i].event == "del" {
+                    ctx.events.remove(i);
+                } else {
+                    i += 1;
+                }
+            }
+        }
     }
     // LMOVE runs on the front end, not through a shard's table: its log
     // records are the pop and the push it made.

@@ -234,10 +234,11 @@ pub struct PubSub {
 }
 
 impl PubSub {
-    /// Distinct channels and patterns subscribed on any core (INFO's
-    /// `pubsub_channels`, `pubsub_patterns`), from this core's view.
-    pub fn counts(&self) -> (usize, usize) {
-        (self.view[0].len(), self.view[1].len())
+    /// Distinct channels, patterns and shard channels subscribed on any
+    /// core (INFO's `pubsub_channels`, `pubsub_patterns`,
+    /// `pubsubshard_channels`), from this core's view.
+    pub fn counts(&self) -> [usize; 3] {
+        [self.view[0].len(), self.view[1].len(), self.view[2].len()]
     }
 
     fn view_add(&mut self, kind: Kind, name: &Bytes, core: u32) {
