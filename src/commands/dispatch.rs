@@ -82,6 +82,8 @@ impl<'a> Batch<'a> {
         if self.replies.is_empty() {
             return;
         }
+        // Pub/sub messages of the batch so far leave before anything after them.
+        crate::node::pubsub::send_pending(self.node);
         let jobs = self
             .per_shard
             .iter_mut()

@@ -231,6 +231,17 @@ pub struct PubSub {
     /// Announcements of a first subscriber that not every core has
     /// acknowledged yet: a second subscriber waits for one of its own.
     pending_adds: HashMap<(Kind, Bytes), usize>,
+    /// Messages for each other core not sent yet: a batch's publishes
+    /// travel to a core as one job (`send_pending`).
+    outgoing: Vec<Vec<Outgoing>>,
+}
+
+/// A message on its way to another core, and where its count goes.
+struct Outgoing {
+    kind: Kind,
+    channel: Bytes,
+    message: Bytes,
+    count: futures_channel::oneshot::Sender<usize>,
 }
 
 impl PubSub {
@@ -491,9 +502,11 @@ fn remote_targets(node: &Node, kind: Kind, channel: &Bytes) -> Cores {
     cores
 }
 
-/// PUBLISH / SPUBLISH: delivers here and sends the message to the other
-/// cores that may have receivers, at once (so that messages leave in the
-/// order they were published); the future counts the receivers.
+/// PUBLISH / SPUBLISH: delivers here and queues the message for the other
+/// cores that may have receivers; the future counts the receivers. What is
+/// queued leaves, one job per core, at the next `send_pending` (the
+/// dispatcher calls it before it runs anything else, so messages leave in
+/// the order they were published), or when a count is awaited.
 pub fn publish(
     node: &Node,
     kind: Kind,
@@ -502,24 +515,52 @@ pub fn publish(
 ) -> impl std::future::Future<Output = usize> + 'static {
     let targets = remote_targets(node, kind, &channel);
     let here = deliver(node, kind, &channel, &message);
-    let counts: Vec<_> = targets
-        .into_iter()
-        .map(|c| {
-            let (tx, rx) = futures_channel::oneshot::channel();
-            let (channel, message) = (channel.clone(), message.clone());
-            node.post(c as usize, move |n: &Node| {
-                let _ = tx.send(deliver(n, kind, &channel, &message));
+    let mut counts = Vec::with_capacity(targets.len());
+    if !targets.is_empty() {
+        let mut ps = node.pubsub.borrow_mut();
+        if ps.outgoing.len() < node.shard_count {
+            ps.outgoing.resize_with(node.shard_count, Vec::new);
+        }
+        for c in targets {
+            let (count, rx) = futures_channel::oneshot::channel();
+            ps.outgoing[c as usize].push(Outgoing {
+                kind,
+                channel: channel.clone(),
+                message: message.clone(),
+                count,
             });
-            rx
-        })
-        .collect();
+            counts.push(rx);
+        }
+    }
+    let node = node.rc();
     async move {
+        send_pending(&node);
         let there: usize = super::join_all(counts)
             .await
             .into_iter()
             .map(|r| r.unwrap_or(0))
             .sum();
         here + there
+    }
+}
+
+/// Sends the queued messages, one job per core.
+pub fn send_pending(node: &Node) {
+    let batches: Vec<(usize, Vec<Outgoing>)> = {
+        let mut ps = node.pubsub.borrow_mut();
+        ps.outgoing
+            .iter_mut()
+            .enumerate()
+            .filter(|(_, q)| !q.is_empty())
+            .map(|(c, q)| (c, std::mem::take(q)))
+            .collect()
+    };
+    for (c, batch) in batches {
+        node.post(c, move |n: &Node| {
+            for o in batch {
+                let _ = o.count.send(deliver(n, o.kind, &o.channel, &o.message));
+            }
+        });
     }
 }
 
