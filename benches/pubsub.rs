@@ -221,7 +221,7 @@ fn read_subscribers(
 
 /// One case: `n` subscribers; `pace`: messages per second (0: as fast as
 /// the publisher's pipeline goes).
-fn run_case(server: &Server, n: usize, pace: u64) -> (Outcome, Vec<usize>) {
+fn run_case(server: &Server, n: usize, pace: u64) -> (Outcome, (Vec<usize>, Option<usize>)) {
     let mut per_core = vec![0usize; server.shards];
     let mut subs = Vec::with_capacity(n);
     let subscribe = encode(&[b"SUBSCRIBE", CHANNEL.as_bytes()]);
@@ -255,6 +255,22 @@ fn run_case(server: &Server, n: usize, pace: u64) -> (Outcome, Vec<usize>) {
     let delivered = Arc::new(AtomicU64::new(0));
     let readers = read_subscribers(subs, epoch, stop.clone(), delivered.clone());
     let mut publisher = connect(server.port);
+    let publisher_core = if server.shards > 1 {
+        publisher.write_all(&encode(&[b"CLIENT", b"ID"])).unwrap();
+        let mut line = Vec::new();
+        let mut byte = [0u8; 1];
+        while !line.ends_with(b"\r\n") {
+            publisher.read_exact(&mut byte).unwrap();
+            line.push(byte[0]);
+        }
+        let id: usize = std::str::from_utf8(&line[1..line.len() - 2])
+            .unwrap()
+            .parse()
+            .unwrap();
+        Some((id - 1) % server.shards)
+    } else {
+        None
+    };
     let started = Instant::now();
     let mut sent = 0u64;
     let mut reply = vec![0u8; 64 * 1024];
@@ -312,7 +328,7 @@ fn run_case(server: &Server, n: usize, pace: u64) -> (Outcome, Vec<usize>) {
             p50_us: hist.value_at_quantile(0.50) as f64 / 1000.0,
             p99_us: hist.value_at_quantile(0.99) as f64 / 1000.0,
         },
-        per_core,
+        (per_core, publisher_core),
     )
 }
 
@@ -333,7 +349,7 @@ fn main() {
     ];
     println!("pub/sub benchmark: one channel, one publisher, RESP2; {PHASE:?} per phase");
     println!(
-        "{:<10} {:>5} {:>14} {:>10} {:>10} {:>12}   split over cores",
+        "{:<10} {:>5} {:>14} {:>10} {:>10} {:>12}   cores",
         "server", "subs", "delivered/s", "p50 us", "p99 us", "paced p99 us"
     );
     let mut rows = Vec::new();
@@ -344,8 +360,8 @@ fn main() {
             let (paced, _) = run_case(server, n, pace);
             let rate = fast.delivered as f64 / fast.seconds;
             println!(
-                "{:<10} {:>5} {:>14.0} {:>10.0} {:>10.0} {:>12.0}   {:?}",
-                server.name, n, rate, fast.p50_us, fast.p99_us, paced.p99_us, split
+                "{:<10} {:>5} {:>14.0} {:>10.0} {:>10.0} {:>12.0}   subscribers {:?}, publisher on {:?}",
+                server.name, n, rate, fast.p50_us, fast.p99_us, paced.p99_us, split.0, split.1
             );
             rows.push((server.name, n, rate, paced.p99_us));
         }
