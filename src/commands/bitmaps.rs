@@ -15,6 +15,7 @@ use super::cross::{run_shard_cmd_as, shard_of};
 use super::strings::MAX_STRING_BYTES;
 use super::unavailable;
 use super::{arg_is, int_arg, syntax_error, wrong_type};
+use crate::config::events as ev;
 use crate::keyspace::{Fresh, Value};
 use crate::node::{join_all, Node};
 use crate::protocol::Frame;
@@ -140,6 +141,7 @@ pub fn setbit(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
             if grew || (old == 1) != on {
                 ctx.changed();
             }
+            ctx.notify(ev::STRING, "setbit", &args[1]);
             Frame::Integer(old as i64)
         }
         Err(e) => e,
@@ -360,11 +362,13 @@ fn bitop_store(ctx: &mut Ctx, dst: &Bytes, result: Bytes) -> Frame {
     if result.is_empty() {
         if ctx.ks.remove(ctx.db, dst).is_some() {
             ctx.effect(vec![Bytes::from_static(b"DEL"), dst.clone()]);
+            ctx.notify(ev::GENERIC, "del", dst);
         }
     } else {
         ctx.ks.remove(ctx.db, dst);
         ctx.ks.insert(ctx.db, dst, Value::Str(result.clone()), None);
         ctx.effect(vec![Bytes::from_static(b"SET"), dst.clone(), result]);
+        ctx.notify(ev::STRING, "set", dst);
     }
     Frame::Integer(len)
 }
@@ -678,6 +682,7 @@ fn bitfield_generic(ctx: &mut Ctx, args: &[Bytes], read_only: bool) -> Frame {
         Ok((replies, _)) => {
             // Redis counts every SET/INCRBY as a change, even one that failed.
             ctx.changed();
+            ctx.notify(ev::STRING, "setbit", &args[1]);
             Frame::Array(replies)
         }
         Err(e) => e,

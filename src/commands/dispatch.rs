@@ -39,6 +39,8 @@ enum Reply {
         merge: Merge,
         positions: Vec<Vec<usize>>,
     },
+    /// Already under way (PUBLISH): awaited in turn.
+    Later(std::pin::Pin<Box<dyn std::future::Future<Output = Frame>>>),
 }
 
 /// A command's reply as a shard returns it.
@@ -80,6 +82,8 @@ impl<'a> Batch<'a> {
         if self.replies.is_empty() {
             return;
         }
+        // Pub/sub messages of the batch so far leave before anything after them.
+        crate::node::pubsub::send_pending(self.node);
         let jobs = self
             .per_shard
             .iter_mut()
@@ -146,6 +150,7 @@ impl<'a> Batch<'a> {
                     let d = take((shard, i));
                     (d.frame, d.nanos, d.slow_args)
                 }
+                Reply::Later(reply) => (reply.await, p.nanos, p.args),
                 Reply::Parts {
                     parts,
                     merge,
@@ -259,6 +264,7 @@ pub async fn run(node: &Node, session: &mut Session, requests: Vec<Request>, out
             Some(cmd) if !cmd.arity_ok(args.len()) => Err((wrong_arity(cmd.name), Some(cmd))),
             // NOAUTH / NOPERM come after the arity, then -LOADING, as in Redis.
             Some(cmd) => super::acl::check(node, session, cmd, &args)
+                .and_then(|()| super::pubsub::allowed_in_context(session, cmd, &args))
                 .and_then(|()| {
                     if crate::process::loading::in_progress() && !cmd.ok_loading {
                         Err(Frame::error(
@@ -339,13 +345,33 @@ pub async fn run(node: &Node, session: &mut Session, requests: Vec<Request>, out
         // The arguments stay here unless they went to a shard whole.
         let mut nanos = 0;
         let (reply, args) = match cmd.route {
+            Route::Front(FrontCmd::Publish | FrontCmd::Spublish) => {
+                // Earlier writes of the batch land before the message
+                // leaves; earlier messages are not waited for.
+                if batch.per_shard.iter().any(|q| !q.is_empty()) {
+                    batch.flush(out).await;
+                }
+                let reply = super::pubsub::publish_now(node, cmd, &args);
+                if batch.replies.is_empty() {
+                    // The client's own copy comes before the reply, as in Redis.
+                    session.pubsub.drain_into(out);
+                }
+                (Reply::Later(Box::pin(reply)), Some(args))
+            }
             Route::Front(handler) => {
                 // PING and ECHO see no data: no need to wait for what came before.
-                if !matches!(handler, FrontCmd::Ping | FrontCmd::Echo) {
+                let flushed = !matches!(handler, FrontCmd::Ping | FrontCmd::Echo);
+                if flushed {
                     batch.flush(out).await;
+                    // Pub/sub messages that came meanwhile, in order.
+                    session.pubsub.drain_into(out);
                 }
                 let started = Instant::now();
                 let frame = front::execute(node, session, cmd, handler, &args).await;
+                if flushed {
+                    // SUBSCRIBE's confirmations, PUBLISH's own messages.
+                    session.pubsub.drain_into(out);
+                }
                 // A blocked client's wait is not the command's run time (as
                 // in Redis): a blocking command counts no time.
                 if !cmd.spec.flags.iter().any(|f| f == "blocking") {

@@ -4,7 +4,7 @@
 //! `connection` (PING, SELECT, HELLO, CLIENT, ...), `server` (COMMAND, INFO,
 //! CONFIG), `cross_keys` (key commands that coordinate several shards),
 //! `cross` (collection commands across shards), `blocking`, `saves`
-//! (SAVE, SHUTDOWN, ...), `memory`, `observe` and `acl`.
+//! (SAVE, SHUTDOWN, ...), `memory`, `observe`, `acl` and `pubsub`.
 //!
 //! The table (`ROUTES`) is the one place a command is registered: a front
 //! command's entry names its `FrontCmd`, and the match below has no
@@ -12,8 +12,9 @@
 
 use super::blocking::{self, Op};
 use super::cross::{self, SetOp, ZOp, ZOut};
-use super::{acl, connection, cross_keys, memory, observe, saves, server};
+use super::{acl, connection, cross_keys, memory, observe, pubsub, saves, server};
 use super::{subcommand, Command, Session, Transaction};
+use crate::node::pubsub::Kind;
 use crate::node::Node;
 use crate::protocol::Frame;
 use bytes::Bytes;
@@ -91,6 +92,16 @@ pub enum FrontCmd {
     Bzmpop,
     Bzpopmin,
     Bzpopmax,
+    // pub/sub
+    Subscribe,
+    Unsubscribe,
+    Psubscribe,
+    Punsubscribe,
+    Ssubscribe,
+    Sunsubscribe,
+    Publish,
+    Spublish,
+    Pubsub,
 }
 
 /// Runs front command `cmd` (whose handler is `front`) for `session`.
@@ -104,7 +115,8 @@ pub async fn execute(
     use FrontCmd as F;
     let db = session.db;
     match front {
-        F::Ping => connection::ping(session, args),
+        F::Ping => pubsub::subscribed_ping(session, args)
+            .unwrap_or_else(|| connection::ping(session, args)),
         F::Echo => Frame::Bulk(args[1].clone()),
         F::Quit => {
             session.closing = true;
@@ -186,5 +198,14 @@ pub async fn execute(
         F::Zmpop => blocking::mpop(node, session, args, true, false).await,
         F::Blmpop => blocking::mpop(node, session, args, false, true).await,
         F::Bzmpop => blocking::mpop(node, session, args, true, true).await,
+        F::Subscribe => pubsub::subscribe(node, session, Kind::Channel, args).await,
+        F::Psubscribe => pubsub::subscribe(node, session, Kind::Pattern, args).await,
+        F::Ssubscribe => pubsub::subscribe(node, session, Kind::Shard, args).await,
+        F::Unsubscribe => pubsub::unsubscribe(node, session, Kind::Channel, args),
+        F::Punsubscribe => pubsub::unsubscribe(node, session, Kind::Pattern, args),
+        F::Sunsubscribe => pubsub::unsubscribe(node, session, Kind::Shard, args),
+        // `dispatch` runs these without waiting (`publish_now`); not reached.
+        F::Publish | F::Spublish => pubsub::publish(node, cmd, args).await,
+        F::Pubsub => pubsub::pubsub_cmd(node, cmd, args).await,
     }
 }

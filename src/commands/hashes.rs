@@ -5,6 +5,7 @@
 //! depend on float formatting.
 
 use super::{arg_is, int_arg, syntax_error, wrong_type};
+use crate::config::events as ev;
 use crate::keyspace::{Hash, Value};
 use crate::protocol::Frame;
 use crate::shard::Ctx;
@@ -57,6 +58,7 @@ pub fn hset(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
         .filter(|p| h.insert(copy(&p[0]), copy(&p[1])))
         .count();
     ctx.changed();
+    ctx.notify(ev::HASH, "hset", &args[1]);
     if arg_is(&args[0], "hmset") {
         Frame::OK
     } else {
@@ -74,6 +76,7 @@ pub fn hsetnx(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
         Ok(h) => {
             h.insert(copy(&args[2]), copy(&args[3]));
             ctx.changed();
+            ctx.notify(ev::HASH, "hset", &args[1]);
             Frame::Integer(1)
         }
         Err(e) => e,
@@ -114,9 +117,11 @@ pub fn hdel(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     let empty = h.is_empty();
     if removed > 0 {
         ctx.changed();
+        ctx.notify(ev::HASH, "hdel", &args[1]);
     }
     if empty {
         ctx.ks.remove(ctx.db, &args[1]);
+        ctx.notify(ev::GENERIC, "del", &args[1]);
     }
     Frame::Integer(removed as i64)
 }
@@ -203,6 +208,7 @@ pub fn hincrby(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     let text = Bytes::copy_from_slice(itoa::Buffer::new().format(next).as_bytes());
     h.insert(copy(&args[2]), text);
     ctx.changed();
+    ctx.notify(ev::HASH, "hincrby", &args[1]);
     Frame::Integer(next)
 }
 
@@ -242,6 +248,7 @@ pub fn hincrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
         args[2].clone(),
         text.clone(),
     ]);
+    ctx.notify(ev::HASH, "hincrbyfloat", &args[1]);
     Frame::Bulk(text)
 }
 

@@ -30,6 +30,7 @@ use super::bitmaps::{fetch_strings, with_str_mut};
 use super::cross::{run_shard_cmd_as, shard_of};
 use super::strings::replace_value;
 use super::wrong_type;
+use crate::config::events as ev;
 use crate::node::Node;
 use crate::protocol::Frame;
 use crate::shard::{Access, Ctx};
@@ -536,6 +537,7 @@ pub fn pfadd(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     if updated {
         invalidate_cache(&mut h);
         replace_value(ctx, key, Bytes::from(h));
+        ctx.notify(ev::STRING, "pfadd", key);
     }
     Frame::Integer(updated as i64)
 }
@@ -631,6 +633,7 @@ fn store_merged(ctx: &mut Ctx, dst: &Bytes, max: &[u8], any_dense: bool) -> Fram
         h,
         Bytes::from_static(b"KEEPTTL"),
     ]);
+    ctx.notify(ev::STRING, "pfadd", dst);
     Frame::OK
 }
 

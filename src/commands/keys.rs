@@ -3,6 +3,7 @@
 //! RENAME span shards and live in `cross_keys`.
 
 use super::{arg_is, int_arg, syntax_error};
+use crate::config::events as ev;
 use crate::protocol::Frame;
 use crate::shard::Ctx;
 use bytes::Bytes;
@@ -13,6 +14,7 @@ pub fn del(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     for key in &args[1..] {
         if ctx.ks.contains(ctx.db, key, ctx.now) {
             ctx.ks.remove(ctx.db, key);
+            ctx.notify(ev::GENERIC, "del", key);
             n += 1;
         }
     }
@@ -103,6 +105,7 @@ pub fn expire(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     if when <= 0 || ctx.past(when as u64) {
         ctx.ks.remove(ctx.db, key);
         ctx.effect(vec![Bytes::from_static(b"DEL"), key.clone()]);
+        ctx.notify(ev::GENERIC, "del", key);
     } else {
         ctx.ks.set_expire(ctx.db, key, Some(when as u64));
         ctx.effect(vec![
@@ -110,6 +113,7 @@ pub fn expire(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
             key.clone(),
             Bytes::from(when.to_string()),
         ]);
+        ctx.notify(ev::GENERIC, "expire", key);
     }
     Frame::Integer(1)
 }
@@ -139,6 +143,7 @@ pub fn persist(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     if has_ttl {
         ctx.ks.set_expire(ctx.db, &args[1], None);
         ctx.changed();
+        ctx.notify(ev::GENERIC, "persist", &args[1]);
     }
     Frame::Integer(has_ttl as i64)
 }

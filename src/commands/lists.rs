@@ -5,6 +5,7 @@
 //! their effect; an emptied list is removed as a key.
 
 use super::{arg_is, int_arg, syntax_error, wrong_type};
+use crate::config::events as ev;
 use crate::keyspace::Value;
 use crate::protocol::Frame;
 use crate::shard::Ctx;
@@ -39,6 +40,7 @@ fn list_ref<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a List>, Frame>
 fn drop_if_empty(ctx: &mut Ctx, key: &[u8]) {
     if matches!(list_mut(ctx, key), Ok(Some(l)) if l.is_empty()) {
         ctx.ks.remove(ctx.db, key);
+        ctx.notify(ev::GENERIC, "del", key);
     }
 }
 
@@ -71,6 +73,7 @@ pub fn push_values(
     }
     let len = list.len();
     ctx.changed();
+    ctx.notify(ev::LIST, if left { "lpush" } else { "rpush" }, key);
     Ok(len)
 }
 
@@ -116,6 +119,7 @@ pub fn pop_values(
     };
     if n > 0 {
         ctx.changed();
+        ctx.notify(ev::LIST, if left { "lpop" } else { "rpop" }, key);
         drop_if_empty(ctx, key);
     }
     Ok(Some(popped))
@@ -229,6 +233,7 @@ pub fn lset(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     };
     list[i] = Bytes::copy_from_slice(&args[3]);
     ctx.changed();
+    ctx.notify(ev::LIST, "lset", &args[1]);
     Frame::OK
 }
 
@@ -252,6 +257,7 @@ pub fn linsert(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     list.insert(at + after as usize, Bytes::copy_from_slice(&args[4]));
     let len = list.len();
     ctx.changed();
+    ctx.notify(ev::LIST, "linsert", &args[1]);
     Frame::Integer(len as i64)
 }
 
@@ -294,6 +300,7 @@ pub fn lrem(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     }
     if removed > 0 {
         ctx.changed();
+        ctx.notify(ev::LIST, "lrem", &args[1]);
         drop_if_empty(ctx, &args[1]);
     }
     Frame::Integer(removed as i64)
@@ -318,7 +325,10 @@ pub fn ltrim(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
             list.drain(..a);
         }
     }
-    if list.len() != before {
+    let trimmed = list.len() != before;
+    // Redis raises `ltrim` even when nothing was trimmed.
+    ctx.notify(ev::LIST, "ltrim", &args[1]);
+    if trimmed {
         ctx.changed();
         drop_if_empty(ctx, &args[1]);
     }
@@ -438,6 +448,7 @@ pub fn lmove(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     if let Err(e) = list_mut(ctx, dst) {
         return e;
     }
+    let events_before = ctx.events.len();
     let value = match pop_values(ctx, src, from_left, 1) {
         Ok(Some(mut v)) => match v.pop() {
             Some(x) => x,
@@ -448,6 +459,23 @@ pub fn lmove(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     };
     if let Err(e) = push_values(ctx, dst, std::slice::from_ref(&value), to_left, false) {
         return e;
+    }
+    // Redis raises the push before the pop (and the source's `del`); a list
+    // moved onto itself was never deleted there.
+    if ctx.events.len() > events_before + 1 {
+        if let Some(push) = ctx.events.pop() {
+            ctx.events.insert(events_before, push);
+        }
+        if src == dst {
+            let mut i = events_before;
+            while i < ctx.events.len() {
+                if ctx.events[i].event == "del" {
+                    ctx.events.remove(i);
+                } else {
+                    i += 1;
+                }
+            }
+        }
     }
     // LMOVE runs on the front end, not through a shard's table: its log
     // records are the pop and the push it made.

@@ -8,7 +8,7 @@
 //! (collection commands whose keys may live on several shards; BITOP,
 //! PFCOUNT, PFMERGE gather through it too), `blocking`, `saves` (SAVE,
 //! SHUTDOWN, ...), `memory`, `observe`, `acl` (AUTH, ACL, and the permission
-//! check before every command), all run on the connection's core through
+//! check before every command), `pubsub`, all run on the connection's core through
 //! `front`; `dispatch` runs a client's pipelined batch across the shards.
 
 pub mod acl;
@@ -26,6 +26,7 @@ mod lcs;
 mod lists;
 mod memory;
 mod observe;
+mod pubsub;
 mod saves;
 pub mod server;
 mod session;
@@ -387,6 +388,16 @@ const ROUTES: &[(&str, Route)] = &[
     ("bzmpop", Front(F::Bzmpop)),
     ("bzpopmin", Front(F::Bzpopmin)),
     ("bzpopmax", Front(F::Bzpopmax)),
+    // pub/sub
+    ("subscribe", Front(F::Subscribe)),
+    ("unsubscribe", Front(F::Unsubscribe)),
+    ("psubscribe", Front(F::Psubscribe)),
+    ("punsubscribe", Front(F::Punsubscribe)),
+    ("ssubscribe", Front(F::Ssubscribe)),
+    ("sunsubscribe", Front(F::Sunsubscribe)),
+    ("publish", Front(F::Publish)),
+    ("spublish", Front(F::Spublish)),
+    ("pubsub", Front(F::Pubsub)),
 ];
 
 pub struct Table {

@@ -184,6 +184,8 @@ pub(super) async fn info(node: &Node, args: &[Bytes]) -> Frame {
         }
     };
     let uptime = now.saturating_sub(node.started_ms) / 1000;
+    // Distinct names on any core: this core's view of them all.
+    let pubsub_counts = node.pubsub.borrow().counts();
     section(
         "Server",
         format!(
@@ -218,7 +220,7 @@ pub(super) async fn info(node: &Node, args: &[Bytes]) -> Frame {
     section(
         "Stats",
         format!(
-            "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\nacl_access_denied_auth:{}\r\nacl_access_denied_cmd:{}\r\nacl_access_denied_key:{}\r\n",
+            "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\nacl_access_denied_auth:{}\r\nacl_access_denied_cmd:{}\r\nacl_access_denied_key:{}\r\n",
             sum(|r| r.connections),
             sum(|r| r.commands),
             sum(|r| r.net_in),
@@ -228,6 +230,9 @@ pub(super) async fn info(node: &Node, args: &[Bytes]) -> Frame {
             sum(|r| r.memory.evicted),
             sum(|r| r.hits),
             sum(|r| r.misses),
+            pubsub_counts[0],
+            pubsub_counts[1],
+            pubsub_counts[2],
             sum(|r| r.acl_denied[crate::node::DENIED_AUTH]),
             sum(|r| r.acl_denied[crate::node::DENIED_CMD]),
             sum(|r| r.acl_denied[crate::node::DENIED_KEY]),

@@ -28,11 +28,14 @@ pub struct Session {
     pub user: Arc<User>,
     /// Passed AUTH (or HELLO AUTH); needed only while a password is set.
     pub authenticated: bool,
+    /// Its subscriptions and the messages waiting to be written.
+    pub pubsub: Rc<crate::node::pubsub::Subscriber>,
 }
 
 impl Session {
     pub fn new(info: Rc<RefCell<ClientInfo>>) -> Session {
         let id = info.borrow().id;
+        let pubsub = crate::node::pubsub::Subscriber::new(info.clone());
         Session {
             id,
             db: 0,
@@ -44,6 +47,7 @@ impl Session {
             info,
             user: User::unrestricted(),
             authenticated: false,
+            pubsub,
         }
     }
 

@@ -6,6 +6,7 @@
 
 use super::hashes::{out_of_range_count, random_picks, scan_args, Picks, ScanArgs};
 use super::{int_arg, wrong_type};
+use crate::config::events as ev;
 use crate::keyspace::{Set, Value};
 use crate::protocol::Frame;
 use crate::shard::Ctx;
@@ -45,6 +46,7 @@ pub fn add_members(ctx: &mut Ctx, key: &[u8], members: &[Bytes]) -> Result<usize
         .count();
     if added > 0 {
         ctx.changed();
+        ctx.notify(ev::SET, "sadd", key);
     }
     Ok(added)
 }
@@ -65,9 +67,11 @@ pub fn remove_members(ctx: &mut Ctx, key: &[u8], members: &[Bytes]) -> Result<us
     let empty = set.is_empty();
     if removed > 0 {
         ctx.changed();
+        ctx.notify(ev::SET, "srem", key);
     }
     if empty {
         ctx.ks.remove(ctx.db, key);
+        ctx.notify(ev::GENERIC, "del", key);
     }
     Ok(removed)
 }
@@ -160,6 +164,8 @@ pub fn spop(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
         let all: Vec<Bytes> = set.iter().cloned().collect();
         ctx.ks.remove(ctx.db, key);
         ctx.effect(vec![Bytes::from_static(b"DEL"), key.clone()]);
+        ctx.notify(ev::SET, "spop", key);
+        ctx.notify(ev::GENERIC, "del", key);
         all
     } else {
         let mut out = Vec::with_capacity(want);
@@ -175,6 +181,7 @@ pub fn spop(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
         effect.push(key.clone());
         effect.extend(out.iter().cloned());
         ctx.effect(effect);
+        ctx.notify(ev::SET, "spop", key);
         out
     };
     match count {

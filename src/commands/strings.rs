@@ -3,6 +3,7 @@
 //! never pins a whole network buffer.
 
 use super::{arg_is, int_arg, invalid_expire, not_integer, syntax_error, wrong_type};
+use crate::config::events as ev;
 use crate::keyspace::{Fresh, Value};
 use crate::protocol::Frame;
 use crate::shard::Ctx;
@@ -38,12 +39,17 @@ fn store(ctx: &mut Ctx, key: &Bytes, value: &Bytes, expire_at: Option<u64>) {
     }
     ctx.ks.insert_str(ctx.db, key, value, expire_at);
     ctx.effect(effect);
+    ctx.notify(ev::STRING, "set", key);
+    if expire_at.is_some() {
+        ctx.notify(ev::GENERIC, "expire", key);
+    }
 }
 
 /// Removes a key as the effect of a command (an expiry time in the past).
 fn delete(ctx: &mut Ctx, key: &Bytes) {
     if ctx.ks.remove(ctx.db, key).is_some() {
         ctx.effect(vec![Bytes::from_static(b"DEL"), key.clone()]);
+        ctx.notify(ev::GENERIC, "del", key);
     }
 }
 
@@ -256,6 +262,7 @@ pub fn getex(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
                     key.clone(),
                     Bytes::from(at.to_string()),
                 ]);
+                ctx.notify(ev::GENERIC, "expire", key);
             }
             Some(Err(e)) => return e,
             None => unreachable!("checked by ttl_option"),
@@ -268,6 +275,7 @@ pub fn getex(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     {
         ctx.ks.set_expire(ctx.db, key, None);
         ctx.effect(vec![Bytes::from_static(b"PERSIST"), key.clone()]);
+        ctx.notify(ev::GENERIC, "persist", key);
     }
     Frame::Bulk(value)
 }
@@ -323,7 +331,7 @@ pub fn mset(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
 }
 
 /// Adds `delta` to the integer at `key`, keeping its TTL.
-fn incr_by(ctx: &mut Ctx, key: &[u8], delta: i64) -> Frame {
+fn incr_by(ctx: &mut Ctx, key: &Bytes, delta: i64) -> Frame {
     let current = match read_str(ctx, key) {
         Ok(None) => 0,
         Ok(Some(v)) => match crate::util::parse_i64(&v) {
@@ -337,6 +345,7 @@ fn incr_by(ctx: &mut Ctx, key: &[u8], delta: i64) -> Frame {
     };
     let digits = itoa::Buffer::new().format(next).as_bytes().to_vec();
     replace_value(ctx, key, Bytes::from(digits));
+    ctx.notify(ev::STRING, "incrby", key);
     Frame::Integer(next)
 }
 
@@ -399,6 +408,7 @@ pub fn incrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
         text.clone(),
         Bytes::from_static(b"KEEPTTL"),
     ]);
+    ctx.notify(ev::STRING, "incrbyfloat", &args[1]);
     Frame::Bulk(text)
 }
 
@@ -449,6 +459,7 @@ pub fn append(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     joined.extend_from_slice(&args[2]);
     let len = joined.len();
     replace_value(ctx, &args[1], Bytes::from(joined));
+    ctx.notify(ev::STRING, "append", &args[1]);
     Frame::Integer(len as i64)
 }
 
@@ -512,5 +523,6 @@ pub fn setrange(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     value[offset..offset + patch.len()].copy_from_slice(patch);
     let len = value.len();
     replace_value(ctx, &args[1], Bytes::from(value));
+    ctx.notify(ev::STRING, "setrange", &args[1]);
     Frame::Integer(len as i64)
 }

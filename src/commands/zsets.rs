@@ -13,6 +13,7 @@
 use super::hashes::{random_args, random_picks, scan_args, Picks, ScanArgs};
 use super::lists::normalize_range;
 use super::{arg_is, int_arg, syntax_error, wrong_type};
+use crate::config::events as ev;
 use crate::keyspace::{Value, ZSet};
 use crate::protocol::Frame;
 use crate::shard::Ctx;
@@ -154,11 +155,13 @@ pub fn zadd(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
         }
     }
     let empty = z.is_empty();
-    if empty {
-        ctx.ks.remove(ctx.db, key);
-    }
     if added + updated > 0 {
         ctx.changed();
+        ctx.notify(ev::ZSET, if incr { "zincr" } else { "zadd" }, key);
+    }
+    if empty {
+        ctx.ks.remove(ctx.db, key);
+        ctx.notify(ev::GENERIC, "del", key);
     }
     if nan {
         return Frame::error("ERR resulting score is not a number (NaN)");
@@ -492,20 +495,31 @@ pub fn zlexcount(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
 }
 
 /// Removes `members`; removes the key once the set is empty. How many went.
-pub fn remove_members(ctx: &mut Ctx, key: &[u8], members: &[Bytes]) -> Result<usize, Frame> {
+/// Removes members, raising `event` if any went (and `del` once the
+/// sorted set is empty).
+pub fn remove_members(
+    ctx: &mut Ctx,
+    key: &[u8],
+    members: &[Bytes],
+    event: &'static str,
+) -> Result<usize, Frame> {
     let Some(z) = zset_mut(ctx, key)? else {
         return Ok(0);
     };
     let removed = members.iter().filter(|m| z.remove(m).is_some()).count();
     let empty = z.is_empty();
+    if removed > 0 {
+        ctx.notify(ev::ZSET, event, key);
+    }
     if empty {
         ctx.ks.remove(ctx.db, key);
+        ctx.notify(ev::GENERIC, "del", key);
     }
     Ok(removed)
 }
 
 pub fn zrem(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
-    match remove_members(ctx, &args[1], &args[2..]) {
+    match remove_members(ctx, &args[1], &args[2..], "zrem") {
         Ok(n) => {
             if n > 0 {
                 ctx.changed();
@@ -529,7 +543,12 @@ fn remrange(ctx: &mut Ctx, args: &[Bytes], kind: u8) -> Frame {
         Ok(None) => return Frame::Integer(0),
         Err(e) => return e,
     };
-    match remove_members(ctx, &args[1], &members) {
+    let event = match kind {
+        b'r' => "zremrangebyrank",
+        b's' => "zremrangebyscore",
+        _ => "zremrangebylex",
+    };
+    match remove_members(ctx, &args[1], &members, event) {
         Ok(n) => {
             if n > 0 {
                 ctx.changed();
@@ -571,8 +590,13 @@ pub fn pop_elements(
         z.remove(&m);
         out.push((m, s));
     }
-    if z.is_empty() {
+    let empty = z.is_empty();
+    if !out.is_empty() {
+        ctx.notify(ev::ZSET, if max { "zpopmax" } else { "zpopmin" }, key);
+    }
+    if empty {
         ctx.ks.remove(ctx.db, key);
+        ctx.notify(ev::GENERIC, "del", key);
     }
     if !out.is_empty() {
         let mut effect = Vec::with_capacity(out.len() + 2);

@@ -8,6 +8,7 @@
 //!   writes a profile tuned from the figures.
 
 pub mod calibrate;
+pub mod events;
 mod params;
 pub mod profile;
 
@@ -147,6 +148,9 @@ pub struct Config {
     /// Pending-output limits of a normal client, and the other classes'
     /// (`replica`, `pubsub`) as given, kept for CONFIG GET only.
     pub output_limit: OutputLimit,
+    /// `notify-keyspace-events`: which keyspace events are published
+    /// (`events::*` bits; 0, the default, costs nothing).
+    pub notify_keyspace_events: u32,
 }
 
 /// `client-output-buffer-limit` for normal clients: disconnect when the
@@ -157,7 +161,18 @@ pub struct OutputLimit {
     pub hard_bytes: usize,
     pub soft_bytes: usize,
     pub soft_seconds: u64,
+    /// The `pubsub` class's limits: a subscribed client's unwritten
+    /// messages (docs/pubsub.md).
+    pub pubsub: ClassLimit,
     pub other_classes: String,
+}
+
+/// One class's `client-output-buffer-limit` (0 = no such limit).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClassLimit {
+    pub hard_bytes: usize,
+    pub soft_bytes: usize,
+    pub soft_seconds: u64,
 }
 
 /// When a shard's log is synced (`appendfsync`).
@@ -325,8 +340,15 @@ impl Default for Config {
                 hard_bytes: 0,
                 soft_bytes: 64 << 20,
                 soft_seconds: 60,
+                // Redis's default for the pubsub class: 32mb 8mb 60.
+                pubsub: ClassLimit {
+                    hard_bytes: 32 << 20,
+                    soft_bytes: 8 << 20,
+                    soft_seconds: 60,
+                },
                 other_classes: "slave 268435456 67108864 60 pubsub 33554432 8388608 60".into(),
             },
+            notify_keyspace_events: 0,
         }
     }
 }

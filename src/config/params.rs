@@ -389,6 +389,15 @@ pub const PARAMS: &[Param] = &[
         load: None,
     },
     Param {
+        name: "notify-keyspace-events",
+        get: |c| super::events::format(c.notify_keyspace_events),
+        set: Some(|c, v| {
+            c.notify_keyspace_events = super::events::parse(v)?;
+            Ok(())
+        }),
+        load: None,
+    },
+    Param {
         name: "maxmemory-samples",
         get: |c| c.maxmemory_samples.to_string(),
         set: Some(|c, v| {
@@ -731,8 +740,8 @@ pub const PARAMS: &[Param] = &[
 pub const PROTECTED: &[&str] = &["dir"];
 
 /// `client-output-buffer-limit`: `<class> <hard> <soft> <soft-seconds>`
-/// groups, as Redis; only the `normal` class applies here (no replicas, no
-/// pub/sub), the others are kept as given.
+/// groups, as Redis; the `normal` and `pubsub` classes apply here (no
+/// replicas); a class not given keeps its limits, as in Redis.
 fn output_limit(v: &str, current: &OutputLimit) -> Result<OutputLimit, String> {
     let words: Vec<&str> = v.split_whitespace().collect();
     if words.is_empty() || !words.len().is_multiple_of(4) {
@@ -755,13 +764,36 @@ fn output_limit(v: &str, current: &OutputLimit) -> Result<OutputLimit, String> {
             next.soft_bytes = soft as usize;
             next.soft_seconds = secs;
         } else {
+            if class == "pubsub" {
+                next.pubsub = super::ClassLimit {
+                    hard_bytes: hard as usize,
+                    soft_bytes: soft as usize,
+                    soft_seconds: secs,
+                };
+            }
             let class = if class == "replica" { "slave" } else { &class };
-            others.push(format!("{class} {hard} {soft} {secs}"));
+            others.push((class.to_string(), format!("{class} {hard} {soft} {secs}")));
         }
     }
-    if !others.is_empty() {
-        next.other_classes = others.join(" ");
+    // The classes given replace theirs; the others stay (slave before pubsub).
+    let mut kept: Vec<(String, String)> = current
+        .other_classes
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .chunks_exact(4)
+        .map(|g| (g[0].to_string(), g.join(" ")))
+        .collect();
+    for (class, group) in others {
+        match kept.iter_mut().find(|(c, _)| *c == class) {
+            Some(slot) => slot.1 = group,
+            None => kept.push((class, group)),
+        }
     }
+    next.other_classes = kept
+        .into_iter()
+        .map(|(_, g)| g)
+        .collect::<Vec<_>>()
+        .join(" ");
     Ok(next)
 }
 

@@ -305,6 +305,9 @@ impl Keyspace {
         if let Some(log) = &mut self.removed_log {
             log.push((db, Bytes::copy_from_slice(entry.key())));
         }
+        if let Some(events) = &mut self.removal_events {
+            events.push((db, Bytes::copy_from_slice(entry.key()), true));
+        }
         true
     }
 

@@ -126,6 +126,9 @@ pub struct Keyspace {
     /// Keys removed because they expired or were evicted, while someone (the
     /// AOF) wants to know: each becomes a logged deletion.
     removed_log: Option<Vec<(usize, Bytes)>>,
+    /// The same, for keyspace notifications (`expired`, `evicted`): the
+    /// database, the key, and whether it was evicted.
+    removal_events: Option<Vec<(usize, Bytes, bool)>>,
     /// The snapshot in progress, if any (see `cut`).
     cut: Option<Box<Cut>>,
     /// What the last snapshot's cut did (see `CutStats`).
@@ -171,6 +174,7 @@ impl Keyspace {
             hasher: ahash::RandomState::new(),
             expiry: BTreeSet::new(),
             removed_log: None,
+            removal_events: None,
             cut: None,
             last_cut: CutStats::default(),
             frozen_bytes: 0,
@@ -279,6 +283,9 @@ impl Keyspace {
             self.stats.misses += count as u64;
             if let Some(log) = &mut self.removed_log {
                 log.push((db, Bytes::copy_from_slice(entry.key())));
+            }
+            if let Some(events) = &mut self.removal_events {
+                events.push((db, Bytes::copy_from_slice(entry.key()), false));
             }
             return None;
         }
@@ -532,6 +539,9 @@ impl Keyspace {
         if let Some(log) = &mut self.removed_log {
             log.push((db, Bytes::copy_from_slice(e.key())));
         }
+        if let Some(events) = &mut self.removal_events {
+            events.push((db, Bytes::copy_from_slice(e.key()), false));
+        }
         true
     }
 
@@ -539,6 +549,23 @@ impl Keyspace {
     /// `take_removed`.
     pub fn record_removals(&mut self, on: bool) {
         self.removed_log = on.then(Vec::new);
+    }
+
+    /// Starts (or stops) recording expired and evicted keys for
+    /// `take_removal_events` (keyspace notifications).
+    pub fn record_removal_events(&mut self, on: bool) {
+        if on != self.removal_events.is_some() {
+            self.removal_events = on.then(Vec::new);
+        }
+    }
+
+    /// The keys that expired or were evicted since the last call, for
+    /// keyspace notifications: (database, key, evicted).
+    pub fn take_removal_events(&mut self) -> Vec<(usize, Bytes, bool)> {
+        match &mut self.removal_events {
+            Some(events) if !events.is_empty() => std::mem::take(events),
+            _ => Vec::new(),
+        }
     }
 
     /// The keys that expired or were evicted since the last call, with

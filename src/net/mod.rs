@@ -6,6 +6,7 @@ mod readiness;
 
 use crate::commands::{dispatch, Session};
 use crate::config::Config;
+use crate::node::pubsub::Subscriber;
 use crate::node::{ClientInfo, Node};
 use crate::protocol::{Frame, Parser, Request};
 use bytes::BytesMut;
@@ -193,6 +194,11 @@ async fn serve(node: Rc<Node>, mut stream: TcpStream) {
     };
     let mut session = Session::new(info.clone());
     session.socket = Some(fd);
+    let pushes = session.pubsub.clone();
+    let _unsubscribe = crate::node::pubsub::OnClose {
+        node: node.clone(),
+        sub: pushes.clone(),
+    };
     // As in Redis, a client that needed no password when it connected stays
     // authenticated if one is set later.
     session.authenticated = !node.config.borrow().auth_required();
@@ -221,6 +227,8 @@ async fn serve(node: Rc<Node>, mut stream: TcpStream) {
             let more = requests.len() == batch;
             if !requests.is_empty() {
                 dispatch::run(&node, &mut session, std::mem::take(&mut requests), &mut out).await;
+                // Pub/sub messages that came during the batch, after its replies.
+                pushes.drain_into(&mut out);
                 batch_size = next_batch(batch_size, more, out.len(), max_batch);
             }
             if let Err(e) = &parsed {
@@ -262,11 +270,22 @@ async fn serve(node: Rc<Node>, mut stream: TcpStream) {
             );
             return;
         }
-        // `timeout` closes clients idle that many seconds, as in Redis.
-        let idle_timeout = (idle_timeout > 0).then(|| Duration::from_secs(idle_timeout));
-        let n = match read_some(&socket, &mut chunk, socket_emptied, idle_timeout).await {
-            None | Some(Ok(0) | Err(_)) => return,
-            Some(Ok(n)) => n,
+        // `timeout` closes clients idle that many seconds, as in Redis
+        // (not subscribers: they wait for messages).
+        let idle_timeout =
+            (idle_timeout > 0 && !pushes.subscribed()).then(|| Duration::from_secs(idle_timeout));
+        let n = match read_some(&socket, &mut chunk, socket_emptied, idle_timeout, &pushes).await {
+            Input::Closed => return,
+            Input::Pushes => {
+                if let Err(why) = write_pushes(&mut stream, &pushes, stats).await {
+                    if let Some(why) = why {
+                        tracing::warn!(client = id, "closing subscriber: {why}");
+                    }
+                    return;
+                }
+                continue;
+            }
+            Input::Read(n) => n,
         };
         socket_emptied = n < chunk.len();
         stats
@@ -279,42 +298,104 @@ async fn serve(node: Rc<Node>, mut stream: TcpStream) {
     }
 }
 
+/// What a connection waiting for its client got.
+enum Input {
+    /// Bytes read into the chunk.
+    Read(usize),
+    /// Pub/sub messages (or a cut-off) to write.
+    Pushes,
+    /// The client went away, or was idle for `timeout`.
+    Closed,
+}
+
 /// Reads what the client has sent: directly while the socket may hold data,
 /// and after this core's epoll set says so once it is empty (see
 /// `readiness`). A short read emptied the socket, so the next read waits
-/// first instead of asking the kernel for nothing. `None` when the client
-/// was idle for `idle_timeout`.
+/// first instead of asking the kernel for nothing. Returns early when
+/// pub/sub messages wait to be written.
 async fn read_some(
     socket: &Registered,
     chunk: &mut [u8],
     mut emptied: bool,
     idle_timeout: Option<Duration>,
-) -> Option<std::io::Result<usize>> {
+    pushes: &Subscriber,
+) -> Input {
     loop {
         if !emptied {
-            if let Some(read) = recv_waiting(socket.fd(), chunk) {
-                return Some(read);
+            match recv_waiting(socket.fd(), chunk) {
+                Some(Ok(0) | Err(_)) => return Input::Closed,
+                Some(Ok(n)) => return Input::Read(n),
+                None => {}
             }
         }
         emptied = false;
-        match idle_timeout {
-            None => socket.readable().await,
+        if pushes.has_pending() {
+            return Input::Pushes;
+        }
+        let readable = async {
+            socket.readable().await;
+            None
+        };
+        let pushed = async {
+            pushes.pending().await;
+            Some(Input::Pushes)
+        };
+        let woken = match idle_timeout {
+            None => readable.or(pushed).await,
             Some(d) => {
                 let idle = async {
                     glommio::timer::Timer::new(d).await;
-                    false
+                    Some(Input::Closed)
                 };
-                if !async {
-                    socket.readable().await;
-                    true
+                readable.or(pushed).or(idle).await
+            }
+        };
+        if let Some(input) = woken {
+            return input;
+        }
+    }
+}
+
+/// How often a write of pub/sub messages to a client that reads nothing
+/// looks whether the client was cut off meanwhile.
+const CUT_OFF_CHECK: Duration = Duration::from_millis(100);
+
+/// Writes the pub/sub messages waiting for the client, until none is left.
+/// `Err(Some(why))`: cut off by the pubsub output limit; `Err(None)`: the
+/// client went away.
+async fn write_pushes(
+    stream: &mut TcpStream,
+    pushes: &Subscriber,
+    stats: &crate::node::NodeStats,
+) -> Result<(), Option<String>> {
+    loop {
+        if let Some(why) = pushes.cut_off() {
+            return Err(Some(why));
+        }
+        let bytes = pushes.take();
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        let mut written = 0;
+        while written < bytes.len() {
+            let _ = stream.set_write_timeout(Some(CUT_OFF_CHECK));
+            match stream.write(&bytes[written..]).await {
+                Ok(0) => return Err(None),
+                Ok(n) => {
+                    written += n;
+                    pushes.set_in_flight(bytes.len() - written);
                 }
-                .or(idle)
-                .await
-                {
-                    return None;
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                    if let Some(why) = pushes.cut_off() {
+                        return Err(Some(why));
+                    }
                 }
+                Err(_) => return Err(None),
             }
         }
+        stats
+            .net_output_bytes
+            .set(stats.net_output_bytes.get() + bytes.len() as u64);
     }
 }
 

@@ -6,6 +6,7 @@
 pub mod checkpoint;
 mod clients;
 mod pacer;
+pub mod pubsub;
 pub mod saves;
 pub mod shutdown;
 
@@ -74,6 +75,8 @@ pub struct Node {
     /// Figures of the commands this core's clients sent (INFO commandstats).
     pub commands: RefCell<CommandStats>,
     pub slowlog: RefCell<SlowLog>,
+    /// Pub/sub: this core's subscribers and every core's (`pubsub`).
+    pub pubsub: RefCell<pubsub::PubSub>,
     /// The core's task queues, once the runtime made them.
     pub task_queues: OnceCell<TaskQueues>,
     pub started_ms: u64,
@@ -97,6 +100,7 @@ impl Node {
         crate::stats::latency::set_threshold(config.latency_monitor_threshold);
         let mut shard = Shard::new(id, shards, config.databases);
         shard.configure_memory(&config);
+        shard.set_notify(config.notify_keyspace_events);
         let node = Rc::new(Node {
             id,
             shard_count: shards,
@@ -109,6 +113,7 @@ impl Node {
             },
             commands: RefCell::default(),
             slowlog: RefCell::default(),
+            pubsub: RefCell::default(),
             task_queues: OnceCell::new(),
             started_ms: crate::util::now_ms(),
             persist,
@@ -116,6 +121,7 @@ impl Node {
             me: OnceCell::new(),
         });
         let _ = node.me.set(Rc::downgrade(&node));
+        pubsub::install_event_sink(&node);
         node
     }
 
@@ -142,6 +148,7 @@ impl Node {
             aof.borrow_mut().set_policy(next.appendfsync);
         }
         shard.configure_memory(&next);
+        shard.set_notify(next.notify_keyspace_events);
         drop(shard);
         crate::stats::latency::set_threshold(next.latency_monitor_threshold);
         *self.config.borrow_mut() = next;

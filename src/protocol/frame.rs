@@ -37,6 +37,12 @@ pub enum Frame {
     Pairs(Vec<(Frame, Frame)>),
     /// Verbatim text (INFO, CLIENT LIST) in RESP3, a bulk string in RESP2.
     Verbatim(String),
+    /// Out-of-band data (pub/sub messages, SUBSCRIBE's confirmations): a
+    /// push in RESP3, an array in RESP2.
+    Push(Vec<Frame>),
+    /// Several replies to one command, back to back (SUBSCRIBE a b answers
+    /// once per channel); none at all when empty.
+    Many(Vec<Frame>),
 }
 
 impl Frame {
@@ -84,6 +90,11 @@ impl Frame {
                 int_line(out, b'*', items.len() as i64);
                 items.iter().for_each(|f| f.encode(proto, out));
             }
+            Frame::Push(items) => {
+                int_line(out, if resp3 { b'>' } else { b'*' }, items.len() as i64);
+                items.iter().for_each(|f| f.encode(proto, out));
+            }
+            Frame::Many(replies) => replies.iter().for_each(|f| f.encode(proto, out)),
             Frame::Set(items) => {
                 int_line(out, if resp3 { b'~' } else { b'*' }, items.len() as i64);
                 items.iter().for_each(|f| f.encode(proto, out));

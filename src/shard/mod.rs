@@ -51,7 +51,25 @@ pub struct Ctx<'a> {
     /// would not rebuild the same state: relative TTLs become absolute times,
     /// random picks become the removals they made. Empty: log the text.
     pub effects: Vec<Vec<Bytes>>,
+    /// `notify-keyspace-events` (0: off, and `notify` costs one test).
+    pub notify_flags: u32,
+    /// Keyspace events the command raised, published after it ran.
+    pub events: Vec<KeyEvent>,
 }
+
+/// A keyspace event (docs/pubsub.md): published on
+/// `__keyspace@<db>__:<key>` and `__keyevent@<db>__:<event>` as the
+/// classes enabled say.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KeyEvent {
+    pub class: u32,
+    pub event: &'static str,
+    pub db: usize,
+    pub key: Bytes,
+}
+
+/// Where a shard's keyspace events go (the node publishes them).
+pub type EventSink = Rc<dyn Fn(&KeyEvent)>;
 
 impl Ctx<'_> {
     /// Marks that the command changed data; its own text is its effect.
@@ -64,6 +82,20 @@ impl Ctx<'_> {
     /// (logged) once loading is done, as Redis does.
     pub fn past(&self, at: u64) -> bool {
         !self.ks.is_loading() && at <= self.now
+    }
+
+    /// Raises keyspace event `event` of `class` (`config::events`) for
+    /// `key`, if that class is enabled.
+    #[inline]
+    pub fn notify(&mut self, class: u32, event: &'static str, key: &[u8]) {
+        if self.notify_flags & class != 0 {
+            self.events.push(KeyEvent {
+                class,
+                event,
+                db: self.db,
+                key: Bytes::copy_from_slice(key),
+            });
+        }
     }
 
     /// Records `argv` as (one of) the command's effects, replacing its text.
@@ -92,6 +124,10 @@ pub struct Shard {
     pub capture: Option<tx::Effects>,
     /// Cross-shard writes this shard takes part in (`tx`).
     pub tx: tx::TxState,
+    /// `notify-keyspace-events` of the classes that have a channel (0: off).
+    notify_flags: u32,
+    /// Who publishes the keyspace events (set by the node).
+    pub event_sink: Option<EventSink>,
 }
 
 /// What a blocked client waits for at a key: a list or a sorted set.
@@ -188,6 +224,23 @@ impl Shard {
             peak: 0,
             capture: None,
             tx: tx::TxState::default(),
+            notify_flags: 0,
+            event_sink: None,
+        }
+    }
+
+    /// Takes `notify-keyspace-events`: which events commands, expiry and
+    /// eviction raise from now on.
+    pub fn set_notify(&mut self, flags: u32) {
+        use crate::config::events;
+        self.notify_flags = if events::enabled(flags) { flags } else { 0 };
+        self.keyspace
+            .record_removal_events(self.notify_flags & (events::EXPIRED | events::EVICTED) != 0);
+    }
+
+    fn emit(&self, event: &KeyEvent) {
+        if let Some(sink) = &self.event_sink {
+            sink(event);
         }
     }
 
@@ -241,6 +294,9 @@ impl Shard {
         // Also samples the peak, whether or not there is a budget.
         self.used_memory();
         self.evict(EVICT_KEYS_PER_PASS);
+        if self.notify_flags != 0 {
+            self.emit_removals();
+        }
         (self.keyspace.stats.evicted - before) as usize
     }
 
@@ -271,10 +327,15 @@ impl Shard {
             now,
             dirty: false,
             effects: Vec::new(),
+            notify_flags: self.notify_flags,
+            events: Vec::new(),
         };
         let reply = f(&mut ctx, args);
         ctx.ks.settle();
-        let (dirty, effects) = (ctx.dirty, ctx.effects);
+        let (dirty, effects, events) = (ctx.dirty, ctx.effects, ctx.events);
+        for event in &events {
+            self.emit(event);
+        }
         self.changes += dirty as u64;
         if dirty && !self.waiters.is_empty() {
             self.wake_ready(now);
@@ -348,6 +409,29 @@ impl Shard {
     pub fn log_expired(&mut self) {
         for (db, key) in self.keyspace.take_removed() {
             self.log(db, &[Bytes::from_static(b"DEL"), key]);
+        }
+        if self.notify_flags != 0 {
+            self.emit_removals();
+        }
+    }
+
+    /// Raises `expired` and `evicted` for the keys that went.
+    fn emit_removals(&mut self) {
+        use crate::config::events;
+        for (db, key, evicted) in self.keyspace.take_removal_events() {
+            let (class, event) = if evicted {
+                (events::EVICTED, "evicted")
+            } else {
+                (events::EXPIRED, "expired")
+            };
+            if self.notify_flags & class != 0 {
+                self.emit(&KeyEvent {
+                    class,
+                    event,
+                    db,
+                    key,
+                });
+            }
         }
     }
 
