@@ -93,6 +93,26 @@ fn valid_client_name(name: &[u8]) -> Result<(), Frame> {
     }
 }
 
+/// RESET: the connection as it was when it connected (as Redis's
+/// `clearClientConnectionState`): no transaction, nothing watched, database
+/// 0, RESP2, the default user (authenticated only if it needs no
+/// password).
+pub(super) fn reset(node: &Node, session: &mut Session) -> Frame {
+    if session.multi.take().is_some() {
+        session.info.borrow_mut().multi = None;
+    }
+    super::watch::unwatch_all(node, session);
+    session.select(0);
+    session.set_proto(Proto::Resp2);
+    let default = node.config.borrow().user("default");
+    if let Some(user) = default {
+        session.info.borrow_mut().user.clone_from(&user.name);
+        session.user = user;
+    }
+    session.authenticated = !node.config.borrow().auth_required();
+    Frame::simple("RESET")
+}
+
 pub(super) async fn client(
     node: &Node,
     session: &mut Session,

@@ -18,6 +18,7 @@ mod connection;
 mod cross;
 mod cross_keys;
 pub mod dispatch;
+mod exec;
 mod front;
 mod hashes;
 mod hyperloglog;
@@ -31,6 +32,7 @@ mod session;
 mod sets;
 mod strings;
 pub mod tx;
+mod watch;
 mod zsets;
 
 pub use front::FrontCmd;
@@ -160,6 +162,9 @@ const ROUTES: &[(&str, Route)] = &[
     ("multi", Front(F::Multi)),
     ("exec", Front(F::Exec)),
     ("discard", Front(F::Discard)),
+    ("watch", Front(F::Watch)),
+    ("unwatch", Front(F::Unwatch)),
+    ("reset", Front(F::Reset)),
     ("save", Front(F::Save)),
     ("bgsave", Front(F::Bgsave)),
     ("bgrewriteaof", Front(F::Bgrewriteaof)),

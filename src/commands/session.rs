@@ -28,6 +28,8 @@ pub struct Session {
     pub user: Arc<User>,
     /// Passed AUTH (or HELLO AUTH); needed only while a password is set.
     pub authenticated: bool,
+    /// WATCHed keys (`watch`).
+    pub watches: super::watch::Watches,
 }
 
 impl Session {
@@ -44,6 +46,7 @@ impl Session {
             info,
             user: User::unrestricted(),
             authenticated: false,
+            watches: Default::default(),
         }
     }
 

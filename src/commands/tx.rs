@@ -38,7 +38,7 @@ pub type HolderStep = Box<dyn FnOnce(&mut Shard, u64) -> Result<HolderPart, Fram
 
 /// A transaction id no other write of any run shares: this process's run id
 /// and a counter.
-fn new_txid() -> Bytes {
+pub(super) fn new_txid() -> Bytes {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     Bytes::from(format!("{}:{n}", crate::process::run_id()))

@@ -22,6 +22,10 @@ pub struct ClientInfo {
     pub last_cmd: String,
     pub query_buf: usize,
     pub user: String,
+    /// Commands queued since MULTI (`None`: not in a transaction).
+    pub multi: Option<usize>,
+    /// Keys the client WATCHes.
+    pub watched_keys: usize,
 }
 
 impl ClientInfo {
@@ -41,20 +45,25 @@ impl ClientInfo {
             last_cmd: String::new(),
             query_buf: 0,
             user: "default".into(),
+            multi: None,
+            watched_keys: 0,
         }
     }
 
     /// One line of CLIENT LIST, with Redis's field names.
     pub fn line(&self, now_ms: u64) -> String {
         format!(
-            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} watch={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
             self.name,
             now_ms.saturating_sub(self.created_ms) / 1000,
             now_ms.saturating_sub(self.last_active_ms) / 1000,
+            if self.multi.is_some() { "x" } else { "N" },
             self.db,
+            self.multi.map_or(-1, |n| n as i64),
+            self.watched_keys,
             self.query_buf,
             if self.last_cmd.is_empty() { "NULL" } else { &self.last_cmd },
             self.user,

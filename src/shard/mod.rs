@@ -265,6 +265,7 @@ impl Shard {
         if let Err(refused) = self.admit(access, now) {
             return refused;
         }
+        self.keyspace.watched.begin_command();
         let mut ctx = Ctx {
             ks: &mut self.keyspace,
             db,
@@ -275,6 +276,7 @@ impl Shard {
         let reply = f(&mut ctx, args);
         ctx.ks.settle();
         let (dirty, effects) = (ctx.dirty, ctx.effects);
+        self.keyspace.watched.end_command(dirty);
         self.changes += dirty as u64;
         if dirty && !self.waiters.is_empty() {
             self.wake_ready(now);
