@@ -394,3 +394,313 @@ print(r.get('K0').decode(), r.get('K1').decode(), sum(retries))
     assert_eq!(&words[..2], &["600", "600"], "redis-py printed {out}");
     eprintln!("retries on WatchError: {}", words[2]);
 }
+
+/// Transactions holding every shard (their commands run on the
+/// connection's core: RENAME across shards, SCAN, DBSIZE, SELECT) run side
+/// by side with single-shard ones and plain commands, without deadlock.
+#[test]
+fn exec_with_commands_that_coordinate_shards_never_deadlocks() {
+    let server = Server::start();
+    let (a, b) = (key("ra", 0), key("rb", 1));
+    let (c0, c1) = (key("c", 0), key("c", 1));
+    const EACH: usize = 150;
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    for i in 0..4 {
+        let (port, a, b, c0, c1, done) = (
+            server.port,
+            a.clone(),
+            b.clone(),
+            c0.clone(),
+            c1.clone(),
+            done_tx.clone(),
+        );
+        std::thread::spawn(move || {
+            let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+            let mut con = client.get_connection().unwrap();
+            for n in 0..EACH {
+                let replies: Vec<redis::Value> = match i {
+                    // Across shards, with commands run on the connection's core.
+                    0 | 1 => redis::pipe()
+                        .atomic()
+                        .cmd("SET")
+                        .arg(&a)
+                        .arg(n)
+                        .cmd("RENAME")
+                        .arg(&a)
+                        .arg(&b)
+                        .cmd("RENAME")
+                        .arg(&b)
+                        .arg(&a)
+                        .cmd("INCR")
+                        .arg(&c0)
+                        .cmd("SCAN")
+                        .arg(0)
+                        .cmd("INCR")
+                        .arg(&c1)
+                        .cmd("SELECT")
+                        .arg(1)
+                        .cmd("DBSIZE")
+                        .cmd("SELECT")
+                        .arg(0)
+                        .query(&mut con)
+                        .unwrap(),
+                    // On one shard.
+                    2 => redis::pipe()
+                        .atomic()
+                        .cmd("INCR")
+                        .arg(&c0)
+                        .cmd("GET")
+                        .arg(&c0)
+                        .query(&mut con)
+                        .unwrap(),
+                    // Plain commands.
+                    _ => redis::pipe()
+                        .cmd("INCR")
+                        .arg(&c1)
+                        .cmd("GET")
+                        .arg(&a)
+                        .query(&mut con)
+                        .unwrap(),
+                };
+                assert!(!replies.is_empty());
+            }
+            done.send(i).unwrap();
+        });
+    }
+    for _ in 0..4 {
+        done_rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("a client is stuck: deadlock between transactions");
+    }
+    let mut c = server.con();
+    let (x, y): (usize, usize) = (q(&mut c, &["GET", &c0]), q(&mut c, &["GET", &c1]));
+    assert_eq!((x, y), (3 * EACH, 3 * EACH));
+    let v: String = q(&mut c, &["GET", &a]);
+    assert_eq!(v, (EACH - 1).to_string());
+}
+
+/// Sends `cmds` in one write and reads every reply up to `ECHO END`'s.
+fn pipelined(server: &Server, cmds: &[&[&str]]) -> Vec<String> {
+    let mut c = server.raw();
+    let mut bytes = Vec::new();
+    for cmd in cmds.iter().chain([&["ECHO", "END"][..]].iter()) {
+        bytes.extend(common::encode(cmd));
+    }
+    c.send(&bytes);
+    let mut out = Vec::new();
+    loop {
+        let r = c.read_reply();
+        if r == "$3\r\nEND\r\n" {
+            return out;
+        }
+        out.push(r);
+    }
+}
+
+#[test]
+fn client_control_replies_match_redis() {
+    let cmds: &[&[&str]] = &[
+        &["CLIENT", "PAUSE", "x"],
+        &["CLIENT", "PAUSE", "-1"],
+        &["CLIENT", "PAUSE", "10", "FOO"],
+        &["CLIENT", "UNPAUSE"],
+        &["CLIENT", "UNBLOCK", "x"],
+        &["CLIENT", "UNBLOCK", "1", "FOO"],
+        &["CLIENT", "UNBLOCK", "99999"],
+        &["CLIENT", "KILL", "1.2.3.4:5"],
+        &["CLIENT", "KILL", "ID", "99999"],
+        &["CLIENT", "KILL", "FOO", "bar"],
+        &["CLIENT", "KILL", "TYPE", "foo"],
+        &["CLIENT", "KILL", "TYPE", "pubsub"],
+        &["CLIENT", "KILL", "TYPE", "normal", "ID"],
+        &["CLIENT", "KILL", "ID", "x"],
+        &["CLIENT", "KILL", "SKIPME", "maybe"],
+        &["CLIENT", "KILL", "USER", "nouser"],
+        &["CLIENT", "KILL", "ADDR", "1.1.1.1:1", "SKIPME", "no"],
+        &["CLIENT", "NO-EVICT", "maybe"],
+        &["CLIENT", "NO-EVICT", "on"],
+        &["CLIENT", "REPLY", "foo"],
+        &["CLIENT", "REPLY", "OFF"],
+        &["PING"],
+        &["SET", "silent", "1"],
+        &["CLIENT", "REPLY", "ON"],
+        &["CLIENT", "REPLY", "SKIP"],
+        &["PING"],
+        &["ECHO", "after skip"],
+        &["CLIENT", "REPLY", "SKIP"],
+        &["MULTI"],
+        &["GET", "silent"],
+        &["EXEC"],
+        &["RESET"],
+        &["GET", "silent"],
+    ];
+    let server = Server::start();
+    let got = pipelined(&server, cmds);
+    assert!(
+        got.contains(&"$10\r\nafter skip\r\n".to_string()),
+        "{got:?}"
+    );
+    if let Some(redis) = Server::redis_oracle() {
+        assert_eq!(got, pipelined(&redis, cmds));
+    }
+}
+
+/// `id` of the connection `c`.
+fn client_id(c: &mut common::Raw) -> String {
+    c.cmd(&["CLIENT", "ID"])
+        .trim_start_matches(':')
+        .trim()
+        .to_string()
+}
+
+/// `addr` of the connection `c` (as CLIENT INFO shows it).
+fn client_addr(c: &mut common::Raw) -> String {
+    let info = c.cmd(&["CLIENT", "INFO"]);
+    let addr = info.split(' ').find_map(|f| f.strip_prefix("addr="));
+    addr.expect("addr= in CLIENT INFO").to_string()
+}
+
+#[test]
+fn client_kill_closes_the_clients_it_selects() {
+    let server = Server::start();
+    let mut a = server.raw();
+    // By ID, by ADDR (old form), and a client blocked in BLPOP.
+    let mut b = server.raw();
+    let id = client_id(&mut b);
+    assert_eq!(a.cmd(&["CLIENT", "KILL", "ID", &id]), ":1\r\n");
+    assert!(b.closed_by_server(), "killed by ID but still open");
+    let mut b = server.raw();
+    let addr = client_addr(&mut b);
+    assert_eq!(a.cmd(&["CLIENT", "KILL", &addr]), "+OK\r\n");
+    assert!(b.closed_by_server(), "killed by ADDR but still open");
+    let mut b = server.raw();
+    let id = client_id(&mut b);
+    b.send(&common::encode(&["BLPOP", "never-filled", "0"]));
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(a.cmd(&["CLIENT", "KILL", "ID", &id]), ":1\r\n");
+    assert!(
+        b.closed_by_server(),
+        "a blocked client killed but still open"
+    );
+    // USER default: every other client, not this one (SKIPME yes).
+    let mut others: Vec<common::Raw> = (0..3).map(|_| server.raw()).collect();
+    for o in &mut others {
+        o.cmd(&["PING"]);
+    }
+    assert_eq!(a.cmd(&["CLIENT", "KILL", "USER", "default"]), ":3\r\n");
+    for o in &mut others {
+        assert!(o.closed_by_server());
+    }
+    assert_eq!(a.cmd(&["PING"]), "+PONG\r\n");
+    let list = a.cmd(&["CLIENT", "LIST"]);
+    assert_eq!(list.matches("id=").count(), 1, "{list}");
+    // SKIPME no: itself too, after its reply.
+    assert_eq!(
+        a.cmd(&["CLIENT", "KILL", "USER", "default", "SKIPME", "no"]),
+        ":1\r\n"
+    );
+    assert!(a.closed_by_server());
+}
+
+#[test]
+fn client_pause_write_holds_writes_but_not_reads() {
+    let server = Server::start();
+    let mut a = server.raw();
+    let mut b = server.raw();
+    let k = key("paused", 1);
+    b.cmd(&["SET", &k, "before"]);
+    assert_eq!(a.cmd(&["CLIENT", "PAUSE", "600", "WRITE"]), "+OK\r\n");
+    let t = Instant::now();
+    assert_eq!(b.cmd(&["GET", &k]), "$6\r\nbefore\r\n");
+    assert_eq!(b.cmd(&["MULTI"]), "+OK\r\n");
+    assert_eq!(b.cmd(&["GET", &k]), "+QUEUED\r\n");
+    assert_eq!(b.cmd(&["EXEC"]), "*1\r\n$6\r\nbefore\r\n");
+    assert!(
+        t.elapsed() < Duration::from_millis(300),
+        "reads waited {:?}",
+        t.elapsed()
+    );
+    assert_eq!(b.cmd(&["SET", &k, "after"]), "+OK\r\n");
+    let waited = t.elapsed();
+    assert!(
+        waited >= Duration::from_millis(500),
+        "a write ran during the pause ({waited:?})"
+    );
+    // UNPAUSE lets the writes waiting go at once.
+    assert_eq!(a.cmd(&["CLIENT", "PAUSE", "10000", "WRITE"]), "+OK\r\n");
+    let port = server.port;
+    let writer = std::thread::spawn(move || {
+        let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+        let mut con = client.get_connection().unwrap();
+        let t = Instant::now();
+        let _: () = redis::cmd("INCR")
+            .arg("pausedcounter")
+            .query(&mut con)
+            .unwrap();
+        t.elapsed()
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(a.cmd(&["CLIENT", "UNPAUSE"]), "+OK\r\n");
+    let waited = writer.join().unwrap();
+    assert!(
+        waited >= Duration::from_millis(250) && waited < Duration::from_secs(3),
+        "the write waited {waited:?}"
+    );
+}
+
+#[test]
+fn client_unblock_ends_a_blocking_pop() {
+    let server = Server::start();
+    let mut a = server.raw();
+    for (how, expected) in [
+        ("TIMEOUT", "*-1\r\n"),
+        (
+            "ERROR",
+            "-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n",
+        ),
+    ] {
+        let mut b = server.raw();
+        let id = client_id(&mut b);
+        b.send(&common::encode(&["BLPOP", "nothing-here", "0"]));
+        std::thread::sleep(Duration::from_millis(100));
+        let list = a.cmd(&["CLIENT", "LIST"]);
+        assert!(
+            list.contains(&format!("id={id} ")) && list.contains("flags=b"),
+            "{list}"
+        );
+        assert_eq!(a.cmd(&["CLIENT", "UNBLOCK", &id, how]), ":1\r\n");
+        assert_eq!(b.read_reply(), expected);
+        assert_eq!(a.cmd(&["CLIENT", "UNBLOCK", &id]), ":0\r\n");
+    }
+}
+
+#[test]
+fn client_list_shows_multi_and_watch() {
+    let server = Server::start();
+    let mut a = server.raw();
+    let mut b = server.raw();
+    let id = client_id(&mut a);
+    let line_of_a = |b: &mut common::Raw| {
+        let list = b.cmd(&["CLIENT", "LIST"]);
+        let prefix = format!("id={id} ");
+        let line = list
+            .lines()
+            .find_map(|l| l.find(&prefix).map(|at| l[at..].to_string()));
+        line.expect("a in CLIENT LIST")
+    };
+    a.cmd(&["WATCH", "k1", "k2", "k3"]);
+    a.cmd(&["MULTI"]);
+    a.cmd(&["SET", "k1", "1"]);
+    a.cmd(&["GET", "k2"]);
+    let line = line_of_a(&mut b);
+    assert!(
+        line.contains(" flags=x ") && line.contains(" multi=2 ") && line.contains(" watch=3 "),
+        "{line}"
+    );
+    a.cmd(&["DISCARD"]);
+    let line = line_of_a(&mut b);
+    assert!(
+        line.contains(" flags=N ") && line.contains(" multi=-1 ") && line.contains(" watch=0 "),
+        "{line}"
+    );
+}

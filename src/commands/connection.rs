@@ -110,6 +110,8 @@ pub(super) fn reset(node: &Node, session: &mut Session) -> Frame {
         session.user = user;
     }
     session.authenticated = !node.config.borrow().auth_required();
+    session.reply_mode = super::client_control::ReplyMode::On;
+    session.info.borrow_mut().no_evict = false;
     Frame::simple("RESET")
 }
 
@@ -170,6 +172,7 @@ pub(super) async fn client(
                         .borrow()
                         .connected
                         .values()
+                        .filter(|c| !c.borrow().killed)
                         .map(|c| c.borrow().line(now))
                         .collect::<Vec<_>>()
                 })
@@ -181,7 +184,13 @@ pub(super) async fn client(
             }
             Frame::Verbatim(text)
         }
-        "no-evict" | "no-touch" => {
+        "kill" => super::client_control::kill(node, session, args).await,
+        "pause" => super::client_control::pause(args),
+        "unpause" => super::client_control::unpause(),
+        "reply" => super::client_control::reply(session, args),
+        "unblock" => super::client_control::unblock(node, args).await,
+        "no-evict" => super::client_control::no_evict(session, args),
+        "no-touch" => {
             if arg_is(&args[2], "on") || arg_is(&args[2], "off") {
                 Frame::OK
             } else {

@@ -7,6 +7,7 @@
 //! Each command's run time is measured where it runs (one clock read per
 //! command on the shard) and counted here, on the client's core.
 
+use super::client_control;
 use super::exec::{self, ExecGuard, ExecPlan};
 use super::observe::{self, Stat};
 use super::{front, table, wrong_arity, FrontCmd, Merge, Route, Session};
@@ -55,7 +56,8 @@ struct Done {
 /// it already took on this core, and its arguments if they stayed here.
 struct Pending {
     reply: Reply,
-    proto: Proto,
+    /// `None`: the reply is dropped (CLIENT REPLY OFF / SKIP).
+    proto: Option<Proto>,
     stat: Option<Stat>,
     nanos: u64,
     args: Option<Vec<Bytes>>,
@@ -198,14 +200,16 @@ impl<'a> Batch<'a> {
                 nanos,
                 args.as_deref(),
             );
-            frame.encode(p.proto, out);
+            if let Some(proto) = p.proto {
+                frame.encode(proto, out);
+            }
         }
     }
 }
 
 impl Pending {
     /// A reply known without running anything.
-    fn ready(frame: Frame, proto: Proto, stat: Option<Stat>) -> Pending {
+    fn ready(frame: Frame, proto: Option<Proto>, stat: Option<Stat>) -> Pending {
         Pending {
             reply: Reply::Ready(frame),
             proto,
@@ -274,6 +278,16 @@ fn merge_parts(parts: Vec<Frame>, merge: Merge, positions: &[Vec<usize>]) -> Fra
 /// Executes `requests` in order and appends their encoded replies to `out`.
 pub async fn run(node: &Node, session: &mut Session, requests: Vec<Request>, out: &mut Vec<u8>) {
     run_guarded(node, session, requests, out, None).await;
+}
+
+/// The protocol to write a command's reply in, or `None` when CLIENT REPLY
+/// drops it (never inside EXEC: the array keeps its size).
+fn reply_proto(session: &mut Session) -> Option<Proto> {
+    if !session.in_exec && session.reply_mode.drops_reply() {
+        None
+    } else {
+        Some(session.proto)
+    }
 }
 
 /// EXEC (`exec`): its reply goes to `out`, an array of the queued
@@ -366,6 +380,22 @@ async fn run_guarded(
             }
             other => other,
         };
+        // CLIENT PAUSE: a command waits here (queued ones do not; EXEC
+        // waits if it would write), as in Redis.
+        if let Ok(c) = &cmd {
+            let writes = match (&c.route, &session.multi) {
+                (Route::Front(FrontCmd::Exec), Some(tx)) => tx
+                    .queued
+                    .iter()
+                    .any(|r| table().get(&r.args[0]).is_some_and(client_control::writes)),
+                (_, Some(_)) => false,
+                _ => client_control::writes(c),
+            };
+            if client_control::paused(writes) {
+                batch.flush(out).await;
+                client_control::wait_unpaused(writes).await;
+            }
+        }
         let cmd = match (cmd, &mut session.multi) {
             (Err((e, cmd)), tx) => {
                 // An error while queuing dooms the transaction, as in Redis.
@@ -377,7 +407,8 @@ async fn run_guarded(
                     sub: None,
                     rejected: true,
                 });
-                batch.replies.push(Pending::ready(e, session.proto, stat));
+                let proto = reply_proto(session);
+                batch.replies.push(Pending::ready(e, proto, stat));
                 continue;
             }
             (Ok(cmd), Some(tx))
@@ -398,7 +429,7 @@ async fn run_guarded(
                 let queued = Frame::simple("QUEUED");
                 batch
                     .replies
-                    .push(Pending::ready(queued, session.proto, None));
+                    .push(Pending::ready(queued, reply_proto(session), None));
                 continue;
             }
             (Ok(cmd), _) => cmd,
@@ -407,7 +438,12 @@ async fn run_guarded(
         if matches!(cmd.route, Route::Front(FrontCmd::Exec)) {
             batch.flush(out).await;
             let started = Instant::now();
+            let start = out.len();
             let error = Box::pin(run_exec(node, session, out)).await;
+            let drop_reply = reply_proto(session).is_none();
+            if drop_reply {
+                out.truncate(start);
+            }
             let reply = error.unwrap_or(Frame::OK);
             let nanos = started.elapsed().as_nanos() as u64;
             observe::record(
@@ -418,7 +454,7 @@ async fn run_guarded(
                 nanos,
                 None,
             );
-            if reply.is_error() {
+            if reply.is_error() && !drop_reply {
                 reply.encode(session.proto, out);
             }
             continue;
@@ -486,7 +522,7 @@ async fn run_guarded(
         };
         batch.replies.push(Pending {
             reply,
-            proto: session.proto,
+            proto: reply_proto(session),
             stat,
             nanos,
             args,

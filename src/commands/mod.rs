@@ -14,6 +14,7 @@
 pub mod acl;
 mod bitmaps;
 mod blocking;
+mod client_control;
 mod connection;
 mod cross;
 mod cross_keys;

@@ -30,6 +30,8 @@ pub struct Session {
     pub authenticated: bool,
     /// WATCHed keys (`watch`).
     pub watches: super::watch::Watches,
+    /// CLIENT REPLY: which replies are written.
+    pub reply_mode: super::client_control::ReplyMode,
 }
 
 impl Session {
@@ -47,6 +49,7 @@ impl Session {
             user: User::unrestricted(),
             authenticated: false,
             watches: Default::default(),
+            reply_mode: Default::default(),
         }
     }
 
