@@ -704,3 +704,43 @@ fn client_list_shows_multi_and_watch() {
         "{line}"
     );
 }
+
+/// A transaction writing on two shards, killed after the first shard's
+/// record is on disk and before the second logged anything: the restart
+/// shows all of it (finished from the first shard's record), never half.
+#[test]
+fn exec_across_shards_is_all_or_nothing_across_a_crash() {
+    let mut server = Server::with(2, &["--appendonly", "yes", "--appendfsync", "always"]);
+    let (x, y) = (key("cx", 0), key("cy", 1));
+    let mut c = server.con();
+    let _: () = q(&mut c, &["SET", &x, "0"]);
+    let _: () = q(&mut c, &["SET", &y, "0"]);
+    server.kill9();
+    server.set_env(&[("RINGCACHE_TEST_CRASH_AT", "exec-after-first-step")]);
+    server.start_again();
+    let mut raw = server.raw();
+    let mut bytes = common::encode(&["MULTI"]);
+    bytes.extend(common::encode(&["INCRBY", &x, "5"]));
+    bytes.extend(common::encode(&["DECRBY", &y, "5"]));
+    bytes.extend(common::encode(&["EXEC"]));
+    raw.send(&bytes);
+    assert!(
+        server.crashed_within(Duration::from_secs(10)),
+        "EXEC never reached the fault point; log:\n{}",
+        server.log_text()
+    );
+    server.set_env(&[]);
+    server.start_again();
+    let mut c = server.con();
+    let got: (i64, i64) = (q(&mut c, &["GET", &x]), q(&mut c, &["GET", &y]));
+    assert_eq!(
+        got,
+        (5, -5),
+        "the transaction shows half done after the restart"
+    );
+    // And it stays so across another restart (its end is logged now).
+    server.kill9_and_restart();
+    let mut c = server.con();
+    let got: (i64, i64) = (q(&mut c, &["GET", &x]), q(&mut c, &["GET", &y]));
+    assert_eq!(got, (5, -5));
+}

@@ -317,9 +317,12 @@ async fn run_exec(node: &Node, session: &mut Session, out: &mut Vec<u8>) -> Opti
         ExecPlan::Free(queued) => {
             run_guarded(node, session, queued, out, None).await;
         }
-        ExecPlan::Held(queued, tag, held) => {
+        ExecPlan::Held(queued, tag, held, captured) => {
             let run = run_guarded(node, session, queued, out, None);
             crate::node::hold::Tagged::new(tag, run).await;
+            if let Some(shards) = captured {
+                exec::commit(node, tag, &shards).await;
+            }
             held.release().await;
         }
     }

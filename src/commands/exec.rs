@@ -72,7 +72,8 @@ pub(super) enum ExecPlan {
     Free(Vec<Request>),
     /// The shards are held (until `HeldShards::release`) by `tag`, whose
     /// work the commands must be run as (`Tagged`); the watched keys held.
-    Held(Vec<Request>, u64, HeldShards),
+    /// With `capture`, their effects are to be logged by `commit`.
+    Held(Vec<Request>, u64, HeldShards, Option<Vec<usize>>),
 }
 
 /// The start of EXEC for `session`: ends the transaction and the watches,
@@ -131,7 +132,13 @@ pub(super) async fn begin(node: &Node, session: &mut Session) -> Result<ExecPlan
         held.release().await;
         return Err(Frame::NullArray);
     }
-    Ok(ExecPlan::Held(queued, tag, held))
+    // Commands run on the connection's core may log through the
+    // cross-shard driver themselves: those are logged as they run.
+    let captured = (!r.front).then(|| shards.clone());
+    if let Some(shards) = &captured {
+        capture(node, tag, shards).await;
+    }
+    Ok(ExecPlan::Held(queued, tag, held, captured))
 }
 
 /// Appends a transaction's effects on one shard as one logical record, so
@@ -164,4 +171,131 @@ pub(super) fn log_atomically(sh: &mut crate::shard::Shard, effects: crate::shard
         db,
         &txlog::encode_step(txlog::TXEND, &plan.txid, &Vec::new()),
     );
+}
+
+/// A held transaction whose commands all run on shards (no command on the
+/// connection's core): its effects are captured on each held shard
+/// instead of logged, for `commit` to log as one transaction.
+pub(super) async fn capture(node: &Node, tag: u64, shards: &[usize]) {
+    let calls = shards.iter().map(|&s| {
+        node.run_tagged(s, tag, |n: &Node| {
+            let mut sh = n.shard.borrow_mut();
+            if sh.aof.is_some() {
+                sh.capture = Some(Vec::new());
+            }
+        })
+    });
+    crate::node::join_all(calls).await;
+}
+
+/// Completes once what the shard logged so far is safe as replies need
+/// it (`durable`, `appendfsync always`), or synced whatever the policy
+/// (`synced`: a record another shard's step depends on).
+async fn wait_log(node: &Node, tag: u64, shard: usize, synced: bool) {
+    let rx = node
+        .run_tagged(shard, tag, move |n: &Node| {
+            let mut sh = n.shard.borrow_mut();
+            if synced {
+                sh.synced()
+            } else {
+                let at = sh.log_position();
+                sh.durable(at)
+            }
+        })
+        .await
+        .flatten();
+    if let Some(rx) = rx {
+        let _ = rx.await;
+    }
+}
+
+/// Logs what a held transaction captured (`capture`), while it still
+/// holds its shards, so that replay shows all of it or none: on one shard
+/// as one logical record; across shards with the records of the
+/// cross-shard driver (docs/aof.md): the first shard logs `TX` with every
+/// shard's effects and syncs it, then each other shard logs `TXPART` with
+/// its own, then the first `TXEND`. A crash after the `TX` is durable is
+/// finished at start-up (`tx::resume`); before, nothing of it is in a log.
+pub(super) async fn commit(node: &Node, tag: u64, shards: &[usize]) {
+    let calls = shards.iter().map(|&s| {
+        node.run_tagged(s, tag, move |n: &Node| {
+            let captured = n.shard.borrow_mut().capture.take().unwrap_or_default();
+            (s, captured)
+        })
+    });
+    let parts: Vec<(usize, crate::shard::tx::Effects)> = crate::node::join_all(calls)
+        .await
+        .into_iter()
+        .flatten()
+        .filter(|(_, e)| !e.is_empty())
+        .collect();
+    let Some(((holder, holder_effects), rest)) = parts.split_first() else {
+        return;
+    };
+    let holder = *holder;
+    if rest.is_empty() {
+        let effects = holder_effects.clone();
+        node.run_tagged(holder, tag, move |n: &Node| {
+            log_atomically(&mut n.shard.borrow_mut(), effects)
+        })
+        .await;
+        wait_log(node, tag, holder, false).await;
+        return;
+    }
+    use crate::shard::tx::{self as txlog, Follower, Guard, Plan};
+    let plan = Plan {
+        txid: super::tx::new_txid(),
+        db: holder_effects[0].0,
+        effects: holder_effects.clone(),
+        undo: Vec::new(),
+        followers: rest
+            .iter()
+            .map(|(shard, effects)| Follower {
+                shard: *shard,
+                guard: Guard::Always,
+                effects: effects.clone(),
+                undo: Vec::new(),
+            })
+            .collect(),
+    };
+    let (txid, db) = (plan.txid.clone(), plan.db);
+    let record = txlog::encode_plan(&plan);
+    // `open`: no snapshot cut drops a record of it before its end is
+    // durable.
+    node.run_tagged(holder, tag, move |n: &Node| {
+        let mut sh = n.shard.borrow_mut();
+        sh.append_record(db, &record);
+        sh.tx.open += 1;
+    })
+    .await;
+    wait_log(node, tag, holder, true).await;
+    crate::util::crash_point("exec-after-first-step");
+    let steps = plan.followers.iter().map(|f| {
+        let record = txlog::encode_step(txlog::TXPART, &txid, &f.effects);
+        let shard = f.shard;
+        async move {
+            node.run_tagged(shard, tag, move |n: &Node| {
+                let mut sh = n.shard.borrow_mut();
+                sh.append_record(db, &record);
+                sh.tx.open += 1;
+            })
+            .await;
+            wait_log(node, tag, shard, true).await;
+        }
+    });
+    crate::node::join_all(steps).await;
+    let end = txlog::encode_step(txlog::TXEND, &txid, &Vec::new());
+    node.run_tagged(holder, tag, move |n: &Node| {
+        n.shard.borrow_mut().append_record(db, &end);
+    })
+    .await;
+    wait_log(node, tag, holder, true).await;
+    let participants = std::iter::once(holder).chain(rest.iter().map(|(s, _)| *s));
+    let closes = participants.map(|s| {
+        node.run_tagged(s, tag, |n: &Node| {
+            let mut sh = n.shard.borrow_mut();
+            sh.tx.open = sh.tx.open.saturating_sub(1);
+        })
+    });
+    crate::node::join_all(closes).await;
 }
