@@ -253,6 +253,10 @@ fn edge_replies(server: &Server) -> Vec<String> {
     send(&["MULTI"]);
     send(&["RESET"]);
     send(&["EXEC"]);
+    send(&["WATCH", "{w}a"]);
+    send(&["MULTI"]);
+    send(&["MSET", "{w}a", "1", "{w}b"]);
+    send(&["EXEC"]);
     send(&["HELLO", "3"]);
     send(&["WATCH", "a"]);
     out.push(String::new());

@@ -87,11 +87,15 @@ impl<'a> Batch<'a> {
         if self.replies.is_empty() {
             return;
         }
+        let guarded = self.guard.as_ref().map(|g| g.shard);
         let jobs = self
             .per_shard
             .iter_mut()
             .enumerate()
-            .filter(|(_, q)| !q.is_empty())
+            // The guard's shard gets a job even with nothing to run (its
+            // commands failed before reaching it): the check forgets the
+            // watched keys there.
+            .filter(|(shard, q)| !q.is_empty() || guarded == Some(*shard))
             .map(|(shard, q)| {
                 let cmds = std::mem::take(q);
                 let guard = match &self.guard {
