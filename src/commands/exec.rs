@@ -124,21 +124,38 @@ pub(super) async fn begin(node: &Node, session: &mut Session) -> Result<ExecPlan
     };
     let tag = hold::new_tag();
     let held = HeldShards::new(node.rc(), tag, shards.clone());
-    if !node.hold_shards(tag, &shards).await {
-        held.release().await;
-        return Err(super::unavailable());
-    }
-    if !watch::check_all(node, tag, &watched).await {
-        held.release().await;
-        return Err(Frame::NullArray);
-    }
     // Commands run on the connection's core may log through the
     // cross-shard driver themselves: those are logged as they run.
-    let captured = (!r.front).then(|| shards.clone());
-    if let Some(shards) = &captured {
-        capture(node, tag, shards).await;
+    let capture = !r.front && node.config.borrow().appendonly;
+    // As each shard is taken, in the same job: its watched keys checked
+    // (nothing can change them afterwards) and its log captured.
+    let watched: Vec<(usize, watch::ShardKeys)> = shards
+        .iter()
+        .map(|&s| (s, watch::on_shard(&watched, s)))
+        .collect();
+    let on_take = move |n: &Node| {
+        let mut sh = n.shard.borrow_mut();
+        let mine = watched.iter().find(|(s, _)| *s == n.id);
+        let holds = mine.is_none_or(|(_, keys)| watch::check_and_forget(&mut sh, keys));
+        if capture && sh.aof.is_some() {
+            sh.capture = Some(Vec::new());
+        }
+        holds
+    };
+    match node.hold_shards(tag, &shards, on_take).await {
+        Some(true) => {}
+        Some(false) => {
+            discard_capture(node, tag, &shards, capture).await;
+            held.release().await;
+            return Err(Frame::NullArray);
+        }
+        None => {
+            discard_capture(node, tag, &shards, capture).await;
+            held.release().await;
+            return Err(super::unavailable());
+        }
     }
-    Ok(ExecPlan::Held(queued, tag, held, captured))
+    Ok(ExecPlan::Held(queued, tag, held, capture.then_some(shards)))
 }
 
 /// Appends a transaction's effects on one shard as one logical record, so
@@ -173,16 +190,15 @@ pub(super) fn log_atomically(sh: &mut crate::shard::Shard, effects: crate::shard
     );
 }
 
-/// A held transaction whose commands all run on shards (no command on the
-/// connection's core): its effects are captured on each held shard
-/// instead of logged, for `commit` to log as one transaction.
-pub(super) async fn capture(node: &Node, tag: u64, shards: &[usize]) {
+/// A transaction called off after its shards started capturing: nothing
+/// ran, nothing is to be logged.
+async fn discard_capture(node: &Node, tag: u64, shards: &[usize], capture: bool) {
+    if !capture {
+        return;
+    }
     let calls = shards.iter().map(|&s| {
         node.run_tagged(s, tag, |n: &Node| {
-            let mut sh = n.shard.borrow_mut();
-            if sh.aof.is_some() {
-                sh.capture = Some(Vec::new());
-            }
+            n.shard.borrow_mut().capture = None;
         })
     });
     crate::node::join_all(calls).await;

@@ -171,8 +171,11 @@ pub fn check_and_forget(sh: &mut Shard, keys: &[(usize, Bytes, u64)]) -> bool {
     holds
 }
 
+/// The keys watched on one shard: (database, key, version at WATCH).
+pub type ShardKeys = Vec<(usize, Bytes, u64)>;
+
 /// The keys watched on `shard`, as `check_and_forget` takes them.
-pub fn on_shard(keys: &[WatchedKey], shard: usize) -> Vec<(usize, Bytes, u64)> {
+pub fn on_shard(keys: &[WatchedKey], shard: usize) -> ShardKeys {
     keys.iter()
         .filter(|k| k.shard == shard)
         .map(|k| (k.db, k.key.clone(), k.version))

@@ -121,18 +121,25 @@ impl Node {
     }
 
     /// Holds `shards` (ascending, no repeats) for transaction `tag`, one
-    /// after the other in that order. False if a core has gone.
-    pub async fn hold_shards(&self, tag: u64, shards: &[usize]) -> bool {
+    /// after the other in that order, running `on_take` on each as it is
+    /// taken (in the same job: no round trip of its own). Whether every
+    /// `on_take` said true; `None` if a core has gone.
+    pub async fn hold_shards<F>(&self, tag: u64, shards: &[usize], on_take: F) -> Option<bool>
+    where
+        F: Fn(&Node) -> bool + Send + Clone + 'static,
+    {
+        let mut all = true;
         for &s in shards {
-            if self
-                .run_tagged(s, tag, move |n: &Node| n.take_hold(tag))
-                .await
-                .is_none()
-            {
-                return false;
-            }
+            let on_take = on_take.clone();
+            let ok = self
+                .run_tagged(s, tag, move |n: &Node| {
+                    n.take_hold(tag);
+                    on_take(n)
+                })
+                .await?;
+            all &= ok;
         }
-        true
+        Some(all)
     }
 
     /// Lets go of `shards` held by `tag`.
