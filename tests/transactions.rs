@@ -748,3 +748,49 @@ fn exec_across_shards_is_all_or_nothing_across_a_crash() {
     let got: (i64, i64) = (q(&mut c, &["GET", &x]), q(&mut c, &["GET", &y]));
     assert_eq!(got, (5, -5));
 }
+
+/// A snapshot cut waits for the transactions holding its shard; a
+/// cross-shard RENAME inside such a transaction must then not wait for the
+/// cut (each would wait for the other for ever).
+#[test]
+fn exec_with_a_cross_shard_move_and_snapshots_never_deadlocks() {
+    let server = Server::with(2, &["--appendonly", "yes"]);
+    let (a, b) = (key("snapa", 0), key("snapb", 1));
+    let mut c = server.con();
+    let _: () = q(&mut c, &["SET", &a, "v"]);
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let port = server.port;
+    let (a2, b2) = (a.clone(), b.clone());
+    std::thread::spawn(move || {
+        let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+        let mut con = client.get_connection().unwrap();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(3) {
+            let _: Vec<redis::Value> = redis::pipe()
+                .atomic()
+                .cmd("RENAME")
+                .arg(&a2)
+                .arg(&b2)
+                .cmd("RENAME")
+                .arg(&b2)
+                .arg(&a2)
+                .query(&mut con)
+                .unwrap();
+        }
+        done_tx.send(()).unwrap();
+    });
+    let start = Instant::now();
+    let mut saves = 0;
+    while start.elapsed() < Duration::from_secs(3) {
+        // "Background save already in progress" is fine: the point is cuts.
+        let _: redis::RedisResult<String> = redis::cmd("BGSAVE").query(&mut c);
+        saves += 1;
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    done_rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("EXEC with RENAME stuck behind a snapshot cut (deadlock)");
+    assert!(saves > 10);
+    let v: String = q(&mut c, &["GET", &a]);
+    assert_eq!(v, "v");
+}
