@@ -690,3 +690,33 @@ fn a_message_never_overtakes_the_write_before_it() {
         publisher.read_reply();
     }
 }
+
+/// RESET ends a client's subscriptions (Redis's `clearClientConnectionState`),
+/// CLIENT LIST flags a subscriber `P`, and CLIENT KILL TYPE pubsub takes the
+/// subscribers and no one else (TYPE normal, the others).
+#[test]
+fn reset_unsubscribes_and_client_kill_tells_subscribers_apart() {
+    let s = Server::with(2, &[]);
+    let mut admin = s.con();
+    let mut sub = raw_on(&s, 1);
+    sub.cmd(&["SUBSCRIBE", "r1"]);
+    let list: String = q(&mut admin, &["CLIENT", "LIST"]);
+    assert!(list.contains("flags=P db=0 sub=1"), "{list}");
+    assert_eq!(sub.cmd(&["RESET"]), "+RESET\r\n");
+    let published: i64 = q(&mut admin, &["PUBLISH", "r1", "x"]);
+    assert_eq!(published, 0, "RESET left the subscription");
+    let list: String = q(&mut admin, &["CLIENT", "LIST"]);
+    assert!(!list.contains("flags=P"), "{list}");
+    sub.cmd(&["SUBSCRIBE", "r2"]);
+    let mut plain = raw_on(&s, 0);
+    assert_eq!(plain.cmd(&["PING"]), "+PONG\r\n");
+    let killed: i64 = q(&mut admin, &["CLIENT", "KILL", "TYPE", "pubsub"]);
+    assert_eq!(killed, 1);
+    assert!(sub.closed_by_server());
+    assert_eq!(plain.cmd(&["PING"]), "+PONG\r\n");
+    let killed: i64 = q(&mut admin, &["CLIENT", "KILL", "TYPE", "normal"]);
+    assert_eq!(
+        killed, 1,
+        "TYPE normal takes the plain client (not the caller: SKIPME yes)"
+    );
+}

@@ -44,6 +44,8 @@ enum Wait {
     Woken,
     TimedOut,
     HungUp,
+    /// CLIENT UNBLOCK (`true`: with an error).
+    Unblocked(bool),
 }
 
 pub(super) enum Op {
@@ -167,7 +169,19 @@ async fn wait_and_pop(
             Wait::Woken
         } else {
             let _blocked = Blocked::new(node);
-            wait_any(&mut receivers, &mut tickets, deadline, session.socket).await
+            let (unblock, mut unblocked) = oneshot::channel();
+            session.info.borrow_mut().unblock = Some(unblock);
+            let socket = session.socket;
+            let wait = wait_any(
+                &mut receivers,
+                &mut tickets,
+                deadline,
+                socket,
+                &mut unblocked,
+            );
+            let wait = wait.await;
+            session.info.borrow_mut().unblock = None;
+            wait
         };
         // A wake-up may have come in alongside another, or a timeout.
         for (rx, t) in receivers.iter_mut().zip(tickets.iter_mut()) {
@@ -184,6 +198,14 @@ async fn wait_and_pop(
             Wait::HungUp => {
                 release(node, keys, &mut tickets).await;
                 session.closing = true;
+                return timed_out;
+            }
+            // CLIENT UNBLOCK: as a timeout, or with Redis's error.
+            Wait::Unblocked(error) => {
+                release(node, keys, &mut tickets).await;
+                if error {
+                    return Frame::error("UNBLOCKED client unblocked via CLIENT UNBLOCK");
+                }
                 return timed_out;
             }
         }
@@ -378,6 +400,7 @@ async fn wait_any(
     tickets: &mut [Option<Ticket>],
     deadline: Option<Instant>,
     socket: Option<RawFd>,
+    unblocked: &mut oneshot::Receiver<bool>,
 ) -> Wait {
     let woken = std::future::poll_fn(|cx| {
         let mut any = false;
@@ -410,7 +433,13 @@ async fn wait_any(
             }
         }
     };
-    futures_lite::future::or(woken, hangup).await
+    let unblock = async {
+        match unblocked.await {
+            Ok(error) => Wait::Unblocked(error),
+            Err(_) => std::future::pending().await,
+        }
+    };
+    futures_lite::future::or(futures_lite::future::or(woken, unblock), hangup).await
 }
 
 /// Whether the peer of `fd` has closed its end (or the socket failed).

@@ -93,6 +93,29 @@ fn valid_client_name(name: &[u8]) -> Result<(), Frame> {
     }
 }
 
+/// RESET: the connection as it was when it connected (as Redis's
+/// `clearClientConnectionState`): no transaction, nothing watched, database
+/// 0, RESP2, the default user (authenticated only if it needs no
+/// password).
+pub(super) fn reset(node: &Node, session: &mut Session) -> Frame {
+    if session.multi.take().is_some() {
+        session.info.borrow_mut().multi = None;
+    }
+    super::watch::unwatch_all(node, session);
+    crate::node::pubsub::unsubscribe_all(node, &session.pubsub);
+    session.select(0);
+    session.set_proto(Proto::Resp2);
+    let default = node.config.borrow().user("default");
+    if let Some(user) = default {
+        session.info.borrow_mut().user.clone_from(&user.name);
+        session.user = user;
+    }
+    session.authenticated = !node.config.borrow().auth_required();
+    session.reply_mode = super::client_control::ReplyMode::On;
+    session.info.borrow_mut().no_evict = false;
+    Frame::simple("RESET")
+}
+
 pub(super) async fn client(
     node: &Node,
     session: &mut Session,
@@ -150,6 +173,7 @@ pub(super) async fn client(
                         .borrow()
                         .connected
                         .values()
+                        .filter(|c| !c.borrow().killed)
                         .map(|c| c.borrow().line(now))
                         .collect::<Vec<_>>()
                 })
@@ -161,7 +185,13 @@ pub(super) async fn client(
             }
             Frame::Verbatim(text)
         }
-        "no-evict" | "no-touch" => {
+        "kill" => super::client_control::kill(node, session, args).await,
+        "pause" => super::client_control::pause(args),
+        "unpause" => super::client_control::unpause(),
+        "reply" => super::client_control::reply(session, args),
+        "unblock" => super::client_control::unblock(node, args).await,
+        "no-evict" => super::client_control::no_evict(session, args),
+        "no-touch" => {
             if arg_is(&args[2], "on") || arg_is(&args[2], "off") {
                 Frame::OK
             } else {

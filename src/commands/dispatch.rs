@@ -7,6 +7,8 @@
 //! Each command's run time is measured where it runs (one clock read per
 //! command on the shard) and counted here, on the client's core.
 
+use super::client_control;
+use super::exec::{self, ExecGuard, ExecPlan};
 use super::observe::{self, Stat};
 use super::{front, table, wrong_arity, FrontCmd, Merge, Route, Session};
 use crate::node::{join_all, ClientInfo, Node};
@@ -56,7 +58,8 @@ struct Done {
 /// it already took on this core, and its arguments if they stayed here.
 struct Pending {
     reply: Reply,
-    proto: Proto,
+    /// `None`: the reply is dropped (CLIENT REPLY OFF / SKIP).
+    proto: Option<Proto>,
     stat: Option<Stat>,
     nanos: u64,
     args: Option<Vec<Bytes>>,
@@ -67,6 +70,10 @@ struct Batch<'a> {
     client: Rc<RefCell<ClientInfo>>,
     per_shard: Vec<Vec<ShardCmd>>,
     replies: Vec<Pending>,
+    /// EXEC's fast path: checked in the job of its shard (`exec`).
+    guard: Option<ExecGuard>,
+    /// The guard's check failed: nothing ran, no reply is written.
+    aborted: bool,
 }
 
 impl<'a> Batch<'a> {
@@ -84,13 +91,21 @@ impl<'a> Batch<'a> {
         }
         // Pub/sub messages of the batch so far leave before anything after them.
         crate::node::pubsub::send_pending(self.node);
+        let guarded = self.guard.as_ref().map(|g| g.shard);
         let jobs = self
             .per_shard
             .iter_mut()
             .enumerate()
-            .filter(|(_, q)| !q.is_empty())
+            // The guard's shard gets a job even with nothing to run (its
+            // commands failed before reaching it): the check forgets the
+            // watched keys there.
+            .filter(|(shard, q)| !q.is_empty() || guarded == Some(*shard))
             .map(|(shard, q)| {
                 let cmds = std::mem::take(q);
+                let guard = match &self.guard {
+                    Some(g) if g.shard == shard => self.guard.take(),
+                    _ => None,
+                };
                 let run = self.node.run_on(shard, move |node: &Node| {
                     let now = crate::util::now_ms();
                     let slower_than = node.config.borrow().slowlog_log_slower_than;
@@ -99,6 +114,16 @@ impl<'a> Batch<'a> {
                         .shard_ops
                         .set(stats.shard_ops.get() + cmds.len() as u64);
                     let mut sh = node.shard.borrow_mut();
+                    if let Some(g) = &guard {
+                        if !super::watch::check_and_forget(&mut sh, &g.watched) {
+                            return (Vec::new(), None, false);
+                        }
+                    }
+                    // One logical record for the transaction's effects.
+                    let atomic = guard.is_some() && sh.aof.is_some();
+                    if atomic {
+                        sh.capture = Some(Vec::new());
+                    }
                     let position = sh.log_position();
                     let mut clock = Instant::now();
                     let done = cmds
@@ -116,22 +141,36 @@ impl<'a> Batch<'a> {
                             }
                         })
                         .collect::<Vec<Done>>();
-                    (done, sh.durable(position))
+                    if atomic {
+                        let captured = sh.capture.take().unwrap_or_default();
+                        exec::log_atomically(&mut sh, captured);
+                    }
+                    (done, sh.durable(position), true)
                 });
                 async move {
-                    let (done, durable) = run.await.unwrap_or_default();
+                    let (done, durable, ran) = run.await.unwrap_or((Vec::new(), None, true));
+                    if !ran {
+                        return (shard, None);
+                    }
                     // With `appendfsync always`, no reply leaves before the
                     // group commit holding its effects is on disk.
                     if let Some(d) = durable {
                         let _ = d.await;
                     }
-                    (shard, done)
+                    (shard, Some(done))
                 }
             });
         let mut results: Vec<Vec<Option<Done>>> =
             (0..self.node.shard_count).map(|_| Vec::new()).collect();
         for (shard, done) in join_all(jobs).await {
-            results[shard] = done.into_iter().map(Some).collect();
+            match done {
+                Some(done) => results[shard] = done.into_iter().map(Some).collect(),
+                None => self.aborted = true,
+            }
+        }
+        if self.aborted {
+            self.replies.clear();
+            return;
         }
         let mut take = |(shard, i): (usize, usize)| {
             results[shard]
@@ -170,14 +209,16 @@ impl<'a> Batch<'a> {
                 nanos,
                 args.as_deref(),
             );
-            frame.encode(p.proto, out);
+            if let Some(proto) = p.proto {
+                frame.encode(proto, out);
+            }
         }
     }
 }
 
 impl Pending {
     /// A reply known without running anything.
-    fn ready(frame: Frame, proto: Proto, stat: Option<Stat>) -> Pending {
+    fn ready(frame: Frame, proto: Option<Proto>, stat: Option<Stat>) -> Pending {
         Pending {
             reply: Reply::Ready(frame),
             proto,
@@ -245,12 +286,76 @@ fn merge_parts(parts: Vec<Frame>, merge: Merge, positions: &[Vec<usize>]) -> Fra
 
 /// Executes `requests` in order and appends their encoded replies to `out`.
 pub async fn run(node: &Node, session: &mut Session, requests: Vec<Request>, out: &mut Vec<u8>) {
+    run_guarded(node, session, requests, out, None).await;
+}
+
+/// The protocol to write a command's reply in, or `None` when CLIENT REPLY
+/// drops it (never inside EXEC: the array keeps its size).
+fn reply_proto(session: &mut Session) -> Option<Proto> {
+    if !session.in_exec && session.reply_mode.drops_reply() {
+        None
+    } else {
+        Some(session.proto)
+    }
+}
+
+/// EXEC (`exec`): its reply goes to `out`, an array of the queued
+/// commands' replies or the null array; or it is the error returned.
+async fn run_exec(node: &Node, session: &mut Session, out: &mut Vec<u8>) -> Option<Frame> {
+    let plan = match exec::begin(node, session).await {
+        Ok(plan) => plan,
+        Err(e) if e.is_error() => return Some(e),
+        Err(aborted) => {
+            aborted.encode(session.proto, out);
+            return None;
+        }
+    };
+    let queued = match &plan {
+        ExecPlan::Fast(q, _) | ExecPlan::Free(q) | ExecPlan::Held(q, ..) => q.len(),
+    };
+    let start = out.len();
+    out.extend_from_slice(format!("*{queued}\r\n").as_bytes());
+    session.in_exec = true;
+    match plan {
+        ExecPlan::Fast(queued, guard) => {
+            if !run_guarded(node, session, queued, out, Some(guard)).await {
+                out.truncate(start);
+                Frame::NullArray.encode(session.proto, out);
+            }
+        }
+        ExecPlan::Free(queued) => {
+            run_guarded(node, session, queued, out, None).await;
+        }
+        ExecPlan::Held(queued, tag, held, captured) => {
+            let run = run_guarded(node, session, queued, out, None);
+            crate::node::hold::Tagged::new(tag, run).await;
+            if let Some(shards) = captured {
+                exec::commit(node, tag, &shards).await;
+            }
+            held.release().await;
+        }
+    }
+    session.in_exec = false;
+    None
+}
+
+/// `run`, with EXEC's check in the job of its shard: false if the check
+/// failed (then nothing ran and nothing was written).
+async fn run_guarded(
+    node: &Node,
+    session: &mut Session,
+    requests: Vec<Request>,
+    out: &mut Vec<u8>,
+    guard: Option<ExecGuard>,
+) -> bool {
     let shards = node.shard_count;
     let mut batch = Batch {
         node,
         client: session.info.clone(),
         per_shard: (0..shards).map(|_| Vec::new()).collect(),
         replies: Vec::new(),
+        guard,
+        aborted: false,
     };
     node.stats
         .commands_processed
@@ -276,6 +381,34 @@ pub async fn run(node: &Node, session: &mut Session, requests: Vec<Request>, out
                 })
                 .map_err(|e| (e, Some(cmd))),
         };
+        // Refused inside MULTI (SAVE, SHUTDOWN), dooming it, as in Redis.
+        let cmd = match cmd {
+            Ok(cmd)
+                if session.multi.is_some() && cmd.spec.flags.iter().any(|f| f == "no_multi") =>
+            {
+                Err((
+                    Frame::error("ERR Command not allowed inside a transaction"),
+                    Some(cmd),
+                ))
+            }
+            other => other,
+        };
+        // CLIENT PAUSE: a command waits here (queued ones do not; EXEC
+        // waits if it would write), as in Redis.
+        if let Ok(c) = &cmd {
+            let writes = match (&c.route, &session.multi) {
+                (Route::Front(FrontCmd::Exec), Some(tx)) => tx
+                    .queued
+                    .iter()
+                    .any(|r| table().get(&r.args[0]).is_some_and(client_control::writes)),
+                (_, Some(_)) => false,
+                _ => client_control::writes(c),
+            };
+            if client_control::paused(writes) {
+                batch.flush(out).await;
+                client_control::wait_unpaused(writes).await;
+            }
+        }
         let cmd = match (cmd, &mut session.multi) {
             (Err((e, cmd)), tx) => {
                 // An error while queuing dooms the transaction, as in Redis.
@@ -287,22 +420,29 @@ pub async fn run(node: &Node, session: &mut Session, requests: Vec<Request>, out
                     sub: None,
                     rejected: true,
                 });
-                batch.replies.push(Pending::ready(e, session.proto, stat));
+                let proto = reply_proto(session);
+                batch.replies.push(Pending::ready(e, proto, stat));
                 continue;
             }
             (Ok(cmd), Some(tx))
                 if !matches!(
                     cmd.route,
                     Route::Front(
-                        FrontCmd::Exec | FrontCmd::Discard | FrontCmd::Multi | FrontCmd::Quit
+                        FrontCmd::Exec
+                            | FrontCmd::Discard
+                            | FrontCmd::Multi
+                            | FrontCmd::Quit
+                            | FrontCmd::Watch
+                            | FrontCmd::Reset
                     )
                 ) =>
             {
                 tx.queued.push(Request { args });
+                session.info.borrow_mut().multi = Some(tx.queued.len());
                 let queued = Frame::simple("QUEUED");
                 batch
                     .replies
-                    .push(Pending::ready(queued, session.proto, None));
+                    .push(Pending::ready(queued, reply_proto(session), None));
                 continue;
             }
             (Ok(cmd), _) => cmd,
@@ -311,20 +451,12 @@ pub async fn run(node: &Node, session: &mut Session, requests: Vec<Request>, out
         if matches!(cmd.route, Route::Front(FrontCmd::Exec)) {
             batch.flush(out).await;
             let started = Instant::now();
-            let error = match session.multi.take() {
-                None => Some(Frame::error("ERR EXEC without MULTI")),
-                Some(tx) if tx.failed => Some(Frame::error(
-                    "EXECABORT Transaction discarded because of previous errors.",
-                )),
-                Some(tx) => {
-                    // The queued commands' replies, in order, form one array.
-                    out.extend_from_slice(format!("*{}\r\n", tx.queued.len()).as_bytes());
-                    session.in_exec = true;
-                    Box::pin(run(node, session, tx.queued, out)).await;
-                    session.in_exec = false;
-                    None
-                }
-            };
+            let start = out.len();
+            let error = Box::pin(run_exec(node, session, out)).await;
+            let drop_reply = reply_proto(session).is_none();
+            if drop_reply {
+                out.truncate(start);
+            }
             let reply = error.unwrap_or(Frame::OK);
             let nanos = started.elapsed().as_nanos() as u64;
             observe::record(
@@ -335,7 +467,7 @@ pub async fn run(node: &Node, session: &mut Session, requests: Vec<Request>, out
                 nanos,
                 None,
             );
-            if reply.is_error() {
+            if reply.is_error() && !drop_reply {
                 reply.encode(session.proto, out);
             }
             continue;
@@ -423,13 +555,14 @@ pub async fn run(node: &Node, session: &mut Session, requests: Vec<Request>, out
         };
         batch.replies.push(Pending {
             reply,
-            proto: session.proto,
+            proto: reply_proto(session),
             stat,
             nanos,
             args,
         });
     }
     batch.flush(out).await;
+    !batch.aborted
 }
 
 /// Splits a multi-key command into one command per owning shard, keeping each

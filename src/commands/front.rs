@@ -12,7 +12,7 @@
 
 use super::blocking::{self, Op};
 use super::cross::{self, SetOp, ZOp, ZOut};
-use super::{acl, connection, cross_keys, memory, observe, pubsub, saves, server};
+use super::{acl, connection, cross_keys, memory, observe, pubsub, saves, server, watch};
 use super::{subcommand, Command, Session, Transaction};
 use crate::node::pubsub::Kind;
 use crate::node::Node;
@@ -35,6 +35,9 @@ pub enum FrontCmd {
     Multi,
     Exec,
     Discard,
+    Watch,
+    Unwatch,
+    Reset,
     // server
     Command,
     Info,
@@ -133,15 +136,26 @@ pub async fn execute(
         F::Multi if session.multi.is_some() => Frame::error("ERR MULTI calls can not be nested"),
         F::Multi => {
             session.multi = Some(Transaction::default());
+            session.info.borrow_mut().multi = Some(0);
             Frame::OK
         }
         // `dispatch` runs EXEC itself: its reply is the queued commands'
         // replies, written as they come. Not reached.
         F::Exec => Frame::error("ERR EXEC without MULTI"),
         F::Discard => match session.multi.take() {
-            Some(_) => Frame::OK,
+            Some(_) => {
+                session.info.borrow_mut().multi = None;
+                watch::unwatch_all(node, session);
+                Frame::OK
+            }
             None => Frame::error("ERR DISCARD without MULTI"),
         },
+        F::Watch => watch::watch(node, session, args).await,
+        F::Unwatch => {
+            watch::unwatch_all(node, session);
+            Frame::OK
+        }
+        F::Reset => connection::reset(node, session),
         F::Command => server::command(cmd, args),
         F::Info => server::info(node, args).await,
         F::Config => server::config_cmd(node, session, cmd, args).await,

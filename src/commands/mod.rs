@@ -14,10 +14,12 @@
 pub mod acl;
 mod bitmaps;
 mod blocking;
+mod client_control;
 mod connection;
 mod cross;
 mod cross_keys;
 pub mod dispatch;
+mod exec;
 mod front;
 mod hashes;
 mod hyperloglog;
@@ -33,6 +35,7 @@ mod session;
 mod sets;
 mod strings;
 pub mod tx;
+mod watch;
 mod zsets;
 
 pub use front::FrontCmd;
@@ -162,6 +165,9 @@ const ROUTES: &[(&str, Route)] = &[
     ("multi", Front(F::Multi)),
     ("exec", Front(F::Exec)),
     ("discard", Front(F::Discard)),
+    ("watch", Front(F::Watch)),
+    ("unwatch", Front(F::Unwatch)),
+    ("reset", Front(F::Reset)),
     ("save", Front(F::Save)),
     ("bgsave", Front(F::Bgsave)),
     ("bgrewriteaof", Front(F::Bgrewriteaof)),

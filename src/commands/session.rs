@@ -30,6 +30,10 @@ pub struct Session {
     pub authenticated: bool,
     /// Its subscriptions and the messages waiting to be written.
     pub pubsub: Rc<crate::node::pubsub::Subscriber>,
+    /// WATCHed keys (`watch`).
+    pub watches: super::watch::Watches,
+    /// CLIENT REPLY: which replies are written.
+    pub reply_mode: super::client_control::ReplyMode,
 }
 
 impl Session {
@@ -48,6 +52,8 @@ impl Session {
             user: User::unrestricted(),
             authenticated: false,
             pubsub,
+            watches: Default::default(),
+            reply_mode: Default::default(),
         }
     }
 

@@ -38,7 +38,7 @@ pub type HolderStep = Box<dyn FnOnce(&mut Shard, u64) -> Result<HolderPart, Fram
 
 /// A transaction id no other write of any run shares: this process's run id
 /// and a counter.
-fn new_txid() -> Bytes {
+pub(super) fn new_txid() -> Bytes {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     Bytes::from(format!("{}:{n}", crate::process::run_id()))
@@ -58,12 +58,15 @@ pub async fn run(
     step: HolderStep,
 ) -> Frame {
     let mut step = step;
+    // Inside an EXEC that holds its shards (docs/transactions.md), a cut
+    // waits for the EXEC: the write must not wait for the cut.
+    let in_exec = crate::node::hold::ambient() != crate::node::hold::UNTAGGED;
     let started = loop {
         let involved = involved.clone();
         let out = node
             .run_on(holder, move |n: &Node| {
                 let mut sh = n.shard.borrow_mut();
-                if involved.iter().any(|&s| tx::cut_waiting(s)) {
+                if !in_exec && involved.iter().any(|&s| tx::cut_waiting(s)) {
                     // Given back, to try again once the cut is taken.
                     return Err(step);
                 }

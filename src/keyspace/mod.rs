@@ -17,6 +17,7 @@ mod entry;
 mod evict;
 pub mod memory;
 mod value;
+pub mod watch;
 
 pub use cut::{CutStats, EncodeFn};
 pub use entry::{Entry, Fresh, INLINE_STR_MAX_BYTES};
@@ -146,6 +147,8 @@ pub struct Keyspace {
     /// record was written, whatever the clock says now; once loading is
     /// done the ordinary expiry paths remove (and log) what is due.
     loading: bool,
+    /// WATCHed keys and their versions, touched by every change (`watch`).
+    pub watched: watch::Watched,
 }
 
 /// The bookkeeping of an entry leaving a database: its counts and its place
@@ -182,6 +185,7 @@ impl Keyspace {
             eviction: Eviction::default(),
             stats: KeyspaceStats::default(),
             loading: false,
+            watched: watch::Watched::default(),
         }
     }
 
@@ -281,6 +285,7 @@ impl Keyspace {
             unindex(&mut d.count, &mut self.expiry, db, &entry);
             self.stats.expired += 1;
             self.stats.misses += count as u64;
+            self.watched.touch(db, key);
             if let Some(log) = &mut self.removed_log {
                 log.push((db, Bytes::copy_from_slice(entry.key())));
             }
@@ -293,6 +298,7 @@ impl Keyspace {
         let e = occupied.into_mut();
         e.set_access(self.eviction.touch(e.access(), now));
         if !count {
+            self.watched.candidate(db, key);
             self.pending = Some(Pending {
                 db,
                 idx,
@@ -339,6 +345,7 @@ impl Keyspace {
         let hash = self.hasher.hash_one(key);
         let idx = self.table_index(key);
         self.before_change(db, idx, key, hash);
+        self.watched.touch(db, key);
         let hasher = &self.hasher;
         let slot_count = self.slot_count;
         let d = &mut self.dbs[db];
@@ -389,6 +396,7 @@ impl Keyspace {
         let old = e.expire_raw();
         e.set_expire_raw(expire_at);
         self.reindex(db, key, old, expire_at);
+        self.watched.touch(db, key);
     }
 
     /// Keeps the expiry index, the volatile-key count and the memory account
@@ -427,6 +435,7 @@ impl Keyspace {
             .remove();
         shrink_if_sparse(vacant.into_table(), &mut d.count, &self.hasher);
         unindex(&mut d.count, &mut self.expiry, db, &entry);
+        self.watched.touch(db, key);
         Some(entry)
     }
 
@@ -440,6 +449,7 @@ impl Keyspace {
 
     pub fn flush_db(&mut self, db: usize) {
         self.settle();
+        self.touch_watched_present(db);
         if db < self.dbs.len() {
             self.empty_db(db);
             self.expiry.retain(|(_, d, _)| *d as usize != db);
@@ -448,8 +458,63 @@ impl Keyspace {
 
     pub fn flush_all(&mut self) {
         self.settle();
+        (0..self.dbs.len()).for_each(|db| self.touch_watched_present(db));
         (0..self.dbs.len()).for_each(|db| self.empty_db(db));
         self.expiry.clear();
+    }
+
+    /// Before a flush: the watched keys of `db` that exist (expired or
+    /// not, as Redis) are changed by it; the others are not.
+    fn touch_watched_present(&mut self, db: usize) {
+        if !self.watched.active() {
+            return;
+        }
+        for key in self.watched.keys_of(db) {
+            let hash = self.hasher.hash_one(&key[..]);
+            let idx = self.table_index(&key);
+            let present = self.dbs[db]
+                .tables
+                .get(idx)
+                .is_some_and(|t| t.find(hash, |e| e.key() == &key[..]).is_some());
+            if present {
+                self.watched.touch(db, &key);
+            }
+        }
+    }
+
+    /// WATCH of `key` by one more client: returns the version to compare
+    /// at EXEC. A key already expired goes first (logged as usual): its
+    /// removal is no change for this watcher, as in Redis, while one that
+    /// expires after the WATCH is.
+    pub fn watch(&mut self, db: usize, key: &Bytes, now: u64) -> u64 {
+        self.settle();
+        if !self.loading && db < self.dbs.len() {
+            let expired = self.peek_raw(db, key).is_some_and(|e| !e.is_live(now));
+            if expired {
+                self.remove_expired(db, key);
+            }
+        }
+        self.watched.watch(db, key)
+    }
+
+    /// Whether a watched key is unchanged since its watcher saw `version`:
+    /// a key whose time has come counts as changed even before it is
+    /// removed (Redis 7.0 checks that at EXEC too).
+    pub fn watch_holds(&mut self, db: usize, key: &[u8], version: u64, now: u64) -> bool {
+        self.settle();
+        let expired = !self.loading && self.peek_raw(db, key).is_some_and(|e| !e.is_live(now));
+        !expired && self.watched.version(db, key) == Some(version)
+    }
+
+    /// The entry of `key`, live or not.
+    fn peek_raw(&self, db: usize, key: &[u8]) -> Option<&Entry> {
+        let hash = self.hasher.hash_one(key);
+        let idx = self.table_index(key);
+        self.dbs
+            .get(db)?
+            .tables
+            .get(idx)?
+            .find(hash, |e| e.key() == key)
     }
 
     /// Empties a database; a snapshot in progress keeps its old tables (and

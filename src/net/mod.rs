@@ -185,6 +185,7 @@ async fn serve(node: Rc<Node>, mut stream: TcpStream) {
     };
 
     let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
+    info.borrow_mut().fd = fd;
     let socket = match Readiness::here().and_then(|r| r.register(fd)) {
         Ok(socket) => socket,
         Err(e) => {

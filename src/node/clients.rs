@@ -26,6 +26,19 @@ pub struct ClientInfo {
     pub sub: usize,
     pub psub: usize,
     pub ssub: usize,
+    /// Commands queued since MULTI (`None`: not in a transaction).
+    pub multi: Option<usize>,
+    /// Keys the client WATCHes.
+    pub watched_keys: usize,
+    /// The client's socket (-1 until known).
+    pub fd: i32,
+    /// CLIENT KILL chose it: gone from CLIENT LIST, closing.
+    pub killed: bool,
+    /// CLIENT NO-EVICT ON.
+    pub no_evict: bool,
+    /// While it waits in a blocking command: CLIENT UNBLOCK's way to end
+    /// the wait (`true`: with an error).
+    pub unblock: Option<futures_channel::oneshot::Sender<bool>>,
 }
 
 impl ClientInfo {
@@ -48,23 +61,55 @@ impl ClientInfo {
             sub: 0,
             psub: 0,
             ssub: 0,
+            multi: None,
+            watched_keys: 0,
+            fd: -1,
+            killed: false,
+            no_evict: false,
+            unblock: None,
         }
+    }
+
+    /// CLIENT LIST's `flags`, as Redis spells them (`N`: none).
+    fn flags(&self) -> String {
+        // In Redis's order.
+        let mut f = String::new();
+        if self.sub + self.psub + self.ssub > 0 {
+            f.push('P');
+        }
+        if self.multi.is_some() {
+            f.push('x');
+        }
+        if self.unblock.is_some() {
+            f.push('b');
+        }
+        if self.no_evict {
+            f.push('e');
+        }
+        if f.is_empty() {
+            f.push('N');
+        }
+        f
     }
 
     /// One line of CLIENT LIST, with Redis's field names.
     pub fn line(&self, now_ms: u64) -> String {
         format!(
-            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags=N db={} sub={} psub={} ssub={} multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} watch={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
+            self.fd,
             self.name,
             now_ms.saturating_sub(self.created_ms) / 1000,
             now_ms.saturating_sub(self.last_active_ms) / 1000,
+            self.flags(),
             self.db,
             self.sub,
             self.psub,
             self.ssub,
+            self.multi.map_or(-1, |n| n as i64),
+            self.watched_keys,
             self.query_buf,
             if self.last_cmd.is_empty() { "NULL" } else { &self.last_cmd },
             self.user,

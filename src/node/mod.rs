@@ -5,6 +5,7 @@
 
 pub mod checkpoint;
 mod clients;
+pub mod hold;
 mod pacer;
 pub mod pubsub;
 pub mod saves;
@@ -86,6 +87,8 @@ pub struct Node {
     peers: Vec<UnboundedSender<Job>>,
     /// This node itself, for tasks that outlive the call that spawns them.
     me: OnceCell<Weak<Node>>,
+    /// The transaction holding this shard, and the work waiting for it.
+    pub hold: hold::Hold,
 }
 
 impl Node {
@@ -119,6 +122,7 @@ impl Node {
             persist,
             peers,
             me: OnceCell::new(),
+            hold: hold::Hold::default(),
         });
         let _ = node.me.set(Rc::downgrade(&node));
         pubsub::install_event_sink(&node);
@@ -156,21 +160,42 @@ impl Node {
 
     /// Runs `f` on core `target` and returns its result: inline when the target
     /// is this core, as a job over the mesh otherwise. `None` only if the other
-    /// core has gone (shutdown).
+    /// core has gone (shutdown). While a transaction holds the target's shard,
+    /// `f` waits for it to let go, unless `f` is that transaction's (`hold`).
     pub async fn run_on<T, F>(&self, target: usize, f: F) -> Option<T>
     where
         T: Send + 'static,
         F: FnOnce(&Node) -> T + Send + 'static,
     {
-        if target == self.id {
+        self.run_tagged(target, hold::ambient(), f).await
+    }
+
+    /// `run_on` as work of transaction `tag`.
+    pub async fn run_tagged<T, F>(&self, target: usize, tag: u64, f: F) -> Option<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Node) -> T + Send + 'static,
+    {
+        if target == self.id && !self.hold.blocks(tag) {
             return Some(f(self));
         }
         let (tx, rx) = oneshot::channel();
+        let run = move |node: &Node| {
+            let _ = tx.send(f(node));
+        };
+        if target == self.id {
+            self.hold.defer(tag, Box::new(run));
+            return rx.await.ok();
+        }
         let job: Job = Box::new(move |node| {
             node.stats
                 .jobs_received
                 .set(node.stats.jobs_received.get() + 1);
-            let _ = tx.send(f(node));
+            if node.hold.blocks(tag) {
+                node.hold.defer(tag, Box::new(run));
+            } else {
+                run(node);
+            }
         });
         self.peers.get(target)?.unbounded_send(job).ok()?;
         if let Some(sent) = self.stats.jobs_sent_to.get(target) {

@@ -321,6 +321,7 @@ impl Shard {
         if let Err(refused) = self.admit(access, now) {
             return refused;
         }
+        self.keyspace.watched.begin_command();
         let mut ctx = Ctx {
             ks: &mut self.keyspace,
             db,
@@ -333,6 +334,7 @@ impl Shard {
         let reply = f(&mut ctx, args);
         ctx.ks.settle();
         let (dirty, effects, events) = (ctx.dirty, ctx.effects, ctx.events);
+        self.keyspace.watched.end_command(dirty);
         for event in &events {
             self.emit(event);
         }
