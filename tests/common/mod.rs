@@ -688,7 +688,18 @@ pub fn thread_dump(pid: u32) -> String {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
         .unwrap_or_else(|e| format!("(no user-space stacks: gdb: {e})"));
-    out + &gdb
+    // And a core file, to read the executors' state (their run queues) later.
+    let core = data_root().join(format!("hang-{pid}"));
+    let saved = Command::new("gcore")
+        .args(["-o", &core.to_string_lossy(), &pid.to_string()])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let note = if saved {
+        format!("core file: {}.{pid}\n", core.display())
+    } else {
+        "no core file (gcore failed)\n".into()
+    };
+    out + &gdb + &note
 }
 
 /// The Python that has redis-py, from the virtualenv `tests/run.sh` makes
