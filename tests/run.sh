@@ -37,4 +37,5 @@ if ! "$PYENV/bin/python" -c 'import redis' 2>/dev/null; then
     "$PYENV/bin/pip" install -q -r tests/python-requirements.txt
 fi
 
-cargo test --release "$@"
+# Every test binary runs even after a failure, so one run shows every failure.
+cargo test --release --no-fail-fast "$@"
