@@ -451,6 +451,10 @@ fn apply(state: &mut State, args: &[String], at_ms: u64) -> Option<String> {
             else {
                 return r(0);
             };
+            if args[1] == args[2] {
+                // Redis changes nothing (the key keeps its TTL).
+                return r(s.contains(&args[3]) as i64);
+            }
             if !s.remove(&args[3]) {
                 return r(0);
             }
