@@ -126,6 +126,22 @@ fn read_exact_n(s: &mut TcpStream, want: usize) -> Vec<u8> {
     buf
 }
 
+/// The core a connection landed on: its client id, dealt round-robin.
+fn core_of(s: &mut TcpStream, shards: usize) -> usize {
+    s.write_all(&encode(&[b"CLIENT", b"ID"])).unwrap();
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while !line.ends_with(b"\r\n") {
+        s.read_exact(&mut byte).unwrap();
+        line.push(byte[0]);
+    }
+    let id: usize = std::str::from_utf8(&line[1..line.len() - 2])
+        .unwrap()
+        .parse()
+        .unwrap();
+    (id - 1) % shards
+}
+
 fn connect(port: u16) -> TcpStream {
     let s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     s.set_nodelay(true).unwrap();
@@ -233,18 +249,7 @@ fn run_case(server: &Server, n: usize, pace: u64) -> (Outcome, (Vec<usize>, Opti
     for _ in 0..n {
         let mut s = connect(server.port);
         if server.shards > 1 {
-            s.write_all(&encode(&[b"CLIENT", b"ID"])).unwrap();
-            let mut line = Vec::new();
-            let mut byte = [0u8; 1];
-            while !line.ends_with(b"\r\n") {
-                s.read_exact(&mut byte).unwrap();
-                line.push(byte[0]);
-            }
-            let id: usize = std::str::from_utf8(&line[1..line.len() - 2])
-                .unwrap()
-                .parse()
-                .unwrap();
-            per_core[(id - 1) % server.shards] += 1;
+            per_core[core_of(&mut s, server.shards)] += 1;
         }
         s.write_all(&subscribe).unwrap();
         read_exact_n(&mut s, confirm_len);
@@ -255,22 +260,7 @@ fn run_case(server: &Server, n: usize, pace: u64) -> (Outcome, (Vec<usize>, Opti
     let delivered = Arc::new(AtomicU64::new(0));
     let readers = read_subscribers(subs, epoch, stop.clone(), delivered.clone());
     let mut publisher = connect(server.port);
-    let publisher_core = if server.shards > 1 {
-        publisher.write_all(&encode(&[b"CLIENT", b"ID"])).unwrap();
-        let mut line = Vec::new();
-        let mut byte = [0u8; 1];
-        while !line.ends_with(b"\r\n") {
-            publisher.read_exact(&mut byte).unwrap();
-            line.push(byte[0]);
-        }
-        let id: usize = std::str::from_utf8(&line[1..line.len() - 2])
-            .unwrap()
-            .parse()
-            .unwrap();
-        Some((id - 1) % server.shards)
-    } else {
-        None
-    };
+    let publisher_core = (server.shards > 1).then(|| core_of(&mut publisher, server.shards));
     let started = Instant::now();
     let mut sent = 0u64;
     let mut reply = vec![0u8; 64 * 1024];

@@ -322,11 +322,7 @@ pub fn register(
                 announce.push(name.clone());
             }
         }
-        confirmations.push(Frame::Push(vec![
-            Frame::bulk_str(kind.word(true)),
-            Frame::Bulk(name.clone()),
-            Frame::Integer(sub.count_for(kind) as i64),
-        ]));
+        confirmations.push(confirmation(sub, kind, true, name));
     }
     sub.update_info();
     (confirmations, announce)
@@ -386,11 +382,7 @@ pub fn unsubscribe(node: &Node, sub: &Rc<Subscriber>, kind: Kind, names: &[Bytes
                     }
                 }
             }
-            confirmations.push(Frame::Push(vec![
-                Frame::bulk_str(kind.word(false)),
-                Frame::Bulk(name.clone()),
-                Frame::Integer(sub.count_for(kind) as i64),
-            ]));
+            confirmations.push(confirmation(sub, kind, false, name));
         }
     }
     if names.is_empty() {
@@ -648,4 +640,14 @@ impl Node {
         }
         sent
     }
+}
+
+/// A (un)subscribe confirmation: the word, the name, the client's count of
+/// that kind now.
+fn confirmation(sub: &Subscriber, kind: Kind, subscribe: bool, name: &Bytes) -> Frame {
+    Frame::Push(vec![
+        Frame::bulk_str(kind.word(subscribe)),
+        Frame::Bulk(name.clone()),
+        Frame::Integer(sub.count_for(kind) as i64),
+    ])
 }
