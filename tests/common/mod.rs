@@ -80,11 +80,16 @@ pub fn server_binary() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_ringcache")))
 }
 
-fn data_root() -> PathBuf {
+/// Cargo's target directory (`target/`).
+fn target_dir() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR"))
         .parent()
         .expect("CARGO_TARGET_TMPDIR has a parent")
-        .join("test-data")
+        .to_path_buf()
+}
+
+fn data_root() -> PathBuf {
+    target_dir().join("test-data")
 }
 
 /// A scratch directory on the real disk (tmpfs would hide O_DIRECT), unique
@@ -705,11 +710,7 @@ pub fn thread_dump(pid: u32) -> String {
 /// The Python that has redis-py, from the virtualenv `tests/run.sh` makes
 /// (`target/pyenv`); fails the test (it must not pass silently) when missing.
 pub fn python_client() -> PathBuf {
-    let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .expect("CARGO_TARGET_TMPDIR has a parent")
-        .to_path_buf();
-    let python = target.join("pyenv/bin/python");
+    let python = target_dir().join("pyenv/bin/python");
     let has_redis_py = Command::new(&python)
         .args(["-c", "import redis"])
         .output()
