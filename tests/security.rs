@@ -574,3 +574,131 @@ fn unread_replies_of_big_values_hold_a_bounded_amount_of_memory() {
         "RSS grew from {before} to {peak} bytes for one client's unread replies"
     );
 }
+
+/// A plausible call of a command from its COMMAND DOCS arguments: the
+/// required ones only (one of each `multiple`, the first of each `oneof`),
+/// every key argument a new name from `key`.
+fn invocation(
+    doc_args: &serde_json::Value,
+    key: &mut dyn FnMut() -> String,
+    out: &mut Vec<String>,
+) {
+    for a in doc_args.as_array().into_iter().flatten() {
+        // `flags` is a list, or (for a few) an object keyed by flag.
+        if a["flags"].to_string().contains("optional") {
+            continue;
+        }
+        if let Some(token) = a["token"].as_str() {
+            out.push(token.to_string());
+        }
+        match a["type"].as_str().unwrap_or_default() {
+            "key" => out.push(key()),
+            "integer" | "unix-time" => out.push("1".into()),
+            // A blocking command's timeout: short.
+            "double" => out.push("0.01".into()),
+            "pattern" => out.push("*".into()),
+            "pure-token" => {}
+            "oneof" => invocation(&serde_json::json!([a["arguments"][0]]), key, out),
+            "block" => invocation(&a["arguments"], key, out),
+            _ => out.push("0".into()),
+        }
+    }
+}
+
+/// Every command's call, and every subcommand's (`OBJECT ENCODING key`), from
+/// redis-server 7.0.15's COMMAND DOCS (embedded next to the command table).
+fn every_call(key: &mut dyn FnMut() -> String) -> Vec<Vec<String>> {
+    let docs = include_str!("../src/commands/redis-7.0-command-docs.jsonl");
+    let mut calls = Vec::new();
+    for line in docs.lines() {
+        let doc: serde_json::Value = serde_json::from_str(line).expect("docs line");
+        for (name, d) in doc.as_object().expect("one command per line") {
+            let subs = d["subcommands"].as_object();
+            let mut each = |name: &str, d: &serde_json::Value| {
+                let mut call: Vec<String> = name.split('|').map(String::from).collect();
+                invocation(&d["arguments"], key, &mut call);
+                calls.push(call);
+            };
+            match subs {
+                Some(subs) => subs.iter().for_each(|(n, d)| each(n, d)),
+                None => each(name, d),
+            }
+        }
+    }
+    calls
+}
+
+/// Issue 24: ACL checked keys from first/last/step only, so commands whose
+/// keys follow a count (ZUNION 1 secret, LMPOP, ZDIFFSTORE, ...) read and
+/// wrote keys the user may not touch. Now keys come from Redis 7's key
+/// specs. This walks every command of Redis 7.0 that ringcache serves, as a
+/// user limited to `public:*`, once naming only forbidden keys and once only
+/// allowed ones, beside redis-server with the same user: each call is
+/// refused for its keys exactly when Redis refuses it. COMMAND GETKEYSANDFLAGS
+/// answers as Redis's for each call.
+#[test]
+fn every_key_of_every_command_is_checked_as_redis_does() {
+    let Some(redis) = Server::redis_oracle() else {
+        eprintln!("SKIPPED: redis-server is not installed; the ACL walk needs it");
+        return;
+    };
+    let path = profile("walk", "[users]\nwalker = \"on nopass ~public:* +@all\"\n");
+    let ours = Server::with(2, &["--profile", path.to_str().unwrap()]);
+    let mut setup = redis.raw();
+    assert_eq!(
+        setup.cmd(&[
+            "ACL",
+            "SETUSER",
+            "walker",
+            "on",
+            "nopass",
+            "~public:*",
+            "&*",
+            "+@all"
+        ]),
+        "+OK\r\n"
+    );
+    let denied = "-NOPERM this user has no permissions to access one of the keys";
+    let (mut checked, mut unknown, mut refused) = (0, Vec::new(), 0);
+    for prefix in ["secret", "public"] {
+        let mut n = 0;
+        let mut key = || {
+            n += 1;
+            format!("{prefix}:{n}")
+        };
+        let (mut r, mut o) = (redis.raw(), ours.raw());
+        let (mut r_admin, mut o_admin) = (redis.raw(), ours.raw());
+        r.cmd(&["AUTH", "walker", "x"]);
+        o.cmd(&["AUTH", "walker", "x"]);
+        for call in every_call(&mut key) {
+            let args: Vec<&str> = call.iter().map(String::as_str).collect();
+            let mut getkeys = vec!["COMMAND", "GETKEYSANDFLAGS"];
+            getkeys.extend(&args);
+            let redis_keys = r_admin.cmd(&getkeys);
+            let ours_keys = o_admin.cmd(&getkeys);
+            if ours_keys.starts_with("-ERR Invalid command specified") {
+                if prefix == "secret" {
+                    unknown.push(call[0].clone());
+                }
+                continue;
+            }
+            assert_eq!(ours_keys, redis_keys, "COMMAND GETKEYSANDFLAGS of {call:?}");
+            // Keyless (MONITOR, PING, ...): not run.
+            if redis_keys.starts_with('-') && !redis_keys.starts_with("-ERR Invalid arguments") {
+                continue;
+            }
+            let (want, got) = (r.cmd(&args), o.cmd(&args));
+            assert_eq!(
+                got.starts_with(denied),
+                want.starts_with(denied),
+                "{call:?}: redis-server answered {want:?}, ringcache {got:?}"
+            );
+            checked += 1;
+            refused += want.starts_with(denied) as usize;
+        }
+    }
+    eprintln!(
+        "ACL walk: {checked} calls checked ({refused} refused for their keys); not served by ringcache: {unknown:?}"
+    );
+    assert!(refused > 100, "too few key-taking calls refused: {refused}");
+}

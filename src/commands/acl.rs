@@ -99,7 +99,7 @@ pub fn check(node: &Node, session: &Session, cmd: &Command, args: &[Bytes]) -> R
             "NOPERM this user has no permissions to run the '{full_name}' command"
         )));
     }
-    if !keys_of(cmd, args).all(|k| user.may_access(k)) {
+    if !keys_of(cmd, args).into_iter().all(|k| user.may_access(k)) {
         node.count_denied(DENIED_KEY);
         return Err(Frame::error(
             "NOPERM this user has no permissions to access one of the keys used as arguments",
@@ -108,51 +108,17 @@ pub fn check(node: &Node, session: &Session, cmd: &Command, args: &[Bytes]) -> R
     Ok(())
 }
 
-/// The keys a command names: from its first/last/step positions, or, for the
-/// commands whose keys follow a count (Redis's `movablekeys`), from that
-/// count.
-fn keys_of<'a>(cmd: &Command, args: &'a [Bytes]) -> Box<dyn Iterator<Item = &'a Bytes> + 'a> {
-    let counted = |count_at: usize, fixed: &'a [Bytes]| {
-        let n = args
-            .get(count_at)
-            .and_then(|a| crate::util::parse_i64(a))
-            .unwrap_or(0)
-            .clamp(0, args.len() as i64) as usize;
-        let start = count_at + 1;
-        let end = (start + n).min(args.len());
-        Box::new(fixed.iter().chain(&args[start.min(end)..end]))
-            as Box<dyn Iterator<Item = &'a Bytes>>
-    };
-    match cmd.name {
-        "sintercard" => return counted(1, &[]),
-        "zunionstore" | "zinterstore" => return counted(2, &args[1..2.min(args.len())]),
-        _ => {}
-    }
-    // A container command's keys are where its subcommand puts them
-    // (OBJECT ENCODING key).
+/// The keys a command names, from its key specs (a container's keys from
+/// its subcommand's: OBJECT ENCODING key).
+fn keys_of<'a>(cmd: &Command, args: &'a [Bytes]) -> Vec<&'a Bytes> {
     let spec = args
         .get(1)
         .and_then(|sub| cmd.subcommand(sub))
         .unwrap_or(&cmd.spec);
-    if spec.first_key <= 0 || spec.step <= 0 {
-        return Box::new(std::iter::empty());
-    }
-    let argc = args.len() as i64;
-    let last = if spec.last_key < 0 {
-        argc + spec.last_key
-    } else {
-        spec.last_key.min(argc - 1)
-    };
-    let (first, step) = (spec.first_key as usize, spec.step as usize);
-    let last = last.max(0) as usize;
-    Box::new(
-        args.iter()
-            .enumerate()
-            .skip(first)
-            .take((last + 1).saturating_sub(first))
-            .step_by(step)
-            .map(|(_, a)| a),
-    )
+    super::key_specs::keys(cmd.name, &spec.key_specs, args)
+        .into_iter()
+        .map(|k| &args[k.at])
+        .collect()
 }
 
 /// ACL WHOAMI | LIST | USERS | CAT [category] | HELP

@@ -1,6 +1,7 @@
 //! The command table: every command ringcache serves, with Redis 7.0's own
-//! metadata (arity, flags, key positions, ACL categories, from the embedded
-//! `redis-7.0-commands.json`) and how it is routed. The handlers live in one
+//! metadata (arity, flags, key positions and key specs, ACL categories: the
+//! embedded `redis-7.0-command-info.jsonl`, redis-server 7.0.15's own COMMAND
+//! output) and how it is routed. The handlers live in one
 //! file per family: `strings`, `keys`, `lists`, `hashes`, `sets`, `zsets`,
 //! `bitmaps`, `hyperloglog` (run on the shard that owns the key);
 //! `connection` (PING, SELECT, HELLO, CLIENT), `server` (COMMAND, INFO,
@@ -23,6 +24,7 @@ mod exec;
 mod front;
 mod hashes;
 mod hyperloglog;
+pub mod key_specs;
 mod keys;
 mod lcs;
 mod lists;
@@ -88,6 +90,9 @@ pub struct Spec {
     pub last_key: i64,
     pub step: i64,
     pub acl_categories: Vec<String>,
+    pub tips: Vec<String>,
+    /// Where its keys are (`key_specs`): ACL and COMMAND GETKEYS read them.
+    pub key_specs: Vec<key_specs::KeySpec>,
 }
 
 pub struct Command {
@@ -415,7 +420,7 @@ static TABLE: OnceLock<Table> = OnceLock::new();
 /// The command table, built once from the embedded Redis metadata.
 pub fn table() -> &'static Table {
     TABLE.get_or_init(|| {
-        let mut specs: HashMap<String, Spec> = parse_specs(include_str!("redis-7.0-commands.json"));
+        let mut specs = parse_specs(include_str!("redis-7.0-command-info.jsonl"));
         specs.extend(parse_specs(NEWER_THAN_7_0));
         let commands = ROUTES
             .iter()
@@ -464,14 +469,13 @@ pub fn table() -> &'static Table {
 
 /// Commands clients send that Redis 7.0's table lacks: CLIENT SETINFO (7.2)
 /// is sent by redis-py and redis-rs on connect. Same shape as the table.
-const NEWER_THAN_7_0: &str = r#"{
-"client|setinfo": {"arity":4,"flags":["noscript","loading","stale"],"first_key":0,"last_key":0,"step":0,"acl_categories":["@slow","@connection"]}
-}"#;
+const NEWER_THAN_7_0: &str = r#"["client|setinfo", 4, ["noscript", "loading", "stale"], 0, 0, 0, ["@slow", "@connection"], ["request_policy:all_nodes", "response_policy:all_succeeded"], [], []]"#;
 
-fn parse_specs(json: &str) -> HashMap<String, Spec> {
-    let raw: HashMap<String, serde_json::Value> =
-        serde_json::from_str(json).expect("embedded command table is valid JSON");
-    let strings = |v: &serde_json::Value| -> Vec<String> {
+/// COMMAND INFO's entries, one JSON array per line (`[name, arity, flags,
+/// first, last, step, categories, tips, key specs, subcommands]`), as a
+/// map from `name` or `container|sub` to its metadata.
+fn parse_specs(jsonl: &str) -> HashMap<String, Spec> {
+    fn strings(v: &serde_json::Value) -> Vec<String> {
         v.as_array()
             .map(|a| {
                 a.iter()
@@ -479,21 +483,33 @@ fn parse_specs(json: &str) -> HashMap<String, Spec> {
                     .collect()
             })
             .unwrap_or_default()
-    };
-    raw.into_iter()
-        .map(|(name, v)| {
-            let int = |k: &str| v[k].as_i64().unwrap_or(0);
-            let spec = Spec {
-                arity: int("arity"),
-                flags: strings(&v["flags"]),
-                first_key: int("first_key"),
-                last_key: int("last_key"),
-                step: int("step"),
-                acl_categories: strings(&v["acl_categories"]),
-            };
-            (name, spec)
-        })
-        .collect()
+    }
+    fn add(v: &serde_json::Value, into: &mut HashMap<String, Spec>) {
+        let int = |i: usize| v[i].as_i64().unwrap_or(0);
+        let spec = Spec {
+            arity: int(1),
+            flags: strings(&v[2]),
+            first_key: int(3),
+            last_key: int(4),
+            step: int(5),
+            acl_categories: strings(&v[6]),
+            tips: strings(&v[7]),
+            key_specs: v[8]
+                .as_array()
+                .map(|a| a.iter().filter_map(key_specs::KeySpec::from_json).collect())
+                .unwrap_or_default(),
+        };
+        into.insert(v[0].as_str().unwrap_or_default().to_string(), spec);
+        for sub in v[9].as_array().into_iter().flatten() {
+            add(sub, into);
+        }
+    }
+    let mut specs = HashMap::new();
+    for line in jsonl.lines().filter(|l| !l.trim().is_empty()) {
+        let v = serde_json::from_str(line).expect("embedded command table is valid JSON");
+        add(&v, &mut specs);
+    }
+    specs
 }
 
 impl Table {

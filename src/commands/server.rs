@@ -1,6 +1,7 @@
 //! Server commands: COMMAND, INFO, CONFIG, TIME, run on the connection's core
 //! and answered from every core's figures (INFO) or settings (CONFIG).
 
+use super::key_specs::{self, BeginSearch, FindKeys, KeySpec};
 use super::{subcommand, table, wrong_arity, Command, Session, Spec};
 use crate::config;
 use crate::node::Node;
@@ -34,14 +35,129 @@ fn command_info(name: &str, spec: &Spec, subs: &[(String, Spec)]) -> Frame {
         Frame::Integer(spec.last_key),
         Frame::Integer(spec.step),
         statuses(&spec.acl_categories),
-        Frame::Array(Vec::new()),
-        Frame::Array(Vec::new()),
-        Frame::Array(
+        Frame::Set(spec.tips.iter().map(|t| Frame::bulk_str(t)).collect()),
+        Frame::Set(spec.key_specs.iter().map(key_spec_info).collect()),
+        subcommands(
             subs.iter()
                 .map(|(sub, s)| command_info(&format!("{name}|{sub}"), s, &[]))
                 .collect(),
         ),
     ])
+}
+
+/// Redis's quirk: no subcommands is an empty set, some are an array.
+fn subcommands(subs: Vec<Frame>) -> Frame {
+    if subs.is_empty() {
+        Frame::Set(subs)
+    } else {
+        Frame::Array(subs)
+    }
+}
+
+/// One key spec as COMMAND INFO shows it (Redis 7's maps).
+fn key_spec_info(k: &KeySpec) -> Frame {
+    let map = |pairs: Vec<(&str, Frame)>| {
+        Frame::Map(
+            pairs
+                .into_iter()
+                .map(|(n, v)| (Frame::bulk_str(n), v))
+                .collect(),
+        )
+    };
+    let typed = |kind: &str, spec: Vec<(&str, Frame)>| {
+        map(vec![("type", Frame::bulk_str(kind)), ("spec", map(spec))])
+    };
+    let int = |n: usize| Frame::Integer(n as i64);
+    let begin = match &k.begin {
+        BeginSearch::Index(i) => typed("index", vec![("index", int(*i))]),
+        BeginSearch::Keyword {
+            keyword,
+            start_from,
+        } => typed(
+            "keyword",
+            vec![
+                ("keyword", Frame::bulk_str(keyword)),
+                ("startfrom", Frame::Integer(*start_from)),
+            ],
+        ),
+        BeginSearch::Unknown => typed("unknown", Vec::new()),
+    };
+    let find = match k.find {
+        FindKeys::Range {
+            last_key,
+            step,
+            limit,
+        } => typed(
+            "range",
+            vec![
+                ("lastkey", Frame::Integer(last_key)),
+                ("keystep", int(step)),
+                ("limit", Frame::Integer(limit)),
+            ],
+        ),
+        FindKeys::Count {
+            count_at,
+            first,
+            step,
+        } => typed(
+            "keynum",
+            vec![
+                ("keynumidx", int(count_at)),
+                ("firstkey", int(first)),
+                ("keystep", int(step)),
+            ],
+        ),
+        FindKeys::Unknown => typed("unknown", Vec::new()),
+    };
+    let flags = Frame::Set(k.flags.iter().map(|f| Frame::simple(f.clone())).collect());
+    let notes = k.notes.iter().map(|n| ("notes", Frame::bulk_str(n)));
+    map(notes
+        .chain([
+            ("flags", flags),
+            ("begin_search", begin),
+            ("find_keys", find),
+        ])
+        .collect())
+}
+
+/// COMMAND GETKEYS / GETKEYSANDFLAGS command arg ...: the keys (and what
+/// the command does with each) as ACL finds them.
+fn getkeys(args: &[Bytes], with_flags: bool) -> Frame {
+    let Some(cmd) = table().get(&args[2]) else {
+        return Frame::error("ERR Invalid command specified");
+    };
+    let call = &args[2..];
+    let spec = call
+        .get(1)
+        .and_then(|sub| cmd.subcommand(sub))
+        .unwrap_or(&cmd.spec);
+    let no_keys = spec
+        .key_specs
+        .iter()
+        .all(|k| k.flags.iter().any(|f| f == "not_key"));
+    if no_keys && !matches!(cmd.name, "sort" | "sort_ro") {
+        return Frame::error("ERR The command has no key arguments");
+    }
+    if !super::arity_ok(spec.arity, call.len()) {
+        return Frame::error("ERR Invalid number of arguments specified for command");
+    }
+    let found = key_specs::keys(cmd.name, &spec.key_specs, call);
+    if found.is_empty() {
+        return Frame::error("ERR Invalid arguments specified for command");
+    }
+    Frame::Array(
+        found
+            .into_iter()
+            .map(|k| {
+                let key = Frame::bulk(call[k.at].clone());
+                if !with_flags {
+                    return key;
+                }
+                let flags = k.flags.iter().map(|f| Frame::simple(f.to_string()));
+                Frame::Array(vec![key, Frame::Set(flags.collect())])
+            })
+            .collect(),
+    )
 }
 
 pub(super) fn command(cmd: &Command, args: &[Bytes]) -> Frame {
@@ -92,7 +208,8 @@ pub(super) fn command(cmd: &Command, args: &[Bytes]) -> Frame {
             };
             Frame::Map(wanted.into_iter().map(docs).collect())
         }
-        "getkeys" => Frame::error("ERR COMMAND GETKEYS is not supported by ringcache"),
+        "getkeys" => getkeys(args, false),
+        "getkeysandflags" => getkeys(args, true),
         "help" => Frame::Array(
             [
                 "COMMAND [<subcommand>]",
