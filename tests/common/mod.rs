@@ -669,7 +669,7 @@ pub fn tool(name: &str) -> PathBuf {
 /// root): a thread waiting in the kernel (an fdatasync stuck behind the
 /// filesystem's journal, say) shows there, not in gdb.
 pub fn thread_dump(pid: u32) -> String {
-    let mut out = String::new();
+    let mut out = liveness(pid);
     let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
         .into_iter()
         .flatten();
@@ -705,6 +705,69 @@ pub fn thread_dump(pid: u32) -> String {
         "no core file (gcore failed)\n".into()
     };
     out + &gdb + &note
+}
+
+/// Tells a stuck executor from a waiting one: each thread's count of times
+/// it ran over 2 s (`/proc/<pid>/task/*/schedstat`; an executor whose timers
+/// still fire runs at least 10 times a second, one parked for good runs 0),
+/// and whether new connections still get a PING answered.
+fn liveness(pid: u32) -> String {
+    let runs = || -> Vec<(String, u64)> {
+        let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+            .into_iter()
+            .flatten();
+        tasks
+            .flatten()
+            .map(|t| {
+                let read = |f: &str| std::fs::read_to_string(t.path().join(f)).unwrap_or_default();
+                let slices = read("schedstat")
+                    .split_whitespace()
+                    .nth(2)
+                    .and_then(|n| n.parse().ok());
+                (read("comm").trim().to_string(), slices.unwrap_or(0))
+            })
+            .collect()
+    };
+    let before = runs();
+    std::thread::sleep(Duration::from_secs(2));
+    let after = runs();
+    let mut out = String::from("times each thread ran in 2 s:");
+    for ((name, a), (_, b)) in before.iter().zip(&after) {
+        out += &format!(" {name}={}", b.saturating_sub(*a));
+    }
+    out += "\nPING on new connections:";
+    for _ in 0..4 {
+        out += &format!(" {}", ping_listener_of(pid));
+    }
+    out + "\n"
+}
+
+/// One PING on a new connection to the port `pid` listens on (from `ss`).
+fn ping_listener_of(pid: u32) -> String {
+    let listing = Command::new("ss").args(["-ltnpH"]).output();
+    let listing = listing
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let port = listing
+        .lines()
+        .find(|l| l.contains(&format!("pid={pid},")))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|addr| addr.rsplit(':').next())
+        .and_then(|p| p.parse::<u16>().ok());
+    let Some(port) = port else {
+        return "no-listener".into();
+    };
+    let started = Instant::now();
+    let answered = TcpStream::connect(("127.0.0.1", port)).and_then(|mut c| {
+        c.set_read_timeout(Some(Duration::from_secs(2)))?;
+        c.write_all(b"PING\r\n")?;
+        let mut reply = [0u8; 7];
+        c.read_exact(&mut reply)
+    });
+    match answered {
+        Ok(()) => format!("ok({}ms)", started.elapsed().as_millis()),
+        Err(e) => format!("none({e})"),
+    }
 }
 
 /// The Python that has redis-py, from the virtualenv `tests/run.sh` makes
