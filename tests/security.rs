@@ -702,3 +702,52 @@ fn every_key_of_every_command_is_checked_as_redis_does() {
     );
     assert!(refused > 100, "too few key-taking calls refused: {refused}");
 }
+
+/// The most memory the server ever held (VmHWM), in bytes.
+fn peak_rss(server: &Server) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap();
+    let kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .expect("VmHWM");
+    kb * 1024
+}
+
+/// Issue 24: a random pick with repeats (negative count) built its whole
+/// reply first, so one small key could ask for any amount of memory
+/// (`SRANDMEMBER s -16777216` of a 1 MB member: 16 TB). Now such a reply is
+/// bounded (512 MiB of elements; Redis's range error past it, before
+/// anything is built). 600 picks of a 1 MB element: on the old code
+/// SRANDMEMBER answered all 600 MB.
+#[test]
+fn random_picks_with_repeats_are_bounded() {
+    let s = Server::start();
+    let mut c = s.raw();
+    let big = "x".repeat(1 << 20);
+    assert_eq!(c.cmd(&["SADD", "s", &big]), ":1\r\n");
+    assert_eq!(c.cmd(&["HSET", "h", "f", &big]), ":1\r\n");
+    assert_eq!(c.cmd(&["ZADD", "z", "1", &big]), ":1\r\n");
+    let out_of_range = "-ERR value is out of range\r\n";
+    for call in [
+        &["SRANDMEMBER", "s", "-600"][..],
+        &["HRANDFIELD", "h", "-600", "WITHVALUES"],
+        &["ZRANDMEMBER", "z", "-600", "WITHSCORES"],
+        &["SRANDMEMBER", "s", "-16777216"],
+    ] {
+        let got = c.cmd(call);
+        // (Only the start of a wrong reply: it may be hundreds of MB.)
+        assert_eq!(&got[..got.len().min(60)], out_of_range, "{call:?}");
+    }
+    assert!(
+        peak_rss(&s) < 300 << 20,
+        "peak memory {} MB",
+        peak_rss(&s) >> 20
+    );
+    // Small replies with repeats are still served.
+    assert_eq!(c.cmd(&["SADD", "small", "a"]), ":1\r\n");
+    assert_eq!(
+        c.cmd(&["SRANDMEMBER", "small", "-3"]),
+        "*3\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n"
+    );
+}

@@ -289,6 +289,12 @@ pub fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
             ix.iter().map(|&i| all[i]).collect()
         }
     };
+    let sizes = pairs
+        .iter()
+        .map(|(f, v)| f.len() + if with_values { v.len() } else { 0 });
+    if let Err(e) = random_reply_fits(sizes) {
+        return e;
+    }
     // WITHVALUES: a flat array in RESP2, [field, value] pairs in RESP3.
     if with_values {
         Frame::Pairs(
@@ -342,6 +348,27 @@ pub enum Picks {
     All,
     /// These positions (distinct for a positive count).
     Indexes(Vec<usize>),
+}
+
+/// Most bytes of elements a negative-count random pick returns: repeats
+/// let a small key ask for any amount (`SRANDMEMBER s -16777216` of a 1 MB
+/// member is 16 TB); past this it gets the range error before anything is
+/// built. (Redis builds it until the client's output limit closes it; its
+/// default limit for normal clients is none.)
+pub const MAX_RANDOM_REPLY_BYTES: usize = 512 << 20;
+
+/// `Err` (the range error) when picks of these sizes pass
+/// `MAX_RANDOM_REPLY_BYTES`; reads the sizes only.
+pub fn random_reply_fits(sizes: impl Iterator<Item = usize>) -> Result<(), Frame> {
+    let mut total = 0usize;
+    for size in sizes {
+        // Each element's RESP header and line ends, about.
+        total += size + 16;
+        if total > MAX_RANDOM_REPLY_BYTES {
+            return Err(Frame::error("ERR value is out of range"));
+        }
+    }
+    Ok(())
 }
 
 /// Most elements a negative-count random pick returns. Redis would build

@@ -4,7 +4,9 @@
 //! their STORE forms, SINTERCARD, SMOVE) work across shards and live in
 //! `cross`. SPOP's random picks are logged as the SREM (or DEL) they made.
 
-use super::hashes::{out_of_range_count, random_picks, scan_args, Picks, ScanArgs};
+use super::hashes::{
+    out_of_range_count, random_picks, random_reply_fits, scan_args, Picks, ScanArgs,
+};
 use super::{int_arg, wrong_type};
 use crate::config::events as ev;
 use crate::keyspace::{Set, Value};
@@ -215,10 +217,14 @@ pub fn srandmember(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
             .into_iter()
             .map(|m| Frame::Bulk(m.clone()))
             .collect(),
-        Ok(Picks::Indexes(ix)) => ix
-            .into_iter()
-            .map(|i| Frame::Bulk(members[i].clone()))
-            .collect(),
+        Ok(Picks::Indexes(ix)) => {
+            if let Err(e) = random_reply_fits(ix.iter().map(|&i| members[i].len())) {
+                return e;
+            }
+            ix.into_iter()
+                .map(|i| Frame::Bulk(members[i].clone()))
+                .collect()
+        }
     };
     // Repeats possible with a negative count: an array, not a set.
     if count < 0 {

@@ -10,7 +10,7 @@
 //! flat array in RESP2 and [member, score] pairs in RESP3 (`Frame::Pairs`).
 //! ZPOPMIN/ZPOPMAX are logged as the ZREM of what they removed.
 
-use super::hashes::{random_args, random_picks, scan_args, Picks, ScanArgs};
+use super::hashes::{random_args, random_picks, random_reply_fits, scan_args, Picks, ScanArgs};
 use super::lists::normalize_range;
 use super::{arg_is, int_arg, syntax_error, wrong_type};
 use crate::config::events as ev;
@@ -656,6 +656,10 @@ pub fn zrandmember(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
         Ok(Picks::All) => (0..z.len()).collect(),
         Ok(Picks::Indexes(ix)) => ix,
     };
+    let sizes = ranks.iter().filter_map(|&r| z.get(r)).map(|(_, m)| m.len());
+    if let Err(e) = random_reply_fits(sizes) {
+        return e;
+    }
     let picked = ranks.into_iter().filter_map(|r| z.get(r));
     if with_scores {
         self::with_scores(picked.map(|(s, m)| (m, s)))
