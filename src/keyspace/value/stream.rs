@@ -595,27 +595,25 @@ impl Stream {
     /// skipped by their counts): for snapshots and rewrites.
     pub fn entries_from(&self, skip: usize) -> impl Iterator<Item = StreamEntry> + '_ {
         let mut left = skip;
+        let mut started = false;
         self.blocks
             .iter()
-            .filter(move |(_, b)| {
-                if left >= b.live as usize {
+            .filter_map(move |(base, b)| {
+                if !started && left >= b.live as usize {
                     left -= b.live as usize;
-                    false
-                } else {
-                    true
+                    return None;
                 }
-            })
-            .enumerate()
-            .flat_map(move |(i, (base, b))| {
+                // Only the first block kept may start inside.
+                started = true;
+                let inside = std::mem::take(&mut left);
                 let live: Vec<StreamEntry> = decode_block(*base, &b.data)
                     .into_iter()
                     .filter(|r| !r.deleted)
                     .map(|r| owned(&r))
                     .collect();
-                // Only the first block kept may start inside.
-                let inside = if i == 0 { skip_in_first(skip, self) } else { 0 };
-                live.into_iter().skip(inside)
+                Some(live.into_iter().skip(inside))
             })
+            .flatten()
     }
 
     /// Whether a tombstone (an XDEL'd entry) may lie in `start..=end`, as
@@ -689,19 +687,6 @@ impl Stream {
     }
 }
 
-/// How many entries of the first block `entries_from(skip)` reads are
-/// skipped inside it.
-fn skip_in_first(skip: usize, s: &Stream) -> usize {
-    let mut left = skip;
-    for b in s.blocks.values() {
-        if left < b.live as usize {
-            return left;
-        }
-        left -= b.live as usize;
-    }
-    0
-}
-
 fn decode_masters(data: &[u8]) -> Vec<&[u8]> {
     let mut r = Reader { data, pos: 0 };
     let n = r.varint().unwrap_or(0);
@@ -744,5 +729,24 @@ mod tests {
         assert_eq!(s.first_id(), StreamId::new(1043, 1));
         assert_eq!(s.trim(Trim::MinId(StreamId::new(1050, 0)), false, 0), 20);
         assert_eq!(s.first_id(), StreamId::new(1050, 0));
+    }
+
+    /// `entries_from` resumes at any entry, across blocks and deletions
+    /// (a snapshot or rewrite written over several steps resumes there).
+    #[test]
+    fn entries_resume_at_any_position() {
+        let mut s = Stream::default();
+        for i in 1..=350u64 {
+            s.append(StreamId::new(i, 0), &fields(&["f", &i.to_string()]));
+        }
+        for i in [3u64, 150, 151, 299] {
+            s.delete(StreamId::new(i, 0));
+        }
+        let all: Vec<StreamId> = s.entries_from(0).map(|e| e.id).collect();
+        assert_eq!(all.len(), 346);
+        for skip in [0, 1, 97, 98, 99, 150, 197, 250, 345, 346, 400] {
+            let from: Vec<StreamId> = s.entries_from(skip).map(|e| e.id).collect();
+            assert_eq!(from, all[skip.min(all.len())..], "skip {skip}");
+        }
     }
 }
