@@ -801,13 +801,14 @@ fn stream_type_encoding_scan_copy_and_memory() {
 #[ignore]
 fn memory_per_entry_beside_redis() {
     const ENTRIES: usize = 1_000_000;
-    let fill = |server: &Server| -> f64 {
+    // (used_memory, used_memory_rss) grown per entry.
+    let fill = |server: &Server| -> (f64, f64) {
         let mut con = server.con();
-        let used = |con: &mut redis::Connection| -> f64 {
-            info_field(con, "memory", "used_memory")
-                .unwrap()
-                .parse()
-                .unwrap()
+        let used = |con: &mut redis::Connection| -> (f64, f64) {
+            let f = |con: &mut redis::Connection, name| -> f64 {
+                info_field(con, "memory", name).unwrap().parse().unwrap()
+            };
+            (f(con, "used_memory"), f(con, "used_memory_rss"))
         };
         let before = used(&mut con);
         for chunk in 0..ENTRIES / 10_000 {
@@ -827,9 +828,13 @@ fn memory_per_entry_beside_redis() {
             }
             let () = p.query(&mut con).unwrap();
         }
-        (used(&mut con) - before) / ENTRIES as f64
+        let after = used(&mut con);
+        let per = |a: f64, b: f64| (a - b) / ENTRIES as f64;
+        (per(after.0, before.0), per(after.1, before.1))
     };
     let ours = fill(&Server::with(1, &[]));
     let redis = Server::redis_oracle().map(|r| fill(&r));
-    println!("bytes per entry (1M entries, 3 fields): ringcache {ours:.1}, redis-server {redis:?}");
+    println!(
+        "bytes per entry (1M entries of 3 fields), (used_memory, used_memory_rss): ringcache {ours:.1?}, redis-server {redis:.1?}"
+    );
 }

@@ -1134,6 +1134,105 @@ mod tests {
         assert!(load(&file).is_err());
     }
 
+    /// A stream of 60k entries with groups, a PEL and deletions, written in
+    /// small steps (as a cut does, other keys' records in between): every
+    /// record within the size rule, and it loads back the same.
+    #[test]
+    fn a_big_stream_is_bounded_records_written_in_steps() {
+        use crate::keyspace::stream::StreamId;
+        let mut st = Stream::default();
+        for i in 1..=60_000u64 {
+            let v = Bytes::from(i.to_string());
+            st.append(
+                StreamId::new(1000 + i / 3, i % 3),
+                &[
+                    Bytes::from_static(b"f"),
+                    v,
+                    Bytes::from_static(b"g"),
+                    Bytes::from_static(b"x"),
+                ],
+            );
+        }
+        for i in (1..60_000u64).step_by(7) {
+            st.delete(StreamId::new(1000 + i / 3, i % 3));
+        }
+        st.entries_added = 70_000;
+        let mut g = Group::new(StreamId::new(5000, 0), 123);
+        g.consumer(&Bytes::from_static(b"alice"), 77);
+        g.consumer(&Bytes::from_static(b"idle"), 78);
+        for i in 2..5_000u64 {
+            g.assign(
+                StreamId::new(1000 + i / 3, i % 3),
+                &Bytes::from_static(b"alice"),
+                900 + i,
+                i % 5,
+            );
+        }
+        st.groups.insert(Bytes::from_static(b"g1"), g);
+        let want = format!(
+            "{:?}",
+            (
+                st.len(),
+                st.last_id,
+                st.entries_added,
+                st.max_deleted_id,
+                &st.groups
+            )
+        );
+        let want_entries: Vec<_> = st.entries_from(0).map(|e| (e.id, e.fields)).collect();
+        let mut ks = Keyspace::new(0, 1, 2);
+        ks.insert(1, b"st", Value::Stream(Box::new(st)), None);
+        ks.insert(1, b"other", Value::Str(Bytes::from_static(b"v")), None);
+        let mut records = Vec::new();
+        let mut from = 0;
+        let mut steps = 0;
+        ks.keys(1, 0, |e| {
+            if e.key() == b"st" {
+                loop {
+                    steps += 1;
+                    let stop_at = records.len() + 100_000;
+                    match encode_entry_from(&mut records, 1, e, from, stop_at) {
+                        Some(next) => from = next,
+                        None => break,
+                    }
+                }
+            }
+        });
+        ks.keys(1, 0, |e| {
+            if e.key() != b"st" {
+                encode_entry(&mut records, 1, e);
+            }
+        });
+        assert!(steps > 5, "{steps} steps");
+        let mut at = 0;
+        while at < records.len() {
+            let h: [u8; HEADER_BYTES] = records[at..at + HEADER_BYTES].try_into().unwrap();
+            let f = Framing::CURRENT
+                .header(&h)
+                .expect("a record within the rule");
+            at += HEADER_BYTES + f.len;
+        }
+        let mut back = load(&file_of(&records, record::FORMAT_VERSION)).unwrap();
+        match back.lookup(1, b"st", 0).unwrap().value() {
+            Some(Value::Stream(s)) => {
+                let got = format!(
+                    "{:?}",
+                    (
+                        s.len(),
+                        s.last_id,
+                        s.entries_added,
+                        s.max_deleted_id,
+                        &s.groups
+                    )
+                );
+                assert_eq!(got, want);
+                let entries: Vec<_> = s.entries_from(0).map(|e| (e.id, e.fields)).collect();
+                assert!(entries == want_entries);
+            }
+            _ => panic!("not the stream"),
+        }
+    }
+
     #[test]
     fn a_version_1_snapshot_with_a_big_record_still_loads() {
         // Version 1: a string entry of 200 KB in one record, no flags.
