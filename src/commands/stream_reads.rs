@@ -165,7 +165,17 @@ pub(super) async fn xread(
             Err(e) => return e,
         };
         if !served.is_empty() {
-            return Frame::Array(served);
+            // RESP3: a map of key to entries; RESP2: [key, entries] pairs.
+            return if session.proto == crate::protocol::Proto::Resp3 {
+                Frame::Map(served)
+            } else {
+                Frame::Array(
+                    served
+                        .into_iter()
+                        .map(|(k, v)| Frame::Array(vec![k, v]))
+                        .collect(),
+                )
+            };
         }
         if !blocks {
             return Frame::NullArray;
@@ -237,7 +247,7 @@ async fn serve(
     r: &ReadArgs<'_>,
     after: &[After],
     woken: bool,
-) -> Result<Vec<Frame>, Frame> {
+) -> Result<Vec<(Frame, Frame)>, Frame> {
     let mut served = Vec::new();
     for (key, a) in r.keys.iter().zip(after) {
         let mut argv = vec![
@@ -271,7 +281,7 @@ async fn serve(
                 ))
             }
             e @ Frame::Error(_) => return Err(e),
-            entries => served.push(Frame::Array(vec![Frame::Bulk(key.clone()), entries])),
+            entries => served.push((Frame::Bulk(key.clone()), entries)),
         }
     }
     Ok(served)
