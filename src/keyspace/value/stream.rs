@@ -212,6 +212,15 @@ fn owned(raw: &Raw) -> StreamEntry {
     }
 }
 
+/// `owned` for an entry decoded from `block` (a copy of a block's
+/// buffer): its fields share that one copy instead of one each.
+fn shared(block: &Bytes, raw: &Raw) -> StreamEntry {
+    StreamEntry {
+        id: raw.id,
+        fields: raw.fields.iter().map(|f| block.slice_ref(f)).collect(),
+    }
+}
+
 /// A pending entry of a group: delivered, not yet acknowledged.
 #[derive(Clone, Debug)]
 pub struct Pending {
@@ -440,14 +449,15 @@ impl Stream {
         let full = |out: &Vec<StreamEntry>| count != 0 && out.len() >= count;
         if rev {
             for (base, b) in self.blocks.range(..=end).rev() {
-                for raw in decode_block(*base, &b.data).iter().rev() {
+                let data = Bytes::copy_from_slice(&b.data);
+                for raw in decode_block(*base, &data).iter().rev() {
                     if raw.id < start {
                         return out;
                     }
                     if raw.deleted || raw.id > end {
                         continue;
                     }
-                    out.push(owned(raw));
+                    out.push(shared(&data, raw));
                     if full(&out) {
                         return out;
                     }
@@ -460,14 +470,15 @@ impl Stream {
                 .next_back()
                 .map_or(StreamId::MIN, |(k, _)| *k);
             for (base, b) in self.blocks.range(from..) {
-                for raw in decode_block(*base, &b.data) {
+                let data = Bytes::copy_from_slice(&b.data);
+                for raw in decode_block(*base, &data) {
                     if raw.id > end {
                         return out;
                     }
                     if raw.deleted || raw.id < start {
                         continue;
                     }
-                    out.push(owned(&raw));
+                    out.push(shared(&data, &raw));
                     if full(&out) {
                         return out;
                     }
@@ -546,10 +557,13 @@ impl Stream {
             if limit != 0 && deleted + live > limit {
                 break;
             }
-            let raws = decode_block(base, &b.data);
+            // Decoded only when the rule needs the entries: an approximate
+            // MAXLEN (the common XADD) decides on the counts alone.
             let remove_whole = match rule {
                 Trim::MaxLen(n) => self.length - live >= n,
-                Trim::MinId(min) => raws.last().is_some_and(|r| r.id < min),
+                Trim::MinId(min) => decode_block(base, &b.data)
+                    .last()
+                    .is_some_and(|r| r.id < min),
             };
             if remove_whole {
                 self.block_bytes -= b.heap_bytes();
@@ -561,6 +575,7 @@ impl Stream {
             if approx {
                 break;
             }
+            let raws = decode_block(base, &b.data);
             let marks: Vec<usize> = raws
                 .iter()
                 .filter(|r| !r.deleted)
