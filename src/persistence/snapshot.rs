@@ -291,7 +291,12 @@ fn restore_stream_item(s: &mut Stream, item: &Bytes) -> Option<()> {
             g.assign(at, &consumer, time, count);
         }
         ITEM_META => {
-            s.last_id = id(&mut c)?;
+            let last = id(&mut c)?;
+            // Never below an entry: later IDs are deltas from the blocks'.
+            if s.last().is_some_and(|e| e.id > last) {
+                return None;
+            }
+            s.last_id = last;
             s.entries_added = c.u64()?;
             s.max_deleted_id = id(&mut c)?;
         }

@@ -764,4 +764,112 @@ mod tests {
             assert_eq!(from, all[skip.min(all.len())..], "skip {skip}");
         }
     }
+
+    /// The stream against a plain ordered map, over seeded random
+    /// appends, deletions, exact and approximate trims, ranges both ways
+    /// and group deliveries and acks.
+    #[test]
+    fn behaves_as_a_plain_ordered_map() {
+        let mut rng = 0x5eed_u64;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        for round in 0..20 {
+            let mut s = Stream::default();
+            let mut model: BTreeMap<StreamId, Vec<Bytes>> = BTreeMap::new();
+            let mut last = StreamId::MIN;
+            let mut group = Group::new(StreamId::MIN, 0);
+            let alice = Bytes::from_static(b"alice");
+            group.consumer(&alice, 0);
+            for step in 0..3000 {
+                match next() % 10 {
+                    0..=4 => {
+                        let id = if next() % 3 == 0 {
+                            StreamId::new(last.ms + 1 + next() % 5, 0)
+                        } else {
+                            last.next().unwrap_or(StreamId::MAX)
+                        };
+                        let n = next() % 4;
+                        let f: Vec<Bytes> = (0..n * 2)
+                            .map(|i| Bytes::from(format!("{}{}", i, next() % 50)))
+                            .collect();
+                        s.append(id, &f);
+                        model.insert(id, f);
+                        last = id;
+                    }
+                    5 => {
+                        let id = StreamId::new(next() % (last.ms + 2), next() % 3);
+                        assert_eq!(s.delete(id), model.remove(&id).is_some(), "delete {id}");
+                    }
+                    6 if next() % 4 == 0 => {
+                        let n = next() % (model.len() as u64 + 5);
+                        let approx = next() % 2 == 0;
+                        let removed = s.trim(Trim::MaxLen(n), approx, 0);
+                        for _ in 0..removed {
+                            model.pop_first();
+                        }
+                        if !approx {
+                            assert!(model.len() as u64 <= n);
+                        }
+                    }
+                    7 if next() % 4 == 0 => {
+                        let min = StreamId::new(next() % (last.ms + 2), 0);
+                        let removed = s.trim(Trim::MinId(min), false, 0);
+                        let before = model.len();
+                        model.retain(|id, _| *id >= min);
+                        assert_eq!(removed as usize, before - model.len());
+                    }
+                    8 => {
+                        let a = StreamId::new(next() % (last.ms + 2), next() % 3);
+                        let b = StreamId::new(next() % (last.ms + 2), next() % 3);
+                        let count = (next() % 5) as usize;
+                        let rev = next() % 2 == 0;
+                        let got: Vec<(StreamId, Vec<Bytes>)> = s
+                            .range(a, b, count, rev)
+                            .into_iter()
+                            .map(|e| (e.id, e.fields))
+                            .collect();
+                        let mut want: Vec<(StreamId, Vec<Bytes>)> = if a <= b {
+                            model.range(a..=b).map(|(k, v)| (*k, v.clone())).collect()
+                        } else {
+                            Vec::new()
+                        };
+                        if rev {
+                            want.reverse();
+                        }
+                        if count != 0 {
+                            want.truncate(count);
+                        }
+                        assert_eq!(got, want, "round {round} step {step}: range {a}..{b}");
+                    }
+                    _ => {
+                        // Deliver the next entry to alice, or ack a pending one.
+                        if next() % 2 == 0 {
+                            if let Some((id, _)) = model
+                                .range(group.last_id.next().unwrap_or(StreamId::MAX)..)
+                                .next()
+                            {
+                                group.last_id = *id;
+                                group.assign(*id, &alice, step, 1);
+                            }
+                        } else if let Some(id) = group.pel.keys().next().copied() {
+                            assert!(group.ack(id));
+                        }
+                        let mine: Vec<StreamId> =
+                            group.consumers[&alice].pending.iter().copied().collect();
+                        let all: Vec<StreamId> = group.pel.keys().copied().collect();
+                        assert_eq!(mine, all);
+                    }
+                }
+                assert_eq!(s.len() as usize, model.len(), "round {round} step {step}");
+                assert_eq!(
+                    s.first_id(),
+                    model.keys().next().copied().unwrap_or(StreamId::MIN)
+                );
+            }
+        }
+    }
 }
