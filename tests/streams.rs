@@ -884,3 +884,30 @@ print(f"{done} jobs done")
     let out = run_python(&server, script, Duration::from_secs(280));
     assert_eq!(out, "100 jobs done\n");
 }
+
+/// XREAD's and XREADGROUP's keys (after STREAMS) are checked against the
+/// user's key patterns like any command's.
+#[test]
+fn acl_key_patterns_cover_stream_reads() {
+    let profile = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("streams-acl-{}.toml", std::process::id()));
+    std::fs::write(&profile, "[users]\nreader = \"on nopass ~mine* +@all\"\n").unwrap();
+    let server = Server::with(2, &["--profile", profile.to_str().unwrap()]);
+    let mut con = server.con();
+    let _: String = q(&mut con, &["XADD", "secret", "1-1", "a", "b"]);
+    let _: String = q(&mut con, &["XGROUP", "CREATE", "secret", "g", "0"]);
+    let mut r = server.raw();
+    assert_eq!(r.cmd(&["AUTH", "reader", "any"]), "+OK\r\n");
+    let denied =
+        "-NOPERM this user has no permissions to access one of the keys used as arguments\r\n";
+    assert_eq!(
+        r.cmd(&["XREAD", "STREAMS", "mine1", "secret", "0", "0"]),
+        denied
+    );
+    assert_eq!(
+        r.cmd(&["XREADGROUP", "GROUP", "g", "c", "STREAMS", "secret", ">"]),
+        denied
+    );
+    assert_eq!(r.cmd(&["XINFO", "STREAM", "secret"]), denied);
+    assert_eq!(r.cmd(&["XREAD", "STREAMS", "mine1", "0"]), "*-1\r\n");
+}

@@ -126,6 +126,15 @@ fn keys_of<'a>(cmd: &Command, args: &'a [Bytes]) -> Box<dyn Iterator<Item = &'a 
     match cmd.name {
         "sintercard" => return counted(1, &[]),
         "zunionstore" | "zinterstore" => return counted(2, &args[1..2.min(args.len())]),
+        // The first half of what follows STREAMS.
+        "xread" | "xreadgroup" => {
+            let at = args
+                .iter()
+                .position(|a| a.eq_ignore_ascii_case(b"streams"))
+                .map_or(args.len(), |i| i + 1);
+            let keys = &args[at..];
+            return Box::new(keys[..keys.len() / 2].iter());
+        }
         _ => {}
     }
     // A container command's keys are where its subcommand puts them
