@@ -123,6 +123,8 @@ pub fn load_snapshot(bytes: &[u8]) -> Result<u64, String> {
                 Some(Value::Hash(h)) => h.is_empty(),
                 Some(Value::Set(s)) => s.is_empty(),
                 Some(Value::ZSet(z)) => z.is_empty(),
+                // A stream may be empty (XADD MAXLEN 0, XGROUP CREATE MKSTREAM).
+                Some(Value::Stream(_)) => false,
             };
             assert!(!empty, "an empty {} was loaded", e.type_name());
             snapshot::encode_entry(&mut again, db, e)

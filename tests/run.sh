@@ -26,16 +26,18 @@ fi
 # check real Python clients; a virtualenv under target/ keeps them off the system Python.
 # tests/common's `python_client()` finds it there.
 PYENV=target/pyenv
-if ! "$PYENV/bin/python" -c 'import redis' 2>/dev/null; then
-    echo "installing redis-py into $PYENV"
+if ! "$PYENV/bin/python" -c 'import sys' 2>/dev/null; then
+    echo "making a Python virtualenv in $PYENV"
     if ! python3 -m venv "$PYENV" 2>/dev/null; then
         SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
         $SUDO apt-get update -qq
         DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv >/dev/null
         python3 -m venv "$PYENV"
     fi
-    "$PYENV/bin/pip" install -q -r tests/python-requirements.txt
 fi
+# Every run, so a package added to the list is installed; already satisfied (pinned) costs
+# no download. `python -m pip`, not `bin/pip`: a copied target/ keeps pip's old shebang.
+"$PYENV/bin/python" -m pip install -q -r tests/python-requirements.txt
 
 # Every test binary runs even after a failure, so one run shows every failure.
 cargo test --release --no-fail-fast "$@"

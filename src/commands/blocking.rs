@@ -40,7 +40,7 @@ const HANGUP_CHECK: Duration = Duration::from_millis(100);
 
 /// How a wait ended.
 #[derive(PartialEq)]
-enum Wait {
+pub(super) enum Wait {
     Woken,
     TimedOut,
     HungUp,
@@ -230,10 +230,10 @@ async fn release(node: &Node, keys: &[Bytes], tickets: &mut Vec<Option<Ticket>>)
 }
 
 /// Counts a client in INFO's `blocked_clients` while it lives.
-struct Blocked<'a>(&'a Node);
+pub(super) struct Blocked<'a>(&'a Node);
 
 impl<'a> Blocked<'a> {
-    fn new(node: &'a Node) -> Self {
+    pub(super) fn new(node: &'a Node) -> Self {
         let n = &node.stats.blocked_clients;
         n.set(n.get() + 1);
         Blocked(node)
@@ -395,7 +395,7 @@ async fn try_pop(
 /// `tickets`), the deadline passes, or the client hangs up. A receiver whose
 /// sender went away counts as a wake-up: the caller retries and registers
 /// again.
-async fn wait_any(
+pub(super) async fn wait_any(
     receivers: &mut [oneshot::Receiver<Ticket>],
     tickets: &mut [Option<Ticket>],
     deadline: Option<Instant>,

@@ -513,7 +513,7 @@ async fn run_guarded(
             }
             Route::Key(f) => {
                 let (shard, i) = batch.push(
-                    router::shard_of(&args[1], shards),
+                    router::shard_of(super::key_of(&args), shards),
                     ShardCmd {
                         run: f,
                         db,

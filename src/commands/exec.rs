@@ -39,8 +39,8 @@ fn reach(queued: &[Request], shard_count: usize) -> Reach {
             Route::Front(FrontCmd::Ping | FrontCmd::Echo) => {}
             Route::Front(_) => front = true,
             Route::Key(_) => {
-                if let Some(key) = args.get(1) {
-                    shards.push(router::shard_of(key, shard_count));
+                if args.len() > 1 {
+                    shards.push(router::shard_of(super::key_of(args), shard_count));
                 }
             }
             Route::Keys { stride, .. } => {

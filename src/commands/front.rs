@@ -105,6 +105,9 @@ pub enum FrontCmd {
     Publish,
     Spublish,
     Pubsub,
+    // streams across shards
+    Xread,
+    Xreadgroup,
 }
 
 /// Runs front command `cmd` (whose handler is `front`) for `session`.
@@ -221,5 +224,7 @@ pub async fn execute(
         // `dispatch` runs these without waiting (`publish_now`); not reached.
         F::Publish | F::Spublish => pubsub::publish(node, cmd, args).await,
         F::Pubsub => pubsub::pubsub_cmd(node, cmd, args).await,
+        F::Xread => super::stream_reads::xread(node, session, args, false).await,
+        F::Xreadgroup => super::stream_reads::xread(node, session, args, true).await,
     }
 }

@@ -35,6 +35,8 @@ mod saves;
 pub mod server;
 mod session;
 mod sets;
+mod stream_reads;
+mod streams;
 mod strings;
 pub mod tx;
 mod watch;
@@ -409,7 +411,33 @@ const ROUTES: &[(&str, Route)] = &[
     ("publish", Front(F::Publish)),
     ("spublish", Front(F::Spublish)),
     ("pubsub", Front(F::Pubsub)),
+    // streams (XGROUP and XINFO name their key after the subcommand: `key_of`)
+    ("xadd", Key(streams::xadd)),
+    ("xlen", Key(streams::xlen)),
+    ("xrange", Key(streams::xrange)),
+    ("xrevrange", Key(streams::xrange)),
+    ("xdel", Key(streams::xdel)),
+    ("xtrim", Key(streams::xtrim)),
+    ("xsetid", Key(streams::xsetid)),
+    ("xgroup", Key(streams::xgroup)),
+    ("xack", Key(streams::xack)),
+    ("xpending", Key(streams::xpending)),
+    ("xclaim", Key(streams::xclaim)),
+    ("xautoclaim", Key(streams::xautoclaim)),
+    ("xinfo", Key(streams::xinfo)),
+    ("xread", Front(F::Xread)),
+    ("xreadgroup", Front(F::Xreadgroup)),
 ];
+
+/// The key a `Route::Key` command runs on: its first argument, but for
+/// XGROUP and XINFO, whose key follows the subcommand.
+pub fn key_of(args: &[Bytes]) -> &Bytes {
+    let name = &args[0];
+    let after_sub = (name.len() == 5 || name.len() == 6)
+        && (arg_is(name, "xinfo") || arg_is(name, "xgroup"))
+        && args.len() > 2;
+    &args[if after_sub { 2 } else { 1 }]
+}
 
 pub struct Table {
     commands: HashMap<&'static str, Command, ahash::RandomState>,

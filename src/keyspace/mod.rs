@@ -22,7 +22,8 @@ pub mod watch;
 pub use cut::{CutStats, EncodeFn};
 pub use entry::{Entry, Fresh, INLINE_STR_MAX_BYTES};
 pub use evict::{Eviction, Policy};
-pub use value::{Hash, Set, Value, ZSet};
+pub use value::stream;
+pub use value::{Hash, Set, Stream, Value, ZSet};
 
 use cut::Cut;
 

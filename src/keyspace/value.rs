@@ -1,4 +1,5 @@
-//! The values a key can hold: strings, lists, hashes, sets and sorted sets.
+//! The values a key can hold: strings, lists, hashes, sets, sorted sets and
+//! streams (`stream`).
 //!
 //! Collections keep a compact form while small, as Redis's listpacks do: a
 //! hash or a set of at most a few dozen short elements is a plain `Vec`
@@ -11,10 +12,12 @@
 
 mod map;
 mod packed;
+pub mod stream;
 mod zset;
 
 pub use map::Map;
 use packed::Packed;
+pub use stream::Stream;
 pub use zset::ZSet;
 
 use super::memory::{alloc_size, vec_bytes, HeapSize};
@@ -40,6 +43,7 @@ pub enum Value {
     Hash(Hash),
     Set(Box<Set>),
     ZSet(Box<ZSet>),
+    Stream(Box<Stream>),
 }
 
 impl Value {
@@ -51,6 +55,7 @@ impl Value {
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
             Value::ZSet(_) => "zset",
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -73,6 +78,7 @@ impl Value {
                 Set::Big(_) => "hashtable",
             },
             Value::ZSet(z) => z.encoding(),
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -88,6 +94,7 @@ impl Value {
             Value::Hash(h) => h.heap_bytes(),
             Value::Set(s) => alloc_size(std::mem::size_of::<Set>()) + s.heap_bytes(),
             Value::ZSet(z) => alloc_size(std::mem::size_of::<ZSet>()) + z.heap_bytes(),
+            Value::Stream(s) => alloc_size(std::mem::size_of::<Stream>()) + s.heap_bytes(),
         }
     }
 }

@@ -7,7 +7,7 @@
 //! fragments, as is a big string's SET).
 
 use super::record::{self, MAX_RECORD_PAYLOAD_BYTES};
-use crate::keyspace::{Entry, Value};
+use crate::keyspace::{Entry, Stream, Value};
 use crate::protocol::format_double;
 use bytes::Bytes;
 
@@ -32,6 +32,24 @@ fn commands_from(
     mut emit: impl FnMut(Vec<Bytes>) -> bool,
 ) -> Option<usize> {
     let word = Bytes::from_static;
+    if let Value::Stream(s) = value {
+        let mut commands = stream_commands(key, s, from).peekable();
+        let mut at = from;
+        while let Some(argv) = commands.next() {
+            at += 1;
+            if !emit(argv) && commands.peek().is_some() {
+                return Some(at);
+            }
+        }
+        if let Some(at) = expire_at {
+            emit(vec![
+                word(b"PEXPIREAT"),
+                key.clone(),
+                Bytes::from(at.to_string()),
+            ]);
+        }
+        return None;
+    }
     let (cmd, items): (&'static [u8], Box<dyn Iterator<Item = Vec<Bytes>> + '_>) = match value {
         Value::Str(s) => (b"SET", Box::new(std::iter::once(vec![s.clone()]))),
         Value::List(l) => (
@@ -49,6 +67,7 @@ fn commands_from(
             b"SADD",
             Box::new(s.iter_from(from).map(|m| vec![m.clone()])),
         ),
+        Value::Stream(_) => return None,
         Value::ZSet(z) => (
             b"ZADD",
             Box::new(
@@ -80,6 +99,87 @@ fn commands_from(
         ]);
     }
     None
+}
+
+/// The commands that rebuild a stream, from the `from`th on, as Redis's
+/// AOF rewrite writes them: one XADD per entry (an empty stream is made by
+/// `XADD key MAXLEN 0 0-1 x y`), XSETID with the counters, then per group
+/// XGROUP CREATE ... ENTRIESREAD, XGROUP CREATECONSUMER per consumer, and
+/// an XCLAIM ... FORCE JUSTID per pending entry.
+fn stream_commands<'a>(
+    key: &'a Bytes,
+    s: &'a Stream,
+    from: usize,
+) -> impl Iterator<Item = Vec<Bytes>> + 'a {
+    let word = Bytes::from_static;
+    let num = |n: u64| Bytes::from(n.to_string());
+    let entry_count = s.len().max(1) as usize;
+    let entries: Box<dyn Iterator<Item = Vec<Bytes>>> = if from >= entry_count {
+        Box::new(std::iter::empty())
+    } else if s.is_empty() {
+        Box::new(std::iter::once(vec![
+            word(b"XADD"),
+            key.clone(),
+            word(b"MAXLEN"),
+            word(b"0"),
+            word(b"0-1"),
+            word(b"x"),
+            word(b"y"),
+        ]))
+    } else {
+        Box::new(s.entries_from(from).map(move |e| {
+            let mut argv = vec![word(b"XADD"), key.clone(), e.id.to_bytes()];
+            argv.extend(e.fields);
+            argv
+        }))
+    };
+    let mut tail = vec![vec![
+        word(b"XSETID"),
+        key.clone(),
+        s.last_id.to_bytes(),
+        word(b"ENTRIESADDED"),
+        num(s.entries_added),
+        word(b"MAXDELETEDID"),
+        s.max_deleted_id.to_bytes(),
+    ]];
+    for (name, g) in &s.groups {
+        tail.push(vec![
+            word(b"XGROUP"),
+            word(b"CREATE"),
+            key.clone(),
+            name.clone(),
+            g.last_id.to_bytes(),
+            word(b"ENTRIESREAD"),
+            Bytes::from(g.entries_read.to_string()),
+        ]);
+        for cname in g.consumers.keys() {
+            tail.push(vec![
+                word(b"XGROUP"),
+                word(b"CREATECONSUMER"),
+                key.clone(),
+                name.clone(),
+                cname.clone(),
+            ]);
+        }
+        for (id, p) in &g.pel {
+            tail.push(vec![
+                word(b"XCLAIM"),
+                key.clone(),
+                name.clone(),
+                p.consumer.clone(),
+                word(b"0"),
+                id.to_bytes(),
+                word(b"TIME"),
+                num(p.delivery_time),
+                word(b"RETRYCOUNT"),
+                num(p.delivery_count),
+                word(b"FORCE"),
+                word(b"JUSTID"),
+            ]);
+        }
+    }
+    let skip_tail = from.saturating_sub(entry_count);
+    entries.chain(tail.into_iter().skip(skip_tail))
 }
 
 /// Appends the log records that rebuild one entry of database `db` from its

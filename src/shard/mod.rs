@@ -191,16 +191,32 @@ impl KeyWaiters {
 #[derive(Default)]
 pub struct Waiters {
     by_key: HashMap<(usize, Bytes), KeyWaiters>,
+    /// Blocked stream readers by key: every one whose stream got what it
+    /// waits for is woken (reading consumes nothing), oldest first.
+    streams: HashMap<(usize, Bytes), Vec<StreamWaiter>>,
+}
+
+/// One blocked stream reader's registration.
+type StreamWaiter = (StreamWait, oneshot::Sender<Ticket>);
+
+/// What a blocked XREAD / XREADGROUP waits for at a key: an entry after
+/// `after`, or for a group an entry after the group's last delivered ID
+/// (and a group reader wakes too once the key or group is gone, to get its
+/// error).
+pub struct StreamWait {
+    pub after: crate::keyspace::stream::StreamId,
+    pub group: Option<Bytes>,
 }
 
 impl Waiters {
     pub fn is_empty(&self) -> bool {
-        self.by_key.is_empty()
+        self.by_key.is_empty() && self.streams.is_empty()
     }
 
     /// Clients currently waiting (stale registrations not yet pruned count).
     pub fn len(&self) -> usize {
-        self.by_key.values().map(|w| w.queue.len()).sum()
+        self.by_key.values().map(|w| w.queue.len()).sum::<usize>()
+            + self.streams.values().map(Vec::len).sum::<usize>()
     }
 }
 
@@ -480,8 +496,75 @@ impl Shard {
         Some(rx)
     }
 
+    /// Registers a client blocked on the stream at `key` (`wait_for` for
+    /// XREAD / XREADGROUP BLOCK). None if what it waits for is there.
+    pub fn wait_for_stream(
+        &mut self,
+        db: usize,
+        key: Bytes,
+        wait: StreamWait,
+        now: u64,
+    ) -> Option<oneshot::Receiver<Ticket>> {
+        let ready = self.stream_ready(db, &key, &wait, now);
+        self.log_expired();
+        if ready {
+            return None;
+        }
+        let (tx, rx) = oneshot::channel();
+        let list = self.waiters.streams.entry((db, key)).or_default();
+        list.retain(|(_, s)| !s.is_canceled());
+        list.push((wait, tx));
+        Some(rx)
+    }
+
+    fn stream_ready(&mut self, db: usize, key: &[u8], w: &StreamWait, now: u64) -> bool {
+        match self.keyspace.lookup(db, key, now).and_then(|e| e.value()) {
+            Some(Value::Stream(s)) => {
+                let after = match &w.group {
+                    Some(g) => match s.groups.get(g) {
+                        Some(g) => g.last_id,
+                        None => return true,
+                    },
+                    None => w.after,
+                };
+                s.has_entry_after(after)
+            }
+            _ => w.group.is_some(),
+        }
+    }
+
+    /// Wakes every blocked stream reader whose stream now has what it
+    /// waits for (its ticket means nothing: readers do not queue).
+    fn wake_streams(&mut self, now: u64) {
+        let keys: Vec<(usize, Bytes)> = self.waiters.streams.keys().cloned().collect();
+        for (db, key) in keys {
+            let Some(list) = self.waiters.streams.remove(&(db, key.clone())) else {
+                continue;
+            };
+            let mut left = Vec::new();
+            for (w, tx) in list {
+                if tx.is_canceled() {
+                    continue;
+                }
+                if self.stream_ready(db, &key, &w, now) {
+                    let (ticket, _) = oneshot::channel();
+                    let _ = tx.send(ticket);
+                } else {
+                    left.push((w, tx));
+                }
+            }
+            if !left.is_empty() {
+                self.waiters.streams.insert((db, key), left);
+            }
+        }
+    }
+
     /// Drops the registrations of clients that no longer wait.
     pub fn prune_waiters(&mut self) {
+        self.waiters.streams.retain(|_, list| {
+            list.retain(|(_, s)| !s.is_canceled());
+            !list.is_empty()
+        });
         self.waiters.by_key.retain(|_, w| {
             w.prune();
             !w.queue.is_empty() || w.serving()
@@ -497,6 +580,9 @@ impl Shard {
     /// Wakes, for each key that now holds what its clients wait for, the
     /// longest-waiting of them, unless one woken earlier is still serving.
     pub fn wake_ready(&mut self, now: u64) {
+        if !self.waiters.streams.is_empty() {
+            self.wake_streams(now);
+        }
         let keys: Vec<(usize, Bytes)> = self.waiters.by_key.keys().cloned().collect();
         for (db, key) in keys {
             let Some(mut w) = self.waiters.by_key.remove(&(db, key.clone())) else {
