@@ -12,7 +12,9 @@
 
 use super::blocking::{self, Op};
 use super::cross::{self, SetOp, ZOp, ZOut};
-use super::{acl, connection, cross_keys, memory, observe, pubsub, saves, server, watch};
+use super::{
+    acl, connection, cross_keys, memory, observe, pubsub, saves, scripting, server, watch,
+};
 use super::{subcommand, Command, Session, Transaction};
 use crate::node::pubsub::Kind;
 use crate::node::Node;
@@ -105,6 +107,14 @@ pub enum FrontCmd {
     Publish,
     Spublish,
     Pubsub,
+    // scripting (named after the commands: EVAL_RO is `Eval_ro`)
+    Eval,
+    Evalsha,
+    #[allow(non_camel_case_types)]
+    Eval_ro,
+    #[allow(non_camel_case_types)]
+    Evalsha_ro,
+    Script,
 }
 
 /// Runs front command `cmd` (whose handler is `front`) for `session`.
@@ -221,5 +231,10 @@ pub async fn execute(
         // `dispatch` runs these without waiting (`publish_now`); not reached.
         F::Publish | F::Spublish => pubsub::publish(node, cmd, args).await,
         F::Pubsub => pubsub::pubsub_cmd(node, cmd, args).await,
+        F::Eval => scripting::eval(node, session, args, false, false).await,
+        F::Evalsha => scripting::eval(node, session, args, true, false).await,
+        F::Eval_ro => scripting::eval(node, session, args, false, true).await,
+        F::Evalsha_ro => scripting::eval(node, session, args, true, true).await,
+        F::Script => scripting::script(cmd, args).await,
     }
 }

@@ -8,7 +8,8 @@
 //! (collection commands whose keys may live on several shards; BITOP,
 //! PFCOUNT, PFMERGE gather through it too), `blocking`, `saves` (SAVE,
 //! SHUTDOWN, ...), `memory`, `observe`, `acl` (AUTH, ACL, and the permission
-//! check before every command), `pubsub`, all run on the connection's core through
+//! check before every command), `pubsub`, `scripting` (EVAL, SCRIPT; the Lua
+//! environment in `lua`), all run on the connection's core through
 //! `front`; `dispatch` runs a client's pipelined batch across the shards.
 
 pub mod acl;
@@ -26,10 +27,12 @@ mod hyperloglog;
 mod keys;
 mod lcs;
 mod lists;
+mod lua;
 mod memory;
 mod observe;
 mod pubsub;
 mod saves;
+mod scripting;
 pub mod server;
 mod session;
 mod sets;
@@ -404,6 +407,12 @@ const ROUTES: &[(&str, Route)] = &[
     ("publish", Front(F::Publish)),
     ("spublish", Front(F::Spublish)),
     ("pubsub", Front(F::Pubsub)),
+    // scripting
+    ("eval", Front(F::Eval)),
+    ("evalsha", Front(F::Evalsha)),
+    ("eval_ro", Front(F::Eval_ro)),
+    ("evalsha_ro", Front(F::Evalsha_ro)),
+    ("script", Front(F::Script)),
 ];
 
 pub struct Table {
