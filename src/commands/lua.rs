@@ -68,6 +68,36 @@ local ENV = setmetatable({}, {
   __newindex = refuse,
   __metatable = false,
 })
+-- pcall and xpcall as coroutines, so that a redis.call inside them may
+-- wait for another core (Lua 5.1 cannot yield across a C pcall); an error
+-- table is answered by its `err` message, as Redis 7.0's pcall does.
+local co_create, co_resume, co_status, co_yield =
+      coroutine.create, coroutine.resume, coroutine.status, coroutine.yield
+local function run(co, ok, ...)
+  if not ok then return false, ... end
+  if co_status(co) == "dead" then return true, ... end
+  return run(co, co_resume(co, co_yield(...)))
+end
+local function err_message(ok, e, ...)
+  if not ok and type(e) == "table" and type(rawget(e, "err")) == "string" then
+    return false, rawget(e, "err")
+  end
+  return ok, e, ...
+end
+G.pcall = function(f, ...)
+  if type(f) ~= "function" then return false, "attempt to call a " .. type(f) .. " value" end
+  local co = co_create(f)
+  return err_message(run(co, co_resume(co, ...)))
+end
+G.xpcall = function(f, handler)
+  if type(f) ~= "function" then return false, handler("attempt to call a " .. type(f) .. " value") end
+  local co = co_create(f)
+  local function finish(ok, ...)
+    if ok then return true, ... end
+    return false, handler(...)
+  end
+  return finish(run(co, co_resume(co)))
+end
 local real_loadstring = loadstring
 G.loadstring = function(s, name)
   local f, err = real_loadstring(s, name)
@@ -153,8 +183,15 @@ fn redis_library(lua: &Lua, calls: CallFns) -> mlua::Result<Table> {
             let Value::String(s) = v else {
                 return Err(mlua::Error::runtime("wrong number or type of arguments"));
             };
+            // Redis puts the '-' in front, then reads `-CODE msg`.
+            let bytes = s.as_bytes();
+            let dashed = if bytes.starts_with(b"-") {
+                bytes.to_vec()
+            } else {
+                [b"-".as_slice(), &bytes].concat()
+            };
             let t = lua.create_table()?;
-            t.raw_set("err", lua.create_string(error_text(&s.as_bytes()))?)?;
+            t.raw_set("err", lua.create_string(error_text(&dashed))?)?;
             Ok(t)
         })?,
     )?;
@@ -324,6 +361,8 @@ pub fn frame_to_lua(lua: &Lua, frame: &Frame, resp3: bool) -> mlua::Result<Value
             table_with("verbatim_string", Value::Table(v))?
         }
         Frame::Verbatim(text) => string(text.as_bytes())?,
+        Frame::Bool(b) if resp3 => Value::Boolean(*b),
+        Frame::Bool(b) => Value::Number(*b as i64 as f64),
     })
 }
 
@@ -335,6 +374,7 @@ pub fn lua_to_frame(v: &Value, resp3: bool, depth: usize) -> Frame {
     }
     match v {
         Value::String(s) => Frame::Bulk(Bytes::copy_from_slice(&s.as_bytes())),
+        Value::Boolean(b) if resp3 => Frame::Bool(*b),
         Value::Boolean(true) => Frame::Integer(1),
         Value::Boolean(false) => Frame::Null,
         Value::Integer(i) => Frame::Integer(*i),
@@ -360,7 +400,9 @@ fn table_to_frame(t: &Table, resp3: bool, depth: usize) -> Frame {
     if let Value::String(s) = field(t, "ok") {
         return Frame::Simple(Cow::Owned(one_line(&s.as_bytes())));
     }
-    if resp3 {
+    // RESP3 types, whatever the script's protocol (encoded for the
+    // caller's: a RESP2 client gets a bulk string, an array).
+    {
         match field(t, "double") {
             Value::Number(n) => return Frame::Double(n),
             Value::Integer(i) => return Frame::Double(i as f64),

@@ -235,8 +235,10 @@ fn core_vm() -> Result<Rc<CoreVm>, Frame> {
         tracing::error!("cannot set up the Lua state: {e}");
         Frame::error("ERR cannot set up the Lua state")
     })?;
+    // On every thread the script runs in (mlua's, and pcall's coroutines,
+    // which inherit it).
     vm.lua
-        .set_hook(
+        .set_global_hook(
             mlua::HookTriggers::new().every_nth_instruction(HOOK_EVERY_INSTRUCTIONS),
             |_, debug| {
                 if let Some(run) = current() {
