@@ -295,12 +295,17 @@ pub async fn run(node: &Node, session: &mut Session, requests: Vec<Request>, out
     run_guarded(node, session, requests, out, None, None).await;
 }
 
-/// Executes `requests` for a script (`scripting`): their replies as values.
-pub(super) async fn run_frames(
-    node: &Node,
-    session: &mut Session,
+/// `run_frames` as `scripting::Runner`.
+fn run_frames_boxed<'a>(
+    node: &'a Node,
+    session: &'a mut Session,
     requests: Vec<Request>,
-) -> Vec<Frame> {
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<Frame>> + 'a>> {
+    Box::pin(run_frames(node, session, requests))
+}
+
+/// Executes `requests` for a script (`scripting`): their replies as values.
+async fn run_frames(node: &Node, session: &mut Session, requests: Vec<Request>) -> Vec<Frame> {
     let mut sink = Vec::new();
     run_guarded(
         node,
@@ -533,7 +538,8 @@ async fn run_guarded(
                     session.pubsub.drain_into(out);
                 }
                 let started = Instant::now();
-                let frame = front::execute(node, session, cmd, handler, &args).await;
+                let frame =
+                    front::execute(node, run_frames_boxed, session, cmd, handler, &args).await;
                 if flushed {
                     // SUBSCRIBE's confirmations, PUBLISH's own messages.
                     session.pubsub.drain_into(out);

@@ -120,6 +120,7 @@ pub enum FrontCmd {
 /// Runs front command `cmd` (whose handler is `front`) for `session`.
 pub async fn execute(
     node: &Node,
+    runner: scripting::Runner,
     session: &mut Session,
     cmd: &Command,
     front: FrontCmd,
@@ -231,10 +232,10 @@ pub async fn execute(
         // `dispatch` runs these without waiting (`publish_now`); not reached.
         F::Publish | F::Spublish => pubsub::publish(node, cmd, args).await,
         F::Pubsub => pubsub::pubsub_cmd(node, cmd, args).await,
-        F::Eval => scripting::eval(node, session, args, false, false).await,
-        F::Evalsha => scripting::eval(node, session, args, true, false).await,
-        F::Eval_ro => scripting::eval(node, session, args, false, true).await,
-        F::Evalsha_ro => scripting::eval(node, session, args, true, true).await,
+        F::Eval => scripting::eval(node, runner, session, args, false, false).await,
+        F::Evalsha => scripting::eval(node, runner, session, args, true, false).await,
+        F::Eval_ro => scripting::eval(node, runner, session, args, false, true).await,
+        F::Evalsha_ro => scripting::eval(node, runner, session, args, true, true).await,
         F::Script => scripting::script(cmd, args).await,
     }
 }

@@ -147,9 +147,20 @@ fn raise(line: Option<usize>, msg: impl Into<String>) -> mlua::Error {
     })
 }
 
+/// Runs commands for a script through the normal path and answers their
+/// replies as values (`dispatch::run_frames`, handed down by the
+/// dispatcher: this module sits below it).
+pub type Runner =
+    for<'a> fn(
+        &'a Node,
+        &'a mut Session,
+        Vec<Request>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<Frame>> + 'a>>;
+
 /// One script being run on this core: what `redis.call` needs.
 struct Run {
     node: Rc<Node>,
+    runner: Runner,
     /// The script's own client (its database, protocol, user); out while a
     /// call runs.
     session: RefCell<Option<Session>>,
@@ -352,8 +363,7 @@ async fn call(lua: Lua, args: MultiValue) -> mlua::Result<Value> {
     let Some(mut session) = run.session.borrow_mut().take() else {
         return fail(&lua, "script client busy");
     };
-    let frames =
-        super::dispatch::run_frames(&run.node, &mut session, vec![Request { args: argv }]).await;
+    let frames = (run.runner)(&run.node, &mut session, vec![Request { args: argv }]).await;
     *run.session.borrow_mut() = Some(session);
     let frame = frames
         .into_iter()
@@ -455,6 +465,7 @@ fn on_take(capture: bool) -> impl Fn(&Node) -> bool + Send + Clone + 'static {
 /// EVAL script numkeys key... arg... (and EVALSHA, EVAL_RO, EVALSHA_RO).
 pub(super) async fn eval(
     node: &Node,
+    runner: Runner,
     session: &mut Session,
     args: &[Bytes],
     by_sha: bool,
@@ -491,7 +502,7 @@ pub(super) async fn eval(
     let mut every_shard = numkeys == 0;
     loop {
         match attempt(
-            node,
+            (node, runner),
             session,
             &vm,
             &function,
@@ -535,7 +546,7 @@ fn compiled(vm: &CoreVm, sha: &str, body: &Bytes) -> Result<Function, Frame> {
 /// One run of a script. `None`: it must run again holding every shard.
 #[allow(clippy::too_many_arguments)]
 async fn attempt(
-    node: &Node,
+    (node, runner): (&Node, Runner),
     session: &Session,
     vm: &CoreVm,
     function: &Function,
@@ -592,6 +603,7 @@ async fn attempt(
     script_session.in_script = true;
     let run = Rc::new(Run {
         node: node.rc(),
+        runner,
         session: RefCell::new(Some(script_session)),
         tag,
         holds_own: !inside_exec,
