@@ -545,3 +545,102 @@ return #due";
     let parsed: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(parsed["length"], 15);
 }
+
+const LIBRARY: &str = "#!lua name=mylib
+redis.register_function('echoarg', function(keys, args) return args[1] end)
+redis.register_function{function_name='getter', callback=function(keys, args) return redis.call('get', keys[1]) end, flags={'no-writes'}}
+redis.register_function('setter', function(keys, args) redis.call('set', keys[1], args[1]) return #keys end)";
+
+#[test]
+fn functions_answer_as_redis() {
+    let Some(redis) = Server::redis_oracle() else {
+        eprintln!("SKIPPED: redis-server is not installed");
+        return;
+    };
+    let server = Server::start();
+    let (mut r, mut o) = (redis.raw(), server.raw());
+    let k = keys_on("fn:k", 1, 2, 1).remove(0);
+    for args in [
+        &["FUNCTION", "FLUSH"][..],
+        &["FUNCTION", "LOAD", LIBRARY],
+        &["FUNCTION", "LOAD", LIBRARY],
+        &["FCALL", "echoarg", "0", "hello"],
+        &["FCALL", "setter", "1", &k, "v"],
+        &["FCALL", "getter", "1", &k],
+        &["FCALL_RO", "getter", "1", &k],
+        &["FCALL_RO", "setter", "1", &k, "w"],
+        &["FCALL", "nosuch", "0"],
+        &["FCALL", "echoarg", "2", "a"],
+        &["FUNCTION", "LOAD", "return 1"],
+        &["FUNCTION", "LOAD", "#!lua name=x"],
+        &["FUNCTION", "LOAD", "#!lua name=y\nredis.call('ping')"],
+        &["FUNCTION", "LOAD", "#!lua name=y\nreturn 1"],
+        &[
+            "FUNCTION",
+            "LOAD",
+            "#!lua name=z\nredis.register_function('echoarg', function() return 1 end)",
+        ],
+        &[
+            "FUNCTION",
+            "LOAD",
+            "#!lua name=lib2\nredis.register_function('f2', function(keys, args) return #keys end)",
+        ],
+        &["FCALL", "f2", "2", "a", "b", "c"],
+        &["FUNCTION", "LIST", "LIBRARYNAME", "lib2", "WITHCODE"],
+        &["FUNCTION", "DELETE", "lib2"],
+        &["FUNCTION", "DELETE", "lib2"],
+        &["FCALL", "f2", "0"],
+        &[
+            "FUNCTION",
+            "LOAD",
+            "REPLACE",
+            "#!lua name=mylib\nredis.register_function('echoarg', function() return 1 end)",
+        ],
+        &["FCALL", "echoarg", "0"],
+        &["FCALL", "getter", "1", &k],
+        &["FUNCTION", "STATS"],
+        &["FUNCTION", "KILL"],
+        &[
+            "EVAL",
+            "#!lua flags=no-writes\nredis.call('set','a',1)\nreturn 1",
+            "0",
+        ],
+        &["EVAL", "#!lua flags=bogus\nreturn 1", "0"],
+        &["EVAL", "#!lua\nreturn x", "0"],
+        &["EVAL", "#!lua flags=allow-oom,no-cluster\nreturn 2", "0"],
+    ] {
+        both(&mut r, &mut o, args);
+    }
+}
+
+/// FUNCTION LOAD survives a kill -9, and a restart with another shard
+/// count; FUNCTION DUMP / RESTORE carry the libraries over.
+#[test]
+fn functions_survive_a_crash_and_a_reshard() {
+    let mut server = Server::with(2, &["--appendonly", "yes"]);
+    let mut c = server.con();
+    let name: String = q(&mut c, &["FUNCTION", "LOAD", LIBRARY]);
+    assert_eq!(name, "mylib");
+    let _: i64 = q(&mut c, &["FCALL", "setter", "1", "fk", "kept"]);
+    server.kill9_and_restart();
+    let mut c = server.con();
+    assert_eq!(q::<String>(&mut c, &["FCALL", "echoarg", "0", "x"]), "x");
+    assert_eq!(q::<String>(&mut c, &["FCALL", "getter", "1", "fk"]), "kept");
+    server.restart_with(3, &["--appendonly", "yes"]);
+    let mut c = server.con();
+    assert_eq!(q::<String>(&mut c, &["FCALL", "echoarg", "0", "y"]), "y");
+    let dump: Vec<u8> = q(&mut c, &["FUNCTION", "DUMP"]);
+    let _: () = q(&mut c, &["FUNCTION", "FLUSH"]);
+    assert!(common::q_err(&mut c, &["FCALL", "echoarg", "0", "y"]).contains("Function not found"));
+    let _: () = redis::cmd("FUNCTION")
+        .arg("RESTORE")
+        .arg(dump)
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(q::<String>(&mut c, &["FCALL", "echoarg", "0", "z"]), "z");
+    // A flush is kept too.
+    let _: () = q(&mut c, &["FUNCTION", "FLUSH"]);
+    server.kill9_and_restart();
+    let mut c = server.con();
+    assert!(common::q_err(&mut c, &["FCALL", "echoarg", "0", "y"]).contains("Function not found"));
+}

@@ -13,7 +13,8 @@
 use super::blocking::{self, Op};
 use super::cross::{self, SetOp, ZOp, ZOut};
 use super::{
-    acl, connection, cross_keys, memory, observe, pubsub, saves, scripting, server, watch,
+    acl, connection, cross_keys, functions, memory, observe, pubsub, saves, scripting, server,
+    watch,
 };
 use super::{subcommand, Command, Session, Transaction};
 use crate::node::pubsub::Kind;
@@ -115,6 +116,10 @@ pub enum FrontCmd {
     #[allow(non_camel_case_types)]
     Evalsha_ro,
     Script,
+    Function,
+    Fcall,
+    #[allow(non_camel_case_types)]
+    Fcall_ro,
 }
 
 /// Runs front command `cmd` (whose handler is `front`) for `session`.
@@ -237,5 +242,8 @@ pub async fn execute(
         F::Eval_ro => scripting::eval(node, runner, session, args, false, true).await,
         F::Evalsha_ro => scripting::eval(node, runner, session, args, true, true).await,
         F::Script => scripting::script(cmd, args).await,
+        F::Function => functions::function(node, cmd, args).await,
+        F::Fcall => functions::fcall(node, runner, session, args, false).await,
+        F::Fcall_ro => functions::fcall(node, runner, session, args, true).await,
     }
 }

@@ -105,7 +105,30 @@ G.loadstring = function(s, name)
   return f, err
 end
 G._G = ENV
-return ENV
+-- A function library's environment (FUNCTION LOAD): while it loads, its
+-- `redis` has register_function and log only; afterwards the functions it
+-- registered see the whole library.
+local real_redis = G.redis
+local function library_env(register)
+  local loading = true
+  local lib_redis = setmetatable({}, {
+    __index = function(_, k)
+      if k == "register_function" then
+        if loading then return register end
+      elseif not loading or k == "log" or k == "setresp" or string.sub(k, 1, 4) == "LOG_" then
+        return real_redis[k]
+      end
+      real_error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+    end,
+    __newindex = refuse, __metatable = false,
+  })
+  local env = setmetatable({}, {
+    __index = function(_, k) if k == "redis" then return lib_redis end return ENV[k] end,
+    __newindex = refuse, __metatable = false,
+  })
+  return env, function() loading = false end
+end
+return ENV, library_env
 "#;
 
 /// One core's Lua state and the script environment in it.
@@ -116,6 +139,17 @@ pub struct Vm {
     pub env: Table,
     /// The real globals, where KEYS and ARGV are set for each run.
     pub globals: Table,
+    /// Makes a function library's environment (`load_library`).
+    library_env: Function,
+}
+
+/// A function a library registered: its name, flags and description, and
+/// the Lua function.
+pub struct Registered {
+    pub name: String,
+    pub flags: Vec<String>,
+    pub description: Option<String>,
+    pub function: Function,
 }
 
 /// The functions of the `redis` library that run commands (built by
@@ -154,16 +188,22 @@ impl Vm {
         globals.raw_set("cjson", cjson_library(&lua)?)?;
         globals.raw_set("bit", bit_library(&lua)?)?;
         let sandbox: Function = lua.load(SANDBOX).set_name("=sandbox").into_function()?;
-        let env: Table = sandbox.call((globals.clone(), ERROR_TABLE_MARKER))?;
-        Ok(Vm { lua, env, globals })
+        let (env, library_env): (Table, Function) =
+            sandbox.call((globals.clone(), ERROR_TABLE_MARKER))?;
+        Ok(Vm {
+            lua,
+            env,
+            globals,
+            library_env,
+        })
     }
 
     /// Compiles a script's body as Redis does (chunk `@user_script`, run in
     /// the sandbox). `Err`: Lua's message.
-    pub fn compile(&self, body: &[u8]) -> Result<Function, String> {
+    pub fn compile(&self, body: &[u8], chunk: &str) -> Result<Function, String> {
         self.lua
             .load(body)
-            .set_name("@user_script")
+            .set_name(chunk)
             .set_environment(self.env.clone())
             .into_function()
             .map_err(|e| match e {
@@ -171,6 +211,112 @@ impl Vm {
                 other => other.to_string(),
             })
     }
+}
+
+impl Vm {
+    /// Runs a function library's code (its shebang line already blanked)
+    /// and returns what it registered, or Redis's error text.
+    pub fn load_library(&self, code: &[u8]) -> Result<Vec<Registered>, String> {
+        use std::cell::RefCell;
+        use std::rc::Rc;
+        let found: Rc<RefCell<Vec<Registered>>> = Rc::default();
+        let into = found.clone();
+        let lua_err = |e: mlua::Error| e.to_string();
+        let register = self
+            .lua
+            .create_function(move |_, args: mlua::Variadic<Value>| {
+                let r = registration(&args).map_err(mlua::Error::runtime)?;
+                if into.borrow().iter().any(|f| f.name == r.name) {
+                    return Err(mlua::Error::runtime(format!(
+                        "Function {} already exists",
+                        r.name
+                    )));
+                }
+                into.borrow_mut().push(r);
+                Ok(())
+            })
+            .map_err(lua_err)?;
+        let (env, done): (Table, Function) = self.library_env.call(register).map_err(lua_err)?;
+        let chunk = self
+            .lua
+            .load(code)
+            .set_name("@user_function")
+            .set_environment(env)
+            .into_function()
+            .map_err(|e| match e {
+                mlua::Error::SyntaxError { message, .. } => message,
+                other => other.to_string(),
+            })?;
+        let ran = chunk.call::<()>(());
+        let _ = done.call::<()>(());
+        ran.map_err(|e| {
+            let text = match &e {
+                mlua::Error::CallbackError { cause, .. } => cause.to_string(),
+                other => other.to_string(),
+            };
+            let head = text.split("\nstack traceback:").next().unwrap_or_default();
+            let head = head.strip_prefix("runtime error: ").unwrap_or(head);
+            format!("Error registering functions: ERR {head}")
+        })?;
+        let registered = std::mem::take(&mut *found.borrow_mut());
+        Ok(registered)
+    }
+}
+
+/// redis.register_function(name, callback) or
+/// redis.register_function{function_name=..., callback=..., flags=..., description=...}.
+fn registration(args: &[Value]) -> Result<Registered, String> {
+    let text = |v: &Value| match v {
+        Value::String(s) => Some(s.to_string_lossy()),
+        _ => None,
+    };
+    let (name, function, flags, description) = match args {
+        [Value::String(name), Value::Function(f)] => {
+            (name.to_string_lossy(), f.clone(), Vec::new(), None)
+        }
+        [Value::Table(t)] => {
+            let name = text(&field(t, "function_name")).ok_or(
+                "function_name argument given to redis.register_function must be a string",
+            )?;
+            let Value::Function(f) = field(t, "callback") else {
+                return Err(
+                    "callback argument given to redis.register_function must be a function".into(),
+                );
+            };
+            let flags = match field(t, "flags") {
+                Value::Table(fl) => fl
+                    .sequence_values::<Value>()
+                    .filter_map(Result::ok)
+                    .filter_map(|v| text(&v))
+                    .collect(),
+                Value::Nil => Vec::new(),
+                _ => return Err("flags argument to redis.register_function must be a table representing function flags".into()),
+            };
+            for flag in &flags {
+                if !matches!(
+                    flag.as_str(),
+                    "no-writes"
+                        | "allow-oom"
+                        | "allow-stale"
+                        | "no-cluster"
+                        | "allow-cross-slot-keys"
+                ) {
+                    return Err("unknown flag given".into());
+                }
+            }
+            (name, f, flags, text(&field(t, "description")))
+        }
+        _ => return Err("wrong number of arguments to redis.register_function".into()),
+    };
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        return Err("Library names can only contain letters, numbers, or underscores(_) and must be at least one character long".replace("Library", "Function"));
+    }
+    Ok(Registered {
+        name,
+        flags,
+        description,
+        function,
+    })
 }
 
 fn redis_library(lua: &Lua, calls: CallFns) -> mlua::Result<Table> {

@@ -9,7 +9,7 @@
 //! PFCOUNT, PFMERGE gather through it too), `blocking`, `saves` (SAVE,
 //! SHUTDOWN, ...), `memory`, `observe`, `acl` (AUTH, ACL, and the permission
 //! check before every command), `pubsub`, `scripting` (EVAL, SCRIPT; the Lua
-//! environment in `lua`), all run on the connection's core through
+//! environment in `lua`), `functions` (FUNCTION, FCALL), all run on the connection's core through
 //! `front`; `dispatch` runs a client's pipelined batch across the shards.
 
 pub mod acl;
@@ -22,6 +22,7 @@ mod cross_keys;
 pub mod dispatch;
 mod exec;
 mod front;
+mod functions;
 mod hashes;
 mod hyperloglog;
 mod keys;
@@ -413,6 +414,9 @@ const ROUTES: &[(&str, Route)] = &[
     ("eval_ro", Front(F::Eval_ro)),
     ("evalsha_ro", Front(F::Evalsha_ro)),
     ("script", Front(F::Script)),
+    ("function", Front(F::Function)),
+    ("fcall", Front(F::Fcall)),
+    ("fcall_ro", Front(F::Fcall_ro)),
 ];
 
 pub struct Table {

@@ -227,13 +227,13 @@ impl Drop for ScriptTurn {
 }
 
 /// A core's Lua state and its compiled scripts.
-struct CoreVm {
-    vm: Vm,
-    compiled: RefCell<HashMap<String, Function>>,
+pub(super) struct CoreVm {
+    pub vm: Vm,
+    compiled: RefCell<HashMap<String, (Function, bool)>>,
     generation: Cell<u64>,
 }
 
-fn core_vm() -> Result<Rc<CoreVm>, Frame> {
+pub(super) fn core_vm() -> Result<Rc<CoreVm>, Frame> {
     if let Some(vm) = VM.with(|v| v.borrow().clone()) {
         let now = GENERATION.load(Ordering::SeqCst);
         if vm.generation.get() != now {
@@ -492,24 +492,65 @@ pub(super) async fn eval(
         Ok(vm) => vm,
         Err(e) => return e,
     };
-    let function = match compiled(&vm, &sha, &body) {
+    let (function, no_writes) = match compiled(&vm, &sha, &body) {
         Ok(f) => f,
         Err(e) => return e,
     };
-    let keys = &args[3..3 + numkeys];
-    let argv = &args[3 + numkeys..];
+    let callable = Callable {
+        function,
+        label: &sha,
+        chunk: "user_script",
+        one_line: !body.contains(&b'\n'),
+        as_arguments: false,
+        read_only: read_only || no_writes,
+    };
+    run_script(
+        (node, runner),
+        session,
+        &vm,
+        &callable,
+        &args[3..3 + numkeys],
+        &args[3 + numkeys..],
+    )
+    .await
+}
+
+/// What runs: a script's or a function's compiled code, and how.
+pub(super) struct Callable<'a> {
+    pub function: Function,
+    /// Named in errors: the script's SHA or the function's name.
+    pub label: &'a str,
+    /// The chunk errors name: `user_script` or `user_function`.
+    pub chunk: &'static str,
+    /// A one-line body: an error whose line is lost is on line 1.
+    pub one_line: bool,
+    /// FCALL: the keys and arguments are the function's two arguments
+    /// (EVAL: the globals KEYS and ARGV).
+    pub as_arguments: bool,
+    /// EVAL_RO, FCALL_RO, the `no-writes` flag: write commands refused.
+    pub read_only: bool,
+}
+
+/// Runs `callable` with `keys` and `argv`, atomically (see the module
+/// header): one script at a time on this core.
+pub(super) async fn run_script(
+    (node, runner): (&Node, Runner),
+    session: &Session,
+    vm: &CoreVm,
+    callable: &Callable<'_>,
+    keys: &[Bytes],
+    argv: &[Bytes],
+) -> Frame {
     let _turn = take_turn().await;
-    let mut every_shard = numkeys == 0;
+    let mut every_shard = keys.is_empty();
     loop {
         match attempt(
             (node, runner),
             session,
-            &vm,
-            &function,
-            (&sha, &body),
+            vm,
+            callable,
             keys,
             argv,
-            read_only,
             every_shard,
         )
         .await
@@ -520,15 +561,62 @@ pub(super) async fn eval(
     }
 }
 
-/// The compiled function of script `sha`, compiling (and caching) it.
-fn compiled(vm: &CoreVm, sha: &str, body: &Bytes) -> Result<Function, Frame> {
+/// Parses a `#!lua flags=a,b` first line: whether `no-writes` is set, or
+/// Redis's error.
+fn shebang_flags(body: &[u8]) -> Result<bool, Frame> {
+    let first = body.split(|&b| b == b'\n').next().unwrap_or_default();
+    let text = String::from_utf8_lossy(first);
+    let mut words = text[2..].split(' ').filter(|w| !w.is_empty());
+    let engine = words.next().unwrap_or_default();
+    if engine != "lua" {
+        return Err(Frame::error(format!(
+            "ERR Unexpected engine in script shebang: {engine}"
+        )));
+    }
+    let mut no_writes = false;
+    for word in words {
+        let Some(flags) = word.strip_prefix("flags=") else {
+            return Err(Frame::error(format!(
+                "ERR Unknown lua shebang option: {word}"
+            )));
+        };
+        for flag in flags.split(',').filter(|f| !f.is_empty()) {
+            match flag {
+                "no-writes" => no_writes = true,
+                "allow-oom" | "allow-stale" | "no-cluster" | "allow-cross-slot-keys" => {}
+                other => {
+                    return Err(Frame::error(format!(
+                        "ERR Unexpected flag in script shebang: {other}"
+                    )))
+                }
+            }
+        }
+    }
+    Ok(no_writes)
+}
+
+/// The compiled function of script `sha`, compiling (and caching) it, and
+/// whether its shebang says `no-writes`.
+fn compiled(vm: &CoreVm, sha: &str, body: &Bytes) -> Result<(Function, bool), Frame> {
     if let Some(f) = vm.compiled.borrow().get(sha) {
         return Ok(f.clone());
     }
     if body.len() > MAX_SCRIPT_BODY_BYTES {
         return Err(Frame::error("ERR script too large"));
     }
-    let f = vm.vm.compile(body).map_err(|msg| {
+    // A shebang line is read, then compiled as an empty line (line
+    // numbers stay those of the body).
+    let (no_writes, code) = if body.starts_with(b"#!") {
+        let no_writes = shebang_flags(body)?;
+        let rest = body
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(&b""[..], |i| &body[i..]);
+        (no_writes, rest.to_vec())
+    } else {
+        (false, body.to_vec())
+    };
+    let f = vm.vm.compile(&code, "@user_script").map_err(|msg| {
         Frame::error(format!(
             "ERR Error compiling script (new function): {}",
             msg.replace(['\r', '\n'], " ")
@@ -539,24 +627,23 @@ fn compiled(vm: &CoreVm, sha: &str, body: &Bytes) -> Result<Function, Frame> {
             c.entry(sha.to_string()).or_insert_with(|| body.clone());
         }
     }
-    vm.compiled.borrow_mut().insert(sha.to_string(), f.clone());
-    Ok(f)
+    vm.compiled
+        .borrow_mut()
+        .insert(sha.to_string(), (f.clone(), no_writes));
+    Ok((f, no_writes))
 }
 
 /// One run of a script. `None`: it must run again holding every shard.
-#[allow(clippy::too_many_arguments)]
 async fn attempt(
     (node, runner): (&Node, Runner),
     session: &Session,
     vm: &CoreVm,
-    function: &Function,
-    (sha, body): (&str, &Bytes),
+    callable: &Callable<'_>,
     keys: &[Bytes],
     argv: &[Bytes],
-    read_only: bool,
     every_shard: bool,
 ) -> Option<Frame> {
-    let one_line = !body.contains(&b'\n');
+    let read_only = callable.read_only;
     let ambient = hold::ambient();
     let inside_exec = ambient != hold::UNTAGGED;
     let tag = if inside_exec {
@@ -615,10 +702,11 @@ async fn attempt(
         restart: Cell::new(false),
         status: entry.0.clone(),
     });
-    let result = match set_arguments(vm, keys, argv) {
-        Ok(()) => {
+    let result = match set_arguments(vm, keys, argv, callable.as_arguments) {
+        Ok(arguments) => {
             CURRENT.with(|c| *c.borrow_mut() = Some(run.clone()));
-            let out = hold::Tagged::new(tag, function.call_async::<Value>(())).await;
+            let call = callable.function.call_async::<Value>(arguments);
+            let out = hold::Tagged::new(tag, call).await;
             CURRENT.with(|c| *c.borrow_mut() = None);
             out
         }
@@ -628,7 +716,7 @@ async fn attempt(
     let reply = match &result {
         _ if restart => None,
         Ok(v) => Some(lua::lua_to_frame(v, run.resp3.get(), 0)),
-        Err(e) => Some(error_reply(e, sha, one_line)),
+        Err(e) => Some(error_reply(e, callable)),
     };
     drop(result);
     let held: Vec<usize> = run.held.borrow().clone();
@@ -653,8 +741,14 @@ async fn attempt(
     reply
 }
 
-/// KEYS and ARGV for the next run, as Redis sets them (globals).
-fn set_arguments(vm: &CoreVm, keys: &[Bytes], argv: &[Bytes]) -> mlua::Result<()> {
+/// KEYS and ARGV for the next run: globals for a script (as Redis sets
+/// them), or the two arguments of a function (`as_arguments`).
+fn set_arguments(
+    vm: &CoreVm,
+    keys: &[Bytes],
+    argv: &[Bytes],
+    as_arguments: bool,
+) -> mlua::Result<MultiValue> {
     let lua = &vm.vm.lua;
     let list = |items: &[Bytes]| -> mlua::Result<mlua::Table> {
         let t = lua.create_table_with_capacity(items.len(), 0)?;
@@ -663,9 +757,16 @@ fn set_arguments(vm: &CoreVm, keys: &[Bytes], argv: &[Bytes]) -> mlua::Result<()
         }
         Ok(t)
     };
-    vm.vm.globals.raw_set("KEYS", list(keys)?)?;
-    vm.vm.globals.raw_set("ARGV", list(argv)?)?;
-    Ok(())
+    let (keys, argv) = (list(keys)?, list(argv)?);
+    if as_arguments {
+        return Ok(MultiValue::from_iter([
+            Value::Table(keys),
+            Value::Table(argv),
+        ]));
+    }
+    vm.vm.globals.raw_set("KEYS", keys)?;
+    vm.vm.globals.raw_set("ARGV", argv)?;
+    Ok(MultiValue::new())
 }
 
 /// A script's error as Redis 7.0 replies with it: the message, then the
@@ -673,12 +774,13 @@ fn set_arguments(vm: &CoreVm, keys: &[Bytes], argv: &[Bytes]) -> mlua::Result<()
 /// from a function the script tail-called (`return redis.call(...)`: Lua
 /// drops the caller's frame; Redis's redis.call is a C function, which
 /// keeps it): then it is 1 for a one-line script, else not shown.
-fn error_reply(e: &mlua::Error, sha: &str, one_line: bool) -> Frame {
+fn error_reply(e: &mlua::Error, callable: &Callable) -> Frame {
+    let (label, chunk) = (callable.label, callable.chunk);
     let located = |msg: &str, line: Option<usize>| {
-        let line = line.or(one_line.then_some(1));
+        let line = line.or(callable.one_line.then_some(1));
         let msg = msg.replace(['\r', '\n'], " ");
         Frame::error(match line {
-            Some(line) => format!("{msg} script: {sha}, on @user_script:{line}."),
+            Some(line) => format!("{msg} script: {label}, on @{chunk}:{line}."),
             None => msg,
         })
     };
@@ -690,7 +792,7 @@ fn error_reply(e: &mlua::Error, sha: &str, one_line: bool) -> Frame {
             let (head, trace) = text
                 .split_once("\nstack traceback:")
                 .unwrap_or((text.as_str(), ""));
-            let line = trace_line(trace);
+            let line = trace_line(trace, chunk);
             match head.strip_prefix(lua::ERROR_TABLE_MARKER) {
                 Some(table_err) => located(table_err, line),
                 None => located(&format!("ERR {head}"), line),
@@ -711,9 +813,9 @@ fn find_script_error(e: &mlua::Error) -> Option<&ScriptError> {
 }
 
 /// The first script line of a Lua traceback (`\tuser_script:3: in ...`).
-fn trace_line(trace: &str) -> Option<usize> {
+fn trace_line(trace: &str, chunk: &str) -> Option<usize> {
     trace.lines().find_map(|l| {
-        let rest = l.trim_start().strip_prefix("user_script:")?;
+        let rest = l.trim_start().strip_prefix(chunk)?.strip_prefix(':')?;
         let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
         digits.parse().ok()
     })
@@ -765,7 +867,15 @@ pub(super) async fn script(cmd: &super::Command, args: &[Bytes]) -> Frame {
             GENERATION.fetch_add(1, Ordering::SeqCst);
             Frame::OK
         }
-        "kill" => {
+        "kill" => kill(),
+        _ => super::unknown_subcommand(cmd.name, &args[1]),
+    }
+}
+
+/// SCRIPT KILL and FUNCTION KILL.
+pub(super) fn kill() -> Frame {
+    {
+        {
             let Ok(list) = running().lock() else {
                 return Frame::error("ERR script registry unavailable");
             };
@@ -778,6 +888,10 @@ pub(super) async fn script(cmd: &super::Command, args: &[Bytes]) -> Frame {
             r.kill.store(true, Ordering::Relaxed);
             Frame::OK
         }
-        _ => super::unknown_subcommand(cmd.name, &args[1]),
     }
+}
+
+/// Whether a script is running (FUNCTION STATS).
+pub(super) fn script_running() -> bool {
+    RUNNING_COUNT.load(Ordering::Relaxed) > 0
 }
