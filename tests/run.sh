@@ -26,15 +26,18 @@ fi
 # check real Python clients; a virtualenv under target/ keeps them off the system Python.
 # tests/common's `python_client()` finds it there.
 PYENV=target/pyenv
-if ! "$PYENV/bin/python" -c 'import redis' 2>/dev/null; then
-    echo "installing redis-py into $PYENV"
+if ! "$PYENV/bin/python" -c 'import redis, celery' 2>/dev/null; then
+    echo "installing redis-py and Celery into $PYENV"
     if ! python3 -m venv "$PYENV" 2>/dev/null; then
         SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
         $SUDO apt-get update -qq
         DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv >/dev/null
         python3 -m venv "$PYENV"
     fi
-    "$PYENV/bin/pip" install -q -r tests/python-requirements.txt
+    # `python -m pip`: a virtualenv copied from another checkout keeps that
+    # checkout's path in its `pip` script.
+    [ -x "$PYENV/bin/python" ] || python3 -m venv "$PYENV"
+    "$PYENV/bin/python" -m pip install -q -r tests/python-requirements.txt
 fi
 
 # Every test binary runs even after a failure, so one run shows every failure.

@@ -644,3 +644,48 @@ fn functions_survive_a_crash_and_a_reshard() {
     let mut c = server.con();
     assert!(common::q_err(&mut c, &["FCALL", "echoarg", "0", "y"]).contains("Function not found"));
 }
+
+/// A Celery worker (Redis broker and result backend; its transport runs
+/// Lua through EVALSHA) runs 100 tasks against the server.
+#[test]
+fn a_celery_worker_runs_100_tasks() {
+    let server = Server::start();
+    let dir = common::scratch("celery-app");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("tasks.py"),
+        r#"import os
+from celery import Celery
+port = os.environ["RC_PORT"]
+app = Celery("tasks", broker=f"redis://127.0.0.1:{port}/0", backend=f"redis://127.0.0.1:{port}/1")
+
+@app.task
+def add(x, y):
+    return x + y
+"#,
+    )
+    .unwrap();
+    let script = format!(
+        r#"
+import os, sys, subprocess
+os.environ["RC_PORT"] = sys.argv[1]
+app_dir = {dir:?}
+sys.path.insert(0, app_dir)
+from tasks import add
+worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "tasks", "worker", "--pool=solo",
+    "--loglevel=warning", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+    cwd=app_dir, env=os.environ)
+try:
+    results = [add.delay(i, i) for i in range(100)]
+    got = [r.get(timeout=60) for r in results]
+    assert got == [2 * i for i in range(100)], got
+    print("celery ok", len(got))
+finally:
+    worker.terminate()
+    worker.wait(timeout=20)
+"#,
+        dir = dir.display().to_string()
+    );
+    let out = common::run_python(&server, &script, Duration::from_secs(120));
+    assert!(out.contains("celery ok 100"), "{out}");
+}
