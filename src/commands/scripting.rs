@@ -496,6 +496,45 @@ pub(super) async fn eval(
         Ok(f) => f,
         Err(e) => return e,
     };
+    let (keys, argv) = (&args[3..3 + numkeys], &args[3 + numkeys..]);
+    // Every declared key on one other core's shard: the script runs there,
+    // where its shard and its calls are local (no round trip per call).
+    if let Some(owner) = single_shard(node, keys) {
+        if owner != node.id && hold::ambient() == hold::UNTAGGED {
+            let client = ScriptClient {
+                id: session.id,
+                addr: session.info.borrow().addr.clone(),
+                laddr: session.info.borrow().laddr.clone(),
+                db: session.db,
+                user: session.user.clone(),
+            };
+            let (keys, argv) = (keys.to_vec(), argv.to_vec());
+            let started = node
+                .run_on(owner, move |n: &Node| {
+                    let (tx, rx) = futures_channel::oneshot::channel();
+                    let node = n.rc();
+                    glommio::spawn_local(async move {
+                        let reply = eval_here(
+                            &node,
+                            runner,
+                            client,
+                            (sha, body),
+                            (&keys, &argv),
+                            read_only,
+                        )
+                        .await;
+                        let _ = tx.send(reply);
+                    })
+                    .detach();
+                    rx
+                })
+                .await;
+            return match started {
+                Some(rx) => rx.await.unwrap_or_else(|_| super::unavailable()),
+                None => super::unavailable(),
+            };
+        }
+    }
     let callable = Callable {
         function,
         label: &sha,
@@ -504,15 +543,58 @@ pub(super) async fn eval(
         as_arguments: false,
         read_only: read_only || no_writes,
     };
-    run_script(
-        (node, runner),
-        session,
-        &vm,
-        &callable,
-        &args[3..3 + numkeys],
-        &args[3 + numkeys..],
-    )
-    .await
+    run_script((node, runner), session, &vm, &callable, keys, argv).await
+}
+
+/// The shard of every key, if they share one.
+fn single_shard(node: &Node, keys: &[Bytes]) -> Option<usize> {
+    let first = router::shard_of(keys.first()?, node.shard_count);
+    keys.iter()
+        .all(|k| router::shard_of(k, node.shard_count) == first)
+        .then_some(first)
+}
+
+/// What a script's client is, carried to the core that runs it.
+struct ScriptClient {
+    id: u64,
+    addr: String,
+    laddr: String,
+    db: usize,
+    user: std::sync::Arc<crate::acl::User>,
+}
+
+/// Runs script `sha` on this core for a client of another core.
+async fn eval_here(
+    node: &Node,
+    runner: Runner,
+    client: ScriptClient,
+    (sha, body): (String, Bytes),
+    (keys, argv): (&[Bytes], &[Bytes]),
+    read_only: bool,
+) -> Frame {
+    let vm = match core_vm() {
+        Ok(vm) => vm,
+        Err(e) => return e,
+    };
+    let (function, no_writes) = match compiled(&vm, &sha, &body) {
+        Ok(f) => f,
+        Err(e) => return e,
+    };
+    let info =
+        crate::node::ClientInfo::new(client.id, client.addr, client.laddr, crate::util::now_ms());
+    let mut session = Session::new(Rc::new(RefCell::new(info)));
+    session.db = client.db;
+    session.user = client.user;
+    session.authenticated = true;
+    let callable = Callable {
+        function,
+        label: &sha,
+        chunk: "user_script",
+        one_line: !body.contains(&b'\n'),
+        as_arguments: false,
+        read_only: read_only || no_writes,
+    };
+    run_script((node, runner), &session, &vm, &callable, keys, argv).await
 }
 
 /// What runs: a script's or a function's compiled code, and how.
