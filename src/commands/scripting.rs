@@ -69,6 +69,16 @@ struct Running {
 }
 
 static RUNNING_COUNT: AtomicUsize = AtomicUsize::new(0);
+/// When the oldest running script started (`clock_ms`; `u64::MAX`: none),
+/// so that other clients' commands need not look at the list until one
+/// may be past the threshold.
+static OLDEST_START_MS: AtomicU64 = AtomicU64::new(u64::MAX);
+
+/// Milliseconds since the first script of the process.
+fn clock_ms() -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    EPOCH.get_or_init(Instant::now).elapsed().as_millis() as u64
+}
 
 fn running() -> &'static Mutex<Vec<Arc<Running>>> {
     static RUNNING: OnceLock<Mutex<Vec<Arc<Running>>>> = OnceLock::new();
@@ -88,6 +98,7 @@ impl RunningEntry {
         });
         if let Ok(mut list) = running().lock() {
             list.push(r.clone());
+            OLDEST_START_MS.fetch_min(clock_ms(), Ordering::SeqCst);
         }
         RUNNING_COUNT.fetch_add(1, Ordering::SeqCst);
         RunningEntry(r)
@@ -98,6 +109,13 @@ impl Drop for RunningEntry {
     fn drop(&mut self) {
         if let Ok(mut list) = running().lock() {
             list.retain(|r| !Arc::ptr_eq(r, &self.0));
+            let now = clock_ms();
+            let oldest = list
+                .iter()
+                .map(|r| now.saturating_sub(r.started.elapsed().as_millis() as u64))
+                .min()
+                .unwrap_or(u64::MAX);
+            OLDEST_START_MS.store(oldest, Ordering::SeqCst);
         }
         RUNNING_COUNT.fetch_sub(1, Ordering::SeqCst);
     }
@@ -107,6 +125,10 @@ impl Drop for RunningEntry {
 /// threshold (commands flagged `allow_busy` pass, as in Redis).
 pub fn busy_reply(cmd: &super::Command, args: &[Bytes]) -> Option<Frame> {
     if RUNNING_COUNT.load(Ordering::Relaxed) == 0 {
+        return None;
+    }
+    let oldest = OLDEST_START_MS.load(Ordering::Relaxed);
+    if oldest == u64::MAX || clock_ms().saturating_sub(oldest) < BUSY_REPLY_THRESHOLD_MS {
         return None;
     }
     let allowed = |flags: &[String]| flags.iter().any(|f| f == "allow_busy");
