@@ -74,6 +74,9 @@ struct Batch<'a> {
     guard: Option<ExecGuard>,
     /// The guard's check failed: nothing ran, no reply is written.
     aborted: bool,
+    /// A script's call (`run_frames`): the replies are kept as values
+    /// instead of being encoded.
+    sink: Option<Vec<Frame>>,
 }
 
 impl<'a> Batch<'a> {
@@ -210,7 +213,10 @@ impl<'a> Batch<'a> {
                 args.as_deref(),
             );
             if let Some(proto) = p.proto {
-                frame.encode(proto, out);
+                match &mut self.sink {
+                    Some(sink) => sink.push(frame),
+                    None => frame.encode(proto, out),
+                }
             }
         }
     }
@@ -286,7 +292,31 @@ fn merge_parts(parts: Vec<Frame>, merge: Merge, positions: &[Vec<usize>]) -> Fra
 
 /// Executes `requests` in order and appends their encoded replies to `out`.
 pub async fn run(node: &Node, session: &mut Session, requests: Vec<Request>, out: &mut Vec<u8>) {
-    run_guarded(node, session, requests, out, None).await;
+    run_guarded(node, session, requests, out, None, None).await;
+}
+
+/// `run_frames` as `scripting::Runner`.
+fn run_frames_boxed<'a>(
+    node: &'a Node,
+    session: &'a mut Session,
+    requests: Vec<Request>,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<Frame>> + 'a>> {
+    Box::pin(run_frames(node, session, requests))
+}
+
+/// Executes `requests` for a script (`scripting`): their replies as values.
+async fn run_frames(node: &Node, session: &mut Session, requests: Vec<Request>) -> Vec<Frame> {
+    let mut sink = Vec::new();
+    run_guarded(
+        node,
+        session,
+        requests,
+        &mut Vec::new(),
+        None,
+        Some(&mut sink),
+    )
+    .await;
+    sink
 }
 
 /// The protocol to write a command's reply in, or `None` when CLIENT REPLY
@@ -318,16 +348,16 @@ async fn run_exec(node: &Node, session: &mut Session, out: &mut Vec<u8>) -> Opti
     session.in_exec = true;
     match plan {
         ExecPlan::Fast(queued, guard) => {
-            if !run_guarded(node, session, queued, out, Some(guard)).await {
+            if !run_guarded(node, session, queued, out, Some(guard), None).await {
                 out.truncate(start);
                 Frame::NullArray.encode(session.proto, out);
             }
         }
         ExecPlan::Free(queued) => {
-            run_guarded(node, session, queued, out, None).await;
+            run_guarded(node, session, queued, out, None, None).await;
         }
         ExecPlan::Held(queued, tag, held, captured) => {
-            let run = run_guarded(node, session, queued, out, None);
+            let run = run_guarded(node, session, queued, out, None, None);
             crate::node::hold::Tagged::new(tag, run).await;
             if let Some(shards) = captured {
                 exec::commit(node, tag, &shards).await;
@@ -347,6 +377,7 @@ async fn run_guarded(
     requests: Vec<Request>,
     out: &mut Vec<u8>,
     guard: Option<ExecGuard>,
+    sink: Option<&mut Vec<Frame>>,
 ) -> bool {
     let shards = node.shard_count;
     let mut batch = Batch {
@@ -356,6 +387,7 @@ async fn run_guarded(
         replies: Vec::new(),
         guard,
         aborted: false,
+        sink: sink.as_ref().map(|_| Vec::new()),
     };
     node.stats
         .commands_processed
@@ -377,6 +409,13 @@ async fn run_guarded(
                         ))
                     } else {
                         Ok(cmd)
+                    }
+                })
+                .and_then(|cmd| {
+                    // A script past its time: others get -BUSY, as in Redis.
+                    match session.in_script {
+                        false => super::scripting::busy_reply(cmd, &args).map_or(Ok(cmd), Err),
+                        true => Ok(cmd),
                     }
                 })
                 .map_err(|e| (e, Some(cmd))),
@@ -499,7 +538,8 @@ async fn run_guarded(
                     session.pubsub.drain_into(out);
                 }
                 let started = Instant::now();
-                let frame = front::execute(node, session, cmd, handler, &args).await;
+                let frame =
+                    front::execute(node, run_frames_boxed, session, cmd, handler, &args).await;
                 if flushed {
                     // SUBSCRIBE's confirmations, PUBLISH's own messages.
                     session.pubsub.drain_into(out);
@@ -562,6 +602,9 @@ async fn run_guarded(
         });
     }
     batch.flush(out).await;
+    if let (Some(sink), Some(frames)) = (sink, batch.sink.take()) {
+        *sink = frames;
+    }
     !batch.aborted
 }
 

@@ -12,7 +12,10 @@
 
 use super::blocking::{self, Op};
 use super::cross::{self, SetOp, ZOp, ZOut};
-use super::{acl, connection, cross_keys, memory, observe, pubsub, saves, server, watch};
+use super::{
+    acl, connection, cross_keys, functions, memory, observe, pubsub, saves, scripting, server,
+    watch,
+};
 use super::{subcommand, Command, Session, Transaction};
 use crate::node::pubsub::Kind;
 use crate::node::Node;
@@ -108,11 +111,24 @@ pub enum FrontCmd {
     // streams across shards
     Xread,
     Xreadgroup,
+    // scripting (named after the commands: EVAL_RO is `Eval_ro`)
+    Eval,
+    Evalsha,
+    #[allow(non_camel_case_types)]
+    Eval_ro,
+    #[allow(non_camel_case_types)]
+    Evalsha_ro,
+    Script,
+    Function,
+    Fcall,
+    #[allow(non_camel_case_types)]
+    Fcall_ro,
 }
 
 /// Runs front command `cmd` (whose handler is `front`) for `session`.
 pub async fn execute(
     node: &Node,
+    runner: scripting::Runner,
     session: &mut Session,
     cmd: &Command,
     front: FrontCmd,
@@ -226,5 +242,13 @@ pub async fn execute(
         F::Pubsub => pubsub::pubsub_cmd(node, cmd, args).await,
         F::Xread => super::stream_reads::xread(node, session, args, false).await,
         F::Xreadgroup => super::stream_reads::xread(node, session, args, true).await,
+        F::Eval => scripting::eval(node, runner, session, args, false, false).await,
+        F::Evalsha => scripting::eval(node, runner, session, args, true, false).await,
+        F::Eval_ro => scripting::eval(node, runner, session, args, false, true).await,
+        F::Evalsha_ro => scripting::eval(node, runner, session, args, true, true).await,
+        F::Script => scripting::script(cmd, args).await,
+        F::Function => functions::function(node, cmd, args).await,
+        F::Fcall => functions::fcall(node, runner, session, args, false).await,
+        F::Fcall_ro => functions::fcall(node, runner, session, args, true).await,
     }
 }

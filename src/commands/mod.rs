@@ -9,7 +9,8 @@
 //! (collection commands whose keys may live on several shards; BITOP,
 //! PFCOUNT, PFMERGE gather through it too), `blocking`, `saves` (SAVE,
 //! SHUTDOWN, ...), `memory`, `observe`, `acl` (AUTH, ACL, and the permission
-//! check before every command), `pubsub`, all run on the connection's core through
+//! check before every command), `pubsub`, `scripting` (EVAL, SCRIPT; the Lua
+//! environment in `lua`), `functions` (FUNCTION, FCALL), all run on the connection's core through
 //! `front`; `dispatch` runs a client's pipelined batch across the shards.
 
 pub mod acl;
@@ -22,16 +23,19 @@ mod cross_keys;
 pub mod dispatch;
 mod exec;
 mod front;
+mod functions;
 mod hashes;
 mod hyperloglog;
 pub mod key_specs;
 mod keys;
 mod lcs;
 mod lists;
+mod lua;
 mod memory;
 mod observe;
 mod pubsub;
 mod saves;
+mod scripting;
 pub mod server;
 mod session;
 mod sets;
@@ -427,6 +431,15 @@ const ROUTES: &[(&str, Route)] = &[
     ("xinfo", Key(streams::xinfo)),
     ("xread", Front(F::Xread)),
     ("xreadgroup", Front(F::Xreadgroup)),
+    // scripting
+    ("eval", Front(F::Eval)),
+    ("evalsha", Front(F::Evalsha)),
+    ("eval_ro", Front(F::Eval_ro)),
+    ("evalsha_ro", Front(F::Evalsha_ro)),
+    ("script", Front(F::Script)),
+    ("function", Front(F::Function)),
+    ("fcall", Front(F::Fcall)),
+    ("fcall_ro", Front(F::Fcall_ro)),
 ];
 
 /// The key a `Route::Key` command runs on: its first argument, but for

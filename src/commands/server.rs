@@ -142,7 +142,8 @@ fn getkeys(args: &[Bytes], with_flags: bool) -> Frame {
         return Frame::error("ERR Invalid number of arguments specified for command");
     }
     let found = key_specs::keys(cmd.name, &spec.key_specs, call);
-    if found.is_empty() {
+    // EVAL, FCALL, ...: no key is an answer, not an error.
+    if found.is_empty() && !spec.flags.iter().any(|f| f == "no_mandatory_keys") {
         return Frame::error("ERR Invalid arguments specified for command");
     }
     Frame::Array(

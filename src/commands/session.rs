@@ -21,6 +21,8 @@ pub struct Session {
     pub multi: Option<Transaction>,
     /// Running EXEC's queued commands: blocking commands do not block.
     pub in_exec: bool,
+    /// A script's own client (`scripting`): never answered `-BUSY`.
+    pub in_script: bool,
     /// The client's socket, so a blocked command can notice a hang-up.
     pub socket: Option<std::os::fd::RawFd>,
     pub info: Rc<RefCell<ClientInfo>>,
@@ -47,6 +49,7 @@ impl Session {
             closing: false,
             multi: None,
             in_exec: false,
+            in_script: false,
             socket: None,
             info,
             user: User::unrestricted(),

@@ -37,6 +37,9 @@ pub enum Frame {
     Pairs(Vec<(Frame, Frame)>),
     /// Verbatim text (INFO, CLIENT LIST) in RESP3, a bulk string in RESP2.
     Verbatim(String),
+    /// A boolean in RESP3 (`#t`), an integer 1 or 0 in RESP2 (a script's
+    /// boolean after `redis.setresp(3)`).
+    Bool(bool),
     /// Out-of-band data (pub/sub messages, SUBSCRIBE's confirmations): a
     /// push in RESP3, an array in RESP2.
     Push(Vec<Frame>),
@@ -123,6 +126,10 @@ impl Frame {
                     bulk(out, text.as_bytes());
                 }
             }
+            Frame::Bool(b) if resp3 => {
+                out.extend_from_slice(if *b { b"#t\r\n" } else { b"#f\r\n" })
+            }
+            Frame::Bool(b) => int_line(out, b':', *b as i64),
             Frame::Verbatim(text) => {
                 if resp3 {
                     int_line(out, b'=', text.len() as i64 + 4);
