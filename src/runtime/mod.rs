@@ -10,6 +10,7 @@
 
 mod checks;
 mod recovery;
+mod unparker;
 
 use crate::config::Config;
 use crate::net;
@@ -109,6 +110,7 @@ async fn serve_core(
     mut inbox: mpsc::UnboundedReceiver<Job>,
     persist: Persist,
 ) -> Result<(), String> {
+    unparker::guard_this_executor();
     // A core with `accept = false` owns its shard and serves its peers'
     // jobs, but binds no port.
     let listeners = if config.accepts(id) {
