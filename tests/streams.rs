@@ -911,3 +911,27 @@ fn acl_key_patterns_cover_stream_reads() {
     assert_eq!(r.cmd(&["XINFO", "STREAM", "secret"]), denied);
     assert_eq!(r.cmd(&["XREAD", "STREAMS", "mine1", "0"]), "*-1\r\n");
 }
+
+/// XGROUP CREATE is a write that may grow memory (its subcommand's flags:
+/// `write`, `denyoom`), but the container XGROUP has neither flag, and the
+/// checks before a command read the container's: over maxmemory it ran where
+/// Redis answers -OOM (and while the log fails it would have run where Redis
+/// answers -MISCONF). XINFO, a read, still runs.
+#[test]
+fn a_containers_write_subcommand_is_checked_as_a_write() {
+    let s = Server::with(
+        2,
+        &["--maxmemory", "8mb", "--maxmemory-policy", "noeviction"],
+    );
+    let mut c = s.raw();
+    assert_eq!(c.cmd(&["XADD", "{m}s", "1-1", "f", "v"]), "$3\r\n1-1\r\n");
+    // 16 MB on the stream's shard: over its budget from now on.
+    assert_eq!(c.cmd(&["SETBIT", "{m}big", "134217727", "1"]), ":0\r\n");
+    assert_eq!(
+        c.cmd(&["XGROUP", "CREATE", "{m}s", "g", "$"]),
+        "-OOM command not allowed when used memory > 'maxmemory'.\r\n"
+    );
+    assert!(c.cmd(&["XINFO", "STREAM", "{m}s"]).starts_with('*'));
+    assert_eq!(c.cmd(&["DEL", "{m}big"]), ":1\r\n");
+    assert_eq!(c.cmd(&["XGROUP", "CREATE", "{m}s", "g", "$"]), "+OK\r\n");
+}

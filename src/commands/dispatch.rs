@@ -511,7 +511,7 @@ async fn run_guarded(
             }
             continue;
         }
-        let (db, access) = (session.db, cmd.access);
+        let (db, access) = (session.db, cmd.access_for(&args));
         let stat = Stat::of(cmd, &args);
         // The arguments stay here unless they went to a shard whole.
         let mut nanos = 0;

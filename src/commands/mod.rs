@@ -123,6 +123,15 @@ impl Command {
         arity_ok(self.spec.arity, argc)
     }
 
+    /// What this call may do to the data: a container's (XGROUP CREATE,
+    /// OBJECT ENCODING) is its subcommand's, whose flags say `write`.
+    pub fn access_for(&self, args: &[Bytes]) -> Access {
+        match args.get(1).and_then(|sub| self.subcommand(sub)) {
+            Some(spec) if !self.subcommands.is_empty() => access_of(spec),
+            _ => self.access,
+        }
+    }
+
     pub fn subcommand(&self, name: &[u8]) -> Option<&Spec> {
         self.subcommand_index(name).map(|i| &self.subcommands[i].1)
     }
@@ -140,6 +149,17 @@ impl Command {
             Some((s, _)) => format!("{}|{s}", self.name),
             None => self.name.to_string(),
         }
+    }
+}
+
+/// What a command with these flags may do to the data: `write`, and
+/// `denyoom` (may grow memory).
+fn access_of(spec: &Spec) -> Access {
+    let has = |flag: &str| spec.flags.iter().any(|f| f == flag);
+    match (has("write"), has("denyoom")) {
+        (false, _) => Access::Read,
+        (true, false) => Access::Write,
+        (true, true) => Access::Grow,
     }
 }
 
@@ -483,11 +503,7 @@ pub fn table() -> &'static Table {
                 {
                     let write = spec.flags.iter().any(|f| f == "write");
                     let ok_loading = spec.flags.iter().any(|f| f == "loading");
-                    let access = match (write, spec.flags.iter().any(|f| f == "denyoom")) {
-                        (false, _) => Access::Read,
-                        (true, false) => Access::Write,
-                        (true, true) => Access::Grow,
-                    };
+                    let access = access_of(&spec);
                     (
                         name,
                         Command {
