@@ -451,3 +451,26 @@ fn info_memory_object_and_memory_commands() {
         assert_eq!(got, [name, value]);
     }
 }
+
+/// `maxmemory 1` (noeviction) refuses every write that may grow memory on
+/// a shard that holds data, as Redis does (its empty server already uses more
+/// than a byte; an empty shard here uses none). Each shard gets an even
+/// share of maxmemory, and 1 byte over 2 shards rounded down to 0, which
+/// means "no limit": every `SET` answered +OK.
+#[test]
+fn a_maxmemory_smaller_than_the_shard_count_still_limits() {
+    let s = Server::with(2, &["--maxmemory-policy", "noeviction"]);
+    let mut c = s.raw();
+    let keys: Vec<String> = (0..2)
+        .flat_map(|shard| common::keys_on("mm", shard, 2, 2))
+        .collect();
+    for shard_keys in keys.chunks(2) {
+        assert_eq!(c.cmd(&["SET", &shard_keys[0], "1"]), "+OK\r\n");
+    }
+    assert_eq!(c.cmd(&["CONFIG", "SET", "maxmemory", "1"]), "+OK\r\n");
+    for shard_keys in keys.chunks(2) {
+        let key = &shard_keys[1];
+        assert_eq!(c.cmd(&["SET", key, "v"]), format!("-{OOM}\r\n"), "{key}");
+        assert_eq!(c.cmd(&["GET", &shard_keys[0]]), "$1\r\n1\r\n");
+    }
+}

@@ -264,7 +264,14 @@ impl Shard {
     /// the policy and its parameters. The next write and the next
     /// background pass enforce them.
     pub fn configure_memory(&mut self, config: &Config) {
-        self.budget = (config.maxmemory / config.shards.max(1) as u64) as usize;
+        // A share rounded down to 0 would read as "no limit" (`maxmemory 1`
+        // on 2 shards let every write in): at least one byte.
+        let share = config.maxmemory / config.shards.max(1) as u64;
+        self.budget = if config.maxmemory == 0 {
+            0
+        } else {
+            share.max(1) as usize
+        };
         let e = &mut self.keyspace.eviction;
         e.set_policy(Policy::from_name(&config.maxmemory_policy).unwrap_or_default());
         e.samples = config.maxmemory_samples;
