@@ -168,20 +168,7 @@ async fn wait_and_pop(
         let wait = if ready {
             Wait::Woken
         } else {
-            let _blocked = Blocked::new(node);
-            let (unblock, mut unblocked) = oneshot::channel();
-            session.info.borrow_mut().unblock = Some(unblock);
-            let socket = session.socket;
-            let wait = wait_any(
-                &mut receivers,
-                &mut tickets,
-                deadline,
-                socket,
-                &mut unblocked,
-            );
-            let wait = wait.await;
-            session.info.borrow_mut().unblock = None;
-            wait
+            wait_blocked(node, session, &mut receivers, &mut tickets, deadline).await
         };
         // A wake-up may have come in alongside another, or a timeout.
         for (rx, t) in receivers.iter_mut().zip(tickets.iter_mut()) {
@@ -395,7 +382,25 @@ async fn try_pop(
 /// `tickets`), the deadline passes, or the client hangs up. A receiver whose
 /// sender went away counts as a wake-up: the caller retries and registers
 /// again.
-pub(super) async fn wait_any(
+/// Waits as a blocked client (counted in `blocked_clients`, reachable by
+/// CLIENT UNBLOCK) for a wake-up, the deadline, a hang-up or CLIENT UNBLOCK:
+/// the blocking pops' wait and XREAD's.
+pub(super) async fn wait_blocked(
+    node: &Node,
+    session: &Session,
+    receivers: &mut [oneshot::Receiver<Ticket>],
+    tickets: &mut [Option<Ticket>],
+    deadline: Option<Instant>,
+) -> Wait {
+    let _blocked = Blocked::new(node);
+    let (unblock, mut unblocked) = oneshot::channel();
+    session.info.borrow_mut().unblock = Some(unblock);
+    let wait = wait_any(receivers, tickets, deadline, session.socket, &mut unblocked).await;
+    session.info.borrow_mut().unblock = None;
+    wait
+}
+
+async fn wait_any(
     receivers: &mut [oneshot::Receiver<Ticket>],
     tickets: &mut [Option<Ticket>],
     deadline: Option<Instant>,

@@ -253,13 +253,9 @@ pub(super) async fn fcall(
     args: &[Bytes],
     read_only: bool,
 ) -> Frame {
-    let numkeys = match crate::util::parse_i64(&args[2]) {
-        None => return super::not_integer(),
-        Some(n) if n < 0 => return Frame::error("ERR Number of keys can't be negative"),
-        Some(n) if n as usize > args.len() - 3 => {
-            return Frame::error("ERR Number of keys can't be greater than number of args")
-        }
-        Some(n) => n as usize,
+    let numkeys = match super::scripting::numkeys(args) {
+        Ok(n) => n,
+        Err(e) => return e,
     };
     let name = String::from_utf8_lossy(&args[1]).into_owned();
     let (function, no_writes) = {

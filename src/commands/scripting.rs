@@ -493,13 +493,9 @@ pub(super) async fn eval(
     by_sha: bool,
     read_only: bool,
 ) -> Frame {
-    let numkeys = match crate::util::parse_i64(&args[2]) {
-        None => return super::not_integer(),
-        Some(n) if n < 0 => return Frame::error("ERR Number of keys can't be negative"),
-        Some(n) if n as usize > args.len() - 3 => {
-            return Frame::error("ERR Number of keys can't be greater than number of args")
-        }
-        Some(n) => n as usize,
+    let numkeys = match numkeys(args) {
+        Ok(n) => n,
+        Err(e) => return e,
     };
     let (sha, body) = if by_sha {
         let sha = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
@@ -509,14 +505,6 @@ pub(super) async fn eval(
         }
     } else {
         (lua::sha1_hex(&args[1]), args[1].clone())
-    };
-    let vm = match core_vm() {
-        Ok(vm) => vm,
-        Err(e) => return e,
-    };
-    let (function, no_writes) = match compiled(&vm, &sha, &body) {
-        Ok(f) => f,
-        Err(e) => return e,
     };
     let (keys, argv) = (&args[3..3 + numkeys], &args[3 + numkeys..]);
     // Every declared key on one other core's shard: the script runs there,
@@ -557,15 +545,56 @@ pub(super) async fn eval(
             };
         }
     }
+    run_on_this_core(
+        node,
+        runner,
+        session,
+        (&sha, &body),
+        (keys, argv),
+        read_only,
+    )
+    .await
+}
+
+/// Runs script `sha` with this core's Lua state (compiled there once).
+async fn run_on_this_core(
+    node: &Node,
+    runner: Runner,
+    session: &Session,
+    (sha, body): (&str, &Bytes),
+    (keys, argv): (&[Bytes], &[Bytes]),
+    read_only: bool,
+) -> Frame {
+    let vm = match core_vm() {
+        Ok(vm) => vm,
+        Err(e) => return e,
+    };
+    let (function, no_writes) = match compiled(&vm, sha, body) {
+        Ok(f) => f,
+        Err(e) => return e,
+    };
     let callable = Callable {
         function,
-        label: &sha,
+        label: sha,
         chunk: "user_script",
         one_line: !body.contains(&b'\n'),
         as_arguments: false,
         read_only: read_only || no_writes,
     };
     run_script((node, runner), session, &vm, &callable, keys, argv).await
+}
+
+/// EVAL's and FCALL's numkeys (`args[2]`), checked against the arguments
+/// after it, with Redis's errors.
+pub(super) fn numkeys(args: &[Bytes]) -> Result<usize, Frame> {
+    match crate::util::parse_i64(&args[2]) {
+        None => Err(super::not_integer()),
+        Some(n) if n < 0 => Err(Frame::error("ERR Number of keys can't be negative")),
+        Some(n) if n as usize > args.len() - 3 => Err(Frame::error(
+            "ERR Number of keys can't be greater than number of args",
+        )),
+        Some(n) => Ok(n as usize),
+    }
 }
 
 /// The shard of every key, if they share one.
@@ -594,29 +623,21 @@ async fn eval_here(
     (keys, argv): (&[Bytes], &[Bytes]),
     read_only: bool,
 ) -> Frame {
-    let vm = match core_vm() {
-        Ok(vm) => vm,
-        Err(e) => return e,
-    };
-    let (function, no_writes) = match compiled(&vm, &sha, &body) {
-        Ok(f) => f,
-        Err(e) => return e,
-    };
     let info =
         crate::node::ClientInfo::new(client.id, client.addr, client.laddr, crate::util::now_ms());
     let mut session = Session::new(Rc::new(RefCell::new(info)));
     session.db = client.db;
     session.user = client.user;
     session.authenticated = true;
-    let callable = Callable {
-        function,
-        label: &sha,
-        chunk: "user_script",
-        one_line: !body.contains(&b'\n'),
-        as_arguments: false,
-        read_only: read_only || no_writes,
-    };
-    run_script((node, runner), &session, &vm, &callable, keys, argv).await
+    run_on_this_core(
+        node,
+        runner,
+        &session,
+        (&sha, &body),
+        (keys, argv),
+        read_only,
+    )
+    .await
 }
 
 /// What runs: a script's or a function's compiled code, and how.

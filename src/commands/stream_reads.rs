@@ -5,11 +5,11 @@
 //! its shard (`streams::read_key`, which logs a group's deliveries there).
 //! With BLOCK and nothing to serve, the client registers on each key's
 //! shard (`Shard::wait_for_stream`) and waits through the same machinery
-//! as the blocking pops (`blocking::wait_any`: wake-up, timeout, CLIENT
+//! as the blocking pops (`blocking::wait_blocked`: wake-up, timeout, CLIENT
 //! UNBLOCK, hang-up); any write that gives a stream what a reader waits
 //! for wakes it, whichever core the write came from.
 
-use super::blocking::{wait_any, Blocked, Wait};
+use super::blocking::{wait_blocked, Wait};
 use super::cross::{run_shard_cmd_as, shard_of};
 use super::streams::{self, parse_strict_id};
 use super::{arg_is, int_arg, syntax_error, Session};
@@ -19,7 +19,6 @@ use crate::protocol::Frame;
 use crate::shard::{Access, StreamWait, Ticket};
 use crate::util::now_ms;
 use bytes::Bytes;
-use futures_channel::oneshot;
 use std::time::{Duration, Instant};
 
 struct ReadArgs<'a> {
@@ -209,19 +208,7 @@ pub(super) async fn xread(
         let wait = if ready {
             Wait::Woken
         } else {
-            let _blocked = Blocked::new(node);
-            let (unblock, mut unblocked) = oneshot::channel();
-            session.info.borrow_mut().unblock = Some(unblock);
-            let wait = wait_any(
-                &mut receivers,
-                &mut tickets,
-                deadline,
-                session.socket,
-                &mut unblocked,
-            )
-            .await;
-            session.info.borrow_mut().unblock = None;
-            wait
+            wait_blocked(node, session, &mut receivers, &mut tickets, deadline).await
         };
         match wait {
             Wait::Woken => woken = true,
