@@ -32,6 +32,9 @@ fn commands_from(
     mut emit: impl FnMut(Vec<Bytes>) -> bool,
 ) -> Option<usize> {
     let word = Bytes::from_static;
+    // The last command, whatever the type.
+    let expiry =
+        expire_at.map(|at| vec![word(b"PEXPIREAT"), key.clone(), Bytes::from(at.to_string())]);
     if let Value::Stream(s) = value {
         let mut commands = stream_commands(key, s, from).peekable();
         let mut at = from;
@@ -41,12 +44,8 @@ fn commands_from(
                 return Some(at);
             }
         }
-        if let Some(at) = expire_at {
-            emit(vec![
-                word(b"PEXPIREAT"),
-                key.clone(),
-                Bytes::from(at.to_string()),
-            ]);
+        if let Some(expiry) = expiry {
+            emit(expiry);
         }
         return None;
     }
@@ -91,12 +90,8 @@ fn commands_from(
             return Some(at);
         }
     }
-    if let Some(at) = expire_at {
-        emit(vec![
-            word(b"PEXPIREAT"),
-            key.clone(),
-            Bytes::from(at.to_string()),
-        ]);
+    if let Some(expiry) = expiry {
+        emit(expiry);
     }
     None
 }

@@ -1106,6 +1106,18 @@ mod tests {
         Ok(ks)
     }
 
+    /// Every record of `records` within the size rule (its header reads).
+    fn assert_records_within_the_rule(records: &[u8]) {
+        let mut at = 0;
+        while at < records.len() {
+            let h: [u8; HEADER_BYTES] = records[at..at + HEADER_BYTES].try_into().unwrap();
+            let f = Framing::CURRENT
+                .header(&h)
+                .expect("a record within the rule");
+            at += HEADER_BYTES + f.len;
+        }
+    }
+
     #[test]
     fn big_strings_and_elements_are_chains_of_bounded_records() {
         let big = |b: u8| Bytes::from(vec![b; 2 * MAX_RECORD_PAYLOAD_BYTES + 3]);
@@ -1115,15 +1127,7 @@ mod tests {
         ks.insert(1, b"l", Value::List(list.clone()), None);
         let mut records = Vec::new();
         ks.keys(1, 0, |e| encode_entry(&mut records, 1, e));
-        // Every record within the size rule.
-        let mut at = 0;
-        while at < records.len() {
-            let h: [u8; HEADER_BYTES] = records[at..at + HEADER_BYTES].try_into().unwrap();
-            let f = Framing::CURRENT
-                .header(&h)
-                .expect("a record within the rule");
-            at += HEADER_BYTES + f.len;
-        }
+        assert_records_within_the_rule(&records);
         let mut back = load(&file_of(&records, record::FORMAT_VERSION)).unwrap();
         let s = back.lookup(1, b"s", 0).unwrap();
         assert_eq!(s.str_bytes(), Some(big(1)));
@@ -1209,14 +1213,7 @@ mod tests {
             }
         });
         assert!(steps > 5, "{steps} steps");
-        let mut at = 0;
-        while at < records.len() {
-            let h: [u8; HEADER_BYTES] = records[at..at + HEADER_BYTES].try_into().unwrap();
-            let f = Framing::CURRENT
-                .header(&h)
-                .expect("a record within the rule");
-            at += HEADER_BYTES + f.len;
-        }
+        assert_records_within_the_rule(&records);
         let mut back = load(&file_of(&records, record::FORMAT_VERSION)).unwrap();
         match back.lookup(1, b"st", 0).unwrap().value() {
             Some(Value::Stream(s)) => {
