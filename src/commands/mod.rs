@@ -127,7 +127,7 @@ impl Command {
     /// OBJECT ENCODING) is its subcommand's, whose flags say `write`.
     pub fn access_for(&self, args: &[Bytes]) -> Access {
         match args.get(1).and_then(|sub| self.subcommand(sub)) {
-            Some(spec) if !self.subcommands.is_empty() => access_of(spec),
+            Some(spec) => access_of(spec),
             _ => self.access,
         }
     }

@@ -135,7 +135,7 @@ fn getkeys(args: &[Bytes], with_flags: bool) -> Frame {
         .key_specs
         .iter()
         .all(|k| k.flags.iter().any(|f| f == "not_key"));
-    if no_keys && !matches!(cmd.name, "sort" | "sort_ro") {
+    if no_keys {
         return Frame::error("ERR The command has no key arguments");
     }
     if !super::arity_ok(spec.arity, call.len()) {
