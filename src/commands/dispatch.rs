@@ -128,6 +128,11 @@ impl<'a> Batch<'a> {
                         sh.capture = Some(Vec::new());
                     }
                     let position = sh.log_position();
+                    if cmds.len() > 1 {
+                        let keys = cmds.iter().filter(|c| c.args.len() > 1);
+                        sh.keyspace
+                            .prefetch(keys.map(|c| (c.db, &super::key_of(&c.args)[..])));
+                    }
                     let mut clock = Instant::now();
                     let done = cmds
                         .into_iter()

@@ -173,6 +173,11 @@ impl Entry {
         }
     }
 
+    /// Where the entry's header and (short) key are: for a prefetch.
+    pub fn address(&self) -> *const u8 {
+        self.ptr.as_ptr().cast()
+    }
+
     pub fn key(&self) -> &[u8] {
         let offset = if self.holds_value() {
             size_of::<Value>()

@@ -242,6 +242,35 @@ impl Keyspace {
         slot.wrapping_sub(self.first_slot) % self.slot_count
     }
 
+    /// Brings in what the lookups of `keys` will read (each slot's table,
+    /// its control bytes and buckets, the entry with its key) and changes
+    /// nothing. A batch does this for all its keys before running any
+    /// command, so that the lookups' cache misses (about three a lookup on
+    /// this VM, a third of a pipelined SET's time) overlap instead of
+    /// stalling the commands one after another: first every table's header
+    /// is prefetched, then every table probed for its first candidate,
+    /// whose entry is prefetched without waiting for it (the key is not
+    /// compared: a wrong candidate only costs a useless prefetch).
+    pub fn prefetch<'k>(&self, keys: impl Iterator<Item = (usize, &'k [u8])> + Clone) {
+        let table = |db: usize, key: &[u8]| {
+            let idx = (router::slot(key) as usize).checked_sub(self.first_slot)?;
+            self.dbs.get(db)?.tables.get(idx)
+        };
+        for (db, key) in keys.clone() {
+            if let Some(t) = table(db, key) {
+                prefetch_line(std::ptr::from_ref(t).cast());
+            }
+        }
+        for (db, key) in keys {
+            if let Some(t) = table(db, key) {
+                let hash = self.hasher.hash_one(key);
+                if let Some(e) = t.find(hash, |_| true) {
+                    prefetch_line(e.address());
+                }
+            }
+        }
+    }
+
     /// Looks a key up for reading: an expired key is removed first, and the
     /// hit/miss counters of INFO are updated.
     pub fn read(&mut self, db: usize, key: &[u8], now: u64) -> Option<&mut Entry> {
@@ -727,4 +756,16 @@ impl Keyspace {
             .find(|e| self.live(e, now))
             .map(|e| Bytes::copy_from_slice(e.key()))
     }
+}
+
+/// Asks the CPU to bring the cache line at `p` in, without waiting for it.
+#[inline]
+fn prefetch_line(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint: it never faults, whatever the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }

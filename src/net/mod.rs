@@ -237,6 +237,9 @@ async fn serve(node: Rc<Node>, mut stream: TcpStream) {
                 session.closing = true;
             }
             if !out.is_empty() {
+                if socket.others_woken() {
+                    futures_lite::future::yield_now().await;
+                }
                 stats
                     .net_output_bytes
                     .set(stats.net_output_bytes.get() + out.len() as u64);
