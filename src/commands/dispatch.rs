@@ -119,7 +119,7 @@ impl<'a> Batch<'a> {
                     let mut sh = node.shard.borrow_mut();
                     if let Some(g) = &guard {
                         if !super::watch::check_and_forget(&mut sh, &g.watched) {
-                            return (Vec::new(), None, false);
+                            return (Vec::new(), None, false, cmds);
                         }
                     }
                     // One logical record for the transaction's effects.
@@ -135,9 +135,9 @@ impl<'a> Batch<'a> {
                     }
                     let mut clock = Instant::now();
                     let done = cmds
-                        .into_iter()
+                        .iter()
                         .map(|c| {
-                            let frame = run_contained(&mut sh, &c, now);
+                            let frame = run_contained(&mut sh, c, now);
                             let end = Instant::now();
                             let nanos = end.duration_since(clock).as_nanos() as u64;
                             clock = end;
@@ -145,7 +145,7 @@ impl<'a> Batch<'a> {
                             Done {
                                 frame,
                                 nanos,
-                                slow_args: slow.then_some(c.args),
+                                slow_args: slow.then(|| c.args.clone()),
                             }
                         })
                         .collect::<Vec<Done>>();
@@ -153,10 +153,15 @@ impl<'a> Batch<'a> {
                         let captured = sh.capture.take().unwrap_or_default();
                         exec::log_atomically(&mut sh, captured);
                     }
-                    (done, sh.durable(position), true)
+                    // The commands go back to be freed where they were
+                    // allocated: memory freed by another thread than its
+                    // allocator's costs glibc that arena's lock (see
+                    // docs/sharding.md, "Cost of a hop").
+                    (done, sh.durable(position), true, cmds)
                 });
                 async move {
-                    let (done, durable, ran) = run.await.unwrap_or((Vec::new(), None, true));
+                    let (done, durable, ran, _cmds) =
+                        run.await.unwrap_or((Vec::new(), None, true, Vec::new()));
                     if !ran {
                         return (shard, None);
                     }
