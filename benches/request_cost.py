@@ -62,7 +62,7 @@ def interrupts():
 def jobs_sent(port):
     try:
         c = bench.Resp(port)
-        info = c.call("INFO", "ringcache")
+        info = c.call("INFO", "shards")
         c.close()
     except (OSError, ConnectionError, ValueError):
         return 0

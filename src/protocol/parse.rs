@@ -43,7 +43,14 @@ pub struct Parser {
     pub unauthenticated: bool,
     /// A multibulk request whose header has been read but not all its arguments.
     partial: Option<Partial>,
+    /// Argument ranges of the requests parsed in this call, then the
+    /// partial request's: one vector kept across calls, instead of one
+    /// allocated per request.
+    ranges: Vec<Range<usize>>,
 }
+
+/// Argument ranges kept allocated between calls (16 bytes each).
+const KEEP_RANGES: usize = 1024;
 
 struct Partial {
     /// Offset of the request's first byte in the buffer.
@@ -51,12 +58,14 @@ struct Partial {
     /// Where parsing resumes.
     pos: usize,
     remaining: usize,
-    args: Vec<Range<usize>>,
+    /// Index of its first argument's range in `Parser::ranges`.
+    first: usize,
 }
 
 enum Step {
-    /// A complete request ending at this offset, with its argument ranges.
-    Done(usize, Vec<Range<usize>>),
+    /// A complete request ending at this offset; where its argument ranges
+    /// are in `Parser::ranges`.
+    Done(usize, Range<usize>),
     /// An inline request, already unescaped.
     Inline(usize, Vec<Bytes>),
     /// An empty request (`*0`, a blank line): consume and go on.
@@ -71,6 +80,7 @@ impl Parser {
             max_args,
             unauthenticated: false,
             partial: None,
+            ranges: Vec::new(),
         }
     }
 
@@ -86,7 +96,7 @@ impl Parser {
     ) -> Result<(), ParseError> {
         let mut pos = 0;
         // Requests parsed in this call: arguments as ranges until the buffer is split.
-        let mut pending: Vec<Result<Vec<Range<usize>>, Vec<Bytes>>> = Vec::new();
+        let mut pending: Vec<Result<Range<usize>, Vec<Bytes>>> = Vec::new();
         let mut error = None;
         while pending.len() < max {
             let step = match self.step(buf, pos) {
@@ -113,19 +123,28 @@ impl Parser {
             return error.map_or(Ok(()), Err);
         }
         let chunk = buf.split_to(pos).freeze();
-        if let Some(p) = &mut self.partial {
-            p.start -= pos;
-            p.pos -= pos;
-            p.args
-                .iter_mut()
-                .for_each(|r| *r = r.start - pos..r.end - pos);
-        }
+        let ranges = &self.ranges;
         out.extend(pending.into_iter().map(|req| Request {
             args: match req {
-                Ok(ranges) => ranges.into_iter().map(|r| chunk.slice(r)).collect(),
+                Ok(at) => ranges[at].iter().map(|r| chunk.slice(r.clone())).collect(),
                 Err(args) => args,
             },
         }));
+        match &mut self.partial {
+            Some(p) => {
+                p.start -= pos;
+                p.pos -= pos;
+                self.ranges.drain(..p.first);
+                p.first = 0;
+                self.ranges
+                    .iter_mut()
+                    .for_each(|r| *r = r.start - pos..r.end - pos);
+            }
+            None => self.ranges.clear(),
+        }
+        if self.ranges.capacity() > KEEP_RANGES && self.ranges.len() <= KEEP_RANGES {
+            self.ranges.shrink_to(KEEP_RANGES);
+        }
         error.map_or(Ok(()), Err)
     }
 
@@ -155,10 +174,11 @@ impl Parser {
                 start: pos,
                 pos: next,
                 remaining: count as usize,
-                // Bounded preallocation: a client announcing a million arguments
-                // must send them before it costs that much memory.
-                args: Vec::with_capacity((count as usize).min(1024)),
+                first: self.ranges.len(),
             });
+            // Bounded preallocation: a client announcing a million arguments
+            // must send them before it costs that much memory.
+            self.ranges.reserve((count as usize).min(1024));
         }
         let p = self.partial.as_mut().expect("partial request");
         while p.remaining > 0 {
@@ -184,12 +204,12 @@ impl Parser {
             if buf.len() < data + len + 2 {
                 return Ok(Step::Incomplete);
             }
-            p.args.push(data..data + len);
+            self.ranges.push(data..data + len);
             p.pos = data + len + 2;
             p.remaining -= 1;
         }
         let p = self.partial.take().expect("partial request");
-        Ok(Step::Done(p.pos, p.args))
+        Ok(Step::Done(p.pos, p.first..self.ranges.len()))
     }
 }
 
@@ -363,6 +383,37 @@ mod tests {
         assert_eq!(&out[0].args[2][..], b"hello");
         assert_eq!(&out[1].args[0][..], b"PING");
         assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn a_partial_request_after_complete_ones_resumes_in_any_split() {
+        // Complete requests and the start of another in one read, in every
+        // split of the input: the kept ranges of the partial request shift
+        // with the buffer.
+        let input = b"*1\r\n$4\r\nPING\r\n*3\r\n$3\r\nSET\r\n$2\r\nk1\r\n$5\r\nhello\r\n*2\r\n$3\r\nGET\r\n$2\r\nk1\r\n";
+        for cut in 1..input.len() {
+            for max in [1, 2, usize::MAX] {
+                let mut p = Parser::new(512 << 20, 1 << 20);
+                let mut buf = BytesMut::from(&input[..cut]);
+                let mut out = Vec::new();
+                p.parse(&mut buf, &mut out, max).unwrap();
+                buf.extend_from_slice(&input[cut..]);
+                while out.len() < 3 {
+                    p.parse(&mut buf, &mut out, max).unwrap();
+                }
+                let args: Vec<Vec<&[u8]>> = out
+                    .iter()
+                    .map(|r| r.args.iter().map(|a| &a[..]).collect())
+                    .collect();
+                let want: Vec<Vec<&[u8]>> = vec![
+                    vec![b"PING"],
+                    vec![b"SET", b"k1", b"hello"],
+                    vec![b"GET", b"k1"],
+                ];
+                assert_eq!(args, want, "cut at {cut}, max {max}");
+                assert!(buf.is_empty());
+            }
+        }
     }
 
     #[test]
