@@ -127,7 +127,29 @@ pub fn entry_frame(e: StreamEntry) -> Frame {
 }
 
 fn entries_frame(v: Vec<StreamEntry>) -> Frame {
-    Frame::Array(v.into_iter().map(entry_frame).collect())
+    // Every ID's text in one buffer that the replies slice (one allocation
+    // instead of one per entry).
+    let mut text = Vec::with_capacity(v.len() * 16);
+    let mut ends = Vec::with_capacity(v.len());
+    for e in &v {
+        e.id.write_text(&mut text);
+        ends.push(text.len());
+    }
+    let text = Bytes::from(text);
+    let mut start = 0;
+    Frame::Array(
+        v.into_iter()
+            .zip(ends)
+            .map(|(e, end)| {
+                let id = text.slice(start..end);
+                start = end;
+                Frame::Array(vec![
+                    Frame::Bulk(id),
+                    Frame::Array(e.fields.into_iter().map(Frame::Bulk).collect()),
+                ])
+            })
+            .collect(),
+    )
 }
 
 fn stream_ref<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a mut Stream>, Frame> {
