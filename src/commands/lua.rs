@@ -31,7 +31,7 @@ pub const ERROR_TABLE_MARKER: &str = "\u{1}RINGCACHE_ERR\u{1}";
 /// script environment (`ENV`) whose missing globals are errors and whose
 /// writes are refused, `error` keeping error tables' messages.
 const SANDBOX: &str = r#"
-local G, marker = ...
+local G, marker, wait = ...
 local rawget, setmetatable, error, type, tostring, getmetatable, setfenv =
       rawget, setmetatable, error, type, tostring, getmetatable, setfenv
 local function refuse() error("Attempt to modify a readonly table", 2) end
@@ -47,10 +47,19 @@ G.error = function(e, level)
   if level == 0 then real_error(e, 0) end
   real_error(e, (level or 1) + 1)
 end
+-- redis.pcall runs a command at once when it can (a plain function call,
+-- no coroutine machinery); a command under way on another core is awaited
+-- (`wait` yields the script's coroutine until its reply comes).
+local run_now, real_setresp = G.redis.pcall, G.redis.setresp
+local function real_pcall(...)
+  local r, waiting = run_now(...)
+  if waiting then return wait() end
+  return r
+end
+G.redis.pcall = real_pcall
 -- redis.pcall answers an error as a table {err = ...}; redis.call raises
 -- it (a command's reply is never a table with `err` otherwise), as does
 -- redis.setresp with a bad version.
-local real_pcall, real_setresp = G.redis.pcall, G.redis.setresp
 G.redis.call = function(...)
   local r = real_pcall(...)
   if type(r) == "table" and rawget(r, "err") ~= nil then
@@ -190,8 +199,13 @@ pub struct Registered {
 /// The functions of the `redis` library that run commands (built by
 /// `scripting`, which knows how to run them).
 pub struct CallFns {
-    /// Runs a command; a command's error comes back as `{err = ...}`.
+    /// Runs a command, at once when it can: its reply (a command's error
+    /// as `{err = ...}`) and `false`; or `nil, true` when the command is
+    /// under way (on another core): `wait` then awaits its reply.
     pub pcall: Function,
+    /// Awaits the command `pcall` left under way (an async function: the
+    /// script's coroutine yields until the reply comes).
+    pub wait: Function,
     /// Sets the protocol; an error message back if the version is wrong.
     pub setresp: Function,
 }
@@ -222,12 +236,13 @@ impl Vm {
         }
         globals.raw_set("print", lua.create_function(|_, ()| Ok(()))?)?;
         let calls = make_calls(&lua)?;
+        let wait = calls.wait.clone();
         globals.raw_set("redis", redis_library(&lua, calls)?)?;
         globals.raw_set("cjson", cjson_library(&lua)?)?;
         globals.raw_set("bit", bit_library(&lua)?)?;
         let sandbox: Function = lua.load(SANDBOX).set_name("=sandbox").into_function()?;
         let (env, library_env): (Table, Function) =
-            sandbox.call((globals.clone(), ERROR_TABLE_MARKER))?;
+            sandbox.call((globals.clone(), ERROR_TABLE_MARKER, wait))?;
         Ok(Vm {
             lua,
             env,

@@ -200,6 +200,8 @@ struct Run {
     /// the script is to run again holding every shard.
     restart: Cell<bool>,
     status: Arc<Running>,
+    /// A call that could not complete at once (`call_now`).
+    under_way: RefCell<Option<CallFuture>>,
 }
 
 thread_local! {
@@ -297,7 +299,8 @@ pub(super) fn core_vm() -> Result<Rc<CoreVm>, Frame> {
 
 fn make_calls(lua: &Lua) -> mlua::Result<CallFns> {
     Ok(CallFns {
-        pcall: lua.create_async_function(call)?,
+        pcall: lua.create_function(call_now)?,
+        wait: lua.create_async_function(|_, ()| wait_call())?,
         setresp: lua.create_function(|_, v: Value| {
             let n = lua::number_text(&v).unwrap_or_default();
             let resp3 = match n.as_str() {
@@ -314,6 +317,41 @@ fn make_calls(lua: &Lua) -> mlua::Result<CallFns> {
             Ok(None)
         })?,
     })
+}
+
+/// A command of a script under way, awaited by `wait_call`.
+type CallFuture = std::pin::Pin<Box<dyn std::future::Future<Output = mlua::Result<Value>>>>;
+
+/// redis.pcall's first half (`CallFns::pcall`): runs the command and, if
+/// it completed at once (its shard is this core's and free to the script:
+/// the common case), answers its reply and `false`. Otherwise it keeps the
+/// call under way in the script's `Run` and answers `nil, true`, and the
+/// sandbox's redis.pcall awaits it with `wait_call`. A plain Lua function
+/// call costs far less than mlua's async callback (which boxes each call's
+/// future into a new userdata, in a protected call).
+fn call_now(lua: &Lua, args: MultiValue) -> mlua::Result<(Value, bool)> {
+    let mut under_way: CallFuture = Box::pin(call(lua.clone(), args));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match under_way.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(reply) => Ok((reply?, false)),
+        std::task::Poll::Pending => {
+            // Polled again, with the script task's waker, by `wait_call`.
+            let Some(run) = current() else {
+                return Err(raise(None, "redis.call outside a script"));
+            };
+            *run.under_way.borrow_mut() = Some(under_way);
+            Ok((Value::Nil, true))
+        }
+    }
+}
+
+/// redis.pcall's second half: awaits the call `call_now` left under way.
+async fn wait_call() -> mlua::Result<Value> {
+    let under_way = current().and_then(|run| run.under_way.borrow_mut().take());
+    match under_way {
+        Some(call) => call.await,
+        None => Err(raise(None, "no redis.call under way")),
+    }
 }
 
 /// redis.pcall (and, through the sandbox's wrapper, redis.call): runs one
@@ -826,6 +864,7 @@ async fn attempt(
         resp3: Cell::new(false),
         restart: Cell::new(false),
         status: entry.0.clone(),
+        under_way: RefCell::new(None),
     });
     let started = {
         let _unlimited = lua::Unlimited::new(&vm.vm.lua);
@@ -837,6 +876,9 @@ async fn attempt(
             CURRENT.with(|c| *c.borrow_mut() = Some(run.clone()));
             let out = hold::Tagged::new(tag, call).await;
             CURRENT.with(|c| *c.borrow_mut() = None);
+            // A call left under way by a script stopped before awaiting
+            // it (SCRIPT KILL): it holds the `Run`.
+            run.under_way.borrow_mut().take();
             out
         }
         Err(e) => Err(e),
