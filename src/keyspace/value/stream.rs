@@ -355,17 +355,26 @@ impl Collected {
     }
 
     fn finish(self) -> Vec<StreamEntry> {
+        self.map_entries(|id, fields| StreamEntry {
+            id,
+            fields: fields.collect(),
+        })
+    }
+
+    fn map_entries<T>(
+        self,
+        mut each: impl FnMut(StreamId, &mut dyn Iterator<Item = Bytes>) -> T,
+    ) -> Vec<T> {
         let buf = Bytes::from(self.buf);
         let mut spans = self.spans.into_iter();
         self.entries
             .into_iter()
-            .map(|(id, n)| StreamEntry {
-                id,
-                fields: spans
+            .map(|(id, n)| {
+                let mut fields = spans
                     .by_ref()
                     .take(n)
-                    .map(|(at, len)| buf.slice(at..at + len))
-                    .collect(),
+                    .map(|(at, len)| buf.slice(at..at + len));
+                each(id, &mut fields)
             })
             .collect()
     }
@@ -592,9 +601,26 @@ impl Stream {
         count: usize,
         rev: bool,
     ) -> Vec<StreamEntry> {
+        self.collect(start, end, count, rev).finish()
+    }
+
+    /// `range`, each entry handed to `each` as its ID and its fields
+    /// (slices of one shared buffer) instead of built as a `StreamEntry`:
+    /// a reply builds its own values without a vector in between.
+    pub fn range_map<T>(
+        &self,
+        (start, end): (StreamId, StreamId),
+        count: usize,
+        rev: bool,
+        each: impl FnMut(StreamId, &mut dyn Iterator<Item = Bytes>) -> T,
+    ) -> Vec<T> {
+        self.collect(start, end, count, rev).map_entries(each)
+    }
+
+    fn collect(&self, start: StreamId, end: StreamId, count: usize, rev: bool) -> Collected {
         let mut out = Collected::default();
         if start > end {
-            return Vec::new();
+            return out;
         }
         let full = |out: &Collected| count != 0 && out.len() >= count;
         if rev {
@@ -636,7 +662,7 @@ impl Stream {
                 }
             }
         }
-        out.finish()
+        out
     }
 
     /// Whether a live entry follows `after` (what a blocked reader waits for).
