@@ -7,6 +7,9 @@
 #   benches/compare.sh --profiles           # the four tuning profiles beside Redis (benches/profiles.py)
 #   benches/compare.sh --help               # every option (benches/bench.py)
 #
+# Lua scripts and streams beside redis-server (EVALSHA, XRANGE, XREADGROUP+XACK, with the
+# server's CPU time per request): python3 benches/scripts_streams.py --help
+#
 # This script prepares everything it needs, then hands over to benches/bench.py:
 #   * redis-server / redis-benchmark: Debian packages redis-server + redis-tools
 #     (installed with apt-get if missing; needs root);

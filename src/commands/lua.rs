@@ -13,6 +13,14 @@ use std::borrow::Cow;
 /// Memory one core's Lua state may use: a script that builds tables past
 /// it fails with an error instead of growing the process.
 pub const LUA_MEMORY_LIMIT_BYTES: usize = 512 << 20;
+/// Lua's collector starts a cycle once the heap reaches this percentage
+/// of what the last cycle left live (Lua's default is 200). The live heap
+/// is small (the libraries, the sandbox, compiled scripts) and each script
+/// leaves a little garbage (its KEYS, ARGV, replies), so at 200 a cycle,
+/// which marks the whole live heap, comes every few hundred scripts: 8% of
+/// a short EVALSHA's time. At 400 a third of that work goes, for a heap
+/// at most four times the live one.
+const LUA_GC_PAUSE_PERCENT: i32 = 400;
 /// Nesting a reply may have (Redis stops at its Lua stack limit).
 pub const MAX_REPLY_DEPTH: usize = 1000;
 /// The marker `error()` puts before the `err` field of an error table, so
@@ -23,7 +31,7 @@ pub const ERROR_TABLE_MARKER: &str = "\u{1}RINGCACHE_ERR\u{1}";
 /// script environment (`ENV`) whose missing globals are errors and whose
 /// writes are refused, `error` keeping error tables' messages.
 const SANDBOX: &str = r#"
-local G, marker = ...
+local G, marker, wait = ...
 local rawget, setmetatable, error, type, tostring, getmetatable, setfenv =
       rawget, setmetatable, error, type, tostring, getmetatable, setfenv
 local function refuse() error("Attempt to modify a readonly table", 2) end
@@ -39,10 +47,19 @@ G.error = function(e, level)
   if level == 0 then real_error(e, 0) end
   real_error(e, (level or 1) + 1)
 end
+-- redis.pcall runs a command at once when it can (a plain function call,
+-- no coroutine machinery); a command under way on another core is awaited
+-- (`wait` yields the script's coroutine until its reply comes).
+local run_now, real_setresp = G.redis.pcall, G.redis.setresp
+local function real_pcall(...)
+  local r, waiting = run_now(...)
+  if waiting then return wait() end
+  return r
+end
+G.redis.pcall = real_pcall
 -- redis.pcall answers an error as a table {err = ...}; redis.call raises
 -- it (a command's reply is never a table with `err` otherwise), as does
 -- redis.setresp with a bad version.
-local real_pcall, real_setresp = G.redis.pcall, G.redis.setresp
 G.redis.call = function(...)
   local r = real_pcall(...)
   if type(r) == "table" and rawget(r, "err") ~= nil then
@@ -57,17 +74,17 @@ end
 for _, name in ipairs({"redis", "string", "table", "math", "cjson", "bit"}) do
   G[name] = readonly(G[name])
 end
+-- A script's globals read through to the real ones (a table: no Lua call
+-- per global read); a name missing there is the error, from the real
+-- globals' own metatable (set last, once this chunk needs no more globals).
 local ENV = setmetatable({}, {
-  __index = function(_, k)
-    local v = rawget(G, k)
-    if v == nil then
-      real_error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
-    end
-    return v
-  end,
+  __index = G,
   __newindex = refuse,
   __metatable = false,
 })
+local function missing_global(_, k)
+  real_error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+end
 -- pcall and xpcall as coroutines, so that a redis.call inside them may
 -- wait for another core (Lua 5.1 cannot yield across a C pcall); an error
 -- table is answered by its `err` message, as Redis 7.0's pcall does.
@@ -128,8 +145,35 @@ local function library_env(register)
   })
   return env, function() loading = false end
 end
+setmetatable(G, {__index = missing_global, __metatable = false})
 return ENV, library_env
 "#;
+
+/// While alive, the Lua state has no memory limit. With a limit, mlua makes
+/// every value Rust hands to Lua (a string, a table, a field set) in a
+/// protected call of its own (a new C closure and a `lua_pcall` each, in
+/// Lua 5.1): that was most of a short script's time. Held only around the
+/// conversions of a script's arguments and of command replies, whose sizes
+/// the request and reply limits bound; never while Lua code runs (it stays
+/// under `LUA_MEMORY_LIMIT_BYTES`) and never across an await (another task
+/// may use the state meanwhile).
+pub struct Unlimited<'a> {
+    lua: &'a Lua,
+    previous: usize,
+}
+
+impl<'a> Unlimited<'a> {
+    pub fn new(lua: &'a Lua) -> Unlimited<'a> {
+        let previous = lua.set_memory_limit(0).unwrap_or(LUA_MEMORY_LIMIT_BYTES);
+        Unlimited { lua, previous }
+    }
+}
+
+impl Drop for Unlimited<'_> {
+    fn drop(&mut self) {
+        let _ = self.lua.set_memory_limit(self.previous);
+    }
+}
 
 /// One core's Lua state and the script environment in it.
 pub struct Vm {
@@ -155,8 +199,13 @@ pub struct Registered {
 /// The functions of the `redis` library that run commands (built by
 /// `scripting`, which knows how to run them).
 pub struct CallFns {
-    /// Runs a command; a command's error comes back as `{err = ...}`.
+    /// Runs a command, at once when it can: its reply (a command's error
+    /// as `{err = ...}`) and `false`; or `nil, true` when the command is
+    /// under way (on another core): `wait` then awaits its reply.
     pub pcall: Function,
+    /// Awaits the command `pcall` left under way (an async function: the
+    /// script's coroutine yields until the reply comes).
+    pub wait: Function,
     /// Sets the protocol; an error message back if the version is wrong.
     pub setresp: Function,
 }
@@ -168,6 +217,9 @@ impl Vm {
             LuaOptions::default(),
         )?;
         lua.set_memory_limit(LUA_MEMORY_LIMIT_BYTES)?;
+        lua.gc_set_mode(mlua::state::GcMode::Incremental(
+            mlua::state::GcIncParams::default().pause(LUA_GC_PAUSE_PERCENT),
+        ));
         let globals = lua.globals();
         for name in [
             "dofile",
@@ -184,12 +236,13 @@ impl Vm {
         }
         globals.raw_set("print", lua.create_function(|_, ()| Ok(()))?)?;
         let calls = make_calls(&lua)?;
+        let wait = calls.wait.clone();
         globals.raw_set("redis", redis_library(&lua, calls)?)?;
         globals.raw_set("cjson", cjson_library(&lua)?)?;
         globals.raw_set("bit", bit_library(&lua)?)?;
         let sandbox: Function = lua.load(SANDBOX).set_name("=sandbox").into_function()?;
         let (env, library_env): (Table, Function) =
-            sandbox.call((globals.clone(), ERROR_TABLE_MARKER))?;
+            sandbox.call((globals.clone(), ERROR_TABLE_MARKER, wait))?;
         Ok(Vm {
             lua,
             env,

@@ -200,11 +200,16 @@ struct Run {
     /// the script is to run again holding every shard.
     restart: Cell<bool>,
     status: Arc<Running>,
+    /// A call that could not complete at once (`call_now`).
+    under_way: RefCell<Option<CallFuture>>,
 }
 
 thread_local! {
     static VM: RefCell<Option<Rc<CoreVm>>> = const { RefCell::new(None) };
     static CURRENT: RefCell<Option<Rc<Run>>> = const { RefCell::new(None) };
+    /// The last script's client record, for the next (`script_client`).
+    static SPARE_CLIENT: RefCell<Option<Rc<RefCell<crate::node::ClientInfo>>>> =
+        const { RefCell::new(None) };
     /// One script at a time on this core: whether one runs, and who waits.
     static LOCK: (Cell<bool>, RefCell<VecDeque<futures_channel::oneshot::Sender<()>>>) =
         const { (Cell::new(false), RefCell::new(VecDeque::new())) };
@@ -294,7 +299,8 @@ pub(super) fn core_vm() -> Result<Rc<CoreVm>, Frame> {
 
 fn make_calls(lua: &Lua) -> mlua::Result<CallFns> {
     Ok(CallFns {
-        pcall: lua.create_async_function(call)?,
+        pcall: lua.create_function(call_now)?,
+        wait: lua.create_async_function(|_, ()| wait_call())?,
         setresp: lua.create_function(|_, v: Value| {
             let n = lua::number_text(&v).unwrap_or_default();
             let resp3 = match n.as_str() {
@@ -313,11 +319,47 @@ fn make_calls(lua: &Lua) -> mlua::Result<CallFns> {
     })
 }
 
+/// A command of a script under way, awaited by `wait_call`.
+type CallFuture = std::pin::Pin<Box<dyn std::future::Future<Output = mlua::Result<Value>>>>;
+
+/// redis.pcall's first half (`CallFns::pcall`): runs the command and, if
+/// it completed at once (its shard is this core's and free to the script:
+/// the common case), answers its reply and `false`. Otherwise it keeps the
+/// call under way in the script's `Run` and answers `nil, true`, and the
+/// sandbox's redis.pcall awaits it with `wait_call`. A plain Lua function
+/// call costs far less than mlua's async callback (which boxes each call's
+/// future into a new userdata, in a protected call).
+fn call_now(lua: &Lua, args: MultiValue) -> mlua::Result<(Value, bool)> {
+    let mut under_way: CallFuture = Box::pin(call(lua.clone(), args));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match under_way.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(reply) => Ok((reply?, false)),
+        std::task::Poll::Pending => {
+            // Polled again, with the script task's waker, by `wait_call`.
+            let Some(run) = current() else {
+                return Err(raise(None, "redis.call outside a script"));
+            };
+            *run.under_way.borrow_mut() = Some(under_way);
+            Ok((Value::Nil, true))
+        }
+    }
+}
+
+/// redis.pcall's second half: awaits the call `call_now` left under way.
+async fn wait_call() -> mlua::Result<Value> {
+    let under_way = current().and_then(|run| run.under_way.borrow_mut().take());
+    match under_way {
+        Some(call) => call.await,
+        None => Err(raise(None, "no redis.call under way")),
+    }
+}
+
 /// redis.pcall (and, through the sandbox's wrapper, redis.call): runs one
 /// command through the normal path; an error comes back as `{err = ...}`.
 /// Raises only to stop the script (a restart on every shard).
 async fn call(lua: Lua, args: MultiValue) -> mlua::Result<Value> {
     let fail = |lua: &Lua, msg: &str| -> mlua::Result<Value> {
+        let _unlimited = lua::Unlimited::new(lua);
         let t = lua.create_table()?;
         t.raw_set("err", lua.create_string(lua::error_text(msg.as_bytes()))?)?;
         Ok(Value::Table(t))
@@ -397,6 +439,7 @@ async fn call(lua: Lua, args: MultiValue) -> mlua::Result<Value> {
     if let Frame::Error(e) = &frame {
         return fail(&lua, &format!("-{e}"));
     }
+    let _unlimited = lua::Unlimited::new(&lua);
     lua::frame_to_lua(&lua, &frame, run.resp3.get())
 }
 
@@ -802,12 +845,7 @@ async fn attempt(
             return Some(super::unavailable());
         }
     }
-    let mut script_session = Session::new(Rc::new(RefCell::new(crate::node::ClientInfo::new(
-        session.id,
-        session.info.borrow().addr.clone(),
-        session.info.borrow().laddr.clone(),
-        crate::util::now_ms(),
-    ))));
+    let mut script_session = Session::new(script_client(session));
     script_session.db = session.db;
     script_session.user = session.user.clone();
     script_session.authenticated = true;
@@ -826,24 +864,36 @@ async fn attempt(
         resp3: Cell::new(false),
         restart: Cell::new(false),
         status: entry.0.clone(),
+        under_way: RefCell::new(None),
     });
-    let result = match set_arguments(vm, keys, argv, callable.as_arguments) {
-        Ok(arguments) => {
+    let started = {
+        let _unlimited = lua::Unlimited::new(&vm.vm.lua);
+        set_arguments(vm, keys, argv, callable.as_arguments)
+            .map(|arguments| callable.function.call_async::<Value>(arguments))
+    };
+    let result = match started {
+        Ok(call) => {
             CURRENT.with(|c| *c.borrow_mut() = Some(run.clone()));
-            let call = callable.function.call_async::<Value>(arguments);
             let out = hold::Tagged::new(tag, call).await;
             CURRENT.with(|c| *c.borrow_mut() = None);
+            // A call left under way by a script stopped before awaiting
+            // it (SCRIPT KILL): it holds the `Run`.
+            run.under_way.borrow_mut().take();
             out
         }
         Err(e) => Err(e),
     };
     let restart = run.restart.get();
-    let reply = match &result {
-        _ if restart => None,
-        Ok(v) => Some(lua::lua_to_frame(v, run.resp3.get(), 0)),
-        Err(e) => Some(error_reply(e, callable)),
+    let reply = {
+        let _unlimited = lua::Unlimited::new(&vm.vm.lua);
+        let reply = match &result {
+            _ if restart => None,
+            Ok(v) => Some(lua::lua_to_frame(v, run.resp3.get(), 0)),
+            Err(e) => Some(error_reply(e, callable)),
+        };
+        drop(result);
+        reply
     };
-    drop(result);
     let held: Vec<usize> = run.held.borrow().clone();
     crate::util::crash_point("script-before-commit");
     if capture {
@@ -863,7 +913,49 @@ async fn attempt(
     for h in holds {
         h.release().await;
     }
+    if let Some(done) = run.session.borrow_mut().take() {
+        keep_script_client(done);
+    }
     reply
+}
+
+/// The client record of a script's own client: the caller's id and
+/// addresses. This core's previous one is reused when nothing else holds
+/// it (its strings keep their buffers: a script's first command would
+/// otherwise allocate CLIENT LIST's `cmd=` text anew each run).
+fn script_client(session: &Session) -> Rc<RefCell<crate::node::ClientInfo>> {
+    let caller = session.info.borrow();
+    let now = crate::util::now_ms();
+    let spare = SPARE_CLIENT.with(|s| s.borrow_mut().take());
+    match spare {
+        Some(info) if Rc::strong_count(&info) == 1 => {
+            {
+                let mut i = info.borrow_mut();
+                let mut addr = std::mem::take(&mut i.addr);
+                addr.clone_from(&caller.addr);
+                let mut laddr = std::mem::take(&mut i.laddr);
+                laddr.clone_from(&caller.laddr);
+                let mut last_cmd = std::mem::take(&mut i.last_cmd);
+                last_cmd.clear();
+                *i = crate::node::ClientInfo::new(session.id, addr, laddr, now);
+                i.last_cmd = last_cmd;
+            }
+            info
+        }
+        _ => Rc::new(RefCell::new(crate::node::ClientInfo::new(
+            session.id,
+            caller.addr.clone(),
+            caller.laddr.clone(),
+            now,
+        ))),
+    }
+}
+
+/// Keeps a finished script's client record for the next script.
+fn keep_script_client(done: Session) {
+    let info = done.info.clone();
+    drop(done);
+    SPARE_CLIENT.with(|s| *s.borrow_mut() = Some(info));
 }
 
 /// KEYS and ARGV for the next run: globals for a script (as Redis sets

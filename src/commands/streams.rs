@@ -127,7 +127,40 @@ pub fn entry_frame(e: StreamEntry) -> Frame {
 }
 
 fn entries_frame(v: Vec<StreamEntry>) -> Frame {
-    Frame::Array(v.into_iter().map(entry_frame).collect())
+    pairs_frame(
+        v.into_iter()
+            .map(|e| {
+                (
+                    e.id,
+                    Frame::Array(e.fields.into_iter().map(Frame::Bulk).collect()),
+                )
+            })
+            .collect(),
+    )
+}
+
+/// Entries as `[id, fields]` replies, from each ID and its fields' reply.
+fn pairs_frame(v: Vec<(StreamId, Frame)>) -> Frame {
+    // Every ID's text in one buffer that the replies slice (one allocation
+    // instead of one per entry).
+    let mut text = Vec::with_capacity(v.len() * 16);
+    let mut ends = Vec::with_capacity(v.len());
+    for (id, _) in &v {
+        id.write_text(&mut text);
+        ends.push(text.len());
+    }
+    let text = Bytes::from(text);
+    let mut start = 0;
+    Frame::Array(
+        v.into_iter()
+            .zip(ends)
+            .map(|((_, fields), end)| {
+                let id = text.slice(start..end);
+                start = end;
+                Frame::Array(vec![Frame::Bulk(id), fields])
+            })
+            .collect(),
+    )
 }
 
 fn stream_ref<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a mut Stream>, Frame> {
@@ -383,7 +416,11 @@ pub fn xrange(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     if count == 0 {
         return Frame::NullArray;
     }
-    entries_frame(s.range(start, end, count.max(0) as usize, rev))
+    // Each entry's fields become reply values directly (no `StreamEntry`).
+    let entries = s.range_map((start, end), count.max(0) as usize, rev, |id, fields| {
+        (id, Frame::Array(fields.map(Frame::Bulk).collect()))
+    });
+    pairs_frame(entries)
 }
 
 /// XDEL key id [id ...]

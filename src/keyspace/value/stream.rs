@@ -73,7 +73,17 @@ impl StreamId {
     }
 
     pub fn to_bytes(self) -> Bytes {
-        Bytes::from(self.to_string())
+        let mut out = Vec::with_capacity(MAX_ID_TEXT_BYTES);
+        self.write_text(&mut out);
+        Bytes::from(out)
+    }
+
+    /// Appends `ms-seq` in decimal (without `fmt`: an XRANGE writes one per
+    /// entry).
+    pub fn write_text(self, out: &mut Vec<u8>) {
+        write_decimal(self.ms, out);
+        out.push(b'-');
+        write_decimal(self.seq, out);
     }
 }
 
@@ -81,6 +91,23 @@ impl std::fmt::Display for StreamId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}-{}", self.ms, self.seq)
     }
+}
+
+/// The longest `ms-seq` text: two 20-digit numbers and the dash.
+pub const MAX_ID_TEXT_BYTES: usize = 41;
+
+fn write_decimal(mut v: u64, out: &mut Vec<u8>) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
 }
 
 /// One entry read out of a block.
@@ -150,55 +177,148 @@ struct Raw<'a> {
     fields: Vec<&'a [u8]>,
 }
 
+/// An entry's place in a block, read without its fields: its flag byte's
+/// offset, its ID, and where its fields (or values, `same`) start.
+#[derive(Clone, Copy)]
+struct Head {
+    at: usize,
+    id: StreamId,
+    deleted: bool,
+    same: bool,
+    body: usize,
+}
+
+/// Walks a block's entries in order, reading only their heads: finding an
+/// ID or the first live entry builds nothing, and the fields of an entry
+/// are read (`fields`) only for the entries a reader returns.
+struct Walk<'a> {
+    data: &'a [u8],
+    base: StreamId,
+    master: Vec<&'a [u8]>,
+    pos: usize,
+}
+
+impl<'a> Walk<'a> {
+    fn new(base: StreamId, data: &'a [u8]) -> Walk<'a> {
+        let mut r = Reader { data, pos: 0 };
+        let mut master = Vec::new();
+        let mut ok = false;
+        if let Some(n) = r.varint() {
+            ok = true;
+            for _ in 0..n {
+                match r.bytes() {
+                    Some(f) => master.push(f),
+                    None => {
+                        ok = false;
+                        break;
+                    }
+                }
+            }
+        }
+        Walk {
+            data,
+            base,
+            master,
+            // A malformed header: nothing to walk.
+            pos: if ok { r.pos } else { data.len() },
+        }
+    }
+
+    /// Reads `head`'s fields (field, value, ...).
+    fn fields(&self, head: &Head) -> Option<Vec<&'a [u8]>> {
+        let mut r = Reader {
+            data: self.data,
+            pos: head.body,
+        };
+        if head.same {
+            let mut out = Vec::with_capacity(self.master.len() * 2);
+            for f in &self.master {
+                out.push(*f);
+                out.push(r.bytes()?);
+            }
+            Some(out)
+        } else {
+            let n = r.varint()?.saturating_mul(2);
+            let mut out = Vec::with_capacity(n.min(BLOCK_MAX_BYTES as u64) as usize);
+            for _ in 0..n {
+                out.push(r.bytes()?);
+            }
+            Some(out)
+        }
+    }
+
+    /// Copies `head`'s fields to the end of `buf`, noting each one's span.
+    fn copy_fields(&self, head: &Head, buf: &mut Vec<u8>, spans: &mut Vec<(usize, usize)>) {
+        for f in self.fields(head).unwrap_or_default() {
+            spans.push((buf.len(), f.len()));
+            buf.extend_from_slice(f);
+        }
+    }
+}
+
+impl Iterator for Walk<'_> {
+    type Item = Head;
+
+    fn next(&mut self) -> Option<Head> {
+        let data = self.data;
+        let at = self.pos;
+        let flags = *data.get(at)?;
+        let mut r = Reader { data, pos: at + 1 };
+        let step = |r: &mut Reader| -> Option<Head> {
+            let (dms, seq) = (r.varint()?, r.varint()?);
+            let id = if dms == 0 {
+                StreamId::new(self.base.ms, self.base.seq.wrapping_add(seq))
+            } else {
+                StreamId::new(self.base.ms.wrapping_add(dms), seq)
+            };
+            let same = flags & FLAG_SAME_FIELDS != 0;
+            let body = r.pos;
+            let skip = if same {
+                self.master.len() as u64
+            } else {
+                r.varint()?.saturating_mul(2)
+            };
+            for _ in 0..skip {
+                r.bytes()?;
+            }
+            Some(Head {
+                at,
+                id,
+                deleted: flags & FLAG_DELETED != 0,
+                same,
+                body,
+            })
+        };
+        match step(&mut r) {
+            Some(head) => {
+                self.pos = r.pos;
+                Some(head)
+            }
+            None => {
+                // Malformed: end the walk.
+                self.pos = data.len();
+                None
+            }
+        }
+    }
+}
+
 /// The entries of a block whose first ID is `base`, in order, deleted ones
 /// included.
 fn decode_block(base: StreamId, data: &[u8]) -> Vec<Raw<'_>> {
-    let mut r = Reader { data, pos: 0 };
-    let mut out = Vec::new();
-    let Some(masters) = r.varint() else {
-        return out;
-    };
-    let mut master = Vec::new();
-    for _ in 0..masters {
-        match r.bytes() {
-            Some(f) => master.push(f),
-            None => return out,
-        }
-    }
-    while r.pos < data.len() {
-        let at = r.pos;
-        let flags = data[at];
-        r.pos += 1;
-        let (Some(dms), Some(seq)) = (r.varint(), r.varint()) else {
-            break;
-        };
-        let id = if dms == 0 {
-            StreamId::new(base.ms, base.seq.wrapping_add(seq))
-        } else {
-            StreamId::new(base.ms.wrapping_add(dms), seq)
-        };
-        let mut fields = Vec::new();
-        if flags & FLAG_SAME_FIELDS != 0 {
-            for f in &master {
-                let Some(v) = r.bytes() else { return out };
-                fields.push(*f);
-                fields.push(v);
-            }
-        } else {
-            let Some(n) = r.varint() else { return out };
-            for _ in 0..n.saturating_mul(2) {
-                let Some(x) = r.bytes() else { return out };
-                fields.push(x);
-            }
-        }
-        out.push(Raw {
-            at,
-            id,
-            deleted: flags & FLAG_DELETED != 0,
-            fields,
-        });
-    }
-    out
+    let walk = Walk::new(base, data);
+    let heads: Vec<Head> = Walk::new(base, data).collect();
+    heads
+        .iter()
+        .map_while(|h| {
+            Some(Raw {
+                at: h.at,
+                id: h.id,
+                deleted: h.deleted,
+                fields: walk.fields(h)?,
+            })
+        })
+        .collect()
 }
 
 fn owned(raw: &Raw) -> StreamEntry {
@@ -212,12 +332,51 @@ fn owned(raw: &Raw) -> StreamEntry {
     }
 }
 
-/// `owned` for an entry decoded from `block` (a copy of a block's
-/// buffer): its fields share that one copy instead of one each.
-fn shared(block: &Bytes, raw: &Raw) -> StreamEntry {
-    StreamEntry {
-        id: raw.id,
-        fields: raw.fields.iter().map(|f| block.slice_ref(f)).collect(),
+/// The entries a read returns, their fields copied into one buffer that
+/// they all share (one allocation, the size of what is returned, instead
+/// of one per field or a copy of every block touched).
+#[derive(Default)]
+struct Collected {
+    buf: Vec<u8>,
+    spans: Vec<(usize, usize)>,
+    /// Each entry's ID and how many spans are its.
+    entries: Vec<(StreamId, usize)>,
+}
+
+impl Collected {
+    fn push(&mut self, walk: &Walk, head: &Head) {
+        let before = self.spans.len();
+        walk.copy_fields(head, &mut self.buf, &mut self.spans);
+        self.entries.push((head.id, self.spans.len() - before));
+    }
+
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    fn finish(self) -> Vec<StreamEntry> {
+        self.map_entries(|id, fields| StreamEntry {
+            id,
+            fields: fields.collect(),
+        })
+    }
+
+    fn map_entries<T>(
+        self,
+        mut each: impl FnMut(StreamId, &mut dyn Iterator<Item = Bytes>) -> T,
+    ) -> Vec<T> {
+        let buf = Bytes::from(self.buf);
+        let mut spans = self.spans.into_iter();
+        self.entries
+            .into_iter()
+            .map(|(id, n)| {
+                let mut fields = spans
+                    .by_ref()
+                    .take(n)
+                    .map(|(at, len)| buf.slice(at..at + len));
+                each(id, &mut fields)
+            })
+            .collect()
     }
 }
 
@@ -442,24 +601,42 @@ impl Stream {
         count: usize,
         rev: bool,
     ) -> Vec<StreamEntry> {
-        let mut out = Vec::new();
+        self.collect(start, end, count, rev).finish()
+    }
+
+    /// `range`, each entry handed to `each` as its ID and its fields
+    /// (slices of one shared buffer) instead of built as a `StreamEntry`:
+    /// a reply builds its own values without a vector in between.
+    pub fn range_map<T>(
+        &self,
+        (start, end): (StreamId, StreamId),
+        count: usize,
+        rev: bool,
+        each: impl FnMut(StreamId, &mut dyn Iterator<Item = Bytes>) -> T,
+    ) -> Vec<T> {
+        self.collect(start, end, count, rev).map_entries(each)
+    }
+
+    fn collect(&self, start: StreamId, end: StreamId, count: usize, rev: bool) -> Collected {
+        let mut out = Collected::default();
         if start > end {
             return out;
         }
-        let full = |out: &Vec<StreamEntry>| count != 0 && out.len() >= count;
+        let full = |out: &Collected| count != 0 && out.len() >= count;
         if rev {
-            for (base, b) in self.blocks.range(..=end).rev() {
-                let data = Bytes::copy_from_slice(&b.data);
-                for raw in decode_block(*base, &data).iter().rev() {
-                    if raw.id < start {
-                        return out;
+            'blocks: for (base, b) in self.blocks.range(..=end).rev() {
+                let walk = Walk::new(*base, &b.data);
+                let heads: Vec<Head> = Walk::new(*base, &b.data).collect();
+                for head in heads.iter().rev() {
+                    if head.id < start {
+                        break 'blocks;
                     }
-                    if raw.deleted || raw.id > end {
+                    if head.deleted || head.id > end {
                         continue;
                     }
-                    out.push(shared(&data, raw));
+                    out.push(&walk, head);
                     if full(&out) {
-                        return out;
+                        break 'blocks;
                     }
                 }
             }
@@ -469,18 +646,18 @@ impl Stream {
                 .range(..=start)
                 .next_back()
                 .map_or(StreamId::MIN, |(k, _)| *k);
-            for (base, b) in self.blocks.range(from..) {
-                let data = Bytes::copy_from_slice(&b.data);
-                for raw in decode_block(*base, &data) {
-                    if raw.id > end {
-                        return out;
+            'blocks: for (base, b) in self.blocks.range(from..) {
+                let mut walk = Walk::new(*base, &b.data);
+                while let Some(head) = walk.next() {
+                    if head.id > end {
+                        break 'blocks;
                     }
-                    if raw.deleted || raw.id < start {
+                    if head.deleted || head.id < start {
                         continue;
                     }
-                    out.push(shared(&data, &raw));
+                    out.push(&walk, &head);
                     if full(&out) {
-                        return out;
+                        break 'blocks;
                     }
                 }
             }
@@ -490,9 +667,24 @@ impl Stream {
 
     /// Whether a live entry follows `after` (what a blocked reader waits for).
     pub fn has_entry_after(&self, after: StreamId) -> bool {
-        after
-            .next()
-            .is_some_and(|start| !self.range(start, StreamId::MAX, 1, false).is_empty())
+        let Some(start) = after.next() else {
+            return false;
+        };
+        let from = self
+            .blocks
+            .range(..=start)
+            .next_back()
+            .map_or(StreamId::MIN, |(k, _)| *k);
+        self.blocks
+            .range(from..)
+            .any(|(base, b)| Walk::new(*base, &b.data).any(|h| !h.deleted && h.id >= start))
+    }
+
+    /// The first live entry's ID, read from the block heads only.
+    fn first_live_id(&self) -> Option<StreamId> {
+        self.blocks
+            .iter()
+            .find_map(|(base, b)| Walk::new(*base, &b.data).find(|h| !h.deleted).map(|h| h.id))
     }
 
     /// The live entry with ID `id`.
@@ -510,7 +702,7 @@ impl Stream {
 
     /// The first live entry's ID (0-0 when empty), as Redis's `first_id`.
     pub fn first_id(&self) -> StreamId {
-        self.first().map_or(StreamId::MIN, |e| e.id)
+        self.first_live_id().unwrap_or(StreamId::MIN)
     }
 
     /// Marks entry `id` deleted (XDEL): true if it was there.
@@ -686,18 +878,28 @@ impl Stream {
     /// Moves a group's cursor past `id`, delivered to it as new (Redis's
     /// update in `streamReplyWithRange`).
     pub fn advance_group(&mut self, group: &Bytes, id: StreamId) {
-        let tomb = self.range_has_tombstones(id, StreamId::MAX);
-        let estimate = self.estimate_entries_read(id);
-        let added = self.entries_added;
+        let Some(g) = self.groups.get(group) else {
+            return;
+        };
+        if id <= g.last_id {
+            return;
+        }
+        // The estimate (which looks for the first entry) only when the
+        // counter cannot simply go up by one.
+        let entries_read = if g.entries_read != ENTRIES_READ_UNKNOWN
+            && !self.range_has_tombstones(id, StreamId::MAX)
+        {
+            Some(g.entries_read + 1)
+        } else if self.entries_added != 0 {
+            Some(self.estimate_entries_read(id))
+        } else {
+            None
+        };
         if let Some(g) = self.groups.get_mut(group) {
-            if id > g.last_id {
-                if g.entries_read != ENTRIES_READ_UNKNOWN && !tomb {
-                    g.entries_read += 1;
-                } else if added != 0 {
-                    g.entries_read = estimate;
-                }
-                g.last_id = id;
+            if let Some(n) = entries_read {
+                g.entries_read = n;
             }
+            g.last_id = id;
         }
     }
 }
