@@ -6,7 +6,6 @@
 //! leaves the profile's value alone.
 
 use clap::Parser;
-use ringcache::commands::acl::check_users;
 use ringcache::config::{self, calibrate, profile, Config};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -319,8 +318,7 @@ fn main() {
         },
         Some(Tool::CheckProfile { profile: p }) => {
             let result = profile::layered(p, &[])
-                .and_then(|mut c| c.finish(&config::allowed_cpus()).map(|()| c))
-                .and_then(|c| check_users(&c).map(|()| c));
+                .and_then(|mut c| c.finish(&config::allowed_cpus()).map(|()| c));
             match result {
                 Ok(c) => {
                     print_settings(&c);
@@ -383,7 +381,6 @@ fn main() {
     config
         .finish(&config::allowed_cpus())
         .unwrap_or_else(|e| refuse(e));
-    check_users(&config).unwrap_or_else(|e| refuse(e));
 
     ringcache::logging::init(&config.loglevel);
     tracing::info!("effective config: {}", config.one_line());

@@ -76,6 +76,8 @@ pub struct Node {
     /// Figures of the commands this core's clients sent (INFO commandstats).
     pub commands: RefCell<CommandStats>,
     pub slowlog: RefCell<SlowLog>,
+    /// ACL LOG entries of this core's clients (ACL LOG merges every core's).
+    pub acl_log: RefCell<crate::acl::AclLog>,
     /// Pub/sub: this core's subscribers and every core's (`pubsub`).
     pub pubsub: RefCell<pubsub::PubSub>,
     /// The core's task queues, once the runtime made them.
@@ -116,6 +118,7 @@ impl Node {
             },
             commands: RefCell::default(),
             slowlog: RefCell::default(),
+            acl_log: RefCell::default(),
             pubsub: RefCell::default(),
             task_queues: OnceCell::new(),
             started_ms: crate::util::now_ms(),
