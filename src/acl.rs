@@ -963,7 +963,9 @@ pub fn parse_acl_file(text: &str, file: &str) -> Result<BTreeMap<String, Arc<Use
         }
         let words: Vec<&str> = line.split_whitespace().collect();
         if words[0] != "user" || words.len() < 2 {
-            errors.push_str(&format!("{file}:{n} should start with user keyword. "));
+            errors.push_str(&format!(
+                "{file}:{n} should start with user keyword followed by the username. "
+            ));
             continue;
         }
         let name = words[1];
@@ -997,6 +999,9 @@ pub fn parse_acl_file(text: &str, file: &str) -> Result<BTreeMap<String, Arc<Use
         users.insert(name.to_string(), Arc::new(u));
     }
     if !errors.is_empty() {
+        errors.push_str(
+            "WARNING: ACL errors detected, no change to the previously active ACL rules was performed",
+        );
         return Err(errors);
     }
     users
