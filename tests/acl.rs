@@ -249,11 +249,7 @@ fn changed_and_deleted_users_reach_open_connections_on_every_core() {
         (&["ACL", "SETUSER", "u", "on", "resetkeys", "~k"], "$-1\r\n"),
     ] {
         same(&mut r_admin, &mut o_admin, change);
-        assert_eq!(
-            r_client.cmd(&["GET", "k"]),
-            want,
-            "redis after {change:?}"
-        );
+        assert_eq!(r_client.cmd(&["GET", "k"]), want, "redis after {change:?}");
         for c in o_clients.iter_mut() {
             assert_eq!(c.cmd(&["GET", "k"]), want, "after {change:?}");
         }
@@ -537,4 +533,36 @@ fn a_missing_aclfile_stops_start_up() {
         panic!("started without its ACL file");
     };
     assert!(log.contains("Error loading ACLs"), "{log}");
+}
+
+/// A profile user (no ACL SETUSER needed, so this runs on the code before
+/// run-time ACL too) whose script touches a key it may not: Redis refuses
+/// the call with its script wording, not the client's NOPERM.
+#[test]
+fn a_script_is_denied_a_key_as_redis_denies_it() {
+    let rules = format!("on #{PW_SHA} ~a* +@all");
+    let flag = format!("users.s={rules}");
+    let Some(servers) = pair(&["--set", &flag]) else {
+        return;
+    };
+    let mut setup: Vec<&str> = vec!["ACL", "SETUSER", "s"];
+    setup.extend(rules.split(' '));
+    assert_eq!(servers.0.raw().cmd(&setup), "+OK\r\n");
+    let (mut r, mut o) = (servers.0.raw(), servers.1.raw());
+    same(&mut r, &mut o, &["AUTH", "s", "pw"]);
+    same(
+        &mut r,
+        &mut o,
+        &["EVAL", "return redis.call('get','zz')", "0"],
+    );
+    same(
+        &mut r,
+        &mut o,
+        &["EVAL", "return redis.pcall('get','zz')", "0"],
+    );
+    same(
+        &mut r,
+        &mut o,
+        &["EVAL", "return redis.pcall('get','a1')", "0"],
+    );
 }
