@@ -896,6 +896,16 @@ impl User {
         Err(worst)
     }
 
+    /// Whether a subscription to `name` (a pattern, or a channel or shard
+    /// channel) stays allowed: Redis 7.0 closes a subscriber whose user no
+    /// longer allows one (`ACLKillPubsubClientsIfNeeded`, all selectors'
+    /// channels together).
+    pub fn keeps_subscription(&self, name: &[u8], is_pattern: bool) -> bool {
+        std::iter::once(&self.root)
+            .chain(&self.selectors)
+            .any(|s| s.may_use_channel(name, is_pattern))
+    }
+
     /// The user as ACL LIST and the ACL file show it (without `user name`).
     pub fn describe_rules(&self) -> String {
         let mut parts: Vec<String> = self.flags().into_iter().map(String::from).collect();

@@ -319,6 +319,28 @@ fn channels_are_checked_and_profile_users_take_channel_rules() {
         &mut oa,
         &["ACL", "DRYRUN", "reader", "PUBLISH", "sports", "m"],
     );
+    // Channels taken away: a subscriber that loses one of its
+    // subscriptions is closed, the others stay, as in Redis 7.0.
+    let mut kept = Vec::new();
+    let mut lost = Vec::new();
+    for s in [&servers.0, &servers.1] {
+        let (mut a, mut b) = (s.raw(), s.raw());
+        assert_eq!(a.cmd(&["AUTH", "reader", "x"]), "+OK\r\n");
+        assert_eq!(b.cmd(&["AUTH", "reader", "x"]), "+OK\r\n");
+        a.cmd(&["SUBSCRIBE", "news.a"]);
+        b.cmd(&["PSUBSCRIBE", "news.*"]);
+        kept.push(a);
+        lost.push(b);
+    }
+    same(
+        &mut ra,
+        &mut oa,
+        &["ACL", "SETUSER", "reader", "resetchannels", "&news.a"],
+    );
+    for (a, b) in kept.iter_mut().zip(lost.iter_mut()) {
+        assert_eq!(a.cmd(&["PING"]), "*2\r\n$4\r\npong\r\n$0\r\n\r\n");
+        assert!(b.closed_by_server(), "a subscriber kept a pattern it lost");
+    }
 }
 
 /// ACL LOG's entries without what differs by run (age, client details):

@@ -214,15 +214,16 @@ async fn publish_users(
     let me = session.id;
     let killed_me = node
         .run_on_all(move |n: &Node| {
-            {
+            let before = {
                 let mut cfg = n.config.borrow_mut();
-                cfg.users = users.clone();
                 cfg.acl_epoch = epoch;
-            }
+                std::mem::replace(&mut cfg.users, users.clone())
+            };
+            let doomed = subscribers_no_longer_allowed(n, &before, &users);
             let mut killed_me = false;
             for c in n.clients.borrow().connected.values() {
                 let mut c = c.borrow_mut();
-                if c.killed || !kill.contains(&c.user) {
+                if c.killed || !(kill.contains(&c.user) || doomed.contains(&c.id)) {
                     continue;
                 }
                 c.killed = true;
@@ -242,6 +243,30 @@ async fn publish_users(
     if killed_me.into_iter().any(|k| k) {
         session.closing = true;
     }
+}
+
+/// This core's subscribers whose user changed and no longer allows one of
+/// their subscriptions (Redis 7.0 closes them).
+fn subscribers_no_longer_allowed(
+    n: &Node,
+    before: &BTreeMap<String, Arc<User>>,
+    after: &BTreeMap<String, Arc<User>>,
+) -> Vec<u64> {
+    let clients = n.clients.borrow();
+    let mut doomed = Vec::new();
+    for (id, name, is_pattern) in n.pubsub.borrow().subscriptions() {
+        let Some(info) = clients.connected.get(&id) else {
+            continue;
+        };
+        let user = info.borrow().user.clone();
+        let (Some(old), Some(new)) = (before.get(&user), after.get(&user)) else {
+            continue;
+        };
+        if !Arc::ptr_eq(old, new) && !new.keeps_subscription(&name, is_pattern) {
+            doomed.push(id);
+        }
+    }
+    doomed
 }
 
 fn not_configured() -> Frame {
