@@ -588,3 +588,17 @@ fn a_script_is_denied_a_key_as_redis_denies_it() {
         &["EVAL", "return redis.pcall('get','a1')", "0"],
     );
 }
+
+/// ACL SETUSER's rules may carry passwords in clear: the slow log shows
+/// none of its arguments after SETUSER, as Redis's.
+#[test]
+fn setuser_arguments_are_redacted_in_the_slow_log() {
+    let Some(servers) = pair(&[]) else { return };
+    on_both(&servers, &["CONFIG", "SET", "slowlog-log-slower-than", "0"]);
+    on_both(&servers, &["ACL", "SETUSER", "x", "on", ">s3cret"]);
+    for s in [&servers.0, &servers.1] {
+        let log = s.raw().cmd(&["SLOWLOG", "GET", "2"]);
+        assert!(!log.contains("s3cret"), "{log}");
+        assert_eq!(log.matches("$10\r\n(redacted)\r\n").count(), 3, "{log}");
+    }
+}
