@@ -201,29 +201,77 @@ fn log_denial(node: &Node, session: &Session, reason: LogReason, object: String,
     node.acl_log.borrow_mut().add(entry, max);
 }
 
-/// Sends `users` to every core as the new user table, and closes the
-/// connections authenticated as one of `kill` (deleted users), as Redis
-/// frees them; the session's own connection closes after its reply.
-async fn publish_users(
+/// Every user by name, as `Config::users` holds them.
+type Users = BTreeMap<String, Arc<User>>;
+
+/// What a change of the user table decided: the new table, and the users
+/// whose connections close (deleted, or replaced by ACL LOAD).
+pub(super) struct NewUsers {
+    users: Users,
+    kill: Vec<String>,
+}
+
+/// A change decided on core 0, on its way to every core.
+struct Published {
+    before: Users,
+    after: Users,
+    epoch: u64,
+    kill: Vec<String>,
+}
+
+/// Changes the user table. Core 0 orders the changes: `change` runs there
+/// on its table and the result is kept there with the next `acl_epoch`,
+/// so two changes from different cores never build on the same table.
+/// The new table then goes to every core, which takes it unless it has a
+/// newer one already, and closes the connections of `kill` and the
+/// subscribers their user no longer allows, as Redis frees them; the
+/// session's own connection closes after its reply. `change`'s `Err` is
+/// the error reply's text.
+pub(super) async fn change_users<T: Send + 'static>(
     node: &Node,
     session: &mut Session,
-    users: BTreeMap<String, Arc<User>>,
-    kill: Vec<String>,
-) {
-    let epoch = node.config.borrow().acl_epoch + 1;
+    change: impl FnOnce(&Users) -> Result<(Option<NewUsers>, T), String> + Send + 'static,
+) -> Result<T, Frame> {
+    let decided: Option<Result<(Option<Published>, T), String>> = node
+        .run_on(0, move |n: &Node| {
+            let mut cfg = n.config.borrow_mut();
+            let (next, out) = change(&cfg.users)?;
+            let published = next.map(|next| {
+                cfg.acl_epoch += 1;
+                Published {
+                    before: std::mem::replace(&mut cfg.users, next.users.clone()),
+                    after: next.users,
+                    epoch: cfg.acl_epoch,
+                    kill: next.kill,
+                }
+            });
+            Ok((published, out))
+        })
+        .await;
+    let (published, out) = match decided {
+        None => return Err(super::unavailable()),
+        Some(Err(e)) => return Err(Frame::error(e)),
+        Some(Ok(d)) => d,
+    };
+    let Some(p) = published else {
+        return Ok(out);
+    };
+    let p = Arc::new(p);
     let me = session.id;
     let killed_me = node
         .run_on_all(move |n: &Node| {
-            let before = {
+            {
                 let mut cfg = n.config.borrow_mut();
-                cfg.acl_epoch = epoch;
-                std::mem::replace(&mut cfg.users, users.clone())
-            };
-            let doomed = subscribers_no_longer_allowed(n, &before, &users);
+                if cfg.acl_epoch < p.epoch {
+                    cfg.users = p.after.clone();
+                    cfg.acl_epoch = p.epoch;
+                }
+            }
+            let doomed = subscribers_no_longer_allowed(n, &p.before, &p.after);
             let mut killed_me = false;
             for c in n.clients.borrow().connected.values() {
                 let mut c = c.borrow_mut();
-                if c.killed || !(kill.contains(&c.user) || doomed.contains(&c.id)) {
+                if c.killed || !(p.kill.contains(&c.user) || doomed.contains(&c.id)) {
                     continue;
                 }
                 c.killed = true;
@@ -242,6 +290,32 @@ async fn publish_users(
         .unwrap_or_default();
     if killed_me.into_iter().any(|k| k) {
         session.closing = true;
+    }
+    Ok(out)
+}
+
+/// CONFIG SET requirepass: the default user's passwords, through the same
+/// ordered path as ACL SETUSER (the other settings travel on their own).
+pub async fn set_default_password(node: &Node, session: &mut Session, pass: Option<String>) {
+    let changed = change_users(node, session, move |users| {
+        let mut users = users.clone();
+        let mut default = users
+            .get("default")
+            .map(|u| (**u).clone())
+            .unwrap_or_else(|| User::default_user(None));
+        default.set_requirepass(pass.as_deref());
+        users.insert("default".into(), Arc::new(default));
+        Ok((
+            Some(NewUsers {
+                users,
+                kill: Vec::new(),
+            }),
+            (),
+        ))
+    })
+    .await;
+    if changed.is_err() {
+        tracing::warn!("CONFIG SET requirepass: the default user could not be changed");
     }
 }
 
@@ -289,22 +363,28 @@ async fn setuser(node: &Node, session: &mut Session, args: &[Bytes]) -> Frame {
             ))
         }
     };
-    let mut users = node.config.borrow().users.clone();
-    let mut user = users
-        .get(&name)
-        .map(|u| (**u).clone())
-        .unwrap_or_else(|| User::new(&name));
-    for op in &merged {
-        if let Err(e) = user.apply(op) {
-            return Frame::error(format!(
-                "ERR Error in ACL SETUSER modifier '{op}': {}",
-                e.text()
-            ));
+    let change = change_users(node, session, move |users| {
+        let mut user = users
+            .get(&name)
+            .map(|u| (**u).clone())
+            .unwrap_or_else(|| User::new(&name));
+        for op in &merged {
+            if let Err(e) = user.apply(op) {
+                return Err(format!(
+                    "ERR Error in ACL SETUSER modifier '{op}': {}",
+                    e.text()
+                ));
+            }
         }
+        let mut users = users.clone();
+        users.insert(name, Arc::new(user));
+        let kill = Vec::new();
+        Ok((Some(NewUsers { users, kill }), ()))
+    });
+    match change.await {
+        Ok(()) => Frame::OK,
+        Err(e) => e,
     }
-    users.insert(name, Arc::new(user));
-    publish_users(node, session, users, Vec::new()).await;
-    Frame::OK
 }
 
 /// ACL DELUSER name...: the number deleted; `default` cannot be.
@@ -313,16 +393,20 @@ async fn deluser(node: &Node, session: &mut Session, args: &[Bytes]) -> Frame {
     if names.iter().any(|n| n == "default") {
         return Frame::error("ERR The 'default' user cannot be removed");
     }
-    let mut users = node.config.borrow().users.clone();
-    let deleted: Vec<String> = names
-        .into_iter()
-        .filter(|n| users.remove(n).is_some())
-        .collect();
-    let count = deleted.len() as i64;
-    if count > 0 {
-        publish_users(node, session, users, deleted).await;
+    let change = change_users(node, session, move |users| {
+        let mut users = users.clone();
+        let kill: Vec<String> = names
+            .into_iter()
+            .filter(|n| users.remove(n).is_some())
+            .collect();
+        let count = kill.len() as i64;
+        let next = (count > 0).then_some(NewUsers { users, kill });
+        Ok((next, count))
+    });
+    match change.await {
+        Ok(count) => Frame::Integer(count),
+        Err(e) => e,
     }
-    Frame::Integer(count)
 }
 
 /// ACL GETUSER name: Redis 7.0's map, or null for no such user.
@@ -517,16 +601,14 @@ async fn load(node: &Node, session: &mut Session) -> Frame {
         Ok(users) => users,
         Err(e) => return Frame::error(format!("ERR {e}")),
     };
-    let kill: Vec<String> = node
-        .config
-        .borrow()
-        .users
-        .keys()
-        .filter(|n| *n != "default")
-        .cloned()
-        .collect();
-    publish_users(node, session, users, kill).await;
-    Frame::OK
+    let change = change_users(node, session, move |before| {
+        let kill = before.keys().filter(|n| *n != "default").cloned().collect();
+        Ok((Some(NewUsers { users, kill }), ()))
+    });
+    match change.await {
+        Ok(()) => Frame::OK,
+        Err(e) => e,
+    }
 }
 
 /// ACL <subcommand> ...
