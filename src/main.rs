@@ -146,6 +146,10 @@ struct Args {
     /// Password of the default user; clients must AUTH before anything else.
     #[arg(long, value_name = "PASSWORD", help_heading = "Security")]
     requirepass: Option<String>,
+    /// Users file (Redis's ACL file format): read at start-up, ACL LOAD
+    /// reads it again, ACL SAVE writes it.
+    #[arg(long, value_name = "PATH", help_heading = "Security")]
+    aclfile: Option<String>,
     /// Without a password, refuse clients not on loopback: yes or no.
     #[arg(long, value_name = "yes|no", help_heading = "Security")]
     protected_mode: Option<String>,
@@ -215,6 +219,7 @@ impl Args {
             ("hz", self.hz.clone()),
             ("loglevel", self.loglevel.clone()),
             ("requirepass", self.requirepass.clone()),
+            ("aclfile", self.aclfile.clone()),
             ("protected-mode", self.protected_mode.clone()),
             (
                 "client-output-buffer-limit",

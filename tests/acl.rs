@@ -462,8 +462,8 @@ fn acl_file_save_load_and_kill9_restart() {
     let dir = common::scratch("aclfile");
     let file = dir.join("users.acl");
     std::fs::write(&file, "user default on nopass ~* &* +@all\n").expect("write aclfile");
-    let flag = format!("aclfile={}", file.display());
-    let mut s = Server::with(2, &["--set", &flag]);
+    let path = file.display().to_string();
+    let mut s = Server::with(2, &["--aclfile", &path]);
     let mut c = s.raw();
     assert_eq!(
         c.cmd(&[
@@ -502,7 +502,6 @@ fn acl_file_save_load_and_kill9_restart() {
     );
     // A bad file changes nothing, and says why, as Redis.
     std::fs::write(&file, "user a on nopass +nosuch\nbogus\nuser c on #abc\n").expect("write");
-    let path = file.display().to_string();
     assert_eq!(
         c.cmd(&["ACL", "LOAD"]),
         format!(
