@@ -6,7 +6,6 @@
 //! leaves the profile's value alone.
 
 use clap::Parser;
-use ringcache::commands::acl::check_users;
 use ringcache::config::{self, calibrate, profile, Config};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -147,6 +146,10 @@ struct Args {
     /// Password of the default user; clients must AUTH before anything else.
     #[arg(long, value_name = "PASSWORD", help_heading = "Security")]
     requirepass: Option<String>,
+    /// Users file (Redis's ACL file format): read at start-up, ACL LOAD
+    /// reads it again, ACL SAVE writes it.
+    #[arg(long, value_name = "PATH", help_heading = "Security")]
+    aclfile: Option<String>,
     /// Without a password, refuse clients not on loopback: yes or no.
     #[arg(long, value_name = "yes|no", help_heading = "Security")]
     protected_mode: Option<String>,
@@ -216,6 +219,7 @@ impl Args {
             ("hz", self.hz.clone()),
             ("loglevel", self.loglevel.clone()),
             ("requirepass", self.requirepass.clone()),
+            ("aclfile", self.aclfile.clone()),
             ("protected-mode", self.protected_mode.clone()),
             (
                 "client-output-buffer-limit",
@@ -319,8 +323,7 @@ fn main() {
         },
         Some(Tool::CheckProfile { profile: p }) => {
             let result = profile::layered(p, &[])
-                .and_then(|mut c| c.finish(&config::allowed_cpus()).map(|()| c))
-                .and_then(|c| check_users(&c).map(|()| c));
+                .and_then(|mut c| c.finish(&config::allowed_cpus()).map(|()| c));
             match result {
                 Ok(c) => {
                     print_settings(&c);
@@ -383,7 +386,6 @@ fn main() {
     config
         .finish(&config::allowed_cpus())
         .unwrap_or_else(|e| refuse(e));
-    check_users(&config).unwrap_or_else(|e| refuse(e));
 
     ringcache::logging::init(&config.loglevel);
     tracing::info!("effective config: {}", config.one_line());

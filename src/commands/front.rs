@@ -148,7 +148,7 @@ pub async fn execute(
         F::Hello => connection::hello(node, session, args),
         F::Auth => acl::auth(node, session, args),
         F::Acl => match subcommand(cmd, args) {
-            Ok(sub) => acl::acl(node, session, &sub, args),
+            Ok(sub) => acl::acl(node, session, &sub, args).await,
             Err(e) => e,
         },
         F::Client => connection::client(node, session, cmd, args).await,

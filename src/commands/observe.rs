@@ -109,6 +109,8 @@ fn redacted(cmd: &Command, args: &[Bytes]) -> Vec<Bytes> {
     let mut out = args.to_vec();
     match cmd.name {
         "auth" => out[1..].fill(hidden),
+        // Its rules may hold passwords in clear (`>pw`); Redis hides all.
+        "acl" if out.len() > 2 && out[1].eq_ignore_ascii_case(b"setuser") => out[2..].fill(hidden),
         "hello" => {
             if let Some(at) = out.iter().position(|a| a.eq_ignore_ascii_case(b"auth")) {
                 for a in out.iter_mut().skip(at + 1).take(2) {

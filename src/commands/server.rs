@@ -388,7 +388,7 @@ pub(super) async fn info(node: &Node, args: &[Bytes]) -> Frame {
 
 pub(super) async fn config_cmd(
     node: &Node,
-    session: &Session,
+    session: &mut Session,
     cmd: &Command,
     args: &[Bytes],
 ) -> Frame {
@@ -442,8 +442,14 @@ pub(super) async fn config_cmd(
             }
             let level =
                 (next.loglevel != node.config.borrow().loglevel).then(|| next.loglevel.clone());
+            // The default user's password goes the ACL commands' way.
+            let pass = (next.requirepass != node.config.borrow().requirepass)
+                .then(|| next.requirepass.clone());
             node.run_on_all(move |n: &Node| n.apply_config(next.clone()))
                 .await;
+            if let Some(pass) = pass {
+                super::acl::set_default_password(node, session, pass).await;
+            }
             if let Some(level) = level {
                 crate::logging::set_level(&level);
             }

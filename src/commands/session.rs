@@ -30,6 +30,9 @@ pub struct Session {
     pub user: Arc<User>,
     /// Passed AUTH (or HELLO AUTH); needed only while a password is set.
     pub authenticated: bool,
+    /// The `Config::acl_epoch` its `user` was looked up at (`acl::check`
+    /// looks again when users changed).
+    pub acl_epoch: u64,
     /// Its subscriptions and the messages waiting to be written.
     pub pubsub: Rc<crate::node::pubsub::Subscriber>,
     /// WATCHed keys (`watch`).
@@ -54,6 +57,7 @@ impl Session {
             info,
             user: User::unrestricted(),
             authenticated: false,
+            acl_epoch: 0,
             pubsub,
             watches: Default::default(),
             reply_mode: Default::default(),

@@ -139,8 +139,17 @@ pub struct Config {
     pub profile: String,
     /// The default user's password (`None`: `nopass`).
     pub requirepass: Option<String>,
-    /// Users besides `default`, from the profile's `[users]` table.
+    /// Every user, `default` included (its password is `requirepass`):
+    /// the profile's `[users]` table or the ACL file, then ACL SETUSER,
+    /// DELUSER and LOAD (sent to every core).
     pub users: BTreeMap<String, Arc<User>>,
+    /// Changes with every change of `users`: a connection whose copy of its
+    /// user is older looks it up again before its next command.
+    pub acl_epoch: u64,
+    /// Redis's `aclfile`: where ACL SAVE writes and ACL LOAD reads users.
+    pub aclfile: Option<PathBuf>,
+    /// Most entries ACL LOG keeps (`acllog-max-len`).
+    pub acllog_max_len: usize,
     /// Without a password, refuse clients that do not come from loopback.
     pub protected_mode: bool,
     /// Who may CONFIG SET a protected setting (`dir`): no, yes, local.
@@ -330,7 +339,10 @@ impl Default for Config {
             cores: BTreeMap::new(),
             profile: String::new(),
             requirepass: None,
-            users: BTreeMap::new(),
+            users: BTreeMap::from([("default".to_string(), Arc::new(User::default_user(None)))]),
+            acl_epoch: 1,
+            aclfile: None,
+            acllog_max_len: crate::acl::ACL_LOG_MAX_LEN_DEFAULT,
             protected_mode: true,
             enable_protected_configs: "no".into(),
             // Redis's default is `normal 0 0 0`; a client that leaves more
@@ -433,6 +445,15 @@ impl Config {
                 "cores: every core has accept = false: at least one must accept connections".into(),
             );
         }
+        if let Some(path) = &self.aclfile {
+            if self.users.len() > 1 {
+                return Err("Configuring Redis with users defined in redis.conf and at the same setting an ACL file path is invalid. This setup is very likely to lead to configuration errors and security holes, please define either an ACL file or declare users directly in your redis.conf, but not both.".into());
+            }
+            // The file's users, its default one included, win over
+            // requirepass, as in Redis (the file is loaded after the config).
+            self.users = load_acl_file(path)?;
+            self.acl_epoch += 1;
+        }
         Ok(())
     }
 
@@ -448,17 +469,32 @@ impl Config {
             .collect()
     }
 
-    /// The user `name` as configured now (`default` from `requirepass`).
+    /// The user `name` as configured now.
     pub fn user(&self, name: &str) -> Option<Arc<User>> {
-        if name == "default" {
-            return Some(Arc::new(User::default_user(self.requirepass.as_deref())));
-        }
         self.users.get(name).cloned()
     }
 
-    /// Whether a new connection must authenticate before anything else.
+    /// Whether a new connection must authenticate before anything else:
+    /// the default user is off or has passwords (Redis's `authRequired`).
     pub fn auth_required(&self) -> bool {
-        self.requirepass.is_some()
+        !self
+            .users
+            .get("default")
+            .is_some_and(|u| u.needs_no_password())
+    }
+
+    /// `requirepass` and the default user's passwords with it, as Redis's
+    /// CONFIG SET requirepass.
+    pub fn set_requirepass(&mut self, pass: Option<String>) {
+        let mut default = self
+            .users
+            .get("default")
+            .map(|u| (**u).clone())
+            .unwrap_or_else(|| User::default_user(None));
+        default.set_requirepass(pass.as_deref());
+        self.users.insert("default".into(), Arc::new(default));
+        self.requirepass = pass;
+        self.acl_epoch += 1;
     }
 
     /// The effective settings on one line, `name=value` (quoted when the
@@ -490,6 +526,25 @@ impl Config {
         let load = p.load.or(p.set).ok_or(SetError::Unknown)?;
         load(self, value).map_err(SetError::Invalid)
     }
+}
+
+/// Largest ACL file read (bytes): users are lines of rules, far smaller.
+pub const MAX_ACL_FILE_BYTES: u64 = 64 << 20;
+
+/// Reads and parses an ACL file (start-up, ACL LOAD): every user, or the
+/// errors of every bad line.
+pub fn load_acl_file(path: &std::path::Path) -> Result<BTreeMap<String, Arc<User>>, String> {
+    let opened =
+        |e: std::io::Error| format!("Error loading ACLs, opening file '{}': {e}", path.display());
+    let len = std::fs::metadata(path).map_err(opened)?.len();
+    if len > MAX_ACL_FILE_BYTES {
+        return Err(format!(
+            "Error loading ACLs: '{}' is larger than {MAX_ACL_FILE_BYTES} bytes",
+            path.display()
+        ));
+    }
+    let text = std::fs::read_to_string(path).map_err(opened)?;
+    crate::acl::parse_acl_file(&text, &path.display().to_string())
 }
 
 /// Why a setting was refused.

@@ -655,7 +655,30 @@ pub const PARAMS: &[Param] = &[
         // CONFIG GET shows it, as Redis does; logs show it masked.
         get: |c| c.requirepass.clone().unwrap_or_default(),
         set: Some(|c, v| {
-            c.requirepass = (!v.is_empty()).then(|| v.to_string());
+            c.set_requirepass((!v.is_empty()).then(|| v.to_string()));
+            Ok(())
+        }),
+        load: None,
+    },
+    Param {
+        name: "aclfile",
+        get: |c| {
+            c.aclfile
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        },
+        set: None,
+        load: Some(|c, v| {
+            c.aclfile = (!v.is_empty()).then(|| std::path::PathBuf::from(v));
+            Ok(())
+        }),
+    },
+    Param {
+        name: "acllog-max-len",
+        get: |c| c.acllog_max_len.to_string(),
+        set: Some(|c, v| {
+            c.acllog_max_len = ranged(v, 0, i64::MAX as usize, "entries")?;
             Ok(())
         }),
         load: None,

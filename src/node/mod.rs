@@ -76,6 +76,8 @@ pub struct Node {
     /// Figures of the commands this core's clients sent (INFO commandstats).
     pub commands: RefCell<CommandStats>,
     pub slowlog: RefCell<SlowLog>,
+    /// ACL LOG entries of this core's clients (ACL LOG merges every core's).
+    pub acl_log: RefCell<crate::acl::AclLog>,
     /// Pub/sub: this core's subscribers and every core's (`pubsub`).
     pub pubsub: RefCell<pubsub::PubSub>,
     /// The core's task queues, once the runtime made them.
@@ -116,6 +118,7 @@ impl Node {
             },
             commands: RefCell::default(),
             slowlog: RefCell::default(),
+            acl_log: RefCell::default(),
             pubsub: RefCell::default(),
             task_queues: OnceCell::new(),
             started_ms: crate::util::now_ms(),
@@ -146,7 +149,15 @@ impl Node {
     /// Takes new settings (CONFIG SET) and applies those that act on running
     /// machinery: the AOF's fsync policy, the memory budget and eviction
     /// policy, and the latency monitor's threshold.
-    pub fn apply_config(&self, next: Config) {
+    /// The users are not taken: they change only through the ACL
+    /// commands' ordered path (`commands::acl::change_users`), which a
+    /// CONFIG SET from a copy made before an ACL change must not undo.
+    pub fn apply_config(&self, mut next: Config) {
+        {
+            let current = self.config.borrow();
+            next.users = current.users.clone();
+            next.acl_epoch = current.acl_epoch;
+        }
         let mut shard = self.shard.borrow_mut();
         if let Some(aof) = &shard.aof {
             aof.borrow_mut().set_policy(next.appendfsync);

@@ -245,6 +245,21 @@ struct Outgoing {
 }
 
 impl PubSub {
+    /// Every subscription of this core's clients: `(client id, name, is a
+    /// pattern)` (ACL changes close the subscribers they no longer allow).
+    pub fn subscriptions(&self) -> Vec<(u64, Bytes, bool)> {
+        let mut out = Vec::new();
+        for kind in Kind::ALL {
+            for (name, subs) in &self.local[kind.index()] {
+                out.extend(
+                    subs.iter()
+                        .map(|s| (s.id, name.clone(), kind == Kind::Pattern)),
+                );
+            }
+        }
+        out
+    }
+
     /// Distinct channels, patterns and shard channels subscribed on any
     /// core (INFO's `pubsub_channels`, `pubsub_patterns`,
     /// `pubsubshard_channels`), from this core's view.
