@@ -74,9 +74,9 @@ impl Commands {
             let mut out = Vec::new();
             let mut rest = requests.into_iter().peekable();
             while rest.peek().is_some() && !session.closing {
-                let chunk: Vec<Request> = rest.by_ref().take(batch.max(1)).collect();
+                let mut chunk: Vec<Request> = rest.by_ref().take(batch.max(1)).collect();
                 let ran = async {
-                    dispatch::run(&node, &mut session, chunk, &mut out).await;
+                    dispatch::run(&node, &mut session, &mut chunk, &mut out).await;
                     true
                 };
                 let blocked = async {

@@ -301,8 +301,14 @@ fn merge_parts(parts: Vec<Frame>, merge: Merge, positions: &[Vec<usize>]) -> Fra
 }
 
 /// Executes `requests` in order and appends their encoded replies to `out`.
-pub async fn run(node: &Node, session: &mut Session, requests: Vec<Request>, out: &mut Vec<u8>) {
-    run_guarded(node, session, requests, out, None, None).await;
+/// `requests` is left empty, its buffer kept for the next batch.
+pub async fn run(
+    node: &Node,
+    session: &mut Session,
+    requests: &mut Vec<Request>,
+    out: &mut Vec<u8>,
+) {
+    run_guarded(node, session, requests.drain(..), out, None, None).await;
 }
 
 /// `run_frames` as `scripting::Runner`.
@@ -320,7 +326,7 @@ async fn run_frames(node: &Node, session: &mut Session, requests: Vec<Request>) 
     run_guarded(
         node,
         session,
-        requests,
+        requests.into_iter(),
         &mut Vec::new(),
         None,
         Some(&mut sink),
@@ -358,16 +364,16 @@ async fn run_exec(node: &Node, session: &mut Session, out: &mut Vec<u8>) -> Opti
     session.in_exec = true;
     match plan {
         ExecPlan::Fast(queued, guard) => {
-            if !run_guarded(node, session, queued, out, Some(guard), None).await {
+            if !run_guarded(node, session, queued.into_iter(), out, Some(guard), None).await {
                 out.truncate(start);
                 Frame::NullArray.encode(session.proto, out);
             }
         }
         ExecPlan::Free(queued) => {
-            run_guarded(node, session, queued, out, None, None).await;
+            run_guarded(node, session, queued.into_iter(), out, None, None).await;
         }
         ExecPlan::Held(queued, tag, held, captured) => {
-            let run = run_guarded(node, session, queued, out, None, None);
+            let run = run_guarded(node, session, queued.into_iter(), out, None, None);
             crate::node::hold::Tagged::new(tag, run).await;
             if let Some(shards) = captured {
                 exec::commit(node, tag, &shards).await;
@@ -384,7 +390,7 @@ async fn run_exec(node: &Node, session: &mut Session, out: &mut Vec<u8>) -> Opti
 async fn run_guarded(
     node: &Node,
     session: &mut Session,
-    requests: Vec<Request>,
+    requests: impl ExactSizeIterator<Item = Request>,
     out: &mut Vec<u8>,
     guard: Option<ExecGuard>,
     sink: Option<&mut Vec<Frame>>,

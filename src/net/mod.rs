@@ -21,6 +21,8 @@ use std::time::Duration;
 /// A reply buffer larger than this is given back after it was written, so an
 /// idle connection does not keep the memory of its largest reply.
 const KEEP_OUT_BUFFER_BYTES: usize = 256 * 1024;
+/// Request slots a connection keeps allocated between batches.
+const KEEP_REQUESTS: usize = 64;
 /// Requests in a connection's first batch; see `next_batch`.
 const FIRST_BATCH_REQUESTS: usize = 16;
 /// A batch's replies past this size halve the next batch; see `next_batch`.
@@ -227,7 +229,10 @@ async fn serve(node: Rc<Node>, mut stream: TcpStream) {
             // A full batch may have left more complete requests behind.
             let more = requests.len() == batch;
             if !requests.is_empty() {
-                dispatch::run(&node, &mut session, std::mem::take(&mut requests), &mut out).await;
+                dispatch::run(&node, &mut session, &mut requests, &mut out).await;
+                if requests.capacity() > KEEP_REQUESTS {
+                    requests = Vec::new();
+                }
                 // Pub/sub messages that came during the batch, after its replies.
                 pushes.drain_into(&mut out);
                 batch_size = next_batch(batch_size, more, out.len(), max_batch);

@@ -228,7 +228,17 @@ impl Node {
 
 /// Awaits every future, polling them together; results come in input order.
 pub async fn join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
-    let mut pending: Vec<_> = futures.into_iter().map(|f| Some(Box::pin(f))).collect();
+    let mut futures = futures.into_iter();
+    let (first, second) = (futures.next(), futures.next());
+    let (first, second) = match (first, second) {
+        (None, _) => return Vec::new(),
+        // One future (a batch for one shard: the common case) needs no
+        // boxing and no bookkeeping.
+        (Some(only), None) => return vec![only.await],
+        (Some(first), Some(second)) => (first, second),
+    };
+    let all = [first, second].into_iter().chain(futures);
+    let mut pending: Vec<_> = all.map(|f| Some(Box::pin(f))).collect();
     let mut results: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
     std::future::poll_fn(|cx| {
         let mut done = true;

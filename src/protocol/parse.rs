@@ -47,10 +47,15 @@ pub struct Parser {
     /// partial request's: one vector kept across calls, instead of one
     /// allocated per request.
     ranges: Vec<Range<usize>>,
+    /// The requests of one call, as ranges or (inline) arguments: kept
+    /// across calls for its buffer (at most a batch's worth).
+    pending: Vec<Result<Range<usize>, Vec<Bytes>>>,
 }
 
-/// Argument ranges kept allocated between calls (16 bytes each).
-const KEEP_RANGES: usize = 1024;
+/// Argument ranges kept allocated between calls (16 bytes each), and
+/// requests (32 bytes each): a connection's idle cost stays small.
+const KEEP_RANGES: usize = 256;
+const KEEP_PENDING: usize = 64;
 
 struct Partial {
     /// Offset of the request's first byte in the buffer.
@@ -81,6 +86,7 @@ impl Parser {
             unauthenticated: false,
             partial: None,
             ranges: Vec::new(),
+            pending: Vec::new(),
         }
     }
 
@@ -96,7 +102,7 @@ impl Parser {
     ) -> Result<(), ParseError> {
         let mut pos = 0;
         // Requests parsed in this call: arguments as ranges until the buffer is split.
-        let mut pending: Vec<Result<Range<usize>, Vec<Bytes>>> = Vec::new();
+        let mut pending = std::mem::take(&mut self.pending);
         let mut error = None;
         while pending.len() < max {
             let step = match self.step(buf, pos) {
@@ -120,11 +126,12 @@ impl Parser {
             }
         }
         if pos == 0 {
+            self.pending = pending;
             return error.map_or(Ok(()), Err);
         }
         let chunk = buf.split_to(pos).freeze();
         let ranges = &self.ranges;
-        out.extend(pending.into_iter().map(|req| Request {
+        out.extend(pending.drain(..).map(|req| Request {
             args: match req {
                 Ok(at) => ranges[at].iter().map(|r| chunk.slice(r.clone())).collect(),
                 Err(args) => args,
@@ -144,6 +151,9 @@ impl Parser {
         }
         if self.ranges.capacity() > KEEP_RANGES && self.ranges.len() <= KEEP_RANGES {
             self.ranges.shrink_to(KEEP_RANGES);
+        }
+        if pending.capacity() <= KEEP_PENDING {
+            self.pending = pending;
         }
         error.map_or(Ok(()), Err)
     }
