@@ -25,6 +25,10 @@ pub fn shard_of_slot(slot: u16, shards: usize) -> usize {
 }
 
 pub fn shard_of(key: &[u8], shards: usize) -> usize {
+    // One shard owns every slot: no need to hash (2% of a pipelined SET).
+    if shards == 1 {
+        return 0;
+    }
     shard_of_slot(slot(key), shards)
 }
 
