@@ -51,6 +51,9 @@ const SYNC_FAILED: u8 = 3;
 const CREATE: u8 = 4;
 const RENAME: u8 = 5;
 const REMOVE: u8 = 6;
+/// A write that failed after writing a torn prefix (journaled: the prefix
+/// is on the file).
+const WRITE_FAILED: u8 = 7;
 
 struct Faults {
     journal: Mutex<Journal>,
@@ -154,7 +157,7 @@ impl Journal {
     }
 
     /// Journals a write of `data` at `pos`, with the bytes it overwrites.
-    fn write(&mut self, path: &Path, pos: u64, data: &[u8]) -> std::io::Result<()> {
+    fn write(&mut self, path: &Path, pos: u64, data: &[u8], failed: bool) -> std::io::Result<()> {
         let file = match self.file(path) {
             Ok(f) => f,
             // Written through a descriptor of a file removed since: no power
@@ -172,7 +175,7 @@ impl Journal {
         body.extend_from_slice(&pre);
         body.extend_from_slice(&(data.len() as u32).to_le_bytes());
         body.extend_from_slice(data);
-        self.append(WRITE, path, &body);
+        self.append(if failed { WRITE_FAILED } else { WRITE }, path, &body);
         Ok(())
     }
 
@@ -199,12 +202,12 @@ pub fn write(path: &Path, pos: u64, data: &[u8]) -> std::io::Result<()> {
         return Err(std::io::Error::from_raw_os_error(libc::EFBIG));
     }
     if !j.fails() {
-        return j.write(path, pos, data);
+        return j.write(path, pos, data, false);
     }
     let err = injected(&mut j.rng);
     if xorshift(&mut j.rng).is_multiple_of(2) && !data.is_empty() {
         let torn = (xorshift(&mut j.rng) % data.len() as u64) as usize;
-        j.write(path, pos, &data[..torn])?;
+        j.write(path, pos, &data[..torn], true)?;
         if let Ok(f) = j.file(path) {
             f.write_all_at(&data[..torn], pos)?;
         }
@@ -302,6 +305,8 @@ struct Journaled {
     lost: bool,
     /// Its file was emptied, replaced or removed since: nothing to undo.
     gone: bool,
+    /// The server was told it failed (a torn prefix of it was written).
+    failed: bool,
 }
 
 /// What `power_cut` did.
@@ -335,16 +340,24 @@ pub fn power_cut(journal: &Path, seed: u64) -> Result<PowerCut, String> {
         at += len;
         let same = |w: &Journaled| w.path == path && !w.gone;
         match kind {
-            WRITE => {
-                let Some(w) = parse_write(path.clone(), body) else {
+            WRITE | WRITE_FAILED => {
+                let Some(mut w) = parse_write(path.clone(), body) else {
                     break;
                 };
+                w.failed = kind == WRITE_FAILED;
                 writes.push(w);
             }
             SYNC | SYNC_FAILED => {
                 let upto = body
                     .get(..8)
                     .map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
+                // A sync after a write the server saw fail gives the
+                // history no new durable point: the server wrote that
+                // sync's time label last, or a record after it, and knows
+                // it is not on disk (seeds 700360, 900074: a torn label,
+                // then a sync of the file, counted as if the label held).
+                let newest = writes.iter().take(upto as usize).rev().find(|w| same(w));
+                let after_a_failure = newest.is_some_and(|w| w.failed);
                 let earlier = writes.iter_mut().take(upto as usize);
                 let mut data_synced = false;
                 for w in earlier.filter(|w| same(w) && !w.durable && !w.lost) {
@@ -355,7 +368,7 @@ pub fn power_cut(journal: &Path, seed: u64) -> Result<PowerCut, String> {
                         w.lost = true;
                     }
                 }
-                if data_synced {
+                if data_synced && !after_a_failure {
                     let started = body
                         .get(8..16)
                         .map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
@@ -385,7 +398,7 @@ pub fn power_cut(journal: &Path, seed: u64) -> Result<PowerCut, String> {
         }
         // Writes are numbered by their place among all entries.
         entry += 1;
-        if kind != WRITE {
+        if kind != WRITE && kind != WRITE_FAILED {
             // Keep `writes[i]` addressable by entry number: a placeholder.
             writes.push(Journaled {
                 path: PathBuf::new(),
@@ -396,6 +409,7 @@ pub fn power_cut(journal: &Path, seed: u64) -> Result<PowerCut, String> {
                 durable: true,
                 lost: false,
                 gone: true,
+                failed: false,
             });
         }
     }
@@ -489,5 +503,45 @@ fn parse_write(path: PathBuf, b: &[u8]) -> Option<Journaled> {
         durable: false,
         lost: false,
         gone: false,
+        failed: false,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sync only moves the durable point when the file's last write
+    /// before it succeeded (seeds 700360 and 900074 of the long run).
+    #[test]
+    fn a_sync_after_a_failed_write_gives_no_new_durable_point() {
+        let dir = std::path::absolute("target/test-data/faults-unit").unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let data = dir.join("shard-000-00000001.aof");
+        std::fs::write(&data, vec![0u8; 3 * HEADER_BLOCK_BYTES as usize]).unwrap();
+        let journal = dir.join("journal");
+        let mut j = Journal {
+            out: File::create(&journal).unwrap(),
+            entries: 0,
+            rng: 1,
+            fail_one_in: 0,
+            files: HashMap::new(),
+        };
+        let sync = |j: &mut Journal, started_us: u64| {
+            let mut body = j.entries.to_le_bytes().to_vec();
+            body.extend_from_slice(&started_us.to_le_bytes());
+            j.append(SYNC, &data, &body);
+        };
+        j.write(&data, HEADER_BLOCK_BYTES, b"label 1", false)
+            .unwrap();
+        sync(&mut j, 1_000);
+        // The next label is torn: the server got an error for it.
+        j.write(&data, 2 * HEADER_BLOCK_BYTES, b"lab", true)
+            .unwrap();
+        sync(&mut j, 2_000);
+        drop(j);
+        let cut = power_cut(&journal, 1).unwrap();
+        assert_eq!(cut.last_sync_started_us.get(&data), Some(&1_000));
+    }
 }
