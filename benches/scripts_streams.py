@@ -45,7 +45,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.dont_write_bytecode = True
 sys.path.insert(0, HERE)
-from bench import proc_cpu_seconds  # noqa: E402
+from bench import median, proc_cpu_seconds  # noqa: E402
 from transactions import enc, free_port, key_on, wait_port  # noqa: E402
 
 SET_SCRIPT = "return redis.call('SET', KEYS[1], ARGV[1])"
@@ -239,11 +239,6 @@ def xreadgroup_run(s, depth, group, args):
 
 
 # ------------------------------------------------------------ driver
-
-def median(xs):
-    xs = sorted(xs)
-    return xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
-
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
