@@ -386,12 +386,9 @@ impl Shard {
         if access == Access::Grow && self.over_budget() && !self.evict(EVICT_KEYS_PER_COMMAND) {
             return Err(Frame::error(OOM_ERROR));
         }
-        if access != Access::Read {
-            if let Some(err) = self
-                .aof
-                .as_ref()
-                .and_then(|a| a.borrow().write_error().map(String::from))
-            {
+        if access != Access::Read && self.aof.is_some() {
+            // Any shard's failing log, not only this one's (docs/aof.md).
+            if let Some(err) = crate::persistence::aof::failing_log_error() {
                 return Err(Frame::error(format!(
                     "MISCONF Errors writing to the AOF file: {err}"
                 )));

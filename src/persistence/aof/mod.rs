@@ -32,7 +32,8 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Spare capacity the log buffer keeps after a sync drained it; above
@@ -115,6 +116,35 @@ pub const AT: &[u8] = b"AT";
 /// own label is older logs a fresh one at its next sync, so that its log
 /// vouches for the moments other shards logged.
 static NEWEST_LABEL_MS: AtomicU64 = AtomicU64::new(0);
+
+/// The logs of this process that cannot be written right now (flusher id,
+/// error). While any is failing every shard refuses writes, as Redis's one
+/// AOF does: recovery after a power cut cuts every log at the failing one's
+/// last label, so writes other shards acknowledged meanwhile would all be
+/// lost (docs/aof.md, "When the disk fails").
+static FAILING: Mutex<Vec<(u64, String)>> = Mutex::new(Vec::new());
+/// Whether `FAILING` holds anything: the check every write makes.
+static ANY_FAILING: AtomicBool = AtomicBool::new(false);
+
+/// The error of a log of this process that cannot be written, if any:
+/// writes on every shard are refused while there is one.
+pub fn failing_log_error() -> Option<String> {
+    if !ANY_FAILING.load(Ordering::Acquire) {
+        return None;
+    }
+    let failing = FAILING.lock().unwrap_or_else(|e| e.into_inner());
+    failing.first().map(|(_, err)| err.clone())
+}
+
+/// Marks the log `id` failing with `err`, or (`None`) written again.
+fn mark_failing(id: u64, err: Option<&str>) {
+    let mut failing = FAILING.lock().unwrap_or_else(|e| e.into_inner());
+    failing.retain(|(other, _)| *other != id);
+    if let Some(err) = err {
+        failing.push((id, err.to_string()));
+    }
+    ANY_FAILING.store(!failing.is_empty(), Ordering::Release);
+}
 
 /// An `AT` record.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -414,7 +444,9 @@ pub fn start(segment: Segment, settings: Settings, replayed: (u64, u64)) -> Rc<R
             ..AofStats::default()
         },
     }));
+    static FLUSHERS: AtomicU64 = AtomicU64::new(0);
     let flusher = Flusher {
+        id: FLUSHERS.fetch_add(1, Ordering::Relaxed),
         buf: buffer.clone(),
         segment,
         base: BLOCK as u64,
@@ -439,6 +471,8 @@ struct RunningSync {
 /// The task that writes one shard's log. It alone knows where the bytes go:
 /// `log[0]` belongs at offset `base` of `segment` (a block boundary).
 struct Flusher {
+    /// Names this log among the failing ones (`FAILING`).
+    id: u64,
     buf: Rc<RefCell<AofBuffer>>,
     segment: Segment,
     base: u64,
@@ -447,6 +481,14 @@ struct Flusher {
     running_sync: Option<RunningSync>,
     /// Bytes of the segments before this one (and replayed), for INFO.
     earlier_bytes: u64,
+}
+
+impl Drop for Flusher {
+    /// A log that is no longer written (appendonly turned off) stops
+    /// refusing other shards' writes.
+    fn drop(&mut self) {
+        mark_failing(self.id, None);
+    }
 }
 
 /// What one turn of the flusher did.
@@ -487,6 +529,7 @@ impl Flusher {
                 match turn {
                     Turn::Done => {
                         if b.stats.last_error.take().is_some() {
+                            mark_failing(self.id, None);
                             tracing::warn!("AOF writes succeed again; accepting writes");
                         }
                         false
@@ -494,9 +537,10 @@ impl Flusher {
                     Turn::Failed(msg) => {
                         if b.stats.last_error.is_none() {
                             tracing::error!(
-                                "AOF write failed: {msg}; refusing writes until it succeeds"
+                                "AOF write failed: {msg}; refusing writes on every shard until it succeeds"
                             );
                         }
+                        mark_failing(self.id, Some(&msg));
                         b.stats.last_error = Some(msg);
                         true
                     }
