@@ -735,11 +735,50 @@ fn liveness(pid: u32) -> String {
     for ((name, a), (_, b)) in before.iter().zip(&after) {
         out += &format!(" {name}={}", b.saturating_sub(*a));
     }
+    out += &kernel_side(pid);
     out += "\nPING on new connections:";
     for _ in 0..4 {
         out += &format!(" {}", ping_listener_of(pid));
     }
     out + "\n"
+}
+
+/// Where in the kernel each thread waits: its state (`D`: blocked on I/O,
+/// say a write stuck behind the journal; `S`: asleep until an event) and the
+/// top of its kernel stack, which tells a stalled disk from a lost wake-up.
+fn kernel_side(pid: u32) -> String {
+    let mut out = String::from("\nkernel side of each thread:");
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten();
+    for t in tasks.flatten() {
+        let read = |f: &str| std::fs::read_to_string(t.path().join(f)).unwrap_or_default();
+        // The state follows the parenthesised name in `stat`.
+        let stat = read("stat");
+        let state = stat
+            .rsplit(')')
+            .next()
+            .and_then(|r| r.split_whitespace().next());
+        let stack: Vec<String> = read("stack")
+            .lines()
+            .take(6)
+            .filter_map(|l| {
+                l.split_whitespace()
+                    .nth(1)?
+                    .split('+')
+                    .next()
+                    .map(String::from)
+            })
+            .collect();
+        out += &format!(
+            "\n  {} state={} wchan={} stack: {}",
+            read("comm").trim(),
+            state.unwrap_or("?"),
+            read("wchan").trim(),
+            stack.join(" < ")
+        );
+    }
+    out
 }
 
 /// One PING on a new connection to the port `pid` listens on (from `ss`).
