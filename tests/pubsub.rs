@@ -501,7 +501,7 @@ import sys, time, redis
 port = int(sys.argv[1])
 r = redis.Redis(port=port, decode_responses=True)
 r.flushall()
-r.config_set("notify-keyspace-events", "KEA")
+r.config_set("notify-keyspace-events", FLAGS)
 p = r.pubsub()
 p.psubscribe("__keyevent@*__:*")
 p.psubscribe("__keyspace@0__:s")
@@ -546,10 +546,16 @@ fn shard_order_aside(transcript: &str) -> String {
         .collect()
 }
 
+/// The events script for `flags` (`notify-keyspace-events`).
+fn events_script(flags: &str) -> String {
+    EVENTS_SCRIPT
+        .replace("COMMANDS.strip()", &format!("{:?}.strip()", EVENT_COMMANDS))
+        .replace("FLAGS", &format!("{flags:?}"))
+}
+
 #[test]
 fn keyspace_events_are_the_ones_redis_raises() {
-    let script =
-        EVENTS_SCRIPT.replace("COMMANDS.strip()", &format!("{:?}.strip()", EVENT_COMMANDS));
+    let script = events_script("KEA");
     let s = Server::with(2, &[]);
     let ours = shard_order_aside(&run_python(&s, &script, Duration::from_secs(60)));
     if let Some(redis) = Server::redis_oracle() {
@@ -566,6 +572,30 @@ fn keyspace_events_are_the_ones_redis_raises() {
         "HDEL h g x n fl => __keyevent@0__:hdel h, __keyevent@0__:del h",
         "ZINCRBY z 1 a => __keyevent@0__:zincr z",
         "after 1s => __keyevent@0__:expired exp",
+    ] {
+        assert!(ours.contains(expected), "missing {expected:?} in:\n{ours}");
+    }
+}
+
+/// Class `n` (not part of `A`): `new` when a command creates a key,
+/// before the command's own event on it, as Redis raises it where the key
+/// is added; on every shard, also for a key a cross-shard move creates. It
+/// raised nothing before.
+#[test]
+fn new_key_events_are_the_ones_redis_raises() {
+    let script = events_script("KEAn");
+    let s = Server::with(2, &[]);
+    let ours = shard_order_aside(&run_python(&s, &script, Duration::from_secs(60)));
+    if let Some(redis) = Server::redis_oracle() {
+        let theirs = shard_order_aside(&run_python(&redis, &script, Duration::from_secs(60)));
+        assert_eq!(
+            ours, theirs,
+            "ringcache (left) and redis-server (right) differ"
+        );
+    }
+    for expected in [
+        "SET s 1 => __keyspace@0__:s new, __keyevent@0__:new s, __keyspace@0__:s set, __keyevent@0__:set s\n",
+        "RPUSH a1 x y => __keyevent@0__:new a1, __keyevent@0__:rpush a1",
     ] {
         assert!(ours.contains(expected), "missing {expected:?} in:\n{ours}");
     }

@@ -457,25 +457,17 @@ pub fn lmove(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
         Ok(None) => return Frame::Null,
         Err(e) => return e,
     };
+    let events_of_pop = ctx.events.len();
     if let Err(e) = push_values(ctx, dst, std::slice::from_ref(&value), to_left, false) {
         return e;
     }
-    // Redis raises the push before the pop (and the source's `del`); a list
-    // moved onto itself was never deleted there.
-    if ctx.events.len() > events_before + 1 {
-        if let Some(push) = ctx.events.pop() {
-            ctx.events.insert(events_before, push);
-        }
-        if src == dst {
-            let mut i = events_before;
-            while i < ctx.events.len() {
-                if ctx.events[i].event == "del" {
-                    ctx.events.remove(i);
-                } else {
-                    i += 1;
-                }
-            }
-        }
+    // Redis raises the push (after the destination's `new`) before the pop
+    // (and the source's `del`); a list moved onto itself was never deleted
+    // or created there.
+    ctx.events[events_before..].rotate_left(events_of_pop - events_before);
+    if src == dst {
+        ctx.events
+            .retain(|e| !matches!(e.event, "del" | "new") || e.key.as_ref() != &src[..]);
     }
     // LMOVE runs on the front end, not through a shard's table: its log
     // records are the pop and the push it made.

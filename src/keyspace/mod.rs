@@ -131,6 +131,9 @@ pub struct Keyspace {
     /// The same, for keyspace notifications (`expired`, `evicted`): the
     /// database, the key, and whether it was evicted.
     removal_events: Option<Vec<(usize, Bytes, bool)>>,
+    /// Keys created since the last `take_new_keys`, for the `new` event
+    /// (notifications of class `n`), when recorded.
+    new_keys: Option<Vec<(usize, Bytes)>>,
     /// The snapshot in progress, if any (see `cut`).
     cut: Option<Box<Cut>>,
     /// What the last snapshot's cut did (see `CutStats`).
@@ -179,6 +182,7 @@ impl Keyspace {
             expiry: BTreeSet::new(),
             removed_log: None,
             removal_events: None,
+            new_keys: None,
             cut: None,
             last_cut: CutStats::default(),
             frozen_bytes: 0,
@@ -406,6 +410,11 @@ impl Keyspace {
             }
         };
 
+        if old_expire.is_none() {
+            if let Some(created) = &mut self.new_keys {
+                created.push((db, Bytes::copy_from_slice(key)));
+            }
+        }
         self.reindex(db, key, old_expire.unwrap_or(0), expire_at);
     }
 
@@ -651,6 +660,21 @@ impl Keyspace {
     pub fn record_removal_events(&mut self, on: bool) {
         if on != self.removal_events.is_some() {
             self.removal_events = on.then(Vec::new);
+        }
+    }
+
+    /// Starts (or stops) recording created keys for `take_new_keys`.
+    pub fn record_new_keys(&mut self, on: bool) {
+        if on != self.new_keys.is_some() {
+            self.new_keys = on.then(Vec::new);
+        }
+    }
+
+    /// The keys created since the last call, with their databases.
+    pub fn take_new_keys(&mut self) -> Vec<(usize, Bytes)> {
+        match &mut self.new_keys {
+            Some(created) if !created.is_empty() => std::mem::take(created),
+            _ => Vec::new(),
         }
     }
 

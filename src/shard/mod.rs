@@ -88,12 +88,27 @@ impl Ctx<'_> {
     /// `key`, if that class is enabled.
     #[inline]
     pub fn notify(&mut self, class: u32, event: &'static str, key: &[u8]) {
+        // A key the command created gets its `new` first, as Redis raises
+        // it where the key is added (MSET: new a, set a, new b, set b).
+        self.notify_new_keys();
         if self.notify_flags & class != 0 {
             self.events.push(KeyEvent {
                 class,
                 event,
                 db: self.db,
                 key: Bytes::copy_from_slice(key),
+            });
+        }
+    }
+
+    /// Raises `new` for the keys created since the last event.
+    fn notify_new_keys(&mut self) {
+        for (db, key) in self.ks.take_new_keys() {
+            self.events.push(KeyEvent {
+                class: crate::config::events::NEW,
+                event: "new",
+                db,
+                key,
             });
         }
     }
@@ -252,6 +267,8 @@ impl Shard {
         self.notify_flags = if events::enabled(flags) { flags } else { 0 };
         self.keyspace
             .record_removal_events(self.notify_flags & (events::EXPIRED | events::EVICTED) != 0);
+        self.keyspace
+            .record_new_keys(self.notify_flags & events::NEW != 0);
     }
 
     fn emit(&self, event: &KeyEvent) {
@@ -344,6 +361,10 @@ impl Shard {
         if let Err(refused) = self.admit(access, now) {
             return refused;
         }
+        if self.notify_flags & crate::config::events::NEW != 0 {
+            // Keys created by other paths (a cross-shard step) before this.
+            self.emit_new_keys();
+        }
         self.keyspace.watched.begin_command();
         let mut ctx = Ctx {
             ks: &mut self.keyspace,
@@ -355,6 +376,7 @@ impl Shard {
             events: Vec::new(),
         };
         let reply = f(&mut ctx, args);
+        ctx.notify_new_keys();
         ctx.ks.settle();
         let (dirty, effects, events) = (ctx.dirty, ctx.effects, ctx.events);
         self.keyspace.watched.end_command(dirty);
@@ -437,6 +459,18 @@ impl Shard {
         }
     }
 
+    /// Raises `new` for the keys created outside a command's context.
+    fn emit_new_keys(&mut self) {
+        for (db, key) in self.keyspace.take_new_keys() {
+            self.emit(&KeyEvent {
+                class: crate::config::events::NEW,
+                event: "new",
+                db,
+                key,
+            });
+        }
+    }
+
     /// Raises `expired` and `evicted` for the keys that went.
     fn emit_removals(&mut self) {
         use crate::config::events;
@@ -469,6 +503,7 @@ impl Shard {
             self.log_all(db, &commands);
         }
         self.keyspace.insert(db, key, value, expire_at);
+        self.emit_new_keys();
         if !self.waiters.is_empty() {
             self.wake_ready(crate::util::now_ms());
         }
