@@ -171,11 +171,17 @@ pub fn geohash_string(score: f64) -> [u8; 11] {
     out
 }
 
-/// Great-circle distance in metres (haversine), Redis's formula.
+/// Great-circle distance in metres (haversine), Redis 7.0.15's formula:
+/// on one meridian (the longitudes' half-difference has a sine of 0) it is
+/// the latitude difference times the radius, which can differ from the
+/// haversine in the last bit (and STOREDIST shows every bit).
 pub fn distance(lon1: f64, lat1: f64, lon2: f64, lat2: f64) -> f64 {
-    let (lat1r, lon1r, lat2r, lon2r) = (deg_rad(lat1), deg_rad(lon1), deg_rad(lat2), deg_rad(lon2));
+    let v = ((deg_rad(lon2) - deg_rad(lon1)) / 2.0).sin();
+    if v == 0.0 {
+        return EARTH_RADIUS_M * (deg_rad(lat2) - deg_rad(lat1)).abs();
+    }
+    let (lat1r, lat2r) = (deg_rad(lat1), deg_rad(lat2));
     let u = ((lat2r - lat1r) / 2.0).sin();
-    let v = ((lon2r - lon1r) / 2.0).sin();
     2.0 * EARTH_RADIUS_M * (u * u + lat1r.cos() * lat2r.cos() * v * v).sqrt().asin()
 }
 
