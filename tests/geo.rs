@@ -637,3 +637,121 @@ fn geo_sets_survive_a_restart() {
         );
     }
 }
+
+/// The STORE forms inside MULTI/EXEC and scripts, with the destination on
+/// the other shard, and GEOPOS's doubles as a script sees them.
+#[test]
+fn geo_in_transactions_and_scripts_answer_as_redis() {
+    let Some(redis) = oracle() else { return };
+    let server = Server::start();
+    let src = keys_on("geo-tx", 1, 2, 1).remove(0);
+    let near = keys_on("geo-tx", 1, 2, 2).remove(1);
+    let far = keys_on("geo-tx", 0, 2, 2);
+    let (mut r, mut o) = (redis.raw(), server.raw());
+    let (s, n, f0, f1) = (
+        src.as_str(),
+        near.as_str(),
+        far[0].as_str(),
+        far[1].as_str(),
+    );
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["DEL", s, n, f0, f1],
+        vec![
+            "GEOADD",
+            s,
+            "13.361389",
+            "38.115556",
+            "Palermo",
+            "15.087269",
+            "37.502669",
+            "Catania",
+        ],
+        vec!["MULTI"],
+        vec![
+            "GEOSEARCHSTORE",
+            f0,
+            s,
+            "FROMLONLAT",
+            "15",
+            "37",
+            "BYRADIUS",
+            "200",
+            "km",
+            "STOREDIST",
+        ],
+        vec!["GEORADIUS", s, "15", "37", "200", "km", "STORE", n],
+        vec![
+            "GEORADIUSBYMEMBER",
+            s,
+            "Palermo",
+            "200",
+            "km",
+            "STORE",
+            f1,
+            "COUNT",
+            "1",
+        ],
+        vec!["ZRANGE", f0, "0", "-1", "WITHSCORES"],
+        vec!["EXEC"],
+        vec!["ZRANGE", f1, "0", "-1", "WITHSCORES"],
+        vec![
+            "EVAL",
+            "return redis.call('GEOPOS', KEYS[1], 'Palermo', 'nope')",
+            "1",
+            s,
+        ],
+        vec![
+            "EVAL",
+            "redis.setresp(3); return redis.call('GEOPOS', KEYS[1], 'Palermo')",
+            "1",
+            s,
+        ],
+        vec![
+            "EVAL",
+            "return redis.call('GEORADIUS', KEYS[1], 15, 37, 200, 'km', 'STOREDIST', KEYS[2])",
+            "2",
+            s,
+            f1,
+        ],
+        vec!["ZRANGE", f1, "0", "-1", "WITHSCORES"],
+        vec![
+            "EVAL",
+            "return redis.call('GEODIST', KEYS[1], 'Palermo', 'Catania', 'km')",
+            "1",
+            s,
+        ],
+        vec![
+            "COMMAND",
+            "GETKEYS",
+            "GEORADIUS",
+            s,
+            "1",
+            "1",
+            "1",
+            "km",
+            "STORE",
+            f0,
+            "STOREDIST",
+            f1,
+        ],
+        vec![
+            "COMMAND",
+            "GETKEYS",
+            "GEOSEARCHSTORE",
+            f0,
+            s,
+            "FROMMEMBER",
+            "a",
+            "BYRADIUS",
+            "1",
+            "m",
+        ],
+    ];
+    for proto in ["2", "3"] {
+        r.cmd(&["HELLO", proto]);
+        o.cmd(&["HELLO", proto]);
+        for c in &cases {
+            both(&mut r, &mut o, c, &format!("RESP{proto}"));
+        }
+    }
+}
