@@ -82,6 +82,10 @@ pub enum FrontCmd {
     Zdiffstore,
     Zintercard,
     Zrangestore,
+    // geo searches that may store into another shard's key
+    Georadius,
+    Georadiusbymember,
+    Geosearchstore,
     // strings across shards
     Bitop,
     Lcs,
@@ -217,6 +221,9 @@ pub async fn execute(
         F::Zdiffstore => cross::zset_op(node, db, cmd.name, args, ZOp::Diff, ZOut::Store).await,
         F::Zintercard => cross::zset_op(node, db, cmd.name, args, ZOp::Inter, ZOut::Card).await,
         F::Zrangestore => cross::zrangestore(node, db, args).await,
+        F::Georadius | F::Georadiusbymember | F::Geosearchstore => {
+            super::geo::search_front(node, db, cmd, args).await
+        }
         F::Bitop => super::bitmaps::bitop(node, db, args).await,
         F::Lcs => super::lcs::lcs(node, db, args).await,
         F::Pfcount => super::hyperloglog::pfcount(node, db, args).await,

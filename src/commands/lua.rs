@@ -553,6 +553,8 @@ pub fn frame_to_lua(lua: &Lua, frame: &Frame, resp3: bool) -> mlua::Result<Value
         }
         Frame::Double(d) if resp3 => table_with("double", Value::Number(*d))?,
         Frame::Double(d) => string(crate::util::format_double(*d).as_bytes())?,
+        Frame::HumanDouble(d) if resp3 => table_with("double", Value::Number(*d))?,
+        Frame::HumanDouble(d) => string(crate::protocol::format_human_double(*d).as_bytes())?,
         Frame::Verbatim(text) if resp3 => {
             let v = lua.create_table()?;
             v.raw_set("format", "txt")?;

@@ -3,7 +3,7 @@
 //! embedded `redis-7.0-command-info.jsonl`, redis-server 7.0.15's own COMMAND
 //! output) and how it is routed. The handlers live in one
 //! file per family: `strings`, `keys`, `lists`, `hashes`, `sets`, `zsets`,
-//! `bitmaps`, `hyperloglog` (run on the shard that owns the key);
+//! `bitmaps`, `hyperloglog`, `geo` (run on the shard that owns the key);
 //! `connection` (PING, SELECT, HELLO, CLIENT), `server` (COMMAND, INFO,
 //! CONFIG), `cross_keys` (MSETNX, RENAME, SCAN, RANDOMKEY), `cross`
 //! (collection commands whose keys may live on several shards; BITOP,
@@ -24,6 +24,8 @@ pub mod dispatch;
 mod exec;
 mod front;
 mod functions;
+mod geo;
+mod geohash;
 mod hashes;
 mod hyperloglog;
 pub mod key_specs;
@@ -425,6 +427,17 @@ const ROUTES: &[(&str, Route)] = &[
     ("bzmpop", Front(F::Bzmpop)),
     ("bzpopmin", Front(F::Bzpopmin)),
     ("bzpopmax", Front(F::Bzpopmax)),
+    // geo (sorted sets of geohash scores)
+    ("geoadd", Key(geo::geoadd)),
+    ("geodist", Key(geo::geodist)),
+    ("geohash", Key(geo::geohash_cmd)),
+    ("geopos", Key(geo::geopos)),
+    ("geosearch", Key(geo::geosearch)),
+    ("georadius_ro", Key(geo::geosearch)),
+    ("georadiusbymember_ro", Key(geo::geosearch)),
+    ("georadius", Front(F::Georadius)),
+    ("georadiusbymember", Front(F::Georadiusbymember)),
+    ("geosearchstore", Front(F::Geosearchstore)),
     // pub/sub
     ("subscribe", Front(F::Subscribe)),
     ("unsubscribe", Front(F::Unsubscribe)),

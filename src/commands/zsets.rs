@@ -30,7 +30,7 @@ pub fn zset_mut<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a mut ZSet>
     }
 }
 
-fn zset_ref<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a ZSet>, Frame> {
+pub(super) fn zset_ref<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a ZSet>, Frame> {
     match ctx.ks.read(ctx.db, key, ctx.now) {
         None => Ok(None),
         Some(e) => match e.value() {
@@ -747,7 +747,7 @@ pub fn store(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
 /// deletes it); replies with its size. Logged as DEL + ZADDs of bounded
 /// size (`rewrite::commands_for`), one logical record, independent of the
 /// source keys, which may live on other shards.
-fn store_pairs(ctx: &mut Ctx, key: &Bytes, pairs: Vec<(Bytes, f64)>) -> Frame {
+pub(super) fn store_pairs(ctx: &mut Ctx, key: &Bytes, pairs: Vec<(Bytes, f64)>) -> Frame {
     if ctx.ks.remove(ctx.db, key).is_some() {
         ctx.effect(vec![Bytes::from_static(b"DEL"), key.clone()]);
     }

@@ -31,6 +31,10 @@ pub enum Frame {
     /// A double in RESP3, a bulk string in RESP2; written as Redis 7.0
     /// writes scores (`util::format_double`).
     Double(f64),
+    /// A double in RESP3, a bulk string in RESP2, written as Redis's
+    /// `addReplyHumanLongDouble` writes it: `%.17Lf` without trailing zeros
+    /// (GEOPOS's coordinates: "13.36138933897018433").
+    HumanDouble(f64),
     /// An ordered list of pairs (a member and its score, a field and its
     /// value): 2-element arrays in RESP3, one flat array in RESP2, as Redis
     /// 7.0 replies to ZRANGE ... WITHSCORES or HRANDFIELD ... WITHVALUES.
@@ -126,6 +130,14 @@ impl Frame {
                     bulk(out, text.as_bytes());
                 }
             }
+            Frame::HumanDouble(d) => {
+                let text = format_human_double(*d);
+                if resp3 {
+                    line(out, b',', text.as_bytes());
+                } else {
+                    bulk(out, text.as_bytes());
+                }
+            }
             Frame::Bool(b) if resp3 => {
                 out.extend_from_slice(if *b { b"#t\r\n" } else { b"#f\r\n" })
             }
@@ -154,6 +166,24 @@ pub fn format_double(d: f64) -> String {
         "nan".to_string()
     } else {
         format!("{d}")
+    }
+}
+
+/// Redis's `ld2string(..., LD_STR_HUMAN)`: 17 decimals, then trailing
+/// zeros (and a trailing '.') dropped; "-0" is "0".
+pub fn format_human_double(d: f64) -> String {
+    if d.is_infinite() {
+        return if d > 0.0 { "inf" } else { "-inf" }.to_string();
+    }
+    if d.is_nan() {
+        return "nan".to_string();
+    }
+    let text = format!("{d:.17}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    if text == "-0" {
+        "0".to_string()
+    } else {
+        text.to_string()
     }
 }
 
@@ -197,6 +227,15 @@ mod tests {
         assert_eq!(enc(Frame::Null, Proto::Resp2), "$-1\r\n");
         assert_eq!(enc(Frame::Null, Proto::Resp3), "_\r\n");
         assert_eq!(enc(Frame::Double(1.5), Proto::Resp2), "$3\r\n1.5\r\n");
+        assert_eq!(
+            enc(Frame::HumanDouble(13.361389338970184), Proto::Resp3),
+            ",13.36138933897018433\r\n"
+        );
+        assert_eq!(enc(Frame::HumanDouble(-0.0), Proto::Resp2), "$1\r\n0\r\n");
+        assert_eq!(
+            enc(Frame::HumanDouble(180.0), Proto::Resp2),
+            "$3\r\n180\r\n"
+        );
         assert_eq!(enc(Frame::Double(1.5), Proto::Resp3), ",1.5\r\n");
         assert_eq!(
             enc(Frame::Double(0.1), Proto::Resp3),
