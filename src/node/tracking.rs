@@ -65,8 +65,15 @@ pub async fn sender(node: Rc<Node>) {
 fn send(node: &Node, owed: Vec<Invalidation>) {
     let mut per_core: Vec<Vec<Message>> = (0..node.shard_count).map(|_| Vec::new()).collect();
     let mut bcast: Vec<Message> = Vec::new();
+    // A key changed twice since the last send (or seen twice by one
+    // command: looked up for a change, then stored) is named once per
+    // client, as Redis collects a prefix's keys between two sleeps.
+    let mut named: hashbrown::HashSet<(u64, Bytes)> = hashbrown::HashSet::new();
     for i in owed {
         if i.bcast {
+            if !named.insert((i.client, i.key.clone())) {
+                continue;
+            }
             let found = bcast
                 .iter_mut()
                 .find(|m| m.client == i.client && m.writer == i.writer);
