@@ -505,3 +505,21 @@ fn errors_and_replies_match_redis() {
         }
     }
 }
+
+#[test]
+fn a_scripts_reads_are_remembered_for_its_caller() {
+    let s = Server::start();
+    let mut w = con_on(&s, 1);
+    let mut a = resp3_on(&s, 0);
+    ok(&mut a, &["CLIENT", "TRACKING", "ON"]);
+    // A key of the caller's own shard (the script runs here), then one of
+    // the other shard (the script runs there); EVAL_RO too.
+    let here = keys_on("script", 0, 2, 1).remove(0);
+    let there = keys_on("script", 1, 2, 2);
+    let get = "return redis.call('GET', KEYS[1])";
+    for (eval, key) in [("EVAL", &here), ("EVAL", &there[0]), ("EVAL_RO", &there[1])] {
+        a.cmd(&[eval, get, "1", key]);
+        let _: () = q(&mut w, &["SET", key, "new"]);
+        assert_eq!(next_keys(&mut a), vec![key.clone()], "{eval} {key}");
+    }
+}

@@ -255,9 +255,14 @@ pub(super) fn trackinginfo(session: &Session) -> Frame {
 /// Whether the keys `cmd` reads are remembered for this client: tracking
 /// on, not BCAST, a read-only command, and for OPTIN only after CLIENT
 /// CACHING YES, for OPTOUT unless CLIENT CACHING NO (Redis's
-/// `trackingRememberKeys`).
+/// `trackingRememberKeys`). A script's commands are tracked for its caller
+/// (`scripting` gives the script's connection the caller's settings).
 pub(super) fn reads_tracked(session: &Session, cmd: &Command) -> bool {
     if !session.tracking.on || !cmd.spec.flags.iter().any(|f| f == "readonly") {
+        return false;
+    }
+    // A read-only script's own keys are not: those its commands read are.
+    if matches!(cmd.name, "eval_ro" | "evalsha_ro" | "fcall_ro") {
         return false;
     }
     let info = session.info.borrow();
