@@ -3,7 +3,8 @@
 //! another core, REDIRECT to a RESP2 subscriber and its breaking, BCAST
 //! with prefixes, OPTIN / OPTOUT with CLIENT CACHING, NOLOOP, expiry,
 //! eviction, FLUSHALL's null, the table's bound and clean-up, and the
-//! errors and replies compared with redis-server 7.0.
+//! errors and replies compared with redis-server 7.0, and redis-py's PubSub
+//! as the redirect client.
 //!
 //! A check that something is *not* sent uses a sentinel: a key the client
 //! reads and another client then writes, whose invalidation travels the
@@ -522,4 +523,42 @@ fn a_scripts_reads_are_remembered_for_its_caller() {
         let _: () = q(&mut w, &["SET", key, "new"]);
         assert_eq!(next_keys(&mut a), vec![key.clone()], "{eval} {key}");
     }
+}
+
+/// redis-py's PubSub as the redirect client: RESP2 messages on
+/// `__redis__:invalidate`, RESP3 pushes through its push handler.
+const REDIS_PY_REDIRECT: &str = r#"
+import redis, sys, time
+port = int(sys.argv[1])
+out = []
+for proto in (2, 3):
+    r = redis.Redis(port=port, protocol=proto)
+    got = []
+    p = r.pubsub(push_handler_func=got.append) if proto == 3 else r.pubsub()
+    p.subscribe('__redis__:invalidate')
+    sub_id = next(c['id'] for c in r.client_list() if c['cmd'] == 'subscribe')
+    t = redis.Redis(port=port, single_connection_client=True)
+    t.client_tracking_on(clientid=int(sub_id))
+    out.append(t.client_getredir() == int(sub_id))
+    key = f'py:{proto}'
+    t.get(key)
+    r.set(key, 'v')
+    deadline = time.time() + 10
+    while time.time() < deadline and not any('py:' in repr(g) for g in got):
+        m = p.get_message(timeout=0.2)
+        if m:
+            got.append(m)
+    out.append([g for g in got if 'py:' in repr(g)])
+    p.close(); t.close()
+print(out)
+"#;
+
+#[test]
+fn redis_py_receives_invalidations_through_its_pubsub() {
+    let s = Server::start();
+    let out = common::run_python(&s, REDIS_PY_REDIRECT, Duration::from_secs(60));
+    assert_eq!(
+        out.trim(),
+        "[True, [{'type': 'message', 'pattern': None, 'channel': b'__redis__:invalidate', 'data': [b'py:2']}], True, [[b'invalidate', [b'py:3']]]]"
+    );
 }
