@@ -326,8 +326,11 @@ mod tests {
         assert_eq!(t.counts().0, 2);
         // The key let go was invalidated.
         assert_eq!(t.take_pending().len(), 1);
+        t.max_keys = 0;
         t.remember(6, b"shared");
+        t.remember(5, b"shared");
         t.forget_client(5);
+        // The key client 6 read too stays, for it alone.
         assert_eq!(t.counts(), (1, 1, 0));
         t.forget_client(6);
         assert_eq!(t.counts(), (0, 0, 0));
