@@ -103,6 +103,7 @@ pub(super) fn reset(node: &Node, session: &mut Session) -> Frame {
     }
     super::watch::unwatch_all(node, session);
     crate::node::pubsub::unsubscribe_all(node, &session.pubsub);
+    super::tracking::disable(node, session);
     session.select(0);
     session.set_proto(Proto::Resp2);
     let default = node.config.borrow().user("default");
@@ -191,6 +192,10 @@ pub(super) async fn client(
         "reply" => super::client_control::reply(session, args),
         "unblock" => super::client_control::unblock(node, args).await,
         "no-evict" => super::client_control::no_evict(session, args),
+        "tracking" => super::tracking::tracking_cmd(node, session, args).await,
+        "caching" => super::tracking::caching(session, args),
+        "getredir" => super::tracking::getredir(session),
+        "trackinginfo" => super::tracking::trackinginfo(session),
         "no-touch" => {
             if arg_is(&args[2], "on") || arg_is(&args[2], "off") {
                 Frame::OK

@@ -28,6 +28,19 @@ struct ShardCmd {
     /// Refused while the shard's log cannot be written, or (if it may grow
     /// memory) while the shard is over its budget.
     access: Access,
+    /// Whose reads to remember for client-side caching, and which keys.
+    track: Track,
+}
+
+/// The keys of a command that a tracking client's read makes the shard
+/// remember (`commands::tracking`), in the same step as the read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Track {
+    No,
+    /// The command's key (`key_of`).
+    Key,
+    /// Every `stride`-th argument from the first (MGET's part).
+    Every(usize),
 }
 
 /// Where a reply will come from.
@@ -63,11 +76,16 @@ struct Pending {
     stat: Option<Stat>,
     nanos: u64,
     args: Option<Vec<Bytes>>,
+    /// FLUSHDB / FLUSHALL: tracking clients get a null invalidation.
+    flushes: bool,
 }
 
 struct Batch<'a> {
     node: &'a Node,
     client: Rc<RefCell<ClientInfo>>,
+    /// The client's id: whose changes the shards see (NOLOOP) and whose
+    /// reads they remember.
+    client_id: u64,
     per_shard: Vec<Vec<ShardCmd>>,
     replies: Vec<Pending>,
     /// EXEC's fast path: checked in the job of its shard (`exec`).
@@ -109,6 +127,7 @@ impl<'a> Batch<'a> {
                     Some(g) if g.shard == shard => self.guard.take(),
                     _ => None,
                 };
+                let client_id = self.client_id;
                 let run = self.node.run_on(shard, move |node: &Node| {
                     let now = crate::util::now_ms();
                     let slower_than = node.config.borrow().slowlog_log_slower_than;
@@ -134,10 +153,14 @@ impl<'a> Batch<'a> {
                             .prefetch(keys.map(|c| (c.db, &super::key_of(&c.args)[..])));
                     }
                     let mut clock = Instant::now();
+                    sh.keyspace.tracked.writer = client_id;
                     let done = cmds
                         .iter()
                         .map(|c| {
                             let frame = run_contained(&mut sh, c, now);
+                            if c.track != Track::No {
+                                remember_reads(&mut sh, c, client_id);
+                            }
                             let end = Instant::now();
                             let nanos = end.duration_since(clock).as_nanos() as u64;
                             clock = end;
@@ -149,6 +172,7 @@ impl<'a> Batch<'a> {
                             }
                         })
                         .collect::<Vec<Done>>();
+                    sh.keyspace.tracked.writer = 0;
                     if atomic {
                         let captured = sh.capture.take().unwrap_or_default();
                         exec::log_atomically(&mut sh, captured);
@@ -214,6 +238,11 @@ impl<'a> Batch<'a> {
                     (merge_parts(frames, merge, &positions), nanos, p.args)
                 }
             };
+            if p.flushes && !frame.is_error() {
+                // After every shard forgot its reads, as Redis: the null
+                // invalidation of a flush.
+                crate::node::tracking::flushed(self.node);
+            }
             observe::record(
                 self.node,
                 &self.client,
@@ -241,6 +270,21 @@ impl Pending {
             stat,
             nanos: 0,
             args: None,
+            flushes: false,
+        }
+    }
+}
+
+/// Remembers, on the shard, the keys a tracking client's command read.
+fn remember_reads(sh: &mut crate::shard::Shard, c: &ShardCmd, client: u64) {
+    let tracked = &mut sh.keyspace.tracked;
+    match c.track {
+        Track::No => {}
+        Track::Key => tracked.remember(client, super::key_of(&c.args)),
+        Track::Every(stride) => {
+            for key in c.args[1..].iter().step_by(stride.max(1)) {
+                tracked.remember(client, key);
+            }
         }
     }
 }
@@ -399,6 +443,7 @@ async fn run_guarded(
     let mut batch = Batch {
         node,
         client: session.info.clone(),
+        client_id: session.id,
         per_shard: (0..shards).map(|_| Vec::new()).collect(),
         replies: Vec::new(),
         guard,
@@ -508,6 +553,7 @@ async fn run_guarded(
             let started = Instant::now();
             let start = out.len();
             let error = Box::pin(run_exec(node, session, out)).await;
+            super::tracking::after_command(session, cmd);
             let drop_reply = reply_proto(session).is_none();
             if drop_reply {
                 out.truncate(start);
@@ -529,6 +575,10 @@ async fn run_guarded(
         }
         let (db, access) = (session.db, cmd.access_for(&args));
         let stat = Stat::of(cmd, &args);
+        let tracked = super::tracking::reads_tracked(session, cmd);
+        super::tracking::after_command(session, cmd);
+        let flushes = matches!(cmd.route, Route::All { .. })
+            && (cmd.name == "flushall" || cmd.name == "flushdb");
         // The arguments stay here unless they went to a shard whole.
         let mut nanos = 0;
         let (reply, args) = match cmd.route {
@@ -553,6 +603,9 @@ async fn run_guarded(
                     // Pub/sub messages that came meanwhile, in order.
                     session.pubsub.drain_into(out);
                 }
+                if tracked {
+                    super::tracking::remember_before(node, session, cmd, &args).await;
+                }
                 let started = Instant::now();
                 let frame =
                     front::execute(node, run_frames_boxed, session, cmd, handler, &args).await;
@@ -575,6 +628,7 @@ async fn run_guarded(
                         db,
                         args,
                         access,
+                        track: if tracked { Track::Key } else { Track::No },
                     },
                 );
                 (Reply::One(shard, i), None)
@@ -583,7 +637,13 @@ async fn run_guarded(
                 if (args.len() - 1) % stride != 0 {
                     (Reply::Ready(wrong_arity(cmd.name)), Some(args))
                 } else {
-                    let reply = split_by_shard(&mut batch, run, (db, access), &args, stride, merge);
+                    let track = if tracked {
+                        Track::Every(stride)
+                    } else {
+                        Track::No
+                    };
+                    let reply =
+                        split_by_shard(&mut batch, run, (db, access, track), &args, stride, merge);
                     (reply, Some(args))
                 }
             }
@@ -597,6 +657,7 @@ async fn run_guarded(
                                 db,
                                 args: args.clone(),
                                 access,
+                                track: Track::No,
                             },
                         )
                     })
@@ -615,6 +676,7 @@ async fn run_guarded(
             stat,
             nanos,
             args,
+            flushes,
         });
     }
     batch.flush(out).await;
@@ -629,7 +691,7 @@ async fn run_guarded(
 fn split_by_shard(
     batch: &mut Batch,
     run: ShardFn,
-    (db, access): (usize, Access),
+    (db, access, track): (usize, Access, Track),
     args: &[Bytes],
     stride: usize,
     merge: Merge,
@@ -654,6 +716,7 @@ fn split_by_shard(
                     db,
                     args: argv,
                     access,
+                    track,
                 },
             ));
             positions.push(pos);

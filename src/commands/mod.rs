@@ -44,6 +44,7 @@ mod sets;
 mod stream_reads;
 mod streams;
 mod strings;
+mod tracking;
 pub mod tx;
 mod watch;
 mod zsets;

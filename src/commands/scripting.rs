@@ -560,6 +560,7 @@ pub(super) async fn eval(
                 laddr: session.info.borrow().laddr.clone(),
                 db: session.db,
                 user: session.user.clone(),
+                tracking: session.info.borrow().tracking.clone(),
             };
             let (keys, argv) = (keys.to_vec(), argv.to_vec());
             let started = node
@@ -655,6 +656,8 @@ struct ScriptClient {
     laddr: String,
     db: usize,
     user: std::sync::Arc<crate::acl::User>,
+    /// The caller's CLIENT TRACKING: the script's reads are remembered for it.
+    tracking: Option<crate::node::Tracking>,
 }
 
 /// Runs script `sha` on this core for a client of another core.
@@ -672,6 +675,8 @@ async fn eval_here(
     session.db = client.db;
     session.user = client.user;
     session.authenticated = true;
+    session.tracking.on = client.tracking.is_some();
+    session.info.borrow_mut().tracking = client.tracking;
     run_on_this_core(
         node,
         runner,
@@ -846,6 +851,12 @@ async fn attempt(
         }
     }
     let mut script_session = Session::new(script_client(session));
+    if session.tracking.on {
+        // The keys its read-only commands read are remembered for the
+        // caller, as Redis does (CLIENT CACHING's word holds for them all).
+        script_session.tracking.on = true;
+        script_session.info.borrow_mut().tracking = session.info.borrow().tracking.clone();
+    }
     script_session.db = session.db;
     script_session.user = session.user.clone();
     script_session.authenticated = true;

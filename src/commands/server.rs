@@ -247,6 +247,10 @@ struct CoreReport {
     persist: super::saves::PersistReport,
     observed: super::observe::CoreFigures,
     memory: super::memory::ShardMemory,
+    /// Client-side caching: this core's tracking clients, and its shard's
+    /// keys, items and prefixes (`keyspace::tracking`).
+    tracking_clients: usize,
+    tracking: (usize, usize, usize),
 }
 
 pub(super) async fn info(node: &Node, args: &[Bytes]) -> Frame {
@@ -275,6 +279,8 @@ pub(super) async fn info(node: &Node, args: &[Bytes]) -> Frame {
                 persist: super::saves::report(n),
                 observed: super::observe::gather(n),
                 memory,
+                tracking_clients: crate::node::tracking::local_clients(n),
+                tracking: ks.tracked.counts(),
             }
         })
         .await
@@ -323,10 +329,11 @@ pub(super) async fn info(node: &Node, args: &[Bytes]) -> Frame {
     section(
         "Clients",
         format!(
-            "connected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:{}\r\n",
+            "connected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:{}\r\ntracking_clients:{}\r\n",
             reports.iter().map(|r| r.clients).sum::<usize>(),
             cfg.maxclients,
             sum(|r| r.blocked),
+            reports.iter().map(|r| r.tracking_clients).sum::<usize>(),
         ),
     );
     let memory: Vec<_> = reports.iter().map(|r| r.memory).collect();
@@ -338,7 +345,7 @@ pub(super) async fn info(node: &Node, args: &[Bytes]) -> Frame {
     section(
         "Stats",
         format!(
-            "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\nacl_access_denied_auth:{}\r\nacl_access_denied_cmd:{}\r\nacl_access_denied_key:{}\r\n",
+            "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\ntracking_total_keys:{}\r\ntracking_total_items:{}\r\ntracking_total_prefixes:{}\r\nacl_access_denied_auth:{}\r\nacl_access_denied_cmd:{}\r\nacl_access_denied_key:{}\r\n",
             sum(|r| r.connections),
             sum(|r| r.commands),
             sum(|r| r.net_in),
@@ -351,6 +358,10 @@ pub(super) async fn info(node: &Node, args: &[Bytes]) -> Frame {
             pubsub_counts[0],
             pubsub_counts[1],
             pubsub_counts[2],
+            reports.iter().map(|r| r.tracking.0).sum::<usize>(),
+            reports.iter().map(|r| r.tracking.1).sum::<usize>(),
+            // Every shard holds every core's prefixes.
+            reports.first().map_or(0, |r| r.tracking.2),
             sum(|r| r.acl_denied[crate::node::DENIED_AUTH]),
             sum(|r| r.acl_denied[crate::node::DENIED_CMD]),
             sum(|r| r.acl_denied[crate::node::DENIED_KEY]),

@@ -39,6 +39,9 @@ pub struct Session {
     pub watches: super::watch::Watches,
     /// CLIENT REPLY: which replies are written.
     pub reply_mode: super::client_control::ReplyMode,
+    /// CLIENT TRACKING (its settings are in `info`, where the invalidations
+    /// find them).
+    pub tracking: super::tracking::TrackingState,
 }
 
 impl Session {
@@ -61,6 +64,7 @@ impl Session {
             pubsub,
             watches: Default::default(),
             reply_mode: Default::default(),
+            tracking: Default::default(),
         }
     }
 

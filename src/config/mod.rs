@@ -160,6 +160,10 @@ pub struct Config {
     /// `notify-keyspace-events`: which keyspace events are published
     /// (`events::*` bits; 0, the default, costs nothing).
     pub notify_keyspace_events: u32,
+    /// `tracking-table-max-keys`: most keys remembered for client-side
+    /// caching, all shards together (0: no limit); each shard keeps its
+    /// share.
+    pub tracking_table_max_keys: usize,
 }
 
 /// `client-output-buffer-limit` for normal clients: disconnect when the
@@ -361,6 +365,7 @@ impl Default for Config {
                 other_classes: "slave 268435456 67108864 60 pubsub 33554432 8388608 60".into(),
             },
             notify_keyspace_events: 0,
+            tracking_table_max_keys: 1_000_000,
         }
     }
 }

@@ -398,6 +398,15 @@ pub const PARAMS: &[Param] = &[
         load: None,
     },
     Param {
+        name: "tracking-table-max-keys",
+        get: |c| c.tracking_table_max_keys.to_string(),
+        set: Some(|c, v| {
+            c.tracking_table_max_keys = ranged(v, 0, i64::MAX as usize, "inclusive")?;
+            Ok(())
+        }),
+        load: None,
+    },
+    Param {
         name: "maxmemory-samples",
         get: |c| c.maxmemory_samples.to_string(),
         set: Some(|c, v| {

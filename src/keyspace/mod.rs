@@ -16,6 +16,7 @@ mod cut;
 mod entry;
 mod evict;
 pub mod memory;
+pub mod tracking;
 mod value;
 pub mod watch;
 
@@ -153,6 +154,9 @@ pub struct Keyspace {
     loading: bool,
     /// WATCHed keys and their versions, touched by every change (`watch`).
     pub watched: watch::Watched,
+    /// Keys read by tracking clients and BCAST prefixes, touched by the
+    /// same changes (`tracking`).
+    pub tracked: tracking::Tracked,
 }
 
 /// The bookkeeping of an entry leaving a database: its counts and its place
@@ -191,6 +195,7 @@ impl Keyspace {
             stats: KeyspaceStats::default(),
             loading: false,
             watched: watch::Watched::default(),
+            tracked: tracking::Tracked::default(),
         }
     }
 
@@ -320,6 +325,7 @@ impl Keyspace {
             self.stats.expired += 1;
             self.stats.misses += count as u64;
             self.watched.touch(db, key);
+            self.tracked.touch(key);
             if let Some(log) = &mut self.removed_log {
                 log.push((db, Bytes::copy_from_slice(entry.key())));
             }
@@ -333,6 +339,7 @@ impl Keyspace {
         e.set_access(self.eviction.touch(e.access(), now));
         if !count {
             self.watched.candidate(db, key);
+            self.tracked.candidate(key);
             self.pending = Some(Pending {
                 db,
                 idx,
@@ -380,6 +387,7 @@ impl Keyspace {
         let idx = self.table_index(key);
         self.before_change(db, idx, key, hash);
         self.watched.touch(db, key);
+        self.tracked.touch(key);
         let hasher = &self.hasher;
         let slot_count = self.slot_count;
         let d = &mut self.dbs[db];
@@ -436,6 +444,7 @@ impl Keyspace {
         e.set_expire_raw(expire_at);
         self.reindex(db, key, old, expire_at);
         self.watched.touch(db, key);
+        self.tracked.touch(key);
     }
 
     /// Keeps the expiry index, the volatile-key count and the memory account
@@ -475,6 +484,7 @@ impl Keyspace {
         shrink_if_sparse(vacant.into_table(), &mut d.count, &self.hasher);
         unindex(&mut d.count, &mut self.expiry, db, &entry);
         self.watched.touch(db, key);
+        self.tracked.touch(key);
         Some(entry)
     }
 
@@ -488,6 +498,7 @@ impl Keyspace {
 
     pub fn flush_db(&mut self, db: usize) {
         self.settle();
+        self.tracked.forget_reads();
         self.touch_watched_present(db);
         if db < self.dbs.len() {
             self.empty_db(db);
@@ -497,6 +508,7 @@ impl Keyspace {
 
     pub fn flush_all(&mut self) {
         self.settle();
+        self.tracked.forget_reads();
         (0..self.dbs.len()).for_each(|db| self.touch_watched_present(db));
         (0..self.dbs.len()).for_each(|db| self.empty_db(db));
         self.expiry.clear();

@@ -132,7 +132,9 @@ struct Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        self.node.clients.borrow_mut().connected.remove(&self.id);
+        let mut clients = self.node.clients.borrow_mut();
+        clients.connected.remove(&self.id);
+        clients.pushes.remove(&self.id);
     }
 }
 
@@ -198,6 +200,7 @@ async fn serve(node: Rc<Node>, mut stream: TcpStream) {
     let mut session = Session::new(info.clone());
     session.socket = Some(fd);
     let pushes = session.pubsub.clone();
+    node.clients.borrow_mut().pushes.insert(id, pushes.clone());
     let _unsubscribe = crate::node::pubsub::OnClose {
         node: node.clone(),
         sub: pushes.clone(),

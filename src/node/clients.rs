@@ -2,7 +2,9 @@
 //! clients. Client ids are unique across cores without coordination: core `i`
 //! of `n` hands out `i + 1, i + 1 + n, i + 1 + 2n, …`.
 
+use super::pubsub::Subscriber;
 use crate::protocol::Proto;
+use bytes::Bytes;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -39,6 +41,26 @@ pub struct ClientInfo {
     /// While it waits in a blocking command: CLIENT UNBLOCK's way to end
     /// the wait (`true`: with an error).
     pub unblock: Option<futures_channel::oneshot::Sender<bool>>,
+    /// CLIENT TRACKING ON: how (`None`: off).
+    pub tracking: Option<Tracking>,
+}
+
+/// A tracking client's settings (CLIENT TRACKING, CLIENT CACHING).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Tracking {
+    /// The client its invalidations go to (0: itself).
+    pub redirect: u64,
+    pub bcast: bool,
+    pub optin: bool,
+    pub optout: bool,
+    pub noloop: bool,
+    /// CLIENT CACHING YES (OPTIN) or NO (OPTOUT) given for the next
+    /// command.
+    pub caching: bool,
+    /// An invalidation found the redirect client gone.
+    pub broken_redirect: bool,
+    /// BCAST prefixes, in the order given.
+    pub prefixes: Vec<Bytes>,
 }
 
 impl ClientInfo {
@@ -67,6 +89,7 @@ impl ClientInfo {
             killed: false,
             no_evict: false,
             unblock: None,
+            tracking: None,
         }
     }
 
@@ -83,6 +106,15 @@ impl ClientInfo {
         if self.unblock.is_some() {
             f.push('b');
         }
+        if let Some(t) = &self.tracking {
+            f.push('t');
+            if t.broken_redirect {
+                f.push('R');
+            }
+            if t.bcast {
+                f.push('B');
+            }
+        }
         if self.no_evict {
             f.push('e');
         }
@@ -95,7 +127,7 @@ impl ClientInfo {
     /// One line of CLIENT LIST, with Redis's field names.
     pub fn line(&self, now_ms: u64) -> String {
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} watch={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} watch={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir={} resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -113,6 +145,7 @@ impl ClientInfo {
             self.query_buf,
             if self.last_cmd.is_empty() { "NULL" } else { &self.last_cmd },
             self.user,
+            self.tracking.as_ref().map_or(-1, |t| t.redirect as i64),
             if self.proto == Proto::Resp3 { 3 } else { 2 },
             self.lib_name,
             self.lib_ver,
@@ -124,6 +157,9 @@ pub struct Clients {
     next_id: u64,
     stride: u64,
     pub connected: BTreeMap<u64, Rc<RefCell<ClientInfo>>>,
+    /// Each connected client's outbox (pub/sub messages, invalidations),
+    /// by id.
+    pub pushes: hashbrown::HashMap<u64, Rc<Subscriber>>,
 }
 
 impl Clients {
@@ -132,7 +168,13 @@ impl Clients {
             next_id: core as u64 + 1,
             stride: cores.max(1) as u64,
             connected: BTreeMap::new(),
+            pushes: hashbrown::HashMap::new(),
         }
+    }
+
+    /// The core that accepted client `id` (ids are strided by core).
+    pub fn core_of(id: u64, cores: usize) -> usize {
+        (id.saturating_sub(1) % cores.max(1) as u64) as usize
     }
 
     pub fn next_id(&mut self) -> u64 {

@@ -10,8 +10,9 @@ mod pacer;
 pub mod pubsub;
 pub mod saves;
 pub mod shutdown;
+pub mod tracking;
 
-pub use clients::{ClientInfo, Clients};
+pub use clients::{ClientInfo, Clients, Tracking};
 pub use saves::Saves;
 
 use crate::config::Config;

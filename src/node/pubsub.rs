@@ -90,7 +90,7 @@ impl Subscriber {
         })
     }
 
-    fn proto(&self) -> Proto {
+    pub fn proto(&self) -> Proto {
         self.info.borrow().proto
     }
 

@@ -174,6 +174,11 @@ async fn serve_core(
             }
         });
     spawned.map_err(|e| format!("cannot start the tasks of shard {id}: {e}"))?;
+    // Invalidations for client-side caching leave from here (started once
+    // the loaded keyspace is in place: it holds the sender's waker).
+    glommio::spawn_local_into(crate::node::tracking::sender(node.clone()), queues.network)
+        .map(|sender| sender.detach())
+        .map_err(|e| format!("cannot start the tasks of shard {id}: {e}"))?;
     if last_loaded {
         tracing::info!("ready to accept connections");
     }

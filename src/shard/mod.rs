@@ -289,6 +289,13 @@ impl Shard {
         } else {
             share.max(1) as usize
         };
+        // The same rounding for `tracking-table-max-keys` (0: no limit).
+        let keys = config.tracking_table_max_keys;
+        self.keyspace.tracked.max_keys = if keys == 0 {
+            0
+        } else {
+            (keys / config.shards.max(1)).max(1)
+        };
         let e = &mut self.keyspace.eviction;
         e.set_policy(Policy::from_name(&config.maxmemory_policy).unwrap_or_default());
         e.samples = config.maxmemory_samples;
@@ -366,6 +373,7 @@ impl Shard {
             self.emit_new_keys();
         }
         self.keyspace.watched.begin_command();
+        self.keyspace.tracked.begin_command();
         let mut ctx = Ctx {
             ks: &mut self.keyspace,
             db,
@@ -380,6 +388,7 @@ impl Shard {
         ctx.ks.settle();
         let (dirty, effects, events) = (ctx.dirty, ctx.effects, ctx.events);
         self.keyspace.watched.end_command(dirty);
+        self.keyspace.tracked.end_command(dirty);
         for event in &events {
             self.emit(event);
         }
