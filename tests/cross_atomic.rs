@@ -257,11 +257,13 @@ fn rpoplpush_ping_pong_conserves_elements_across_kill9() {
 
 /// Fills the server's 64 MiB data filesystem, then writes 1 MiB values to
 /// keys of every shard until each shard's log has failed.
-fn fail_every_log(server: &Server, disk: &SmallDisk) {
+fn fail_a_log(server: &Server, disk: &SmallDisk) {
     disk.fill();
     // A write whose log write fails waits for the retry (nothing is
     // acknowledged that is not in the kernel): the writers run apart, one
-    // per shard, and end when the server does.
+    // per shard, and end when the server does or refuses them. Once one
+    // shard's log fails, every shard refuses writes (docs/aof.md, "When the
+    // disk fails"), so the other shard's log never fills: one is enough.
     for shard in 0..2 {
         let mut con = server.con();
         std::thread::spawn(move || {
@@ -280,14 +282,13 @@ fn fail_every_log(server: &Server, disk: &SmallDisk) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let info: String = q(&mut con, &["INFO", "persistence"]);
-        let failed = info
+        if info
             .lines()
-            .filter(|l| l.starts_with("shard") && l.contains("aof_status=err"))
-            .count();
-        if failed == 2 {
+            .any(|l| l.starts_with("shard") && l.contains("aof_status=err"))
+        {
             return;
         }
-        assert!(Instant::now() < deadline, "the logs never failed:\n{info}");
+        assert!(Instant::now() < deadline, "no log failed:\n{info}");
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -309,7 +310,7 @@ fn cross_shard_writes_are_refused_while_the_log_fails() {
     let mut con = server.con();
     let _: () = q(&mut con, &["SET", &src, "v"]);
     let _: i64 = q(&mut con, &["RPUSH", &l0, "e"]);
-    fail_every_log(&server, &disk);
+    fail_a_log(&server, &disk);
     let misconf = "MISCONF Errors writing to the AOF file";
     for cmd in [
         vec!["RENAME", src.as_str(), dst.as_str()],
