@@ -5,37 +5,8 @@
 
 mod common;
 
-use common::{encode, q, run_python, Raw, Server};
+use common::{con_on, encode, q, raw_on, run_python, Raw, Server};
 use std::time::{Duration, Instant};
-
-/// The core a connection landed on (client ids are strided by core).
-fn core_of(id: i64, shards: usize) -> usize {
-    ((id - 1) % shards as i64) as usize
-}
-
-/// A raw connection on core `core` (the kernel spreads accepts: retry).
-fn raw_on(s: &Server, core: usize) -> Raw {
-    for _ in 0..200 {
-        let mut r = s.raw();
-        let reply = r.cmd(&["CLIENT", "ID"]);
-        let id: i64 = reply.trim().trim_start_matches(':').parse().unwrap();
-        if core_of(id, s.shards) == core {
-            return r;
-        }
-    }
-    panic!("no connection landed on core {core}");
-}
-
-fn con_on(s: &Server, core: usize) -> redis::Connection {
-    for _ in 0..200 {
-        let mut c = s.con();
-        let id: i64 = q(&mut c, &["CLIENT", "ID"]);
-        if core_of(id, s.shards) == core {
-            return c;
-        }
-    }
-    panic!("no connection landed on core {core}");
-}
 
 /// Sends `commands` one at a time and returns everything the server wrote
 /// back within a short wait after each, as one string (CRLF shown as ' ').

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{info_field, keys_on, q, q_err, run_python, Raw, Server};
+use common::{info_field, keys_on, q, q_err, raw_on, run_python, Raw, Server};
 use std::time::{Duration, Instant};
 
 /// Commands whose replies do not depend on time (no idle times, no
@@ -344,19 +344,6 @@ fn xread_spans_shards_as_redis() {
             run_both(&mut r, &mut o, &line);
         }
     }
-}
-
-/// The core a connection landed on (client ids are strided by core).
-fn raw_on(s: &Server, core: usize) -> Raw {
-    for _ in 0..200 {
-        let mut r = s.raw();
-        let reply = r.cmd(&["CLIENT", "ID"]);
-        let id: i64 = reply.trim().trim_start_matches(':').parse().unwrap();
-        if ((id - 1) % s.shards as i64) as usize == core {
-            return r;
-        }
-    }
-    panic!("no connection landed on core {core}");
 }
 
 fn blocked_clients(s: &Server) -> String {

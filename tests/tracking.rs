@@ -13,32 +13,8 @@
 
 mod common;
 
-use common::{encode, info_field, keys_on, q, Raw, Server};
+use common::{con_on, encode, id_of, info_field, keys_on, q, raw_on, Raw, Server};
 use std::time::Duration;
-
-/// The core a connection landed on (client ids are strided by core).
-fn core_of(id: i64, shards: usize) -> usize {
-    ((id - 1) % shards as i64) as usize
-}
-
-fn id_of(r: &mut Raw) -> i64 {
-    r.cmd(&["CLIENT", "ID"])
-        .trim()
-        .trim_start_matches(':')
-        .parse()
-        .unwrap()
-}
-
-/// A raw connection on core `core` (the kernel spreads accepts: retry).
-fn raw_on(s: &Server, core: usize) -> Raw {
-    for _ in 0..200 {
-        let mut r = s.raw();
-        if core_of(id_of(&mut r), s.shards) == core {
-            return r;
-        }
-    }
-    panic!("no connection landed on core {core}");
-}
 
 /// A RESP3 connection on core `core`.
 fn resp3_on(s: &Server, core: usize) -> Raw {
@@ -46,17 +22,6 @@ fn resp3_on(s: &Server, core: usize) -> Raw {
     let hello = r.cmd(&["HELLO", "3"]);
     assert!(hello.starts_with('%'), "{hello}");
     r
-}
-
-fn con_on(s: &Server, core: usize) -> redis::Connection {
-    for _ in 0..200 {
-        let mut c = s.con();
-        let id: i64 = q(&mut c, &["CLIENT", "ID"]);
-        if core_of(id, s.shards) == core {
-            return c;
-        }
-    }
-    panic!("no connection landed on core {core}");
 }
 
 fn ok(r: &mut Raw, args: &[&str]) {

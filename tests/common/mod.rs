@@ -641,6 +641,43 @@ pub fn shard_of(key: &str, shards: usize) -> usize {
         .expect("slot below 16384")
 }
 
+/// The core a connection landed on (client ids are strided by core).
+pub fn core_of(id: i64, shards: usize) -> usize {
+    ((id - 1) % shards as i64) as usize
+}
+
+/// A raw connection's client id.
+pub fn id_of(r: &mut Raw) -> i64 {
+    r.cmd(&["CLIENT", "ID"])
+        .trim()
+        .trim_start_matches(':')
+        .parse()
+        .unwrap()
+}
+
+/// A raw connection on core `core` (the kernel spreads accepts: retry).
+pub fn raw_on(s: &Server, core: usize) -> Raw {
+    for _ in 0..200 {
+        let mut r = s.raw();
+        if core_of(id_of(&mut r), s.shards) == core {
+            return r;
+        }
+    }
+    panic!("no connection landed on core {core}");
+}
+
+/// A `redis` crate connection on core `core`.
+pub fn con_on(s: &Server, core: usize) -> redis::Connection {
+    for _ in 0..200 {
+        let mut c = s.con();
+        let id: i64 = q(&mut c, &["CLIENT", "ID"]);
+        if core_of(id, s.shards) == core {
+            return c;
+        }
+    }
+    panic!("no connection landed on core {core}");
+}
+
 /// `n` distinct keys `prefix:<i>` that live on `shard` of `shards`.
 pub fn keys_on(prefix: &str, shard: usize, shards: usize, n: usize) -> Vec<String> {
     (0..)
