@@ -266,12 +266,18 @@ pub fn on_memory_fs(path: &std::path::Path) -> Result<bool, String> {
 /// the process aborts there, as a kill -9 at that exact moment would stop it.
 /// Inert (one load and a compare) unless set. Points: docs/aof.md.
 pub fn crash_point(point: &str) {
-    static CRASH_AT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
-    let at = CRASH_AT.get_or_init(|| std::env::var("RINGCACHE_TEST_CRASH_AT").ok());
-    if at.as_deref() == Some(point) {
+    if at_test_point(point) {
         eprintln!("RINGCACHE_TEST_CRASH_AT={point}: aborting here");
         std::process::abort();
     }
+}
+
+/// Whether `RINGCACHE_TEST_CRASH_AT` names `point` (read once; inert unless
+/// set): where a test's crash is to land, for faults that are not an abort.
+pub fn at_test_point(point: &str) -> bool {
+    static CRASH_AT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    let at = CRASH_AT.get_or_init(|| std::env::var("RINGCACHE_TEST_CRASH_AT").ok());
+    at.as_deref() == Some(point)
 }
 
 /// Whether an IP address is on loopback (an IPv4-mapped IPv6 one included).

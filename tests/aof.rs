@@ -391,6 +391,83 @@ fn corruption_in_the_middle_stops_startup_naming_file_and_offset() {
     assert_eq!(n, 0);
 }
 
+/// Writes `<prefix>0..n` (values of 100 bytes), waits `pause` (an
+/// `everysec` tick: a sync point pads the tail and starts a sync), then
+/// writes `later0..n`, kills the server, and flips a byte inside the record
+/// of `<prefix><n/2>`, in what was written before the sync point.
+fn damage_before_a_sync_point(server: &mut Server, prefix: &str, n: usize) {
+    let mut con = server.con();
+    let value = "v".repeat(100);
+    // Each batch in one pipeline: one loop turn, so the tick's sync point
+    // falls between the two batches.
+    let batch = |con: &mut redis::Connection, prefix: &str| {
+        let mut pipe = redis::pipe();
+        for i in 0..n {
+            pipe.cmd("SET").arg(format!("{prefix}{i}")).arg(&value);
+        }
+        let _: Vec<String> = pipe.query(con).unwrap();
+    };
+    batch(&mut con, prefix);
+    std::thread::sleep(Duration::from_millis(1600));
+    batch(&mut con, "later");
+    server.kill9();
+    let seg = newest_segment(server.dir(), 0);
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let name = format!("{prefix}{}", n / 2);
+    let at = bytes
+        .windows(name.len() + 4)
+        .position(|w| w[..4] == (name.len() as u32).to_le_bytes() && &w[4..] == name.as_bytes())
+        .expect("the record is in the newest segment");
+    bytes[at + 4] ^= 0x40;
+    std::fs::write(&seg, &bytes).unwrap();
+}
+
+/// A power cut while an `everysec` sync is in flight can lose a write made
+/// before the sync point and keep one made after it (unsynced writes reach
+/// the disk in any order, and the later one starts a fresh block). Nothing
+/// of that was ever durable: a torn tail, cut with a warning. Before labels
+/// carried the durable point, start-up stopped with "bad AOF record".
+#[test]
+fn a_power_cut_during_a_sync_that_kept_later_writes_is_a_torn_tail() {
+    let mut server = Server::with(1, AOF_EVERYSEC);
+    server.kill9();
+    server.set_env(&[("RINGCACHE_TEST_CRASH_AT", "everysec-sync-never-ends")]);
+    server.start_again();
+    damage_before_a_sync_point(&mut server, "early", 100);
+    server.set_env(&[]);
+    server.start_again();
+    let mut con = server.con();
+    let n: i64 = q(&mut con, &["DBSIZE"]);
+    assert_eq!(
+        n, 50,
+        "the records before the damaged one, and nothing after it"
+    );
+    let first: Option<String> = q(&mut con, &["GET", "early49"]);
+    assert!(first.is_some());
+    let lost: Option<String> = q(&mut con, &["GET", "later0"]);
+    assert_eq!(lost, None);
+    assert!(
+        server.log_text().contains("torn record"),
+        "no warning in the log:\n{}",
+        server.log_text()
+    );
+}
+
+/// The same damage in bytes a completed sync covered is corruption: the
+/// labels written after the sync say so, and start-up stops.
+#[test]
+fn damage_to_synced_bytes_of_an_everysec_log_stops_startup() {
+    let mut server = Server::with(1, AOF_EVERYSEC);
+    damage_before_a_sync_point(&mut server, "early", 100);
+    // The tick's sync completed well within the pause, and the first write
+    // after it carries a label saying it did.
+    let (status, log) = server
+        .try_start_with(AOF_EVERYSEC, Duration::from_secs(10))
+        .expect("the server must refuse to start on a corrupt log");
+    assert!(!status.success());
+    assert!(log.contains("bad AOF record at offset"), "log:\n{log}");
+}
+
 #[test]
 fn check_fix_cuts_a_torn_tail() {
     let mut server = Server::with(1, AOF_ALWAYS);

@@ -102,14 +102,24 @@ pub struct AofBuffer {
     sync_requested: bool,
     /// The time label (`AT` record) the records appended now fall under.
     labelled_ms: u64,
+    /// Bytes of the current segment a completed sync covers. Every label
+    /// carries it, so that reading back tells damage in bytes a sync covered
+    /// (corruption) from damage a power cut left in unsynced ones.
+    durable_bytes: u64,
+    /// The next record appended is a label whatever its millisecond: it
+    /// starts a fresh block after a sync point, where a reader looking past
+    /// damage finds it (see `label`).
+    label_due: bool,
     pub stats: AofStats,
 }
 
-/// The time label record: `AT <ms> <policy>`. Every record after it in the
-/// log was applied at or after `<ms>` (and before the next label), by the
-/// wall clock every core shares. At start-up every shard's log is cut at
-/// one common label, so that what the shards bring back is the state at one
-/// moment (docs/aof.md, "One moment for all shards").
+/// The time label record: `AT <ms> <policy> <boot> <durable bytes>`. Every
+/// record after it in the log was applied at or after `<ms>` (and before the
+/// next label), by the wall clock every core shares. At start-up every
+/// shard's log is cut at one common label, so that what the shards bring back
+/// is the state at one moment (docs/aof.md, "One moment for all shards").
+/// `<durable bytes>`: how much of the segment a completed sync had covered
+/// when the label was appended (docs/aof.md, "Reading back").
 pub const AT: &[u8] = b"AT";
 
 /// The newest label any shard of this process has logged: a shard whose
@@ -155,16 +165,24 @@ pub struct Label {
     pub always: bool,
     /// The machine's boot the writer ran in (`disk::faults::boot_id`).
     pub boot: Bytes,
+    /// Bytes of the segment a completed sync covered when it was appended
+    /// (`None` in logs written before labels carried it).
+    pub durable_bytes: Option<u64>,
 }
 
 pub fn label_of(argv: &[Bytes]) -> Option<Label> {
-    if argv.len() != 4 || argv[0].as_ref() != AT {
+    if !(4..=5).contains(&argv.len()) || argv[0].as_ref() != AT {
         return None;
     }
+    let number = |a: &Bytes| std::str::from_utf8(a).ok()?.parse().ok();
     Some(Label {
-        ms: std::str::from_utf8(&argv[1]).ok()?.parse().ok()?,
+        ms: number(&argv[1])?,
         always: argv[2].as_ref() == b"always",
         boot: argv[3].clone(),
+        durable_bytes: match argv.get(4) {
+            Some(a) => Some(number(a)?),
+            None => None,
+        },
     })
 }
 
@@ -210,11 +228,15 @@ impl AofBuffer {
         self.sync_all()
     }
 
-    /// Logs an `AT now` record if the current label is older.
+    /// Logs an `AT now` record if the current label is older, or one is due
+    /// (the first record after a sync point: every write that starts a fresh
+    /// block starts with a label).
     fn label(&mut self, now: u64) {
-        if now <= self.labelled_ms {
+        if now <= self.labelled_ms && !self.label_due {
             return;
         }
+        self.label_due = false;
+        let now = now.max(self.labelled_ms);
         self.labelled_ms = now;
         NEWEST_LABEL_MS.fetch_max(now, Ordering::Relaxed);
         let policy = Bytes::from_static(match self.policy {
@@ -228,6 +250,7 @@ impl AofBuffer {
             Bytes::from(now.to_string()),
             policy,
             boot,
+            Bytes::from(self.durable_bytes.to_string()),
         ];
         record::encode_placed(&mut self.log, 0, 0, &[&argv[..]]);
         self.appended += 1;
@@ -297,8 +320,10 @@ impl AofBuffer {
             at: self.log.len(),
             upto: self.appended,
         });
-        // The new segment's records get a label of their own.
+        // The new segment's records get a label of their own; its header
+        // was synced when it was created.
         self.labelled_ms = 0;
+        self.durable_bytes = BLOCK as u64;
         let _ = self.wake.try_send(());
     }
 
@@ -437,6 +462,8 @@ pub fn start(segment: Segment, settings: Settings, replayed: (u64, u64)) -> Rc<R
         rotation: None,
         sync_requested: false,
         labelled_ms: 0,
+        durable_bytes: BLOCK as u64,
+        label_due: false,
         stats: AofStats {
             segment_bytes: BLOCK as u64,
             total_bytes: replayed.1 + BLOCK as u64,
@@ -654,6 +681,11 @@ impl Flusher {
                     r.at -= running.bytes;
                 }
                 self.base += running.bytes as u64;
+                if b.rotation.is_none() {
+                    // (With a rotation waiting, labels already go to the
+                    // next segment.)
+                    b.durable_bytes = self.base;
+                }
                 Ok(())
             }
             Err(e) => {
@@ -742,6 +774,7 @@ impl Flusher {
             b.sync_requested = false;
             pad_to_block(&mut b.log);
             b.handed = 0;
+            b.label_due = true;
             (std::mem::take(&mut b.log), b.appended)
         };
         // Records appended meanwhile start a new block after `data`: their
@@ -753,6 +786,9 @@ impl Flusher {
                 self.base += data.len() as u64;
                 b.written = b.written.max(records);
                 b.durable = b.durable.max(records);
+                if b.rotation.is_none() {
+                    b.durable_bytes = self.base;
+                }
                 Ok(())
             }
             Err(e) => {
@@ -814,6 +850,7 @@ impl Flusher {
         // The sync vouches for the moment it starts (see `AT`).
         b.label(crate::util::now_ms());
         pad_to_block(&mut b.log);
+        b.label_due = true;
         let end = b.log.len();
         hand_over(&self.segment.cached, self.base, &mut b, end)?;
         b.written = b.appended;
@@ -825,11 +862,17 @@ impl Flusher {
             started: Instant::now(),
             result: result.clone(),
         });
+        // A test's power cut lands while a sync is in flight: every sync
+        // after the start-up one never ends.
+        let hang = b.stats.fsyncs > 0 && crate::util::at_test_point("everysec-sync-never-ends");
         // The task may run at once (a sync that fails before it reaches the
         // ring), and it borrows the buffer.
         drop(b);
         let (file, buf) = (self.segment.direct.clone(), self.buf.clone());
         glommio::spawn_local(async move {
+            if hang {
+                std::future::pending::<()>().await;
+            }
             let synced = file.sync(Issue::Ring).await;
             result.set(Some(synced));
             let _ = buf.borrow().wake.try_send(());

@@ -136,11 +136,11 @@ pub fn decode_segment(
                 // before its end), and replaying them would skip the lost
                 // ones: the log ends here, a torn tail.
                 if pos.is_multiple_of(BLOCK as u64) {
-                    if reader.valid_record_after(pos) {
-                        return Ok(SegmentEnd::Torn { records, at: pos });
+                    match reader.after(pos) {
+                        // Only zeros (the preallocated extent) from here on.
+                        After::Nothing => break,
+                        later => return Ok(later.ends(pos, records, true)),
                     }
-                    // Only zeros (the preallocated extent) from here on.
-                    break;
                 }
                 pos = next;
                 continue;
@@ -207,19 +207,52 @@ fn chain_or_here(chain: &Option<(u64, Vec<u8>)>, pos: u64) -> u64 {
     chain.as_ref().map_or(pos, |(start, _)| *start)
 }
 
-/// How a segment ends when the record at `pos` is bad: corruption if a
-/// valid record starts after it, else a torn tail; the valid records end at
-/// `at`.
+/// How a segment ends when the record at `pos` is bad (the valid records
+/// end at `at`): see `After::ends`.
 fn end_at<R: ReadAt + ?Sized>(
     reader: &mut Window<'_, R>,
     pos: u64,
     at: u64,
     records: u64,
 ) -> SegmentEnd {
-    if reader.valid_record_after(pos) {
-        SegmentEnd::Corrupt { records, at }
-    } else {
-        SegmentEnd::Torn { records, at }
+    reader.after(pos).ends(at, records, false)
+}
+
+/// What follows damage in a segment.
+enum After {
+    /// No valid record.
+    Nothing,
+    /// Valid records, whose labels say a completed sync covered the segment
+    /// up to `durable_bytes` (the most any of them says; `None` when none
+    /// says, as in logs written before labels carried it, or when the scan
+    /// gave up on a crafted file).
+    Records { durable_bytes: Option<u64> },
+}
+
+impl After {
+    /// How a segment whose valid records end at `at` ends, given what
+    /// follows: a torn tail when nothing valid does, or when the labels
+    /// after it say no completed sync reached `at` (a power cut lost an
+    /// unsynced write and kept a later one: every write after a sync point
+    /// starts a fresh block with a label, so a reader finds them); corruption
+    /// when a sync covered the damaged bytes. Unlabelled records after bad
+    /// ones are corruption, after a never-written block (`zeros`) a torn
+    /// tail, as before labels carried sync points.
+    fn ends(self, at: u64, records: u64, zeros: bool) -> SegmentEnd {
+        let torn = match self {
+            After::Nothing => true,
+            After::Records {
+                durable_bytes: Some(d),
+            } => d <= at,
+            After::Records {
+                durable_bytes: None,
+            } => zeros,
+        };
+        if torn {
+            SegmentEnd::Torn { records, at }
+        } else {
+            SegmentEnd::Corrupt { records, at }
+        }
     }
 }
 
@@ -246,7 +279,7 @@ enum Read<'a> {
 }
 
 const WINDOW_BYTES: usize = 1 << 20;
-/// Bytes `valid_record_after` may checksum, in lengths of the file.
+/// Bytes `Window::after` may checksum, in lengths of the file.
 const SCAN_BUDGET: u64 = 2;
 /// Longest command name a log record may start with (Redis's longest is 20).
 const COMMAND_NAME_MAX_BYTES: u64 = 64;
@@ -308,32 +341,74 @@ impl<'a, R: ReadAt + ?Sized> Window<'a, R> {
         }
     }
 
-    /// Whether any valid record starts at a block boundary after `pos`: every
-    /// write starts on a fresh block, so a later write would show there.
+    /// What follows damage at `pos`: valid records start at block
+    /// boundaries (every write starts on a fresh block, so a later write
+    /// would show there), and from each one found the records that follow
+    /// it are read for their labels.
     ///
     /// A header that claims a long record costs a read and a checksum of
     /// that length, so a file whose every block claims a record reaching its
     /// end would take time quadratic in its size. Only a block that starts
     /// like a record (`looks_like_record`) is checked, and the bytes checked
     /// are bounded by `SCAN_BUDGET` times the file's length: past that (a
-    /// crafted file) the damage counts as corruption, which stops start-up
-    /// and says so, rather than as a torn tail, which would be cut off.
-    fn valid_record_after(&mut self, pos: u64) -> bool {
+    /// crafted file) the damage counts as followed by records that say
+    /// nothing, which stops start-up and says so, rather than as a torn
+    /// tail, which would be cut off.
+    fn after(&mut self, pos: u64) -> After {
         let mut budget = SCAN_BUDGET * self.len;
+        let mut found = None;
         let mut b = record::align_up(pos + 1);
         while b + HEADER_BYTES as u64 <= self.len {
             if let Some(claimed) = self.looks_like_record(b) {
                 if claimed > budget {
-                    return true;
+                    return After::Records {
+                        durable_bytes: None,
+                    };
                 }
                 budget -= claimed;
                 if let Read::Record(..) = self.record_at(b, BLOCK as u64) {
-                    return true;
+                    let (end, durable) = self.labels_from(b);
+                    found = found.max(Some(durable));
+                    b = record::align_up(end);
+                    continue;
                 }
             }
             b += BLOCK as u64;
         }
-        false
+        match found {
+            None => After::Nothing,
+            Some(durable_bytes) => After::Records { durable_bytes },
+        }
+    }
+
+    /// Reads the valid records from `pos` (where one starts) on: where they
+    /// end, and the most durable bytes their labels say.
+    fn labels_from(&mut self, mut pos: u64) -> (u64, Option<u64>) {
+        let mut durable = None;
+        while pos < self.len {
+            let block_left = BLOCK as u64 - pos % BLOCK as u64;
+            match self.record_at(pos, block_left) {
+                Read::Skip(next) => pos = next,
+                Read::Padding(next) if !pos.is_multiple_of(BLOCK as u64) => pos = next,
+                Read::Record(f, payload, next) => {
+                    // A label is small (one record, never a fragment), and
+                    // its payload starts with one database byte, then its
+                    // argument count and a two-byte name, "AT".
+                    let label = payload.get(5..11) == Some(&[2, 0, 0, 0, b'A', b'T'][..]);
+                    if label && !f.more && !f.continuation {
+                        let payload = Bytes::copy_from_slice(payload);
+                        for (_, argv) in record::decode_payload(&payload, false).unwrap_or_default()
+                        {
+                            let said = label_of(&argv).and_then(|l| l.durable_bytes);
+                            durable = durable.max(said);
+                        }
+                    }
+                    pos = next;
+                }
+                _ => break,
+            }
+        }
+        (pos, durable)
     }
 
     /// The payload length the header at `b` claims, if it starts a logical
@@ -566,6 +641,82 @@ mod tests {
         assert!(
             matches!(end, SegmentEnd::Clean { records: 1, .. }),
             "{end:?}"
+        );
+    }
+
+    /// A segment as an `everysec` log lays it out around a sync point: a
+    /// label saying the header is durable, `SET a`, `SET b`, padding (the
+    /// sync point), then on a fresh block a label saying `durable` bytes are
+    /// and `SET c`. Returns it and the offset of `SET b`.
+    fn synced_then_later(durable: u64) -> (Vec<u8>, usize) {
+        let label = |durable: u64| {
+            ["AT", "1000", "everysec", "boot", &durable.to_string()]
+                .map(|a| Bytes::from(a.to_string()))
+        };
+        let set = |k: &'static [u8]| [vec![Bytes::from_static(b"SET"), Bytes::from_static(k)]];
+        let mut file = segment_header(0, 1, 1);
+        record::encode_placed(&mut file, 0, 0, &[label(BLOCK as u64)]);
+        record::encode_placed(&mut file, 0, 0, &set(b"a"));
+        let b = file.len();
+        record::encode_placed(&mut file, 0, 0, &set(b"b"));
+        file.resize(2 * BLOCK, 0);
+        record::encode_placed(&mut file, 0, 0, &[label(durable)]);
+        record::encode_placed(&mut file, 0, 0, &set(b"c"));
+        (file, b)
+    }
+
+    /// Damage before a sync point whose sync never completed, with a later
+    /// write kept: a power cut's torn tail (before labels carried the
+    /// durable point, corruption that stopped start-up).
+    #[test]
+    fn damage_no_completed_sync_covered_is_a_torn_tail() {
+        let (mut file, b) = synced_then_later(BLOCK as u64);
+        file[b + HEADER_BYTES + 12] ^= 1;
+        let (end, keys) = keys_replayed(&file);
+        assert_eq!(
+            end,
+            SegmentEnd::Torn {
+                records: 2,
+                at: b as u64
+            }
+        );
+        assert_eq!(keys, [b"1000".to_vec(), b"a".to_vec()]);
+        // A block lost whole (zeros) reads the same way.
+        let (mut file, b) = synced_then_later(BLOCK as u64);
+        file[BLOCK..2 * BLOCK].fill(0);
+        let (end, _) = keys_replayed(&file);
+        assert_eq!(
+            end,
+            SegmentEnd::Torn {
+                records: 0,
+                at: BLOCK as u64
+            },
+            "{b}"
+        );
+    }
+
+    /// The same damage in bytes a completed sync covered: corruption.
+    #[test]
+    fn damage_a_completed_sync_covered_is_corruption() {
+        let (mut file, b) = synced_then_later(2 * BLOCK as u64);
+        file[b + HEADER_BYTES + 12] ^= 1;
+        let (end, _) = keys_replayed(&file);
+        assert_eq!(
+            end,
+            SegmentEnd::Corrupt {
+                records: 2,
+                at: b as u64
+            }
+        );
+        let (mut file, _) = synced_then_later(2 * BLOCK as u64);
+        file[BLOCK..2 * BLOCK].fill(0);
+        let (end, _) = keys_replayed(&file);
+        assert_eq!(
+            end,
+            SegmentEnd::Corrupt {
+                records: 0,
+                at: BLOCK as u64
+            }
         );
     }
 
