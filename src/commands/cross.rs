@@ -83,21 +83,14 @@ async fn run_on_shard(
     access: Access,
 ) -> Frame {
     let done = node
-        .run_on(shard, move |n: &Node| {
+        .run_durably(shard, move |n: &Node| {
             drop(ticket);
             let mut sh = n.shard.borrow_mut();
             let position = sh.log_position();
-            let reply = sh.run(f, db, &argv, now_ms(), access);
-            (reply, sh.durable(position))
+            (sh.run(f, db, &argv, now_ms(), access), position)
         })
         .await;
-    let Some((reply, durable)) = done else {
-        return unavailable();
-    };
-    if let Some(d) = durable {
-        let _ = d.await;
-    }
-    reply
+    done.unwrap_or_else(unavailable)
 }
 
 /// The type name of the value at `key` ("none" if absent).

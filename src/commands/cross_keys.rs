@@ -14,7 +14,6 @@ use crate::shard::tx::{Effects, Follower, Guard};
 use crate::shard::Access;
 use crate::util::{glob_match, now_ms};
 use bytes::Bytes;
-use futures_channel::oneshot;
 
 /// Groups keys (every `stride`-th argument from `args[1]`) by owning shard.
 fn group_by_shard(args: &[Bytes], stride: usize, shards: usize) -> Vec<(usize, Vec<Bytes>)> {
@@ -97,7 +96,7 @@ pub(super) async fn msetnx(node: &Node, db: usize, args: &[Bytes]) -> Frame {
     if involved.len() == 1 {
         // One shard: one step there, with the checks of any write.
         let done = node
-            .run_on(holder, move |n: &Node| {
+            .run_durably(holder, move |n: &Node| {
                 let mut sh = n.shard.borrow_mut();
                 let position = sh.log_position();
                 let now = now_ms();
@@ -105,24 +104,12 @@ pub(super) async fn msetnx(node: &Node, db: usize, args: &[Bytes]) -> Frame {
                     Err(refused) => refused,
                     Ok(()) => step(&mut sh, now).map_or_else(|e| e, |part| part.reply),
                 };
-                (reply, sh.durable(position))
+                (reply, position)
             })
             .await;
-        return shown_when_safe(done).await;
+        return done.unwrap_or_else(super::unavailable);
     }
     tx::run(node, db, holder, involved, access, Frame::Integer(0), step).await
-}
-
-/// A shard step's reply, once what the shard logged may be shown (durable
-/// under `always`, in the kernel otherwise: `Shard::durable`).
-async fn shown_when_safe(done: Option<(Frame, Option<oneshot::Receiver<()>>)>) -> Frame {
-    let Some((reply, durable)) = done else {
-        return Frame::error("ERR shard unavailable");
-    };
-    if let Some(d) = durable {
-        let _ = d.await;
-    }
-    reply
 }
 
 /// COPY source destination [DB db] [REPLACE]. Only the destination's shard
@@ -186,7 +173,7 @@ pub(super) async fn copy(node: &Node, db: usize, args: &[Bytes]) -> Frame {
         }
     };
     let done = node
-        .run_on(to, move |n: &Node| {
+        .run_durably(to, move |n: &Node| {
             let mut sh = n.shard.borrow_mut();
             let position = sh.log_position();
             let now = now_ms();
@@ -205,10 +192,10 @@ pub(super) async fn copy(node: &Node, db: usize, args: &[Bytes]) -> Frame {
                 Ok(Frame::Integer(1))
             })()
             .unwrap_or_else(|e: Frame| e);
-            (reply, sh.durable(position))
+            (reply, position)
         })
         .await;
-    shown_when_safe(done).await
+    done.unwrap_or_else(super::unavailable)
 }
 
 /// Runs `commands` (a key's rebuild: `DEL` and the commands that make its
@@ -248,7 +235,7 @@ pub(super) async fn rename(node: &Node, db: usize, args: &[Bytes], nx: bool) -> 
     let done = if nx { Frame::Integer(1) } else { Frame::OK };
     if from == to {
         let renamed = node
-            .run_on(from, move |n: &Node| {
+            .run_durably(from, move |n: &Node| {
                 let now = now_ms();
                 let mut sh = n.shard.borrow_mut();
                 let position = sh.log_position();
@@ -269,10 +256,10 @@ pub(super) async fn rename(node: &Node, db: usize, args: &[Bytes], nx: bool) -> 
                     sh.put(db, &dst, value, at);
                     done
                 })();
-                (reply, sh.durable(position))
+                (reply, position)
             })
             .await;
-        return shown_when_safe(renamed).await;
+        return renamed.unwrap_or_else(super::unavailable);
     }
     if nx {
         let d = dst.clone();

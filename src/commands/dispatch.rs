@@ -128,7 +128,9 @@ impl<'a> Batch<'a> {
                     _ => None,
                 };
                 let client_id = self.client_id;
-                let run = self.node.run_on(shard, move |node: &Node| {
+                // With a log, no reply leaves before the records of its
+                // batch may be shown (`appendfsync always`: on disk).
+                let run = self.node.run_durably(shard, move |node: &Node| {
                     let now = crate::util::now_ms();
                     let slower_than = node.config.borrow().slowlog_log_slower_than;
                     let stats = &node.stats;
@@ -136,9 +138,10 @@ impl<'a> Batch<'a> {
                         .shard_ops
                         .set(stats.shard_ops.get() + cmds.len() as u64);
                     let mut sh = node.shard.borrow_mut();
+                    let position = sh.log_position();
                     if let Some(g) = &guard {
                         if !super::watch::check_and_forget(&mut sh, &g.watched) {
-                            return (Vec::new(), None, false, cmds);
+                            return ((Vec::new(), false, cmds), position);
                         }
                     }
                     // One logical record for the transaction's effects.
@@ -146,7 +149,6 @@ impl<'a> Batch<'a> {
                     if atomic {
                         sh.capture = Some(Vec::new());
                     }
-                    let position = sh.log_position();
                     if cmds.len() > 1 {
                         let keys = cmds.iter().filter(|c| c.args.len() > 1);
                         sh.keyspace
@@ -181,20 +183,11 @@ impl<'a> Batch<'a> {
                     // allocated: memory freed by another thread than its
                     // allocator's costs glibc that arena's lock (see
                     // docs/sharding.md, "Cost of a hop").
-                    (done, sh.durable(position), true, cmds)
+                    ((done, true, cmds), position)
                 });
                 async move {
-                    let (done, durable, ran, _cmds) =
-                        run.await.unwrap_or((Vec::new(), None, true, Vec::new()));
-                    if !ran {
-                        return (shard, None);
-                    }
-                    // With `appendfsync always`, no reply leaves before the
-                    // group commit holding its effects is on disk.
-                    if let Some(d) = durable {
-                        let _ = d.await;
-                    }
-                    (shard, Some(done))
+                    let (done, ran, _cmds) = run.await.unwrap_or((Vec::new(), true, Vec::new()));
+                    (shard, ran.then_some(done))
                 }
             });
         let mut results: Vec<Vec<Option<Done>>> =

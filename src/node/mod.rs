@@ -188,12 +188,51 @@ impl Node {
         T: Send + 'static,
         F: FnOnce(&Node) -> T + Send + 'static,
     {
+        self.run_logged(target, tag, move |node: &Node| (f(node), None))
+            .await
+    }
+
+    /// `run_on` for work that may log on the target's shard: `f` also
+    /// returns the shard's log position before it ran
+    /// (`Shard::log_position`), and its result comes back once what was
+    /// logged since may be shown (`Shard::durable`). From another core the
+    /// target sends the result only then, so the requester is woken once
+    /// rather than for the result and again for the log (docs/aof.md).
+    pub async fn run_durably<T, F>(&self, target: usize, f: F) -> Option<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Node) -> (T, u64) + Send + 'static,
+    {
+        let f = move |node: &Node| {
+            let (t, position) = f(node);
+            (t, Some(position))
+        };
+        self.run_logged(target, hold::ambient(), f).await
+    }
+
+    async fn run_logged<T, F>(&self, target: usize, tag: u64, f: F) -> Option<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Node) -> (T, Option<u64>) + Send + 'static,
+    {
         if target == self.id && !self.hold.blocks(tag) {
-            return Some(f(self));
+            let (t, position) = f(self);
+            let durable = position.and_then(|p| self.shard.borrow_mut().durable(p));
+            if let Some(d) = durable {
+                let _ = d.await;
+            }
+            return Some(t);
         }
         let (tx, rx) = oneshot::channel();
         let run = move |node: &Node| {
-            let _ = tx.send(f(node));
+            let (t, position) = f(node);
+            let send = move || {
+                let _ = tx.send(t);
+            };
+            match position {
+                Some(p) => node.shard.borrow_mut().when_durable(p, Box::new(send)),
+                None => send(),
+            }
         };
         if target == self.id {
             self.hold.defer(tag, Box::new(run));

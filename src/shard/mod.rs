@@ -693,6 +693,15 @@ impl Shard {
             .and_then(|a| a.borrow_mut().ticket(position))
     }
 
+    /// `durable` for a reply that leaves from this core: runs `then` once
+    /// the reply may be shown (at once when it may now, or with no log).
+    pub fn when_durable(&mut self, position: u64, then: Box<dyn FnOnce()>) {
+        match &self.aof {
+            Some(aof) => aof.borrow_mut().when_shown(position, then),
+            None => then(),
+        }
+    }
+
     /// Whatever the policy: completes once everything logged so far is
     /// written and synced (`None`: no log). A cross-shard write waits on it
     /// between its steps (docs/aof.md).

@@ -92,8 +92,8 @@ pub struct AofBuffer {
     /// Replies waiting for their records to reach the kernel (`everysec`,
     /// `no`) or the disk (`always`, a shutdown), by the record count they
     /// need.
-    write_waiters: VecDeque<(u64, oneshot::Sender<()>)>,
-    sync_waiters: VecDeque<(u64, oneshot::Sender<()>)>,
+    write_waiters: VecDeque<(u64, Waiter)>,
+    sync_waiters: VecDeque<(u64, Waiter)>,
     wake: LocalSender<()>,
     /// A switch to a new segment, at a snapshot's cut: what is in `log`
     /// before it goes to the old segment.
@@ -184,6 +184,43 @@ pub fn label_of(argv: &[Bytes]) -> Option<Label> {
             None => None,
         },
     })
+}
+
+/// What waits for records to be safe to show.
+enum Waiter {
+    /// A reply on this core, awaiting the receiver.
+    Signal(oneshot::Sender<()>),
+    /// A reply going to another core, sent from here once it may leave: the
+    /// requester is woken once, not once for the result and again for this
+    /// (a cross-core wake can cost a parked core's wake-up).
+    Run(Box<dyn FnOnce()>),
+}
+
+impl Waiter {
+    fn release(self) {
+        match self {
+            Waiter::Signal(tx) => {
+                let _ = tx.send(());
+            }
+            Waiter::Run(then) => then(),
+        }
+    }
+}
+
+impl Drop for AofBuffer {
+    /// A log that goes away (appendonly turned off) sends the replies it
+    /// held, as the dropped signals of local ones release theirs.
+    fn drop(&mut self) {
+        let waiting = self
+            .write_waiters
+            .drain(..)
+            .chain(self.sync_waiters.drain(..));
+        for (_, waiter) in waiting {
+            if let Waiter::Run(then) = waiter {
+                then();
+            }
+        }
+    }
 }
 
 /// The next segment, and where in `log` the old one ends.
@@ -286,17 +323,41 @@ impl AofBuffer {
     /// a batch that appended nothing since `since` does not wait, so reads
     /// go on (docs/aof.md).
     pub fn ticket(&mut self, since: u64) -> Option<oneshot::Receiver<()>> {
-        let (done, queue) = match self.policy {
-            Fsync::Always => (self.durable, &mut self.sync_waiters),
-            _ => (self.written, &mut self.write_waiters),
-        };
-        if done >= self.appended || (self.appended == since && self.stats.last_error.is_some()) {
+        if self.shown(since) {
             return None;
         }
         let (tx, rx) = oneshot::channel();
-        queue.push_back((self.appended, tx));
-        let _ = self.wake.try_send(());
+        self.wait(Waiter::Signal(tx));
         Some(rx)
+    }
+
+    /// `ticket` for a reply that leaves from here: runs `then` once it may
+    /// (at once if it may now).
+    pub fn when_shown(&mut self, since: u64, then: Box<dyn FnOnce()>) {
+        if self.shown(since) {
+            then();
+        } else {
+            self.wait(Waiter::Run(then));
+        }
+    }
+
+    /// Whether a reply of commands that ran since `since` may leave now.
+    fn shown(&self, since: u64) -> bool {
+        let done = match self.policy {
+            Fsync::Always => self.durable,
+            _ => self.written,
+        };
+        done >= self.appended || (self.appended == since && self.stats.last_error.is_some())
+    }
+
+    /// Queues `waiter` until every record appended so far may be shown.
+    fn wait(&mut self, waiter: Waiter) {
+        let queue = match self.policy {
+            Fsync::Always => &mut self.sync_waiters,
+            _ => &mut self.write_waiters,
+        };
+        queue.push_back((self.appended, waiter));
+        let _ = self.wake.try_send(());
     }
 
     /// Writes are refused while the log cannot be written.
@@ -336,7 +397,8 @@ impl AofBuffer {
             return rx;
         }
         self.sync_requested = true;
-        self.sync_waiters.push_back((self.appended, tx));
+        self.sync_waiters
+            .push_back((self.appended, Waiter::Signal(tx)));
         let _ = self.wake.try_send(());
         rx
     }
@@ -364,8 +426,8 @@ impl AofBuffer {
             (&mut self.sync_waiters, self.durable),
         ] {
             while queue.front().is_some_and(|(n, _)| *n <= done) {
-                if let Some((_, tx)) = queue.pop_front() {
-                    let _ = tx.send(());
+                if let Some((_, waiter)) = queue.pop_front() {
+                    waiter.release();
                 }
             }
         }
