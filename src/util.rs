@@ -65,6 +65,94 @@ pub fn parse_f64(s: &[u8]) -> Option<f64> {
     (!v.is_nan()).then_some(v)
 }
 
+/// A float as C's `strtod` reads a whole argument: decimal or exponent
+/// form, hexadecimal (`0x1.8p1`), `inf`/`infinity` in any case, each with an
+/// optional sign; no spaces, no NaN. The flag says the text is finite but
+/// its value overflowed to infinity or underflowed to zero (strtod's ERANGE).
+/// Redis reads sorted-set ranges this way, out-of-range values included.
+pub fn strtod(s: &[u8]) -> Option<(f64, bool)> {
+    let digits = match s.first() {
+        Some(b'+' | b'-') => &s[1..],
+        _ => s,
+    };
+    if digits.len() > 2 && digits[..2].eq_ignore_ascii_case(b"0x") {
+        let (v, out_of_range) = hex_float(&digits[2..])?;
+        return Some((if s[0] == b'-' { -v } else { v }, out_of_range));
+    }
+    let v = parse_f64(s)?;
+    let literal_inf = digits
+        .first()
+        .is_some_and(|c| c.eq_ignore_ascii_case(&b'i'));
+    let mantissa = digits
+        .split(|c| *c == b'e' || *c == b'E')
+        .next()
+        .unwrap_or(b"");
+    let nonzero = mantissa.iter().any(|c| (b'1'..=b'9').contains(c));
+    Some((
+        v,
+        (v.is_infinite() && !literal_inf) || (v == 0.0 && nonzero),
+    ))
+}
+
+/// A float argument as Redis's `string2d` (`getDoubleFromObject`: ZADD
+/// scores, WEIGHTS, GEO) reads it: `strtod`, refusing values out of range.
+pub fn parse_double(s: &[u8]) -> Option<f64> {
+    strtod(s).and_then(|(v, out_of_range)| (!out_of_range).then_some(v))
+}
+
+/// The hexadecimal float strtod reads after `0x`: hex digits with an
+/// optional point, then an optional binary exponent `p[+-]n`; and whether
+/// it overflowed or underflowed to zero. Values are exact up to 16
+/// significant hex digits.
+fn hex_float(text: &[u8]) -> Option<(f64, bool)> {
+    let (mantissa, exp) = match text.iter().position(|c| *c == b'p' || *c == b'P') {
+        Some(i) => (&text[..i], Some(&text[i + 1..])),
+        None => (text, None),
+    };
+    let exp: i64 = match exp {
+        Some(e) => {
+            let digits = match e.first() {
+                Some(b'+' | b'-') => &e[1..],
+                _ => e,
+            };
+            if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+                return None;
+            }
+            let n = std::str::from_utf8(digits)
+                .ok()?
+                .parse::<i64>()
+                .unwrap_or(i64::MAX / 2);
+            if e[0] == b'-' {
+                -n
+            } else {
+                n
+            }
+        }
+        None => 0,
+    };
+    let (mut value, mut scale, mut seen_point, mut any) = (0u64, 0i64, false, false);
+    for &c in mantissa {
+        if c == b'.' && !seen_point {
+            seen_point = true;
+            continue;
+        }
+        let d = (c as char).to_digit(16)? as u64;
+        any = true;
+        if value >> 60 == 0 {
+            value = value * 16 + d;
+            scale -= 4 * seen_point as i64;
+        } else if !seen_point {
+            scale += 4;
+        }
+    }
+    if !any {
+        return None;
+    }
+    let e = exp.saturating_add(scale).clamp(-5000, 5000) as i32;
+    let v = value as f64 * 2f64.powi(e.clamp(-1000, 1000)) * 2f64.powi(e - e.clamp(-1000, 1000));
+    Some((v, v.is_infinite() || (v == 0.0 && value != 0)))
+}
+
 /// Formats a double as Redis 7.0's `addReplyDouble` does, in RESP2 (a bulk
 /// string) and RESP3 (a `,` double) alike: C's `%.17g` (ZSCORE of 0.1 is
 /// "0.10000000000000001"), `inf`/`-inf`. Seventeen significant digits always
@@ -327,6 +415,28 @@ pub fn xorshift(state: &mut u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn floats_read_as_strtod_and_string2d_do() {
+        assert_eq!(parse_double(b"1e400"), None);
+        assert_eq!(parse_double(b"-1e400"), None);
+        assert_eq!(parse_double(b"1e-400"), None);
+        assert_eq!(parse_double(b"0e-400"), Some(0.0));
+        assert_eq!(parse_double(b"4.9e-324"), Some(4.9e-324));
+        assert_eq!(parse_double(b"-inf"), Some(f64::NEG_INFINITY));
+        assert_eq!(parse_double(b"Infinity"), Some(f64::INFINITY));
+        assert_eq!(parse_double(b"nan"), None);
+        assert_eq!(parse_double(b" 1"), None);
+        assert_eq!(parse_double(b"0x10"), Some(16.0));
+        assert_eq!(parse_double(b"0X1p4"), Some(16.0));
+        assert_eq!(parse_double(b"-0x1.8p1"), Some(-3.0));
+        assert_eq!(parse_double(b"0x"), None);
+        assert_eq!(parse_double(b"0x1p99999"), None);
+        // A range reads what is out of range as strtod returns it.
+        assert_eq!(strtod(b"1e400"), Some((f64::INFINITY, true)));
+        assert_eq!(strtod(b"0x1p99999"), Some((f64::INFINITY, true)));
+        assert_eq!(strtod(b"1e-400"), Some((0.0, true)));
+    }
 
     #[test]
     fn integers_are_strict() {

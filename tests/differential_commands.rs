@@ -270,3 +270,60 @@ fn a_copy_across_shards_survives_kill9() {
     assert_eq!(o.cmd(&["LINDEX", &dst, "4999"]), "$8\r\nitem4999\r\n");
     assert_eq!(o.cmd(&["LLEN", &src]), ":5000\r\n");
 }
+
+/// Float arguments as Redis reads them: ZADD/ZINCRBY scores and WEIGHTS by
+/// `string2d` (hexadecimal accepted; a finite text that overflows or
+/// underflows to zero refused), score ranges by plain `strtod` (hexadecimal
+/// and out-of-range values accepted). ringcache took `1e400` as a score of
+/// `inf`, `1e-400` as 0, and refused `0x10` everywhere.
+#[test]
+fn float_arguments_read_as_redis() {
+    let Some(redis) = Server::redis_oracle() else {
+        eprintln!("SKIPPED: redis-server is not installed; the float differential test needs it");
+        return;
+    };
+    let server = Server::start();
+    let (mut r, mut o) = (redis.raw(), server.raw());
+    for score in [
+        "1e400",
+        "-1e400",
+        "1e-400",
+        "0e-400",
+        "0x10",
+        "-0X1.8p1",
+        "0x",
+        "0x1p99999",
+        "inf",
+        "-Infinity",
+        "nan",
+        " 1",
+        "1 ",
+        "4.9e-324",
+        "1e308",
+        "1e",
+    ] {
+        both(&mut r, &mut o, &["DEL", "fz"]);
+        both(&mut r, &mut o, &["ZADD", "fz", score, "m"]);
+        both(&mut r, &mut o, &["ZSCORE", "fz", "m"]);
+        both(&mut r, &mut o, &["ZINCRBY", "fz", score, "m"]);
+        both(
+            &mut r,
+            &mut o,
+            &["ZUNIONSTORE", "fo", "1", "fz", "WEIGHTS", score],
+        );
+        both(&mut r, &mut o, &["ZRANGE", "fo", "0", "-1", "WITHSCORES"]);
+    }
+    both(&mut r, &mut o, &["ZADD", "fz", "16", "m", "3", "n"]);
+    for (min, max) in [
+        ("0x10", "+inf"),
+        ("(0x10", "+inf"),
+        ("-1e400", "1e400"),
+        ("(1e-400", "20"),
+        ("0x1p99999", "+inf"),
+        ("0x", "1"),
+        ("nan", "1"),
+    ] {
+        both(&mut r, &mut o, &["ZRANGEBYSCORE", "fz", min, max]);
+        both(&mut r, &mut o, &["ZCOUNT", "fz", min, max]);
+    }
+}

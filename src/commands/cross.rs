@@ -525,7 +525,7 @@ fn zop_options(op: ZOp, out: ZOut, numkeys: usize, opts: &[Bytes]) -> Result<ZOp
         let (word, rest) = (&opts[i], &opts[i + 1..]);
         if scored && arg_is(word, "weights") && rest.len() >= numkeys {
             for (w, arg) in o.weights.iter_mut().zip(rest) {
-                *w = crate::util::parse_f64(arg)
+                *w = crate::util::parse_double(arg)
                     .ok_or_else(|| Frame::error("ERR weight value is not a float"))?;
             }
             i += 1 + numkeys;

@@ -44,9 +44,10 @@ fn not_float() -> Frame {
     Frame::error("ERR value is not a valid float")
 }
 
-/// A score argument: a float, `inf`/`-inf`, never NaN.
+/// A score argument as Redis reads it (`string2d`): a float, `inf`/`-inf`,
+/// hexadecimal; never NaN, never a finite text out of range.
 pub fn score_arg(arg: &[u8]) -> Result<f64, Frame> {
-    crate::util::parse_f64(arg).ok_or_else(not_float)
+    crate::util::parse_double(arg).ok_or_else(not_float)
 }
 
 /// A score in a reply: a bulk string in RESP2, a double in RESP3.
@@ -238,7 +239,9 @@ fn score_bound(arg: &[u8]) -> Option<ScoreBound> {
         Some(b'(') => (true, &arg[1..]),
         _ => (false, arg),
     };
-    crate::util::parse_f64(text).map(|value| ScoreBound { value, exclusive })
+    // As Redis's `zslParseRange`: strtod, out-of-range values as it
+    // returns them.
+    crate::util::strtod(text).map(|(value, _)| ScoreBound { value, exclusive })
 }
 
 /// One end of a lex range: `-`, `+`, `[x` (inclusive), `(x` (exclusive).
