@@ -592,15 +592,19 @@ impl Flusher {
     async fn run(mut self, woken: LocalReceiver<()>) {
         let second = Duration::from_secs(1);
         let mut last_tick = Instant::now();
+        // One timer for the whole second, not one per turn (a turn per loop
+        // turn of the connections).
+        let mut next_tick = glommio::timer::Timer::new(second);
         loop {
             let policy = self.buf.borrow().policy;
             if policy == Fsync::Everysec {
-                let until_tick = second.saturating_sub(last_tick.elapsed());
                 futures_lite::future::or(
                     async {
                         woken.recv().await;
                     },
-                    glommio::timer::sleep(until_tick),
+                    async {
+                        (&mut next_tick).await;
+                    },
                 )
                 .await;
             } else if woken.recv().await.is_none() {
@@ -609,6 +613,7 @@ impl Flusher {
             let tick = policy == Fsync::Everysec && last_tick.elapsed() >= second;
             if tick {
                 last_tick = Instant::now();
+                next_tick.reset(second);
             }
             let turn = self.turn(tick).await;
             let failed = {
