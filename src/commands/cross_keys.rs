@@ -102,7 +102,9 @@ pub(super) async fn msetnx(node: &Node, db: usize, args: &[Bytes]) -> Frame {
                 let now = now_ms();
                 let reply = match sh.admit(access, now) {
                     Err(refused) => refused,
-                    Ok(()) => step(&mut sh, now).map_or_else(|e| e, |part| part.reply),
+                    Ok(()) => sh
+                        .as_one_write(|sh| step(sh, now))
+                        .map_or_else(|e| e, |part| part.reply),
                 };
                 (reply, position)
             })
@@ -252,8 +254,10 @@ pub(super) async fn rename(node: &Node, db: usize, args: &[Bytes], nx: bool) -> 
                     if nx && sh.keyspace.contains(db, &dst, now) {
                         return Frame::Integer(0);
                     }
-                    let (value, at) = sh.take(db, &src, now).expect("looked up above");
-                    sh.put(db, &dst, value, at);
+                    sh.as_one_write(|sh| {
+                        let (value, at) = sh.take(db, &src, now).expect("looked up above");
+                        sh.put(db, &dst, value, at);
+                    });
                     done
                 })();
                 (reply, position)

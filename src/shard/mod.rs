@@ -448,6 +448,33 @@ impl Shard {
         }
     }
 
+    /// Runs `f`, which changes several keys as one write, and logs its
+    /// effects as one logical record: replay applies all of them or none (a
+    /// one-shard RENAME is `DEL src`, then `dst` rebuilt; logged apart, a
+    /// log cut between them came back with neither key). Inside a capture
+    /// already running (EXEC, a cross-shard step) they join that one.
+    pub fn as_one_write<T>(&mut self, f: impl FnOnce(&mut Shard) -> T) -> T {
+        if self.capture.is_some() || self.aof.is_none() {
+            return f(self);
+        }
+        self.capture = Some(Vec::new());
+        let out = f(self);
+        let effects = self.capture.take().unwrap_or_default();
+        match effects.first() {
+            Some(&(db, _)) if effects.iter().all(|(d, _)| *d == db) => {
+                let commands: Vec<Vec<Bytes>> = effects.into_iter().map(|(_, argv)| argv).collect();
+                self.log_all(db, &commands);
+            }
+            // (Not made by these writes: they change one database.)
+            _ => {
+                for (db, argv) in effects {
+                    self.log(db, &argv);
+                }
+            }
+        }
+        out
+    }
+
     /// Appends a record as it is, never captured (a cross-shard write's own
     /// records). Returns the log position after it.
     pub fn append_record(&mut self, db: usize, argv: &[Bytes]) -> u64 {
