@@ -715,16 +715,20 @@ impl Shard {
     /// those of commands that logged nothing since `position` while the log
     /// is failing (reads go on then: docs/aof.md).
     pub fn durable(&mut self, position: u64) -> Option<futures_channel::oneshot::Receiver<()>> {
-        self.aof
-            .as_ref()
-            .and_then(|a| a.borrow_mut().ticket(position))
+        let mut aof = self.aof.as_ref()?.borrow_mut();
+        write_big_batch(&mut aof, position);
+        aof.ticket(position)
     }
 
     /// `durable` for a reply that leaves from this core: runs `then` once
     /// the reply may be shown (at once when it may now, or with no log).
     pub fn when_durable(&mut self, position: u64, then: Box<dyn FnOnce()>) {
         match &self.aof {
-            Some(aof) => aof.borrow_mut().when_shown(position, then),
+            Some(aof) => {
+                let mut aof = aof.borrow_mut();
+                write_big_batch(&mut aof, position);
+                aof.when_shown(position, then)
+            }
             None => then(),
         }
     }
@@ -740,5 +744,13 @@ impl Shard {
         } else {
             Some(aof.sync_all())
         }
+    }
+}
+
+/// A batch that appended at least `aof::WRITE_NOW_RECORDS` records since
+/// `position` hands them to the kernel itself (`AofBuffer::write_now`).
+fn write_big_batch(aof: &mut crate::persistence::aof::AofBuffer, position: u64) {
+    if aof.appended() >= position + crate::persistence::aof::WRITE_NOW_RECORDS {
+        aof.write_now();
     }
 }

@@ -85,6 +85,10 @@ pub struct AofBuffer {
     log: Vec<u8>,
     /// How much of `log` has been written to the kernel.
     handed: usize,
+    /// Where `log[0]` belongs in the current segment (a block boundary),
+    /// and the segment's page-cache descriptor.
+    base: u64,
+    cached: Rc<CachedFile>,
     /// Records appended so far; of those, written to the kernel; durable.
     appended: u64,
     written: u64,
@@ -236,7 +240,7 @@ struct Rotation {
 /// write per loop turn would be a device write each time).
 pub struct Segment {
     direct: Rc<DirectFile>,
-    cached: CachedFile,
+    cached: Rc<CachedFile>,
 }
 
 impl AofBuffer {
@@ -497,7 +501,7 @@ pub async fn create_segment(
         .await?;
     file.sync(Issue::Ring).await?;
     disk::sync_dir(&path)?;
-    let cached = file.cached()?;
+    let cached = Rc::new(file.cached()?);
     Ok(Segment {
         direct: Rc::new(file),
         cached,
@@ -515,6 +519,8 @@ pub fn start(segment: Segment, settings: Settings, replayed: (u64, u64)) -> Rc<R
         write_threshold_bytes: settings.write_threshold_bytes,
         log: Vec::new(),
         handed: 0,
+        base: BLOCK as u64,
+        cached: segment.cached.clone(),
         appended: 0,
         written: 0,
         durable: 0,
@@ -538,7 +544,6 @@ pub fn start(segment: Segment, settings: Settings, replayed: (u64, u64)) -> Rc<R
         id: FLUSHERS.fetch_add(1, Ordering::Relaxed),
         buf: buffer.clone(),
         segment,
-        base: BLOCK as u64,
         allocated: settings.extent_bytes,
         extent: settings.extent_bytes,
         running_sync: None,
@@ -557,14 +562,14 @@ struct RunningSync {
     result: Rc<Cell<Option<Result<(), String>>>>,
 }
 
-/// The task that writes one shard's log. It alone knows where the bytes go:
-/// `log[0]` belongs at offset `base` of `segment` (a block boundary).
+/// The task that writes one shard's log: it alone syncs, rotates and
+/// retries (a busy connection may hand its records to the kernel itself:
+/// `AofBuffer::write_now`).
 struct Flusher {
     /// Names this log among the failing ones (`FAILING`).
     id: u64,
     buf: Rc<RefCell<AofBuffer>>,
     segment: Segment,
-    base: u64,
     allocated: u64,
     extent: u64,
     running_sync: Option<RunningSync>,
@@ -747,11 +752,11 @@ impl Flusher {
                 if let Some(r) = &mut b.rotation {
                     r.at -= running.bytes;
                 }
-                self.base += running.bytes as u64;
+                b.base += running.bytes as u64;
                 if b.rotation.is_none() {
                     // (With a rotation waiting, labels already go to the
                     // next segment.)
-                    b.durable_bytes = self.base;
+                    b.durable_bytes = b.base;
                 }
                 Ok(())
             }
@@ -770,12 +775,17 @@ impl Flusher {
     /// The log up to the rotation point goes to the old segment, written and
     /// synced; the segment after it takes over.
     async fn rotate(&mut self) -> Result<(), String> {
-        let (data, upto, direct) = {
+        let (data, upto, direct, base) = {
             let b = self.buf.borrow();
             let Some(r) = &b.rotation else {
                 return Ok(());
             };
-            (b.log[..r.at].to_vec(), r.upto, b.policy == Fsync::Always)
+            (
+                b.log[..r.at].to_vec(),
+                r.upto,
+                b.policy == Fsync::Always,
+                b.base,
+            )
         };
         // Under `always` the whole block-aligned range, through O_DIRECT;
         // otherwise what the kernel does not have yet.
@@ -786,11 +796,10 @@ impl Flusher {
         } else if direct {
             self.segment
                 .direct
-                .write_padded(&data, self.base, Issue::Blocking)
+                .write_padded(&data, base, Issue::Blocking)
                 .await
         } else {
-            let mut b = self.buf.borrow_mut();
-            hand_over(&self.segment.cached, self.base, &mut b, data.len())
+            self.buf.borrow_mut().hand_over(data.len())
         };
         written?;
         self.buf.borrow_mut().handed = data.len();
@@ -812,15 +821,16 @@ impl Flusher {
         b.handed = 0;
         b.durable = b.durable.max(upto);
         b.written = b.written.max(upto);
-        self.earlier_bytes += self.base + r.at as u64;
+        self.earlier_bytes += b.base + r.at as u64;
         let old = std::mem::replace(&mut self.segment, r.segment);
+        b.cached = self.segment.cached.clone();
+        b.base = BLOCK as u64;
         if let Ok(file) = Rc::try_unwrap(old.direct) {
             glommio::spawn_local(async move {
                 let _ = file.close().await;
             })
             .detach();
         }
-        self.base = BLOCK as u64;
         self.allocated = self.extent;
         // Whatever followed the rotation point is the new segment's.
         if !b.log.is_empty() {
@@ -850,11 +860,11 @@ impl Flusher {
         let mut b = self.buf.borrow_mut();
         match result {
             Ok(()) => {
-                self.base += data.len() as u64;
+                b.base += data.len() as u64;
                 b.written = b.written.max(records);
                 b.durable = b.durable.max(records);
                 if b.rotation.is_none() {
-                    b.durable_bytes = self.base;
+                    b.durable_bytes = b.base;
                 }
                 Ok(())
             }
@@ -877,9 +887,10 @@ impl Flusher {
     async fn commit(&mut self, data: &[u8]) -> Result<(), String> {
         self.reserve_for(data.len()).await;
         if !data.is_empty() {
+            let base = self.buf.borrow().base;
             self.segment
                 .direct
-                .write_padded(data, self.base, Issue::Blocking)
+                .write_padded(data, base, Issue::Blocking)
                 .await?;
         }
         let started = Instant::now();
@@ -892,22 +903,8 @@ impl Flusher {
     /// `everysec` and `no`: what the kernel does not have yet, through the
     /// page cache (up to the rotation point while one waits).
     fn write_cached(&mut self) -> Result<(), String> {
-        let mut b = self.buf.borrow_mut();
-        let (end, records) = match &b.rotation {
-            Some(r) => (r.at, r.upto),
-            None => (b.log.len(), b.appended),
-        };
-        hand_over(&self.segment.cached, self.base, &mut b, end)?;
-        b.written = b.written.max(records);
-        if b.policy == Fsync::No && self.running_sync.is_none() && b.rotation.is_none() {
-            // Nothing is synced, so nothing is kept for a retry but the
-            // partial block the next write continues.
-            let full = b.handed / BLOCK * BLOCK;
-            drain_front(&mut b.log, full);
-            b.handed -= full;
-            self.base += full as u64;
-        }
-        Ok(())
+        let syncing = self.running_sync.is_some();
+        self.buf.borrow_mut().write_cached(syncing)
     }
 
     /// Pads what is written to a block boundary and starts a background
@@ -919,7 +916,7 @@ impl Flusher {
         pad_to_block(&mut b.log);
         b.label_due = true;
         let end = b.log.len();
-        hand_over(&self.segment.cached, self.base, &mut b, end)?;
+        b.hand_over(end)?;
         b.written = b.appended;
         b.stats.sync_running = true;
         let result = Rc::new(Cell::new(None));
@@ -950,7 +947,7 @@ impl Flusher {
 
     /// Reserves space ahead when `more` bytes would pass the reservation.
     async fn reserve_for(&mut self, more: usize) {
-        let end = self.base + more as u64;
+        let end = self.buf.borrow().base + more as u64;
         if end > self.allocated {
             // Best effort, like at start: only a failed write is an error.
             self.allocated = end.div_ceil(self.extent) * self.extent + self.extent;
@@ -961,21 +958,72 @@ impl Flusher {
     }
 
     fn update_stats(&self, b: &mut AofBuffer) {
-        let in_file = self.base + b.handed as u64;
+        let in_file = b.base + b.handed as u64;
         b.stats.segment_bytes = in_file;
         b.stats.total_bytes = self.earlier_bytes + in_file;
         b.stats.sync_running = self.running_sync.is_some();
     }
 }
 
-/// Hands `b.log` up to `end` to the kernel: what it does not have yet,
-/// through the page cache, at its place in the segment (`log[0]` is at
-/// `base`). On failure nothing counts as handed, so the retry writes the
-/// same bytes at the same offsets.
-fn hand_over(cached: &CachedFile, base: u64, b: &mut AofBuffer, end: usize) -> Result<(), String> {
-    if b.handed < end {
-        cached.write_all_at(&b.log[b.handed..end], base + b.handed as u64)?;
-        b.handed = end;
+impl AofBuffer {
+    /// Hands `log` up to `end` to the kernel: what it does not have yet,
+    /// through the page cache, at its place in the segment. On failure
+    /// nothing counts as handed, so the retry writes the same bytes at the
+    /// same offsets.
+    fn hand_over(&mut self, end: usize) -> Result<(), String> {
+        if self.handed < end {
+            let at = self.base + self.handed as u64;
+            self.cached.write_all_at(&self.log[self.handed..end], at)?;
+            self.handed = end;
+        }
+        Ok(())
     }
-    Ok(())
+
+    /// `everysec` and `no`: what the kernel does not have yet, through the
+    /// page cache (up to the rotation point while one waits). `syncing`: a
+    /// sync is running, which may fail and need every byte since the last
+    /// good one again.
+    fn write_cached(&mut self, syncing: bool) -> Result<(), String> {
+        let (end, records) = match &self.rotation {
+            Some(r) => (r.at, r.upto),
+            None => (self.log.len(), self.appended),
+        };
+        self.hand_over(end)?;
+        self.written = self.written.max(records);
+        if self.policy == Fsync::No && !syncing && self.rotation.is_none() {
+            // Nothing is synced, so nothing is kept for a retry but the
+            // partial block the next write continues.
+            let full = self.handed / BLOCK * BLOCK;
+            drain_front(&mut self.log, full);
+            self.handed -= full;
+            self.base += full as u64;
+        }
+        Ok(())
+    }
+
+    /// `everysec` and `no`: hands the records appended so far to the kernel
+    /// now, from the caller, and releases the replies that waited for them.
+    /// A batch of at least `WRITE_NOW_RECORDS` records pays for its own
+    /// write this way, and its replies leave without waiting for the end of
+    /// the loop turn, where the flusher writes. Left to the flusher while a
+    /// rotation waits or the log is failing (it retries), and under `always`.
+    pub fn write_now(&mut self) {
+        if self.policy == Fsync::Always
+            || self.rotation.is_some()
+            || self.stats.last_error.is_some()
+            || self.handed == self.log.len()
+        {
+            return;
+        }
+        if self.write_cached(self.stats.sync_running).is_ok() {
+            self.release_waiters();
+        } else {
+            let _ = self.wake.try_send(());
+        }
+    }
 }
+
+/// Records a batch appends from which it writes them itself
+/// (`AofBuffer::write_now`): a write per 8 records costs less than the
+/// wait for the loop turn's end (docs/aof.md).
+pub const WRITE_NOW_RECORDS: u64 = 8;
