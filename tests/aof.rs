@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{q, Server, SmallDisk};
+use common::{keys_on, q, Server, SmallDisk};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -1134,4 +1134,68 @@ fn a_one_shard_rename_or_msetnx_is_whole_or_not_at_all_after_a_torn_tail() {
         (None, None),
         "the MSETNX is replayed whole or not at all"
     );
+}
+
+/// A multi-key write whose keys live on two shards (MSET, DEL) runs as one
+/// part per shard, each logged in its own shard's log. A crash that keeps
+/// one shard's part and loses the other's (a torn tail here) comes back
+/// with the write finished, not half done: each part's `SPLIT` record holds
+/// the other parts, and start-up rolls the missing one forward. With the
+/// binary from before, the MSET came back as `(new, old)`.
+#[test]
+fn a_split_write_that_one_shard_lost_is_finished_at_startup() {
+    // Cuts the shard's log inside its last record that names `key`.
+    fn cut_last_record_of(server: &Server, shard: usize, key: &str) {
+        let seg = newest_segment(server.dir(), shard);
+        let bytes = std::fs::read(&seg).unwrap();
+        let marker = [&(key.len() as u32).to_le_bytes()[..], key.as_bytes()].concat();
+        let at = bytes
+            .windows(marker.len())
+            .rposition(|w| w == marker)
+            .expect("the write is in the log")
+            + marker.len();
+        let file = std::fs::OpenOptions::new().write(true).open(&seg).unwrap();
+        file.set_len(at as u64).unwrap();
+    }
+    let a = keys_on("split-a", 0, 2, 1).remove(0);
+    let b = keys_on("split-b", 1, 2, 1).remove(0);
+    let mut server = Server::with(2, AOF_ALWAYS);
+    for lost_on in [1, 0] {
+        let mut con = server.con();
+        let _: () = q(&mut con, &["MSET", &a, "old", &b, "old"]);
+        let _: () = q(&mut con, &["MSET", &a, "new", &b, "new"]);
+        server.kill9();
+        // What a crash that kept only one shard's part leaves.
+        cut_last_record_of(&server, lost_on, [&a, &b][lost_on]);
+        server.start_again();
+        let mut con = server.con();
+        let got: (String, String) = q(&mut con, &["MGET", &a, &b]);
+        assert_eq!(
+            got,
+            ("new".into(), "new".into()),
+            "the MSET whose part on shard {lost_on} was lost"
+        );
+        assert!(
+            server.log_text().contains("finishing a multi-key write"),
+            "{}",
+            server.log_text()
+        );
+        // The finished part is logged: later writes stay on top of it.
+        let _: () = q(&mut con, &["SET", &b, "later"]);
+        server.kill9();
+        server.start_again();
+        let mut con = server.con();
+        let got: (String, String) = q(&mut con, &["MGET", &a, &b]);
+        assert_eq!(got, ("new".into(), "later".into()));
+    }
+
+    let mut con = server.con();
+    let n: i64 = q(&mut con, &["DEL", &a, &b]);
+    assert_eq!(n, 2);
+    server.kill9();
+    cut_last_record_of(&server, 1, &b);
+    server.start_again();
+    let mut con = server.con();
+    let n: i64 = q(&mut con, &["EXISTS", &a, &b]);
+    assert_eq!(n, 0, "the DEL across shards is finished");
 }

@@ -59,7 +59,8 @@ fn named_files(dir: &Path) -> BTreeSet<String> {
                 }
                 other => panic!("unexpected base {other:?}"),
             }
-            for s in rest.iter().take_while(|w| **w != "kept") {
+            // After the segments: `split <ids>` (no files), then `kept <paths>`.
+            for s in rest.iter().take_while(|w| **w != "kept" && **w != "split") {
                 named.insert(format!(
                     "aof/shard-{id:03}-{:08}.aof",
                     s.parse::<u64>().unwrap()

@@ -560,8 +560,9 @@ fn random_command(rng: &mut u64) -> Vec<String> {
         2 => s(&["APPEND", &key(rng, "str"), &val(rng)]),
         3 | 4 => s(&["INCRBY", &key(rng, "int"), &small(rng)]),
         5 => {
-            let t = *pick(rng, &TYPES);
-            s(&["DEL", &key(rng, t)])
+            // Two keys, often on two shards: a split write.
+            let (t, u) = (*pick(rng, &TYPES), *pick(rng, &TYPES));
+            s(&["DEL", &key(rng, t), &key(rng, u)])
         }
         6 | 7 => s(&["RPUSH", &key(rng, "list"), &val(rng)]),
         8 => s(&["LPOP", &key(rng, "list")]),
@@ -598,9 +599,14 @@ fn random_command(rng: &mut u64) -> Vec<String> {
             s(&["SUNIONSTORE", &d, &a, &b])
         }
         _ if xorshift(rng).is_multiple_of(2) => {
-            // One key: MSET across shards is not atomic across a crash yet
-            // (found by this test; docs/aof.md, "Writes that span shards").
-            s(&["MSET", &key(rng, "str"), &val(rng)])
+            // Two or three keys, often on several shards: a split write
+            // (docs/aof.md, "Split writes").
+            let mut argv = vec!["MSET".to_string()];
+            for _ in 0..2 + xorshift(rng) % 2 {
+                argv.push(key(rng, "str"));
+                argv.push(val(rng));
+            }
+            argv
         }
         _ => {
             let (a, b) = (key(rng, "str"), key(rng, "str"));

@@ -14,10 +14,11 @@ use super::{front, table, wrong_arity, FrontCmd, Merge, Route, Session};
 use crate::node::{join_all, ClientInfo, Node};
 use crate::protocol::{Frame, Proto, Request};
 use crate::router;
-use crate::shard::{Access, ShardFn};
+use crate::shard::{split, Access, ShardFn};
 use bytes::Bytes;
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// A command bound for a shard: what to run, in which database, on what.
@@ -30,6 +31,9 @@ struct ShardCmd {
     access: Access,
     /// Whose reads to remember for client-side caching, and which keys.
     track: Track,
+    /// A part of a split write (`shard::split`): held until the part's
+    /// reply may be shown.
+    split: Option<Arc<split::Open>>,
 }
 
 /// The keys of a command that a tracking client's read makes the shard
@@ -95,6 +99,8 @@ struct Batch<'a> {
     /// A script's call (`run_frames`): the replies are kept as values
     /// instead of being encoded.
     sink: Option<Vec<Frame>>,
+    /// The log is on: a write split across shards is a split write.
+    logging: bool,
 }
 
 impl<'a> Batch<'a> {
@@ -159,7 +165,12 @@ impl<'a> Batch<'a> {
                     let done = cmds
                         .iter()
                         .map(|c| {
-                            let frame = run_contained(&mut sh, c, now);
+                            let frame = match &c.split {
+                                Some(open) => {
+                                    sh.as_split_part(&open.plan, |sh| run_contained(sh, c, now))
+                                }
+                                None => run_contained(&mut sh, c, now),
+                            };
                             if c.track != Track::No {
                                 remember_reads(&mut sh, c, client_id);
                             }
@@ -442,6 +453,7 @@ async fn run_guarded(
         guard,
         aborted: false,
         sink: sink.as_ref().map(|_| Vec::new()),
+        logging: node.shard.borrow().aof.is_some(),
     };
     node.stats
         .commands_processed
@@ -622,6 +634,7 @@ async fn run_guarded(
                         args,
                         access,
                         track: if tracked { Track::Key } else { Track::No },
+                        split: None,
                     },
                 );
                 (Reply::One(shard, i), None)
@@ -651,6 +664,7 @@ async fn run_guarded(
                                 args: args.clone(),
                                 access,
                                 track: Track::No,
+                                split: None,
                             },
                         )
                     })
@@ -699,6 +713,17 @@ fn split_by_shard(
         argv.extend_from_slice(chunk);
         positions.push(pos);
     }
+    // A write whose keys live on several shards logs each part with the
+    // others, so that a crash cannot keep only some of them.
+    let used = groups.iter().filter(|(argv, _)| !argv.is_empty()).count();
+    let split = (used > 1 && access != Access::Read && batch.logging).then(|| {
+        let parts = groups.iter().enumerate();
+        let parts = parts.filter(|(_, (argv, _))| !argv.is_empty());
+        Arc::new(split::open(
+            db,
+            parts.map(|(s, (argv, _))| (s, argv.clone())).collect(),
+        ))
+    });
     let (mut parts, mut positions) = (Vec::new(), Vec::new());
     for (shard, (argv, pos)) in groups.into_iter().enumerate() {
         if !argv.is_empty() {
@@ -710,6 +735,7 @@ fn split_by_shard(
                     args: argv,
                     access,
                     track,
+                    split: split.clone(),
                 },
             ));
             positions.push(pos);

@@ -10,7 +10,9 @@
 
 use super::apply_logged;
 use crate::node::Node;
+use crate::persistence::manifest::SplitCut;
 use crate::protocol::Frame;
+use crate::shard::split;
 use crate::shard::tx::{self, Effects, Follower, Guard, PartSeen, Plan};
 use crate::shard::{Access, Shard};
 use crate::util::now_ms;
@@ -311,6 +313,12 @@ async fn close(node: &Node, participants: Vec<usize>) {
 /// `TXEND`, a follower's record for the holder's resumption.
 pub fn replay(shard: &mut Shard, argv: &[Bytes], now: u64) -> Result<(), String> {
     let name = &argv[0];
+    if name.eq_ignore_ascii_case(split::SPLIT) {
+        let (plan, effects) = split::decode(argv)?;
+        apply_all(shard, &effects, now)?;
+        shard.tx.split.part(plan);
+        return Ok(());
+    }
     if name.eq_ignore_ascii_case(tx::TX) {
         let plan = tx::decode_plan(argv)?;
         if plan.db >= shard.keyspace.databases() {
@@ -366,9 +374,85 @@ pub async fn resume(node: &Node) {
     }
 }
 
+/// At start-up, once every shard is loaded: every split write whose part
+/// this shard's log holds is rolled forward on the shards that lack theirs
+/// (`shard::split`), logged there and synced before the server is ready.
+/// Also makes the ids given from now on new ones.
+pub async fn resume_split(node: &Node) {
+    let plans = {
+        let mut sh = node.shard.borrow_mut();
+        split::raise(sh.tx.split.max_id.saturating_add(1));
+        split::raise(node.persist.files.borrow().split.below);
+        sh.tx.split.in_flight()
+    };
+    for plan in plans {
+        let shards: Vec<usize> = plan.parts.iter().map(|(s, _)| *s).collect();
+        for shard in shards {
+            if shard >= node.shard_count {
+                tracing::error!(
+                    shard = node.id,
+                    id = plan.id,
+                    "a multi-key write names shard {shard}, which does not exist: that part is left out"
+                );
+                continue;
+            }
+            let plan = plan.clone();
+            let synced = node
+                .run_on(shard, move |n: &Node| {
+                    let base = n.persist.files.borrow().split.clone();
+                    let rolled = roll_forward(&mut n.shard.borrow_mut(), &plan, &base);
+                    let log = n.shard.borrow().aof.clone();
+                    log.filter(|_| rolled)
+                        .map(|l| l.borrow_mut().label_now_and_sync())
+                })
+                .await
+                .flatten();
+            if let Some(synced) = synced {
+                let _ = synced.await;
+            }
+        }
+    }
+}
+
+/// Runs this shard's part of `plan` if its data lacks it (`base`: what its
+/// base holds), logged as its own `SPLIT` record. True if it ran.
+fn roll_forward(sh: &mut Shard, plan: &split::Plan, base: &SplitCut) -> bool {
+    if sh.tx.split.has(plan.id, base) {
+        return false;
+    }
+    let Some((_, argv)) = plan.parts.iter().find(|(s, _)| *s == sh.id) else {
+        return false;
+    };
+    tracing::warn!(
+        shard = sh.id,
+        id = plan.id,
+        "finishing a multi-key write interrupted by the last stop"
+    );
+    sh.capture = Some(Vec::new());
+    let ran = apply_logged(sh, plan.db, argv, now_ms());
+    let effects = sh.capture.take().unwrap_or_default();
+    if let Err(e) = ran {
+        tracing::error!(shard = sh.id, id = plan.id, "{e}");
+    }
+    sh.append_record(plan.db, &split::encode(plan, sh.id, &effects));
+    sh.tx.split.part(plan.clone());
+    true
+}
+
 /// Re-sharding: the same resumption on the old shards, all in memory (no
 /// log), before their keys are routed to the new layout.
-pub fn resume_offline(shards: &mut [Shard]) {
+pub fn resume_offline(shards: &mut [Shard], bases: &[SplitCut]) {
+    let plans: Vec<split::Plan> = shards
+        .iter_mut()
+        .flat_map(|sh| sh.tx.split.in_flight())
+        .collect();
+    for plan in &plans {
+        for (s, _) in &plan.parts {
+            if let (Some(sh), Some(base)) = (shards.get_mut(*s), bases.get(*s)) {
+                roll_forward(sh, plan, base);
+            }
+        }
+    }
     for holder in 0..shards.len() {
         let plans = std::mem::take(&mut shards[holder].tx.unresolved);
         for plan in plans {
@@ -474,7 +558,7 @@ mod tests {
     #[test]
     fn an_interrupted_move_is_finished() {
         let (mut shards, src, dst) = interrupted_lmove(None);
-        resume_offline(&mut shards);
+        resume_offline(&mut shards, &[SplitCut::default(), SplitCut::default()]);
         assert_eq!(
             run(&mut shards[0], &format!("LRANGE {src} 0 -1")),
             "*1\r\n$1\r\nb\r\n"
@@ -488,7 +572,7 @@ mod tests {
     #[test]
     fn an_interrupted_move_whose_destination_refuses_is_undone() {
         let (mut shards, src, dst) = interrupted_lmove(Some("str"));
-        resume_offline(&mut shards);
+        resume_offline(&mut shards, &[SplitCut::default(), SplitCut::default()]);
         assert_eq!(
             run(&mut shards[0], &format!("LRANGE {src} 0 -1")),
             "*2\r\n$1\r\na\r\n$1\r\nb\r\n"
@@ -505,7 +589,7 @@ mod tests {
             &vec![(0, words(&format!("RPUSH {dst} a")))],
         );
         replay(&mut shards[1], &part, 1).unwrap();
-        resume_offline(&mut shards);
+        resume_offline(&mut shards, &[SplitCut::default(), SplitCut::default()]);
         assert_eq!(
             run(&mut shards[1], &format!("LRANGE {dst} 0 -1")),
             "*1\r\n$1\r\na\r\n"

@@ -116,9 +116,11 @@ async fn run_checkpoint(node: &Node) -> Result<u64, String> {
     }
     // The cut: one synchronous step on this core.
     let cut_ms = crate::util::now_ms();
-    let (changes_at_cut, log_at_cut) = {
+    let (changes_at_cut, log_at_cut, split_cut, split_in_base) = {
         let mut sh = node.shard.borrow_mut();
         crate::shard::tx::set_cut_waiting(id, false);
+        // Which split writes' parts here the base holds (docs/aof.md).
+        let (split_cut, split_in_base) = crate::shard::split::at_cut(id);
         // The log's tail starts here: what replay saw before is history.
         sh.tx.parts.clear();
         sh.keyspace.begin_cut(encode);
@@ -129,7 +131,7 @@ async fn run_checkpoint(node: &Node) -> Result<u64, String> {
             log_at_cut = log.stats.total_bytes + log.pending_bytes();
             *node.persist.files.borrow_mut() = during;
         }
-        (sh.changes, log_at_cut)
+        (sh.changes, log_at_cut, split_cut, split_in_base)
     };
     node.persist.progress_keys.set(0);
     let written = write_base(node, sink, cut_ms).await;
@@ -152,8 +154,19 @@ async fn run_checkpoint(node: &Node) -> Result<u64, String> {
             Vec::new()
         },
         kept: before.kept.clone(),
+        split: if log.is_some() {
+            split_cut
+        } else {
+            Default::default()
+        },
     };
     if log.is_some() {
+        // A split write whose part the base holds ends (its other parts
+        // shown) before the base replaces the log holding its records; the
+        // sync below puts those parts on disk.
+        while crate::shard::split::any_open(&split_in_base) {
+            glommio::timer::sleep(Duration::from_millis(1)).await;
+        }
         every_log_durable_past(node, cut_ms).await?;
     }
     publish_files(node, after.clone()).await?;
@@ -168,7 +181,7 @@ async fn run_checkpoint(node: &Node) -> Result<u64, String> {
             .into_iter()
             .filter(|&s| s < generation)
             .collect(),
-        kept: Vec::new(),
+        ..ShardFiles::default()
     }
     .paths(&dir, id);
     // Unlinking a big file takes the filesystem tens of milliseconds: not on

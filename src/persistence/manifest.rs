@@ -16,7 +16,9 @@
 //! crc32c 1a2b3c4d
 //! ```
 //!
-//! A shard's line may end with `kept <path> …`: files skipped as corrupt at
+//! After its segments, a shard's line may say `split <below> <pending> …`:
+//! which split writes its base holds (`SplitCut`). It may end with
+//! `kept <path> …`: files skipped as corrupt at
 //! a start (`--snapshot-load-corrupt start-empty`), left in place for
 //! inspection, never loaded and never deleted (paths relative to the data
 //! directory). Every other file of the server's own naming under `aof/` and
@@ -67,6 +69,23 @@ pub struct ShardFiles {
     /// Files skipped as corrupt, kept for inspection (see the module
     /// comment): relative to the data directory.
     pub kept: Vec<String>,
+    /// Which split writes the base holds (`shard::split`).
+    pub split: SplitCut,
+}
+
+/// Which split writes (multi-key writes whose parts ran on several shards,
+/// `shard::split`) a base holds its part of: those with an id below
+/// `below`, except `pending`, whose part on this shard ran after the cut.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SplitCut {
+    pub below: u64,
+    pub pending: Vec<u64>,
+}
+
+impl SplitCut {
+    pub fn holds(&self, id: u64) -> bool {
+        id < self.below && !self.pending.contains(&id)
+    }
 }
 
 /// The kinds of file the server names itself (`parse_name`).
@@ -287,6 +306,20 @@ impl Manifest {
                 Some(at) => (&segs[..at], &segs[at + 1..]),
                 None => (segs, &[][..]),
             };
+            let (segs, split) = match segs.iter().position(|w| *w == "split") {
+                Some(at) => (&segs[..at], &segs[at + 1..]),
+                None => (segs, &[][..]),
+            };
+            let split = match split.split_first() {
+                None => SplitCut::default(),
+                Some((below, pending)) => SplitCut {
+                    below: number(below)?,
+                    pending: pending
+                        .iter()
+                        .map(|w| number(w))
+                        .collect::<Result<_, _>>()?,
+                },
+            };
             // A kept file is one of the server's own, under the data
             // directory: nothing else may be named (or protected) here.
             if kept.iter().any(|p| parse_relative(p).is_none()) {
@@ -301,6 +334,7 @@ impl Manifest {
                 },
                 segments: segs.iter().map(|w| number(w)).collect::<Result<_, _>>()?,
                 kept: kept.iter().map(|p| p.to_string()).collect(),
+                split,
             };
         }
         Ok(m)
@@ -320,8 +354,14 @@ impl Manifest {
             } else {
                 format!(" kept {}", f.kept.join(" "))
             };
+            let split = if f.split == SplitCut::default() {
+                String::new()
+            } else {
+                let pending: String = f.split.pending.iter().map(|id| format!(" {id}")).collect();
+                format!(" split {}{pending}", f.split.below)
+            };
             s.push_str(&format!(
-                "shard {i} {base} segments {}{kept}\n",
+                "shard {i} {base} segments {}{split}{kept}\n",
                 segs.join(" ")
             ));
         }
@@ -363,22 +403,31 @@ mod tests {
                     base: Some(Base::Snapshot(7)),
                     segments: vec![7, 8],
                     kept: Vec::new(),
+                    split: SplitCut {
+                        below: 40,
+                        pending: vec![31, 38],
+                    },
                 },
                 ShardFiles::default(),
                 ShardFiles {
                     base: Some(Base::Log(12)),
                     segments: vec![12],
                     kept: vec!["snapshot/shard-002-00000011.snap".into()],
+                    split: SplitCut {
+                        below: 9,
+                        pending: vec![],
+                    },
                 },
             ],
         };
         let text = m.render();
         assert!(
             text.contains(
-                "shard 2 log-base 12 segments 12 kept snapshot/shard-002-00000011.snap\n"
+                "shard 2 log-base 12 segments 12 split 9 kept snapshot/shard-002-00000011.snap\n"
             ),
             "{text}"
         );
+        assert!(text.contains("shard 0 snapshot 7 segments 7 8 split 40 31 38\n"));
         assert_eq!(Manifest::parse(&text), Ok(m.clone()));
         assert_eq!(m.shards[0].next_generation(), 9);
         assert_eq!(m.shards[1].next_generation(), 1);

@@ -270,6 +270,7 @@ pub fn load_shard(
         base: files.base,
         segments: replayed.kept,
         kept: files.kept.clone(),
+        split: files.split.clone(),
     };
     // The log's size counts from its base, as after a rewrite.
     let records = replayed.base_records + replayed.records;
@@ -353,6 +354,7 @@ pub async fn recover(node: &Rc<Node>, cpu: usize, queues: TaskQueues) -> Result<
         glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
     }
     commands::tx::resume(node).await;
+    commands::tx::resume_split(node).await;
     // From here on, lookups and active expiry remove keys past their
     // deadline, and the log (attached above) records each removal as DEL.
     node.shard.borrow_mut().keyspace.set_loading(false);
@@ -395,7 +397,8 @@ fn reshard(config: &Config, old: &Manifest) -> Result<Manifest, String> {
         sh.tx = tx;
         old_shards.push(sh);
     }
-    commands::tx::resume_offline(&mut old_shards);
+    let bases: Vec<_> = old.shards.iter().map(|f| f.split.clone()).collect();
+    commands::tx::resume_offline(&mut old_shards, &bases);
     for sh in old_shards {
         let mut ks = sh.keyspace;
         // Loaded whole; keys already past their deadline are left out of
@@ -431,6 +434,7 @@ fn reshard(config: &Config, old: &Manifest) -> Result<Manifest, String> {
                 base: Some(Base::Snapshot(generation)),
                 segments: Vec::new(),
                 kept: Vec::new(),
+                split: Default::default(),
             };
             shards
         ],

@@ -16,6 +16,7 @@ use hashbrown::HashMap;
 use std::cell::RefCell;
 use std::rc::Rc;
 
+pub mod split;
 pub mod tx;
 
 /// A command's work on one shard: reads and changes the keyspace, returns the
@@ -473,6 +474,34 @@ impl Shard {
             }
         }
         out
+    }
+
+    /// Runs one part of a split write (`split`: a multi-key write whose keys
+    /// live on several shards) and logs its effects with the other parts'
+    /// commands as one `SPLIT` record, so that start-up can finish the write
+    /// if a crash kept some parts and lost others. A refused part (`-OOM`)
+    /// logs its record too, with no effects: start-up must not do what the
+    /// client was refused. Inside a capture already running (EXEC, a script) the
+    /// effects join that one.
+    pub fn as_split_part(
+        &mut self,
+        plan: &split::Plan,
+        f: impl FnOnce(&mut Shard) -> Frame,
+    ) -> Frame {
+        split::ran(plan.id, self.id);
+        if self.capture.is_some() || self.aof.is_none() {
+            return f(self);
+        }
+        self.capture = Some(Vec::new());
+        let reply = f(self);
+        let effects = self.capture.take().unwrap_or_default();
+        // (Not while a log fails: every part is refused then, and the reply
+        // would wait for the record.)
+        let refused = reply.is_error() && crate::persistence::aof::failing_log_error().is_none();
+        if !effects.is_empty() || refused {
+            self.append_record(plan.db, &split::encode(plan, self.id, &effects));
+        }
+        reply
     }
 
     /// Appends a record as it is, never captured (a cross-shard write's own

@@ -16,9 +16,10 @@ pub const TXPART: &[u8] = b"TXPART";
 pub const TXUNDO: &[u8] = b"TXUNDO";
 pub const TXEND: &[u8] = b"TXEND";
 
-/// Whether `name` (a record's first argument) is one of these records.
+/// Whether `name` (a record's first argument) is one of these records, or
+/// a split write's (`split`).
 pub fn is_tx_record(name: &[u8]) -> bool {
-    [TX, TXPART, TXUNDO, TXEND]
+    [TX, TXPART, TXUNDO, TXEND, super::split::SPLIT]
         .iter()
         .any(|r| name.eq_ignore_ascii_case(r))
 }
@@ -100,6 +101,8 @@ pub struct TxState {
     pub unresolved: Vec<Plan>,
     /// Replay: the follower records seen in this shard's log.
     pub parts: HashMap<Bytes, PartSeen>,
+    /// Replay: split writes whose part this log holds (`split`).
+    pub split: super::split::Seen,
 }
 
 impl TxState {
@@ -115,7 +118,7 @@ fn num(n: usize) -> Bytes {
     Bytes::from(n.to_string())
 }
 
-fn put_effects(out: &mut Vec<Bytes>, effects: &Effects) {
+pub(super) fn put_effects(out: &mut Vec<Bytes>, effects: &Effects) {
     out.push(num(effects.len()));
     for (db, argv) in effects {
         out.push(num(argv.len()));
@@ -162,13 +165,18 @@ pub fn encode_step(kind: &'static [u8], txid: &Bytes, effects: &Effects) -> Vec<
 
 /// Reads a record's arguments in order; every count is checked against
 /// what is left, so a damaged record is an error, never a panic.
-struct Reader<'a> {
+pub(super) struct Reader<'a> {
     args: &'a [Bytes],
     at: usize,
 }
 
 impl<'a> Reader<'a> {
-    fn next(&mut self) -> Result<&'a Bytes, String> {
+    /// Reads the arguments after the record's name.
+    pub(super) fn new(args: &'a [Bytes]) -> Self {
+        Reader { args, at: 1 }
+    }
+
+    pub(super) fn next(&mut self) -> Result<&'a Bytes, String> {
         let a = self
             .args
             .get(self.at)
@@ -177,7 +185,7 @@ impl<'a> Reader<'a> {
         Ok(a)
     }
 
-    fn num(&mut self) -> Result<usize, String> {
+    pub(super) fn num(&mut self) -> Result<usize, String> {
         let a = self.next()?;
         let n = std::str::from_utf8(a)
             .ok()
@@ -187,7 +195,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A count of items that each take at least `each` arguments.
-    fn count(&mut self, each: usize) -> Result<usize, String> {
+    pub(super) fn count(&mut self, each: usize) -> Result<usize, String> {
         let n = self.num()?;
         if n.saturating_mul(each) > self.args.len() - self.at {
             return Err("transaction record count beyond its end".into());
@@ -195,7 +203,7 @@ impl<'a> Reader<'a> {
         Ok(n)
     }
 
-    fn argv(&mut self, n: usize) -> Result<Vec<Bytes>, String> {
+    pub(super) fn argv(&mut self, n: usize) -> Result<Vec<Bytes>, String> {
         if n > self.args.len() - self.at {
             return Err("transaction record argument list beyond its end".into());
         }
@@ -204,7 +212,7 @@ impl<'a> Reader<'a> {
         Ok(v)
     }
 
-    fn effects(&mut self) -> Result<Effects, String> {
+    pub(super) fn effects(&mut self) -> Result<Effects, String> {
         let n = self.count(3)?;
         let mut out = Vec::with_capacity(n);
         for _ in 0..n {
@@ -229,7 +237,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn end(&self) -> Result<(), String> {
+    pub(super) fn end(&self) -> Result<(), String> {
         if self.at == self.args.len() {
             Ok(())
         } else {
