@@ -1198,4 +1198,17 @@ fn a_split_write_that_one_shard_lost_is_finished_at_startup() {
     let mut con = server.con();
     let n: i64 = q(&mut con, &["EXISTS", &a, &b]);
     assert_eq!(n, 0, "the DEL across shards is finished");
+
+    // A part that changed nothing (no `a` to delete) is logged too: start-up
+    // must not take it for one a crash took and delete the `a` set since.
+    // (Found by the simulated disk, seed 1200001.)
+    let _: () = q(&mut con, &["SET", &b, "v"]);
+    let n: i64 = q(&mut con, &["DEL", &a, &b]);
+    assert_eq!(n, 1);
+    let _: () = q(&mut con, &["SET", &a, "set-after-the-del"]);
+    server.kill9();
+    server.start_again();
+    let mut con = server.con();
+    let got: Option<String> = q(&mut con, &["GET", &a]);
+    assert_eq!(got.as_deref(), Some("set-after-the-del"));
 }

@@ -479,9 +479,12 @@ impl Shard {
     /// Runs one part of a split write (`split`: a multi-key write whose keys
     /// live on several shards) and logs its effects with the other parts'
     /// commands as one `SPLIT` record, so that start-up can finish the write
-    /// if a crash kept some parts and lost others. A refused part (`-OOM`)
-    /// logs its record too, with no effects: start-up must not do what the
-    /// client was refused. Inside a capture already running (EXEC, a script) the
+    /// if a crash kept some parts and lost others. Every part logs its
+    /// record, even one that changed nothing or was refused (`-OOM`): start-up
+    /// takes a part its shard's log lacks for one the crash took, and runs it
+    /// (a `DEL` of a key written again later would delete it). A part that
+    /// changed nothing logs nothing while a log fails: every part is refused
+    /// then, and the reply would wait for the record. Inside a capture already running (EXEC, a script) the
     /// effects join that one.
     pub fn as_split_part(
         &mut self,
@@ -495,10 +498,7 @@ impl Shard {
         self.capture = Some(Vec::new());
         let reply = f(self);
         let effects = self.capture.take().unwrap_or_default();
-        // (Not while a log fails: every part is refused then, and the reply
-        // would wait for the record.)
-        let refused = reply.is_error() && crate::persistence::aof::failing_log_error().is_none();
-        if !effects.is_empty() || refused {
+        if !effects.is_empty() || crate::persistence::aof::failing_log_error().is_none() {
             self.append_record(plan.db, &split::encode(plan, self.id, &effects));
         }
         reply
