@@ -133,7 +133,8 @@ fn read_node(s: &mut Stream, master: StreamId, elems: &[Elem], prev: &mut Stream
     let live = int(&mut it)?;
     let deleted = int(&mut it)?;
     let nfields = int(&mut it)?;
-    if nfields < 0 || nfields as usize > elems.len() {
+    // Every entry has a field (XADD needs one), the master entry too.
+    if nfields < 1 || nfields as usize > elems.len() {
         return bad("stream master fields");
     }
     let master_fields: Vec<Bytes> = (0..nfields)
@@ -161,7 +162,7 @@ fn read_node(s: &mut Stream, master: StreamId, elems: &[Elem], prev: &mut Stream
             nfields + 3
         } else {
             let n = int(&mut rest)?;
-            if n < 0 || n as usize > elems.len() {
+            if n < 1 || n as usize > elems.len() {
                 return bad("stream entry field count");
             }
             for _ in 0..2 * n {
