@@ -233,11 +233,19 @@ fn corrupt_objects_are_refused_never_a_panic() {
     }
 }
 
+/// Mutations `random_mutations_never_panic` tries; the environment's
+/// `RINGCACHE_RDB_MUTATIONS` asks for more (a long run).
+const MUTATIONS: usize = 20_000;
+
 /// Seeded random mutations (bytes changed, inserted, removed, lengths
 /// overwritten) of payloads of every type, re-signed: each is refused or
 /// restores into a value that dumps and restores again. Never a panic.
 #[test]
 fn random_mutations_never_panic() {
+    let runs_wanted = std::env::var("RINGCACHE_RDB_MUTATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(MUTATIONS);
     let mut seeds: Vec<Vec<u8>> = FROM_REDIS.iter().map(|(_, p)| hex(p)).collect();
     let mut list = VecDeque::new();
     let mut h = Hash::default();
@@ -247,6 +255,25 @@ fn random_mutations_never_panic() {
     }
     seeds.push(dump(&Value::List(list)));
     seeds.push(dump(&Value::Hash(h)));
+    let mut z = ZSet::new();
+    for i in 0..150 {
+        z.insert(Bytes::from(format!("m{i}")), i as f64 * 0.5);
+    }
+    seeds.push(dump(&Value::ZSet(Box::new(z))));
+    let mut st = crate::keyspace::Stream::default();
+    for i in 1..40u64 {
+        let f = if i % 5 == 0 { "g" } else { "f" };
+        st.append(
+            StreamId::new(i, 0),
+            &[Bytes::from(f), Bytes::from(i.to_string())],
+        );
+        st.last_id = StreamId::new(i, 0);
+    }
+    let mut g = crate::keyspace::stream::Group::new(StreamId::new(3, 0), 3);
+    g.consumer(&Bytes::from("c"), 5);
+    g.assign(StreamId::new(2, 0), &Bytes::from("c"), 9, 1);
+    st.groups.insert(Bytes::from("g"), g);
+    seeds.push(dump(&Value::Stream(Box::new(st))));
     let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
     let mut next = || {
         rng ^= rng << 13;
@@ -255,7 +282,7 @@ fn random_mutations_never_panic() {
         rng
     };
     let (mut ok, mut runs) = (0, 0);
-    for _ in 0..20_000 {
+    for _ in 0..runs_wanted {
         let seed = &seeds[(next() % seeds.len() as u64) as usize];
         let mut body = seed[..seed.len() - FOOTER_BYTES].to_vec();
         for _ in 0..1 + next() % 4 {
@@ -279,5 +306,6 @@ fn random_mutations_never_panic() {
             assert!(restore(&dump(&v)).is_ok(), "{body:?}");
         }
     }
+    eprintln!("{runs} mutated payloads, {ok} restored");
     assert!(ok > 0 && ok < runs);
 }
