@@ -668,6 +668,24 @@ fn side_effects_as_redis() {
         std::thread::sleep(Duration::from_millis(200));
         assert_eq!(call(&mut c, &[b"RESTORE", b"bk", b"0", &p]), "+OK\r\n");
         assert_eq!(b.read_reply(), "*2\r\n$2\r\nbk\r\n$1\r\nx\r\n");
+        // So are clients blocked on a sorted set or a stream.
+        call(&mut c, &[b"ZADD", b"zsrc", b"1.5", b"m"]);
+        call(&mut c, &[b"XADD", b"xsrc", b"7-1", b"f", b"v"]);
+        let zp = dump(&mut con, "zsrc").unwrap();
+        let xp = dump(&mut con, "xsrc").unwrap();
+        b.send(&enc(&[b"BZPOPMIN", b"bz", b"10"]));
+        let mut bx = s.raw();
+        bx.send(&enc(&[
+            b"XREAD", b"BLOCK", b"10000", b"STREAMS", b"bx", b"$",
+        ]));
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(call(&mut c, &[b"RESTORE", b"bz", b"0", &zp]), "+OK\r\n");
+        assert_eq!(call(&mut c, &[b"RESTORE", b"bx", b"0", &xp]), "+OK\r\n");
+        assert_eq!(b.read_reply(), "*3\r\n$2\r\nbz\r\n$1\r\nm\r\n$3\r\n1.5\r\n");
+        assert_eq!(
+            bx.read_reply(),
+            "*1\r\n*2\r\n$2\r\nbx\r\n*1\r\n*2\r\n$3\r\n7-1\r\n*2\r\n$1\r\nf\r\n$1\r\nv\r\n"
+        );
         // ACL: a user allowed only `allowed:*` keys.
         call(
             &mut c,
