@@ -2,12 +2,14 @@
 //! byte for byte; values of every type and both encodings (small: listpack
 //! or intset; large: quicklist, hashtable, skiplist) dumped by redis-server
 //! and restored here, and the reverse, then compared element by element
-//! (and OBJECT ENCODING on the Redis side); corrupt payloads (every
-//! truncation, byte flips, lying counts) refused without a crash; the
-//! side effects Redis has (keyspace event, WATCH, a blocked BLPOP woken,
-//! OOM, ACL key patterns); and a RESTOREd key that comes back from the log
-//! after kill -9. Skipped, with a message, when redis-server is not
-//! installed (`tests/run.sh` installs it).
+//! (and OBJECT ENCODING on the Redis side); payloads of Redis 6 (ziplists)
+//! and of a Redis with other encoding settings (compressed quicklist nodes,
+//! bigger listpacks); corrupt payloads (every truncation, byte flips, lying
+//! counts) refused without a crash; the side effects Redis has (keyspace
+//! event, WATCH, blocked BLPOP/BZPOPMIN/XREAD woken, OOM, ACL key
+//! patterns); and RESTOREd keys that come back from the log after kill -9.
+//! Skipped, with a message, when redis-server is not installed
+//! (`tests/run.sh` installs it).
 
 mod common;
 
@@ -939,5 +941,62 @@ fn older_encodings_restore_as_in_redis() {
             assert_eq!(reply.map_err(|e| e.to_string()), Ok(V::Okay), "{name}");
         }
         assert_eq!(content(&mut o, &key), content(&mut r, &key), "{name}");
+    }
+}
+
+/// Payloads of a redis-server with other encoding settings: compressed
+/// quicklist nodes (`list-compress-depth`), and listpacks and intsets past
+/// ringcache's own limits. Restored here, the values are the same.
+#[test]
+fn payloads_of_redis_with_other_settings_restore() {
+    let Some(redis) = Server::redis_oracle() else {
+        eprintln!("SKIPPED: redis-server is not installed; the DUMP/RESTORE test needs it");
+        return;
+    };
+    let server = Server::start();
+    let (mut r, mut o) = (redis.con(), server.con());
+    for (name, value) in [
+        ("list-compress-depth", "1"),
+        ("list-max-listpack-size", "1000"),
+        ("hash-max-listpack-entries", "1000"),
+        ("hash-max-listpack-value", "1000"),
+        ("zset-max-listpack-entries", "1000"),
+        ("zset-max-listpack-value", "1000"),
+        ("set-max-intset-entries", "5000"),
+    ] {
+        words(&mut r, &["CONFIG", "SET", name, value]);
+    }
+    let long = "w".repeat(300);
+    let mut push = vec!["RPUSH".to_string(), "l".to_string()];
+    let mut hset = vec!["HSET".to_string(), "h".to_string()];
+    let mut zadd = vec!["ZADD".to_string(), "z".to_string()];
+    let mut sadd = vec!["SADD".to_string(), "s".to_string()];
+    for i in 0..900 {
+        push.push(format!("{i}-{}", &long[..i % 300]));
+        hset.extend([format!("f{i}"), format!("{i}{}", &long[..i % 200])]);
+        zadd.extend([
+            format!("{}", i as f64 * 1.25),
+            format!("m{i}{}", &long[..i % 150]),
+        ]);
+        sadd.push((i as i64 * 7919 - 3_000_000).to_string());
+    }
+    for (key, cmd, encoding_wanted) in [
+        ("l", &push, "quicklist"),
+        ("h", &hset, "listpack"),
+        ("z", &zadd, "listpack"),
+        ("s", &sadd, "intset"),
+    ] {
+        let args: Vec<&str> = cmd.iter().map(String::as_str).collect();
+        words(&mut r, &args);
+        assert_eq!(encoding(&mut r, key), encoding_wanted, "{key}");
+        let payload = dump(&mut r, key).unwrap();
+        let reply: V = redis::cmd("RESTORE")
+            .arg(key)
+            .arg(0)
+            .arg(&payload)
+            .query(&mut o)
+            .unwrap_or_else(|e| panic!("{key}: {e}"));
+        assert_eq!(reply, V::Okay);
+        assert_eq!(content(&mut o, key), content(&mut r, key), "{key}");
     }
 }
