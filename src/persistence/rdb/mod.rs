@@ -22,9 +22,10 @@
 //! quicklist of listpacks of at most 8 KiB (`list-max-listpack-size -2`)
 //! for lists, an intset for a set of at most 512 integers, listpacks for
 //! compact hashes and sorted sets, field/value pairs and binary scores
-//! (highest first) for large ones, Redis 7.0's stream layout. Strings are
-//! never LZF-compressed here (Redis reads them either way), so payloads
-//! are longer than Redis's for compressible data but not byte-equal anyway.
+//! (highest first) for large ones, Redis 7.0's stream layout. Strings (and
+//! the listpacks, which are strings too) over 20 bytes are LZF-compressed
+//! when that saves 4 bytes, as Redis does; the compressor is ringcache's
+//! own (`lzf`), so such payloads are not byte-equal to Redis's.
 //!
 //! Reading never trusts the payload: every length and count is checked
 //! against the bytes left before anything is allocated or read, blobs must
@@ -60,6 +61,9 @@ pub const MAX_INFLATED_BYTES: usize = 512 << 20;
 const SET_MAX_INTSET_ENTRIES: usize = 512;
 /// Largest listpack of a list's node (`list-max-listpack-size -2`).
 const LIST_NODE_MAX_BYTES: usize = 8192;
+/// Strings longer than this are LZF-compressed when that pays (Redis's
+/// rule with `rdbcompression yes`, its default).
+const LZF_MIN_BYTES: usize = 20;
 
 // RDB object types (Redis's `RDB_TYPE_*`).
 const TYPE_STRING: u8 = 0;
@@ -505,7 +509,8 @@ impl Writer {
     }
 
     /// A string: as an integer if it is a short canonical one that fits 32
-    /// bits (Redis's `rdbTryIntegerEncoding`), else its bytes.
+    /// bits (Redis's `rdbTryIntegerEncoding`), else LZF-compressed if that
+    /// saves 4 bytes, else its bytes.
     pub(super) fn string(&mut self, s: &[u8]) {
         if s.len() <= 11 {
             if let Some(v) = crate::util::parse_i64(s) {
@@ -522,6 +527,17 @@ impl Writer {
                     self.out.extend_from_slice(&v.to_le_bytes());
                     return;
                 }
+            }
+        }
+        // Redis's `rdbSaveLzfStringObject`: worth it only if it saves at
+        // least 4 bytes.
+        if s.len() > LZF_MIN_BYTES {
+            if let Some(packed) = lzf::compress(s, s.len() - 4) {
+                self.out.push((LEN_ENCODED << 6) | ENC_LZF);
+                self.len(packed.len() as u64);
+                self.len(s.len() as u64);
+                self.out.extend_from_slice(&packed);
+                return;
             }
         }
         self.len(s.len() as u64);
