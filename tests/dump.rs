@@ -484,6 +484,12 @@ fn replies_and_errors_as_redis() {
         vec![b"TYPE", b"str"],
         vec![b"TTL", b"str"],
         vec![b"LRANGE", b"str", b"0", b"-1"],
+        vec![b"COMMAND", b"INFO", b"dump", b"restore"],
+        vec![
+            b"COMMAND", b"GETKEYS", b"RESTORE", b"k", b"0", b"x", b"REPLACE",
+        ],
+        vec![b"COMMAND", b"GETKEYSANDFLAGS", b"RESTORE", b"k", b"0", b"x"],
+        vec![b"COMMAND", b"GETKEYS", b"DUMP", b"k"],
     ];
     for args in &cases {
         both(&mut r, &mut o, args);
