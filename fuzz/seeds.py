@@ -89,3 +89,22 @@ SNAP = [
 write("snapshot_load", "all", b"\x01" + b"".join(SNAP) + FOOTER)
 for i, r in enumerate(SNAP):
     write("snapshot_load", str(i), b"\x01" + r + FOOTER)
+
+
+# rdb_restore: DUMP payloads of redis-server 7.0.15 (SET, RPUSH, SADD of
+# integers and of strings, HSET, ZADD, XADD with a group), footers cut off:
+# the first byte 1 makes the target add the footer and its checksum.
+RDB = [
+    "000568656c6c6f",
+    "00c13930",
+    "00c3094064016161e057000161610a",
+    "1201020f0f00000003008161020101816202ff",
+    "0b0e020000000300000001000200030000",
+    "020201620161",
+    "1012120000000400816602817602816e020501ff",
+    "111414000000040081610283312e35048162020201ff",
+    "130110000000000000000100000000000000011d1d0000000a0001010001010181660200010201000100018176"
+    "020401ff010101010100000100",
+]
+for i, body in enumerate(RDB):
+    write("rdb_restore", str(i), b"\x01" + bytes.fromhex(body))

@@ -2,7 +2,8 @@
 //! runs the server's own code on the fuzzer's bytes, without a network and
 //! without files: a client's pipeline through `dispatch::run` on a one-shard
 //! node, a log segment through the decoder and replay that start-up uses, a
-//! snapshot through the loader that start-up uses. Not an API.
+//! snapshot through the loader that start-up uses, a DUMP payload through
+//! RESTORE's decoder. Not an API.
 //!
 //! The persistence targets take a mode byte first: even, the rest is the
 //! file as is; odd, the rest follows a valid header block and every
@@ -16,7 +17,7 @@ use crate::node::{ClientInfo, Node, Persist};
 use crate::persistence::record::{
     SegmentHeader, BLOCK, FLAG_CONTINUATION, FLAG_MORE, FORMAT_VERSION, HEADER_BYTES, SEGMENT_MAGIC,
 };
-use crate::persistence::{aof, snapshot};
+use crate::persistence::{aof, rdb, snapshot};
 use crate::protocol::Request;
 use crate::shard::Shard;
 use bytes::Bytes;
@@ -144,6 +145,19 @@ pub fn fuzz_aof_replay(data: &[u8]) {
 pub fn fuzz_snapshot_load(data: &[u8]) {
     by_mode(data, snapshot_with_checksums, |file| {
         let _ = load_snapshot(file);
+    });
+}
+
+/// RESTORE's payload decoder (`persistence::rdb`); the mode byte as for
+/// the files: odd, the rest gets a footer with the right checksum, so
+/// random bytes reach the object decoder. A payload that restores must
+/// dump again into one that restores.
+pub fn fuzz_rdb_restore(data: &[u8]) {
+    by_mode(data, rdb::sign, |payload| {
+        if let Ok(value) = rdb::restore(payload) {
+            let again = rdb::dump(&value);
+            assert!(rdb::restore(&again).is_ok(), "a DUMP that does not RESTORE");
+        }
     });
 }
 

@@ -3,7 +3,7 @@
 //! embedded `redis-7.0-command-info.jsonl`, redis-server 7.0.15's own COMMAND
 //! output) and how it is routed. The handlers live in one
 //! file per family: `strings`, `keys`, `lists`, `hashes`, `sets`, `zsets`,
-//! `bitmaps`, `hyperloglog`, `geo` (run on the shard that owns the key);
+//! `bitmaps`, `hyperloglog`, `geo`, `dump` (run on the shard that owns the key);
 //! `connection` (PING, SELECT, HELLO, CLIENT), `server` (COMMAND, INFO,
 //! CONFIG), `cross_keys` (MSETNX, RENAME, SCAN, RANDOMKEY), `cross`
 //! (collection commands whose keys may live on several shards; BITOP,
@@ -21,6 +21,7 @@ mod connection;
 mod cross;
 mod cross_keys;
 pub mod dispatch;
+mod dump;
 mod exec;
 mod front;
 mod functions;
@@ -334,6 +335,8 @@ const ROUTES: &[(&str, Route)] = &[
     ("rename", Front(F::Rename)),
     ("renamenx", Front(F::Renamenx)),
     ("copy", Front(F::Copy)),
+    ("dump", Key(dump::dump)),
+    ("restore", Key(dump::restore)),
     // lists
     ("lpush", Key(lists::lpush)),
     ("rpush", Key(lists::rpush)),

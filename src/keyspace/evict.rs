@@ -509,6 +509,34 @@ fn longest_table(dbs: &[Db]) -> usize {
         .max(1)
 }
 
+impl Keyspace {
+    /// RESTORE's IDLETIME and FREQ: makes `key` look last used `idle_ms`
+    /// ago (LRU and other non-LFU policies) or gives it LFU counter `freq`
+    /// (LFU policies); as Redis's `objectSetLRUOrLFU`, only the hint that
+    /// matches the policy counts. An idle time past half the clock (about
+    /// 24 days) is held there, as Redis holds one past its LRU clock.
+    pub fn set_access_hint(
+        &mut self,
+        db: usize,
+        key: &[u8],
+        idle_ms: Option<u64>,
+        freq: Option<u8>,
+        now: u64,
+    ) {
+        let lfu = self.eviction.policy.is_lfu();
+        let word = match (lfu, idle_ms, freq) {
+            (true, _, Some(f)) => lfu_word(now, f as u32),
+            (false, Some(idle), _) => {
+                (now as u32).wrapping_sub(idle.min(u32::MAX as u64 / 2) as u32)
+            }
+            _ => return,
+        };
+        if let Some(e) = self.lookup(db, key, now) {
+            e.set_access(word);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,7 @@
 pub mod aof;
 pub mod disk;
 pub mod manifest;
+pub mod rdb;
 pub mod record;
 pub mod rewrite;
 pub mod snapshot;
