@@ -5,15 +5,16 @@
 //!
 //! RESTORE follows Redis 7.0's `restoreCommand` step by step, errors in the
 //! same order: options, then `BUSYKEY` (unless REPLACE), then the TTL, then
-//! the payload's footer, then its object. It is logged as an effect that
-//! replays the same: `RESTORE key <absolute ms or 0> payload REPLACE
-//! [ABSTTL]` (a relative TTL made absolute, as Redis propagates it), or
-//! `DEL key` when REPLACE met a TTL already past. A list it creates wakes
+//! the payload's footer, then its object. It is logged as `DEL key` and the
+//! commands that rebuild the value with its absolute deadline (as COPY is),
+//! so that replay never depends on the payload decoder; or as `DEL key`
+//! when REPLACE met a TTL already past. A list it creates wakes
 //! blocked clients through the shard's ordinary wake-up after a write.
 
 use super::{arg_is, int_arg, syntax_error};
 use crate::config::events as ev;
 use crate::persistence::rdb::{self, RestoreError};
+use crate::persistence::rewrite;
 use crate::protocol::Frame;
 use crate::shard::Ctx;
 use bytes::Bytes;
@@ -97,19 +98,15 @@ pub fn restore(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
         }
         return Frame::OK;
     }
+    // Logged as the commands that rebuild the value (as COPY), not as the
+    // payload: replay must never depend on the payload decoder, which a
+    // later version may make stricter.
+    ctx.effect(vec![Bytes::from_static(b"DEL"), key.clone()]);
+    for command in rewrite::commands_for(key, &value, expire_at) {
+        ctx.effect(command);
+    }
     ctx.ks.insert(ctx.db, key, value, expire_at);
     ctx.ks.set_access_hint(ctx.db, key, idle, freq, ctx.now);
-    let mut logged = vec![
-        Bytes::from_static(b"RESTORE"),
-        key.clone(),
-        Bytes::from(expire_at.unwrap_or(0).to_string()),
-        args[3].clone(),
-        Bytes::from_static(b"REPLACE"),
-    ];
-    if expire_at.is_some() {
-        logged.push(Bytes::from_static(b"ABSTTL"));
-    }
-    ctx.effect(logged);
     ctx.notify(ev::GENERIC, "restore", key);
     Frame::OK
 }
