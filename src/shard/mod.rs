@@ -16,6 +16,7 @@ use hashbrown::HashMap;
 use std::cell::RefCell;
 use std::rc::Rc;
 
+mod effects;
 pub mod split;
 pub mod tx;
 

@@ -25,7 +25,7 @@
 //!   the base, not the tail. Before the base replaces the old log, those
 //!   writes end and every log is synced, so their other parts are on disk.
 
-use super::tx::{put_effects, Effects, Reader};
+use super::effects::{put_effects, Effects, Reader};
 use crate::persistence::manifest::SplitCut;
 use bytes::Bytes;
 use std::collections::BTreeMap;

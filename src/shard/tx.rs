@@ -7,6 +7,8 @@
 //! called off. Each record wraps the effect records of its shard, replayed
 //! one by one through the ordinary handler (`commands::apply_logged`).
 
+pub use super::effects::Effects;
+use super::effects::{num, put_effects, Reader};
 use bytes::Bytes;
 use hashbrown::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,9 +25,6 @@ pub fn is_tx_record(name: &[u8]) -> bool {
         .iter()
         .any(|r| name.eq_ignore_ascii_case(r))
 }
-
-/// Effect records of one shard: (database, argv).
-pub type Effects = Vec<(usize, Vec<Bytes>)>;
 
 /// What a follower checks, in one step with applying its effects; if the
 /// check fails the follower changes nothing and the write is undone.
@@ -114,19 +113,6 @@ impl TxState {
     }
 }
 
-fn num(n: usize) -> Bytes {
-    Bytes::from(n.to_string())
-}
-
-pub(super) fn put_effects(out: &mut Vec<Bytes>, effects: &Effects) {
-    out.push(num(effects.len()));
-    for (db, argv) in effects {
-        out.push(num(argv.len()));
-        out.push(num(*db));
-        out.extend(argv.iter().cloned());
-    }
-}
-
 fn guard_argv(g: &Guard) -> Vec<Bytes> {
     match g {
         Guard::Always => vec![Bytes::from_static(b"ALWAYS")],
@@ -163,91 +149,20 @@ pub fn encode_step(kind: &'static [u8], txid: &Bytes, effects: &Effects) -> Vec<
     out
 }
 
-/// Reads a record's arguments in order; every count is checked against
-/// what is left, so a damaged record is an error, never a panic.
-pub(super) struct Reader<'a> {
-    args: &'a [Bytes],
-    at: usize,
-}
-
-impl<'a> Reader<'a> {
-    /// Reads the arguments after the record's name.
-    pub(super) fn new(args: &'a [Bytes]) -> Self {
-        Reader { args, at: 1 }
-    }
-
-    pub(super) fn next(&mut self) -> Result<&'a Bytes, String> {
-        let a = self
-            .args
-            .get(self.at)
-            .ok_or("truncated transaction record")?;
-        self.at += 1;
-        Ok(a)
-    }
-
-    pub(super) fn num(&mut self) -> Result<usize, String> {
-        let a = self.next()?;
-        let n = std::str::from_utf8(a)
-            .ok()
-            .and_then(|s| s.parse::<usize>().ok())
-            .ok_or("bad number in a transaction record")?;
-        Ok(n)
-    }
-
-    /// A count of items that each take at least `each` arguments.
-    pub(super) fn count(&mut self, each: usize) -> Result<usize, String> {
-        let n = self.num()?;
-        if n.saturating_mul(each) > self.args.len() - self.at {
-            return Err("transaction record count beyond its end".into());
-        }
-        Ok(n)
-    }
-
-    pub(super) fn argv(&mut self, n: usize) -> Result<Vec<Bytes>, String> {
-        if n > self.args.len() - self.at {
-            return Err("transaction record argument list beyond its end".into());
-        }
-        let v = self.args[self.at..self.at + n].to_vec();
-        self.at += n;
-        Ok(v)
-    }
-
-    pub(super) fn effects(&mut self) -> Result<Effects, String> {
-        let n = self.count(3)?;
-        let mut out = Vec::with_capacity(n);
-        for _ in 0..n {
-            let argc = self.count(1)?;
-            let db = self.num()?;
-            if argc == 0 {
-                return Err("empty effect in a transaction record".into());
-            }
-            out.push((db, self.argv(argc)?));
-        }
-        Ok(out)
-    }
-
-    fn guard(&mut self) -> Result<Guard, String> {
-        let n = self.count(1)?;
-        let g = self.argv(n)?;
-        match g.first().map(|b| b.as_ref()) {
-            Some(b"ALWAYS") => Ok(Guard::Always),
-            Some(b"ABSENT") => Ok(Guard::Absent(g[1..].to_vec())),
-            Some(b"TYPE") if g.len() == 3 => Ok(Guard::TypeOrNone(g[1].clone(), g[2].clone())),
-            _ => Err("bad guard in a transaction record".into()),
-        }
-    }
-
-    pub(super) fn end(&self) -> Result<(), String> {
-        if self.at == self.args.len() {
-            Ok(())
-        } else {
-            Err("trailing arguments in a transaction record".into())
-        }
+/// A follower's guard, as `guard_argv` wrote it.
+fn read_guard(r: &mut Reader) -> Result<Guard, String> {
+    let n = r.count(1)?;
+    let g = r.argv(n)?;
+    match g.first().map(|b| b.as_ref()) {
+        Some(b"ALWAYS") => Ok(Guard::Always),
+        Some(b"ABSENT") => Ok(Guard::Absent(g[1..].to_vec())),
+        Some(b"TYPE") if g.len() == 3 => Ok(Guard::TypeOrNone(g[1].clone(), g[2].clone())),
+        _ => Err("bad guard in a transaction record".into()),
     }
 }
 
 pub fn decode_plan(argv: &[Bytes]) -> Result<Plan, String> {
-    let mut r = Reader { args: argv, at: 1 };
+    let mut r = Reader::new(argv);
     let txid = r.next()?.clone();
     let db = r.num()?;
     let effects = r.effects()?;
@@ -256,7 +171,7 @@ pub fn decode_plan(argv: &[Bytes]) -> Result<Plan, String> {
     let mut followers = Vec::with_capacity(n);
     for _ in 0..n {
         let shard = r.num()?;
-        let guard = r.guard()?;
+        let guard = read_guard(&mut r)?;
         let effects = r.effects()?;
         let undo = r.effects()?;
         followers.push(Follower {
@@ -278,7 +193,7 @@ pub fn decode_plan(argv: &[Bytes]) -> Result<Plan, String> {
 
 /// (txid, effects) of a `TXPART`, `TXUNDO` or `TXEND` record.
 pub fn decode_step(argv: &[Bytes]) -> Result<(Bytes, Effects), String> {
-    let mut r = Reader { args: argv, at: 1 };
+    let mut r = Reader::new(argv);
     let txid = r.next()?.clone();
     let effects = r.effects()?;
     r.end()?;
