@@ -317,6 +317,8 @@ fn cross_shard_writes_are_refused_while_the_log_fails() {
         vec!["RENAMENX", src.as_str(), dst.as_str()],
         vec!["MSETNX", a.as_str(), "1", b.as_str(), "2"],
         vec!["MSET", a.as_str(), "1", b.as_str(), "2"],
+        // A split write is refused whole, before any part runs.
+        vec!["DEL", src.as_str(), dst.as_str()],
         vec!["LMOVE", l0.as_str(), l1.as_str(), "LEFT", "LEFT"],
         // As in Redis, the refusal comes before any reply about the keys.
         vec!["RENAME", "no-such-key", dst.as_str()],

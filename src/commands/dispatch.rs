@@ -716,7 +716,15 @@ fn split_by_shard(
     // A write whose keys live on several shards logs each part with the
     // others, so that a crash cannot keep only some of them.
     let used = groups.iter().filter(|(argv, _)| !argv.is_empty()).count();
-    let split = (used > 1 && access != Access::Read && batch.logging).then(|| {
+    let split_write = used > 1 && access != Access::Read && batch.logging;
+    if split_write {
+        // For all parts at once: a part refused alone would leave the
+        // write half done (`Shard::as_split_part`).
+        if let Some(refused) = crate::shard::log_refusal() {
+            return Reply::Ready(refused);
+        }
+    }
+    let split = split_write.then(|| {
         let parts = groups.iter().enumerate();
         let parts = parts.filter(|(_, (argv, _))| !argv.is_empty());
         Arc::new(split::open(

@@ -36,6 +36,14 @@ pub enum Access {
     Grow,
 }
 
+/// Redis's refusal of a write while a log cannot be written (any shard's
+/// failing log, not only this one's: docs/aof.md), so that nothing is
+/// acknowledged that could be lost.
+pub fn log_refusal() -> Option<Frame> {
+    crate::persistence::aof::failing_log_error()
+        .map(|err| Frame::error(format!("MISCONF Errors writing to the AOF file: {err}")))
+}
+
 /// Redis's reply to a command refused for want of memory.
 pub const OOM_ERROR: &str = "OOM command not allowed when used memory > 'maxmemory'.";
 
@@ -141,6 +149,9 @@ pub struct Shard {
     pub capture: Option<tx::Effects>,
     /// Cross-shard writes this shard takes part in (`tx`).
     pub tx: tx::TxState,
+    /// Set while a split write's part runs: the write was checked against a
+    /// failing log before it was split (`as_split_part`).
+    write_admitted: bool,
     /// `notify-keyspace-events` of the classes that have a channel (0: off).
     notify_flags: u32,
     /// Who publishes the keyspace events (set by the node).
@@ -257,6 +268,7 @@ impl Shard {
             peak: 0,
             capture: None,
             tx: tx::TxState::default(),
+            write_admitted: false,
             notify_flags: 0,
             event_sink: None,
         }
@@ -419,12 +431,9 @@ impl Shard {
         if access == Access::Grow && self.over_budget() && !self.evict(EVICT_KEYS_PER_COMMAND) {
             return Err(Frame::error(OOM_ERROR));
         }
-        if access != Access::Read && self.aof.is_some() {
-            // Any shard's failing log, not only this one's (docs/aof.md).
-            if let Some(err) = crate::persistence::aof::failing_log_error() {
-                return Err(Frame::error(format!(
-                    "MISCONF Errors writing to the AOF file: {err}"
-                )));
+        if access != Access::Read && self.aof.is_some() && !self.write_admitted {
+            if let Some(refused) = log_refusal() {
+                return Err(refused);
             }
         }
         Ok(())
@@ -481,12 +490,14 @@ impl Shard {
     /// live on several shards) and logs its effects with the other parts'
     /// commands as one `SPLIT` record, so that start-up can finish the write
     /// if a crash kept some parts and lost others. Every part logs its
-    /// record, even one that changed nothing or was refused (`-OOM`): start-up
-    /// takes a part its shard's log lacks for one the crash took, and runs it
-    /// (a `DEL` of a key written again later would delete it). A part that
-    /// changed nothing logs nothing while a log fails: every part is refused
-    /// then, and the reply would wait for the record. Inside a capture already running (EXEC, a script) the
-    /// effects join that one.
+    /// record, also one that changed nothing or was refused (`-OOM`):
+    /// start-up takes a part its shard's log lacks for one the crash took,
+    /// and runs it (a `DEL` of a key written again later would delete it).
+    /// The write was checked against a failing log for all its parts at
+    /// once (`log_refusal`, before it was split): a log that fails meanwhile
+    /// holds the replies until its retry succeeds, but refuses no part, or
+    /// the write would be half done. Inside a capture already running
+    /// (EXEC, a script) the effects join that one.
     pub fn as_split_part(
         &mut self,
         plan: &split::Plan,
@@ -497,11 +508,11 @@ impl Shard {
             return f(self);
         }
         self.capture = Some(Vec::new());
+        self.write_admitted = true;
         let reply = f(self);
+        self.write_admitted = false;
         let effects = self.capture.take().unwrap_or_default();
-        if !effects.is_empty() || crate::persistence::aof::failing_log_error().is_none() {
-            self.append_record(plan.db, &split::encode(plan, self.id, &effects));
-        }
+        self.append_record(plan.db, &split::encode(plan, self.id, &effects));
         reply
     }
 
