@@ -1074,6 +1074,21 @@ fn a_store_of_a_large_set_restarts_whole_or_not_at_all() {
     assert_eq!(q::<i64>(&mut con, &["SCARD", "dst"]), 250_000);
 }
 
+/// Cuts shard `shard`'s newest segment right after the last occurrence of
+/// the encoded `marker`: what a crash that kept only the start of a write
+/// leaves (a torn tail).
+fn cut_after(server: &Server, shard: usize, marker: &[u8]) {
+    let seg = newest_segment(server.dir(), shard);
+    let bytes = std::fs::read(&seg).unwrap();
+    let at = bytes
+        .windows(marker.len())
+        .rposition(|w| w == marker)
+        .expect("the write is in the log")
+        + marker.len();
+    let file = std::fs::OpenOptions::new().write(true).open(&seg).unwrap();
+    file.set_len(at as u64).unwrap();
+}
+
 /// A RENAME or MSETNX whose keys share a shard is one write: a log cut
 /// inside it replays none of it. They were logged as several records (`DEL
 /// src`, then `dst` rebuilt; one `SET` per key), and a cut between them (a
@@ -1081,18 +1096,6 @@ fn a_store_of_a_large_set_restarts_whole_or_not_at_all() {
 /// seed 1100209) came back with half the write: neither key of a RENAME.
 #[test]
 fn a_one_shard_rename_or_msetnx_is_whole_or_not_at_all_after_a_torn_tail() {
-    // Cut right after the encoded `marker` (its last occurrence).
-    fn cut_after(server: &Server, marker: &[u8]) {
-        let seg = newest_segment(server.dir(), 0);
-        let bytes = std::fs::read(&seg).unwrap();
-        let at = bytes
-            .windows(marker.len())
-            .rposition(|w| w == marker)
-            .expect("the write is in the log")
-            + marker.len();
-        let file = std::fs::OpenOptions::new().write(true).open(&seg).unwrap();
-        file.set_len(at as u64).unwrap();
-    }
     let arg = |a: &str| [&(a.len() as u32).to_le_bytes()[..], a.as_bytes()].concat();
     let mut server = Server::with(1, AOF_ALWAYS);
     let mut con = server.con();
@@ -1106,7 +1109,7 @@ fn a_one_shard_rename_or_msetnx_is_whole_or_not_at_all_after_a_torn_tail() {
         .unwrap();
     server.kill9();
     // What a crash that kept only the start of the write leaves.
-    cut_after(&server, &[arg("DEL"), arg("rsrc")].concat());
+    cut_after(&server, 0, &[arg("DEL"), arg("rsrc")].concat());
     server.start_again();
     let mut con = server.con();
     let got: (Option<String>, Option<String>) = redis::cmd("MGET")
@@ -1122,7 +1125,7 @@ fn a_one_shard_rename_or_msetnx_is_whole_or_not_at_all_after_a_torn_tail() {
     let n: i64 = q(&mut con, &["MSETNX", "ma", "1", "mb", "2"]);
     assert_eq!(n, 1);
     server.kill9();
-    cut_after(&server, &[arg("SET"), arg("ma"), arg("1")].concat());
+    cut_after(&server, 0, &[arg("SET"), arg("ma"), arg("1")].concat());
     server.start_again();
     let mut con = server.con();
     let got: (Option<String>, Option<String>) = redis::cmd("MGET")
@@ -1146,16 +1149,11 @@ fn a_one_shard_rename_or_msetnx_is_whole_or_not_at_all_after_a_torn_tail() {
 fn a_split_write_that_one_shard_lost_is_finished_at_startup() {
     // Cuts the shard's log inside its last record that names `key`.
     fn cut_last_record_of(server: &Server, shard: usize, key: &str) {
-        let seg = newest_segment(server.dir(), shard);
-        let bytes = std::fs::read(&seg).unwrap();
-        let marker = [&(key.len() as u32).to_le_bytes()[..], key.as_bytes()].concat();
-        let at = bytes
-            .windows(marker.len())
-            .rposition(|w| w == marker)
-            .expect("the write is in the log")
-            + marker.len();
-        let file = std::fs::OpenOptions::new().write(true).open(&seg).unwrap();
-        file.set_len(at as u64).unwrap();
+        cut_after(
+            server,
+            shard,
+            &[&(key.len() as u32).to_le_bytes()[..], key.as_bytes()].concat(),
+        );
     }
     let a = keys_on("split-a", 0, 2, 1).remove(0);
     let b = keys_on("split-b", 1, 2, 1).remove(0);
