@@ -1017,6 +1017,12 @@ impl AofBuffer {
         }
         if self.write_cached(self.stats.sync_running).is_ok() {
             self.release_waiters();
+            // The flusher starts the sync that `write-threshold-bytes` asks
+            // for: without this wake, no reply waits for it and the buffer
+            // grew until the tick (tests/memory.rs, three times maxmemory).
+            if self.handed >= self.write_threshold_bytes {
+                let _ = self.wake.try_send(());
+            }
         } else {
             let _ = self.wake.try_send(());
         }
