@@ -428,13 +428,14 @@ fn roll_forward(sh: &mut Shard, plan: &split::Plan, base: &SplitCut) -> bool {
         id = plan.id,
         "finishing a multi-key write interrupted by the last stop"
     );
-    sh.capture = Some(Vec::new());
-    let ran = apply_logged(sh, plan.db, argv, now_ms());
-    let effects = sh.capture.take().unwrap_or_default();
-    if let Err(e) = ran {
-        tracing::error!(shard = sh.id, id = plan.id, "{e}");
-    }
-    sh.append_record(plan.db, &split::encode(plan, sh.id, &effects));
+    // Logged as a live part is (no log when re-sharding: nothing logged).
+    sh.as_split_part(plan, |sh| match apply_logged(sh, plan.db, argv, now_ms()) {
+        Ok(()) => Frame::OK,
+        Err(e) => {
+            tracing::error!(shard = sh.id, id = plan.id, "{e}");
+            Frame::error(e)
+        }
+    });
     sh.tx.split.part(plan.clone());
     true
 }
