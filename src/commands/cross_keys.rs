@@ -220,7 +220,7 @@ fn rebuild_as_one_record(
         .into_iter()
         .map(|(_, argv)| argv)
         .collect();
-    sh.log_all(db, &captured);
+    sh.log_all(db, captured);
     applied
 }
 

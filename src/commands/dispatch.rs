@@ -162,29 +162,28 @@ impl<'a> Batch<'a> {
                     }
                     let mut clock = Instant::now();
                     sh.keyspace.tracked.writer = client_id;
-                    let done = cmds
-                        .iter()
-                        .map(|c| {
-                            let frame = match &c.split {
-                                Some(open) => {
-                                    sh.as_split_part(&open.plan, |sh| run_contained(sh, c, now))
+                    let done =
+                        cmds.iter()
+                            .map(|c| {
+                                let frame = match &c.split {
+                                    Some(open) => sh
+                                        .as_split_part(&open.write, |sh| run_contained(sh, c, now)),
+                                    None => run_contained(&mut sh, c, now),
+                                };
+                                if c.track != Track::No {
+                                    remember_reads(&mut sh, c, client_id);
                                 }
-                                None => run_contained(&mut sh, c, now),
-                            };
-                            if c.track != Track::No {
-                                remember_reads(&mut sh, c, client_id);
-                            }
-                            let end = Instant::now();
-                            let nanos = end.duration_since(clock).as_nanos() as u64;
-                            clock = end;
-                            let slow = observe::is_slow(nanos, slower_than);
-                            Done {
-                                frame,
-                                nanos,
-                                slow_args: slow.then(|| c.args.clone()),
-                            }
-                        })
-                        .collect::<Vec<Done>>();
+                                let end = Instant::now();
+                                let nanos = end.duration_since(clock).as_nanos() as u64;
+                                clock = end;
+                                let slow = observe::is_slow(nanos, slower_than);
+                                Done {
+                                    frame,
+                                    nanos,
+                                    slow_args: slow.then(|| c.args.clone()),
+                                }
+                            })
+                            .collect::<Vec<Done>>();
                     sh.keyspace.tracked.writer = 0;
                     if atomic {
                         let captured = sh.capture.take().unwrap_or_default();
@@ -705,9 +704,15 @@ fn split_by_shard(
 ) -> Reply {
     let shards = batch.per_shard.len();
     let mut groups: Vec<(Vec<Bytes>, Vec<usize>)> = vec![(Vec::new(), Vec::new()); shards];
+    let keys = (args.len() - 1) / stride;
     for (pos, chunk) in args[1..].chunks_exact(stride).enumerate() {
         let (argv, positions) = &mut groups[router::shard_of(&chunk[0], shards)];
         if argv.is_empty() {
+            // Room for the keys this shard would get in an even spread,
+            // and some: growing from empty reallocates several times.
+            let share = (keys - pos).min(keys / shards + 2);
+            argv.reserve(1 + share * stride);
+            positions.reserve(share);
             argv.push(args[0].clone());
         }
         argv.extend_from_slice(chunk);
@@ -727,10 +732,7 @@ fn split_by_shard(
     let split = split_write.then(|| {
         let parts = groups.iter().enumerate();
         let parts = parts.filter(|(_, (argv, _))| !argv.is_empty());
-        Arc::new(split::open(
-            db,
-            parts.map(|(s, (argv, _))| (s, argv.clone())).collect(),
-        ))
+        Arc::new(split::open(db, parts.map(|(s, (argv, _))| (s, &argv[..]))))
     });
     let (mut parts, mut positions) = (Vec::new(), Vec::new());
     for (shard, (argv, pos)) in groups.into_iter().enumerate() {

@@ -37,8 +37,13 @@ fn store(ctx: &mut Ctx, key: &Bytes, value: &Bytes, expire_at: Option<u64>) {
     if let Some(at) = expire_at {
         effect.extend([Bytes::from_static(b"PXAT"), Bytes::from(at.to_string())]);
     }
-    ctx.ks.insert_str(ctx.db, key, value, expire_at);
     ctx.effect(effect);
+    put_str(ctx, key, value, expire_at);
+}
+
+/// Stores a string and raises its events; the caller logs it.
+fn put_str(ctx: &mut Ctx, key: &Bytes, value: &Bytes, expire_at: Option<u64>) {
+    ctx.ks.insert_str(ctx.db, key, value, expire_at);
     ctx.notify(ev::STRING, "set", key);
     if expire_at.is_some() {
         ctx.notify(ev::GENERIC, "expire", key);
@@ -323,10 +328,13 @@ pub fn mget(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
 }
 
 /// MSET on one shard's share of the pairs.
+/// Logged as its own text, which replays to the same keys: one record
+/// instead of a `SET` per key.
 pub fn mset(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     for pair in args[1..].chunks_exact(2) {
-        store(ctx, &pair[0], &pair[1], None);
+        put_str(ctx, &pair[0], &pair[1], None);
     }
+    ctx.dirty = true;
     Frame::OK
 }
 

@@ -429,11 +429,14 @@ fn roll_forward(sh: &mut Shard, plan: &split::Plan, base: &SplitCut) -> bool {
         "finishing a multi-key write interrupted by the last stop"
     );
     // Logged as a live part is (no log when re-sharding: nothing logged).
-    sh.as_split_part(plan, |sh| match apply_logged(sh, plan.db, argv, now_ms()) {
-        Ok(()) => Frame::OK,
-        Err(e) => {
-            tracing::error!(shard = sh.id, id = plan.id, "{e}");
-            Frame::error(e)
+    let write = split::SplitWrite::of_plan(plan);
+    sh.as_split_part(&write, |sh| {
+        match apply_logged(sh, plan.db, argv, now_ms()) {
+            Ok(()) => Frame::OK,
+            Err(e) => {
+                tracing::error!(shard = sh.id, id = plan.id, "{e}");
+                Frame::error(e)
+            }
         }
     });
     sh.tx.split.part(plan.clone());

@@ -306,6 +306,61 @@ pub fn encode_placed<A: AsRef<[Bytes]>>(out: &mut Vec<u8>, base: u64, db: usize,
     });
 }
 
+/// `encode_placed` for a record of one command whose arguments `build`
+/// writes one by one, when they are not at hand as one slice.
+pub fn encode_placed_with(out: &mut Vec<u8>, base: u64, db: usize, build: impl FnOnce(&mut Args)) {
+    frame_placed(out, base, |out| {
+        out.push(u8::try_from(db).unwrap_or(u8::MAX));
+        let argc_at = out.len();
+        out.extend_from_slice(&[0; 4]);
+        let mut args = Args { out, count: 0 };
+        build(&mut args);
+        let argc = u32::try_from(args.count).unwrap_or(u32::MAX);
+        out[argc_at..argc_at + 4].copy_from_slice(&argc.to_le_bytes());
+    });
+}
+
+/// The arguments of one command being encoded (`encode_placed_with`).
+pub struct Args<'a> {
+    out: &'a mut Vec<u8>,
+    count: usize,
+}
+
+impl Args<'_> {
+    pub fn arg(&mut self, a: &[u8]) {
+        put_bytes(self.out, a);
+        self.count += 1;
+    }
+
+    /// A number, in decimal as a client would send it.
+    pub fn num(&mut self, n: u64) {
+        put_num(self.out, n);
+        self.count += 1;
+    }
+
+    /// `count` arguments already in this encoding (`put_bytes`, `put_num`).
+    pub fn encoded(&mut self, bytes: &[u8], count: usize) {
+        self.out.extend_from_slice(bytes);
+        self.count += count;
+    }
+}
+
+/// `put_bytes` of `n` in decimal, with no allocation.
+pub fn put_num(out: &mut Vec<u8>, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    put_bytes(out, &digits[at..]);
+}
+
 /// Decodes a logical record's payload (checksums verified) into its
 /// commands. With `copy` (a big record), an argument that is not most of
 /// `p` gets its own buffer instead of a slice of `p`, whose memory would

@@ -416,7 +416,7 @@ impl Shard {
             self.log(db, args);
         }
         // One logical record: replay applies all of them or none.
-        self.log_all(db, &effects);
+        self.log_all(db, effects);
         reply
     }
 
@@ -451,11 +451,11 @@ impl Shard {
 
     /// Appends the effects of one write as one logical record (replay
     /// applies all or none), or to `capture` while a cross-shard step runs.
-    pub fn log_all(&mut self, db: usize, commands: &[Vec<Bytes>]) {
+    pub fn log_all(&mut self, db: usize, commands: Vec<Vec<Bytes>>) {
         if let Some(captured) = &mut self.capture {
-            captured.extend(commands.iter().map(|argv| (db, argv.clone())));
+            captured.extend(commands.into_iter().map(|argv| (db, argv)));
         } else if let Some(aof) = &self.aof {
-            aof.borrow_mut().append_all(db, commands);
+            aof.borrow_mut().append_all(db, &commands);
         }
     }
 
@@ -474,7 +474,7 @@ impl Shard {
         match effects.first() {
             Some(&(db, _)) if effects.iter().all(|(d, _)| *d == db) => {
                 let commands: Vec<Vec<Bytes>> = effects.into_iter().map(|(_, argv)| argv).collect();
-                self.log_all(db, &commands);
+                self.log_all(db, commands);
             }
             // (Not made by these writes: they change one database.)
             _ => {
@@ -500,19 +500,21 @@ impl Shard {
     /// (EXEC, a script) the effects join that one.
     pub fn as_split_part(
         &mut self,
-        plan: &split::Plan,
+        write: &split::SplitWrite,
         f: impl FnOnce(&mut Shard) -> Frame,
     ) -> Frame {
-        split::ran(plan.id, self.id);
-        if self.capture.is_some() || self.aof.is_none() {
+        write.ran(self.id);
+        let Some(aof) = self.aof.clone().filter(|_| self.capture.is_none()) else {
             return f(self);
-        }
+        };
         self.capture = Some(Vec::new());
         self.write_admitted = true;
         let reply = f(self);
         self.write_admitted = false;
         let effects = self.capture.take().unwrap_or_default();
-        self.append_record(plan.db, &split::encode(plan, self.id, &effects));
+        let id = self.id;
+        aof.borrow_mut()
+            .append_with(write.db, |args| write.encode(id, &effects, args));
         reply
     }
 
@@ -577,7 +579,7 @@ impl Shard {
             // One logical record: a crash never leaves the key half rebuilt.
             let mut commands = vec![vec![Bytes::from_static(b"DEL"), key.clone()]];
             commands.extend(rewrite::commands_for(key, &value, expire_at));
-            self.log_all(db, &commands);
+            self.log_all(db, commands);
         }
         self.keyspace.insert(db, key, value, expire_at);
         self.emit_new_keys();

@@ -25,18 +25,20 @@
 //!   the base, not the tail. Before the base replaces the old log, those
 //!   writes end and every log is synced, so their other parts are on disk.
 
-use super::effects::{put_effects, Effects, Reader};
+use super::effects::{Effects, Reader};
 use crate::persistence::manifest::SplitCut;
+use crate::persistence::record::{put_bytes, put_num, Args};
 use bytes::Bytes;
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 pub const SPLIT: &[u8] = b"SPLIT";
 
 /// One part of a split write: the shard and the command it runs there.
 pub type Part = (usize, Vec<Bytes>);
 
-/// A split write as its records carry it.
+/// A split write as a record holds it (`decode`): the other parts.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Plan {
     pub id: u64,
@@ -45,12 +47,110 @@ pub struct Plan {
     pub parts: Vec<Part>,
 }
 
+/// A split write ready to be logged by each of its parts: the parts'
+/// commands are encoded once, as the records carry them (`shard argc
+/// argv…`), and each part's record copies the others' bytes. (Cloning each
+/// argument per part instead took one reference count per argument, shared
+/// between cores, and made MSET's log twice as costly.)
+#[derive(Debug)]
+pub struct SplitWrite {
+    pub id: u64,
+    pub done_below: u64,
+    pub db: usize,
+    encoded: Vec<u8>,
+    /// Also in the registry while the write is open.
+    parts: Arc<[PartAt]>,
+}
+
+/// Where a part's command ends in `encoded` (it starts where the one
+/// before ends), and whether it ran.
+#[derive(Debug)]
+struct PartAt {
+    shard: usize,
+    args: usize,
+    end: usize,
+    ran: AtomicBool,
+}
+
+impl SplitWrite {
+    fn new<'a>(db: usize, parts: impl Iterator<Item = (usize, &'a [Bytes])> + Clone) -> Self {
+        // Sized first: growing it would reallocate once per few arguments.
+        let bytes = |argv: &[Bytes]| 2 * 24 + argv.iter().map(|a| 4 + a.len()).sum::<usize>();
+        let mut encoded = Vec::with_capacity(parts.clone().map(|(_, argv)| bytes(argv)).sum());
+        let mut at = Vec::with_capacity(parts.clone().count());
+        for (shard, argv) in parts {
+            put_num(&mut encoded, shard as u64);
+            put_num(&mut encoded, argv.len() as u64);
+            for a in argv {
+                put_bytes(&mut encoded, a);
+            }
+            at.push(PartAt {
+                shard,
+                args: 2 + argv.len(),
+                end: encoded.len(),
+                ran: AtomicBool::new(false),
+            });
+        }
+        SplitWrite {
+            id: 0,
+            done_below: 0,
+            db,
+            encoded,
+            parts: at.into(),
+        }
+    }
+
+    /// The write a decoded record names (start-up's roll-forward).
+    pub fn of_plan(plan: &Plan) -> Self {
+        let parts = plan.parts.iter().map(|(s, argv)| (*s, &argv[..]));
+        SplitWrite {
+            id: plan.id,
+            done_below: plan.done_below,
+            ..SplitWrite::new(plan.db, parts)
+        }
+    }
+
+    /// The part on `shard` ran. Called on that shard's core, as its cut is
+    /// (`at_cut`): a cut sees a part before or after it, never halfway.
+    pub fn ran(&self, shard: usize) {
+        for p in self.parts.iter().filter(|p| p.shard == shard) {
+            p.ran.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// `SPLIT id done_below db n (shard argc argv…)* effects`: the other
+    /// parts' commands, then this shard's effects.
+    pub fn encode(&self, shard: usize, effects: &Effects, out: &mut Args) {
+        out.arg(SPLIT);
+        out.num(self.id);
+        out.num(self.done_below);
+        out.num(self.db as u64);
+        let others = self.parts.iter().filter(|p| p.shard != shard).count();
+        out.num(others as u64);
+        let mut start = 0;
+        for p in self.parts.iter() {
+            if p.shard != shard {
+                out.encoded(&self.encoded[start..p.end], p.args);
+            }
+            start = p.end;
+        }
+        out.num(effects.len() as u64);
+        for (db, argv) in effects {
+            out.num(argv.len() as u64);
+            out.num(*db as u64);
+            for a in argv {
+                out.arg(a);
+            }
+        }
+    }
+}
+
 /// Split writes this process has open, and the next id (above every id a
 /// log or the manifest names: `raise`).
 struct Registry {
     next: u64,
-    /// Open writes: id → their parts' shards, and whether each part ran.
-    open: BTreeMap<u64, Vec<(usize, bool)>>,
+    /// Open writes: id → their parts.
+    open: BTreeMap<u64, Arc<[PartAt]>>,
 }
 
 static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
@@ -66,43 +166,24 @@ fn registry() -> std::sync::MutexGuard<'static, Registry> {
 /// part's command holds one until its reply may be shown).
 #[derive(Debug)]
 pub struct Open {
-    pub plan: Plan,
+    pub write: SplitWrite,
 }
 
 impl Drop for Open {
     fn drop(&mut self) {
-        registry().open.remove(&self.plan.id);
+        registry().open.remove(&self.write.id);
     }
 }
 
 /// Opens a split write of `parts` (one per shard) in database `db`.
-pub fn open(db: usize, parts: Vec<Part>) -> Open {
+pub fn open<'a>(db: usize, parts: impl Iterator<Item = (usize, &'a [Bytes])> + Clone) -> Open {
+    let mut write = SplitWrite::new(db, parts);
     let mut r = registry();
-    let id = r.next;
+    write.id = r.next;
     r.next += 1;
-    let done_below = r.open.keys().next().copied().unwrap_or(id);
-    r.open
-        .insert(id, parts.iter().map(|(s, _)| (*s, false)).collect());
-    Open {
-        plan: Plan {
-            id,
-            done_below,
-            db,
-            parts,
-        },
-    }
-}
-
-/// Write `id`'s part ran on `shard`. Called on that shard's core, as its
-/// cut is (`at_cut`): a cut sees a part before or after it, never halfway.
-pub fn ran(id: u64, shard: usize) {
-    if let Some(parts) = registry().open.get_mut(&id) {
-        for (s, ran) in parts.iter_mut() {
-            if *s == shard {
-                *ran = true;
-            }
-        }
-    }
+    write.done_below = r.open.keys().next().copied().unwrap_or(write.id);
+    r.open.insert(write.id, write.parts.clone());
+    Open { write }
 }
 
 /// Start-up: ids from here on are at least `id`.
@@ -122,13 +203,11 @@ pub fn at_cut(shard: usize) -> (SplitCut, Vec<u64>) {
     };
     let mut in_base = Vec::new();
     for (&id, parts) in &r.open {
-        for &(s, ran) in parts {
-            if s == shard {
-                if ran {
-                    in_base.push(id);
-                } else {
-                    cut.pending.push(id);
-                }
+        for p in parts.iter().filter(|p| p.shard == shard) {
+            if p.ran.load(Ordering::Relaxed) {
+                in_base.push(id);
+            } else {
+                cut.pending.push(id);
             }
         }
     }
@@ -139,27 +218,6 @@ pub fn at_cut(shard: usize) -> (SplitCut, Vec<u64>) {
 pub fn any_open(ids: &[u64]) -> bool {
     let r = registry();
     ids.iter().any(|id| r.open.contains_key(id))
-}
-
-/// `SPLIT id done_below db n (shard argc argv…)* effects`: the other parts'
-/// commands, then this shard's effects.
-pub fn encode(plan: &Plan, shard: usize, effects: &Effects) -> Vec<Bytes> {
-    let num = |n: u64| Bytes::from(n.to_string());
-    let mut out = vec![
-        Bytes::from_static(SPLIT),
-        num(plan.id),
-        num(plan.done_below),
-        num(plan.db as u64),
-    ];
-    let others: Vec<&Part> = plan.parts.iter().filter(|(s, _)| *s != shard).collect();
-    out.push(num(others.len() as u64));
-    for (s, argv) in others {
-        out.push(num(*s as u64));
-        out.push(num(argv.len() as u64));
-        out.extend(argv.iter().cloned());
-    }
-    put_effects(&mut out, effects);
-    out
 }
 
 /// The plan (other parts only) and this shard's effects of a `SPLIT` record.
@@ -241,6 +299,7 @@ impl Seen {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::persistence::record::{decode_payload, encode_placed_with, HEADER_BYTES};
 
     fn b(s: &str) -> Bytes {
         Bytes::copy_from_slice(s.as_bytes())
@@ -262,15 +321,21 @@ mod tests {
     fn a_record_holds_the_other_parts_and_its_own_effects() {
         let p = plan(7, 5);
         let effects = vec![(2, vec![b("SET"), b("a"), b("1")])];
-        let argv = encode(&p, 0, &effects);
-        let (got, got_effects) = decode(&argv).unwrap();
+        let mut record = Vec::new();
+        let write = SplitWrite::of_plan(&p);
+        encode_placed_with(&mut record, 0, 2, |args| write.encode(0, &effects, args));
+        let payload = Bytes::copy_from_slice(&record[HEADER_BYTES..]);
+        let [(2, argv)] = &decode_payload(&payload, false).unwrap()[..] else {
+            panic!("one command in database 2");
+        };
+        let (got, got_effects) = decode(argv).unwrap();
         assert_eq!(got_effects, effects);
         assert_eq!(got.parts, vec![p.parts[1].clone()]);
         assert_eq!((got.id, got.done_below, got.db), (7, 5, 2));
         for cut in 1..argv.len() {
             assert!(decode(&argv[..cut]).is_err(), "cut at {cut}");
         }
-        let mut huge = argv.clone();
+        let mut huge = argv.to_vec();
         huge[4] = b("18446744073709551615");
         assert!(decode(&huge).is_err());
     }
@@ -299,21 +364,22 @@ mod tests {
 
     #[test]
     fn a_cut_knows_which_parts_ran_before_it() {
-        let a = open(
-            0,
-            vec![(0, vec![b("DEL"), b("x")]), (1, vec![b("DEL"), b("y")])],
+        let (x, y, z, w) = (
+            [b("DEL"), b("x")],
+            [b("DEL"), b("y")],
+            [b("DEL"), b("z")],
+            [b("DEL"), b("w")],
         );
-        let c = open(
-            0,
-            vec![(1, vec![b("DEL"), b("z")]), (2, vec![b("DEL"), b("w")])],
-        );
-        assert!(c.plan.done_below <= a.plan.id);
-        ran(a.plan.id, 1);
+        let a = open(0, [(0, &x[..]), (1, &y[..])].into_iter());
+        let c = open(0, [(1, &z[..]), (2, &w[..])].into_iter());
+        let (a_id, c_id) = (a.write.id, c.write.id);
+        assert!(c.write.done_below <= a_id);
+        a.write.ran(1);
         let (cut, in_base) = at_cut(1);
-        assert!(cut.below > c.plan.id);
-        assert!(cut.pending.contains(&c.plan.id) && !cut.pending.contains(&a.plan.id));
-        assert!(in_base.contains(&a.plan.id) && !in_base.contains(&c.plan.id));
-        assert!(cut.holds(a.plan.id) && !cut.holds(c.plan.id));
+        assert!(cut.below > c_id);
+        assert!(cut.pending.contains(&c_id) && !cut.pending.contains(&a_id));
+        assert!(in_base.contains(&a_id) && !in_base.contains(&c_id));
+        assert!(cut.holds(a_id) && !cut.holds(c_id));
         assert!(any_open(&in_base));
         drop(c);
         assert!(any_open(&in_base));

@@ -254,9 +254,19 @@ impl AofBuffer {
         if commands.is_empty() {
             return;
         }
-        self.label(crate::util::now_ms());
         // `log` starts on a block boundary.
-        record::encode_placed(&mut self.log, 0, db, commands);
+        self.append_encoded(|log| record::encode_placed(log, 0, db, commands));
+    }
+
+    /// Appends a record of one command whose arguments `build` writes
+    /// (`record::encode_placed_with`): no argument list to allocate.
+    pub fn append_with(&mut self, db: usize, build: impl FnOnce(&mut record::Args)) {
+        self.append_encoded(|log| record::encode_placed_with(log, 0, db, build));
+    }
+
+    fn append_encoded(&mut self, encode: impl FnOnce(&mut Vec<u8>)) {
+        self.label(crate::util::now_ms());
+        encode(&mut self.log);
         self.appended += 1;
         if self.policy == Fsync::Always {
             let _ = self.wake.try_send(());
