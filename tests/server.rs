@@ -717,6 +717,30 @@ fn auth_without_password() {
 /// listening within a few seconds (a normal start takes milliseconds). More
 /// shards than CPUs is allowed (several shards then share a core), so that
 /// is tried too.
+/// An executor that sleeps through its wakes and its timer (seen in the
+/// simulated disk's long runs, glommio asleep in `io_uring_enter`) is woken
+/// by the unparker's signal: the start-up goes on within a second.
+#[test]
+fn an_executor_asleep_through_its_wakes_is_woken() {
+    let mut server = Server::shards(2);
+    server.set_env(&[(
+        "RINGCACHE_TEST_CRASH_AT",
+        "executor-sleeps-through-its-wakes",
+    )]);
+    let started = Instant::now();
+    server.kill9_and_restart();
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(3), "the start took {took:?}");
+    assert!(
+        server.log_text().contains("sending it a signal"),
+        "{}",
+        server.log_text()
+    );
+    let mut con = server.con();
+    let _: () = q(&mut con, &["SET", "k", "v"]);
+    assert_eq!(q::<String>(&mut con, &["GET", "k"]), "v");
+}
+
 #[test]
 fn startup_never_hangs() {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());

@@ -111,6 +111,12 @@ async fn serve_core(
     persist: Persist,
 ) -> Result<(), String> {
     unparker::guard_this_executor();
+    if id == 0 && crate::util::at_test_point("executor-sleeps-through-its-wakes") {
+        // A stand-in for an executor parked through its wakes (see
+        // `unparker`): a 30 s sleep that only a signal ends.
+        // SAFETY: poll on no descriptors, a plain timed sleep.
+        unsafe { libc::poll(std::ptr::null_mut(), 0, 30_000) };
+    }
     // A core with `accept = false` owns its shard and serves its peers'
     // jobs, but binds no port.
     let listeners = if config.accepts(id) {
