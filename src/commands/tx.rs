@@ -90,6 +90,9 @@ pub async fn run(
             // The write is decided once the holder's record is on disk.
             wait_synced(node, holder).await;
             crate::util::crash_point("cross-after-first-step");
+            if crate::util::at_test_point("cross-pause-after-first-step") {
+                glommio::timer::sleep(std::time::Duration::from_secs(6)).await;
+            }
             let seen = vec![None; plan.followers.len()];
             finish(node, holder, plan, access, refusal, seen)
                 .await
@@ -210,7 +213,7 @@ fn follower_step(
     refusal: &Frame,
 ) -> Result<(), Frame> {
     let now = now_ms();
-    sh.admit(access, now)?;
+    sh.admit_decided(access, now)?;
     if !guard_holds(sh, plan_db, &f.guard, now) {
         sh.log_expired();
         return Err(refusal.clone());

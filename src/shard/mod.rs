@@ -439,6 +439,21 @@ impl Shard {
         Ok(())
     }
 
+    /// `admit` for a part of a write already decided elsewhere (a
+    /// cross-shard write's follower, whose holder's `TX` is on disk): not
+    /// refused for a failing log. Its record waits in the log for the
+    /// retry, and the write's reply with it, as a split write's parts do.
+    /// Refused, the write was undone, and a power cut's one-moment cut
+    /// could drop the synced undo with the records after that moment, and
+    /// finish at start-up the write the client was told had not happened
+    /// (the simulated disk's seed 1600049).
+    pub fn admit_decided(&mut self, access: Access, now: u64) -> Result<(), Frame> {
+        let admitted = std::mem::replace(&mut self.write_admitted, true);
+        let out = self.admit(access, now);
+        self.write_admitted = admitted;
+        out
+    }
+
     /// Appends one effect record to the log, or to `capture` while a
     /// cross-shard step collects its effects.
     fn log(&mut self, db: usize, argv: &[Bytes]) {
