@@ -658,13 +658,15 @@ fn read_state(raw: &mut Raw, model_keys: &[String]) -> Result<State, String> {
             }
             other => return Err(format!("TYPE {k}: {other:?}")),
         };
-        let pttl: i64 = raw
-            .cmd(&["PTTL", k])
+        // The server's own deadline: `now + PTTL` would be late by the
+        // reply's latency, which a loaded machine makes long.
+        let at: i64 = raw
+            .cmd(&["PEXPIRETIME", k])
             .trim_start_matches(':')
             .trim_end()
             .parse()
-            .map_err(|_| format!("PTTL {k}: not a number"))?;
-        let deadline = (pttl >= 0).then(|| now_ms() + pttl as u64);
+            .map_err(|_| format!("PEXPIRETIME {k}: not a number"))?;
+        let deadline = (at >= 0).then_some(at as u64);
         state.insert(k.clone(), Item { val, deadline });
     }
     Ok(state)
