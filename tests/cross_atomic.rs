@@ -257,6 +257,20 @@ fn rpoplpush_ping_pong_conserves_elements_across_kill9() {
 
 /// Fills the server's 64 MiB data filesystem, then writes 1 MiB values to
 /// keys of every shard until each shard's log has failed.
+/// A stopped 2-shard everysec server whose data directory is a small
+/// filesystem; `None` (and a note) when not root, which mounting needs.
+fn stopped_on_a_small_disk() -> Option<(Server, SmallDisk)> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("SKIPPED: mounting a small filesystem needs root (CI runs as root)");
+        return None;
+    }
+    let mut server = Server::with(2, &["--appendonly", "yes", "--appendfsync", "everysec"]);
+    server.kill9();
+    let disk = SmallDisk::mount_at(server.dir(), 64);
+    Some((server, disk))
+}
+
 fn fail_a_log(server: &Server, disk: &SmallDisk) -> std::path::PathBuf {
     let filler = disk.fill();
     // A write whose log write fails waits for the retry (nothing is
@@ -295,14 +309,9 @@ fn fail_a_log(server: &Server, disk: &SmallDisk) -> std::path::PathBuf {
 
 #[test]
 fn cross_shard_writes_are_refused_while_the_log_fails() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("SKIPPED: mounting a small filesystem needs root (CI runs as root)");
+    let Some((mut server, disk)) = stopped_on_a_small_disk() else {
         return;
-    }
-    let mut server = Server::with(2, &["--appendonly", "yes", "--appendfsync", "everysec"]);
-    server.kill9();
-    let disk = SmallDisk::mount_at(server.dir(), 64);
+    };
     server.start_again();
     let (src, dst) = two_keys("msrc", "mdst");
     let (a, b) = two_keys("mxa", "mxb");
@@ -343,14 +352,9 @@ fn cross_shard_writes_are_refused_while_the_log_fails() {
 /// 1600049).
 #[test]
 fn a_move_decided_before_the_log_fails_completes_once_it_writes_again() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("SKIPPED: mounting a small filesystem needs root (CI runs as root)");
+    let Some((mut server, disk)) = stopped_on_a_small_disk() else {
         return;
-    }
-    let mut server = Server::with(2, &["--appendonly", "yes", "--appendfsync", "everysec"]);
-    server.kill9();
-    let disk = SmallDisk::mount_at(server.dir(), 64);
+    };
     // The move pauses 6 s between its source's step and its destination's.
     server.set_env(&[(CRASH_AT, "cross-pause-after-first-step")]);
     server.start_again();

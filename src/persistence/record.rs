@@ -347,18 +347,7 @@ impl Args<'_> {
 
 /// `put_bytes` of `n` in decimal, with no allocation.
 pub fn put_num(out: &mut Vec<u8>, n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut rest = n;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    put_bytes(out, &digits[at..]);
+    put_bytes(out, itoa::Buffer::new().format(n).as_bytes());
 }
 
 /// Decodes a logical record's payload (checksums verified) into its
