@@ -1089,6 +1089,39 @@ fn cut_after(server: &Server, shard: usize, marker: &[u8]) {
     file.set_len(at as u64).unwrap();
 }
 
+/// SWAPDB, FLUSHDB and FLUSHALL run on every shard: a crash that kept the
+/// record of one shard and lost the other's must not leave the databases
+/// swapped (or flushed) on one shard only. Before they became split writes,
+/// this start-up left `b` in database 0 and `a` in database 1.
+#[test]
+fn a_write_on_every_shard_that_one_shard_lost_is_finished_at_startup() {
+    let a = keys_on("all-a", 0, 2, 1).remove(0);
+    let b = keys_on("all-b", 1, 2, 1).remove(0);
+    let mut server = Server::with(2, AOF_ALWAYS);
+    let mut con = server.con();
+    let _: () = q(&mut con, &["MSET", &a, "0", &b, "0"]);
+    let _: String = q(&mut con, &["SWAPDB", "0", "1"]);
+    server.kill9();
+    cut_after(&server, 1, b"SWAPDB");
+    server.start_again();
+    let mut con = server.con_db(1);
+    let got: (String, String) = q(&mut con, &["MGET", &a, &b]);
+    assert_eq!(got, ("0".into(), "0".into()), "both keys swapped into db 1");
+    let mut con = server.con();
+    let n: i64 = q(&mut con, &["DBSIZE"]);
+    assert_eq!(n, 0, "nothing left in db 0");
+    assert!(server.log_text().contains("finishing a multi-key write"));
+
+    let mut con = server.con_db(1);
+    let _: String = q(&mut con, &["FLUSHDB"]);
+    server.kill9();
+    cut_after(&server, 0, b"FLUSHDB");
+    server.start_again();
+    let mut con = server.con_db(1);
+    let n: i64 = q(&mut con, &["EXISTS", &a, &b]);
+    assert_eq!(n, 0, "the flush is finished on the shard that lost it");
+}
+
 /// A RENAME or MSETNX whose keys share a shard is one write: a log cut
 /// inside it replays none of it. They were logged as several records (`DEL
 /// src`, then `dst` rebuilt; one `SET` per key), and a cut between them (a

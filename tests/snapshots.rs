@@ -62,6 +62,28 @@ fn wait_saved(con: &mut redis::Connection, saves: u64) {
     }
 }
 
+/// Until every one of `shards` has cut its snapshot and written some of it,
+/// and none has finished: what a test changes now lands in mid-snapshot.
+fn wait_writing(con: &mut redis::Connection, shards: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text: String = q(con, &["INFO", "persistence"]);
+        let writing = text
+            .lines()
+            .filter(|l| l.contains("snapshot_in_progress=1"))
+            .filter(|l| !l.contains("snapshot_keys_written=0,"))
+            .count();
+        if writing == shards {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the snapshot never got going: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 fn saves_done(con: &mut redis::Connection) -> u64 {
     info_field(con, "persistence", "rdb_saves")
         .and_then(|v| v.parse().ok())
@@ -122,19 +144,21 @@ fn a_snapshot_is_the_state_at_its_cut() {
 
 #[test]
 fn flushall_during_a_snapshot_leaves_the_snapshot_whole() {
-    let mut server = Server::with(2, SNAPSHOT_ONLY);
+    let slow = [SNAPSHOT_ONLY, &["--snapshot-write-rate", "4mb"]].concat();
+    let mut server = Server::with(2, &slow);
     let mut con = server.con();
     let keys: Vec<String> = (0..60_000).map(|i| format!("f:{i}")).collect();
-    set_all(&mut con, &keys, "old");
+    set_all(&mut con, &keys, &format!("old{}", ".".repeat(100)));
     let before = saves_done(&mut con);
     let _: String = q(&mut con, &["BGSAVE"]);
+    wait_writing(&mut con, 2);
     let _: String = q(&mut con, &["FLUSHALL"]);
     let _: String = q(&mut con, &["SET", "after-flush", "x"]);
     wait_saved(&mut con, before + 1);
     server.kill9_and_restart();
     let mut con = server.con();
-    // Each shard was cut either before the flush (all its old keys, nothing
-    // newer) or after it (none of them).
+    // Each shard was cut before the flush, which came while its file was
+    // being written: all its old keys, nothing newer.
     for shard in 0..2 {
         let mine: Vec<&String> = keys.iter().filter(|k| shard_of(k, 2) == shard).collect();
         let present: usize = mine
@@ -147,10 +171,71 @@ fn flushall_during_a_snapshot_leaves_the_snapshot_whole() {
                     .unwrap()
             })
             .sum();
-        assert!(
-            present == 0 || present == mine.len(),
+        assert_eq!(
+            present,
+            mine.len(),
             "shard {shard}: {present} of {} keys survived: a snapshot mixed two states",
             mine.len()
+        );
+        let n: i64 = q(&mut con, &["EXISTS", "after-flush"]);
+        assert_eq!(n, 0);
+    }
+}
+
+/// SWAPDB during a snapshot renumbers the databases the cut is writing:
+/// each shard's file must hold the databases as numbered at its cut. The
+/// APPENDs after the swap make keys of the cut's database 1 (now live
+/// database 0) serialize before they change, under database 1.
+#[test]
+fn swapdb_during_a_snapshot_leaves_the_snapshot_whole() {
+    // Each shard's file takes a few seconds at this rate: the swap and
+    // the APPENDs land while its writer is in the middle.
+    let slow = [SNAPSHOT_ONLY, &["--snapshot-write-rate", "4mb"]].concat();
+    let mut server = Server::with(2, &slow);
+    let keys: Vec<String> = (0..40_000).map(|i| format!("sw:{i}")).collect();
+    let (mut db0, mut db1) = (server.con(), server.con_db(1));
+    let pad = ".".repeat(200);
+    set_all(&mut db0, &keys, &format!("zero{pad}"));
+    set_all(&mut db1, &keys, &format!("one{pad}"));
+    let before = saves_done(&mut db0);
+    let _: String = q(&mut db0, &["BGSAVE"]);
+    wait_writing(&mut db0, 2);
+    let _: String = q(&mut db0, &["SWAPDB", "0", "1"]);
+    for k in keys.iter().step_by(97) {
+        let _: i64 = q(&mut db0, &["APPEND", k, "+"]);
+    }
+    wait_saved(&mut db0, before + 1);
+    server.kill9_and_restart();
+    for shard in 0..2 {
+        let mine: Vec<&str> = keys
+            .iter()
+            .filter(|k| shard_of(k, 2) == shard)
+            .map(|k| k.as_str())
+            .collect();
+        let mut seen = Vec::new();
+        for db in [0, 1] {
+            let mut con = server.con_db(db);
+            let mut values = std::collections::BTreeSet::new();
+            for c in mine.chunks(1000) {
+                let got: Vec<Option<String>> = redis::cmd("MGET").arg(c).query(&mut con).unwrap();
+                // An APPEND that the cut came after shows; it says nothing
+                // of which database the value came from.
+                values.extend(
+                    got.into_iter()
+                        .map(|v| v.map(|v| v.replace(['+', '.'], ""))),
+                );
+            }
+            assert_eq!(
+                values.len(),
+                1,
+                "shard {shard}, db {db}: one database's values, not a mix: {values:?}"
+            );
+            seen.extend(values);
+        }
+        assert!(
+            seen == [Some("zero".into()), Some("one".into())]
+                || seen == [Some("one".into()), Some("zero".into())],
+            "shard {shard}: {seen:?}"
         );
     }
 }

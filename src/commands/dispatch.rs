@@ -653,26 +653,7 @@ async fn run_guarded(
                 }
             }
             Route::All { run, merge } => {
-                let parts = (0..shards)
-                    .map(|s| {
-                        batch.push(
-                            s,
-                            ShardCmd {
-                                run,
-                                db,
-                                args: args.clone(),
-                                access,
-                                track: Track::No,
-                                split: None,
-                            },
-                        )
-                    })
-                    .collect();
-                let reply = Reply::Parts {
-                    parts,
-                    merge,
-                    positions: Vec::new(),
-                };
+                let reply = on_every_shard(&mut batch, run, (db, access), &args, merge);
                 (reply, Some(args))
             }
         };
@@ -690,6 +671,46 @@ async fn run_guarded(
         *sink = frames;
     }
     !batch.aborted
+}
+
+/// Runs a command on every shard (FLUSHALL, SWAPDB, DBSIZE, KEYS). A write
+/// is a split write (`shard::split`) when there are several shards: after a
+/// crash it is on every shard or on none.
+fn on_every_shard(
+    batch: &mut Batch,
+    run: ShardFn,
+    (db, access): (usize, Access),
+    args: &[Bytes],
+    merge: Merge,
+) -> Reply {
+    let shards = batch.per_shard.len();
+    let split_write = shards > 1 && access != Access::Read && batch.logging;
+    if split_write {
+        if let Some(refused) = crate::shard::log_refusal() {
+            return Reply::Ready(refused);
+        }
+    }
+    let split = split_write.then(|| Arc::new(split::open(db, (0..shards).map(|s| (s, args)))));
+    let parts = (0..shards)
+        .map(|s| {
+            batch.push(
+                s,
+                ShardCmd {
+                    run,
+                    db,
+                    args: args.to_vec(),
+                    access,
+                    track: Track::No,
+                    split: split.clone(),
+                },
+            )
+        })
+        .collect();
+    Reply::Parts {
+        parts,
+        merge,
+        positions: Vec::new(),
+    }
 }
 
 /// Splits a multi-key command into one command per owning shard, keeping each

@@ -13,8 +13,8 @@
 use super::blocking::{self, Op};
 use super::cross::{self, SetOp, ZOp, ZOut};
 use super::{
-    acl, connection, cross_keys, functions, memory, observe, pubsub, saves, scripting, server,
-    watch,
+    acl, connection, cross_keys, debug, functions, lolwut, memory, observe, pubsub, replication,
+    saves, scripting, server, watch,
 };
 use super::{subcommand, Command, Session, Transaction};
 use crate::node::pubsub::Kind;
@@ -50,6 +50,11 @@ pub enum FrontCmd {
     Memory,
     Slowlog,
     Latency,
+    Debug,
+    Lolwut,
+    Module,
+    // replication
+    Wait,
     // saves and shutdown
     Save,
     Bgsave,
@@ -91,6 +96,7 @@ pub enum FrontCmd {
     Lcs,
     Pfcount,
     Pfmerge,
+    Pfselftest,
     // blocking, and their forms that try once
     Blpop,
     Brpop,
@@ -193,6 +199,10 @@ pub async fn execute(
             Ok(sub) => observe::latency(node, &sub, args).await,
             Err(e) => e,
         },
+        F::Debug => debug::debug(node, session, args).await,
+        F::Lolwut => lolwut::lolwut(args),
+        F::Module => server::module(node, session, cmd, args),
+        F::Wait => replication::wait(node, session, args).await,
         F::Save => saves::save(node).await,
         F::Bgsave => saves::bgsave(node, args).await,
         F::Bgrewriteaof => saves::bgrewriteaof(node).await,
@@ -228,6 +238,7 @@ pub async fn execute(
         F::Lcs => super::lcs::lcs(node, db, args).await,
         F::Pfcount => super::hyperloglog::pfcount(node, db, args).await,
         F::Pfmerge => super::hyperloglog::pfmerge(node, db, args).await,
+        F::Pfselftest => super::hyperloglog::pfselftest(),
         F::Blpop => blocking::pop(node, session, args, Op::Pop { left: true }).await,
         F::Brpop => blocking::pop(node, session, args, Op::Pop { left: false }).await,
         F::Bzpopmin => blocking::pop(node, session, args, Op::ZPop { max: false }).await,

@@ -1,7 +1,7 @@
-//! HyperLogLog: PFADD, PFCOUNT, PFMERGE, in Redis 7.0's own representation,
-//! so that a value copied between redis-server and ringcache (GET, SET)
-//! keeps working both ways and PFCOUNT gives the same number for the same
-//! elements.
+//! HyperLogLog: PFADD, PFCOUNT, PFMERGE (and PFDEBUG, PFSELFTEST), in Redis
+//! 7.0's own representation, so that a value copied between redis-server
+//! and ringcache (GET, SET) keeps working both ways and PFCOUNT gives the
+//! same number for the same elements.
 //!
 //! An HLL is a plain string: a 16-byte header (`HYLL`, the encoding byte,
 //! three unused bytes, the cached cardinality as 8 little-endian bytes whose
@@ -24,7 +24,8 @@
 //! Logging: PFADD is logged as its text (replay is deterministic). PFCOUNT
 //! of one key stores the cardinality it computed in the header, as Redis
 //! does, logged as `SETRANGE key 8 <8 bytes>`; PFMERGE, whose keys may
-//! live on several shards, is logged as `SET dst <bytes> KEEPTTL`.
+//! live on several shards, is logged as `SET dst <bytes> KEEPTTL`, and so
+//! is an HLL that PFDEBUG GETREG or TODENSE turned dense.
 
 use super::bitmaps::{fetch_strings, with_str_mut};
 use super::cross::{run_shard_cmd_as, shard_of};
@@ -697,6 +698,139 @@ pub async fn pfmerge(node: &Node, db: usize, args: &[Bytes]) -> Frame {
         Bytes::from_static(if any_dense { b"1" } else { b"0" }),
     ];
     run_shard_cmd_as(node, dst_shard, pfmerge_store, db, argv, Access::Grow).await
+}
+
+/// PFDEBUG GETREG|DECODE|ENCODING|TODENSE key: Redis's introspection of an
+/// HLL. GETREG and TODENSE turn a sparse HLL dense, as Redis does, logged
+/// as the value they made.
+pub fn pfdebug(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
+    let key = &args[2];
+    let mut h = match read_hll(ctx, key) {
+        Ok(Some(h)) => h,
+        Ok(None) => return Frame::error("ERR The specified key does not exist"),
+        Err(e) => return e,
+    };
+    let sub = String::from_utf8_lossy(&args[1]).to_lowercase();
+    let sparse = h[ENCODING_AT] == ENCODING_SPARSE;
+    let densify = |ctx: &mut Ctx, h: &mut Vec<u8>| -> Result<(), Frame> {
+        sparse_to_dense(h).map_err(|Corrupt| invalid_obj())?;
+        let value = Bytes::from(h.clone());
+        replace_value(ctx, key, value.clone());
+        ctx.effect(vec![
+            Bytes::from_static(b"SET"),
+            key.clone(),
+            value,
+            Bytes::from_static(b"KEEPTTL"),
+        ]);
+        Ok(())
+    };
+    match sub.as_str() {
+        "getreg" => {
+            if sparse {
+                if let Err(e) = densify(ctx, &mut h) {
+                    return e;
+                }
+            }
+            let regs = &h[HEADER_BYTES..];
+            Frame::Array(
+                (0..REGISTERS)
+                    .map(|i| Frame::Integer(dense_get(regs, i) as i64))
+                    .collect(),
+            )
+        }
+        "decode" if !sparse => Frame::error("ERR HLL encoding is not sparse"),
+        "decode" => match decode_sparse(&h) {
+            Some(text) => Frame::bulk(text),
+            None => invalid_obj(),
+        },
+        "encoding" => Frame::simple(if sparse { "sparse" } else { "dense" }),
+        "todense" => {
+            if sparse {
+                if let Err(e) = densify(ctx, &mut h) {
+                    return e;
+                }
+            }
+            Frame::Integer(sparse as i64)
+        }
+        _ => Frame::error(format!(
+            "ERR Unknown PFDEBUG subcommand '{}'",
+            String::from_utf8_lossy(&args[1])
+        )),
+    }
+}
+
+/// A sparse HLL's opcodes as PFDEBUG DECODE shows them: `z:len` (ZERO),
+/// `Z:len` (XZERO), `v:value,len` (VAL).
+fn decode_sparse(h: &[u8]) -> Option<String> {
+    sparse_runs(h).ok()?;
+    let mut ops = Vec::new();
+    let mut p = HEADER_BYTES;
+    while p < h.len() {
+        let b = h[p];
+        if is_zero_op(b) {
+            ops.push(format!("z:{}", zero_len(b)));
+            p += 1;
+        } else if is_xzero_op(b) {
+            ops.push(format!("Z:{}", xzero_len(b, *h.get(p + 1)?)));
+            p += 2;
+        } else {
+            ops.push(format!("v:{},{}", val_value(b), val_len(b)));
+            p += 1;
+        }
+    }
+    Some(ops.join(" "))
+}
+
+/// PFSELFTEST: checks the register code and the estimator: every dense
+/// register set and read back, a sparse and a dense HLL given the same
+/// elements hold the same registers, and the count stays within Redis's
+/// error bound as elements are added.
+pub fn pfselftest() -> Frame {
+    // Dense registers: each set to a value, then all read back.
+    let mut regs = vec![0u8; DENSE_BYTES - HEADER_BYTES];
+    let value = |i: usize| ((i * 7 + 3) % (REGISTER_MAX as usize + 1)) as u8;
+    (0..REGISTERS).for_each(|i| dense_set(&mut regs, i, value(i)));
+    if let Some(i) = (0..REGISTERS).find(|&i| dense_get(&regs, i) != value(i)) {
+        return Frame::error(format!("ERR TESTFAILED Register error at index {i}"));
+    }
+    // Sparse and dense agree, and the estimate stays close.
+    let (mut sparse, mut dense) = (new_hll(), new_hll());
+    if sparse_to_dense(&mut dense).is_err() {
+        return Frame::error("ERR TESTFAILED a new HLL cannot be made dense");
+    }
+    let relative_error = 1.04 / (REGISTERS as f64).sqrt();
+    let mut checkpoint = 10u64;
+    for n in 1..=100_000u64 {
+        let (index, count) = register_and_count(&n.to_le_bytes());
+        if raise(&mut sparse, index, count).is_err() || raise(&mut dense, index, count).is_err() {
+            return Frame::error("ERR TESTFAILED a register could not be raised");
+        }
+        if n != checkpoint {
+            continue;
+        }
+        checkpoint *= 10;
+        let mut promoted = sparse.clone();
+        if sparse_to_dense(&mut promoted).is_err()
+            || promoted[HEADER_BYTES..] != dense[HEADER_BYTES..]
+        {
+            return Frame::error(format!(
+                "ERR TESTFAILED sparse and dense registers differ after {n} elements"
+            ));
+        }
+        let Ok(histo) = histogram(&dense) else {
+            return Frame::error("ERR TESTFAILED the registers cannot be read");
+        };
+        let estimate = estimate(&histo) as f64;
+        // Redis's bound: 5 standard errors below 100 elements, 6 above.
+        let bound = if n < 100 { 5.0 } else { 6.0 } * relative_error * n as f64;
+        if (estimate - n as f64).abs() > bound.max(1.0) {
+            return Frame::error(format!(
+                "ERR TESTFAILED too big error. card:{n} abserr:{}",
+                (estimate - n as f64).abs()
+            ));
+        }
+    }
+    Frame::OK
 }
 
 #[cfg(test)]

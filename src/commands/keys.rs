@@ -6,6 +6,7 @@ use super::{arg_is, int_arg, syntax_error};
 use crate::config::events as ev;
 use crate::protocol::Frame;
 use crate::shard::Ctx;
+use crate::util::parse_i64;
 use bytes::Bytes;
 
 /// DEL / UNLINK on one shard's share of the keys.
@@ -203,6 +204,26 @@ pub fn flushdb(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
         return syntax_error();
     }
     ctx.ks.flush_db(ctx.db);
+    ctx.changed();
+    Frame::OK
+}
+
+/// SWAPDB index1 index2, on every shard: its part of each database trades
+/// places. Blocked clients of either now served by the other's keys are
+/// woken by the change, as Redis wakes them.
+pub fn swapdb(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
+    // Both are read before either is checked against the range, as Redis.
+    let (a, b) = match (parse_i64(&args[1]), parse_i64(&args[2])) {
+        (None, _) => return Frame::error("ERR invalid first DB index"),
+        (_, None) => return Frame::error("ERR invalid second DB index"),
+        (Some(a), Some(b)) => (a, b),
+    };
+    let databases = ctx.ks.databases() as i64;
+    if !(0..databases).contains(&a) || !(0..databases).contains(&b) {
+        return Frame::error("ERR DB index is out of range");
+    }
+    let (a, b) = (a as usize, b as usize);
+    ctx.ks.swap_dbs(a, b);
     ctx.changed();
     Frame::OK
 }

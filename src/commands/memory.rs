@@ -126,16 +126,20 @@ const NOT_LFU: &str = "ERR An LFU maxmemory policy is not selected, access frequ
 const LFU_SELECTED: &str = "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
 
 /// What OBJECT and MEMORY USAGE read of a key: its access word and size.
-struct KeyFigures {
-    encoding: &'static str,
-    access: u32,
+pub(super) struct KeyFigures {
+    pub encoding: &'static str,
+    pub access: u32,
     bytes: usize,
     lfu: bool,
     frequency: u32,
 }
 
 /// Looks at `key` on its shard without using it; None if it is absent.
-async fn key_figures(node: &Node, db: usize, key: &Bytes) -> Result<Option<KeyFigures>, Frame> {
+pub(super) async fn key_figures(
+    node: &Node,
+    db: usize,
+    key: &Bytes,
+) -> Result<Option<KeyFigures>, Frame> {
     let key = key.clone();
     let shard = super::cross::shard_of(node, &key);
     node.run_on(shard, move |n: &Node| {

@@ -20,6 +20,7 @@ mod client_control;
 mod connection;
 mod cross;
 mod cross_keys;
+mod debug;
 pub mod dispatch;
 mod dump;
 mod exec;
@@ -33,10 +34,12 @@ pub mod key_specs;
 mod keys;
 mod lcs;
 mod lists;
+mod lolwut;
 mod lua;
 mod memory;
 mod observe;
 mod pubsub;
+mod replication;
 mod saves;
 mod scripting;
 pub mod server;
@@ -210,6 +213,10 @@ const ROUTES: &[(&str, Route)] = &[
     ("shutdown", Front(F::Shutdown)),
     ("slowlog", Front(F::Slowlog)),
     ("latency", Front(F::Latency)),
+    ("debug", Front(F::Debug)),
+    ("lolwut", Front(F::Lolwut)),
+    ("module", Front(F::Module)),
+    ("wait", Front(F::Wait)),
     (
         "dbsize",
         All {
@@ -228,6 +235,13 @@ const ROUTES: &[(&str, Route)] = &[
         "flushall",
         All {
             run: keys::flushall,
+            merge: AllOk,
+        },
+    ),
+    (
+        "swapdb",
+        All {
+            run: keys::swapdb,
             merge: AllOk,
         },
     ),
@@ -279,6 +293,8 @@ const ROUTES: &[(&str, Route)] = &[
     ("pfadd", Key(hyperloglog::pfadd)),
     ("pfcount", Front(F::Pfcount)),
     ("pfmerge", Front(F::Pfmerge)),
+    ("pfdebug", Key(hyperloglog::pfdebug)),
+    ("pfselftest", Front(F::Pfselftest)),
     // keys
     (
         "del",
@@ -483,8 +499,8 @@ const ROUTES: &[(&str, Route)] = &[
 /// XGROUP and XINFO, whose key follows the subcommand.
 pub fn key_of(args: &[Bytes]) -> &Bytes {
     let name = &args[0];
-    let after_sub = (name.len() == 5 || name.len() == 6)
-        && (arg_is(name, "xinfo") || arg_is(name, "xgroup"))
+    let after_sub = (5..=7).contains(&name.len())
+        && (arg_is(name, "xinfo") || arg_is(name, "xgroup") || arg_is(name, "pfdebug"))
         && args.len() > 2;
     &args[if after_sub { 2 } else { 1 }]
 }

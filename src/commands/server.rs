@@ -1,5 +1,6 @@
-//! Server commands: COMMAND, INFO, CONFIG, TIME, run on the connection's core
-//! and answered from every core's figures (INFO) or settings (CONFIG).
+//! Server commands: COMMAND, INFO, CONFIG, TIME and MODULE, run on the
+//! connection's core and answered from every core's figures (INFO) or
+//! settings (CONFIG).
 
 use super::key_specs::{self, BeginSearch, FindKeys, KeySpec};
 use super::{subcommand, table, wrong_arity, Command, Session, Spec};
@@ -435,7 +436,9 @@ pub(super) async fn config_cmd(
                         "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
                     ));
                 };
-                if config::PROTECTED.contains(&param.name) && !protected_allowed(&next, session) {
+                if config::PROTECTED.contains(&param.name)
+                    && !allowed(&next.enable_protected_configs, session)
+                {
                     return Frame::error(format!(
                         "ERR CONFIG SET failed (possibly related to argument '{name}') - can't set protected config"
                     ));
@@ -488,12 +491,43 @@ pub(super) async fn config_cmd(
     }
 }
 
-/// Whether `enable-protected-configs` lets this client change a protected
-/// setting: `yes`, or `local` for a client on loopback.
-fn protected_allowed(cfg: &config::Config, session: &Session) -> bool {
-    match cfg.enable_protected_configs.as_str() {
+/// Whether an `enable-*` setting (`no`, `yes`, or `local` for a client on
+/// loopback) lets this client act.
+pub(super) fn allowed(setting: &str, session: &Session) -> bool {
+    match setting {
         "yes" => true,
         "local" => crate::util::is_loopback(&session.info.borrow().addr),
         _ => false,
+    }
+}
+
+const MODULE_HELP: &[&str] = &[
+    "MODULE <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "LIST",
+    "    Return a list of loaded modules.",
+    "LOAD <path> [<arg> ...]",
+    "    Load a module library from <path>, passing to it any optional arguments.",
+    "LOADEX <path> [[CONFIG NAME VALUE] [CONFIG NAME VALUE]] [ARGS ...]",
+    "    Load a module library from <path>, while passing it module configurations and optional arguments.",
+    "UNLOAD <name>",
+    "    Unload a module.",
+    "HELP",
+    "    Prints this help.",
+];
+
+/// MODULE: ringcache loads no modules. LIST is empty; LOAD and UNLOAD fail
+/// as Redis's do, behind `enable-module-command` as in Redis.
+pub(super) fn module(node: &Node, session: &Session, cmd: &Command, args: &[Bytes]) -> Frame {
+    let sub = match subcommand(cmd, args) {
+        Ok(sub) => sub,
+        Err(e) => return e,
+    };
+    let allowed = || allowed(&node.config.borrow().enable_module_command, session);
+    match sub.as_str() {
+        "help" => super::observe::help(MODULE_HELP),
+        "list" => Frame::Array(Vec::new()),
+        _ if !allowed() => Frame::error("ERR MODULE command not allowed. If the enable-module-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server."),
+        "unload" => Frame::error("ERR Error unloading module: no such module with that name"),
+        _ => Frame::error("ERR Error loading the extension. Please check the server logs."),
     }
 }

@@ -154,6 +154,11 @@ pub struct Config {
     pub protected_mode: bool,
     /// Who may CONFIG SET a protected setting (`dir`): no, yes, local.
     pub enable_protected_configs: String,
+    /// Who may run DEBUG (`enable-debug-command`): no, yes, local.
+    pub enable_debug_command: String,
+    /// Who may run MODULE LOAD/UNLOAD (`enable-module-command`): no, yes,
+    /// local. There are no modules: the setting only changes the error.
+    pub enable_module_command: String,
     /// Pending-output limits of a normal client, and the other classes'
     /// (`replica`, `pubsub`) as given, kept for CONFIG GET only.
     pub output_limit: OutputLimit,
@@ -349,6 +354,8 @@ impl Default for Config {
             acllog_max_len: crate::acl::ACL_LOG_MAX_LEN_DEFAULT,
             protected_mode: true,
             enable_protected_configs: "no".into(),
+            enable_debug_command: "no".into(),
+            enable_module_command: "no".into(),
             // Redis's default is `normal 0 0 0`; a client that leaves more
             // than 64 MB unread for a minute is dropped here (see
             // docs/security.md).

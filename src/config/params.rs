@@ -62,6 +62,15 @@ fn yes_no(v: &str) -> Result<bool, String> {
     }
 }
 
+/// Who may use a protected action, as Redis's `enable-*` settings.
+fn no_yes_local(v: &str) -> Result<String, String> {
+    let v = v.trim().to_ascii_lowercase();
+    if !["no", "yes", "local"].contains(&v.as_str()) {
+        return Err("argument(s) must be one of the following: no, yes, local".into());
+    }
+    Ok(v)
+}
+
 fn yes_no_str(b: bool) -> String {
     if b { "yes" } else { "no" }.into()
 }
@@ -706,11 +715,25 @@ pub const PARAMS: &[Param] = &[
         get: |c| c.enable_protected_configs.clone(),
         set: None,
         load: Some(|c, v| {
-            let v = v.trim().to_ascii_lowercase();
-            if !["no", "yes", "local"].contains(&v.as_str()) {
-                return Err("argument(s) must be one of the following: no, yes, local".into());
-            }
-            c.enable_protected_configs = v;
+            c.enable_protected_configs = no_yes_local(v)?;
+            Ok(())
+        }),
+    },
+    Param {
+        name: "enable-debug-command",
+        get: |c| c.enable_debug_command.clone(),
+        set: None,
+        load: Some(|c, v| {
+            c.enable_debug_command = no_yes_local(v)?;
+            Ok(())
+        }),
+    },
+    Param {
+        name: "enable-module-command",
+        get: |c| c.enable_module_command.clone(),
+        set: None,
+        load: Some(|c, v| {
+            c.enable_module_command = no_yes_local(v)?;
             Ok(())
         }),
     },

@@ -16,6 +16,9 @@
 //!
 //! FLUSHDB/FLUSHALL during a snapshot hand their tables to the cut instead of
 //! dropping them: the writer serializes the unvisited slots from there.
+//! SWAPDB during a snapshot only renumbers: the cut keeps, for each
+//! database as numbered at the cut, which live database now holds its
+//! tables, and writes every record under the number of the cut.
 
 use super::{Db, Entry};
 use bytes::Bytes;
@@ -77,6 +80,11 @@ pub struct Cut {
     keys: u64,
     /// Per database, the tables a flush detached after the cut.
     frozen: Vec<Option<Vec<HashTable<Entry>>>>,
+    /// Per database as numbered at the cut, the live database that holds
+    /// its tables now (SWAPDB since the cut); `cut_of` is the inverse.
+    /// Everything else here is numbered as at the cut.
+    live_of: Vec<usize>,
+    cut_of: Vec<usize>,
     /// Per (slot, database) not yet serialized, the keys the writer must
     /// skip there: serialized already before a change, or created after
     /// the cut. `skipping` has a bit per slot that has any.
@@ -96,6 +104,8 @@ impl Cut {
             out: Vec::new(),
             keys: 0,
             frozen: (0..databases).map(|_| None).collect(),
+            live_of: (0..databases).collect(),
+            cut_of: (0..databases).collect(),
             skips: HashMap::default(),
             skipping: vec![0; slots.div_ceil(64)],
             stats: CutStats::default(),
@@ -106,15 +116,16 @@ impl Cut {
         self.done[slot / 64] & (1 << (slot % 64)) != 0
     }
 
-    /// A command is about to change (or create) `key` of database `db`,
-    /// whose hash in the keyspace's hasher is `hash`, in slot `slot` (an
+    /// A command is about to change (or create) `key` of live database
+    /// `live_db`, whose hash in the keyspace's hasher is `hash`, in slot `slot` (an
     /// index into the shard's slots). If the writer has not reached the slot,
     /// the key is serialized first, as it is now (still as at the cut: this
     /// is its first change), and the writer will skip it.
-    pub fn change(&mut self, slot: usize, db: usize, key: &[u8], hash: u64, live: &[Db]) {
+    pub fn change(&mut self, slot: usize, live_db: usize, key: &[u8], hash: u64, live: &[Db]) {
         if self.is_done(slot) {
             return;
         }
+        let db = self.cut_of[live_db];
         if self.resume.is_some_and(|r| r.slot == slot) {
             // The writer is in the middle of a big value here, at a
             // position in the table's order that a change could move:
@@ -134,7 +145,7 @@ impl Cut {
             return;
         }
         self.skipping[slot / 64] |= 1 << (slot % 64);
-        let table = live[db].tables.get(slot);
+        let table = live[live_db].tables.get(slot);
         match table.and_then(|t| t.find(hash, |e| e.key() == key)) {
             Some(e) => {
                 let done = (self.encode)(&mut self.out, db, e, 0, usize::MAX);
@@ -201,8 +212,9 @@ impl Cut {
                 item: 0,
             },
         };
-        for (db, d) in live.iter().enumerate().skip(start.db) {
-            let tables = self.frozen[db].as_deref().unwrap_or(&d.tables);
+        for db in start.db..self.frozen.len() {
+            let live_tables = &live[self.live_of[db]].tables;
+            let tables = self.frozen[db].as_deref().unwrap_or(live_tables);
             let Some(table) = tables.get(slot) else {
                 continue;
             };
@@ -251,11 +263,19 @@ impl Cut {
     /// Keeps the tables a flush of `db` is dropping, for the slots not yet
     /// serialized; true if it kept them. (A second flush drops its tables:
     /// every unvisited slot is still empty since the first one.)
-    pub fn freeze(&mut self, db: usize, tables: Vec<HashTable<Entry>>) -> bool {
+    pub fn freeze(&mut self, live_db: usize, tables: Vec<HashTable<Entry>>) -> bool {
+        let db = self.cut_of[live_db];
         let keep = self.frozen[db].is_none() && self.left > 0;
         if keep {
             self.frozen[db] = Some(tables);
         }
         keep
+    }
+
+    /// Live databases `a` and `b` traded their tables (SWAPDB).
+    pub fn swap(&mut self, a: usize, b: usize) {
+        self.cut_of.swap(a, b);
+        self.live_of[self.cut_of[a]] = a;
+        self.live_of[self.cut_of[b]] = b;
     }
 }

@@ -499,7 +499,7 @@ impl Keyspace {
     pub fn flush_db(&mut self, db: usize) {
         self.settle();
         self.tracked.forget_reads();
-        self.touch_watched_present(db);
+        self.touch_watched_present(db, &[db]);
         if db < self.dbs.len() {
             self.empty_db(db);
             self.expiry.retain(|(_, d, _)| *d as usize != db);
@@ -509,24 +509,57 @@ impl Keyspace {
     pub fn flush_all(&mut self) {
         self.settle();
         self.tracked.forget_reads();
-        (0..self.dbs.len()).for_each(|db| self.touch_watched_present(db));
+        (0..self.dbs.len()).for_each(|db| self.touch_watched_present(db, &[db]));
         (0..self.dbs.len()).for_each(|db| self.empty_db(db));
         self.expiry.clear();
     }
 
-    /// Before a flush: the watched keys of `db` that exist (expired or
-    /// not, as Redis) are changed by it; the others are not.
-    fn touch_watched_present(&mut self, db: usize) {
+    /// SWAPDB: databases `a` and `b` trade their keys (their watchers and
+    /// blocked clients stay with the number, as in Redis). A watched key
+    /// of either that exists in either (expired or not) is changed by it.
+    pub fn swap_dbs(&mut self, a: usize, b: usize) {
+        self.settle();
+        if a == b {
+            return;
+        }
+        self.touch_watched_present(a, &[a, b]);
+        self.touch_watched_present(b, &[a, b]);
+        self.dbs.swap(a, b);
+        if let Some(cut) = self.cut.as_deref_mut() {
+            cut.swap(a, b);
+        }
+        // The expiry index names each key's database.
+        let (a8, b8) = (a as u8, b as u8);
+        let moved: Vec<_> = self
+            .expiry
+            .iter()
+            .filter(|(_, d, _)| *d == a8 || *d == b8)
+            .cloned()
+            .collect();
+        for item in moved.iter() {
+            self.expiry.remove(item);
+        }
+        for (at, d, key) in moved {
+            self.expiry.insert((at, if d == a8 { b8 } else { a8 }, key));
+        }
+    }
+
+    /// Before a flush or swap: the watched keys of `db` that exist (expired
+    /// or not, as Redis) in any of `changed` are changed by it; the others
+    /// are not.
+    fn touch_watched_present(&mut self, db: usize, changed: &[usize]) {
         if !self.watched.active() {
             return;
         }
         for key in self.watched.keys_of(db) {
             let hash = self.hasher.hash_one(&key[..]);
             let idx = self.table_index(&key);
-            let present = self.dbs[db]
-                .tables
-                .get(idx)
-                .is_some_and(|t| t.find(hash, |e| e.key() == &key[..]).is_some());
+            let present = changed.iter().any(|&d| {
+                self.dbs[d]
+                    .tables
+                    .get(idx)
+                    .is_some_and(|t| t.find(hash, |e| e.key() == &key[..]).is_some())
+            });
             if present {
                 self.watched.touch(db, &key);
             }

@@ -92,6 +92,9 @@ pub struct Node {
     me: OnceCell<Weak<Node>>,
     /// The transaction holding this shard, and the work waiting for it.
     pub hold: hold::Hold,
+    /// Whether the background pass removes expired keys (DEBUG
+    /// SET-ACTIVE-EXPIRE 0 stops it; reads still hide and remove them).
+    pub active_expire: Cell<bool>,
 }
 
 impl Node {
@@ -127,6 +130,7 @@ impl Node {
             peers,
             me: OnceCell::new(),
             hold: hold::Hold::default(),
+            active_expire: Cell::new(true),
         });
         let _ = node.me.set(Rc::downgrade(&node));
         pubsub::install_event_sink(&node);

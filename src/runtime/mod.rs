@@ -266,7 +266,12 @@ async fn active_expiry(node: Rc<Node>) {
     loop {
         let (removed, evicted) = AssertUnwindSafe(async {
             let mut shard = node.shard.borrow_mut();
-            (shard.expire_due(crate::util::now_ms()), shard.evict_pass())
+            let removed = if node.active_expire.get() {
+                shard.expire_due(crate::util::now_ms())
+            } else {
+                0
+            };
+            (removed, shard.evict_pass())
         })
         .catch_unwind()
         .await

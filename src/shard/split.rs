@@ -1,5 +1,6 @@
 //! A multi-key write the dispatcher splits by shard (MSET, DEL, UNLINK whose
-//! keys live on several shards) comes back whole or not at all after a crash
+//! keys live on several shards; FLUSHDB, FLUSHALL and SWAPDB, which run on
+//! every shard) comes back whole or not at all after a crash
 //! (docs/aof.md, "Split writes"). Its parts run in parallel, each in its
 //! shard's batch as before; each part logs one `SPLIT` record: its own
 //! effects, and the commands of the other parts. At start-up, a part that

@@ -1,0 +1,250 @@
+//! Server commands of issue 20 through the real binary: SWAPDB, WAIT (no
+//! replicas), MODULE, LOLWUT, DEBUG, PFDEBUG and PFSELFTEST. Their replies
+//! are compared with redis-server 7.0's byte for byte where both give the
+//! same (skipped, with a message, when redis-server is not installed); what
+//! only ringcache can show (shards, timing, blocking) is checked on its own.
+
+mod common;
+
+use common::{keys_on, q, q_err, Raw, Server};
+use std::time::{Duration, Instant};
+
+fn both(redis: &mut Raw, ours: &mut Raw, args: &[&str]) {
+    let (want, got) = (redis.cmd(args), ours.cmd(args));
+    assert_eq!(got, want, "{args:?}");
+}
+
+#[test]
+fn server_commands_answer_as_redis() {
+    let Some(redis) = Server::redis_oracle() else {
+        eprintln!("SKIPPED: redis-server is not installed; this differential test needs it");
+        return;
+    };
+    let server = Server::start();
+    let on = |shard| keys_on("swap", shard, 2, 1).remove(0);
+    let (a, b) = (on(0), on(1));
+    for proto in ["2", "3"] {
+        let (mut r, mut o) = (redis.raw(), server.raw());
+        r.cmd(&["HELLO", proto]);
+        o.cmd(&["HELLO", proto]);
+        for args in [
+            &["WAIT", "0", "0"][..],
+            &["WAIT", "-1", "100"],
+            &["WAIT", "1", "10"],
+            &["WAIT", "x", "0"],
+            &["WAIT", "0", "-1"],
+            &["WAIT", "0", "1.5"],
+            &["WAIT", "0"],
+            &["MODULE", "LIST"],
+            &["MODULE", "HELP"],
+            &["MODULE", "LOAD", "/nowhere.so"],
+            &["MODULE", "UNLOAD", "x"],
+            &["MODULE", "LIST", "x"],
+            &["MODULE", "FOO"],
+            &["LOLWUT"],
+            &["LOLWUT", "VERSION", "1"],
+            &["LOLWUT", "VERSION", "x"],
+            &["LOLWUT", "foo"],
+            // Refused by the default `enable-debug-command no`.
+            &["DEBUG", "SLEEP", "0"],
+            &["PFSELFTEST"],
+            &["PFSELFTEST", "x"],
+        ] {
+            both(&mut r, &mut o, args);
+        }
+        // PFDEBUG: sparse, decoded, turned dense by GETREG and TODENSE.
+        both(&mut r, &mut o, &["DEL", &a, &b]);
+        both(&mut r, &mut o, &["PFDEBUG", "ENCODING", &a]);
+        both(&mut r, &mut o, &["PFADD", &a, "x", "y", "z"]);
+        both(&mut r, &mut o, &["PFADD", &b, "x"]);
+        for sub in [
+            "ENCODING", "DECODE", "GETREG", "ENCODING", "DECODE", "TODENSE",
+        ] {
+            both(&mut r, &mut o, &["PFDEBUG", sub, &a]);
+        }
+        for sub in ["TODENSE", "TODENSE", "FOO"] {
+            both(&mut r, &mut o, &["PFDEBUG", sub, &b]);
+        }
+        both(&mut r, &mut o, &["GET", &a]);
+        both(&mut r, &mut o, &["SET", &a, "not an hll"]);
+        both(&mut r, &mut o, &["PFDEBUG", "ENCODING", &a]);
+        both(&mut r, &mut o, &["PFDEBUG", "GETREG"]);
+        // SWAPDB: errors, then keys of both shards trade databases.
+        for args in [
+            &["SWAPDB", "x", "y"][..],
+            &["SWAPDB", "0", "y"],
+            &["SWAPDB", "99", "y"],
+            &["SWAPDB", "1", "99"],
+            &["SWAPDB", "-1", "0"],
+            &["SWAPDB", "0"],
+            &["SWAPDB", "0", "0"],
+        ] {
+            both(&mut r, &mut o, args);
+        }
+        both(&mut r, &mut o, &["FLUSHALL"]);
+        both(&mut r, &mut o, &["MSET", &a, "in-0", &b, "in-0"]);
+        both(&mut r, &mut o, &["SELECT", "1"]);
+        both(&mut r, &mut o, &["SET", &a, "in-1", "PX", "100000"]);
+        both(&mut r, &mut o, &["SWAPDB", "1", "0"]);
+        both(&mut r, &mut o, &["MGET", &a, &b]);
+        both(&mut r, &mut o, &["SELECT", "0"]);
+        both(&mut r, &mut o, &["MGET", &a, &b]);
+        both(&mut r, &mut o, &["DBSIZE"]);
+        // The TTL went with its key (within the same second of each other).
+        let (want, got) = (r.cmd(&["TTL", &a]), o.cmd(&["TTL", &a]));
+        for ttl in [&want, &got] {
+            assert!(
+                [":99\r\n", ":100\r\n"].contains(&ttl.as_str()),
+                "{want} {got}"
+            );
+        }
+        both(&mut r, &mut o, &["FLUSHALL"]);
+    }
+}
+
+#[test]
+fn lolwut_version_5_draws_schotter() {
+    let server = Server::start();
+    let mut con = server.con();
+    let art: String = q(&mut con, &["LOLWUT", "VERSION", "5", "20", "4", "3"]);
+    let lines: Vec<&str> = art.lines().collect();
+    assert_eq!(
+        lines.last().copied(),
+        Some("Georg Nees - schotter, plotter on paper, 1968. Redis ver. 7.0.15")
+    );
+    // Braille rows 20 characters wide, with squares drawn on them.
+    let rows = &lines[..lines.len() - 2];
+    assert!(rows.iter().all(|l| l.chars().count() == 20), "{art}");
+    assert!(
+        rows.iter().flat_map(|l| l.chars()).any(|c| c != '\u{2800}'),
+        "{art}"
+    );
+}
+
+#[test]
+fn wait_without_replicas_blocks_until_its_timeout_or_client_unblock() {
+    let server = Server::start();
+    let mut con = server.con();
+    let started = Instant::now();
+    let n: i64 = q(&mut con, &["WAIT", "1", "300"]);
+    assert_eq!(n, 0);
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    // Inside MULTI it answers at once.
+    let mut raw = server.raw();
+    raw.cmd(&["MULTI"]);
+    raw.cmd(&["WAIT", "1", "0"]);
+    assert_eq!(raw.cmd(&["EXEC"]), "*1\r\n:0\r\n");
+    // Blocked for ever, until CLIENT UNBLOCK (as a timeout, then an error).
+    for (how, reply) in [("TIMEOUT", ":0\r\n"), ("ERROR", "-UNBLOCKED")] {
+        let mut waiting = server.raw();
+        let id = waiting.cmd(&["CLIENT", "ID"]);
+        let id = id.trim_start_matches(':').trim();
+        waiting.send(&common::encode(&["WAIT", "1", "0"]));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let n: i64 = q(&mut con, &["CLIENT", "UNBLOCK", id, how]);
+            if n == 1 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "WAIT never blocked");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let got = waiting.read_reply();
+        assert!(got.starts_with(reply), "{how}: {got}");
+    }
+}
+
+#[test]
+fn debug_runs_when_enable_debug_command_allows_it() {
+    let server = Server::with(2, &["--set", "enable-debug-command=local"]);
+    let mut con = server.con();
+    let started = Instant::now();
+    let _: () = q(&mut con, &["DEBUG", "SLEEP", "0.2"]);
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    // POPULATE spreads over both shards and keeps what exists.
+    let _: () = q(&mut con, &["SET", "key:7", "mine"]);
+    let _: () = q(&mut con, &["DEBUG", "POPULATE", "1000"]);
+    let n: i64 = q(&mut con, &["DBSIZE"]);
+    assert_eq!(n, 1000);
+    let v: String = q(&mut con, &["GET", "key:7"]);
+    assert_eq!(v, "mine");
+    let v: String = q(&mut con, &["GET", "key:999"]);
+    assert_eq!(v, "value:999");
+    let _: () = q(&mut con, &["DEBUG", "POPULATE", "2", "p", "8"]);
+    let v: Vec<u8> = q(&mut con, &["GET", "p:1"]);
+    assert_eq!(v, b"value:1\0");
+    assert_eq!(
+        q_err(&mut con, &["DEBUG", "POPULATE", "-1"]),
+        "ERR value is out of range, must be positive"
+    );
+    let line: String = q(&mut con, &["DEBUG", "OBJECT", "key:7"]);
+    assert!(
+        line.contains(" encoding:embstr serializedlength:5 lru:"),
+        "{line}"
+    );
+    assert_eq!(
+        q_err(&mut con, &["DEBUG", "OBJECT", "nokey"]),
+        "ERR no such key"
+    );
+    assert_eq!(
+        q_err(&mut con, &["DEBUG", "ERROR", "BOOM it broke"]),
+        "BOOM it broke"
+    );
+    // SET-ACTIVE-EXPIRE 0: expired keys stay until read; 1: they go.
+    let _: () = q(&mut con, &["FLUSHALL"]);
+    let _: () = q(&mut con, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
+    let _: () = q(&mut con, &["SET", "short", "x", "PX", "20"]);
+    std::thread::sleep(Duration::from_millis(500));
+    let n: i64 = q(&mut con, &["DBSIZE"]);
+    assert_eq!(n, 1, "no active expiry");
+    let _: () = q(&mut con, &["DEBUG", "SET-ACTIVE-EXPIRE", "1"]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while q::<i64>(&mut con, &["DBSIZE"]) != 0 {
+        assert!(Instant::now() < deadline, "active expiry never came back");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut raw = server.raw();
+    raw.cmd(&["HELLO", "3"]);
+    assert_eq!(
+        raw.cmd(&["DEBUG", "PROTOCOL", "map"]),
+        "%3\r\n:0\r\n#f\r\n:1\r\n#t\r\n:2\r\n#f\r\n"
+    );
+}
+
+#[test]
+fn swapdb_touches_watched_keys_wakes_blocked_clients_and_survives_a_restart() {
+    let mut server = Server::with(2, &["--appendonly", "yes"]);
+    let (a, b) = (
+        keys_on("sw", 0, 2, 1).remove(0),
+        keys_on("sw", 1, 2, 1).remove(0),
+    );
+    let mut db1 = server.con_db(1);
+    let _: () = q(&mut db1, &["SET", &a, "from-1"]);
+    // WATCH of a key that only exists in the other database: changed.
+    let mut watcher = server.raw();
+    watcher.cmd(&["WATCH", &a]);
+    let mut con = server.con();
+    let _: () = q(&mut con, &["SWAPDB", "0", "1"]);
+    watcher.cmd(&["MULTI"]);
+    watcher.cmd(&["SET", &a, "tx"]);
+    assert_eq!(watcher.cmd(&["EXEC"]), "*-1\r\n", "the watched key changed");
+    // A client blocked on database 0 is served by the list SWAPDB brings.
+    let _: i64 = q(&mut db1, &["RPUSH", &b, "x"]);
+    let mut blocked = server.raw();
+    blocked.send(&common::encode(&["BLPOP", &b, "0"]));
+    std::thread::sleep(Duration::from_millis(200));
+    let _: () = q(&mut con, &["SWAPDB", "0", "1"]);
+    let got = blocked.read_reply();
+    assert!(got.contains("x"), "{got}");
+    // Both shards' swaps replay, also into another number of shards.
+    server.kill9_and_restart();
+    let mut db1 = server.con_db(1);
+    let v: String = q(&mut db1, &["GET", &a]);
+    assert_eq!(v, "from-1");
+    server.restart_with(1, &["--appendonly", "yes"]);
+    let mut db1 = server.con_db(1);
+    let v: String = q(&mut db1, &["GET", &a]);
+    assert_eq!(v, "from-1");
+    let n: i64 = q(&mut server.con(), &["DBSIZE"]);
+    assert_eq!(n, 0);
+}
