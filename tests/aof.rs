@@ -1089,6 +1089,70 @@ fn cut_after(server: &Server, shard: usize, marker: &[u8]) {
     file.set_len(at as u64).unwrap();
 }
 
+/// After a power cut every log is cut at one moment computed from the
+/// logs' newest labels. A start that cut them and stopped before its own
+/// labels were durable left logs whose newest labels are older: the next
+/// start computed an earlier moment and dropped writes the first cut had
+/// kept (simulated disk, seed 1800227). The moment is now decided once.
+#[test]
+fn a_start_that_stops_after_cutting_the_logs_cuts_nothing_more() {
+    const BOOT: &str = "RINGCACHE_TEST_BOOT_ID";
+    let mut server = Server::with(1, AOF_EVERYSEC);
+    let mut con = server.con();
+    for i in 0..300 {
+        let _: () = q(&mut con, &["SET", &format!("k{i}"), "v"]);
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    server.kill9();
+    // What one start after the power cut brings back, on a copy.
+    let mut reference = Server::with(1, AOF_EVERYSEC);
+    reference.kill9();
+    std::fs::remove_dir_all(reference.dir()).unwrap();
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(server.dir())
+        .arg(reference.dir())
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    reference.set_env(&[(BOOT, "another-boot")]);
+    reference.start_again();
+    let keys = |server: &Server| -> std::collections::BTreeSet<String> {
+        q::<Vec<String>>(&mut server.con(), &["KEYS", "*"])
+            .into_iter()
+            .collect()
+    };
+    let want = keys(&reference);
+    assert!(
+        want.len() < 300,
+        "the cut kept everything: the test shows nothing"
+    );
+    // A start that cuts the logs, then stops before it labels them.
+    server.set_env(&[
+        (BOOT, "another-boot"),
+        ("RINGCACHE_TEST_CRASH_AT", "after-loading-a-shard"),
+    ]);
+    assert!(
+        server
+            .try_start_with(AOF_EVERYSEC, Duration::from_secs(20))
+            .is_some(),
+        "the start did not stop at the crash point"
+    );
+    server.set_env(&[(BOOT, "another-boot")]);
+    server.start_again();
+    assert_eq!(keys(&server), want);
+    assert!(server
+        .log_text()
+        .contains("a start stopped after cutting the logs"));
+    // That start labelled every log in this boot: the next start cuts nothing.
+    let _: () = q(&mut server.con(), &["SET", "after", "v"]);
+    server.kill9();
+    server.start_again();
+    let mut more = want.clone();
+    more.insert("after".into());
+    assert_eq!(keys(&server), more);
+}
+
 /// SWAPDB, FLUSHDB and FLUSHALL run on every shard: a crash that kept the
 /// record of one shard and lost the other's must not leave the databases
 /// swapped (or flushed) on one shard only. Before they became split writes,

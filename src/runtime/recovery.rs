@@ -39,7 +39,7 @@ pub fn prepare(config: &Config) -> Result<Manifest, String> {
         return Ok(Manifest::empty(config.shards));
     };
     CUT_MS.store(
-        moment_every_shard_reaches(dir, &manifest).unwrap_or(u64::MAX),
+        decided_cut(dir, &manifest)?.unwrap_or(u64::MAX),
         Ordering::Relaxed,
     );
     let missing = manifest.missing_files(dir);
@@ -84,6 +84,51 @@ static CUT_MS: AtomicU64 = AtomicU64::new(u64::MAX);
 
 fn consistent_cut() -> Option<u64> {
     Some(CUT_MS.load(Ordering::Relaxed)).filter(|&t| t != u64::MAX)
+}
+
+/// The file that holds the moment a start cut the logs at, from before it
+/// cuts anything until every shard's log holds a durable label of this
+/// boot (`forget_the_cut`).
+const CUT_FILE: &str = "power-cut-moment";
+
+/// The moment this start cuts every log at, if any. Decided once: a start
+/// that cut the logs and stopped before its own labels were durable leaves
+/// logs whose newest labels are older than the ones the cut was computed
+/// from, and computing it again from them would cut earlier, dropping what
+/// the first cut kept and a client may have read since (the simulated disk,
+/// seed 1800227: a start that failed on an injected I/O error, then a start
+/// that lost a key the one before had shown). So the moment is written
+/// down, durably, before any log is cut, and read back by the next start.
+fn decided_cut(dir: &Path, manifest: &Manifest) -> Result<Option<u64>, String> {
+    let path = dir.join(CUT_FILE);
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let cut = text
+            .trim()
+            .parse()
+            .map_err(|_| format!("{}: not a moment in ms: {text:?}", path.display()))?;
+        tracing::warn!(
+            cut_ms = cut,
+            "a start stopped after cutting the logs at this moment after a power cut: cutting them there again"
+        );
+        return Ok(Some(cut));
+    }
+    let cut = moment_every_shard_reaches(dir, manifest);
+    if let Some(cut) = cut {
+        crate::persistence::disk::replace_file(&path, format!("{cut}\n").as_bytes())?;
+    }
+    Ok(cut)
+}
+
+/// Every shard's log now holds a durable label of this boot: a later start
+/// computes its own cut, if it needs one.
+pub fn forget_the_cut(dir: &Path) -> Result<(), String> {
+    let path = dir.join(CUT_FILE);
+    if consistent_cut().is_none() || !path.exists() {
+        return Ok(());
+    }
+    crate::persistence::disk::remove(&path)
+        .map_err(|e| format!("cannot remove {}: {e}", path.display()))?;
+    crate::persistence::disk::sync_dir(&path)
 }
 
 /// After a power cut each shard's log keeps what its own syncs made
@@ -297,6 +342,8 @@ pub async fn recover(node: &Rc<Node>, cpu: usize, queues: TaskQueues) -> Result<
     let (keyspace, mut files, replayed, tx_state) = rx
         .await
         .map_err(|_| format!("the loader of shard {id} died"))??;
+    // Its log is cut (after a power cut) and no label of this boot is in it.
+    crate::util::crash_point("after-loading-a-shard");
     {
         let mut shard = node.shard.borrow_mut();
         shard.keyspace = keyspace;
@@ -352,6 +399,10 @@ pub async fn recover(node: &Rc<Node>, cpu: usize, queues: TaskQueues) -> Result<
     loading::shard_attached();
     while !loading::all_attached() {
         glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    // Before any shard is done loading, so before any client writes.
+    if id == 0 {
+        forget_the_cut(&config.dir)?;
     }
     commands::tx::resume(node).await;
     commands::tx::resume_split(node).await;
