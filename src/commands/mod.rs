@@ -42,6 +42,7 @@ mod scripting;
 pub mod server;
 mod session;
 mod sets;
+mod sort;
 mod stream_reads;
 mod streams;
 mod strings;
@@ -332,6 +333,8 @@ const ROUTES: &[(&str, Route)] = &[
     ),
     ("scan", Front(F::Scan)),
     ("randomkey", Front(F::Randomkey)),
+    ("sort", Front(F::Sort)),
+    ("sort_ro", Front(F::Sort_ro)),
     ("rename", Front(F::Rename)),
     ("renamenx", Front(F::Renamenx)),
     ("copy", Front(F::Copy)),
