@@ -489,7 +489,7 @@ fn sort_answers_as_redis() {
         for _ in 0..RANDOM_CASES {
             both(&mut r, &mut o, &["FLUSHALL"]);
             let n = (xorshift(&mut rng) % 12) as usize;
-            let numeric = xorshift(&mut rng) % 3 != 0;
+            let numeric = !xorshift(&mut rng).is_multiple_of(3);
             let items: Vec<String> = (0..n)
                 .map(|_| {
                     if numeric {
@@ -519,7 +519,7 @@ fn sort_answers_as_redis() {
                     &mut o,
                     &["HSET", &format!("h_{e}"), "f", &format!("f{w}")],
                 );
-                if xorshift(&mut rng) % 2 == 0 {
+                if xorshift(&mut rng).is_multiple_of(2) {
                     both(
                         &mut r,
                         &mut o,
@@ -535,25 +535,25 @@ fn sort_answers_as_redis() {
                 2 => words(&["BY", "nosort"]),
                 _ => {}
             }
-            if !numeric || xorshift(&mut rng) % 4 == 0 {
+            if !numeric || xorshift(&mut rng).is_multiple_of(4) {
                 words(&["ALPHA"]);
             }
-            if xorshift(&mut rng) % 2 == 0 {
+            if xorshift(&mut rng).is_multiple_of(2) {
                 words(&["DESC"]);
             }
             let (start, count) = (
                 (xorshift(&mut rng) % 16) as i64 - 3,
                 (xorshift(&mut rng) % 16) as i64 - 3,
             );
-            if xorshift(&mut rng) % 2 == 0 {
+            if xorshift(&mut rng).is_multiple_of(2) {
                 words(&["LIMIT", &start.to_string(), &count.to_string()]);
             }
             for pattern in ["#", "o_*", "h_*->f"] {
-                if xorshift(&mut rng) % 3 == 0 {
+                if xorshift(&mut rng).is_multiple_of(3) {
                     words(&["GET", pattern]);
                 }
             }
-            let store = xorshift(&mut rng) % 3 == 0;
+            let store = xorshift(&mut rng).is_multiple_of(3);
             if store {
                 words(&["STORE", d]);
             }

@@ -449,3 +449,48 @@ fn a_stored_sort_survives_kill9() {
     assert_eq!(q::<i64>(&mut c, &["EXISTS", "{t}gone"]), 0);
     assert_eq!(q::<String>(&mut c, &["TYPE", &dst]), "list");
 }
+
+/// More BY and GET keys than one job reads on a shard (4096): the reads go
+/// in several rounds, and every element still finds its own values.
+#[test]
+fn a_large_sort_reads_its_pattern_keys_in_rounds() {
+    let s = Server::start();
+    let mut c = s.con();
+    let n = 12_000u64;
+    let items: Vec<String> = (0..n).map(|i| format!("i{i}")).collect();
+    for chunk in items.chunks(1000) {
+        let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        rpush(&mut c, "big", &refs);
+        let mut mset = vec!["MSET".to_string()];
+        for e in chunk {
+            let i: u64 = e[1..].parse().unwrap();
+            // Weights with ties (broken by the element's bytes).
+            mset.push(format!("w_{e}"));
+            mset.push(((i * 7919) % 1000).to_string());
+            mset.push(format!("v_{e}"));
+            mset.push(format!("V{i}"));
+        }
+        let refs: Vec<&str> = mset.iter().map(String::as_str).collect();
+        let _: () = q(&mut c, &refs);
+    }
+    let mut want: Vec<(u64, String)> = items
+        .iter()
+        .map(|e| ((e[1..].parse::<u64>().unwrap() * 7919) % 1000, e.clone()))
+        .collect();
+    want.sort();
+    let want_values: Vec<String> = want.iter().map(|(_, e)| format!("V{}", &e[1..])).collect();
+    assert_eq!(
+        strings(&mut c, &["SORT", "big", "BY", "w_*", "GET", "v_*"]),
+        want_values
+    );
+    assert_eq!(
+        q::<i64>(
+            &mut c,
+            &["SORT", "big", "BY", "w_*", "DESC", "GET", "#", "STORE", "bigout"]
+        ),
+        n as i64
+    );
+    let stored = strings(&mut c, &["LRANGE", "bigout", "0", "-1"]);
+    let want_desc: Vec<String> = want.iter().rev().map(|(_, e)| e.clone()).collect();
+    assert_eq!(stored, want_desc);
+}

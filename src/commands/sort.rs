@@ -252,19 +252,11 @@ fn all_on(node: &Node, home: usize, o: &Options) -> bool {
     by && o.gets.iter().all(on_home) && o.store.as_ref().is_none_or(|d| shard_of(node, d) == home)
 }
 
-/// The elements, their sort values, and the range of them to output.
+/// The elements, and the range of them to output.
 struct Vector {
     elements: Vec<Bytes>,
-    /// Per element: its score (numeric sort), or its BY value (ALPHA).
-    keys: Vec<SortKey>,
     /// `start..end` of `elements` to output.
     out: std::ops::Range<usize>,
-}
-
-#[derive(Clone, Default)]
-struct SortKey {
-    score: f64,
-    by: Option<Bytes>,
 }
 
 /// Redis's checks and load of the sorted key: WRONGTYPE for a key that is
@@ -325,10 +317,14 @@ fn load(
     let elements: Vec<Bytes> = match value {
         // Nothing to sort in a list or sorted set: the range, in order.
         Some(Value::List(l)) if direct => {
+            let n = l.len();
             if o.desc {
-                l.iter().rev().skip(start).take(wanted).cloned().collect()
+                l.range(n - start - wanted..n - start)
+                    .rev()
+                    .cloned()
+                    .collect()
             } else {
-                l.iter().skip(start).take(wanted).cloned().collect()
+                l.range(start..start + wanted).cloned().collect()
             }
         }
         Some(Value::ZSet(z)) if direct => {
@@ -354,15 +350,7 @@ fn load(
     } else {
         start..start + wanted
     };
-    let keys = vec![SortKey::default(); if o.dontsort { 0 } else { elements.len() }];
-    Ok((
-        o,
-        Vector {
-            elements,
-            keys,
-            out,
-        },
-    ))
+    Ok((o, Vector { elements, out }))
 }
 
 /// The BY keys to read, one per element, when sorting by a pattern.
@@ -457,84 +445,73 @@ async fn read_across(
                 values[i] = value;
             }
         }
-        queues.retain(|(_, reads)| reads.len() > 0);
+        queues.retain(|(_, reads)| !reads.as_slice().is_empty());
     }
     Ok(values)
 }
 
-/// Reads each element's sort value (`by`: the BY pattern's values, one per
-/// element) and sorts, as Redis's `sortCompare`: numbers compared as
-/// doubles, equal ones by the elements' bytes; ALPHA compares the BY values
-/// (a missing one first) or the elements, as C strings (`strcoll` in the
-/// C locale) in a reply and byte for byte under STORE. DESC reverses the
-/// comparison; the sort is stable, as glibc's `qsort` (a merge sort) is.
+/// What an element is compared by.
+enum SortKey {
+    /// A number: its own or its BY value's (0 for a missing BY key).
+    Score(f64),
+    /// ALPHA by a pattern: the BY value (`None`: missing, first).
+    Text(Option<Bytes>),
+    /// ALPHA: the element itself.
+    Itself,
+}
+
+/// Sorts, as Redis's `sortCompare` (`by`: the BY pattern's values, one per
+/// element, when sorting by one): numbers compared as doubles, equal ones
+/// by the elements' bytes; ALPHA compares the BY values or the elements as
+/// C strings in a reply (`strcoll` in the C locale) and byte for byte
+/// under STORE. DESC reverses the comparison; the sort is stable, as
+/// glibc's `qsort` (a merge sort) is.
 fn sort_vector(v: &mut Vector, o: &Options, by: Option<Vec<Option<Bytes>>>) -> Result<(), Frame> {
     if o.dontsort {
         return Ok(());
     }
-    let mut convert_error = false;
+    let not_double = || Frame::error("ERR One or more scores can't be converted into double");
     let mut by = by.map(Vec::into_iter);
-    for (key, element) in v.keys.iter_mut().zip(&v.elements) {
-        let value = match by.as_mut() {
-            Some(values) => match values.next().flatten() {
-                Some(value) => value,
-                // A missing BY key: score 0, and first in an ALPHA sort.
-                None => continue,
+    let mut keyed = Vec::with_capacity(v.elements.len());
+    for e in std::mem::take(&mut v.elements) {
+        let key = match by.as_mut() {
+            Some(values) => match (values.next().flatten(), o.alpha) {
+                (value, true) => SortKey::Text(value),
+                (None, false) => SortKey::Score(0.0),
+                (Some(value), false) => SortKey::Score(score(&value).ok_or_else(not_double)?),
             },
-            None => element.clone(),
+            None if o.alpha => SortKey::Itself,
+            None => SortKey::Score(score(&e).ok_or_else(not_double)?),
         };
-        if o.alpha {
-            if o.by.is_some() {
-                key.by = Some(value);
-            }
+        keyed.push((key, e));
+    }
+    let bytewise = o.store.is_some();
+    let as_text = |x: &[u8], y: &[u8]| {
+        if bytewise {
+            x.cmp(y)
         } else {
-            match score(&value) {
-                Some(s) => key.score = s,
-                None => convert_error = true,
-            }
+            c_str(x).cmp(c_str(y))
         }
-    }
-    if convert_error {
-        return Err(Frame::error(
-            "ERR One or more scores can't be converted into double",
-        ));
-    }
-    let (alpha, by_pattern, bytewise) = (o.alpha, o.by.is_some(), o.store.is_some());
-    let compare = |a: &(SortKey, Bytes), b: &(SortKey, Bytes)| -> Ordering {
-        let as_text = |x: &[u8], y: &[u8]| {
-            if bytewise {
-                x.cmp(y)
-            } else {
-                c_str(x).cmp(c_str(y))
-            }
-        };
-        let cmp = if !alpha {
-            match a.0.score.partial_cmp(&b.0.score) {
-                Some(Ordering::Equal) | None => a.1.cmp(&b.1),
+    };
+    keyed.sort_by(|(ka, a), (kb, b)| {
+        let cmp = match (ka, kb) {
+            (SortKey::Score(x), SortKey::Score(y)) => match x.partial_cmp(y) {
+                Some(Ordering::Equal) | None => a.cmp(b),
                 Some(order) => order,
-            }
-        } else if by_pattern {
-            match (&a.0.by, &b.0.by) {
-                (None, None) => Ordering::Equal,
-                (None, Some(_)) => Ordering::Less,
-                (Some(_), None) => Ordering::Greater,
+            },
+            (SortKey::Text(x), SortKey::Text(y)) => match (x, y) {
                 (Some(x), Some(y)) => as_text(x, y),
-            }
-        } else {
-            as_text(&a.1, &b.1)
+                (x, y) => x.is_some().cmp(&y.is_some()),
+            },
+            _ => as_text(a, b),
         };
         if o.desc {
             cmp.reverse()
         } else {
             cmp
         }
-    };
-    let mut pairs: Vec<(SortKey, Bytes)> = std::mem::take(&mut v.keys)
-        .into_iter()
-        .zip(std::mem::take(&mut v.elements))
-        .collect();
-    pairs.sort_by(compare);
-    v.elements = pairs.into_iter().map(|(_, e)| e).collect();
+    });
+    v.elements = keyed.into_iter().map(|(_, e)| e).collect();
     Ok(())
 }
 
