@@ -60,11 +60,11 @@ struct Options {
     store: Option<Bytes>,
 }
 
-/// SORT (`readonly` false) and SORT_RO.
+/// SORT, and SORT_RO (not `write`: no STORE).
 pub(super) async fn sort(node: &Node, session: &Session, cmd: &Command, args: &[Bytes]) -> Frame {
     let readonly = !cmd.write;
-    let every_key = super::acl::reads_every_key(session, cmd, args);
-    let o = match parse(args, readonly, every_key) {
+    let every_key = || super::acl::reads_every_key(session, cmd, args);
+    let o = match parse(args, readonly, &every_key) {
         Ok(o) => o,
         Err(e) => return e,
     };
@@ -119,8 +119,9 @@ pub(super) async fn sort(node: &Node, session: &Session, cmd: &Command, args: &[
 
 /// Parses the options after the key, in order, as Redis does: the first
 /// bad one answers (a bad LIMIT number, a BY or GET pattern the user may not
-/// use, a syntax error), before the key is looked at.
-fn parse(args: &[Bytes], readonly: bool, every_key: bool) -> Result<Options, Frame> {
+/// use, a syntax error), before the key is looked at. `every_key`: whether
+/// the user may read every key (asked only when a pattern comes).
+fn parse(args: &[Bytes], readonly: bool, every_key: &dyn Fn() -> bool) -> Result<Options, Frame> {
     let mut o = Options {
         by: None,
         dontsort: false,
@@ -151,7 +152,7 @@ fn parse(args: &[Bytes], readonly: bool, every_key: bool) -> Result<Options, Fra
             // nothing to sort by (`BY nosort`).
             if memchr::memchr(b'*', c_str(pattern)).is_none() {
                 o.dontsort = true;
-            } else if !every_key {
+            } else if !every_key() {
                 return Err(Frame::error(
                     "ERR BY option of SORT denied due to insufficient ACL permissions.",
                 ));
@@ -159,7 +160,7 @@ fn parse(args: &[Bytes], readonly: bool, every_key: bool) -> Result<Options, Fra
             o.by = Some(pattern.clone());
             j += 1;
         } else if arg_is(word, "get") && left >= 1 {
-            if !every_key {
+            if !every_key() {
                 return Err(Frame::error(
                     "ERR GET option of SORT denied due to insufficient ACL permissions.",
                 ));
