@@ -38,6 +38,7 @@ mod lua;
 mod memory;
 mod observe;
 mod pubsub;
+mod qsort;
 mod saves;
 mod scripting;
 pub mod server;

@@ -18,7 +18,8 @@
 //!    the LIMIT range when nothing is to be sorted);
 //! 2. the BY keys of every element are grouped by shard and read, one job
 //!    per shard at a time, all shards in parallel (`read_across`);
-//! 3. the elements are sorted here and the LIMIT range kept;
+//! 3. the elements are sorted here and the LIMIT range kept, with Redis's
+//!    sorts (`qsort`), so that equal items come out in its order;
 //! 4. the GET keys of the kept elements are read the same way;
 //! 5. the reply, or with STORE one step on the destination's shard that
 //!    replaces it, logged there as DEL + RPUSH of the result, so each
@@ -32,7 +33,9 @@
 //! limits like any other.
 
 use super::cross::shard_of;
-use super::{arg_is, int_arg, lists, syntax_error, unavailable, wrong_type, Command, Session};
+use super::{
+    arg_is, int_arg, lists, qsort, syntax_error, unavailable, wrong_type, Command, Session,
+};
 use crate::keyspace::{Keyspace, Value};
 use crate::node::{join_all, Node};
 use crate::protocol::Frame;
@@ -465,8 +468,8 @@ enum SortKey {
 /// element, when sorting by one): numbers compared as doubles, equal ones
 /// by the elements' bytes; ALPHA compares the BY values or the elements as
 /// C strings in a reply (`strcoll` in the C locale) and byte for byte
-/// under STORE. DESC reverses the comparison; the sort is stable, as
-/// glibc's `qsort` (a merge sort) is.
+/// under STORE. DESC reverses the comparison. Redis's two sorts
+/// (`qsort`), so that equal items come out in its order.
 fn sort_vector(v: &mut Vector, o: &Options, by: Option<Vec<Option<Bytes>>>) -> Result<(), Frame> {
     if o.dontsort {
         return Ok(());
@@ -494,7 +497,7 @@ fn sort_vector(v: &mut Vector, o: &Options, by: Option<Vec<Option<Bytes>>>) -> R
             c_str(x).cmp(c_str(y))
         }
     };
-    keyed.sort_by(|(ka, a), (kb, b)| {
+    let compare = |(ka, a): &(SortKey, Bytes), (kb, b): &(SortKey, Bytes)| -> i32 {
         let cmp = match (ka, kb) {
             (SortKey::Score(x), SortKey::Score(y)) => match x.partial_cmp(y) {
                 Some(Ordering::Equal) | None => a.cmp(b),
@@ -506,12 +509,20 @@ fn sort_vector(v: &mut Vector, o: &Options, by: Option<Vec<Option<Bytes>>>) -> R
             },
             _ => as_text(a, b),
         };
-        if o.desc {
-            cmp.reverse()
-        } else {
-            cmp
-        }
-    });
+        let cmp = if o.desc { cmp.reverse() } else { cmp };
+        cmp as i32
+    };
+    let out = v.out.clone();
+    if out.is_empty() {
+        // Nothing is output: the order does not show.
+    } else if by.is_some() && out != (0..keyed.len()) {
+        // By a pattern, with a LIMIT: Redis sorts only the range kept, with
+        // its partial quicksort, whose order for equal items this follows.
+        qsort::partial_sort(&mut keyed, out.start, out.end - 1, &compare);
+    } else {
+        // glibc's qsort is a stable merge sort: a stable sort gives its order.
+        keyed.sort_by(|a, b| compare(a, b).cmp(&0));
+    }
     v.elements = keyed.into_iter().map(|(_, e)| e).collect();
     Ok(())
 }
