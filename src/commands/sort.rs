@@ -298,19 +298,17 @@ fn load(
         _ => 0,
     } as i64;
     // Redis's LIMIT arithmetic, clamped to the size.
-    let start = o.limit.0.clamp(0, len);
+    let mut start = o.limit.0.clamp(0, len);
     let count = o.limit.1.clamp(-1, len);
-    let (start, end) = match (
-        if count < 0 {
-            len - 1
-        } else {
-            start + count - 1
-        },
-        start >= len,
-    ) {
-        (_, true) => (len - 1, len - 2),
-        (end, false) => (start, end.min(len - 1)),
+    let mut end = if count < 0 {
+        len - 1
+    } else {
+        start + count - 1
     };
+    if start >= len {
+        (start, end) = (len - 1, len - 2);
+    }
+    end = end.min(len - 1);
     let wanted = if end >= start {
         (end - start + 1) as usize
     } else {
