@@ -408,6 +408,17 @@ impl Selector {
             })
     }
 
+    /// Whether it may read every key: `allkeys`, or the pattern `*` with
+    /// read permission (`~*`, `%R~*`). Redis's
+    /// `ACLSelectorHasUnrestrictedKeyAccess` for `CMD_KEY_ACCESS`.
+    fn reads_every_key(&self) -> bool {
+        self.all_keys
+            || self
+                .patterns
+                .iter()
+                .any(|p| p.flags & READ == READ && p.pattern == b"*")
+    }
+
     fn may_use_channel(&self, channel: &[u8], is_pattern: bool) -> bool {
         self.all_channels
             || self.channels.iter().any(|p| {
@@ -580,6 +591,30 @@ pub struct Call<'a> {
     keys: &'a [(usize, u8)],
     /// `(argument index, is a pattern)`.
     channels: &'a [(usize, bool)],
+}
+
+impl<'a> Call<'a> {
+    /// The call of command `full_name` (`None`: no such command).
+    fn new(
+        full_name: &str,
+        no_auth: bool,
+        args: &'a [&'a [u8]],
+        keys: &'a [(usize, u8)],
+        channels: &'a [(usize, bool)],
+    ) -> Option<Call<'a>> {
+        let id = universe().lookup(full_name)?;
+        let first_arg = args
+            .get(if full_name.contains('|') { 2 } else { 1 })
+            .copied();
+        Some(Call {
+            id,
+            no_auth,
+            first_arg,
+            args,
+            keys,
+            channels,
+        })
+    }
 }
 
 /// Why a call was refused, with the argument at fault.
@@ -871,19 +906,8 @@ impl User {
         keys: &[(usize, u8)],
         channels: &[(usize, bool)],
     ) -> Result<(), Denied> {
-        let Some(id) = universe().lookup(full_name) else {
+        let Some(call) = Call::new(full_name, no_auth, args, keys, channels) else {
             return Err(Denied::Command);
-        };
-        let first_arg = args
-            .get(if full_name.contains('|') { 2 } else { 1 })
-            .copied();
-        let call = Call {
-            id,
-            no_auth,
-            first_arg,
-            args,
-            keys,
-            channels,
         };
         let mut worst = Denied::Command;
         for s in std::iter::once(&self.root).chain(&self.selectors) {
@@ -894,6 +918,26 @@ impl User {
             }
         }
         Err(worst)
+    }
+
+    /// Whether one selector that allows this call (as `check` sees it) may
+    /// also read every key: Redis's `ACLUserCheckCmdWithUnrestrictedKeyAccess`,
+    /// which SORT asks before it accepts BY and GET patterns (the keys they
+    /// make cannot be checked one by one).
+    pub fn check_reading_every_key(
+        &self,
+        full_name: &str,
+        no_auth: bool,
+        args: &[&[u8]],
+        keys: &[(usize, u8)],
+        channels: &[(usize, bool)],
+    ) -> bool {
+        let Some(call) = Call::new(full_name, no_auth, args, keys, channels) else {
+            return false;
+        };
+        std::iter::once(&self.root)
+            .chain(&self.selectors)
+            .any(|s| s.check(&call).is_ok() && s.reads_every_key())
     }
 
     /// Whether a subscription to `name` (a pattern, or a channel or shard

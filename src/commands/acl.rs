@@ -158,24 +158,66 @@ fn text(b: &[u8]) -> String {
 /// Whether `user` may run `cmd` with `args`; if not, the command's full
 /// name and what was denied.
 fn verdict(user: &User, cmd: &Command, args: &[Bytes]) -> Result<(), (String, Denied)> {
-    let sub = args.get(1).and_then(|a| {
-        cmd.subcommands
-            .iter()
-            .find(|(n, _)| n.as_bytes().eq_ignore_ascii_case(a))
-    });
-    let (full_name, spec) = match sub {
-        Some((name, spec)) => (format!("{}|{name}", cmd.name), spec),
-        None => (cmd.name.to_string(), &cmd.spec),
-    };
-    let keys: Vec<(usize, u8)> = super::key_specs::keys(cmd.name, &spec.key_specs, args)
-        .into_iter()
-        .map(|k| (k.at, acl::key_needs(&k.flags)))
-        .collect();
-    let channels = acl::channels_of(cmd.name, args.len());
-    let argv: Vec<&[u8]> = args.iter().map(|a| a.as_ref()).collect();
-    let no_auth = cmd.spec.flags.iter().any(|f| f == "no_auth");
-    user.check(&full_name, no_auth, &argv, &keys, &channels)
-        .map_err(|d| (full_name, d))
+    let call = CallParts::of(cmd, args);
+    user.check(
+        &call.full_name,
+        call.no_auth,
+        &call.argv,
+        &call.keys,
+        &call.channels,
+    )
+    .map_err(|d| (call.full_name, d))
+}
+
+/// Whether the session's user may run `cmd` with `args` and read every key
+/// (Redis's `ACLUserCheckCmdWithUnrestrictedKeyAccess`): SORT's BY and GET
+/// patterns make keys that cannot be checked one by one.
+pub fn reads_every_key(session: &Session, cmd: &Command, args: &[Bytes]) -> bool {
+    if session.user.unrestricted_access() {
+        return true;
+    }
+    let call = CallParts::of(cmd, args);
+    session.user.check_reading_every_key(
+        &call.full_name,
+        call.no_auth,
+        &call.argv,
+        &call.keys,
+        &call.channels,
+    )
+}
+
+/// A call as `crate::acl` checks it: the full name (`config|get`), the
+/// arguments, the keys with what each needs, the channels.
+struct CallParts<'a> {
+    full_name: String,
+    no_auth: bool,
+    argv: Vec<&'a [u8]>,
+    keys: Vec<(usize, u8)>,
+    channels: Vec<(usize, bool)>,
+}
+
+impl<'a> CallParts<'a> {
+    fn of(cmd: &Command, args: &'a [Bytes]) -> CallParts<'a> {
+        let sub = args.get(1).and_then(|a| {
+            cmd.subcommands
+                .iter()
+                .find(|(n, _)| n.as_bytes().eq_ignore_ascii_case(a))
+        });
+        let (full_name, spec) = match sub {
+            Some((name, spec)) => (format!("{}|{name}", cmd.name), spec),
+            None => (cmd.name.to_string(), &cmd.spec),
+        };
+        CallParts {
+            full_name,
+            no_auth: cmd.spec.flags.iter().any(|f| f == "no_auth"),
+            argv: args.iter().map(|a| a.as_ref()).collect(),
+            keys: super::key_specs::keys(cmd.name, &spec.key_specs, args)
+                .into_iter()
+                .map(|k| (k.at, acl::key_needs(&k.flags)))
+                .collect(),
+            channels: acl::channels_of(cmd.name, args.len()),
+        }
+    }
 }
 
 /// Adds an ACL LOG entry on this core (ACL LOG merges every core's).

@@ -68,6 +68,10 @@ pub enum FrontCmd {
     Copy,
     Scan,
     Randomkey,
+    // SORT reads keys its patterns make, on any shard
+    Sort,
+    #[allow(non_camel_case_types)]
+    Sort_ro,
     // collections across shards
     Lmove,
     Rpoplpush,
@@ -214,6 +218,7 @@ pub async fn execute(
         F::Copy => cross_keys::copy(node, db, args).await,
         F::Scan => cross_keys::scan(node, db, args).await,
         F::Randomkey => cross_keys::randomkey(node, db).await,
+        F::Sort | F::Sort_ro => super::sort::sort(node, session, cmd, args).await,
         F::Lmove | F::Rpoplpush => cross::lmove(node, db, args).await,
         F::Smove => cross::smove(node, db, args).await,
         F::Sinter => cross::set_op(node, db, SetOp::Inter, &args[1..], None).await,

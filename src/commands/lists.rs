@@ -482,3 +482,32 @@ pub fn lmove(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
 pub fn lpop_or_rpop(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     pop(ctx, args, arg_is(&args[0], "lpop"))
 }
+
+/// SORT ... STORE's last step, on the destination's shard: replaces
+/// whatever is at `args[1]` with the list of `args[2..]` (none: deletes
+/// it, as Redis does); replies with its length. Logged as DEL + RPUSHes of
+/// bounded size (`rewrite::commands_for`), one logical record independent
+/// of the keys the result was read from, which may live on other shards.
+pub fn store(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
+    let key = &args[1];
+    let existed = ctx.ks.remove(ctx.db, key).is_some();
+    if existed {
+        ctx.effect(vec![Bytes::from_static(b"DEL"), key.clone()]);
+    }
+    let items = &args[2..];
+    if items.is_empty() {
+        if existed {
+            ctx.notify(ev::GENERIC, "del", key);
+        }
+        return Frame::Integer(0);
+    }
+    // Copied: the items were read on other cores (and as slices of their
+    // values); the list owns its own, allocated here.
+    let value = Value::List(items.iter().map(|b| Bytes::copy_from_slice(b)).collect());
+    for argv in crate::persistence::rewrite::commands_for(key, &value, None) {
+        ctx.effect(argv);
+    }
+    ctx.ks.insert(ctx.db, key, value, None);
+    ctx.notify(ev::LIST, "sortstore", key);
+    Frame::Integer(items.len() as i64)
+}

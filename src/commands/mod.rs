@@ -7,7 +7,8 @@
 //! `connection` (PING, SELECT, HELLO, CLIENT), `server` (COMMAND, INFO,
 //! CONFIG), `cross_keys` (MSETNX, RENAME, SCAN, RANDOMKEY), `cross`
 //! (collection commands whose keys may live on several shards; BITOP,
-//! PFCOUNT, PFMERGE gather through it too), `blocking`, `saves` (SAVE,
+//! PFCOUNT, PFMERGE gather through it too), `sort` (SORT, SORT_RO, whose
+//! patterns read keys on any shard), `blocking`, `saves` (SAVE,
 //! SHUTDOWN, ...), `memory`, `observe`, `acl` (AUTH, ACL, and the permission
 //! check before every command), `pubsub`, `scripting` (EVAL, SCRIPT; the Lua
 //! environment in `lua`), `functions` (FUNCTION, FCALL), all run on the connection's core through
@@ -39,12 +40,14 @@ mod lua;
 mod memory;
 mod observe;
 mod pubsub;
+mod qsort;
 mod replication;
 mod saves;
 mod scripting;
 pub mod server;
 mod session;
 mod sets;
+mod sort;
 mod stream_reads;
 mod streams;
 mod strings;
@@ -348,6 +351,8 @@ const ROUTES: &[(&str, Route)] = &[
     ),
     ("scan", Front(F::Scan)),
     ("randomkey", Front(F::Randomkey)),
+    ("sort", Front(F::Sort)),
+    ("sort_ro", Front(F::Sort_ro)),
     ("rename", Front(F::Rename)),
     ("renamenx", Front(F::Renamenx)),
     ("copy", Front(F::Copy)),
