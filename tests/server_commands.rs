@@ -248,3 +248,100 @@ fn swapdb_touches_watched_keys_wakes_blocked_clients_and_survives_a_restart() {
     let n: i64 = q(&mut server.con(), &["DBSIZE"]);
     assert_eq!(n, 0);
 }
+
+/// A MONITOR line without its time and client port, which differ:
+/// `[3 client] "SET" "a" "1"`, `[3 lua] "get" "a"`.
+fn monitor_line(raw: &mut Raw) -> String {
+    let line = raw.read_reply();
+    let (_, rest) = line.split_once(' ').expect("+<time> [<db> <source>] ...");
+    let (db_and_source, command) = rest.split_once("] ").expect("[<db> <source>]");
+    let (db, source) = db_and_source
+        .trim_start_matches('[')
+        .split_once(' ')
+        .unwrap();
+    let source = if source == "lua" { "lua" } else { "client" };
+    format!("[{db} {source}] {}", command.trim_end())
+}
+
+#[test]
+fn monitor_shows_commands_as_redis() {
+    let Some(redis) = Server::redis_oracle() else {
+        eprintln!("SKIPPED: redis-server is not installed; this differential test needs it");
+        return;
+    };
+    let server = Server::start();
+    let script = "return redis.call('get','a')";
+    let commands: &[&[&str]] = &[
+        &["SELECT", "3"],
+        &["SET", "a", "1"],
+        &["MULTI"],
+        &["SET", "b", "x\ny\u{1}\"q\""],
+        &["EXEC"],
+        &["AUTH", "secret"],
+        &["EVAL", script, "0"],
+        &["CONFIG", "GET", "maxmemory"],
+        &["CLIENT", "LIST"],
+        &["HELLO", "2", "AUTH", "default", "pw"],
+        &["SELECT", "0"],
+        &["PING"],
+    ];
+    let mut shown = Vec::new();
+    for s in [&redis, &server] {
+        let mut monitor = s.raw();
+        assert_eq!(monitor.cmd(&["MONITOR"]), "+OK\r\n");
+        let mut client = s.raw();
+        for c in commands {
+            client.cmd(c);
+        }
+        // Everything but the admin commands (CONFIG, CLIENT LIST), and the
+        // script's command: 11 lines.
+        shown.push(
+            (0..11)
+                .map(|_| monitor_line(&mut monitor))
+                .collect::<Vec<_>>(),
+        );
+        // A monitor may not touch keys; RESET ends it.
+        assert_eq!(
+            monitor.cmd(&["GET", "a"]),
+            "-ERR Replica can't interact with the keyspace\r\n"
+        );
+        assert_eq!(monitor.cmd(&["RESET"]), "+RESET\r\n");
+        // Inside EXEC it is refused (a client that wants a reply per command).
+        monitor.cmd(&["MULTI"]);
+        monitor.cmd(&["MONITOR"]);
+        assert_eq!(
+            monitor.cmd(&["EXEC"]),
+            "*1\r\n-ERR MONITOR isn't allowed for DENY BLOCKING client\r\n"
+        );
+        client.cmd(&["SET", "c", "3"]);
+        assert_eq!(monitor.cmd(&["PING"]), "+PONG\r\n");
+    }
+    assert_eq!(shown[1], shown[0]);
+    assert_eq!(shown[1][3], r#"[3 client] "SET" "b" "x\ny\x01\"q\"""#);
+    assert_eq!(shown[1][7], r#"[3 lua] "get" "a""#);
+}
+
+#[test]
+fn monitor_sees_every_core_and_stops_when_its_client_goes() {
+    let server = Server::start();
+    let mut monitor = server.raw();
+    assert_eq!(monitor.cmd(&["MONITOR"]), "+OK\r\n");
+    // Connections land on either core: each one's command is seen.
+    for i in 0..8 {
+        let mut con = server.raw();
+        con.cmd(&["SET", &format!("seen:{i}"), "v"]);
+        let line = monitor_line(&mut monitor);
+        assert_eq!(line, format!(r#"[0 client] "SET" "seen:{i}" "v""#));
+    }
+    drop(monitor);
+    let mut con = server.con();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let list: String = q(&mut con, &["CLIENT", "LIST"]);
+        if !list.contains("flags=O") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the monitor never went: {list}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

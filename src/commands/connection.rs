@@ -103,6 +103,7 @@ pub(super) fn reset(node: &Node, session: &mut Session) -> Frame {
     }
     super::watch::unwatch_all(node, session);
     crate::node::pubsub::unsubscribe_all(node, &session.pubsub);
+    super::monitor::stop(node, session);
     super::tracking::disable(node, session);
     session.select(0);
     session.set_proto(Proto::Resp2);

@@ -467,6 +467,7 @@ async fn run_guarded(
             // NOAUTH / NOPERM come after the arity, then -LOADING, as in Redis.
             Some(cmd) => super::acl::check(node, session, cmd, &args)
                 .and_then(|()| super::pubsub::allowed_in_context(session, cmd, &args))
+                .and_then(|()| super::monitor::allowed(session, cmd, &args))
                 .and_then(|()| {
                     if crate::process::loading::in_progress() && !cmd.ok_loading {
                         Err(Frame::error(
@@ -552,11 +553,18 @@ async fn run_guarded(
             (Ok(cmd), _) => cmd,
         };
         session.note_command(cmd, &args);
+        // Its MONITOR line: after it ran (so SELECT shows its new database),
+        // but scripts before the commands they run, as Redis.
+        let mut monitor_line = super::monitor::line(cmd, &args);
+        if monitor_line.is_some() && cmd.spec.flags.iter().any(|f| f == "skip_monitor") {
+            super::monitor::send(node, session, monitor_line.take());
+        }
         if matches!(cmd.route, Route::Front(FrontCmd::Exec)) {
             batch.flush(out).await;
             let started = Instant::now();
             let start = out.len();
             let error = Box::pin(run_exec(node, session, out)).await;
+            super::monitor::send(node, session, monitor_line);
             super::tracking::after_command(session, cmd);
             let drop_reply = reply_proto(session).is_none();
             if drop_reply {
@@ -657,6 +665,7 @@ async fn run_guarded(
                 (reply, Some(args))
             }
         };
+        super::monitor::send(node, session, monitor_line);
         batch.replies.push(Pending {
             reply,
             proto: reply_proto(session),

@@ -13,8 +13,8 @@
 use super::blocking::{self, Op};
 use super::cross::{self, SetOp, ZOp, ZOut};
 use super::{
-    acl, connection, cross_keys, debug, functions, lolwut, memory, observe, pubsub, replication,
-    saves, scripting, server, watch,
+    acl, connection, cross_keys, debug, functions, lolwut, memory, monitor, observe, pubsub,
+    replication, saves, scripting, server, watch,
 };
 use super::{subcommand, Command, Session, Transaction};
 use crate::node::pubsub::Kind;
@@ -53,6 +53,7 @@ pub enum FrontCmd {
     Debug,
     Lolwut,
     Module,
+    Monitor,
     // replication
     Wait,
     // saves and shutdown
@@ -205,6 +206,7 @@ pub async fn execute(
         },
         F::Debug => debug::debug(node, session, args).await,
         F::Lolwut => lolwut::lolwut(args),
+        F::Monitor => monitor::monitor(node, session),
         F::Module => server::module(node, session, cmd, args),
         F::Wait => replication::wait(node, session, args).await,
         F::Save => saves::save(node).await,

@@ -38,6 +38,7 @@ mod lists;
 mod lolwut;
 mod lua;
 mod memory;
+mod monitor;
 mod observe;
 mod pubsub;
 mod qsort;
@@ -220,6 +221,7 @@ const ROUTES: &[(&str, Route)] = &[
     ("lolwut", Front(F::Lolwut)),
     ("module", Front(F::Module)),
     ("wait", Front(F::Wait)),
+    ("monitor", Front(F::Monitor)),
     (
         "dbsize",
         All {

@@ -103,8 +103,9 @@ pub fn is_slow(nanos: u64, threshold_micros: i64) -> bool {
     threshold_micros >= 0 && nanos / 1000 >= threshold_micros as u64
 }
 
-/// `args` with passwords replaced, as Redis shows them in the slow log.
-fn redacted(cmd: &Command, args: &[Bytes]) -> Vec<Bytes> {
+/// `args` with passwords replaced, as Redis shows them in the slow log and
+/// to MONITOR.
+pub(super) fn redacted(cmd: &Command, args: &[Bytes]) -> Vec<Bytes> {
     let hidden = Bytes::from_static(b"(redacted)");
     let mut out = args.to_vec();
     match cmd.name {

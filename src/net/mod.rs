@@ -205,6 +205,10 @@ async fn serve(node: Rc<Node>, mut stream: TcpStream) {
         node: node.clone(),
         sub: pushes.clone(),
     };
+    let _unmonitor = crate::node::monitor::OnClose {
+        node: node.clone(),
+        id: pushes.id,
+    };
     // As in Redis, a client that needed no password when it connected stays
     // authenticated if one is set later.
     session.authenticated = !node.config.borrow().auth_required();

@@ -38,6 +38,8 @@ pub struct ClientInfo {
     pub killed: bool,
     /// CLIENT NO-EVICT ON.
     pub no_evict: bool,
+    /// In MONITOR mode.
+    pub monitor: bool,
     /// While it waits in a blocking command: CLIENT UNBLOCK's way to end
     /// the wait (`true`: with an error).
     pub unblock: Option<futures_channel::oneshot::Sender<bool>>,
@@ -88,6 +90,7 @@ impl ClientInfo {
             fd: -1,
             killed: false,
             no_evict: false,
+            monitor: false,
             unblock: None,
             tracking: None,
         }
@@ -97,6 +100,9 @@ impl ClientInfo {
     fn flags(&self) -> String {
         // In Redis's order.
         let mut f = String::new();
+        if self.monitor {
+            f.push('O');
+        }
         if self.sub + self.psub + self.ssub > 0 {
             f.push('P');
         }

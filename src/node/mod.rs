@@ -6,6 +6,7 @@
 pub mod checkpoint;
 mod clients;
 pub mod hold;
+pub mod monitor;
 mod pacer;
 pub mod pubsub;
 pub mod saves;
@@ -92,6 +93,8 @@ pub struct Node {
     me: OnceCell<Weak<Node>>,
     /// The transaction holding this shard, and the work waiting for it.
     pub hold: hold::Hold,
+    /// This core's clients in MONITOR mode (`monitor`).
+    pub monitors: RefCell<Vec<Rc<pubsub::Subscriber>>>,
     /// Whether the background pass removes expired keys (DEBUG
     /// SET-ACTIVE-EXPIRE 0 stops it; reads still hide and remove them).
     pub active_expire: Cell<bool>,
@@ -130,6 +133,7 @@ impl Node {
             peers,
             me: OnceCell::new(),
             hold: hold::Hold::default(),
+            monitors: RefCell::default(),
             active_expire: Cell::new(true),
         });
         let _ = node.me.set(Rc::downgrade(&node));

@@ -121,7 +121,7 @@ impl Subscriber {
 
     /// Queues encoded bytes for the client, within `limit`. False when the
     /// client is (now) cut off.
-    fn push_bytes(&self, bytes: &[u8], limit: &ClassLimit) -> bool {
+    pub(super) fn push_bytes(&self, bytes: &[u8], limit: &ClassLimit) -> bool {
         if self.cut_off.borrow().is_some() {
             return false;
         }
