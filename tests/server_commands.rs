@@ -345,3 +345,57 @@ fn monitor_sees_every_core_and_stops_when_its_client_goes() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Redis settings ringcache does not use are accepted, checked and reported
+/// as Redis reports them; immutable ones refused, unknown ones unknown.
+#[test]
+fn redis_settings_are_accepted_and_reported_as_redis() {
+    let Some(redis) = Server::redis_oracle() else {
+        eprintln!("SKIPPED: redis-server is not installed; this differential test needs it");
+        return;
+    };
+    let server = Server::start();
+    let (mut r, mut o) = (redis.raw(), server.raw());
+    for (name, value) in [
+        ("hash-max-ziplist-value", "10"),
+        ("hash-max-listpack-entries", "200"),
+        ("list-max-ziplist-size", "-3"),
+        ("list-compress-depth", "1"),
+        ("set-max-intset-entries", "100"),
+        ("zset-max-ziplist-entries", "64"),
+        ("lazyfree-lazy-server-del", "YES"),
+        ("lazyfree-lazy-server-del", "maybe"),
+        ("lazyfree-lazy-eviction", "yes"),
+        ("repl-backlog-size", "2mb"),
+        ("repl-backlog-size", "x"),
+        ("slave-read-only", "no"),
+        ("daemonize", "no"),
+        ("no-such-setting", "1"),
+    ] {
+        both(&mut r, &mut o, &["CONFIG", "SET", name, value]);
+    }
+    // CONFIG GET answers in no set order (Redis's is its hash table's).
+    let settings = |server: &Server, patterns: &[&str]| {
+        let mut args = vec!["CONFIG", "GET"];
+        args.extend_from_slice(patterns);
+        let flat: Vec<String> = q(&mut server.con(), &args);
+        let mut pairs: Vec<_> = flat.chunks(2).map(|p| p.to_vec()).collect();
+        pairs.sort();
+        pairs
+    };
+    for patterns in [
+        &["hash-max-*"][..],
+        &["*ziplist*"],
+        &["list-*"],
+        &["lazyfree-*"],
+        &["repl-backlog-size"],
+        &["replica-read-only", "slave-read-only"],
+    ] {
+        assert_eq!(settings(&server, patterns), settings(&redis, patterns));
+    }
+    let info = o.cmd(&["INFO", "cluster"]);
+    assert!(
+        info.contains("# Cluster\r\ncluster_enabled:0\r\n"),
+        "{info}"
+    );
+}

@@ -4,7 +4,7 @@
 
 use super::key_specs::{self, BeginSearch, FindKeys, KeySpec};
 use super::{subcommand, table, wrong_arity, Command, Session, Spec};
-use crate::config;
+use crate::config::{self, redis_params};
 use crate::node::Node;
 use crate::protocol::Frame;
 use crate::util::{glob_match, now_ms};
@@ -377,10 +377,14 @@ pub(super) async fn info(node: &Node, args: &[Bytes]) -> Frame {
         "CPU",
         format!("used_cpu_sys:{sys:.6}\r\nused_cpu_user:{user:.6}\r\n"),
     );
+    // No modules are loaded; tools read `cluster_enabled` to decide how
+    // to connect.
+    section("Modules", String::new());
     let observed: Vec<_> = reports.iter().map(|r| &r.observed).collect();
     section("Commandstats", super::observe::commandstats(&observed));
     section("Errorstats", super::observe::errorstats(&observed));
     section("Latencystats", super::observe::latencystats(&observed));
+    section("Cluster", "cluster_enabled:0\r\n".into());
     let mut keyspace = String::new();
     for db in 0..cfg.databases {
         let (keys, expires) = reports
@@ -420,6 +424,17 @@ pub(super) async fn config_cmd(
                     pairs.push((Frame::bulk_str(p.name), Frame::bulk((p.get)(&cfg))));
                 }
             }
+            // Redis's settings ringcache does not use, as they were set.
+            for p in redis_params::all() {
+                let wanted = args[2..]
+                    .iter()
+                    .any(|pat| glob_match(pat, p.name.as_bytes(), true));
+                if wanted && config::param(p.name).is_none() {
+                    let value = cfg.accepted.get(&redis_params::canonical(p.name));
+                    let value = value.map_or(p.default, |v| v.as_str());
+                    pairs.push((Frame::bulk_str(p.name), Frame::bulk_str(value)));
+                }
+            }
             Frame::Map(pairs)
         }
         "set" => {
@@ -432,9 +447,10 @@ pub(super) async fn config_cmd(
                 let name = String::from_utf8_lossy(&pair[0]).to_lowercase();
                 let value = String::from_utf8_lossy(&pair[1]).into_owned();
                 let Some(param) = config::param(&name) else {
-                    return Frame::error(format!(
-                        "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
-                    ));
+                    if let Err(e) = set_unused(&mut next, session, &name, &value) {
+                        return e;
+                    }
+                    continue;
                 };
                 if config::PROTECTED.contains(&param.name)
                     && !allowed(&next.enable_protected_configs, session)
@@ -489,6 +505,37 @@ pub(super) async fn config_cmd(
             sub.to_uppercase()
         )),
     }
+}
+
+/// CONFIG SET of a Redis setting ringcache does not use: checked as Redis
+/// checks it, kept, and reported by CONFIG GET.
+fn set_unused(
+    next: &mut config::Config,
+    session: &Session,
+    name: &str,
+    value: &str,
+) -> Result<(), Frame> {
+    let failed = |why: &str| {
+        Frame::error(format!(
+            "ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"
+        ))
+    };
+    let Some(p) = redis_params::find(name) else {
+        return Err(Frame::error(format!(
+            "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
+        )));
+    };
+    match p.change {
+        redis_params::Change::Immutable => return Err(failed("can't set immutable config")),
+        redis_params::Change::Protected if !allowed(&next.enable_protected_configs, session) => {
+            return Err(failed("can't set protected config"))
+        }
+        _ => {}
+    }
+    let value = redis_params::check(p, value).map_err(|why| failed(&why))?;
+    redis_params::warn_unused(p.name);
+    next.accepted.insert(redis_params::canonical(p.name), value);
+    Ok(())
 }
 
 /// Whether an `enable-*` setting (`no`, `yes`, or `local` for a client on

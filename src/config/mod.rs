@@ -4,6 +4,7 @@
 //!
 //! - `params.rs`: the table of every setting (name, getter, setters);
 //! - `profile.rs`: the `tuning/*.toml` profiles (embedded) and their loader;
+//! - `redis_params.rs`: Redis's settings ringcache accepts but does not use;
 //! - `calibrate.rs`: `ringcache calibrate`, which measures the machine and
 //!   writes a profile tuned from the figures.
 
@@ -11,6 +12,7 @@ pub mod calibrate;
 pub mod events;
 mod params;
 pub mod profile;
+pub mod redis_params;
 
 pub use params::{param, Param, PARAMS, PROTECTED};
 
@@ -154,6 +156,9 @@ pub struct Config {
     pub protected_mode: bool,
     /// Who may CONFIG SET a protected setting (`dir`): no, yes, local.
     pub enable_protected_configs: String,
+    /// Redis settings set and not used (`redis_params`), by their canonical
+    /// names; CONFIG GET reports Redis's default for the others.
+    pub accepted: std::collections::BTreeMap<String, String>,
     /// Who may run DEBUG (`enable-debug-command`): no, yes, local.
     pub enable_debug_command: String,
     /// Who may run MODULE LOAD/UNLOAD (`enable-module-command`): no, yes,
@@ -354,6 +359,7 @@ impl Default for Config {
             acllog_max_len: crate::acl::ACL_LOG_MAX_LEN_DEFAULT,
             protected_mode: true,
             enable_protected_configs: "no".into(),
+            accepted: Default::default(),
             enable_debug_command: "no".into(),
             enable_module_command: "no".into(),
             // Redis's default is `normal 0 0 0`; a client that leaves more
