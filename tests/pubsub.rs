@@ -465,6 +465,18 @@ RPUSH a1 x y
 LMOVE a1 b1 LEFT RIGHT
 LMOVE b1 b1 LEFT LEFT
 LMOVE a1 b1 RIGHT LEFT
+SADD s1 a b
+SADD s2 b c
+SUNIONSTORE d s1 s2
+SINTERSTORE d s1 s2
+SDIFFSTORE d s1 s1
+SDIFFSTORE d s1 s1
+ZADD z1 1 a
+ZUNIONSTORE zd 1 z1
+ZINTERSTORE zd 1 z1
+ZDIFFSTORE zd 2 z1 z1
+ZRANGESTORE zd z1 0 -1
+ZRANGESTORE zd z1 5 6
 SET exp v PX 100";
 
 const EVENTS_SCRIPT: &str = r#"
@@ -545,6 +557,9 @@ fn keyspace_events_are_the_ones_redis_raises() {
         "RPOP l 5 => __keyevent@0__:rpop l, __keyevent@0__:del l",
         "HDEL h g x n fl => __keyevent@0__:hdel h, __keyevent@0__:del h",
         "ZINCRBY z 1 a => __keyevent@0__:zincr z",
+        "SUNIONSTORE d s1 s2 => __keyevent@0__:sunionstore d",
+        "SDIFFSTORE d s1 s1 => __keyevent@0__:del d",
+        "ZRANGESTORE zd z1 0 -1 => __keyevent@0__:zrangestore zd",
         "after 1s => __keyevent@0__:expired exp",
     ] {
         assert!(ours.contains(expected), "missing {expected:?} in:\n{ours}");

@@ -395,7 +395,11 @@ pub(super) async fn set_op(
         None => Frame::Set(result.into_iter().map(Frame::Bulk).collect()),
         Some(dst) => {
             let mut argv = Vec::with_capacity(result.len() + 2);
-            argv.push(Bytes::from_static(b"SSTORE"));
+            argv.push(Bytes::from_static(match op {
+                SetOp::Inter => b"SINTERSTORE",
+                SetOp::Union => b"SUNIONSTORE",
+                SetOp::Diff => b"SDIFFSTORE",
+            }));
             argv.push(dst.clone());
             argv.extend(result);
             run_shard_cmd_as(
@@ -604,7 +608,8 @@ pub(super) async fn zset_op(
         ),
         ZOut::Reply => Frame::Array(result.into_iter().map(|(m, _)| Frame::Bulk(m)).collect()),
         ZOut::Store => {
-            let mut argv = vec![Bytes::from_static(b"ZSTORE"), args[1].clone()];
+            // The command's name: its keyspace event.
+            let mut argv = vec![args[0].clone(), args[1].clone()];
             for (m, s) in result {
                 argv.push(Bytes::from(crate::util::format_double(s)));
                 argv.push(m);
@@ -705,7 +710,7 @@ pub(super) async fn zrangestore(node: &Node, db: usize, args: &[Bytes]) -> Frame
         Frame::Array(items) => items,
         other => return other,
     };
-    let mut argv = vec![Bytes::from_static(b"ZSTORE"), dst.clone()];
+    let mut argv = vec![Bytes::from_static(b"ZRANGESTORE"), dst.clone()];
     argv.extend(picked.into_iter().filter_map(|f| match f {
         Frame::Bulk(b) => Some(b),
         _ => None,

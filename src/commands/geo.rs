@@ -23,7 +23,6 @@ use super::geohash::{self, Search, Shape};
 use super::qsort::{merge_sort, partial_sort};
 use super::zsets::{self, zset_ref};
 use super::{arg_is, not_integer, syntax_error, Command};
-use crate::config::events as ev;
 use crate::keyspace::ZSet;
 use crate::node::Node;
 use crate::protocol::Frame;
@@ -651,13 +650,7 @@ fn store_result(
         .iter_mut()
         .filter(|(_, s)| s.is_nan())
         .for_each(|(_, s)| *s = 0.0);
-    let existed = ctx.ks.read(ctx.db, key, ctx.now).is_some();
-    zsets::store_pairs(ctx, key, pairs);
-    if n > 0 {
-        ctx.notify(ev::ZSET, event, key);
-    } else if existed {
-        ctx.notify(ev::GENERIC, "del", key);
-    }
+    zsets::store_pairs(ctx, key, pairs, event);
     Frame::Integer(n as i64)
 }
 

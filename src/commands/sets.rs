@@ -255,17 +255,28 @@ pub fn sscan(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
 }
 
 /// Replaces whatever is at `args[1]` with the set of `args[2..]` (the STORE
-/// forms, once the members were gathered from every shard); an empty result
-/// deletes the key. Logged as DEL + SADDs of bounded size
-/// (`rewrite::commands_for`), one logical record: replay must not depend
-/// on the source keys, which may live on other shards.
+/// forms, once the members were gathered from every shard; `args[0]` names
+/// the command, for its keyspace event); an empty result deletes the key.
+/// Logged as DEL + SADDs of bounded size (`rewrite::commands_for`), one
+/// logical record: replay must not depend on the source keys, which may
+/// live on other shards.
 pub fn store(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     let key = &args[1];
-    let existed = ctx.ks.remove(ctx.db, key).is_some();
+    // Replaced in place (no `new` event, as Redis), logged as a DEL first.
+    let existed = ctx.ks.read(ctx.db, key, ctx.now).is_some();
     if existed {
         ctx.effect(vec![Bytes::from_static(b"DEL"), key.clone()]);
     }
+    if args.len() == 2 && existed {
+        ctx.ks.remove(ctx.db, key);
+        ctx.notify(ev::GENERIC, "del", key);
+    }
     if args.len() > 2 {
+        let event = match args[0].to_ascii_lowercase().as_slice() {
+            b"sinterstore" => "sinterstore",
+            b"sdiffstore" => "sdiffstore",
+            _ => "sunionstore",
+        };
         let mut set = Set::default();
         for m in &args[2..] {
             set.insert(m.clone());
@@ -276,6 +287,7 @@ pub fn store(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
             ctx.effect(argv);
         }
         ctx.ks.insert(ctx.db, key, value, None);
+        ctx.notify(ev::SET, event, key);
         return Frame::Integer(n as i64);
     }
     Frame::Integer(0)

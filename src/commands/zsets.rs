@@ -713,7 +713,7 @@ fn rangestore_pairs(ctx: &mut Ctx, args: &[Bytes]) -> Result<Vec<(Bytes, f64)>, 
 /// ZRANGESTORE with both keys on this shard: one step.
 pub fn zrangestore(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     match rangestore_pairs(ctx, args) {
-        Ok(pairs) => store_pairs(ctx, &args[1], pairs),
+        Ok(pairs) => store_pairs(ctx, &args[1], pairs, "zrangestore"),
         Err(e) => e,
     }
 }
@@ -734,7 +734,8 @@ pub fn rangestore_source(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
 
 /// Replaces whatever is at `args[1]` with the sorted set of the
 /// (score, member) pairs in `args[2..]`, scores as `format_double` text (the
-/// STORE forms, once the inputs were gathered from every shard).
+/// STORE forms, once the inputs were gathered from every shard; `args[0]`
+/// names the command, for its keyspace event).
 pub fn store(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     let mut pairs = Vec::with_capacity(args.len().saturating_sub(2) / 2);
     for p in args[2..].chunks_exact(2) {
@@ -743,18 +744,35 @@ pub fn store(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
         };
         pairs.push((p[1].clone(), s));
     }
-    store_pairs(ctx, &args[1], pairs)
+    let event = match args[0].to_ascii_lowercase().as_slice() {
+        b"zinterstore" => "zinterstore",
+        b"zdiffstore" => "zdiffstore",
+        b"zrangestore" => "zrangestore",
+        _ => "zunionstore",
+    };
+    store_pairs(ctx, &args[1], pairs, event)
 }
 
 /// Replaces whatever is at `key` with the sorted set of `pairs` (none:
-/// deletes it); replies with its size. Logged as DEL + ZADDs of bounded
+/// deletes it), raising `event` (or `del`) as Redis; replies with its size. Logged as DEL + ZADDs of bounded
 /// size (`rewrite::commands_for`), one logical record, independent of the
 /// source keys, which may live on other shards.
-pub(super) fn store_pairs(ctx: &mut Ctx, key: &Bytes, pairs: Vec<(Bytes, f64)>) -> Frame {
-    if ctx.ks.remove(ctx.db, key).is_some() {
+pub(super) fn store_pairs(
+    ctx: &mut Ctx,
+    key: &Bytes,
+    pairs: Vec<(Bytes, f64)>,
+    event: &'static str,
+) -> Frame {
+    // Replaced in place (no `new` event, as Redis), logged as a DEL first.
+    let existed = ctx.ks.read(ctx.db, key, ctx.now).is_some();
+    if existed {
         ctx.effect(vec![Bytes::from_static(b"DEL"), key.clone()]);
     }
     if pairs.is_empty() {
+        if existed {
+            ctx.ks.remove(ctx.db, key);
+            ctx.notify(ev::GENERIC, "del", key);
+        }
         return Frame::Integer(0);
     }
     let mut z = ZSet::new();
@@ -767,5 +785,6 @@ pub(super) fn store_pairs(ctx: &mut Ctx, key: &Bytes, pairs: Vec<(Bytes, f64)>) 
         ctx.effect(argv);
     }
     ctx.ks.insert(ctx.db, key, value, None);
+    ctx.notify(ev::ZSET, event, key);
     Frame::Integer(n as i64)
 }
