@@ -9,15 +9,10 @@
 
 mod common;
 
-use common::{keys_on, xorshift, Raw, Server};
+use common::{both, keys_on, xorshift, Raw, Server};
 
 /// Random cases per key placement and protocol.
 const RANDOM_CASES: usize = 150;
-
-fn both(redis: &mut Raw, ours: &mut Raw, args: &[&str]) {
-    let (want, got) = (redis.cmd(args), ours.cmd(args));
-    assert_eq!(got, want, "{args:?}");
-}
 
 fn random_string(rng: &mut u64) -> String {
     let len = (xorshift(rng) % 40) as usize;

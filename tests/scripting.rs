@@ -7,13 +7,8 @@
 
 mod common;
 
-use common::{keys_on, q, Raw, Server};
+use common::{both, keys_on, q, Server};
 use std::time::{Duration, Instant};
-
-fn both(redis: &mut Raw, ours: &mut Raw, args: &[&str]) {
-    let (want, got) = (redis.cmd(args), ours.cmd(args));
-    assert_eq!(got, want, "{args:?}");
-}
 
 /// Scripts with no keys, run as `EVAL script 0 args...`.
 const KEYLESS: &[&str] = &[

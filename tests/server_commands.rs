@@ -6,13 +6,8 @@
 
 mod common;
 
-use common::{keys_on, q, q_err, Raw, Server};
+use common::{both, keys_on, q, q_err, Raw, Server};
 use std::time::{Duration, Instant};
-
-fn both(redis: &mut Raw, ours: &mut Raw, args: &[&str]) {
-    let (want, got) = (redis.cmd(args), ours.cmd(args));
-    assert_eq!(got, want, "{args:?}");
-}
 
 #[test]
 fn server_commands_answer_as_redis() {

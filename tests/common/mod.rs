@@ -441,6 +441,13 @@ impl Drop for Server {
     }
 }
 
+/// One step of a differential test: `args` to redis-server and to
+/// ringcache, the replies compared byte for byte.
+pub fn both(redis: &mut Raw, ours: &mut Raw, args: &[&str]) {
+    let (want, got) = (redis.cmd(args), ours.cmd(args));
+    assert_eq!(got, want, "{args:?}");
+}
+
 /// A raw RESP connection.
 pub struct Raw {
     pub stream: TcpStream,
