@@ -10,6 +10,7 @@
 //! plus `XGROUP SETID ... ENTRIESREAD`; a consumer created on the way as
 //! `XGROUP CREATECONSUMER`. See docs/streams.md.
 
+use super::observe::help;
 use super::{arg_is, int_arg, syntax_error, wrong_type};
 use crate::config::events as ev;
 use crate::keyspace::stream::{
@@ -692,10 +693,6 @@ pub fn xgroup(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
         }
         _ => subcommand_syntax_error(args),
     }
-}
-
-fn help(lines: &[&str]) -> Frame {
-    Frame::Array(lines.iter().map(|l| Frame::simple(l.to_string())).collect())
 }
 
 /// XACK key group id [id ...]
