@@ -1033,8 +1033,25 @@ fn match_prefix(
             )
         })
         .collect();
+    // And from the start (keys whose deadline passed by the read count
+    // as gone there: compare with `read_ms`).
+    let from_start: Vec<String> = start
+        .keys()
+        .chain(got.keys())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .filter(|k| start.get(*k) != got.get(*k))
+        .take(6)
+        .map(|k| {
+            format!(
+                "{k}: model at the start {:?}, server {:?}",
+                start.get(k),
+                got.get(k)
+            )
+        })
+        .collect();
     Err(format!(
-        "the recovered state is no prefix of the history that holds, per shard, its first {must} commands ({} commands, {acked} answered, policy {policy}, {shards} shards); per shard, the prefixes it holds: {fits:?}; differences from the whole history: {diff:?}\nhistory: {:?}",
+        "the recovered state is no prefix of the history that holds, per shard, its first {must} commands ({} commands, {acked} answered, policy {policy}, {shards} shards); per shard, the prefixes it holds: {fits:?}; differences from the whole history: {diff:?}; from the start (read at {read_ms:?}): {from_start:?}\nhistory: {:?}",
         history.len(),
         history.iter().map(|s| (s.args.join(" "), format!("{:?}", s.outcome))).collect::<Vec<_>>()
     ))
