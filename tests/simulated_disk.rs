@@ -1017,39 +1017,30 @@ fn match_prefix(
     if common.is_some() {
         return Ok(got.clone());
     }
-    // Explain: the first key that differs from the full history's state.
-    let diff: Vec<String> = state
-        .keys()
-        .chain(got.keys())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .filter(|k| state.get(*k) != got.get(*k))
-        .take(6)
-        .map(|k| {
-            format!(
-                "{k}: model after all {:?}, server {:?}",
-                state.get(k),
-                got.get(k)
-            )
-        })
-        .collect();
-    // And from the start (keys whose deadline passed by the read count
-    // as gone there: compare with `read_ms`).
-    let from_start: Vec<String> = start
-        .keys()
-        .chain(got.keys())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .filter(|k| start.get(*k) != got.get(*k))
-        .take(6)
-        .map(|k| {
-            format!(
-                "{k}: model at the start {:?}, server {:?}",
-                start.get(k),
-                got.get(k)
-            )
-        })
-        .collect();
+    // Explain: the first keys where the server differs from the full
+    // history's state, and from the start (a key whose deadline passed by
+    // the read counts as gone there: compare with `read_ms`).
+    let differences = |model: &State, when: &str| -> Vec<String> {
+        model
+            .keys()
+            .chain(got.keys())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .filter(|k| model.get(*k) != got.get(*k))
+            .take(6)
+            .map(|k| {
+                format!(
+                    "{k}: model {when} {:?}, server {:?}",
+                    model.get(k),
+                    got.get(k)
+                )
+            })
+            .collect()
+    };
+    let (diff, from_start) = (
+        differences(&state, "after all"),
+        differences(start, "at the start"),
+    );
     Err(format!(
         "the recovered state is no prefix of the history that holds, per shard, its first {must} commands ({} commands, {acked} answered, policy {policy}, {shards} shards); per shard, the prefixes it holds: {fits:?}; differences from the whole history: {diff:?}; from the start (read at {read_ms:?}): {from_start:?}\nhistory: {:?}",
         history.len(),
