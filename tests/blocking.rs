@@ -171,6 +171,41 @@ fn a_key_of_the_wrong_type_does_not_wake_a_waiter() {
     assert!(took >= Duration::from_millis(450));
 }
 
+/// Redis serves blocked clients once a transaction has ended, and only from
+/// keys that then hold what they wait for: one that pushed to the key and
+/// then made it a string wakes no one (a woken client got WRONGTYPE).
+#[test]
+fn a_transaction_that_fills_a_key_then_makes_it_a_string_wakes_no_one() {
+    let s = server();
+    let c = &mut s.raw();
+    for shard in 0..SHARDS {
+        let k = keys_on("made-string", shard, SHARDS, 1).remove(0);
+        let dst = keys_on("made-string-dst", 1 - shard, SHARDS, 1).remove(0);
+        for wait in [
+            vec!["BLPOP", &k, "0.5"],
+            vec!["BLMPOP", "0.5", "1", &k, "LEFT"],
+            vec!["BLMOVE", &k, &dst, "LEFT", "LEFT", "0.5"],
+        ] {
+            c.cmd(&["DEL", &k]);
+            let waiter = blocked(&s, &wait);
+            settle();
+            c.cmd(&["MULTI"]);
+            c.cmd(&["LPUSH", &k, "a"]);
+            c.cmd(&["DEL", &k]);
+            c.cmd(&["SET", &k, "x"]);
+            assert_eq!(c.cmd(&["EXEC"]), "*3\r\n:1\r\n:1\r\n+OK\r\n");
+            let (reply, took) = waiter.join().unwrap();
+            let timed_out = if wait[0] == "BLMOVE" {
+                "$-1\r\n"
+            } else {
+                "*-1\r\n"
+            };
+            assert_eq!(reply, timed_out, "{wait:?} on shard {shard}");
+            assert!(took >= Duration::from_millis(450), "{wait:?}: {took:?}");
+        }
+    }
+}
+
 #[test]
 fn blmove_across_shards() {
     let s = server();

@@ -81,6 +81,18 @@ fn watch_survives_what_changes_nothing() {
         b.cmd(&["DEL", "nosuchkey"]);
     });
     assert_eq!(got, "*1\r\n+OK\r\n");
+    // SMOVE of a member the destination already holds changes only the
+    // source: Redis touches the destination only when it adds (here the
+    // watcher aborted). On the destination's shard and across shards.
+    let dst = key("smove-dst", 1);
+    for src in [key("smove-src", 1), key("smove-src", 0)] {
+        c.cmd(&["SADD", &dst, "m"]);
+        c.cmd(&["SADD", &src, "m"]);
+        let got = exec_after(&server, &dst, |b| {
+            assert_eq!(b.cmd(&["SMOVE", &src, &dst, "m"]), ":1\r\n");
+        });
+        assert_eq!(got, "*1\r\n+OK\r\n", "SMOVE {src} -> {dst}");
+    }
     // A watched key that does not exist, FLUSHALL leaves alone (Redis:
     // "FLUSHALL does not touch non affected keys").
     let got = exec_after(&server, "absent-key", |b| {

@@ -22,7 +22,7 @@
 //! is polled for POLLRDHUP), and stops waiting without popping anything.
 //! INFO's `blocked_clients` counts the clients waiting right now.
 
-use super::cross::{lmove, run_shard_cmd_with_ticket, shard_of};
+use super::cross::{lmove, run_shard_cmd_with_ticket, shard_of, type_of};
 use super::{lists, zsets, Session};
 use crate::node::{join_all, Node};
 use crate::protocol::Frame;
@@ -136,8 +136,10 @@ async fn wait_and_pop(
     };
     // The tickets of the last wake-up, by key (see `shard::Waiters`).
     let mut tickets: Vec<Option<Ticket>> = Vec::new();
+    let mut woken = false;
     loop {
-        let reply = try_pop(node, db, &op, keys, &mut tickets).await;
+        let reply = try_pop(node, db, &op, keys, &mut tickets, woken).await;
+        woken = true;
         release(node, keys, &mut tickets).await;
         if let Some(reply) = reply {
             return reply;
@@ -295,14 +297,19 @@ fn argv(parts: &[&[u8]]) -> Vec<Bytes> {
 }
 
 /// One round: pops from the first key that has something, in argument order.
-/// None if every key was empty.
+/// None if every key was empty. After a wake-up (`woken`), a key that no
+/// longer holds a list (or sorted set) counts as empty: Redis serves blocked
+/// clients only from keys of the awaited type, so a transaction that pushed
+/// to the key and then made it a string leaves them waiting.
 async fn try_pop(
     node: &Node,
     db: usize,
     op: &Op,
     keys: &[Bytes],
     tickets: &mut [Option<Ticket>],
+    woken: bool,
 ) -> Option<Frame> {
+    let passed_over = |reply: &Frame| woken && *reply == super::wrong_type();
     for (i, key) in keys.iter().enumerate() {
         // This key's ticket goes back with the pop (a move keeps it: it is
         // released after, as the move may pop nothing).
@@ -322,6 +329,7 @@ async fn try_pop(
                     Frame::Bulk(v) => {
                         return Some(Frame::Array(vec![Frame::Bulk(key.clone()), Frame::Bulk(v)]))
                     }
+                    other if passed_over(&other) => {}
                     other => return Some(other),
                 }
             }
@@ -336,6 +344,7 @@ async fn try_pop(
                         reply.extend(v);
                         return Some(Frame::Array(reply));
                     }
+                    other if passed_over(&other) => {}
                     other => return Some(other),
                 }
             }
@@ -359,6 +368,7 @@ async fn try_pop(
                         .into_iter()
                         .map(|(m, s)| Frame::Array(vec![m, s]))
                         .collect(),
+                    other if passed_over(&other) => continue,
                     other => return Some(other),
                 };
                 return Some(Frame::Array(vec![
@@ -370,6 +380,8 @@ async fn try_pop(
                 let args = argv(&[b"LMOVE", key, dst, from, to]);
                 match lmove(node, db, &args).await {
                     Frame::Null => {}
+                    // The destination's wrong type is the client's error.
+                    other if passed_over(&other) && type_of(node, db, key).await != "list" => {}
                     other => return Some(other),
                 }
             }

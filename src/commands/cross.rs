@@ -117,7 +117,7 @@ async fn admitted_type_of(
     .unwrap_or_else(|| Err(unavailable()))
 }
 
-async fn type_of(node: &Node, db: usize, key: &Bytes) -> &'static str {
+pub(super) async fn type_of(node: &Node, db: usize, key: &Bytes) -> &'static str {
     let k = key.clone();
     node.run_on(shard_of(node, key), move |n: &Node| {
         n.shard
@@ -197,7 +197,9 @@ pub(super) async fn lmove(node: &Node, db: usize, args: &[Bytes]) -> Frame {
     .await
 }
 
-/// SMOVE with both keys on this shard: one step.
+/// SMOVE with both keys on this shard: one step. The destination is only
+/// looked at until the member is known to be new there: as in Redis, it
+/// counts as changed (WATCH, tracking) only when the member is added.
 fn smove_here(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     let (src, dst, member) = (&args[1], &args[2], &args[3]);
     match sets::set_mut(ctx, src) {
@@ -205,34 +207,36 @@ fn smove_here(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
         Ok(None) => return Frame::Integer(0),
         Err(e) => return e,
     }
-    if let Err(e) = sets::set_mut(ctx, dst) {
-        return e;
-    }
+    let in_dst = match ctx.ks.peek(ctx.db, dst, ctx.now).map(|e| e.value()) {
+        None => false,
+        Some(Some(Value::Set(s))) => s.contains(member),
+        Some(_) => return wrong_type(),
+    };
     if src == dst {
-        let present = matches!(sets::set_mut(ctx, src), Ok(Some(s)) if s.contains(member));
-        return Frame::Integer(present as i64);
+        return Frame::Integer(in_dst as i64);
     }
     match sets::remove_members(ctx, src, std::slice::from_ref(member)) {
-        Ok(0) => Frame::Integer(0),
-        Ok(_) => match sets::add_members(ctx, dst, std::slice::from_ref(member)) {
-            Ok(_) => {
-                // SMOVE cannot be replayed through a shard: log its halves.
-                ctx.effect(vec![
-                    Bytes::from_static(b"SREM"),
-                    src.clone(),
-                    member.clone(),
-                ]);
-                ctx.effect(vec![
-                    Bytes::from_static(b"SADD"),
-                    dst.clone(),
-                    member.clone(),
-                ]);
-                Frame::Integer(1)
-            }
-            Err(e) => e,
-        },
-        Err(e) => e,
+        Ok(0) => return Frame::Integer(0),
+        Ok(_) => {}
+        Err(e) => return e,
     }
+    // SMOVE cannot be replayed through a shard: log its halves.
+    ctx.effect(vec![
+        Bytes::from_static(b"SREM"),
+        src.clone(),
+        member.clone(),
+    ]);
+    if !in_dst {
+        if let Err(e) = sets::add_members(ctx, dst, std::slice::from_ref(member)) {
+            return e;
+        }
+        ctx.effect(vec![
+            Bytes::from_static(b"SADD"),
+            dst.clone(),
+            member.clone(),
+        ]);
+    }
+    Frame::Integer(1)
 }
 
 /// SMOVE src dst member
