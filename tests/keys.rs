@@ -571,7 +571,7 @@ fn object_encoding_names_each_form() {
     q::<i64>(c, &["SADD", "set", "1", "-2", "30"]);
     assert_eq!(enc(c, "set").as_deref(), Some("intset"));
     q::<i64>(c, &["SADD", "set", "word"]);
-    assert_eq!(enc(c, "set").as_deref(), Some("listpack"));
+    assert_eq!(enc(c, "set").as_deref(), Some("hashtable"));
     let mut many = redis::cmd("SADD");
     many.arg("set");
     for i in 0..200 {

@@ -394,3 +394,74 @@ fn redis_settings_are_accepted_and_reported_as_redis() {
         "{info}"
     );
 }
+
+/// The encoding settings are honoured as Redis honours them: the compact
+/// forms convert past the limits in force (OBJECT ENCODING), aliases share
+/// one value, bad values get Redis's errors, a list is dumped in nodes of
+/// `list-max-listpack-size`, and an approximate XADD trim removes whole
+/// blocks of `stream-node-max-entries`. Keys on both shards.
+#[test]
+fn encoding_settings_are_honoured_as_redis_honours_them() {
+    let Some(redis) = Server::redis_oracle() else {
+        eprintln!("SKIPPED: redis-server is not installed; this differential test needs it");
+        return;
+    };
+    let server = Server::start();
+    let (mut r, mut o) = (redis.raw(), server.raw());
+    let mut same = |args: &[&str]| both(&mut r, &mut o, args);
+    for (name, value) in [
+        ("hash-max-listpack-entries", "-1"),
+        ("hash-max-listpack-entries", "x"),
+        ("hash-max-listpack-value", "-1"),
+        ("list-max-listpack-size", "99999999999"),
+        ("set-max-intset-entries", "1kb"),
+        ("hash-max-ziplist-entries", "4"),
+        ("hash-max-listpack-value", "1k"),
+        ("zset-max-ziplist-entries", "3"),
+        ("zset-max-listpack-value", "8"),
+        ("set-max-intset-entries", "3"),
+        ("list-max-ziplist-size", "2"),
+        ("stream-node-max-entries", "2"),
+    ] {
+        same(&["CONFIG", "SET", name, value]);
+    }
+    for name in [
+        "hash-max-listpack-entries",
+        "hash-max-ziplist-entries",
+        "hash-max-ziplist-value",
+        "zset-max-ziplist-value",
+        "list-max-listpack-size",
+    ] {
+        same(&["CONFIG", "GET", name]);
+    }
+    for shard in 0..2 {
+        let key = |name: &str| keys_on(name, shard, 2, 1).remove(0);
+        let (h, z, s, t, l, st) = (key("h"), key("z"), key("s"), key("t"), key("l"), key("st"));
+        for i in 1..=5 {
+            let (f, n) = (format!("f{i}"), i.to_string());
+            same(&["HSET", &h, &f, &"v".repeat(200 * i)]);
+            same(&["OBJECT", "ENCODING", &h]);
+            same(&["ZADD", &z, &n, &f]);
+            same(&["OBJECT", "ENCODING", &z]);
+            same(&["SADD", &s, &n]);
+            same(&["OBJECT", "ENCODING", &s]);
+        }
+        same(&["HSET", &t, "f", &"v".repeat(1001)]);
+        same(&["OBJECT", "ENCODING", &t]);
+        same(&["ZADD", &t, "1", "a-long-member"]);
+        same(&["DEL", &t]);
+        same(&["ZADD", &t, "1", "a-long-member"]);
+        same(&["OBJECT", "ENCODING", &t]);
+        same(&["DEL", &t]);
+        same(&["SADD", &t, "1", "x"]);
+        same(&["OBJECT", "ENCODING", &t]);
+        same(&["RPUSH", &l, "a", "b", "c", "d", "e"]);
+        same(&["DUMP", &l]);
+        for i in 1..=5 {
+            same(&["XADD", &st, &format!("1-{i}"), "a", "1"]);
+        }
+        same(&["XADD", &st, "MAXLEN", "~", "2", "2-1", "a", "1"]);
+        same(&["XLEN", &st]);
+        same(&["XRANGE", &st, "-", "+"]);
+    }
+}

@@ -424,16 +424,24 @@ pub(super) async fn config_cmd(
                     pairs.push((Frame::bulk_str(p.name), Frame::bulk((p.get)(&cfg))));
                 }
             }
-            // Redis's settings ringcache does not use, as they were set.
+            // Redis's aliases of settings ringcache honours, and Redis's
+            // settings ringcache does not use, as they were set.
             for p in redis_params::all() {
                 let wanted = args[2..]
                     .iter()
                     .any(|pat| glob_match(pat, p.name.as_bytes(), true));
-                if wanted && config::param(p.name).is_none() {
-                    let value = cfg.accepted.get(&redis_params::canonical(p.name));
-                    let value = value.map_or(p.default, |v| v.as_str());
-                    pairs.push((Frame::bulk_str(p.name), Frame::bulk_str(value)));
+                if !wanted {
+                    continue;
                 }
+                let value = match config::param(p.name) {
+                    Some(honoured) if honoured.name == p.name => continue,
+                    Some(honoured) => (honoured.get)(&cfg),
+                    None => {
+                        let value = cfg.accepted.get(&redis_params::canonical(p.name));
+                        value.map_or(p.default, |v| v.as_str()).to_string()
+                    }
+                };
+                pairs.push((Frame::bulk_str(p.name), Frame::bulk(value)));
             }
             Frame::Map(pairs)
         }

@@ -13,9 +13,7 @@
 use super::observe::help;
 use super::{arg_is, int_arg, syntax_error, wrong_type};
 use crate::config::events as ev;
-use crate::keyspace::stream::{
-    Group, StreamEntry, StreamId, Trim, BLOCK_MAX_ENTRIES, ENTRIES_READ_UNKNOWN,
-};
+use crate::keyspace::stream::{Group, StreamEntry, StreamId, Trim, ENTRIES_READ_UNKNOWN};
 use crate::keyspace::{Stream, Value};
 use crate::protocol::Frame;
 use crate::shard::Ctx;
@@ -23,9 +21,6 @@ use bytes::Bytes;
 
 /// Longest ID argument Redis parses (its buffer is 128 bytes).
 const ID_ARG_MAX_BYTES: usize = 127;
-/// Entries one approximate trim removes at most unless LIMIT says
-/// (Redis: 100 × `stream-node-max-entries`).
-const APPROX_TRIM_DEFAULT_LIMIT: u64 = 100 * BLOCK_MAX_ENTRIES as u64;
 /// Delivery attempts per entry XAUTOCLAIM scans for one it returns.
 const AUTOCLAIM_ATTEMPTS_FACTOR: i64 = 10;
 
@@ -283,7 +278,9 @@ fn parse_add_trim(args: &[Bytes], xadd: bool) -> Result<(AddTrimArgs, usize), Fr
             ));
         }
     } else if a.approx {
-        a.limit = APPROX_TRIM_DEFAULT_LIMIT;
+        // Entries one approximate trim removes at most unless LIMIT says
+        // (Redis: 100 × `stream-node-max-entries`; 0: no limit).
+        a.limit = 100 * crate::keyspace::encodings::stream_node_limits().1 as u64;
     }
     Ok((a, i))
 }

@@ -170,6 +170,16 @@ pub struct Config {
     /// `notify-keyspace-events`: which keyspace events are published
     /// (`events::*` bits; 0, the default, costs nothing).
     pub notify_keyspace_events: u32,
+    /// The compact forms' limits (Redis's encoding settings; the keyspace's
+    /// `encodings` has their meaning and defaults).
+    pub hash_max_listpack_entries: usize,
+    pub hash_max_listpack_value: usize,
+    pub set_max_intset_entries: usize,
+    pub zset_max_listpack_entries: usize,
+    pub zset_max_listpack_value: usize,
+    pub list_max_listpack_size: i64,
+    pub stream_node_max_bytes: usize,
+    pub stream_node_max_entries: usize,
     /// `tracking-table-max-keys`: most keys remembered for client-side
     /// caching, all shards together (0: no limit); each shard keeps its
     /// share.
@@ -379,6 +389,15 @@ impl Default for Config {
             },
             notify_keyspace_events: 0,
             tracking_table_max_keys: 1_000_000,
+            // Redis 7.0's defaults (redis-server's own, not its redis.conf's).
+            hash_max_listpack_entries: 512,
+            hash_max_listpack_value: 64,
+            set_max_intset_entries: 512,
+            zset_max_listpack_entries: 128,
+            zset_max_listpack_value: 64,
+            list_max_listpack_size: -2,
+            stream_node_max_bytes: 4096,
+            stream_node_max_entries: 100,
         }
     }
 }

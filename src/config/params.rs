@@ -29,16 +29,24 @@ fn num<T: std::str::FromStr>(v: &str) -> Result<T, String> {
         .map_err(|_| "argument couldn't be parsed into an integer".into())
 }
 
-/// An integer within `lo..=hi`, with the unit named in the error.
+/// An integer within `lo..=hi`. Out of range, the error names `unit`; the
+/// unit `inclusive` gives Redis's own words, for Redis's settings.
 fn ranged<T>(v: &str, lo: T, hi: T, unit: &str) -> Result<T, String>
 where
-    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+    T: Copy + std::fmt::Display + TryFrom<i64>,
+    i128: TryFrom<T>,
 {
-    let n: T = num(v)?;
-    if n < lo || n > hi {
-        return Err(format!("must be between {lo} and {hi} {unit}"));
+    // Parsed as Redis parses (a 64-bit integer), then checked: `-1` for an
+    // unsigned setting is out of range, not unreadable.
+    let n: i64 = num(v)?;
+    let wide = |x: T| i128::try_from(x).unwrap_or(i128::MAX);
+    match T::try_from(n) {
+        Ok(x) if (wide(lo)..=wide(hi)).contains(&(n as i128)) => Ok(x),
+        _ if unit == "inclusive" => {
+            Err(format!("argument must be between {lo} and {hi} inclusive"))
+        }
+        _ => Err(format!("must be between {lo} and {hi} {unit}")),
     }
-    Ok(n)
 }
 
 fn memory(v: &str) -> Result<u64, String> {
@@ -416,6 +424,78 @@ pub const PARAMS: &[Param] = &[
         load: None,
     },
     Param {
+        name: "hash-max-listpack-entries",
+        get: |c| c.hash_max_listpack_entries.to_string(),
+        set: Some(|c, v| {
+            c.hash_max_listpack_entries = ranged(v, 0, i64::MAX as usize, "inclusive")?;
+            Ok(())
+        }),
+        load: None,
+    },
+    Param {
+        name: "hash-max-listpack-value",
+        get: |c| c.hash_max_listpack_value.to_string(),
+        set: Some(|c, v| {
+            c.hash_max_listpack_value = memory_in(v, 0, i64::MAX as u64)? as usize;
+            Ok(())
+        }),
+        load: None,
+    },
+    Param {
+        name: "set-max-intset-entries",
+        get: |c| c.set_max_intset_entries.to_string(),
+        set: Some(|c, v| {
+            c.set_max_intset_entries = ranged(v, 0, i64::MAX as usize, "inclusive")?;
+            Ok(())
+        }),
+        load: None,
+    },
+    Param {
+        name: "zset-max-listpack-entries",
+        get: |c| c.zset_max_listpack_entries.to_string(),
+        set: Some(|c, v| {
+            c.zset_max_listpack_entries = ranged(v, 0, i64::MAX as usize, "inclusive")?;
+            Ok(())
+        }),
+        load: None,
+    },
+    Param {
+        name: "zset-max-listpack-value",
+        get: |c| c.zset_max_listpack_value.to_string(),
+        set: Some(|c, v| {
+            c.zset_max_listpack_value = memory_in(v, 0, i64::MAX as u64)? as usize;
+            Ok(())
+        }),
+        load: None,
+    },
+    Param {
+        name: "list-max-listpack-size",
+        get: |c| c.list_max_listpack_size.to_string(),
+        set: Some(|c, v| {
+            c.list_max_listpack_size = ranged(v, i32::MIN as i64, i32::MAX as i64, "inclusive")?;
+            Ok(())
+        }),
+        load: None,
+    },
+    Param {
+        name: "stream-node-max-bytes",
+        get: |c| c.stream_node_max_bytes.to_string(),
+        set: Some(|c, v| {
+            c.stream_node_max_bytes = memory_in(v, 0, i64::MAX as u64)? as usize;
+            Ok(())
+        }),
+        load: None,
+    },
+    Param {
+        name: "stream-node-max-entries",
+        get: |c| c.stream_node_max_entries.to_string(),
+        set: Some(|c, v| {
+            c.stream_node_max_entries = ranged(v, 0, i64::MAX as usize, "inclusive")?;
+            Ok(())
+        }),
+        load: None,
+    },
+    Param {
         name: "maxmemory-samples",
         get: |c| c.maxmemory_samples.to_string(),
         set: Some(|c, v| {
@@ -456,7 +536,7 @@ pub const PARAMS: &[Param] = &[
         name: "slowlog-log-slower-than",
         get: |c| c.slowlog_log_slower_than.to_string(),
         set: Some(|c, v| {
-            c.slowlog_log_slower_than = ranged(v, -1, i64::MAX, "microseconds")?;
+            c.slowlog_log_slower_than = ranged(v, -1, i64::MAX, "inclusive")?;
             Ok(())
         }),
         load: None,
@@ -465,7 +545,7 @@ pub const PARAMS: &[Param] = &[
         name: "slowlog-max-len",
         get: |c| c.slowlog_max_len.to_string(),
         set: Some(|c, v| {
-            c.slowlog_max_len = ranged(v, 0, i64::MAX as usize, "entries")?;
+            c.slowlog_max_len = ranged(v, 0, i64::MAX as usize, "inclusive")?;
             Ok(())
         }),
         load: None,
@@ -474,7 +554,7 @@ pub const PARAMS: &[Param] = &[
         name: "latency-monitor-threshold",
         get: |c| c.latency_monitor_threshold.to_string(),
         set: Some(|c, v| {
-            c.latency_monitor_threshold = ranged(v, 0, i64::MAX as u64, "milliseconds")?;
+            c.latency_monitor_threshold = ranged(v, 0, i64::MAX as u64, "inclusive")?;
             Ok(())
         }),
         load: None,
@@ -543,7 +623,7 @@ pub const PARAMS: &[Param] = &[
         name: "auto-aof-rewrite-percentage",
         get: |c| c.auto_aof_rewrite_percentage.to_string(),
         set: Some(|c, v| {
-            c.auto_aof_rewrite_percentage = ranged(v, 0, 1 << 31, "percent")?;
+            c.auto_aof_rewrite_percentage = ranged(v, 0, i32::MAX as u64, "inclusive")?;
             Ok(())
         }),
         load: None,
@@ -696,7 +776,7 @@ pub const PARAMS: &[Param] = &[
         name: "acllog-max-len",
         get: |c| c.acllog_max_len.to_string(),
         set: Some(|c, v| {
-            c.acllog_max_len = ranged(v, 0, i64::MAX as usize, "entries")?;
+            c.acllog_max_len = ranged(v, 0, i64::MAX as usize, "inclusive")?;
             Ok(())
         }),
         load: None,
@@ -878,8 +958,11 @@ fn absolute(dir: &std::path::Path) -> String {
 }
 
 /// The parameter CONFIG knows by `name` (any case).
+/// The parameter `name` (any case) or its Redis alias (`hash-max-ziplist-
+/// entries`) stands for.
 pub fn param(name: &str) -> Option<&'static Param> {
-    PARAMS.iter().find(|p| p.name.eq_ignore_ascii_case(name))
+    let canonical = super::redis_params::canonical(name);
+    PARAMS.iter().find(|p| p.name == canonical)
 }
 
 /// The parameter a profile or flag names; profile keys are exact.

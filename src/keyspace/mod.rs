@@ -13,6 +13,7 @@
 //! command module does any arithmetic of its own. See docs/memory.md.
 
 mod cut;
+pub mod encodings;
 mod entry;
 mod evict;
 pub mod memory;

@@ -1,11 +1,12 @@
 //! The values a key can hold: strings, lists, hashes, sets, sorted sets and
 //! streams (`stream`).
 //!
-//! Collections keep a compact form while small, as Redis's listpacks do: a
-//! hash or a set of at most a few dozen short elements is a plain `Vec`
-//! (scanned linearly, which beats hashing at that size and costs no table
-//! overhead), and turns into a hash table once it passes a named limit. It
-//! never turns back, as in Redis. A list is a `VecDeque` (one ring buffer:
+//! Collections keep a compact form while small, as Redis's listpacks and
+//! intsets do: a hash or a set of a few hundred short elements is one packed
+//! buffer or a plain `Vec` (scanned linearly, which beats hashing at that
+//! size and costs no table overhead), and turns into a hash table once it
+//! passes a limit (Redis's settings, `encodings`). It never turns back, as
+//! in Redis. A list is a `VecDeque` (one ring buffer:
 //! O(1) at both ends, O(1) by index). A sorted set is a sorted `Vec` while
 //! small and an order-statistic tree plus a member → score table past its
 //! limits (see `zset`).
@@ -20,19 +21,16 @@ use packed::Packed;
 pub use stream::Stream;
 pub use zset::ZSet;
 
+use super::encodings;
 use super::memory::{alloc_size, vec_bytes, HeapSize};
 use bytes::Bytes;
 use std::collections::VecDeque;
 
-/// Most fields a hash keeps in its compact form (Redis's
-/// `hash-max-listpack-entries`).
-pub const HASH_SMALL_MAX_ENTRIES: usize = 128;
-/// Longest field or value a compact hash holds (`hash-max-listpack-value`).
-pub const HASH_SMALL_MAX_VALUE_BYTES: usize = 64;
-/// Most members a set keeps in its compact form (`set-max-listpack-entries`).
-pub const SET_SMALL_MAX_ENTRIES: usize = 128;
-/// Longest member a compact set holds (`set-max-listpack-value`).
-pub const SET_SMALL_MAX_VALUE_BYTES: usize = 64;
+/// Most members a set that is not all integers keeps in its compact form,
+/// and the longest (Redis 7.0 has no such form and no setting for it: it
+/// reports these sets as `hashtable`, see `Set`).
+const SMALL_SET_MAX_ENTRIES: usize = 128;
+const SMALL_SET_MAX_VALUE_BYTES: usize = 64;
 /// Longest string OBJECT ENCODING calls `embstr` (Redis's
 /// `OBJ_ENCODING_EMBSTR_SIZE_LIMIT`); longer is `raw`.
 const EMBSTR_MAX_BYTES: usize = 44;
@@ -72,10 +70,10 @@ impl Value {
                 Hash::Big(_) => "hashtable",
             },
             Value::Set(s) => match &**s {
-                Set::Small(v) if v.iter().all(|m| crate::util::parse_i64(m).is_some()) => "intset",
-                // Redis 7.0 has no compact set of strings (7.2's name).
-                Set::Small(_) => "listpack",
-                Set::Big(_) => "hashtable",
+                Set::Ints(_) => "intset",
+                // Redis 7.0 has no compact set of strings (7.2 calls it
+                // `listpack`).
+                Set::Small(_) | Set::Big(_) => "hashtable",
             },
             Value::ZSet(z) => z.encoding(),
             Value::Stream(_) => "stream",
@@ -171,7 +169,7 @@ impl Hash {
     /// Sets a field; true if it is new.
     pub fn insert(&mut self, field: Bytes, value: Bytes) -> bool {
         if let Hash::Small(p) = self {
-            if p.fits(&field, &value) {
+            if p.fits(&field, &value, encodings::hash_limits()) {
                 return p.insert(&field, &value);
             }
             let mut m = Map::with_capacity(p.len() + 1);
@@ -226,22 +224,27 @@ impl Hash {
     }
 }
 
-/// A set of members.
+/// A set of members. Compact while small, as Redis's intset: integers
+/// only, up to `set-max-intset-entries`; a small set with other members
+/// stays compact too (within fixed limits) but is a `hashtable` to OBJECT
+/// ENCODING, which is what Redis 7.0 makes of it.
 pub enum Set {
+    /// Every member an integer (`parse_i64`), in the order added.
+    Ints(Vec<Bytes>),
     Small(Vec<Bytes>),
     Big(Map<()>),
 }
 
 impl Default for Set {
     fn default() -> Self {
-        Set::Small(Vec::new())
+        Set::Ints(Vec::new())
     }
 }
 
 impl Set {
     pub fn len(&self) -> usize {
         match self {
-            Set::Small(v) => v.len(),
+            Set::Ints(v) | Set::Small(v) => v.len(),
             Set::Big(m) => m.len(),
         }
     }
@@ -253,7 +256,7 @@ impl Set {
     /// Heap bytes: bounded work for a compact set, O(1) for a large one.
     fn heap_bytes(&self) -> usize {
         match self {
-            Set::Small(v) => {
+            Set::Ints(v) | Set::Small(v) => {
                 vec_bytes::<Bytes>(v.capacity()) + v.iter().map(HeapSize::heap_size).sum::<usize>()
             }
             Set::Big(m) => m.heap_bytes(),
@@ -262,36 +265,46 @@ impl Set {
 
     pub fn contains(&self, member: &[u8]) -> bool {
         match self {
-            Set::Small(v) => v.iter().any(|m| m == member),
+            Set::Ints(v) | Set::Small(v) => v.iter().any(|m| m == member),
             Set::Big(m) => m.get(member).is_some(),
         }
     }
 
-    /// Adds a member; true if it is new.
+    /// Adds a member; true if it is new. A set of integers passing
+    /// `set-max-intset-entries` converts to a table, as Redis's intset; one
+    /// that takes another member stays compact within the fixed limits.
     pub fn insert(&mut self, member: Bytes) -> bool {
-        if let Set::Small(v) = self {
-            if v.contains(&member) {
-                return false;
-            }
-            if member.len() <= SET_SMALL_MAX_VALUE_BYTES && v.len() < SET_SMALL_MAX_ENTRIES {
-                v.push(member);
-                return true;
-            }
-            let mut m = Map::with_capacity(v.len() + 1);
-            for x in v.drain(..) {
-                m.insert(x, ());
-            }
-            *self = Set::Big(m);
+        if self.contains(&member) {
+            return false;
         }
+        let int = matches!(self, Set::Ints(_)) && crate::util::parse_i64(&member).is_some();
         match self {
-            Set::Big(m) => m.insert(member, ()).is_none(),
-            Set::Small(_) => unreachable!("converted above"),
+            Set::Big(m) => return m.insert(member, ()).is_none(),
+            Set::Ints(v) if int && v.len() < encodings::intset_entries() => v.push(member),
+            Set::Ints(v) | Set::Small(v)
+                if !int
+                    && member.len() <= SMALL_SET_MAX_VALUE_BYTES
+                    && v.len() < SMALL_SET_MAX_ENTRIES =>
+            {
+                let mut v = std::mem::take(v);
+                v.push(member);
+                *self = Set::Small(v);
+            }
+            Set::Ints(v) | Set::Small(v) => {
+                let mut m = Map::with_capacity(v.len() + 1);
+                for x in v.drain(..) {
+                    m.insert(x, ());
+                }
+                m.insert(member, ());
+                *self = Set::Big(m);
+            }
         }
+        true
     }
 
     pub fn remove(&mut self, member: &[u8]) -> bool {
         match self {
-            Set::Small(v) => match v.iter().position(|m| m == member) {
+            Set::Ints(v) | Set::Small(v) => match v.iter().position(|m| m == member) {
                 Some(i) => {
                     v.swap_remove(i);
                     true
@@ -309,14 +322,14 @@ impl Set {
     /// `iter` from its `skip`th member on, in O(1) (see `Map::iter_from`).
     pub fn iter_from(&self, skip: usize) -> Box<dyn Iterator<Item = &Bytes> + '_> {
         match self {
-            Set::Small(v) => Box::new(v[skip.min(v.len())..].iter()),
+            Set::Ints(v) | Set::Small(v) => Box::new(v[skip.min(v.len())..].iter()),
             Set::Big(m) => Box::new(m.iter_from(skip).map(|(k, _)| k)),
         }
     }
 
     pub fn random(&self, rand: impl FnMut() -> u64) -> Option<&Bytes> {
         match self {
-            Set::Small(v) => random_index(v.len(), rand).map(|i| &v[i]),
+            Set::Ints(v) | Set::Small(v) => random_index(v.len(), rand).map(|i| &v[i]),
             Set::Big(m) => m.random(rand).map(|(k, _)| k),
         }
     }
@@ -324,7 +337,7 @@ impl Set {
     /// One step of SSCAN: see `Map::scan`. A compact set is returned whole.
     pub fn scan(&self, cursor: usize, count: usize, mut visit: impl FnMut(&Bytes)) -> usize {
         match self {
-            Set::Small(v) => {
+            Set::Ints(v) | Set::Small(v) => {
                 v.iter().for_each(&mut visit);
                 0
             }

@@ -111,7 +111,7 @@ impl Node {
         // Node::new runs on the core's own thread: its monitor is this one.
         crate::stats::latency::set_threshold(config.latency_monitor_threshold);
         let mut shard = Shard::new(id, shards, config.databases);
-        shard.configure_memory(&config);
+        shard.configure(&config);
         shard.set_notify(config.notify_keyspace_events);
         let node = Rc::new(Node {
             id,
@@ -171,7 +171,7 @@ impl Node {
         if let Some(aof) = &shard.aof {
             aof.borrow_mut().set_policy(next.appendfsync);
         }
-        shard.configure_memory(&next);
+        shard.configure(&next);
         shard.set_notify(next.notify_keyspace_events);
         drop(shard);
         crate::stats::latency::set_threshold(next.latency_monitor_threshold);

@@ -223,7 +223,7 @@ pub fn load_shard(
     sh.keyspace.set_loading(true);
     // Loaded keys get access words of the policy (an LFU counter, or the
     // LRU clock). Replay never evicts: the log has the evictions as DELs.
-    sh.configure_memory(config);
+    sh.configure(config);
     let started = Instant::now();
     let mut last_log = Instant::now();
     if let Some(g) = files.snapshot() {
@@ -349,7 +349,7 @@ pub async fn recover(node: &Rc<Node>, cpu: usize, queues: TaskQueues) -> Result<
         shard.keyspace = keyspace;
         shard.tx = tx_state;
         // The keyspace carries its eviction policy: the one set now.
-        shard.configure_memory(&node.config.borrow());
+        shard.configure(&node.config.borrow());
     }
     if let Some(base) = files.base {
         let size = std::fs::metadata(base.path(&config.dir, id)).map_or(0, |m| m.len());

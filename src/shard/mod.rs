@@ -6,6 +6,7 @@
 //! evicts by the policy, or refuses the command (see docs/memory.md).
 
 use crate::config::Config;
+use crate::keyspace::encodings::{self, Encodings};
 use crate::keyspace::{Keyspace, Policy, Value};
 use crate::persistence::aof::AofBuffer;
 use crate::persistence::rewrite;
@@ -291,10 +292,21 @@ impl Shard {
         }
     }
 
-    /// Takes the memory settings: this shard's even share of `maxmemory`,
-    /// the policy and its parameters. The next write and the next
-    /// background pass enforce them.
-    pub fn configure_memory(&mut self, config: &Config) {
+    /// Takes the settings the keyspace obeys: this shard's even share of
+    /// `maxmemory`, the policy and its parameters (the next write and the
+    /// next background pass enforce them), and the compact forms' limits
+    /// (process-wide, the same from every shard).
+    pub fn configure(&mut self, config: &Config) {
+        encodings::set(&Encodings {
+            hash_max_listpack_entries: config.hash_max_listpack_entries,
+            hash_max_listpack_value: config.hash_max_listpack_value,
+            set_max_intset_entries: config.set_max_intset_entries,
+            zset_max_listpack_entries: config.zset_max_listpack_entries,
+            zset_max_listpack_value: config.zset_max_listpack_value,
+            list_max_listpack_size: config.list_max_listpack_size,
+            stream_node_max_bytes: config.stream_node_max_bytes,
+            stream_node_max_entries: config.stream_node_max_entries,
+        });
         // A share rounded down to 0 would read as "no limit" (`maxmemory 1`
         // on 2 shards let every write in): at least one byte.
         let share = config.maxmemory / config.shards.max(1) as u64;

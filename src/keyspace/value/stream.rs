@@ -1,7 +1,7 @@
 //! A stream: entries with ever-growing IDs, and its consumer groups.
 //!
-//! Entries live in blocks of at most `BLOCK_MAX_ENTRIES` entries (and about
-//! `BLOCK_MAX_BYTES`), like Redis's listpacks in its radix tree: a
+//! Entries live in blocks of at most `stream-node-max-entries` entries (and
+//! about `stream-node-max-bytes`), like Redis's listpacks in its radix tree: a
 //! `BTreeMap` from the block's first ID to one packed buffer. A block starts
 //! with its "master" field names (those of its first entry); an entry with
 //! the same field names stores only its values. IDs are varint deltas from
@@ -15,11 +15,29 @@ use crate::keyspace::memory::{alloc_size, HeapSize};
 use bytes::Bytes;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Most entries (live or deleted) in one block (`stream-node-max-entries`).
-pub const BLOCK_MAX_ENTRIES: usize = 100;
-/// A block is closed once an entry would bring it to this size
-/// (`stream-node-max-bytes`).
-pub const BLOCK_MAX_BYTES: usize = 4096;
+/// Most bytes a block reaches when `stream-node-max-bytes` sets no limit
+/// (Redis's `STREAM_LISTPACK_MAX_SIZE`).
+const BLOCK_MAX_BYTES: usize = 1 << 30;
+/// Most entries (live or deleted) a block counts (`Block::count`).
+const BLOCK_MAX_ENTRIES: usize = u16::MAX as usize;
+/// Capacity reserved for a decoded list of fields, at most.
+const DECODE_CAPACITY_HINT: u64 = 4096;
+
+/// Whether a block of `count` entries (live or deleted) and `bytes` bytes
+/// is closed to an entry of `entry_bytes`, as Redis's `streamAppendItem`
+/// decides when to start a new listpack (`stream-node-max-bytes`, `-entries`;
+/// 0: no limit).
+pub fn block_is_full(count: usize, bytes: usize, entry_bytes: usize) -> bool {
+    let (max_bytes, max_entries) = crate::keyspace::encodings::stream_node_limits();
+    let max_bytes = if max_bytes == 0 {
+        BLOCK_MAX_BYTES
+    } else {
+        max_bytes.min(BLOCK_MAX_BYTES)
+    };
+    bytes + entry_bytes >= max_bytes
+        || (max_entries != 0 && count >= max_entries)
+        || count >= BLOCK_MAX_ENTRIES
+}
 /// What a block's map slot and header cost besides its buffer (a B-tree
 /// node holds 11 key/value pairs of 40 bytes, about two thirds full).
 const BLOCK_OVERHEAD_BYTES: usize = 64;
@@ -239,7 +257,7 @@ impl<'a> Walk<'a> {
             Some(out)
         } else {
             let n = r.varint()?.saturating_mul(2);
-            let mut out = Vec::with_capacity(n.min(BLOCK_MAX_BYTES as u64) as usize);
+            let mut out = Vec::with_capacity(n.min(DECODE_CAPACITY_HINT) as usize);
             for _ in 0..n {
                 out.push(r.bytes()?);
             }
@@ -529,9 +547,9 @@ impl Stream {
         // decides when to start a new listpack.
         let entry_bytes: usize = 12 + fields.iter().map(|f| f.len() + 2).sum::<usize>();
         let last = self.blocks.iter_mut().next_back();
-        let fits = last.as_ref().is_some_and(|(_, b)| {
-            (b.count as usize) < BLOCK_MAX_ENTRIES && b.data.len() + entry_bytes < BLOCK_MAX_BYTES
-        });
+        let fits = last
+            .as_ref()
+            .is_some_and(|(_, b)| !block_is_full(b.count as usize, b.data.len(), entry_bytes));
         let (base, block) = match last {
             Some((base, block)) if fits => (*base, block),
             _ => {

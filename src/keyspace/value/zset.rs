@@ -2,8 +2,8 @@
 //! score/lex range queries.
 //!
 //! Two forms behind one API, as Redis has a listpack and a skiplist:
-//! - compact, while the set holds at most `ZSET_SMALL_MAX_ENTRIES` members
-//!   of at most `ZSET_SMALL_MAX_VALUE_BYTES` bytes: one `Vec` of
+//! - compact, while the set holds at most `zset-max-listpack-entries`
+//!   members of at most `zset-max-listpack-value` bytes: one `Vec` of
 //!   (score, member) kept sorted by (score, member). Rank, range and count
 //!   are a binary search and a slice; a member's score is a linear scan,
 //!   which at this size costs less than hashing and no table overhead;
@@ -20,17 +20,12 @@
 mod tree;
 
 use super::random_index;
+use crate::keyspace::encodings;
 use crate::keyspace::memory::{alloc_size, vec_bytes, HeapSize};
 use bytes::Bytes;
 use tree::Tree;
 
 pub type Score = f64;
-
-/// Most members a sorted set keeps in its compact form (Redis's
-/// `zset-max-listpack-entries`).
-pub const ZSET_SMALL_MAX_ENTRIES: usize = 128;
-/// Longest member a compact sorted set holds (`zset-max-listpack-value`).
-pub const ZSET_SMALL_MAX_VALUE_BYTES: usize = 64;
 
 /// (score, member) strictly before (score2, member2).
 fn before(s: Score, m: &[u8], s2: Score, m2: &[u8]) -> bool {
@@ -111,10 +106,11 @@ impl ZSet {
             Some(i) => Some(v.remove(i).0),
             None => None,
         };
-        if member.len() <= ZSET_SMALL_MAX_VALUE_BYTES && v.len() < ZSET_SMALL_MAX_ENTRIES {
+        let (entries, longest) = encodings::zset_limits();
+        if member.len() <= longest && v.len() < entries {
             let at = v.partition_point(|(s, m)| before(*s, m, score, &member));
             // Sized exactly, as a listpack is: growing one slot at a time
-            // costs a copy of at most 128 entries, and no slack stays behind.
+            // costs a copy of the entries, and no slack stays behind.
             v.reserve_exact(1);
             v.insert(at, (score, member));
         } else {
@@ -215,7 +211,7 @@ mod tests {
     /// answers.
     #[test]
     fn ranks_and_ranges_follow_score_then_member_in_both_forms() {
-        let long = Bytes::from(vec![b'z'; ZSET_SMALL_MAX_VALUE_BYTES + 1]);
+        let long = Bytes::from(vec![b'z'; encodings::zset_limits().1 + 1]);
         for big in [false, true] {
             let mut z = ZSet::new();
             if big {
@@ -249,7 +245,7 @@ mod tests {
     #[test]
     fn converts_past_the_limits_keeping_every_element() {
         let mut z = ZSet::new();
-        for i in 0..ZSET_SMALL_MAX_ENTRIES {
+        for i in 0..encodings::zset_limits().0 {
             z.insert(Bytes::from(format!("m{i}")), (i % 7) as f64);
         }
         // Rescoring a member of a full compact set does not convert it.

@@ -42,7 +42,7 @@ mod packed;
 mod stream;
 
 use crate::keyspace::stream::StreamId;
-use crate::keyspace::{Hash, Set, Value, ZSet};
+use crate::keyspace::{encodings, Hash, Set, Value, ZSet};
 use bytes::Bytes;
 use packed::{read_intset, read_listpack, read_ziplist, write_intset, Elem, ListpackWriter};
 use std::borrow::Cow;
@@ -57,10 +57,6 @@ const FOOTER_BYTES: usize = 10;
 /// (Redis's `proto-max-bulk-len` default): a payload of a few bytes cannot
 /// claim gigabytes.
 pub const MAX_INFLATED_BYTES: usize = 512 << 20;
-/// Most members of a set written as an intset (`set-max-intset-entries`).
-const SET_MAX_INTSET_ENTRIES: usize = 512;
-/// Largest listpack of a list's node (`list-max-listpack-size -2`).
-const LIST_NODE_MAX_BYTES: usize = 8192;
 /// Strings longer than this are LZF-compressed when that pays (Redis's
 /// rule with `rdbcompression yes`, its default).
 const LZF_MIN_BYTES: usize = 20;
@@ -557,10 +553,11 @@ impl Writer {
     }
 }
 
-/// A list as Redis 7.0's quicklist: listpack nodes of at most
-/// `LIST_NODE_MAX_BYTES`, cut where Redis's `_quicklistNodeAllowInsert`
-/// would start a new node.
+/// A list as Redis 7.0's quicklist: listpack nodes cut where Redis's
+/// `_quicklistNodeAllowInsert` would start a new node under the
+/// `list-max-listpack-size` in force.
 fn write_list(w: &mut Writer, l: &VecDeque<Bytes>) {
+    let fill = encodings::list_node_fill();
     let mut nodes = Vec::new();
     let mut lp = ListpackWriter::default();
     for e in l {
@@ -571,7 +568,7 @@ fn write_list(w: &mut Writer, l: &VecDeque<Bytes>) {
                 64..=16383 => 2,
                 _ => 5,
             };
-        if lp.count() > 0 && lp.bytes() + e.len() + overhead > LIST_NODE_MAX_BYTES {
+        if lp.count() > 0 && !node_takes(fill, lp.count(), lp.bytes() + e.len() + overhead) {
             nodes.push(std::mem::take(&mut lp).finish());
         }
         lp.push(e);
@@ -587,8 +584,23 @@ fn write_list(w: &mut Writer, l: &VecDeque<Bytes>) {
     }
 }
 
+/// Whether a quicklist node of `count` entries may grow to `bytes`, as
+/// Redis 7.0 decides for `list-max-listpack-size` `fill` (clamped to
+/// -5..=32767 as `quicklistSetFill` does): negative, a size class (-1 = 4
+/// KiB … -5 = 64 KiB); else an entry count within 8 KiB.
+fn node_takes(fill: i64, count: usize, bytes: usize) -> bool {
+    const SIZE_CLASSES: [usize; 5] = [4096, 8192, 16384, 32768, 65536];
+    const SIZE_SAFETY_LIMIT: usize = 8192;
+    let fill = fill.clamp(-5, (1 << 15) - 1);
+    if fill < 0 {
+        return bytes <= SIZE_CLASSES[(-fill - 1) as usize];
+    }
+    bytes <= SIZE_SAFETY_LIMIT && (count as i64) < fill
+}
+
 fn write_set(w: &mut Writer, s: &Set) {
-    if s.len() <= SET_MAX_INTSET_ENTRIES {
+    // The form decides, as Redis writes an intset as one.
+    if let Set::Ints(_) = s {
         let ints: Option<Vec<i64>> = s.iter().map(|m| crate::util::parse_i64(m)).collect();
         if let Some(ints) = ints {
             w.out.push(TYPE_SET_INTSET);

@@ -27,7 +27,7 @@
 
 use super::packed::{read_listpack, Elem, ListpackWriter};
 use super::{bad, id_from_be, id_to_be, Reader, RestoreError, Writer, R};
-use crate::keyspace::stream::{Group, StreamEntry, StreamId, BLOCK_MAX_BYTES, BLOCK_MAX_ENTRIES};
+use crate::keyspace::stream::{block_is_full, Group, StreamEntry, StreamId};
 use crate::keyspace::Stream;
 use bytes::Bytes;
 use std::collections::BTreeMap;
@@ -201,9 +201,7 @@ pub(super) fn write(w: &mut Writer, s: &Stream) {
     let mut node_bytes = 0;
     for e in s.entries_from(0) {
         let bytes: usize = e.fields.iter().map(|f| f.len() + 2).sum::<usize>() + 12;
-        if !node.is_empty()
-            && (node.len() >= BLOCK_MAX_ENTRIES || node_bytes + bytes >= BLOCK_MAX_BYTES)
-        {
+        if !node.is_empty() && block_is_full(node.len(), node_bytes, bytes) {
             nodes.push(std::mem::take(&mut node));
             node_bytes = 0;
         }
