@@ -666,6 +666,11 @@ fn read_state(raw: &mut Raw, model_keys: &[String]) -> Result<State, String> {
             .trim_end()
             .parse()
             .map_err(|_| format!("PEXPIRETIME {k}: not a number"))?;
+        // -2: the key expired while it was read (seeds 1900466, 2000249
+        // took it for a key without a deadline, and later missed it).
+        if at == -2 {
+            continue;
+        }
         let deadline = (at >= 0).then_some(at as u64);
         state.insert(k.clone(), Item { val, deadline });
     }
