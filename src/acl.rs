@@ -1002,6 +1002,20 @@ pub struct SelectorView {
     pub channels: String,
 }
 
+/// A user from its rules as a redis.conf `user` directive gives them
+/// (passwords in clear allowed, as in Redis): Redis's error for the first
+/// bad rule.
+pub fn user_from_rules(name: &str, rules: &[&str]) -> Result<User, String> {
+    let mut u = User::new(name);
+    let merged = merge_selector_args(rules)
+        .map_err(|_| "Unmatched parenthesis in selector definition.".to_string())?;
+    for op in merged {
+        u.apply(&op)
+            .map_err(|e| format!("Error in applying operation '{op}': {}", e.text()))?;
+    }
+    Ok(u)
+}
+
 /// Parses an ACL file (Redis's format: `user <name> <rules...>` lines,
 /// `#` comments) into its users, all or nothing; `default` is added as
 /// Redis creates it when the file does not define it. Errors are Redis's,

@@ -15,7 +15,8 @@ use std::time::Duration;
 /// Settings come from a profile (--profile; default: balanced = append-only
 /// log synced every second), then from the flags below, which override it.
 /// Flag names follow redis-server's; `--set KEY=VALUE` reaches any profile
-/// setting, e.g. `--set cores.1.accept=no`.
+/// setting, e.g. `--set cores.1.accept=no`, and any other Redis setting can
+/// be given as redis-server takes it: `--hash-max-listpack-entries 64`.
 #[derive(Parser, Debug)]
 #[command(version, about, long_about)]
 struct Args {
@@ -23,9 +24,15 @@ struct Args {
     command: Option<Tool>,
 
     /// Profile: a built-in name (cache, snapshot, balanced, durable) or a
-    /// path to a TOML file. [default: balanced]
+    /// path to a TOML file (or to a redis.conf, as --config). [default:
+    /// balanced, or none with --config]
     #[arg(long, value_name = "NAME|FILE", help_heading = "Profile")]
     profile: Option<String>,
+    /// A redis.conf in Redis's syntax, over the profile (if one is given):
+    /// every directive of Redis 7.0 is honoured or accepted and reported;
+    /// CONFIG REWRITE writes it back.
+    #[arg(long, value_name = "FILE", help_heading = "Profile")]
+    config: Option<PathBuf>,
     /// Any profile setting by its profile name (repeatable), e.g.
     /// `--set executor.ring-depth=256` or `--set cores.0.accept=no`.
     #[arg(long = "set", value_name = "KEY=VALUE", help_heading = "Profile")]
@@ -165,7 +172,10 @@ struct Args {
 impl Args {
     /// The flags given, as `(setting name, value)`, in a fixed order; `--set`
     /// pairs last, so they win.
-    fn overrides(&self) -> Result<Vec<profile::Override>, String> {
+    fn overrides(
+        &self,
+        redis_flags: Vec<profile::Override>,
+    ) -> Result<Vec<profile::Override>, String> {
         let given: Vec<(&str, Option<String>)> = vec![
             ("port", self.port.map(|p| p.to_string())),
             ("bind", self.bind.clone()),
@@ -238,6 +248,7 @@ impl Args {
                 v.map(|v| (flag, k.to_string(), v))
             })
             .collect();
+        out.extend(redis_flags);
         for pair in &self.set {
             let (k, v) = pair
                 .split_once('=')
@@ -308,8 +319,56 @@ fn print_settings(c: &Config) {
     }
 }
 
+/// Takes out of the command line the flags that name a Redis setting, as
+/// redis-server takes them: `--name` and its values up to the next `--`
+/// word (`--save 900 1 --save 300 10`, `--save ""`, `--bind 127.0.0.1
+/// ::1`). They come back as overrides, in order; clap parses the rest (its
+/// flags of the same names are there for `--help`).
+fn redis_style_flags(
+    argv: Vec<std::ffi::OsString>,
+) -> (Vec<std::ffi::OsString>, Vec<profile::Override>) {
+    let mut rest = Vec::new();
+    let mut taken: Vec<profile::Override> = Vec::new();
+    // A tool's own flags (`calibrate --dir`) are not settings.
+    let tool = argv
+        .get(1)
+        .is_some_and(|w| !w.to_str().is_some_and(|w| w.starts_with('-')));
+    if tool {
+        return (argv, taken);
+    }
+    let mut words = argv.into_iter().peekable();
+    while let Some(word) = words.next() {
+        let name = word
+            .to_str()
+            .and_then(|w| w.strip_prefix("--"))
+            .filter(|n| !n.is_empty() && !n.contains('='))
+            .map(str::to_ascii_lowercase);
+        let Some(name) = name.filter(|n| config::redis_params::find(n).is_some()) else {
+            rest.push(word);
+            continue;
+        };
+        let mut values = Vec::new();
+        while let Some(v) = words.next_if(|v| !v.to_str().is_some_and(|v| v.starts_with("--"))) {
+            values.push(v.to_string_lossy().into_owned());
+        }
+        let value = values.join(" ");
+        // Snapshot points add up, as in Redis (`--save ""` clears them).
+        let earlier = taken.iter_mut().rev().find(|(_, n, _)| n == "save");
+        if let Some((_, _, points)) = earlier.filter(|_| name == "save" && !value.is_empty()) {
+            if !points.is_empty() {
+                points.push(' ');
+                points.push_str(&value);
+                continue;
+            }
+        }
+        taken.push((format!("--{name}"), name, value));
+    }
+    (rest, taken)
+}
+
 fn main() {
-    let args = Args::parse();
+    let (argv, redis_flags) = redis_style_flags(std::env::args_os().collect());
+    let args = Args::parse_from(argv);
     match &args.command {
         Some(Tool::Check { dir, fix }) => match ringcache::persistence::check(dir, *fix) {
             Ok((lines, healthy)) => {
@@ -322,7 +381,7 @@ fn main() {
             }
         },
         Some(Tool::CheckProfile { profile: p }) => {
-            let result = profile::layered(p, &[])
+            let result = profile::layered(Some(p), None, &[])
                 .and_then(|mut c| c.finish(&config::allowed_cpus()).map(|()| c));
             match result {
                 Ok(c) => {
@@ -380,15 +439,16 @@ fn main() {
         None => {}
     }
 
-    let overrides = args.overrides().unwrap_or_else(|e| refuse(e));
-    let name = args.profile.as_deref().unwrap_or(profile::DEFAULT);
-    let mut config = profile::layered(name, &overrides).unwrap_or_else(|e| refuse(e));
+    let overrides = args.overrides(redis_flags).unwrap_or_else(|e| refuse(e));
+    let mut config = profile::layered(args.profile.as_deref(), args.config.as_deref(), &overrides)
+        .unwrap_or_else(|e| refuse(e));
     config
         .finish(&config::allowed_cpus())
         .unwrap_or_else(|e| refuse(e));
 
     ringcache::logging::init(&config.loglevel);
     tracing::info!("effective config: {}", config.one_line());
+    config::redis_params::warn_unused(config.accepted.keys().map(String::as_str));
     if let Err(e) = ringcache::runtime::run(config) {
         tracing::error!("{e}");
         std::process::exit(1);

@@ -419,3 +419,234 @@ fn task_queue_shares_are_in_effect_per_core() {
     let err = refused(&["--shards", "2", "--set", "cores.1.shares.expiry=5000"]);
     assert!(err.contains("cores.1.shares.expiry"), "{err}");
 }
+
+/// A redis.conf file in the scratch directory.
+fn write_conf(name: &str, text: &str) -> PathBuf {
+    let path = scratch("files").join(format!("{name}.conf"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Debian's own redis.conf starts the server (`--config`): its settings are
+/// in force, Redis's defaults fill what it leaves out, INFO names the
+/// file, and the log lists in one line the directives ringcache accepts
+/// but does not use. (The harness's flags set port, bind and dir over it.)
+#[test]
+fn debians_redis_conf_starts_the_server() {
+    let debian = Path::new("/etc/redis/redis.conf");
+    let Ok(text) = std::fs::read_to_string(debian) else {
+        eprintln!(
+            "SKIPPED: {} is not installed (redis-server)",
+            debian.display()
+        );
+        return;
+    };
+    let conf = write_conf("debian", &text);
+    let conf_text = conf.display().to_string();
+    let server = Server::with(2, &["--config", &conf_text]);
+    let got = config(&server);
+    for (name, want) in [
+        ("appendonly", "no"),
+        ("appendfsync", "everysec"),
+        // Commented out in the file: Redis's built-in points.
+        ("save", "3600 1 300 100 60 10000"),
+        ("hash-max-listpack-entries", "512"),
+        (
+            "client-output-buffer-limit",
+            "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
+        ),
+        ("timeout", "0"),
+        ("tcp-keepalive", "300"),
+        ("slowlog-log-slower-than", "10000"),
+        ("daemonize", "yes"),
+        ("pidfile", "/run/redis/redis-server.pid"),
+        ("protected-mode", "yes"),
+    ] {
+        assert_eq!(got.get(name).map(String::as_str), Some(want), "{name}");
+    }
+    let info: String = q(&mut server.con(), &["INFO", "server"]);
+    assert!(
+        info.contains(&format!("config_file:{conf_text}\r\n")),
+        "{info}"
+    );
+    let log = server.log_text();
+    let unused = log
+        .lines()
+        .find(|l| l.contains("accepts and reports but does not use"))
+        .unwrap_or_else(|| panic!("no line of unused settings in:\n{log}"));
+    for name in [
+        "daemonize",
+        "logfile",
+        "dbfilename",
+        "lazyfree-lazy-eviction",
+    ] {
+        assert!(unused.contains(name), "{name} not in {unused}");
+    }
+}
+
+/// Redis's syntax: quotes and escapes, comments, `include`, `save` lines
+/// that add up, `user` lines, aliases; errors name file and line, and
+/// directives ringcache cannot honour (`rename-command`) are refused.
+#[test]
+fn redis_conf_syntax_and_errors() {
+    let included = write_conf("included", "maxmemory-policy allkeys-lru\n");
+    let conf = write_conf(
+        "syntax",
+        &format!(
+            "# a comment with \"an unbalanced quote\n\
+             \n\
+             save 900 1\n\
+             save 300 10\n\
+             notify-keyspace-events \"KEA\"\n\
+             hash-max-ziplist-entries 20\n\
+             maxmemory 10mb\n\
+             lazyfree-lazy-eviction yes\n\
+             user alice on >secret ~app:* +get\n\
+             include {}\n",
+            included.display()
+        ),
+    );
+    let server = Server::with(2, &["--config", &conf.display().to_string()]);
+    let got = config(&server);
+    for (name, want) in [
+        ("save", "900 1 300 10"),
+        ("notify-keyspace-events", "AKE"),
+        ("hash-max-listpack-entries", "20"),
+        ("hash-max-ziplist-entries", "20"),
+        ("maxmemory", "10485760"),
+        ("lazyfree-lazy-eviction", "yes"),
+        ("maxmemory-policy", "allkeys-lru"),
+    ] {
+        assert_eq!(got.get(name).map(String::as_str), Some(want), "{name}");
+    }
+    let mut alice = server.con();
+    let _: () = q(&mut alice, &["AUTH", "alice", "secret"]);
+    let _: Option<String> = q(&mut alice, &["GET", "app:x"]);
+    drop(server);
+
+    for (name, text, want) in [
+        (
+            "unknown",
+            "port 7000\nno-such-directive 1\n",
+            ":2: >>> 'no-such-directive 1': Bad directive or wrong number of arguments",
+        ),
+        (
+            "bad-value",
+            "\n\nmaxmemory lots\n",
+            ":3: >>> 'maxmemory lots': argument must be a memory value",
+        ),
+        (
+            "quotes",
+            "notify-keyspace-events \"KEA\n",
+            ":1: >>> 'notify-keyspace-events \"KEA': Unbalanced quotes in configuration line",
+        ),
+        (
+            "rename",
+            "rename-command CONFIG \"\"\n",
+            ":1: >>> 'rename-command CONFIG \"\"': 'rename-command' is not supported by ringcache",
+        ),
+        (
+            "no-args",
+            "appendonly\n",
+            ":1: >>> 'appendonly': Bad directive or wrong number of arguments",
+        ),
+    ] {
+        let path = write_conf(name, text);
+        let dir = scratch(&format!("conf-{name}"));
+        let out = refused(&[
+            "--config",
+            &path.display().to_string(),
+            "--dir",
+            &dir.display().to_string(),
+        ]);
+        assert!(
+            out.contains(&format!("{}{want}", path.display())),
+            "{name}: {out}"
+        );
+    }
+}
+
+/// CONFIG REWRITE writes the running values into the redis.conf the server
+/// started from (comments kept, changed directives in place, new ones at
+/// the end) and a restart from it has them; without a file it is Redis's
+/// error.
+#[test]
+fn config_rewrite_writes_the_redis_conf_back() {
+    let conf = write_conf(
+        "rewrite",
+        "# keep this comment\nhash-max-listpack-entries 100\nsave 900 1\nmaxmemory 1mb\n",
+    );
+    let args = ["--config".to_string(), conf.display().to_string()];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut server = Server::with(2, &args);
+    let mut c = server.con();
+    for (name, value) in [
+        ("hash-max-ziplist-entries", "7"),
+        ("save", ""),
+        ("maxmemory", "64mb"),
+        ("lazyfree-lazy-eviction", "yes"),
+        ("notify-keyspace-events", "Ex"),
+    ] {
+        let _: () = q(&mut c, &["CONFIG", "SET", name, value]);
+    }
+    let _: () = q(
+        &mut c,
+        &["ACL", "SETUSER", "bob", "on", ">pw", "~b:*", "+get"],
+    );
+    let _: () = q(&mut c, &["CONFIG", "REWRITE"]);
+    let text = std::fs::read_to_string(&conf).unwrap();
+    assert!(
+        text.starts_with(
+            "# keep this comment\nhash-max-listpack-entries 7\nsave \"\"\nmaxmemory 64mb\n"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("\n# Generated by CONFIG REWRITE\n"), "{text}");
+    assert!(text.contains("\nlazyfree-lazy-eviction yes\n"), "{text}");
+    server.kill9_and_restart();
+    let got = config(&server);
+    for (name, want) in [
+        ("hash-max-listpack-entries", "7"),
+        ("save", ""),
+        ("maxmemory", "67108864"),
+        ("lazyfree-lazy-eviction", "yes"),
+        ("notify-keyspace-events", "xE"),
+    ] {
+        assert_eq!(got.get(name).map(String::as_str), Some(want), "{name}");
+    }
+    let mut bob = server.con();
+    let _: () = q(&mut bob, &["AUTH", "bob", "pw"]);
+
+    let plain = Server::start();
+    let err = common::q_err(&mut plain.con(), &["CONFIG", "REWRITE"]);
+    assert_eq!(err, "ERR The server is running without a config file");
+}
+
+/// Any Redis setting can be given on the command line as redis-server takes
+/// it: `--name value...`, `save` points adding up.
+#[test]
+fn redis_settings_are_taken_as_flags() {
+    let server = Server::with(
+        2,
+        &[
+            "--hash-max-ziplist-entries",
+            "7",
+            "--save",
+            "60",
+            "5",
+            "--save",
+            "30",
+            "100",
+            "--lazyfree-lazy-eviction",
+            "yes",
+        ],
+    );
+    let got = config(&server);
+    for (name, want) in [
+        ("hash-max-listpack-entries", "7"),
+        ("save", "60 5 30 100"),
+        ("lazyfree-lazy-eviction", "yes"),
+    ] {
+        assert_eq!(got.get(name).map(String::as_str), Some(want), "{name}");
+    }
+}

@@ -314,7 +314,7 @@ pub(super) async fn info(node: &Node, args: &[Bytes]) -> Frame {
     section(
         "Server",
         format!(
-            "redis_version:{REDIS_VERSION}\r\nringcache_version:{}\r\nredis_mode:standalone\r\nos:{}\r\narch_bits:64\r\nmultiplexing_api:io_uring\r\nprocess_id:{}\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\nhz:{}\r\nshards:{}\r\nexecutable:{}\r\n",
+            "redis_version:{REDIS_VERSION}\r\nringcache_version:{}\r\nredis_mode:standalone\r\nos:{}\r\narch_bits:64\r\nmultiplexing_api:io_uring\r\nprocess_id:{}\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\nhz:{}\r\nshards:{}\r\nexecutable:{}\r\nconfig_file:{}\r\n",
             env!("CARGO_PKG_VERSION"),
             std::env::consts::OS,
             std::process::id(),
@@ -325,6 +325,7 @@ pub(super) async fn info(node: &Node, args: &[Bytes]) -> Frame {
             cfg.hz,
             node.shard_count,
             std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
+            cfg.config_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
         ),
     );
     section(
@@ -507,7 +508,17 @@ pub(super) async fn config_cmd(
             .await;
             Frame::OK
         }
-        "rewrite" => Frame::error("ERR The server is running without a config file"),
+        // Redis writes the file it started from, synchronously, as here.
+        "rewrite" => {
+            let cfg = node.config.borrow().clone();
+            let Some(path) = cfg.config_file.clone() else {
+                return Frame::error("ERR The server is running without a config file");
+            };
+            match config::redis_conf::rewrite(&cfg, &path) {
+                Ok(()) => Frame::OK,
+                Err(e) => Frame::error(format!("ERR Rewriting config file: {e}")),
+            }
+        }
         _ => Frame::error(format!(
             "ERR CONFIG {} is not supported by ringcache",
             sub.to_uppercase()
@@ -541,7 +552,7 @@ fn set_unused(
         _ => {}
     }
     let value = redis_params::check(p, value).map_err(|why| failed(&why))?;
-    redis_params::warn_unused(p.name);
+    redis_params::warn_unused([p.name]);
     next.accepted.insert(redis_params::canonical(p.name), value);
     Ok(())
 }

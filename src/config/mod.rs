@@ -1,9 +1,11 @@
 //! Server settings: their built-in defaults, the names profiles, flags and
 //! CONFIG GET/SET know them by (redis-server's names wherever one exists), and
-//! how they are layered at start-up: built-in defaults < profile < flags.
+//! how they are layered at start-up: built-in defaults < profile < a
+//! redis.conf < flags.
 //!
 //! - `params.rs`: the table of every setting (name, getter, setters);
 //! - `profile.rs`: the `tuning/*.toml` profiles (embedded) and their loader;
+//! - `redis_conf.rs`: a redis.conf in Redis's syntax, and CONFIG REWRITE;
 //! - `redis_params.rs`: Redis's settings ringcache accepts but does not use;
 //! - `calibrate.rs`: `ringcache calibrate`, which measures the machine and
 //!   writes a profile tuned from the figures.
@@ -12,6 +14,7 @@ pub mod calibrate;
 pub mod events;
 mod params;
 pub mod profile;
+pub mod redis_conf;
 pub mod redis_params;
 
 pub use params::{param, Param, PARAMS, PROTECTED};
@@ -156,6 +159,9 @@ pub struct Config {
     pub protected_mode: bool,
     /// Who may CONFIG SET a protected setting (`dir`): no, yes, local.
     pub enable_protected_configs: String,
+    /// The redis.conf the server started from (`--config`): INFO's
+    /// `config_file`, and what CONFIG REWRITE writes.
+    pub config_file: Option<PathBuf>,
     /// Redis settings set and not used (`redis_params`), by their canonical
     /// names; CONFIG GET reports Redis's default for the others.
     pub accepted: std::collections::BTreeMap<String, String>,
@@ -369,6 +375,7 @@ impl Default for Config {
             acllog_max_len: crate::acl::ACL_LOG_MAX_LEN_DEFAULT,
             protected_mode: true,
             enable_protected_configs: "no".into(),
+            config_file: None,
             accepted: Default::default(),
             enable_debug_command: "no".into(),
             enable_module_command: "no".into(),
@@ -559,9 +566,20 @@ impl Config {
         if let Some(name) = key.strip_prefix("users.") {
             return params::set_user(self, name, value);
         }
-        let p = params::param_exact(key).ok_or(SetError::Unknown)?;
-        let load = p.load.or(p.set).ok_or(SetError::Unknown)?;
-        load(self, value).map_err(SetError::Invalid)
+        // Exact names, and Redis's aliases of them (`hash-max-ziplist-*`).
+        let honoured = params::param_exact(key)
+            .or_else(|| params::param(key).filter(|_| key == key.to_ascii_lowercase()));
+        if let Some(p) = honoured {
+            let load = p.load.or(p.set).ok_or(SetError::Unknown)?;
+            return load(self, value).map_err(SetError::Invalid);
+        }
+        // Any other of Redis's settings: checked, kept and reported.
+        let p = redis_params::find(key)
+            .filter(|p| p.name == key)
+            .ok_or(SetError::Unknown)?;
+        let value = redis_params::check(p, value).map_err(SetError::Invalid)?;
+        self.accepted.insert(redis_params::canonical(p.name), value);
+        Ok(())
     }
 }
 

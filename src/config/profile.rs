@@ -2,13 +2,15 @@
 //! needs no file at run time, or any TOML file an operator writes. A profile
 //! is a list of settings by their CONFIG names; tables add a prefix
 //! (`[executor] ring-depth` is `executor.ring-depth`, `[cores.1] accept` is
-//! `cores.1.accept`). Layering: built-in defaults < profile < flags.
+//! `cores.1.accept`). Layering: built-in defaults < profile < a redis.conf
+//! (`redis_conf`) < flags.
 //!
 //! Errors name the file, the line and the key: the document is walked with
 //! toml's spans rather than deserialized into a struct, so a bad value is
 //! reported where it is written, not only an unknown key.
 
 use super::{Config, SetError};
+use std::path::Path;
 use toml::de::{DeTable, DeValue};
 
 /// The profiles shipped in the binary, by name.
@@ -145,13 +147,31 @@ pub fn apply(config: &mut Config, src: &Source) -> Result<(), String> {
 /// (for errors), the setting's name, its value.
 pub type Override = (String, String, String);
 
-/// The settings from built-in defaults, then the profile `name_or_path`, then
-/// `overrides` from flags, before `Config::finish`.
-pub fn layered(name_or_path: &str, overrides: &[Override]) -> Result<Config, String> {
+/// The settings from built-in defaults, then the profile `name_or_path`
+/// (with `conf` alone: none), then a redis.conf (`conf`, or a profile
+/// named `*.conf`), then `overrides` from flags, before `Config::finish`.
+pub fn layered(
+    name_or_path: Option<&str>,
+    conf: Option<&Path>,
+    overrides: &[Override],
+) -> Result<Config, String> {
     let mut config = Config::default();
-    let src = source(name_or_path)?;
-    apply(&mut config, &src)?;
-    config.profile = name_or_path.to_string();
+    let (profile, conf) = match name_or_path {
+        Some(p) if p.ends_with(".conf") && conf.is_none() => (None, Some(Path::new(p))),
+        Some(p) => (Some(p), conf),
+        None if conf.is_some() => (None, conf),
+        None => (Some(DEFAULT), None),
+    };
+    if let Some(name_or_path) = profile {
+        apply(&mut config, &source(name_or_path)?)?;
+        config.profile = name_or_path.to_string();
+    }
+    if let Some(path) = conf {
+        super::redis_conf::apply(&mut config, path)?;
+        let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        config.profile = path.display().to_string();
+        config.config_file = Some(path);
+    }
     for (flag, key, value) in overrides {
         config.set(key, value).map_err(|err| match err {
             SetError::Unknown => format!("{flag}: unknown setting '{key}'"),
@@ -175,10 +195,10 @@ mod tests {
     #[test]
     fn every_built_in_profile_loads() {
         for (name, _) in BUILT_IN {
-            let c = layered(name, &[]).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let c = layered(Some(name), None, &[]).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(c.profile, *name);
         }
-        let c = layered(DEFAULT, &[]).unwrap();
+        let c = layered(None, None, &[]).unwrap();
         assert!(c.appendonly);
         assert_eq!(c.appendfsync, crate::config::Fsync::Everysec);
     }

@@ -106,16 +106,20 @@ pub fn check(p: &RedisParam, value: &str) -> Result<String, String> {
     }
 }
 
-/// Logs, once per parameter, that a value was taken and is not used.
-pub fn warn_unused(name: &str) {
+/// Logs, once per parameter and in one line, that values were taken for
+/// `names` and are not used.
+pub fn warn_unused<'a>(names: impl IntoIterator<Item = &'a str>) {
     static WARNED: Mutex<Option<HashSet<String>>> = Mutex::new(None);
     let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
-    if warned
-        .get_or_insert_with(HashSet::new)
-        .insert(canonical(name))
-    {
+    let warned = warned.get_or_insert_with(HashSet::new);
+    let new: Vec<&str> = names
+        .into_iter()
+        .filter(|n| warned.insert(canonical(n)))
+        .collect();
+    if !new.is_empty() {
         tracing::warn!(
-            "'{name}' is a Redis setting ringcache accepts and reports but does not use"
+            "Redis settings ringcache accepts and reports but does not use: {}",
+            new.join(", ")
         );
     }
 }
