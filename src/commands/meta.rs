@@ -69,37 +69,26 @@ pub(super) fn command(cmd: &Command, args: &[Bytes]) -> Frame {
                 .collect(),
         ),
         "docs" => {
-            let wanted: Vec<(String, &Command, Option<&str>)> = if args.len() == 2 {
-                table()
-                    .iter()
-                    .map(|c| (c.name.to_string(), c, None))
-                    .collect()
+            // Commands without docs (CLIENT SETINFO, newer than 7.0) are
+            // left out; a container's entry holds its served subcommands'.
+            let entry = |c: &Command, sub: Option<&str>| {
+                let full = sub.map_or_else(|| c.name.to_string(), |s| c.full_name_of(s));
+                let doc = docs().get(&full)?;
+                let reply = doc_reply(doc, sub.is_none().then_some(c));
+                Some((Frame::bulk_str(&full), reply))
+            };
+            let entries = if args.len() == 2 {
+                table().iter().filter_map(|c| entry(c, None)).collect()
             } else {
                 args[2..]
                     .iter()
                     .filter_map(|name| {
                         let (c, sub) = lookup(name)?;
-                        let sub = sub.map(|(s, _)| s.as_str());
-                        Some((
-                            sub.map_or(c.name.to_string(), |s| c.full_name_of(s)),
-                            c,
-                            sub,
-                        ))
+                        entry(c, sub.map(|(s, _)| s.as_str()))
                     })
                     .collect()
             };
-            Frame::Map(
-                wanted
-                    .into_iter()
-                    .filter_map(|(full, c, sub)| {
-                        let doc = docs().get(&full)?;
-                        Some((
-                            Frame::bulk_str(&full),
-                            doc_reply(doc, sub.is_none().then_some(c)),
-                        ))
-                    })
-                    .collect(),
-            )
+            Frame::Map(entries)
         }
         "getkeys" => getkeys(args, false),
         "getkeysandflags" => getkeys(args, true),
