@@ -12,8 +12,8 @@ if ! command -v redis-benchmark >/dev/null || ! command -v redis-cli >/dev/null;
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-tools >/dev/null
 fi
 
-# redis-server 7.0 is the oracle of the differential tests (tests/differential_bits.rs); they
-# are skipped, with a message, if it cannot be installed.
+# redis-server 7.0 is the oracle of the differential tests (tests/differential_*.rs,
+# tests/compatibility.rs); they are skipped, with a message, if it cannot be installed.
 if ! command -v redis-server >/dev/null; then
     echo "installing redis-server (the differential tests' oracle)"
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

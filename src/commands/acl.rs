@@ -703,7 +703,7 @@ pub async fn acl(node: &Node, session: &mut Session, sub: &str, args: &[Bytes]) 
                 if c.spec.acl_categories.contains(&tag) {
                     names.push(c.name.to_string());
                 }
-                for (sub, spec) in &c.subcommands {
+                for (sub, spec) in c.served_subcommands() {
                     if spec.acl_categories.contains(&tag) {
                         names.push(format!("{}|{sub}", c.name));
                     }

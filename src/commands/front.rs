@@ -190,7 +190,7 @@ pub async fn execute(
             Frame::OK
         }
         F::Reset => connection::reset(node, session),
-        F::Command => server::command(cmd, args),
+        F::Command => super::meta::command(cmd, args),
         F::Info => server::info(node, args).await,
         F::Config => server::config_cmd(node, session, cmd, args).await,
         F::Time => server::time(),

@@ -204,8 +204,127 @@ const MEMORY_HELP: &[&str] = &[
 
 /// Below this much data MEMORY DOCTOR has nothing to say (as Redis).
 const DOCTOR_MIN_BYTES: u64 = 5 * 1024 * 1024;
-/// RSS over used memory beyond which MEMORY DOCTOR reports it (as Redis).
+/// RSS over used memory beyond which MEMORY DOCTOR reports it, when the
+/// excess is also over `DOCTOR_MIN_EXCESS_BYTES` (as Redis).
 const DOCTOR_MAX_FRAGMENTATION: f64 = 1.4;
+const DOCTOR_MIN_EXCESS_BYTES: u64 = 10 << 20;
+/// A peak over this many times the memory used now is reported (as Redis).
+const DOCTOR_MAX_PEAK_RATIO: f64 = 1.5;
+
+/// MEMORY DOCTOR's report, worded as Redis 7.0's (`getMemoryDoctorReport`)
+/// for the conditions ringcache can see: an almost empty instance, a past
+/// peak, a high RSS over the data. (Redis's allocator, replica, client
+/// buffer and script checks have no figure here.)
+fn doctor(t: &Totals) -> String {
+    if t.used < DOCTOR_MIN_BYTES {
+        return "Hi Sam, this instance is empty or is using very little memory, my issues detector can't be used in these conditions. Please, leave for your mission on Earth and fill it with some data. The new Sam and I will be back to our programming as soon as I finished rebooting.\n".into();
+    }
+    let big_peak = t.peak as f64 / t.used as f64 > DOCTOR_MAX_PEAK_RATIO;
+    let high_frag = fragmentation(t) > DOCTOR_MAX_FRAGMENTATION
+        && t.rss.saturating_sub(t.used) > DOCTOR_MIN_EXCESS_BYTES;
+    if !big_peak && !high_frag {
+        return "Hi Sam, I can't find any memory issue in your instance. I can only account for what occurs on this base.\n".into();
+    }
+    let mut s =
+        String::from("Sam, I detected a few issues in this Redis instance memory implants:\n\n");
+    if big_peak {
+        s.push_str(" * Peak memory: In the past this instance used more than 150% the memory that is currently using. The allocator is normally not able to release memory after a peak, so you can expect to see a big fragmentation ratio, however this is actually harmless and is only due to the memory peak, and if the Redis instance Resident Set Size (RSS) is currently bigger than expected, the memory will be used as soon as you fill the Redis instance with more data. If the memory peak was only occasional and you want to try to reclaim memory, please try the MEMORY PURGE command, otherwise the only other option is to shutdown and restart the instance.\n\n");
+    }
+    if high_frag {
+        s.push_str(" * High total RSS: This instance has a memory fragmentation and RSS overhead greater than 1.4 (this means that the Resident Set Size of the Redis process is much larger than the sum of the logical allocations Redis performed). This problem is usually due either to a large peak memory (check if there is a peak memory entry above in the report) or may result from a workload that causes the allocator to fragment memory a lot. If the problem is a large peak memory, then there is no issue. Otherwise, make sure you are using the Jemalloc allocator and not the default libc malloc. Note: The currently used allocator is \"libc\".\n\n");
+    }
+    s.push_str("I'm here to keep you safe, Sam. I want to help you.\n");
+    s
+}
+
+/// MEMORY STATS in Redis 7.0's shape (`memoryCommand`): its fields, in its
+/// order and types, a `db.N` map for each database that holds keys. The
+/// figures are ringcache's (docs/memory.md): `total.allocated` is the
+/// shards' account of their data (INFO's `used_memory`), the allocator's
+/// figures are the counting allocator's heap and the process's RSS (glibc
+/// says nothing of active or resident pages), and what ringcache has no
+/// counterpart or no separate account for (start-up memory, replication,
+/// cluster links, client buffers, script caches, tables' overhead) is 0.
+async fn stats(node: &Node) -> Frame {
+    let shards = node
+        .run_on_all(|n: &Node| {
+            let memory = shard_memory(n);
+            let sh = n.shard.borrow();
+            let ks = &sh.keyspace;
+            let keys: Vec<usize> = (0..ks.databases()).map(|db| ks.len(db)).collect();
+            (memory, keys)
+        })
+        .await
+        .unwrap_or_default();
+    let memory: Vec<ShardMemory> = shards.iter().map(|(m, _)| *m).collect();
+    let t = totals(&memory);
+    let databases = shards.iter().map(|(_, k)| k.len()).max().unwrap_or(0);
+    let keys_in = |db: usize| -> usize { shards.iter().filter_map(|(_, k)| k.get(db)).sum() };
+    let int = |n: u64| Frame::Integer(n as i64);
+    let ratio = |a: u64, b: u64| Frame::Double(a as f64 / b.max(1) as f64);
+    let overhead = t.aof_buffer;
+    let dataset = t.used;
+    let mut fields: Vec<(&str, Frame)> = vec![
+        ("peak.allocated", int(t.peak)),
+        ("total.allocated", int(t.used)),
+        ("startup.allocated", int(0)),
+        ("replication.backlog", int(0)),
+        ("clients.slaves", int(0)),
+        ("clients.normal", int(0)),
+        ("cluster.links", int(0)),
+        ("aof.buffer", int(t.aof_buffer)),
+        ("lua.caches", int(0)),
+        ("functions.caches", int(0)),
+    ];
+    let db_names: Vec<String> = (0..databases)
+        .filter(|&db| keys_in(db) > 0)
+        .map(|db| format!("db.{db}"))
+        .collect();
+    for name in &db_names {
+        let table = [
+            "overhead.hashtable.main",
+            "overhead.hashtable.expires",
+            "overhead.hashtable.slot-to-keys",
+        ]
+        .map(|f| (Frame::bulk_str(f), int(0)));
+        fields.push((name, Frame::Map(Vec::from(table))));
+    }
+    let allocated = t.allocated;
+    fields.extend([
+        ("overhead.total", int(overhead)),
+        ("keys.count", int(t.keys)),
+        (
+            "keys.bytes-per-key",
+            int(dataset.checked_div(t.keys).unwrap_or(0)),
+        ),
+        ("dataset.bytes", int(dataset)),
+        (
+            "dataset.percentage",
+            Frame::Double(100.0 * dataset as f64 / t.used.max(1) as f64),
+        ),
+        (
+            "peak.percentage",
+            Frame::Double(100.0 * t.used as f64 / t.peak.max(1) as f64),
+        ),
+        ("allocator.allocated", int(allocated)),
+        ("allocator.active", int(allocated)),
+        ("allocator.resident", int(t.rss)),
+        ("allocator-fragmentation.ratio", ratio(allocated, allocated)),
+        ("allocator-fragmentation.bytes", int(0)),
+        ("allocator-rss.ratio", ratio(t.rss, allocated)),
+        ("allocator-rss.bytes", int(t.rss.saturating_sub(allocated))),
+        ("rss-overhead.ratio", ratio(t.rss, t.rss)),
+        ("rss-overhead.bytes", int(0)),
+        ("fragmentation", Frame::Double(fragmentation(&t))),
+        ("fragmentation.bytes", int(t.rss.saturating_sub(t.used))),
+    ]);
+    Frame::Map(
+        fields
+            .into_iter()
+            .map(|(name, v)| (Frame::bulk_str(name), v))
+            .collect(),
+    )
+}
 
 pub async fn memory(node: &Node, db: usize, cmd: &Command, args: &[Bytes]) -> Frame {
     let sub = match subcommand(cmd, args) {
@@ -215,39 +334,8 @@ pub async fn memory(node: &Node, db: usize, cmd: &Command, args: &[Bytes]) -> Fr
     match sub.as_str() {
         "help" => help(MEMORY_HELP),
         "usage" => usage(node, db, args).await,
-        "stats" => {
-            let t = totals(&gather(node).await);
-            let per_key = t.used.checked_div(t.keys).unwrap_or(0);
-            Frame::Array(vec![
-                Frame::bulk_str("peak.allocated"),
-                Frame::Integer(t.peak as i64),
-                Frame::bulk_str("total.allocated"),
-                Frame::Integer(t.used as i64),
-                Frame::bulk_str("allocator.allocated"),
-                Frame::Integer(t.allocated as i64),
-                Frame::bulk_str("keys.count"),
-                Frame::Integer(t.keys as i64),
-                Frame::bulk_str("keys.bytes-per-key"),
-                Frame::Integer(per_key as i64),
-                Frame::bulk_str("dataset.bytes"),
-                Frame::Integer(t.used as i64),
-                Frame::bulk_str("rss.bytes"),
-                Frame::Integer(t.rss as i64),
-                Frame::bulk_str("fragmentation"),
-                Frame::bulk_str(&format!("{:.2}", fragmentation(&t))),
-            ])
-        }
-        "doctor" => {
-            let t = totals(&gather(node).await);
-            let report = if t.used < DOCTOR_MIN_BYTES {
-                "Hi Sam, this instance is empty or is using very little memory, my issues detector can't be used in these conditions. Please, leave for your mission on Earth and fill it with some data. The new Sam and I will be back to our programming as soon as I finished rebooting.".to_string()
-            } else if fragmentation(&t) > DOCTOR_MAX_FRAGMENTATION {
-                format!("Sam, I detected a few issues in this Redis instance memory implants:\n\n * High total RSS: This instance has a memory fragmentation and RSS overhead greater than {DOCTOR_MAX_FRAGMENTATION} ({:.2}): the process's resident memory is much larger than the data it holds.\n\nI'm here to keep you safe, Sam. I want to help you.\n", fragmentation(&t))
-            } else {
-                "Hi Sam, I can't find any memory issue in your instance. I can only account for what occurs on this base.".to_string()
-            };
-            Frame::Verbatim(report)
-        }
+        "stats" => stats(node).await,
+        "doctor" => Frame::Verbatim(doctor(&totals(&gather(node).await))),
         "malloc-stats" => Frame::Verbatim("Stats not supported for the current allocator".into()),
         "purge" => Frame::OK,
         _ => unknown_subcommand(cmd.name, &args[1]),

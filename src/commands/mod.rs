@@ -4,8 +4,8 @@
 //! output) and how it is routed. The handlers live in one
 //! file per family: `strings`, `keys`, `lists`, `hashes`, `sets`, `zsets`,
 //! `bitmaps`, `hyperloglog`, `geo`, `dump` (run on the shard that owns the key);
-//! `connection` (PING, SELECT, HELLO, CLIENT), `server` (COMMAND, INFO,
-//! CONFIG), `cross_keys` (MSETNX, RENAME, SCAN, RANDOMKEY), `cross`
+//! `connection` (PING, SELECT, HELLO, CLIENT), `meta` (COMMAND), `server`
+//! (INFO, CONFIG), `cross_keys` (MSETNX, RENAME, SCAN, RANDOMKEY), `cross`
 //! (collection commands whose keys may live on several shards; BITOP,
 //! PFCOUNT, PFMERGE gather through it too), `sort` (SORT, SORT_RO, whose
 //! patterns read keys on any shard), `blocking`, `saves` (SAVE,
@@ -38,6 +38,7 @@ mod lists;
 mod lolwut;
 mod lua;
 mod memory;
+mod meta;
 mod monitor;
 mod observe;
 mod pubsub;
@@ -143,6 +144,20 @@ impl Command {
         }
     }
 
+    /// Whether ringcache serves subcommand `sub` (lowercase) of this
+    /// command: every one in Redis's table but those in `NOT_SERVED`.
+    pub fn serves(&self, sub: &str) -> bool {
+        !NOT_SERVED
+            .iter()
+            .any(|full| full.split_once('|') == Some((self.name, sub)))
+    }
+
+    /// The subcommands ringcache serves, with their metadata: what COMMAND
+    /// INFO, DOCS and LIST show.
+    pub fn served_subcommands(&self) -> impl Iterator<Item = &(String, Spec)> {
+        self.subcommands.iter().filter(|(sub, _)| self.serves(sub))
+    }
+
     pub fn subcommand(&self, name: &[u8]) -> Option<&Spec> {
         self.subcommand_index(name).map(|i| &self.subcommands[i].1)
     }
@@ -152,6 +167,11 @@ impl Command {
         self.subcommands
             .iter()
             .position(|(n, _)| n.as_bytes().eq_ignore_ascii_case(name))
+    }
+
+    /// The full name of subcommand `sub`: `config|get`.
+    pub fn full_name_of(&self, sub: &str) -> String {
+        format!("{}|{sub}", self.name)
     }
 
     /// The name statistics show: `get`, or `config|get` for a subcommand.
@@ -502,6 +522,18 @@ const ROUTES: &[(&str, Route)] = &[
     ("fcall_ro", Front(F::Fcall_ro)),
 ];
 
+/// Subcommands of Redis 7.0's table that ringcache does not serve: left out
+/// of COMMAND's replies (and so of docs/compatibility.md, generated from
+/// them), refused by `subcommand` before their handler runs. Every other
+/// subcommand of a command in `ROUTES` is served by its handler (tests/
+/// compatibility.rs calls each one and checks it is not refused).
+const NOT_SERVED: &[&str] = &[
+    "latency|doctor",
+    "latency|graph",
+    "latency|histogram",
+    "script|debug",
+];
+
 /// The key a `Route::Key` command runs on: its first argument, but for
 /// XGROUP and XINFO, whose key follows the subcommand.
 pub fn key_of(args: &[Bytes]) -> &Bytes {
@@ -717,6 +749,13 @@ pub fn subcommand(cmd: &Command, args: &[Bytes]) -> Result<String, Frame> {
     let Some(spec) = cmd.subcommand(sub.as_bytes()) else {
         return Err(unknown_subcommand(cmd.name, &args[1]));
     };
+    if !cmd.serves(&sub) {
+        return Err(Frame::error(format!(
+            "ERR {} {} is not supported by ringcache",
+            cmd.name.to_uppercase(),
+            sub.to_uppercase()
+        )));
+    }
     if !arity_ok(spec.arity, args.len()) {
         return Err(wrong_arity(&format!("{}|{}", cmd.name, sub)));
     }

@@ -1049,6 +1049,26 @@ fn trace_line(trace: &str, chunk: &str) -> Option<usize> {
     })
 }
 
+const SCRIPT_HELP: &[&str] = &[
+    "SCRIPT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "DEBUG (YES|SYNC|NO)",
+    "    Set the debug mode for subsequent scripts executed.",
+    "EXISTS <sha1> [<sha1> ...]",
+    "    Return information about the existence of the scripts in the script cache.",
+    "FLUSH [ASYNC|SYNC]",
+    "    Flush the Lua scripts cache. Very dangerous on replicas.",
+    "    When called without the optional mode argument, the behavior is determined by the",
+    "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+    "    * ASYNC: Asynchronously flush the scripts cache.",
+    "    * SYNC: Synchronously flush the scripts cache.",
+    "KILL",
+    "    Kill the currently executing Lua script.",
+    "LOAD <script>",
+    "    Load a script into the scripts cache without executing it.",
+    "HELP",
+    "    Prints this help.",
+];
+
 /// SCRIPT LOAD | EXISTS | FLUSH | KILL | HELP.
 pub(super) async fn script(cmd: &super::Command, args: &[Bytes]) -> Frame {
     let sub = match subcommand(cmd, args) {
@@ -1096,6 +1116,7 @@ pub(super) async fn script(cmd: &super::Command, args: &[Bytes]) -> Frame {
             Frame::OK
         }
         "kill" => kill(),
+        "help" => super::observe::help(SCRIPT_HELP),
         _ => super::unknown_subcommand(cmd.name, &args[1]),
     }
 }

@@ -1,9 +1,8 @@
-//! Server commands: COMMAND, INFO, CONFIG, TIME and MODULE, run on the
+//! Server commands: INFO, CONFIG, TIME and MODULE, run on the
 //! connection's core and answered from every core's figures (INFO) or
 //! settings (CONFIG).
 
-use super::key_specs::{self, BeginSearch, FindKeys, KeySpec};
-use super::{subcommand, table, wrong_arity, Command, Session, Spec};
+use super::{subcommand, wrong_arity, Command, Session};
 use crate::config::{self, redis_params};
 use crate::node::Node;
 use crate::protocol::Frame;
@@ -23,212 +22,6 @@ pub(super) fn time() -> Frame {
         Frame::bulk_str(&(us / 1_000_000).to_string()),
         Frame::bulk_str(&(us % 1_000_000).to_string()),
     ])
-}
-
-/// One entry of COMMAND / COMMAND INFO, in Redis 7's layout.
-fn command_info(name: &str, spec: &Spec, subs: &[(String, Spec)]) -> Frame {
-    let statuses = |v: &[String]| Frame::Set(v.iter().map(|s| Frame::simple(s.clone())).collect());
-    Frame::Array(vec![
-        Frame::bulk_str(name),
-        Frame::Integer(spec.arity),
-        statuses(&spec.flags),
-        Frame::Integer(spec.first_key),
-        Frame::Integer(spec.last_key),
-        Frame::Integer(spec.step),
-        statuses(&spec.acl_categories),
-        Frame::Set(spec.tips.iter().map(|t| Frame::bulk_str(t)).collect()),
-        Frame::Set(spec.key_specs.iter().map(key_spec_info).collect()),
-        subcommands(
-            subs.iter()
-                .map(|(sub, s)| command_info(&format!("{name}|{sub}"), s, &[]))
-                .collect(),
-        ),
-    ])
-}
-
-/// Redis's quirk: no subcommands is an empty set, some are an array.
-fn subcommands(subs: Vec<Frame>) -> Frame {
-    if subs.is_empty() {
-        Frame::Set(subs)
-    } else {
-        Frame::Array(subs)
-    }
-}
-
-/// One key spec as COMMAND INFO shows it (Redis 7's maps).
-fn key_spec_info(k: &KeySpec) -> Frame {
-    let map = |pairs: Vec<(&str, Frame)>| {
-        Frame::Map(
-            pairs
-                .into_iter()
-                .map(|(n, v)| (Frame::bulk_str(n), v))
-                .collect(),
-        )
-    };
-    let typed = |kind: &str, spec: Vec<(&str, Frame)>| {
-        map(vec![("type", Frame::bulk_str(kind)), ("spec", map(spec))])
-    };
-    let int = |n: usize| Frame::Integer(n as i64);
-    let begin = match &k.begin {
-        BeginSearch::Index(i) => typed("index", vec![("index", int(*i))]),
-        BeginSearch::Keyword {
-            keyword,
-            start_from,
-        } => typed(
-            "keyword",
-            vec![
-                ("keyword", Frame::bulk_str(keyword)),
-                ("startfrom", Frame::Integer(*start_from)),
-            ],
-        ),
-        BeginSearch::Unknown => typed("unknown", Vec::new()),
-    };
-    let find = match k.find {
-        FindKeys::Range {
-            last_key,
-            step,
-            limit,
-        } => typed(
-            "range",
-            vec![
-                ("lastkey", Frame::Integer(last_key)),
-                ("keystep", int(step)),
-                ("limit", Frame::Integer(limit)),
-            ],
-        ),
-        FindKeys::Count {
-            count_at,
-            first,
-            step,
-        } => typed(
-            "keynum",
-            vec![
-                ("keynumidx", int(count_at)),
-                ("firstkey", int(first)),
-                ("keystep", int(step)),
-            ],
-        ),
-        FindKeys::Unknown => typed("unknown", Vec::new()),
-    };
-    let flags = Frame::Set(k.flags.iter().map(|f| Frame::simple(f.clone())).collect());
-    let notes = k.notes.iter().map(|n| ("notes", Frame::bulk_str(n)));
-    map(notes
-        .chain([
-            ("flags", flags),
-            ("begin_search", begin),
-            ("find_keys", find),
-        ])
-        .collect())
-}
-
-/// COMMAND GETKEYS / GETKEYSANDFLAGS command arg ...: the keys (and what
-/// the command does with each) as ACL finds them.
-fn getkeys(args: &[Bytes], with_flags: bool) -> Frame {
-    let Some(cmd) = table().get(&args[2]) else {
-        return Frame::error("ERR Invalid command specified");
-    };
-    let call = &args[2..];
-    let spec = call
-        .get(1)
-        .and_then(|sub| cmd.subcommand(sub))
-        .unwrap_or(&cmd.spec);
-    let no_keys = spec
-        .key_specs
-        .iter()
-        .all(|k| k.flags.iter().any(|f| f == "not_key"));
-    if no_keys {
-        return Frame::error("ERR The command has no key arguments");
-    }
-    if !super::arity_ok(spec.arity, call.len()) {
-        return Frame::error("ERR Invalid number of arguments specified for command");
-    }
-    let found = key_specs::keys(cmd.name, &spec.key_specs, call);
-    // EVAL, FCALL, ...: no key is an answer, not an error.
-    if found.is_empty() && !spec.flags.iter().any(|f| f == "no_mandatory_keys") {
-        return Frame::error("ERR Invalid arguments specified for command");
-    }
-    Frame::Array(
-        found
-            .into_iter()
-            .map(|k| {
-                let key = Frame::bulk(call[k.at].clone());
-                if !with_flags {
-                    return key;
-                }
-                let flags = k.flags.iter().map(|f| Frame::simple(f.to_string()));
-                Frame::Array(vec![key, Frame::Set(flags.collect())])
-            })
-            .collect(),
-    )
-}
-
-pub(super) fn command(cmd: &Command, args: &[Bytes]) -> Frame {
-    let info = |c: &Command| command_info(c.name, &c.spec, &c.subcommands);
-    if args.len() == 1 {
-        return Frame::Array(table().iter().map(info).collect());
-    }
-    let sub = match subcommand(cmd, args) {
-        Ok(s) => s,
-        Err(e) => return e,
-    };
-    match sub.as_str() {
-        "count" => Frame::Integer(table().len() as i64),
-        "list" => Frame::Array(table().iter().map(|c| Frame::bulk_str(c.name)).collect()),
-        "info" if args.len() == 2 => Frame::Array(table().iter().map(info).collect()),
-        "info" => Frame::Array(
-            args[2..]
-                .iter()
-                .map(|n| table().get(n).map_or(Frame::Null, info))
-                .collect(),
-        ),
-        "docs" => {
-            let docs = |c: &Command| {
-                let group = c
-                    .spec
-                    .acl_categories
-                    .iter()
-                    .find(|g| {
-                        !matches!(
-                            g.as_str(),
-                            "@read" | "@write" | "@fast" | "@slow" | "@dangerous"
-                        )
-                    })
-                    .map_or("generic", |g| g.trim_start_matches('@'));
-                (
-                    Frame::bulk_str(c.name),
-                    Frame::Map(vec![
-                        (Frame::bulk_str("summary"), Frame::bulk_str("")),
-                        (Frame::bulk_str("since"), Frame::bulk_str("1.0.0")),
-                        (Frame::bulk_str("group"), Frame::bulk_str(group)),
-                    ]),
-                )
-            };
-            let wanted: Vec<&Command> = if args.len() == 2 {
-                table().iter().collect()
-            } else {
-                args[2..].iter().filter_map(|n| table().get(n)).collect()
-            };
-            Frame::Map(wanted.into_iter().map(docs).collect())
-        }
-        "getkeys" => getkeys(args, false),
-        "getkeysandflags" => getkeys(args, true),
-        "help" => Frame::Array(
-            [
-                "COMMAND [<subcommand>]",
-                "COUNT",
-                "INFO [<command-name> ...]",
-                "DOCS [<command-name> ...]",
-                "LIST",
-            ]
-            .iter()
-            .map(|s| Frame::simple(*s))
-            .collect(),
-        ),
-        _ => Frame::error(format!(
-            "ERR COMMAND {} is not supported by ringcache",
-            sub.to_uppercase()
-        )),
-    }
 }
 
 /// Per-core figures gathered for INFO.
@@ -519,6 +312,7 @@ pub(super) async fn config_cmd(
                 Err(e) => Frame::error(format!("ERR Rewriting config file: {e}")),
             }
         }
+        "help" => super::observe::help(CONFIG_HELP),
         _ => Frame::error(format!(
             "ERR CONFIG {} is not supported by ringcache",
             sub.to_uppercase()
@@ -566,6 +360,20 @@ pub(super) fn allowed(setting: &str, session: &Session) -> bool {
         _ => false,
     }
 }
+
+const CONFIG_HELP: &[&str] = &[
+    "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "GET <pattern>",
+    "    Return parameters matching the glob-like <pattern> and their values.",
+    "SET <directive> <value>",
+    "    Set the configuration <directive> to <value>.",
+    "RESETSTAT",
+    "    Reset statistics reported by the INFO command.",
+    "REWRITE",
+    "    Rewrite the configuration file.",
+    "HELP",
+    "    Prints this help.",
+];
 
 const MODULE_HELP: &[&str] = &[
     "MODULE <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",

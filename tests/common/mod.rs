@@ -448,6 +448,14 @@ pub fn both(redis: &mut Raw, ours: &mut Raw, args: &[&str]) {
     assert_eq!(got, want, "{args:?}");
 }
 
+/// A reply of `Raw::cmd` as a typed value (RESP2 or RESP3), for tests that
+/// compare replies in part or after putting Redis's unordered parts in
+/// order.
+pub fn parsed(reply: &str) -> redis::Value {
+    redis::parse_redis_value(reply.as_bytes())
+        .unwrap_or_else(|e| panic!("not a RESP reply ({e}): {reply:?}"))
+}
+
 /// A raw RESP connection.
 pub struct Raw {
     pub stream: TcpStream,
