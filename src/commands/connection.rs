@@ -2,7 +2,7 @@
 //! client's connection, run on its own core.
 
 use super::server::REDIS_VERSION;
-use super::{arg_is, not_integer, subcommand, syntax_error, wrong_arity, Command, Session};
+use super::{arg_is, subcommand, syntax_error, wrong_arity, Command, Session};
 use crate::node::Node;
 use crate::protocol::{Frame, Proto};
 use crate::util::now_ms;
@@ -18,14 +18,13 @@ pub(super) fn ping(session: &Session, args: &[Bytes]) -> Frame {
 }
 
 pub(super) fn select(node: &Node, session: &mut Session, args: &[Bytes]) -> Frame {
-    let Some(db) = crate::util::parse_i64(&args[1]) else {
-        return not_integer();
-    };
-    if db < 0 || db as usize >= node.config.borrow().databases {
-        return Frame::error("ERR DB index is out of range");
+    match super::db_index(&args[1], node.config.borrow().databases) {
+        Ok(db) => {
+            session.select(db);
+            Frame::OK
+        }
+        Err(e) => e,
     }
-    session.select(db as usize);
-    Frame::OK
 }
 
 /// HELLO [protover [AUTH username password] [SETNAME clientname]]

@@ -126,11 +126,8 @@ pub(super) async fn copy(node: &Node, db: usize, args: &[Bytes]) -> Frame {
         if arg_is(&args[i], "replace") {
             replace = true;
         } else if arg_is(&args[i], "db") && i + 1 < args.len() {
-            match int_arg(&args[i + 1]) {
-                Ok(n) if n >= 0 && (n as usize) < node.config.borrow().databases => {
-                    dst_db = n as usize
-                }
-                Ok(_) => return Frame::error("ERR DB index is out of range"),
+            match super::db_index(&args[i + 1], node.config.borrow().databases) {
+                Ok(n) => dst_db = n,
                 Err(e) => return e,
             }
             i += 1;

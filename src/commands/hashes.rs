@@ -215,16 +215,21 @@ pub fn hincrby(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
 /// HINCRBYFLOAT key field increment. Computed in f64 (Redis uses long
 /// double: results beyond f64's range are refused here).
 pub fn hincrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
-    let Some(delta) = crate::util::parse_f64(&args[3]) else {
+    // The increment first (as `string2ld` reads it), then the key: Redis's
+    // order.
+    let Some(delta) = crate::util::parse_double(&args[3]) else {
         return Frame::error("ERR value is not a valid float");
     };
+    if !delta.is_finite() {
+        return Frame::error("ERR value is NaN or Infinity");
+    }
     let h = match hash_or_create(ctx, &args[1]) {
         Ok(h) => h,
         Err(e) => return e,
     };
     let current = match h.get(&args[2]) {
         None => Some(0.0),
-        Some(v) => crate::util::parse_f64(v),
+        Some(v) => crate::util::parse_double(v),
     };
     let next = current.map(|c| c + delta);
     let text = match next {

@@ -152,9 +152,8 @@ pub fn persist(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
 /// MOVE key db: to another database of the same shard (a key's shard does
 /// not depend on its database), with its TTL. Its text replays as it ran.
 pub fn move_(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
-    let dst = match int_arg(&args[2]) {
-        Ok(n) if n >= 0 && (n as usize) < ctx.ks.databases() => n as usize,
-        Ok(_) => return Frame::error("ERR DB index is out of range"),
+    let dst = match super::db_index(&args[2], ctx.ks.databases()) {
+        Ok(n) => n,
         Err(e) => return e,
     };
     if dst == ctx.db {

@@ -206,26 +206,27 @@ fn index(i: i64, len: usize) -> Option<usize> {
     (0..len as i64).contains(&i).then_some(i as usize)
 }
 
+/// LINDEX key index: the key before the index, as Redis checks them.
 pub fn lindex(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
-    let i = match int_arg(&args[2]) {
-        Ok(i) => i,
-        Err(e) => return e,
-    };
     match list_ref(ctx, &args[1]) {
-        Ok(Some(l)) => index(i, l.len()).map_or(Frame::Null, |i| Frame::Bulk(l[i].clone())),
+        Ok(Some(l)) => match int_arg(&args[2]) {
+            Ok(i) => index(i, l.len()).map_or(Frame::Null, |i| Frame::Bulk(l[i].clone())),
+            Err(e) => e,
+        },
         Ok(None) => Frame::Null,
         Err(e) => e,
     }
 }
 
+/// LSET key index element: the key before the index, as Redis checks them.
 pub fn lset(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
-    let i = match int_arg(&args[2]) {
-        Ok(i) => i,
-        Err(e) => return e,
-    };
     let list = match list_mut(ctx, &args[1]) {
         Ok(Some(l)) => l,
         Ok(None) => return Frame::error("ERR no such key"),
+        Err(e) => return e,
+    };
+    let i = match int_arg(&args[2]) {
+        Ok(i) => i,
         Err(e) => return e,
     };
     let Some(i) = index(i, list.len()) else {
@@ -343,18 +344,29 @@ pub fn lpos(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
         let Some(v) = args.get(i + 1) else {
             return syntax_error();
         };
-        let n = match int_arg(v) {
-            Ok(n) => n,
-            Err(e) => return e,
+        // COUNT and MAXLEN say their own error for any bad value, as
+        // Redis's `getPositiveLongFromObjectOrReply` with a message does.
+        let own_error = ["count", "maxlen"]
+            .into_iter()
+            .find(|o| arg_is(&args[i], o));
+        if own_error.is_none() && !arg_is(&args[i], "rank") {
+            return syntax_error();
+        }
+        let n = match (int_arg(v), own_error) {
+            (Ok(n), _) => n,
+            (Err(_), Some(o)) => {
+                return Frame::error(format!("ERR {} can't be negative", o.to_uppercase()))
+            }
+            (Err(e), None) => return e,
         };
         if arg_is(&args[i], "rank") {
             if n == 0 {
                 return Frame::error("ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list");
             }
-            if n == i64::MIN {
-                return Frame::error("ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807");
-            }
-            rank = n;
+            // Redis 7.0 takes LONG_MIN, and its negation overflows back to
+            // a negative rank that the first match from the tail meets: as
+            // -1 (7.2 refuses it).
+            rank = if n == i64::MIN { -1 } else { n };
         } else if arg_is(&args[i], "count") {
             if n < 0 {
                 return Frame::error("ERR COUNT can't be negative");

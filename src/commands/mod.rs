@@ -699,6 +699,21 @@ pub fn apply_logged(
 
 // Replies shared by the handlers, worded as Redis words them.
 
+/// A database number as Redis reads one (`getIntFromObjectOrReply`, then
+/// `selectDb`): an integer, within a C int, then one of the `databases`.
+pub fn db_index(arg: &[u8], databases: usize) -> Result<usize, Frame> {
+    let n = crate::util::parse_i64(arg).ok_or_else(not_integer)?;
+    if i32::try_from(n).is_err() {
+        return Err(Frame::error(
+            "ERR value is out of range, value must between -2147483648 and 2147483647",
+        ));
+    }
+    usize::try_from(n)
+        .ok()
+        .filter(|&n| n < databases)
+        .ok_or_else(|| Frame::error("ERR DB index is out of range"))
+}
+
 pub fn wrong_type() -> Frame {
     Frame::error("WRONGTYPE Operation against a key holding the wrong kind of value")
 }

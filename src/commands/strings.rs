@@ -390,18 +390,21 @@ pub fn decrby(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     }
 }
 
+/// INCRBYFLOAT key increment. Numbers are read as Redis's `string2ld`
+/// reads them (strtod's forms: hexadecimal, `inf`; not NaN), the key's
+/// type and value checked before the increment, as Redis does.
 pub fn incrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     let not_float = || Frame::error("ERR value is not a valid float");
-    let Some(delta) = crate::util::parse_f64(&args[2]) else {
-        return not_float();
-    };
     let current = match read_str(ctx, &args[1]) {
         Ok(None) => 0.0,
-        Ok(Some(v)) => match crate::util::parse_f64(&v) {
+        Ok(Some(v)) => match crate::util::parse_double(&v) {
             Some(n) => n,
             None => return not_float(),
         },
         Err(e) => return e,
+    };
+    let Some(delta) = crate::util::parse_double(&args[2]) else {
+        return not_float();
     };
     let next = current + delta;
     if !next.is_finite() {

@@ -240,7 +240,14 @@ fn score_bound(arg: &[u8]) -> Option<ScoreBound> {
         _ => (false, arg),
     };
     // As Redis's `zslParseRange`: strtod, out-of-range values as it
-    // returns them.
+    // returns them; an empty text is strtod's 0 (it reads nothing and
+    // stops at the end).
+    if text.is_empty() {
+        return Some(ScoreBound {
+            value: 0.0,
+            exclusive,
+        });
+    }
     crate::util::strtod(text).map(|(value, _)| ScoreBound { value, exclusive })
 }
 
@@ -397,10 +404,15 @@ fn parse_query(args: &[Bytes], mut kind: u8, mut rev: bool, store: bool) -> Resu
         if kind == 0 {
             kind = b'r';
         }
-        if limit.is_some() && kind == b'r' {
+        // Redis checks the count alone: `LIMIT offset -1` ("no limit") is
+        // taken, and ignored, by a rank range.
+        if kind == b'r' && limit.is_some_and(|(_, count)| count != -1) {
             return Err(Frame::error(
                 "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX",
             ));
+        }
+        if kind == b'r' {
+            limit = None;
         }
         if with_scores && kind == b'l' {
             return Err(Frame::error(
