@@ -480,6 +480,9 @@ pub fn replay(
         let sequence = seq.or(base);
         let end = read_segment(&path, Some((shard, shards)), sequence, &mut apply)?;
         let newest = i + 1 == files && seq.is_some();
+        let later = seq.map_or(segs, |q| {
+            &segs[segs.iter().position(|&s| s == q).map_or(0, |p| p + 1)..]
+        });
         let what = seq.map_or("the log base".to_string(), |s| format!("segment {s}"));
         let (records, bytes, cut) = match end {
             SegmentEnd::Clean { records, bytes } => (records, bytes, None),
@@ -487,7 +490,9 @@ pub fn replay(
                 tracing::warn!(file = %path.display(), offset = at, "cutting the log at the moment every shard's log reaches (the machine restarted since it was written)");
                 (records, at, Some(at))
             }
-            SegmentEnd::Torn { records, at } if newest => {
+            SegmentEnd::Torn { records, at }
+                if newest || (seq.is_some() && hold_no_data(dir, shard, shards, later)) =>
+            {
                 tracing::warn!(file = %path.display(), offset = at, "AOF ends with a torn record (a write cut by a crash): truncating it");
                 (records, at, Some(at))
             }
@@ -531,6 +536,28 @@ pub fn replay(
         }
     }
     Ok(done)
+}
+
+/// Whether none of `segs` holds a data record (labels aside). A torn tail
+/// followed only by such segments is the last write, not damage: a write
+/// that failed (ENOSPC, EIO), whose retry had not yet succeeded when a
+/// checkpoint opened the next segment and the process died. Nothing past
+/// the tear was acknowledged: replies wait for the retry (seed 2100162 of
+/// the simulated disk refused to start on it).
+fn hold_no_data(dir: &Path, shard: usize, shards: usize, segs: &[u64]) -> bool {
+    segs.iter().all(|&s| {
+        let mut data = 0;
+        let end = read_segment(
+            &segment_path(dir, shard, s),
+            Some((shard, shards)),
+            Some(s),
+            |_, argv| {
+                data += label_of(&argv).is_none() as u64;
+                true
+            },
+        );
+        matches!(end, Ok(SegmentEnd::Clean { .. })) && data == 0
+    })
 }
 
 #[cfg(test)]
@@ -611,6 +638,50 @@ mod tests {
     /// replayed the later record, a state that is no prefix of the log
     /// (simulated disk, seed 700326: a SET kept, the ZINCRBY before it
     /// lost). The log ends at the hole.
+    /// A torn tail followed only by segments without data (a failed write,
+    /// then a checkpoint opened the next segment, then a crash) is cut like
+    /// the newest segment's; followed by data, it is damage.
+    #[test]
+    fn a_torn_tail_before_empty_segments_is_cut_not_damage() {
+        let set = |k: &'static [u8]| [vec![Bytes::from_static(b"SET"), Bytes::from_static(k)]];
+        let dir = std::env::temp_dir().join(format!("rc-torn-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("aof")).unwrap();
+        for later_data in [false, true] {
+            let mut first = segment_header(0, 1, 1);
+            record::encode_placed(&mut first, 0, 0, &set(b"a"));
+            let torn_at = first.len();
+            record::encode_placed(&mut first, 0, 0, &set(b"b"));
+            first.truncate(torn_at + HEADER_BYTES + 3);
+            std::fs::write(segment_path(&dir, 0, 1), &first).unwrap();
+            let mut second = segment_header(0, 1, 2);
+            if later_data {
+                record::encode_placed(&mut second, 0, 0, &set(b"c"));
+            }
+            std::fs::write(segment_path(&dir, 0, 2), &second).unwrap();
+            let mut keys = Vec::new();
+            let done = replay(
+                &dir,
+                0,
+                1,
+                (None, &[1, 2]),
+                OnCorruption::Stop,
+                None,
+                |_, argv| keys.push(argv[1].clone()),
+            );
+            if later_data {
+                let e = done.err().expect("damage before data refuses to start");
+                assert!(e.contains("bad AOF record at offset"), "{e}");
+            } else {
+                let done = done.unwrap();
+                assert_eq!(keys, [Bytes::from_static(b"a")]);
+                assert_eq!(done.kept, [1]);
+                let len = std::fs::metadata(segment_path(&dir, 0, 1)).unwrap().len();
+                assert_eq!(len, torn_at as u64);
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn records_after_a_never_written_block_are_not_replayed() {
         let set = |k: &'static [u8]| [vec![Bytes::from_static(b"SET"), Bytes::from_static(k)]];
