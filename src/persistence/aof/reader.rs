@@ -669,7 +669,7 @@ mod tests {
                 |_, argv| keys.push(argv[1].clone()),
             );
             if later_data {
-                let e = done.err().expect("damage before data refuses to start");
+                let e = done.expect_err("damage before data refuses to start");
                 assert!(e.contains("bad AOF record at offset"), "{e}");
             } else {
                 let done = done.unwrap();
