@@ -113,83 +113,16 @@ fn why(e: SetError) -> String {
     }
 }
 
-/// Splits a line as Redis's `sdssplitargs`: `None` for unbalanced quotes or
-/// a closing quote not followed by a space.
-pub fn split_args(line: &str) -> Option<Vec<String>> {
-    let b = line.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    loop {
-        while i < b.len() && b[i].is_ascii_whitespace() {
-            i += 1;
-        }
-        if i >= b.len() {
-            return Some(out);
-        }
-        let mut word = Vec::new();
-        match b[i] {
-            b'"' => {
-                i += 1;
-                loop {
-                    match *b.get(i)? {
-                        b'"' => break,
-                        b'\\'
-                            if i + 3 < b.len()
-                                && b[i + 1] == b'x'
-                                && b[i + 2].is_ascii_hexdigit()
-                                && b[i + 3].is_ascii_hexdigit() =>
-                        {
-                            let hex = std::str::from_utf8(&b[i + 2..i + 4]).ok()?;
-                            word.push(u8::from_str_radix(hex, 16).ok()?);
-                            i += 3;
-                        }
-                        b'\\' if i + 1 < b.len() => {
-                            i += 1;
-                            word.push(match b[i] {
-                                b'n' => b'\n',
-                                b'r' => b'\r',
-                                b't' => b'\t',
-                                b'b' => 8,
-                                b'a' => 7,
-                                other => other,
-                            });
-                        }
-                        c => word.push(c),
-                    }
-                    i += 1;
-                }
-                i += 1;
-                if b.get(i).is_some_and(|c| !c.is_ascii_whitespace()) {
-                    return None;
-                }
-            }
-            b'\'' => {
-                i += 1;
-                loop {
-                    match *b.get(i)? {
-                        b'\\' if b.get(i + 1) == Some(&b'\'') => {
-                            word.push(b'\'');
-                            i += 1;
-                        }
-                        b'\'' => break,
-                        c => word.push(c),
-                    }
-                    i += 1;
-                }
-                i += 1;
-                if b.get(i).is_some_and(|c| !c.is_ascii_whitespace()) {
-                    return None;
-                }
-            }
-            _ => {
-                while i < b.len() && !b[i].is_ascii_whitespace() {
-                    word.push(b[i]);
-                    i += 1;
-                }
-            }
-        }
-        out.push(String::from_utf8_lossy(&word).into_owned());
-    }
+/// A line's words as Redis's `sdssplitargs` splits them (the inline
+/// protocol's splitter); `None` for unbalanced quotes.
+fn split_args(line: &str) -> Option<Vec<String>> {
+    let words = crate::protocol::split_args(line.as_bytes())?;
+    Some(
+        words
+            .iter()
+            .map(|w| String::from_utf8_lossy(w).into_owned())
+            .collect(),
+    )
 }
 
 /// The directive lines of every setting a redis.conf can carry, with

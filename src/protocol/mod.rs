@@ -5,4 +5,4 @@ mod frame;
 mod parse;
 
 pub use frame::{format_double, format_human_double, Frame, Proto};
-pub use parse::{ParseError, Parser, Request};
+pub use parse::{split_args, ParseError, Parser, Request};
