@@ -937,8 +937,19 @@ fn run_seed(seed: u64, totals: &mut Totals) -> Result<(), String> {
             server.dir(),
         )
         .map_err(|e| {
+            // The cycle's commands, so that a state no prefix explains can
+            // be read against the log (seed 2100024 had only the diffs).
+            let steps: Vec<String> = history
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    let when = (s.sent_ms, s.acked_ms);
+                    format!("{} {:?} {:?} {when:?}", i + 1, s.outcome, s.args)
+                })
+                .collect();
             format!(
-                "[{what}] cycle {cycle}: {e}\nserver log:\n{}",
+                "[{what}] cycle {cycle}: {e}\nthe cycle's commands:\n{}\nserver log:\n{}",
+                steps.join("\n"),
                 tail(&server.log_text(), 60)
             )
         })?;
