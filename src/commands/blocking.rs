@@ -260,14 +260,23 @@ fn parse_mpop(args: &[Bytes], at: usize, zset: bool) -> Result<(Op, &[Bytes]), F
     } else {
         return Err(super::syntax_error());
     };
-    let count = match &args[keys_end + 1..] {
-        [] => Bytes::from_static(b"1"),
-        [c, n] if super::arg_is(c, "count") => match crate::util::parse_i64(n) {
-            Some(x) if x >= 1 => n.clone(),
-            _ => return Err(Frame::error("ERR count should be greater than 0")),
-        },
-        _ => return Err(super::syntax_error()),
-    };
+    // Options one by one, as Redis reads them: COUNT once, its value
+    // checked before anything after it.
+    let mut count = None;
+    let mut rest = args[keys_end + 1..].iter();
+    while let Some(opt) = rest.next() {
+        match rest.as_slice().first() {
+            Some(n) if count.is_none() && super::arg_is(opt, "count") => {
+                match crate::util::parse_i64(n) {
+                    Some(x) if x >= 1 => count = Some(n.clone()),
+                    _ => return Err(Frame::error("ERR count should be greater than 0")),
+                }
+                rest.next();
+            }
+            _ => return Err(super::syntax_error()),
+        }
+    }
+    let count = count.unwrap_or_else(|| Bytes::from_static(b"1"));
     let op = Op::MPop { zset, first, count };
     Ok((op, &args[at + 1..keys_end]))
 }
