@@ -227,14 +227,10 @@ pub(super) async fn config_cmd(
                 if !wanted {
                     continue;
                 }
-                let value = match config::param(p.name) {
-                    Some(honoured) if honoured.name == p.name => continue,
-                    Some(honoured) => (honoured.get)(&cfg),
-                    None => {
-                        let value = cfg.accepted.get(&redis_params::canonical(p.name));
-                        value.map_or(p.default, |v| v.as_str()).to_string()
-                    }
-                };
+                if config::param(p.name).is_some_and(|h| h.name == p.name) {
+                    continue; // listed above
+                }
+                let value = cfg.redis_value(p).unwrap_or_else(|| p.default.to_string());
                 pairs.push((Frame::bulk_str(p.name), Frame::bulk(value)));
             }
             Frame::Map(pairs)

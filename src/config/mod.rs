@@ -513,6 +513,16 @@ impl Config {
             .collect()
     }
 
+    /// The value of Redis's setting `p` as it runs: a setting ringcache
+    /// honours from its getter, one it only accepts as set (`None`: never
+    /// set). CONFIG GET and CONFIG REWRITE both read it.
+    pub fn redis_value(&self, p: &redis_params::RedisParam) -> Option<String> {
+        match param(p.name) {
+            Some(honoured) => Some((honoured.get)(self)),
+            None => self.accepted.get(&redis_params::canonical(p.name)).cloned(),
+        }
+    }
+
     /// The user `name` as configured now.
     pub fn user(&self, name: &str) -> Option<Arc<User>> {
         self.users.get(name).cloned()

@@ -135,12 +135,8 @@ fn running_lines(config: &Config) -> Vec<(String, Vec<String>, bool)> {
         if redis_params::canonical(p.name) != p.name {
             continue; // an alias: written under its canonical name
         }
-        let value = match params::param(p.name) {
-            Some(honoured) => (honoured.get)(config),
-            None => match config.accepted.get(p.name) {
-                Some(v) => v.clone(),
-                None => continue,
-            },
+        let Some(value) = config.redis_value(p) else {
+            continue;
         };
         let at_default = value == p.default;
         out.push((p.name.to_string(), lines_for(p, &value), at_default));
