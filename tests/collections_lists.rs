@@ -162,3 +162,36 @@ fn moves_on_one_shard_and_across_shards() {
     assert_eq!(q::<i64>(c, &["LLEN", &b0]), 1);
     assert_eq!(q_err(c, &["RPOPLPUSH", &str1, &b0]), WRONGTYPE);
 }
+
+/// A one-element list moved onto itself keeps its TTL, as in Redis (which
+/// never deletes it in between), also when its log is replayed after
+/// kill -9. Found by the random differential test (seed 124456): PERSIST
+/// answered 0 where Redis answered 1.
+#[test]
+fn a_list_rotated_onto_itself_keeps_its_ttl() {
+    let mut s = Server::start();
+    let c = &mut s.con();
+    for (key, cmd) in [
+        ("one", ["RPOPLPUSH", "one", "one"].as_slice()),
+        ("two", &["LMOVE", "two", "two", "LEFT", "RIGHT"]),
+    ] {
+        assert_eq!(q::<i64>(c, &["RPUSH", key, "x"]), 1);
+        assert_eq!(q::<i64>(c, &["PEXPIRE", key, "100000"]), 1);
+        assert_eq!(q::<String>(c, cmd), "x");
+        let pttl = q::<i64>(c, &["PTTL", key]);
+        assert!((90_000..=100_000).contains(&pttl), "{key}: PTTL {pttl}");
+    }
+    s.kill9_and_restart();
+    let c = &mut s.con();
+    for key in ["one", "two"] {
+        let pttl = q::<i64>(c, &["PTTL", key]);
+        assert!(
+            (1..=100_000).contains(&pttl),
+            "{key} after restart: PTTL {pttl}"
+        );
+        assert_eq!(
+            q::<Vec<String>>(c, &["LRANGE", key, "0", "-1"]),
+            strs(&["x"])
+        );
+    }
+}

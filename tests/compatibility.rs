@@ -593,12 +593,10 @@ fn why_not(name: &str) -> Option<&'static str> {
         "failover" | "psync" | "replconf" | "replicaof" | "slaveof" | "role" | "sync" => {
             "replication: issue 25"
         }
-        "migrate" => "not yet",
         _ => match name {
             "latency|doctor" | "latency|graph" => {
-                "not yet (LATENCY LATEST, HISTORY and RESET are served)"
+                "reports drawn for a human; LATENCY LATEST and HISTORY serve their data"
             }
-            "latency|histogram" => "not yet (INFO latencystats has the percentiles)",
             "script|debug" => "not yet (no Lua debugger)",
             _ => return None,
         },

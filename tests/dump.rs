@@ -8,6 +8,8 @@
 //! counts) refused without a crash; the side effects Redis has (keyspace
 //! event, WATCH, blocked BLPOP/BZPOPMIN/XREAD woken, OOM, ACL key
 //! patterns); and RESTOREd keys that come back from the log after kill -9.
+//! MIGRATE (DUMP + RESTORE over a connection to the target) both ways,
+//! with its replies and errors beside Redis's.
 //! Skipped, with a message, when redis-server is not installed
 //! (`tests/run.sh` installs it).
 
@@ -1005,4 +1007,252 @@ fn payloads_of_redis_with_other_settings_restore() {
         assert_eq!(reply, V::Okay);
         assert_eq!(content(&mut o, key), content(&mut r, key), "{key}");
     }
+}
+
+/// MIGRATE: values of every type go from ringcache (keys on both shards,
+/// one with a TTL) to redis-server, from redis-server to ringcache, and
+/// between two ringcache servers with COPY, REPLACE, AUTH and AUTH2; the
+/// keys MIGRATE moved stay gone after kill -9, the copies stay.
+#[test]
+fn migrate_moves_every_type_both_ways() {
+    let Some(redis) = Server::redis_oracle() else {
+        eprintln!("SKIPPED: redis-server is not installed; the MIGRATE test needs it");
+        return;
+    };
+    let mut server = Server::start();
+    let target = Server::with(1, &["--requirepass", "pw"]);
+    let mut o = server.con();
+    let mut keys = Vec::new();
+    let mut want = Vec::new();
+    for (name, commands) in values() {
+        let key = format!("m:{name}");
+        for c in &commands {
+            run(&mut o, c, &key);
+        }
+        want.push(content(&mut o, &key));
+        keys.push(key);
+    }
+    let shards: std::collections::HashSet<usize> =
+        keys.iter().map(|k| common::shard_of(k, 2)).collect();
+    assert_eq!(shards.len(), 2, "keys on both shards");
+    words(&mut o, &["PEXPIRE", &keys[0], "100000"]);
+    let migrate =
+        |con: &mut redis::Connection, port: u16, db: &str, opts: &[&str], keys: &[String]| {
+            let mut c = redis::cmd("MIGRATE");
+            c.arg("127.0.0.1").arg(port).arg("").arg(db).arg(5000);
+            c.arg(opts).arg("KEYS").arg(keys);
+            c.query::<V>(con)
+                .unwrap_or_else(|e| panic!("MIGRATE {opts:?}: {e}"))
+        };
+    // ringcache → Redis (database 1).
+    assert_eq!(migrate(&mut o, redis.port, "1", &[], &keys), V::Okay);
+    let mut r1 = redis.con_db(1);
+    for (key, want) in keys.iter().zip(&want) {
+        assert_eq!(&content(&mut r1, key), want, "{key} in Redis");
+        assert_eq!(content(&mut o, key), "none: none", "{key} moved away");
+    }
+    let pttl: i64 = redis::cmd("PTTL").arg(&keys[0]).query(&mut r1).unwrap();
+    assert!((1..=100_000).contains(&pttl), "TTL kept: {pttl}");
+    // Redis → ringcache (database 2).
+    assert_eq!(migrate(&mut r1, server.port, "2", &[], &keys), V::Okay);
+    let mut o2 = server.con_db(2);
+    for (key, want) in keys.iter().zip(&want) {
+        assert_eq!(&content(&mut o2, key), want, "{key} back from Redis");
+        assert_eq!(content(&mut r1, key), "none: none");
+    }
+    // ringcache → ringcache: copies, then replaced, with both AUTH forms.
+    let mut t = target.con();
+    let _: () = redis::cmd("AUTH").arg("pw").query(&mut t).unwrap();
+    let copy = &["COPY", "AUTH", "pw"];
+    assert_eq!(migrate(&mut o2, target.port, "0", copy, &keys), V::Okay);
+    words(&mut o2, &["SET", &keys[1], "changed"]);
+    let replace = &["COPY", "REPLACE", "AUTH2", "default", "pw"];
+    assert_eq!(
+        migrate(&mut o2, target.port, "0", replace, &keys[1..2]),
+        V::Okay
+    );
+    let changed = format!("{:?}", words(&mut t, &["GET", &keys[1]]));
+    assert!(changed.contains("changed"), "{changed}");
+    for (key, want) in keys.iter().zip(&want).skip(2) {
+        assert_eq!(&content(&mut t, key), want, "{key} copied");
+        assert_eq!(&content(&mut o2, key), want, "{key} kept by COPY");
+    }
+    server.kill9_and_restart();
+    let (mut o, mut o2) = (server.con(), server.con_db(2));
+    for (key, want) in keys.iter().zip(&want).skip(2) {
+        assert_eq!(content(&mut o, key), "none: none", "{key} stays moved");
+        assert_eq!(&content(&mut o2, key), want, "{key} stays");
+    }
+}
+
+/// MIGRATE's replies and errors, from redis-server and from ringcache to
+/// the same target: NOKEY, option and number errors, the target's errors
+/// (BUSYKEY, AUTH, SELECT), a target that is not there; COMMAND GETKEYS of
+/// its forms; its AUTH arguments hidden from the slow log.
+#[test]
+fn migrate_replies_and_errors_as_redis() {
+    let (Some(redis), Some(target)) = (Server::redis_oracle(), Server::redis_oracle()) else {
+        eprintln!("SKIPPED: redis-server is not installed; the MIGRATE test needs it");
+        return;
+    };
+    let server = Server::start();
+    let (mut r, mut o, mut t) = (redis.raw(), server.raw(), target.raw());
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let tp = target.port.to_string();
+    for raw in [&mut r, &mut o] {
+        for k in ["k0", "k1", "k2", "busy"] {
+            raw.cmd(&["SET", k, "v"]);
+        }
+    }
+    for db in ["3", "4"] {
+        t.cmd(&["SELECT", db]);
+        t.cmd(&["SET", "busy", "there"]);
+    }
+    // `{db}`: 3 for Redis, 4 for ringcache, so that both meet the same target.
+    let cases: &[&[&str]] = &[
+        &[
+            "MIGRATE",
+            "127.0.0.1",
+            &tp,
+            "",
+            "{db}",
+            "1000",
+            "KEYS",
+            "no1",
+            "no2",
+        ],
+        &["MIGRATE", "127.0.0.1", &tp, "nokey", "{db}", "1000"],
+        &[
+            "MIGRATE",
+            "127.0.0.1",
+            &tp,
+            "k0",
+            "{db}",
+            "1000",
+            "KEYS",
+            "k1",
+        ],
+        &["MIGRATE", "127.0.0.1", &tp, "k0", "{db}", "abc"],
+        &["MIGRATE", "127.0.0.1", &tp, "k0", "abc", "1000"],
+        &["MIGRATE", "127.0.0.1", &tp, "k0", "{db}", "1000", "BOGUS"],
+        &["MIGRATE", "127.0.0.1", &tp, "k0", "{db}", "1000", "AUTH"],
+        &[
+            "MIGRATE",
+            "127.0.0.1",
+            &tp,
+            "k0",
+            "{db}",
+            "1000",
+            "AUTH2",
+            "u",
+        ],
+        &["MIGRATE", "127.0.0.1", &tp, "k0"],
+        &[
+            "MIGRATE",
+            "127.0.0.1",
+            &tp,
+            "k0",
+            "{db}",
+            "1000",
+            "AUTH",
+            "pw",
+        ],
+        &["MIGRATE", "127.0.0.1", &tp, "k0", "99", "1000"],
+        &["MIGRATE", "127.0.0.1", &tp, "busy", "{db}", "1000"],
+        &["MIGRATE", "127.0.0.1", &closed, "k0", "{db}", "100"],
+        &["MIGRATE", "127.0.0.1", &tp, "k0", "{db}", "0", "COPY"],
+        &["EXISTS", "k0"],
+        &["MIGRATE", "127.0.0.1", &tp, "k0", "{db}", "1000"],
+        &[
+            "MIGRATE",
+            "127.0.0.1",
+            &tp,
+            "",
+            "{db}",
+            "1000",
+            "REPLACE",
+            "KEYS",
+            "k0",
+            "busy",
+            "k1",
+        ],
+        &["EXISTS", "k0", "busy", "k1"],
+        &[
+            "MIGRATE",
+            "127.0.0.1",
+            &tp,
+            "",
+            "{db}",
+            "1000",
+            "KEYS",
+            "k1",
+            "k2",
+        ],
+        &["EXISTS", "k1", "k2"],
+        &["COMMAND", "GETKEYS", "MIGRATE", "h", "1", "k", "0", "1"],
+        &[
+            "COMMAND", "GETKEYS", "MIGRATE", "h", "1", "", "0", "1", "COPY", "AUTH", "keys",
+            "KEYS", "a", "b",
+        ],
+        &[
+            "COMMAND", "GETKEYS", "MIGRATE", "h", "1", "", "0", "1", "AUTH2", "u", "keys",
+            "REPLACE", "KEYS", "c",
+        ],
+    ];
+    for case in cases {
+        let args = |db: &'static str| -> Vec<&str> {
+            case.iter()
+                .map(|a| if *a == "{db}" { db } else { *a })
+                .collect()
+        };
+        let (want, got) = (r.cmd(&args("3")), o.cmd(&args("4")));
+        assert_eq!(got, want, "{case:?}");
+    }
+    // Both targets got the same keys.
+    for db in ["3", "4"] {
+        t.cmd(&["SELECT", db]);
+        assert_eq!(
+            t.cmd(&["MGET", "k0", "k1", "k2", "busy"]),
+            "*4\r\n$1\r\nv\r\n$1\r\nv\r\n$1\r\nv\r\n$1\r\nv\r\n",
+            "db {db}"
+        );
+    }
+    // The slow log hides AUTH2's username and password, as Redis's does.
+    let mut slow_args = Vec::new();
+    for server in [&redis, &server] {
+        let mut con = server.con();
+        words(&mut con, &["CONFIG", "SET", "slowlog-log-slower-than", "0"]);
+        words(&mut con, &["SET", "k9", "v"]);
+        let mut c = redis::cmd("MIGRATE");
+        c.arg(&[
+            "127.0.0.1",
+            &tp,
+            "k9",
+            "5",
+            "1000",
+            "COPY",
+            "AUTH2",
+            "u",
+            "secret",
+        ]);
+        let refused = c.query::<V>(&mut con).unwrap_err().to_string();
+        assert!(
+            refused.contains("Target instance replied with error"),
+            "{refused}"
+        );
+        let V::Array(entries) = words(&mut con, &["SLOWLOG", "GET", "1"]) else {
+            panic!("SLOWLOG GET")
+        };
+        let V::Array(entry) = &entries[0] else {
+            panic!("entry")
+        };
+        slow_args.push(format!("{:?}", entry[3]));
+    }
+    assert_eq!(slow_args[1], slow_args[0]);
+    assert!(!slow_args[0].contains("secret"));
 }

@@ -499,3 +499,81 @@ fn config_set_loglevel_changes_what_the_log_shows() {
     assert!(q_err(&mut con, &["CONFIG", "SET", "loglevel", "loud"])
         .contains("argument(s) must be one of the following: debug, verbose, notice, warning"));
 }
+
+/// LATENCY HISTOGRAM beside redis-server: the same commands (a container
+/// named alone stands for its subcommands, unknown names skipped, one
+/// named twice answered twice), the same calls, and cumulative counts at powers of two of µs
+/// that end at the calls.
+#[test]
+fn latency_histogram_answers_as_redis() {
+    let Some(redis) = Server::redis_oracle() else {
+        eprintln!("SKIPPED: redis-server is not installed; this test compares with it");
+        return;
+    };
+    let server = Server::start();
+    // Per command: its name, its calls, its (µs, cumulative count) buckets.
+    type Histogram = (String, i64, Vec<(i64, i64)>);
+    let histograms = |s: &Server, names: &[&str]| -> Vec<Histogram> {
+        let mut con = s.con();
+        for i in 0..100 {
+            let _: () = q(&mut con, &["SET", &format!("k{i}"), "v"]);
+        }
+        for i in 0..30 {
+            let _: Option<String> = q(&mut con, &["GET", &format!("k{i}")]);
+        }
+        let _: HashMap<String, String> = q(&mut con, &["CONFIG", "GET", "port"]);
+        let mut cmd = vec!["LATENCY", "HISTOGRAM"];
+        cmd.extend(names);
+        let reply: redis::Value = q(&mut con, &cmd);
+        let redis::Value::Array(flat) = reply else {
+            panic!("{reply:?}")
+        };
+        let mut out: Vec<_> = flat
+            .chunks(2)
+            .map(|pair| {
+                let name: String = redis::from_redis_value(&pair[0]).unwrap();
+                let body: HashMap<String, redis::Value> =
+                    redis::from_redis_value(&pair[1]).unwrap();
+                let calls: i64 = redis::from_redis_value(&body["calls"]).unwrap();
+                let buckets: Vec<i64> = redis::from_redis_value(&body["histogram_usec"]).unwrap();
+                let buckets = buckets.chunks(2).map(|b| (b[0], b[1])).collect();
+                (name, calls, buckets)
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    };
+    let names = ["set", "GET", "no-such-command", "config", "set"];
+    let (want, got) = (histograms(&redis, &names), histograms(&server, &names));
+    let calls = |h: &[Histogram]| -> Vec<(String, i64)> {
+        h.iter().map(|(n, c, _)| (n.clone(), *c)).collect()
+    };
+    assert_eq!(calls(&got), calls(&want));
+    assert_eq!(
+        calls(&got),
+        [
+            ("config|get".to_string(), 1),
+            ("get".into(), 30),
+            ("set".into(), 100),
+            ("set".into(), 100)
+        ]
+    );
+    for (name, calls, buckets) in &got {
+        assert!(!buckets.is_empty(), "{name}");
+        // Buckets double (Redis shows 1, 2, 4, 8, 16, 33, 65, ...).
+        assert!(buckets[0].0 >= 1, "{name}: {buckets:?}");
+        for pair in buckets.windows(2) {
+            assert!(
+                pair[0].0 < pair[1].0 && pair[0].1 < pair[1].1,
+                "{name}: {buckets:?}"
+            );
+            assert!(pair[1].0 >= 2 * pair[0].0 - 1, "{name}: {buckets:?}");
+        }
+        assert_eq!(buckets.last().unwrap().1, *calls, "{name}: {buckets:?}");
+    }
+    // Without names: every command that ran (LATENCY itself too, once it has).
+    let all: Vec<String> = histograms(&server, &[]).into_iter().map(|h| h.0).collect();
+    for name in ["set", "get", "config|get", "latency|histogram"] {
+        assert!(all.contains(&name.to_string()), "{name} in {all:?}");
+    }
+}

@@ -13,10 +13,11 @@
 
 use super::{arg_is, int_arg, syntax_error};
 use crate::config::events as ev;
+use crate::keyspace::Keyspace;
 use crate::persistence::rdb::{self, RestoreError};
 use crate::persistence::rewrite;
 use crate::protocol::Frame;
-use crate::shard::Ctx;
+use crate::shard::{Ctx, Shard};
 use bytes::Bytes;
 
 /// Most seconds RESTORE's IDLETIME takes before it is held at the longest
@@ -25,14 +26,42 @@ const MAX_IDLE_SECONDS: u64 = u64::MAX / 1000;
 
 /// DUMP key: the serialized value, or nil without the key.
 pub fn dump(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
-    let Some(e) = ctx.ks.read(ctx.db, &args[1], ctx.now) else {
-        return Frame::Null;
-    };
+    match payload(ctx.ks, ctx.db, &args[1], ctx.now) {
+        Some((p, _)) => Frame::bulk(p),
+        None => Frame::Null,
+    }
+}
+
+/// A key's DUMP payload and its deadline.
+fn payload(ks: &mut Keyspace, db: usize, key: &[u8], now: u64) -> Option<(Vec<u8>, Option<u64>)> {
+    let e = ks.read(db, key, now)?;
     let payload = match e.value() {
         Some(v) => rdb::dump(v),
         None => rdb::dump_str(e.str().unwrap_or_default()),
     };
-    Frame::bulk(payload)
+    Some((payload, e.expire_at()))
+}
+
+/// What MIGRATE sends of a key: its DUMP payload and its time to live in
+/// ms (0: none, at least 1 otherwise, as Redis sends it).
+pub(super) fn dumped(sh: &mut Shard, db: usize, key: &[u8], now: u64) -> Option<(Bytes, u64)> {
+    let (payload, at) = payload(&mut sh.keyspace, db, key, now)?;
+    let ttl = at.map_or(0, |at| at.saturating_sub(now).max(1));
+    Some((payload.into(), ttl))
+}
+
+/// `_ key payload`: deletes a key MIGRATE moved, logged and notified as
+/// DEL, unless it changed since its payload was taken (a write that came
+/// after the DUMP is kept, not lost with the key).
+pub(super) fn delete_migrated(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
+    let key = &args[1];
+    if payload(ctx.ks, ctx.db, key, ctx.now).is_none_or(|(p, _)| p != args[2]) {
+        return Frame::Integer(0);
+    }
+    ctx.ks.remove(ctx.db, key);
+    ctx.effect(vec![Bytes::from_static(b"DEL"), key.clone()]);
+    ctx.notify(ev::GENERIC, "del", key);
+    Frame::Integer(1)
 }
 
 /// RESTORE key ttl payload [REPLACE] [ABSTTL] [IDLETIME s] [FREQ f]

@@ -67,6 +67,7 @@ pub enum FrontCmd {
     Rename,
     Renamenx,
     Copy,
+    Migrate,
     Scan,
     Randomkey,
     // SORT reads keys its patterns make, on any shard
@@ -218,6 +219,7 @@ pub async fn execute(
         F::Rename => cross_keys::rename(node, db, args, false).await,
         F::Renamenx => cross_keys::rename(node, db, args, true).await,
         F::Copy => cross_keys::copy(node, db, args).await,
+        F::Migrate => super::migrate::migrate(node, db, args).await,
         F::Scan => cross_keys::scan(node, db, args).await,
         F::Randomkey => cross_keys::randomkey(node, db).await,
         F::Sort | F::Sort_ro => super::sort::sort(node, session, cmd, args).await,

@@ -4,8 +4,8 @@
 //! answer from it. The search is Redis's (`getKeysUsingKeySpecs`): a spec
 //! begins at an index or after a keyword, then takes a range or a counted
 //! run of keys. Where the specs cannot say (SORT's STORE, a bad key count)
-//! Redis falls back to one function per command; SORT's is written here too
-//! (`sort_keys`; MIGRATE's would join it with MIGRATE), the others find no
+//! Redis falls back to one function per command; SORT's (`sort_store`) and
+//! MIGRATE's (`migrate_keys`) are written here too, the others find no
 //! keys, and the command then fails on its own arguments.
 
 use bytes::Bytes;
@@ -225,6 +225,18 @@ pub fn keys<'a>(name: &str, specs: &'a [KeySpec], args: &[Bytes]) -> Vec<Key<'a>
             let store = sort_store(args).map(|at| key(at, &["OW", "update"]));
             [key(1, READ)].into_iter().chain(store).collect()
         }
+        // The key at 3, or every key after KEYS (Redis's `migrateGetKeys`,
+        // which skips the arguments of AUTH and AUTH2).
+        "migrate" if args.len() > 3 => {
+            let keys = match migrate_keys(args) {
+                // KEYS wants the key argument empty: no keys otherwise.
+                Some(_) if !args[3].is_empty() => 0..0,
+                Some(first) => first..args.len(),
+                None => 3..4,
+            };
+            keys.map(|at| key(at, &["RW", "access", "delete"]))
+                .collect()
+        }
         // SET writes the key, and reads it too with GET.
         "set" if args.len() > 1 => {
             let get = args.iter().skip(3).any(|a| a.eq_ignore_ascii_case(b"get"));
@@ -261,6 +273,25 @@ fn bitfield_reads_only(args: &[Bytes]) -> bool {
         i += 1;
     }
     true
+}
+
+/// Where MIGRATE's KEYS option starts its keys, if it has one.
+fn migrate_keys(args: &[Bytes]) -> Option<usize> {
+    let mut i = 6;
+    while i < args.len() {
+        let is = |w: &[u8]| args[i].eq_ignore_ascii_case(w);
+        if is(b"keys") {
+            return Some(i + 1);
+        }
+        i += if is(b"auth") {
+            2
+        } else if is(b"auth2") {
+            3
+        } else {
+            1
+        };
+    }
+    None
 }
 
 /// SORT key [BY p] [LIMIT o c] [GET p ...] [ASC|DESC] [ALPHA] [STORE dest]:

@@ -460,6 +460,16 @@ pub fn lmove(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     if let Err(e) = list_mut(ctx, dst) {
         return e;
     }
+    // A list moved onto itself is never deleted in Redis, so it keeps its
+    // TTL even when it holds one element: the pop below deletes it, and the
+    // TTL is given back (and logged) after the push.
+    let rotated_ttl = match src == dst {
+        true => ctx
+            .ks
+            .peek(ctx.db, src, ctx.now)
+            .and_then(|e| e.expire_at()),
+        false => None,
+    };
     let events_before = ctx.events.len();
     let value = match pop_values(ctx, src, from_left, 1) {
         Ok(Some(mut v)) => match v.pop() {
@@ -470,6 +480,7 @@ pub fn lmove(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
         Err(e) => return e,
     };
     let events_of_pop = ctx.events.len();
+    let rotated_ttl = rotated_ttl.filter(|_| !ctx.ks.contains(ctx.db, src, ctx.now));
     if let Err(e) = push_values(ctx, dst, std::slice::from_ref(&value), to_left, false) {
         return e;
     }
@@ -487,6 +498,14 @@ pub fn lmove(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     let push: &'static [u8] = if to_left { b"LPUSH" } else { b"RPUSH" };
     ctx.effect(vec![Bytes::from_static(pop), src.clone()]);
     ctx.effect(vec![Bytes::from_static(push), dst.clone(), value.clone()]);
+    if let Some(at) = rotated_ttl {
+        ctx.ks.set_expire(ctx.db, dst, Some(at));
+        ctx.effect(vec![
+            Bytes::from_static(b"PEXPIREAT"),
+            dst.clone(),
+            at.to_string().into(),
+        ]);
+    }
     Frame::Bulk(value)
 }
 

@@ -39,6 +39,7 @@ mod lolwut;
 mod lua;
 mod memory;
 mod meta;
+mod migrate;
 mod monitor;
 mod observe;
 mod pubsub;
@@ -378,6 +379,7 @@ const ROUTES: &[(&str, Route)] = &[
     ("rename", Front(F::Rename)),
     ("renamenx", Front(F::Renamenx)),
     ("copy", Front(F::Copy)),
+    ("migrate", Front(F::Migrate)),
     ("dump", Key(dump::dump)),
     ("restore", Key(dump::restore)),
     // lists
@@ -527,12 +529,7 @@ const ROUTES: &[(&str, Route)] = &[
 /// them), refused by `subcommand` before their handler runs. Every other
 /// subcommand of a command in `ROUTES` is served by its handler (tests/
 /// compatibility.rs calls each one and checks it is not refused).
-const NOT_SERVED: &[&str] = &[
-    "latency|doctor",
-    "latency|graph",
-    "latency|histogram",
-    "script|debug",
-];
+const NOT_SERVED: &[&str] = &["latency|doctor", "latency|graph", "script|debug"];
 
 /// The key a `Route::Key` command runs on: its first argument, but for
 /// XGROUP and XINFO, whose key follows the subcommand.

@@ -119,6 +119,20 @@ pub(super) fn redacted(cmd: &Command, args: &[Bytes]) -> Vec<Bytes> {
                 }
             }
         }
+        // AUTH's password, AUTH2's username and password.
+        "migrate" => {
+            for at in 6..out.len() {
+                let hide = match &out[at] {
+                    a if a.eq_ignore_ascii_case(b"auth") => 1,
+                    a if a.eq_ignore_ascii_case(b"auth2") => 2,
+                    a if a.eq_ignore_ascii_case(b"keys") => break,
+                    _ => 0,
+                };
+                for a in out.iter_mut().skip(at + 1).take(hide) {
+                    *a = hidden.clone();
+                }
+            }
+        }
         "config" if out[1].eq_ignore_ascii_case(b"set") => {
             let secret = |a: &Bytes| {
                 a.eq_ignore_ascii_case(b"requirepass") || a.eq_ignore_ascii_case(b"masterauth")
@@ -244,6 +258,13 @@ pub async fn latency(node: &Node, sub: &str, args: &[Bytes]) -> Frame {
             names.dedup();
             Frame::Integer(names.len() as i64)
         }
+        "histogram" => {
+            let cores = node
+                .run_on_all(|n: &Node| n.commands.borrow().figures())
+                .await
+                .unwrap_or_default();
+            latency_histogram(&merged(cores.iter()), &args[2..])
+        }
         "help" => help(&[
             "LATENCY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
             "LATEST",
@@ -253,6 +274,9 @@ pub async fn latency(node: &Node, sub: &str, args: &[Bytes]) -> Frame {
             "RESET [<event> ...]",
             "    Reset latency data of one or more <event> classes.",
             "    (default: reset all data for all event classes)",
+            "HISTOGRAM [COMMAND ...]",
+            "    Return a cumulative distribution of latencies in the format of a histogram for the specified command names.",
+            "    If no commands are specified then all histograms are replied.",
             "HELP",
             "    Prints this help.",
         ]),
@@ -261,6 +285,49 @@ pub async fn latency(node: &Node, sub: &str, args: &[Bytes]) -> Frame {
             other.to_uppercase()
         )),
     }
+}
+
+/// LATENCY HISTOGRAM [command ...]: per command that ran, its calls and
+/// the cumulative count of runs at or under each power of two of µs, as
+/// Redis 7.0's `fillCommandCDF` (buckets from 1024 ns, doubling; a bucket
+/// is shown where the count grew). A container named alone stands for its
+/// subcommands; unknown names are skipped; a name given twice is
+/// answered twice, as Redis 7.0 does.
+fn latency_histogram(all: &BTreeMap<String, CommandFigures>, wanted: &[Bytes]) -> Frame {
+    let mut names: Vec<&String> = Vec::new();
+    if wanted.is_empty() {
+        names.extend(all.keys());
+    }
+    for w in wanted {
+        let w = String::from_utf8_lossy(w).to_lowercase();
+        let named =
+            |n: &&String| *n == &w || n.strip_prefix(&w).is_some_and(|r| r.starts_with('|'));
+        names.extend(all.keys().filter(named));
+    }
+    let entries = names.into_iter().filter_map(|name| {
+        let h = all[name].histogram.as_ref()?;
+        let mut cumulative = 0;
+        let buckets = h
+            .iter_log(1024, 2.0)
+            .filter_map(|v| {
+                let before = cumulative;
+                cumulative += v.count_since_last_iteration();
+                (cumulative > before).then(|| {
+                    let micros = v.value_iterated_to() / 1000;
+                    (
+                        Frame::Integer(micros as i64),
+                        Frame::Integer(cumulative as i64),
+                    )
+                })
+            })
+            .collect();
+        let body = vec![
+            (Frame::bulk_str("calls"), Frame::Integer(h.len() as i64)),
+            (Frame::bulk_str("histogram_usec"), Frame::Map(buckets)),
+        ];
+        Some((Frame::bulk_str(name), Frame::Map(body)))
+    });
+    Frame::Map(entries.collect())
 }
 
 async fn merged_latency(node: &Node) -> BTreeMap<&'static str, latency::Series> {
@@ -277,7 +344,7 @@ pub(super) fn help(lines: &[&'static str]) -> Frame {
 
 /// One core's figures for INFO's statistics sections.
 pub struct CoreFigures {
-    commands: Vec<(usize, Option<usize>, CommandFigures)>,
+    commands: Figures,
     errors: BTreeMap<String, u64>,
     shard: ShardFigures,
 }
@@ -353,10 +420,16 @@ fn queue_figures(n: &Node) -> Vec<(&'static str, usize, u128)> {
 
 /// Every command's figures over all cores, by the name INFO shows.
 fn merged_commands(cores: &[&CoreFigures]) -> BTreeMap<String, CommandFigures> {
+    merged(cores.iter().map(|c| &c.commands))
+}
+
+type Figures = Vec<(usize, Option<usize>, CommandFigures)>;
+
+fn merged<'a>(cores: impl Iterator<Item = &'a Figures>) -> BTreeMap<String, CommandFigures> {
     let by_id: BTreeMap<usize, &Command> = table().iter().map(|c| (c.id, c)).collect();
     let mut out: BTreeMap<String, CommandFigures> = BTreeMap::new();
-    for core in cores {
-        for (id, sub, f) in &core.commands {
+    for commands in cores {
+        for (id, sub, f) in commands {
             let Some(cmd) = by_id.get(id) else { continue };
             match out.entry(cmd.full_name(*sub)) {
                 std::collections::btree_map::Entry::Occupied(mut e) => e.get_mut().merge(f),

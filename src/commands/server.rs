@@ -303,7 +303,11 @@ pub(super) async fn config_cmd(
             let Some(path) = cfg.config_file.clone() else {
                 return Frame::error("ERR The server is running without a config file");
             };
-            match config::redis_conf::rewrite(&cfg, &path) {
+            let written = match path.extension().is_some_and(|e| e == "conf") {
+                true => config::redis_conf::rewrite(&cfg, &path),
+                false => config::profile::rewrite(&cfg, &path),
+            };
+            match written {
                 Ok(()) => Frame::OK,
                 Err(e) => Frame::error(format!("ERR Rewriting config file: {e}")),
             }

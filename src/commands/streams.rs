@@ -555,10 +555,12 @@ pub fn xgroup(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     let (key, group) = (&args[2], &args[3]);
     let mut mkstream = false;
     let mut entries_read = ENTRIES_READ_UNKNOWN;
-    if sub == "create" {
+    // Redis parses CREATE's and SETID's options first, checks the key and
+    // the group, and only then counts their arguments.
+    if sub == "create" || sub == "setid" {
         let mut i = 5;
         while i < args.len() {
-            if arg_is(&args[i], "mkstream") {
+            if sub == "create" && arg_is(&args[i], "mkstream") {
                 mkstream = true;
                 i += 1;
             } else if arg_is(&args[i], "entriesread") && i + 1 < args.len() {
@@ -567,15 +569,6 @@ pub fn xgroup(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
             } else {
                 return subcommand_syntax_error(args);
             }
-        }
-    } else if sub == "setid" {
-        if args.len() == 7 {
-            if !arg_is(&args[5], "entriesread") {
-                return subcommand_syntax_error(args);
-            }
-            entries_read = tri!(entries_read_arg(&args[6]));
-        } else if args.len() != 5 {
-            return subcommand_syntax_error(args);
         }
     }
     let exists = tri!(stream_mut(ctx, key)).is_some();
@@ -590,6 +583,14 @@ pub fn xgroup(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
             lossy(group),
             lossy(key)
         ));
+    }
+    let counted = match sub.as_str() {
+        "create" => args.len() <= 8,
+        "setid" => args.len() == 5 || args.len() == 7,
+        _ => true,
+    };
+    if !counted {
+        return subcommand_syntax_error(args);
     }
     let now = ctx.now;
     match sub.as_str() {

@@ -21,7 +21,7 @@ pub use params::{param, Param, PARAMS, PROTECTED};
 
 use crate::acl::User;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -634,6 +634,25 @@ pub fn cpu_list(cpus: &[usize]) -> String {
         .map(|c| c.to_string())
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// CONFIG REWRITE's write: `lines` to a temporary file beside `path`,
+/// synced, renamed over it, the directory synced.
+fn write_lines_atomically(path: &Path, lines: &[String]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut body = lines.join("\n");
+    body.push('\n');
+    let tmp = path.with_extension("rewrite.tmp");
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(body.as_bytes())?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -255,20 +255,7 @@ pub fn rewrite(config: &Config, path: &Path) -> std::io::Result<()> {
         }
         out.extend(lines.iter().cloned());
     }
-    let mut body = out.join("\n");
-    body.push('\n');
-    let tmp = path.with_extension("rewrite.tmp");
-    {
-        use std::io::Write;
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(body.as_bytes())?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
+    super::write_lines_atomically(path, &out)
 }
 
 #[cfg(test)]
