@@ -269,6 +269,91 @@ fn always_a_value_a_reader_saw_survives_kill9() {
     );
 }
 
+/// Under `always`, a read that gathers from another shard shows nothing that
+/// shard has not made durable: with shard 1's group commits stalled
+/// (`always-commit-never-ends`), writes to shard 1 are pending; SUNION,
+/// PFCOUNT and SCAN from core 0 must not show them, since the kill that
+/// follows takes them back.
+#[test]
+fn always_a_gathering_read_shows_no_pending_write() {
+    let mut server = Server::with(2, AOF_ALWAYS);
+    server.set_env(&[("RINGCACHE_TEST_CRASH_AT", "always-commit-never-ends")]);
+    server.kill9();
+    server.start_again();
+    let [near, far] = [0, 1].map(|shard| keys_on("gathered", shard, 2, 4));
+    let quick = |core| {
+        let con = common::con_on(&server, core);
+        con.set_read_timeout(Some(Duration::from_millis(700)))
+            .unwrap();
+        con
+    };
+    // The first commit ends (it may be this write's): what follows waits.
+    let _ = redis::cmd("SET")
+        .arg(&far[0])
+        .arg("warm")
+        .query::<String>(&mut quick(1));
+    let mut writer = common::raw_on(&server, 1);
+    let pending = [
+        vec!["SADD", &far[1], "pending"],
+        vec!["PFADD", &far[2], "pending"],
+    ];
+    writer.send(
+        &pending
+            .iter()
+            .flat_map(|c| common::encode(c))
+            .collect::<Vec<u8>>(),
+    );
+    std::thread::sleep(Duration::from_millis(200));
+
+    let union = redis::cmd("SUNION")
+        .arg(&near[1])
+        .arg(&far[1])
+        .query::<Vec<String>>(&mut quick(0));
+    let count = redis::cmd("PFCOUNT")
+        .arg(&near[2])
+        .arg(&far[2])
+        .query::<i64>(&mut quick(0));
+    let mut scan = redis::cmd("SCAN");
+    scan.arg(0)
+        .arg("MATCH")
+        .arg("gathered:*")
+        .arg("COUNT")
+        .arg(100_000);
+    let scan = scan.query::<(u64, Vec<String>)>(&mut quick(0));
+    server.kill9();
+    server.set_env(&[]);
+    server.start_again();
+    let mut con = server.con();
+    let after: (Vec<String>, i64, Vec<String>) = (
+        q(&mut con, &["SMEMBERS", &far[1]]),
+        q(&mut con, &["PFCOUNT", &far[2]]),
+        q(&mut con, &["KEYS", "gathered:*"]),
+    );
+    let mut shown = Vec::new();
+    match union {
+        Ok(members) if members != after.0 => {
+            shown.push(format!("SUNION {members:?}, then {:?}", after.0))
+        }
+        _ => {}
+    }
+    match count {
+        Ok(count) if count != after.1 => shown.push(format!("PFCOUNT {count}, then {}", after.1)),
+        _ => {}
+    }
+    let mut keys_after = after.2;
+    keys_after.sort();
+    if let Ok((_, mut keys)) = scan {
+        keys.sort();
+        if keys != keys_after {
+            shown.push(format!("SCAN {keys:?}, then {keys_after:?}"));
+        }
+    }
+    assert!(
+        shown.is_empty(),
+        "reads showed what the kill took back: {shown:?}"
+    );
+}
+
 /// The newest segment of shard `shard`.
 fn newest_segment(dir: &std::path::Path, shard: usize) -> PathBuf {
     let mut segs: Vec<PathBuf> = std::fs::read_dir(dir.join("aof"))

@@ -433,7 +433,7 @@ pub(super) async fn fetch_strings(
 ) -> Vec<Result<Option<Bytes>, Frame>> {
     let fetched = join_all(keys.iter().map(|k| {
         let k = k.clone();
-        node.run_on(shard_of(node, &k), move |n: &Node| {
+        node.read_shown(shard_of(node, &k), move |n: &Node| {
             let mut sh = n.shard.borrow_mut();
             match sh.keyspace.read(db, &k, now_ms()) {
                 None => Ok(None),

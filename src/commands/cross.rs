@@ -302,7 +302,7 @@ async fn fetch_all<T: Send + 'static>(
 ) -> Result<Vec<Option<T>>, Frame> {
     let fetched = join_all(keys.iter().map(|k| {
         let k = k.clone();
-        node.run_on(shard_of(node, &k), move |n: &Node| {
+        node.read_shown(shard_of(node, &k), move |n: &Node| {
             let mut sh = n.shard.borrow_mut();
             match sh.keyspace.read(db, &k, now_ms()) {
                 None => Ok(None),

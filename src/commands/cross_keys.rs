@@ -375,7 +375,7 @@ pub(super) async fn scan(node: &Node, db: usize, args: &[Bytes]) -> Frame {
         let shard = router::shard_of_slot(cursor as u16, node.shard_count);
         let (pattern, type_name) = (pattern.clone(), type_name.clone());
         let step = node
-            .run_on(shard, move |n: &Node| {
+            .read_shown(shard, move |n: &Node| {
                 let (mut found, mut visited) = (Vec::new(), 0);
                 let next = n
                     .shard
@@ -410,7 +410,7 @@ pub(super) async fn randomkey(node: &Node, db: usize) -> Frame {
     for i in 0..node.shard_count {
         let shard = (start + i) % node.shard_count;
         let key = node
-            .run_on(shard, move |n: &Node| {
+            .read_shown(shard, move |n: &Node| {
                 n.shard
                     .borrow_mut()
                     .keyspace

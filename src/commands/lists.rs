@@ -460,16 +460,9 @@ pub fn lmove(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     if let Err(e) = list_mut(ctx, dst) {
         return e;
     }
-    // A list moved onto itself is never deleted in Redis, so it keeps its
-    // TTL even when it holds one element: the pop below deletes it, and the
-    // TTL is given back (and logged) after the push.
-    let rotated_ttl = match src == dst {
-        true => ctx
-            .ks
-            .peek(ctx.db, src, ctx.now)
-            .and_then(|e| e.expire_at()),
-        false => None,
-    };
+    if src == dst {
+        return rotate(ctx, src, from_left, to_left);
+    }
     let events_before = ctx.events.len();
     let value = match pop_values(ctx, src, from_left, 1) {
         Ok(Some(mut v)) => match v.pop() {
@@ -480,33 +473,70 @@ pub fn lmove(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
         Err(e) => return e,
     };
     let events_of_pop = ctx.events.len();
-    let rotated_ttl = rotated_ttl.filter(|_| !ctx.ks.contains(ctx.db, src, ctx.now));
     if let Err(e) = push_values(ctx, dst, std::slice::from_ref(&value), to_left, false) {
         return e;
     }
     // Redis raises the push (after the destination's `new`) before the pop
-    // (and the source's `del`); a list moved onto itself was never deleted
-    // or created there.
+    // (and the source's `del`).
     ctx.events[events_before..].rotate_left(events_of_pop - events_before);
-    if src == dst {
-        ctx.events
-            .retain(|e| !matches!(e.event, "del" | "new") || e.key.as_ref() != &src[..]);
+    log_move(ctx, src, dst, &value, from_left, to_left);
+    Frame::Bulk(value)
+}
+
+/// LMOVE of a list onto itself: rotated in place. Redis never deletes the
+/// list in between, so it keeps its TTL and raises only the push and the
+/// pop events, in that order.
+fn rotate(ctx: &mut Ctx, key: &Bytes, from_left: bool, to_left: bool) -> Frame {
+    let Ok(Some(list)) = list_mut(ctx, key) else {
+        return Frame::Null;
+    };
+    let Some(value) = (if from_left {
+        list.pop_front()
+    } else {
+        list.pop_back()
+    }) else {
+        return Frame::Null;
+    };
+    if to_left {
+        list.push_front(value.clone());
+    } else {
+        list.push_back(value.clone());
     }
-    // LMOVE runs on the front end, not through a shard's table: its log
-    // records are the pop and the push it made.
-    let pop: &'static [u8] = if from_left { b"LPOP" } else { b"RPOP" };
-    let push: &'static [u8] = if to_left { b"LPUSH" } else { b"RPUSH" };
-    ctx.effect(vec![Bytes::from_static(pop), src.clone()]);
-    ctx.effect(vec![Bytes::from_static(push), dst.clone(), value.clone()]);
-    if let Some(at) = rotated_ttl {
-        ctx.ks.set_expire(ctx.db, dst, Some(at));
+    let single = list.len() == 1;
+    ctx.changed();
+    ctx.notify(ev::LIST, if to_left { "lpush" } else { "rpush" }, key);
+    ctx.notify(ev::LIST, if from_left { "lpop" } else { "rpop" }, key);
+    log_move(ctx, key, key, &value, from_left, to_left);
+    // Replayed, the pop of a one-element list deletes it and the push makes
+    // a new one without a TTL: the deadline is logged again after them.
+    let deadline = ctx
+        .ks
+        .peek(ctx.db, key, ctx.now)
+        .and_then(|e| e.expire_at());
+    if let Some(at) = deadline.filter(|_| single) {
         ctx.effect(vec![
             Bytes::from_static(b"PEXPIREAT"),
-            dst.clone(),
+            key.clone(),
             at.to_string().into(),
         ]);
     }
     Frame::Bulk(value)
+}
+
+/// LMOVE runs on the front end, not through a shard's table: its log
+/// records are the pop and the push it made.
+fn log_move(
+    ctx: &mut Ctx,
+    src: &Bytes,
+    dst: &Bytes,
+    value: &Bytes,
+    from_left: bool,
+    to_left: bool,
+) {
+    let pop: &'static [u8] = if from_left { b"LPOP" } else { b"RPOP" };
+    let push: &'static [u8] = if to_left { b"LPUSH" } else { b"RPUSH" };
+    ctx.effect(vec![Bytes::from_static(pop), src.clone()]);
+    ctx.effect(vec![Bytes::from_static(push), dst.clone(), value.clone()]);
 }
 
 /// LPOP or RPOP by `args[0]`, for moves between shards.

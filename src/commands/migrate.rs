@@ -18,7 +18,7 @@
 use super::cross::run_shard_cmd;
 use super::{arg_is, int_arg, syntax_error};
 use crate::node::{join_all, Node};
-use crate::protocol::{Frame, Proto};
+use crate::protocol::Frame;
 use crate::router;
 use crate::util::now_ms;
 use bytes::Bytes;
@@ -117,10 +117,7 @@ pub(super) async fn migrate(node: &Node, db: usize, args: &[Bytes]) -> Frame {
         Err(reply) => return reply,
     };
     let mut out = Vec::new();
-    let command = |out: &mut Vec<u8>, parts: &[&[u8]]| {
-        let parts = parts.iter().map(|p| Frame::bulk_copy(p)).collect();
-        Frame::Array(parts).encode(Proto::Resp2, out);
-    };
+    let command = |out: &mut Vec<u8>, parts: &[&[u8]]| Frame::encode_request(parts, out);
     match &o.auth {
         Some((Some(user), password)) => command(&mut out, &[b"AUTH", user, password]),
         Some((None, password)) => command(&mut out, &[b"AUTH", password]),

@@ -85,7 +85,7 @@ pub(super) async fn sort(node: &Node, session: &Session, cmd: &Command, args: &[
             .unwrap_or_else(unavailable);
     }
     let loaded = node
-        .run_on(home, move |n: &Node| {
+        .read_shown(home, move |n: &Node| {
             let mut sh = n.shard.borrow_mut();
             let now = now_ms();
             sh.admit(access, now)?;
@@ -428,7 +428,7 @@ async fn read_across(
     while !queues.is_empty() {
         let jobs = queues.iter_mut().map(|(shard, reads)| {
             let batch: Vec<Read> = reads.by_ref().take(LOOKUPS_PER_JOB).collect();
-            node.run_on(*shard, move |n: &Node| {
+            node.read_shown(*shard, move |n: &Node| {
                 let mut sh = n.shard.borrow_mut();
                 let now = now_ms();
                 batch

@@ -218,6 +218,23 @@ impl Node {
         self.run_logged(target, hold::ambient(), f).await
     }
 
+    /// `run_on` for a read whose result goes into a reply: it comes back
+    /// once what the target's shard logged before the read may be shown
+    /// (durable under `always`, in the kernel otherwise), as the shard's
+    /// own replies do. A value gathered from another shard is never shown
+    /// before a crash could take it back (docs/aof.md).
+    pub async fn read_shown<T, F>(&self, target: usize, f: F) -> Option<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Node) -> T + Send + 'static,
+    {
+        self.run_durably(target, move |node: &Node| {
+            let t = f(node);
+            (t, node.shard.borrow().log_position())
+        })
+        .await
+    }
+
     async fn run_logged<T, F>(&self, target: usize, tag: u64, f: F) -> Option<T>
     where
         T: Send + 'static,

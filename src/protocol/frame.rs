@@ -81,6 +81,13 @@ impl Frame {
         matches!(self, Frame::Error(_))
     }
 
+    /// Appends a request, an array of bulk strings, to `out` (for the
+    /// commands this server sends to another: MIGRATE's).
+    pub fn encode_request(parts: &[&[u8]], out: &mut Vec<u8>) {
+        int_line(out, b'*', parts.len() as i64);
+        parts.iter().for_each(|p| bulk(out, p));
+    }
+
     /// Appends the wire encoding of this reply to `out`.
     pub fn encode(&self, proto: Proto, out: &mut Vec<u8>) {
         let resp3 = proto == Proto::Resp3;
