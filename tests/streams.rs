@@ -498,6 +498,140 @@ fn blocked_readers_are_woken_by_xadd_from_another_core() {
     assert_eq!(replies, vec![redis::Value::Nil]);
 }
 
+/// Blocked readers meet a key that changed under them, on `server` (the
+/// writer on `core`'s other shard when ringcache): a group reader is
+/// unblocked with Redis's errors, an XREAD reader waits on. Returns every
+/// reply, in order.
+fn blocked_readers_meet_a_changed_key(server: &Server, key: &str) -> Vec<String> {
+    let mut writer = server.raw();
+    let mut group_reader = server.raw();
+    let mut reader = server.raw();
+    let read_group = [
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "c",
+        "BLOCK",
+        "0",
+        "STREAMS",
+        key,
+        ">",
+    ];
+    let mut replies = Vec::new();
+    // Made a string: the group reader's stream is gone; XREAD waits on.
+    replies.push(writer.cmd(&["XGROUP", "CREATE", key, "g", "$", "MKSTREAM"]));
+    group_reader.send(&common::encode(&read_group));
+    reader.send(&common::encode(&[
+        "XREAD", "BLOCK", "300", "STREAMS", key, "$",
+    ]));
+    wait_blocked(server, "2");
+    replies.push(writer.cmd(&["SET", key, "x"]));
+    replies.push(group_reader.read_reply());
+    wait_blocked(server, "1");
+    replies.push(reader.read_reply());
+    // Deleted and made a set in one transaction.
+    replies.push(writer.cmd(&["DEL", key]));
+    replies.push(writer.cmd(&["XGROUP", "CREATE", key, "g", "$", "MKSTREAM"]));
+    group_reader.send(&common::encode(&read_group));
+    wait_blocked(server, "1");
+    for args in [
+        &["MULTI"][..],
+        &["DEL", key],
+        &["SADD", key, "m"],
+        &["EXEC"],
+    ] {
+        replies.push(writer.cmd(args));
+    }
+    replies.push(group_reader.read_reply());
+    // The group destroyed.
+    replies.push(writer.cmd(&["DEL", key]));
+    replies.push(writer.cmd(&["XGROUP", "CREATE", key, "g", "$", "MKSTREAM"]));
+    group_reader.send(&common::encode(&read_group));
+    wait_blocked(server, "1");
+    replies.push(writer.cmd(&["XGROUP", "DESTROY", key, "g"]));
+    replies.push(group_reader.read_reply());
+    replies
+}
+
+#[test]
+fn blocked_readers_meet_a_changed_key_as_redis() {
+    let server = Server::start();
+    // The key on the other shard than the readers' and writer's core 0.
+    let key = keys_on("changed", 1, 2, 1).remove(0);
+    let ours = blocked_readers_meet_a_changed_key(&server, &key);
+    // Checked against redis-server 7.0.15 by hand, and again when it is here.
+    let want = [
+        "+OK\r\n",
+        "+OK\r\n",
+        "-UNBLOCKED the stream key no longer exists\r\n",
+        "*-1\r\n",
+        ":1\r\n",
+        "+OK\r\n",
+        "+OK\r\n",
+        "+QUEUED\r\n",
+        "+QUEUED\r\n",
+        "*2\r\n:1\r\n:1\r\n",
+        "-UNBLOCKED the stream key no longer exists\r\n",
+        ":1\r\n",
+        "+OK\r\n",
+        ":1\r\n",
+        "-NOGROUP the consumer group this client was blocked on no longer exists\r\n",
+    ];
+    assert_eq!(ours, want);
+    if let Some(redis) = Server::redis_oracle() {
+        assert_eq!(blocked_readers_meet_a_changed_key(&redis, &key), want);
+    }
+}
+
+/// Group readers blocked on one stream are served in the order they
+/// blocked, as in Redis, wherever they and the writer are: one entry goes to
+/// the first, the next to the second. The first sits on the other core than
+/// the stream's shard, the second on its core, so a race would favour the
+/// second.
+#[test]
+fn blocked_group_readers_are_served_in_the_order_they_blocked() {
+    let server = Server::start();
+    let mut writer = raw_on(&server, 1);
+    let mut unfair = Vec::new();
+    for round in 0..20 {
+        let key = keys_on(&format!("fair{round}"), round % 2, 2, 1).remove(0);
+        writer.cmd(&["XGROUP", "CREATE", &key, "g", "$", "MKSTREAM"]);
+        let mut readers: Vec<Raw> = [1 - round % 2, round % 2]
+            .into_iter()
+            .enumerate()
+            .map(|(i, core)| {
+                let mut r = raw_on(&server, core);
+                let name = format!("c{i}");
+                r.send(&common::encode(&[
+                    "XREADGROUP",
+                    "GROUP",
+                    "g",
+                    &name,
+                    "BLOCK",
+                    "0",
+                    "STREAMS",
+                    &key,
+                    ">",
+                ]));
+                wait_blocked(&server, &(i + 1).to_string());
+                r
+            })
+            .collect();
+        // One served, then the other: each reply holds one entry.
+        writer.cmd(&["XADD", &key, "1-1", "f", "first"]);
+        wait_blocked(&server, "1");
+        writer.cmd(&["XADD", &key, "2-1", "f", "second"]);
+        let first = readers[0].read_reply();
+        let second = readers[1].read_reply();
+        if !first.contains("first") || !second.contains("second") {
+            unfair.push(format!("round {round}: {first:?} then {second:?}"));
+        }
+        readers.clear();
+        wait_blocked(&server, "0");
+    }
+    assert!(unfair.is_empty(), "served out of order: {unfair:?}");
+}
+
 const AOF_ALWAYS: &[&str] = &["--appendonly", "yes", "--appendfsync", "always"];
 
 /// What a stream with groups looks like, seen-times left out (a log

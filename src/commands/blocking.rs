@@ -204,7 +204,7 @@ async fn wait_and_pop(
 /// Hands back the tickets a round did not use for a pop (the element went to
 /// another of the client's keys, or it stopped waiting), and has each of
 /// their shards wake the next client in line.
-async fn release(node: &Node, keys: &[Bytes], tickets: &mut Vec<Option<Ticket>>) {
+pub(super) async fn release(node: &Node, keys: &[Bytes], tickets: &mut Vec<Option<Ticket>>) {
     let unused = keys
         .iter()
         .zip(tickets.drain(..))

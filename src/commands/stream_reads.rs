@@ -7,10 +7,12 @@
 //! shard (`Shard::wait_for_stream`) and waits through the same machinery
 //! as the blocking pops (`blocking::wait_blocked`: wake-up, timeout, CLIENT
 //! UNBLOCK, hang-up); any write that gives a stream what a reader waits
-//! for wakes it, whichever core the write came from.
+//! for wakes it, whichever core the write came from. Group readers woken
+//! for entries are served one at a time in the order they blocked, with the
+//! blocking pops' tickets (`shard::Waiters`).
 
-use super::blocking::{wait_blocked, Wait};
-use super::cross::{run_shard_cmd_as, shard_of};
+use super::blocking::{release, wait_blocked, Wait};
+use super::cross::{run_shard_cmd_as, run_shard_cmd_with_ticket, shard_of};
 use super::streams::{self, parse_strict_id};
 use super::{arg_is, int_arg, syntax_error, Session};
 use crate::keyspace::stream::StreamId;
@@ -158,8 +160,12 @@ pub(super) async fn xread(
     let blocks = r.block.is_some() && !session.in_exec;
     let deadline = r.block.flatten().map(|t| Instant::now() + t);
     let mut woken = false;
+    // The tickets of the last wake-up, by key (see `shard::Waiters`).
+    let mut tickets: Vec<Option<Ticket>> = Vec::new();
     loop {
-        let served = match serve(node, db, &r, &after, woken).await {
+        let served = serve(node, db, &r, &after, woken, &mut tickets).await;
+        release(node, r.keys, &mut tickets).await;
+        let served = match served {
             Ok(served) => served,
             Err(e) => return e,
         };
@@ -204,12 +210,21 @@ pub(super) async fn xread(
                 Some(Some(rx)) => receivers.push(rx),
             }
         }
-        let mut tickets: Vec<Option<Ticket>> = receivers.iter().map(|_| None).collect();
+        tickets = receivers.iter().map(|_| None).collect();
         let wait = if ready {
             Wait::Woken
         } else {
             wait_blocked(node, session, &mut receivers, &mut tickets, deadline).await
         };
+        // A wake-up may have come in alongside another, or a timeout.
+        for (rx, t) in receivers.iter_mut().zip(tickets.iter_mut()) {
+            if t.is_none() {
+                *t = rx.try_recv().ok().flatten();
+            }
+        }
+        if !matches!(wait, Wait::Woken) {
+            release(node, r.keys, &mut tickets).await;
+        }
         match wait {
             Wait::Woken => woken = true,
             Wait::TimedOut => return Frame::NullArray,
@@ -226,17 +241,20 @@ pub(super) async fn xread(
 }
 
 /// One round: serves every stream that has something, in argument order.
-/// After a wake-up, a group reader whose key or group went gets Redis's
-/// error.
+/// After a wake-up, a group reader whose key or group went (or whose key
+/// now holds another type) gets Redis's error; an XREAD reader passes over
+/// a key of another type and waits on. A key's ticket goes back on its
+/// shard right before its read, whose delivery wakes the next group reader.
 async fn serve(
     node: &Node,
     db: usize,
     r: &ReadArgs<'_>,
     after: &[After],
     woken: bool,
+    tickets: &mut [Option<Ticket>],
 ) -> Result<Vec<(Frame, Frame)>, Frame> {
     let mut served = Vec::new();
-    for (key, a) in r.keys.iter().zip(after) {
+    for (i, (key, a)) in r.keys.iter().zip(after).enumerate() {
         let mut argv = vec![
             word("RCSTREAMREAD"),
             key.clone(),
@@ -254,14 +272,30 @@ async fn serve(
             None => Access::Read,
         };
         let shard = shard_of(node, key);
-        match run_shard_cmd_as(node, shard, streams::read_key, db, argv, access).await {
-            Frame::NullArray if woken && r.group.is_some() && a.is_none() => {
+        // Only a group reader's ticket stands for a place in line.
+        let ticket = tickets.get_mut(i).and_then(Option::take);
+        let read = match ticket.filter(|_| r.group.is_some()) {
+            Some(ticket) => {
+                run_shard_cmd_with_ticket(node, shard, streams::read_key, db, argv, Some(ticket))
+                    .await
+            }
+            None => run_shard_cmd_as(node, shard, streams::read_key, db, argv, access).await,
+        };
+        let gone = || Err(Frame::error("UNBLOCKED the stream key no longer exists"));
+        let group_wait = woken && r.group.is_some() && a.is_none();
+        match read {
+            Frame::NullArray if group_wait => {
                 // Woken, but the stream is gone.
                 if !stream_exists(node, db, key).await {
-                    return Err(Frame::error("UNBLOCKED the stream key no longer exists"));
+                    return gone();
                 }
             }
             Frame::NullArray => {}
+            Frame::Error(e) if woken && e.starts_with("WRONGTYPE") => {
+                if group_wait {
+                    return gone();
+                }
+            }
             Frame::Error(e) if woken && e.starts_with("NOGROUP") => {
                 return Err(Frame::error(
                     "NOGROUP the consumer group this client was blocked on no longer exists",

@@ -175,21 +175,29 @@ impl WaitKind {
     }
 }
 
-/// One blocked client's registration: what it waits for, how to wake it.
-type Waiter = (WaitKind, oneshot::Sender<Ticket>);
+/// One blocked client's registration: what it waits for (`W`), how to wake it.
+type Waiter<W> = (W, oneshot::Sender<Ticket>);
 
 /// Held by the one client woken for a key while it retries its pop.
 pub type Ticket = oneshot::Sender<()>;
 
-#[derive(Default)]
-struct KeyWaiters {
+struct KeyWaiters<W> {
     /// Oldest first.
-    queue: Vec<Waiter>,
+    queue: Vec<Waiter<W>>,
     /// The ticket of the client woken last, while it may still pop.
     woken: Option<oneshot::Receiver<()>>,
 }
 
-impl KeyWaiters {
+impl<W> Default for KeyWaiters<W> {
+    fn default() -> Self {
+        KeyWaiters {
+            queue: Vec::new(),
+            woken: None,
+        }
+    }
+}
+
+impl<W> KeyWaiters<W> {
     /// Whether a woken client still holds its ticket.
     fn serving(&mut self) -> bool {
         match self.woken.as_mut().map(|rx| rx.try_recv()) {
@@ -219,14 +227,24 @@ impl KeyWaiters {
 /// later.
 #[derive(Default)]
 pub struct Waiters {
-    by_key: HashMap<(usize, Bytes), KeyWaiters>,
-    /// Blocked stream readers by key: every one whose stream got what it
-    /// waits for is woken (reading consumes nothing), oldest first.
-    streams: HashMap<(usize, Bytes), Vec<StreamWaiter>>,
+    by_key: HashMap<(usize, Bytes), KeyWaiters<WaitKind>>,
+    /// Blocked stream readers by key. XREAD readers consume nothing: every
+    /// one whose stream got what it waits for is woken. Group readers take
+    /// entries, so they are woken as pops are, one at a time, oldest first
+    /// (Redis serves them in that order); one whose key or group went is
+    /// woken at once, for its error.
+    streams: HashMap<(usize, Bytes), KeyWaiters<StreamWait>>,
 }
 
-/// One blocked stream reader's registration.
-type StreamWaiter = (StreamWait, oneshot::Sender<Ticket>);
+/// Whether a blocked stream reader has something at its key.
+#[derive(PartialEq)]
+enum StreamReady {
+    No,
+    /// Entries after what it has read.
+    Entries,
+    /// A group reader's key or group went: it is woken for its error.
+    Gone,
+}
 
 /// What a blocked XREAD / XREADGROUP waits for at a key: an entry after
 /// `after`, or for a group an entry after the group's last delivered ID
@@ -245,7 +263,7 @@ impl Waiters {
     /// Clients currently waiting (stale registrations not yet pruned count).
     pub fn len(&self) -> usize {
         self.by_key.values().map(|w| w.queue.len()).sum::<usize>()
-            + self.streams.values().map(Vec::len).sum::<usize>()
+            + self.streams.values().map(|w| w.queue.len()).sum::<usize>()
     }
 }
 
@@ -652,63 +670,80 @@ impl Shard {
     ) -> Option<oneshot::Receiver<Ticket>> {
         let ready = self.stream_ready(db, &key, &wait, now);
         self.log_expired();
-        if ready {
+        if ready != StreamReady::No {
             return None;
         }
         let (tx, rx) = oneshot::channel();
-        let list = self.waiters.streams.entry((db, key)).or_default();
-        list.retain(|(_, s)| !s.is_canceled());
-        list.push((wait, tx));
+        let waiters = self.waiters.streams.entry((db, key)).or_default();
+        waiters.prune();
+        waiters.queue.push((wait, tx));
         Some(rx)
     }
 
-    fn stream_ready(&mut self, db: usize, key: &[u8], w: &StreamWait, now: u64) -> bool {
+    fn stream_ready(&mut self, db: usize, key: &[u8], w: &StreamWait, now: u64) -> StreamReady {
         match self.keyspace.lookup(db, key, now).and_then(|e| e.value()) {
             Some(Value::Stream(s)) => {
                 let after = match &w.group {
                     Some(g) => match s.groups.get(g) {
                         Some(g) => g.last_id,
-                        None => return true,
+                        None => return StreamReady::Gone,
                     },
                     None => w.after,
                 };
-                s.has_entry_after(after)
+                match s.has_entry_after(after) {
+                    true => StreamReady::Entries,
+                    false => StreamReady::No,
+                }
             }
-            _ => w.group.is_some(),
+            _ if w.group.is_some() => StreamReady::Gone,
+            _ => StreamReady::No,
         }
     }
 
-    /// Wakes every blocked stream reader whose stream now has what it
-    /// waits for (its ticket means nothing: readers do not queue).
+    /// Wakes the blocked stream readers whose stream now has what they wait
+    /// for (see `Waiters::streams`): a group reader given entries gets a
+    /// ticket, as a popping client does; the others' tickets mean nothing.
     fn wake_streams(&mut self, now: u64) {
         let keys: Vec<(usize, Bytes)> = self.waiters.streams.keys().cloned().collect();
         for (db, key) in keys {
-            let Some(list) = self.waiters.streams.remove(&(db, key.clone())) else {
+            let Some(mut w) = self.waiters.streams.remove(&(db, key.clone())) else {
                 continue;
             };
+            w.prune();
+            let mut serving = w.serving();
             let mut left = Vec::new();
-            for (w, tx) in list {
-                if tx.is_canceled() {
-                    continue;
-                }
-                if self.stream_ready(db, &key, &w, now) {
-                    let (ticket, _) = oneshot::channel();
-                    let _ = tx.send(ticket);
-                } else {
-                    left.push((w, tx));
+            for (wait, tx) in std::mem::take(&mut w.queue) {
+                match self.stream_ready(db, &key, &wait, now) {
+                    StreamReady::No => left.push((wait, tx)),
+                    StreamReady::Entries if wait.group.is_some() => {
+                        if serving {
+                            left.push((wait, tx));
+                            continue;
+                        }
+                        let (ticket, woken) = oneshot::channel();
+                        if tx.send(ticket).is_ok() {
+                            w.woken = Some(woken);
+                            serving = true;
+                        }
+                    }
+                    _ => {
+                        let (ticket, _) = oneshot::channel();
+                        let _ = tx.send(ticket);
+                    }
                 }
             }
-            if !left.is_empty() {
-                self.waiters.streams.insert((db, key), left);
+            w.queue = left;
+            if !w.queue.is_empty() || w.woken.is_some() {
+                self.waiters.streams.insert((db, key), w);
             }
         }
     }
 
     /// Drops the registrations of clients that no longer wait.
     pub fn prune_waiters(&mut self) {
-        self.waiters.streams.retain(|_, list| {
-            list.retain(|(_, s)| !s.is_canceled());
-            !list.is_empty()
+        self.waiters.streams.retain(|_, w| {
+            w.prune();
+            !w.queue.is_empty() || w.serving()
         });
         self.waiters.by_key.retain(|_, w| {
             w.prune();
