@@ -278,33 +278,55 @@ pub fn lrem(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     } else {
         count.unsigned_abs().min(usize::MAX as u64) as usize
     };
-    let mut removed = 0;
-    if count >= 0 {
-        let mut i = 0;
-        while i < list.len() && removed < limit {
-            if list[i] == args[3] {
-                list.remove(i);
-                removed += 1;
-            } else {
-                i += 1;
-            }
-        }
+    // The positions to remove, found in one scan from the head (count >= 0)
+    // or the tail, which stops at the limit; then one pass removes them
+    // (removing one by one was quadratic on a list full of matches).
+    let matching = |(i, v): (usize, &Bytes)| (*v == args[3]).then_some(i);
+    let mut positions: Vec<usize> = if count >= 0 {
+        list.iter()
+            .enumerate()
+            .filter_map(matching)
+            .take(limit)
+            .collect()
     } else {
-        let mut i = list.len();
-        while i > 0 && removed < limit {
-            i -= 1;
-            if list[i] == args[3] {
-                list.remove(i);
-                removed += 1;
-            }
-        }
-    }
+        list.iter()
+            .enumerate()
+            .rev()
+            .filter_map(matching)
+            .take(limit)
+            .collect()
+    };
+    positions.sort_unstable();
+    remove_positions(list, &positions);
+    let removed = positions.len();
     if removed > 0 {
         ctx.changed();
         ctx.notify(ev::LIST, "lrem", &args[1]);
         drop_if_empty(ctx, &args[1]);
     }
     Frame::Integer(removed as i64)
+}
+
+/// Removes the elements at `sorted` (ascending) positions of `list`, moving
+/// each element after the first of them at most once.
+fn remove_positions(list: &mut VecDeque<Bytes>, sorted: &[usize]) {
+    match sorted {
+        [] => {}
+        [one] => {
+            list.remove(*one);
+        }
+        [first, ..] => {
+            let mut gone = sorted.iter().peekable();
+            let mut write = *first;
+            for read in *first..list.len() {
+                if gone.next_if_eq(&&read).is_none() {
+                    list.swap(write, read);
+                    write += 1;
+                }
+            }
+            list.truncate(write);
+        }
+    }
 }
 
 /// LTRIM key start stop

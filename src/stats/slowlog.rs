@@ -45,7 +45,9 @@ impl Entry {
                     );
                     Bytes::from(s)
                 } else {
-                    args[j].clone()
+                    // A copy: a slice would pin the whole request buffer it
+                    // came from (a `SET k <500 MB>` kept 500 MB per entry).
+                    Bytes::copy_from_slice(&args[j])
                 }
             })
             .collect();
