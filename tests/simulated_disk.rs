@@ -435,6 +435,12 @@ fn apply(state: &mut State, args: &[String], at_ms: u64) -> Option<String> {
                 return nil;
             };
             let v = l.remove(0);
+            if args[1] == args[2] {
+                // Rotated in place: Redis never deletes the key between the
+                // pop and the push, so it keeps its TTL.
+                l.push(v.clone());
+                return bulk(&v);
+            }
             if l.is_empty() {
                 state.remove(&args[1]);
             }
