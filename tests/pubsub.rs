@@ -477,6 +477,22 @@ ZINTERSTORE zd 1 z1
 ZDIFFSTORE zd 2 z1 z1
 ZRANGESTORE zd z1 0 -1
 ZRANGESTORE zd z1 5 6
+SET r1 v
+RENAME r1 r2
+SET r3 w
+RENAME r2 r3
+RENAMENX r3 r4
+RENAMENX r4 r4
+SET r6 x
+RENAMENX r4 r6
+COPY r4 r5
+COPY r4 r5 REPLACE
+COPY r4 r5
+COPY r4 r6 REPLACE
+MOVE r5 1
+MOVE r4 1
+MSETNX m3 a m4 b
+MSETNX m4 a m5 b
 SET exp v PX 100";
 
 const EVENTS_SCRIPT: &str = r#"
@@ -513,13 +529,19 @@ time.sleep(1.0)
 print("after 1s =>", ", ".join(events_until_marker()))
 "#;
 
-/// The events of a command whose keys span shards (MSET, DEL) come from
-/// the shards in parallel, in no set order: sorted on those lines.
+/// The events of a command whose keys span shards (MSET, MSETNX, DEL,
+/// RENAME, MOVE's two databases) come from the shards in parallel or one
+/// after the other, to a subscriber in no set order: sorted on those lines
+/// (Redis's own order is the sorted one for these lines).
 fn shard_order_aside(transcript: &str) -> String {
     transcript
         .lines()
         .map(|line| match line.split_once(" => ") {
-            Some((cmd, events)) if cmd.starts_with("MSET ") || cmd.starts_with("DEL ") => {
+            Some((cmd, events))
+                if ["MSET ", "MSETNX ", "DEL ", "RENAME", "MOVE "]
+                    .iter()
+                    .any(|c| cmd.starts_with(c)) =>
+            {
                 let mut events: Vec<&str> = events.split(", ").collect();
                 events.sort();
                 format!("{cmd} => {}\n", events.join(", "))

@@ -182,6 +182,7 @@ pub(super) async fn lmove(node: &Node, db: usize, args: &[Bytes]) -> Frame {
                 guard: Guard::TypeOrNone(dst.clone(), Bytes::from_static(b"list")),
                 effects: vec![(db, argv(&[push, &dst, &v]))],
                 undo: Vec::new(),
+                raises: None,
             }],
         })
     });
@@ -275,6 +276,7 @@ pub(super) async fn smove(node: &Node, db: usize, args: &[Bytes]) -> Frame {
                 guard: Guard::TypeOrNone(dst.clone(), Bytes::from_static(b"set")),
                 effects: vec![(db, argv(&[b"SADD", &dst, &member]))],
                 undo: Vec::new(),
+                raises: None,
             }],
         })
     });

@@ -5,6 +5,7 @@
 
 use super::tx::{self, HolderPart, HolderStep};
 use super::{arg_is, int_arg, syntax_error, wrong_arity};
+use crate::config::events;
 use crate::keyspace::Value;
 use crate::node::Node;
 use crate::persistence::rewrite;
@@ -74,6 +75,7 @@ pub(super) async fn msetnx(node: &Node, db: usize, args: &[Bytes]) -> Frame {
             guard: Guard::Absent(keys(kv)),
             effects: set(kv),
             undo: del(kv),
+            raises: None,
         })
         .collect();
     let undo = del(&kv);
@@ -86,6 +88,7 @@ pub(super) async fn msetnx(node: &Node, db: usize, args: &[Bytes]) -> Frame {
         }
         for p in kv.chunks_exact(2) {
             sh.put(db, &p[0], Value::Str(Bytes::copy_from_slice(&p[1])), None);
+            sh.raise(events::STRING, "set", db, &p[0]);
         }
         Ok(HolderPart {
             reply: Frame::Integer(1),
@@ -186,8 +189,9 @@ pub(super) async fn copy(node: &Node, db: usize, args: &[Bytes]) -> Frame {
                 }
                 let mut all = vec![vec![Bytes::from_static(b"DEL"), dst.clone()]];
                 all.extend(commands);
-                rebuild_as_one_record(&mut sh, dst_db, &all, now)
+                sh.quietly(|sh| rebuild_as_one_record(sh, dst_db, &all, now))
                     .map_err(|e| Frame::error(format!("ERR {e}")))?;
+                sh.raise(events::GENERIC, "copy_to", dst_db, &dst);
                 Ok(Frame::Integer(1))
             })()
             .unwrap_or_else(|e: Frame| e);
@@ -253,8 +257,13 @@ pub(super) async fn rename(node: &Node, db: usize, args: &[Bytes], nx: bool) -> 
                     }
                     sh.as_one_write(|sh| {
                         let (value, at) = sh.take(db, &src, now).expect("looked up above");
+                        // Redis deletes the destination and adds the key anew
+                        // (its `new` event too).
+                        sh.keyspace.remove(db, &dst);
                         sh.put(db, &dst, value, at);
                     });
+                    sh.raise(events::GENERIC, "rename_from", db, &src);
+                    sh.raise(events::GENERIC, "rename_to", db, &dst);
                     done
                 })();
                 (reply, position)
@@ -299,6 +308,7 @@ pub(super) async fn rename(node: &Node, db: usize, args: &[Bytes], nx: bool) -> 
         let Some((value, at)) = sh.take(db, &src, now) else {
             return Err(no_such_key());
         };
+        sh.raise(events::GENERIC, "rename_from", db, &src);
         let rebuild = |key: &Bytes| -> Effects {
             std::iter::once(vec![Bytes::from_static(b"DEL"), key.clone()])
                 .chain(rewrite::commands_for(key, &value, at))
@@ -317,6 +327,7 @@ pub(super) async fn rename(node: &Node, db: usize, args: &[Bytes], nx: bool) -> 
                 },
                 effects: rebuild(&dst),
                 undo: Vec::new(),
+                raises: Some(("rename_to", dst.clone())),
             }],
         })
     });

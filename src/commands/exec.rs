@@ -271,6 +271,7 @@ pub(super) async fn commit(node: &Node, tag: u64, shards: &[usize]) {
                 guard: Guard::Always,
                 effects: effects.clone(),
                 undo: Vec::new(),
+                raises: None,
             })
             .collect(),
     };

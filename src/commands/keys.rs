@@ -169,6 +169,8 @@ pub fn move_(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     let at = entry.expire_at();
     ctx.ks.insert(dst, key, entry.into_value(), at);
     ctx.changed();
+    ctx.notify(ev::GENERIC, "move_from", key);
+    ctx.notify_in(dst, ev::GENERIC, "move_to", key);
     Frame::Integer(1)
 }
 

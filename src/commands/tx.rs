@@ -218,7 +218,13 @@ fn follower_step(
         sh.log_expired();
         return Err(refusal.clone());
     }
-    apply_as(sh, tx::TXPART, txid, plan_db, &f.effects);
+    match &f.raises {
+        None => apply_as(sh, tx::TXPART, txid, plan_db, &f.effects),
+        Some((event, key)) => {
+            sh.quietly(|sh| apply_as(sh, tx::TXPART, txid, plan_db, &f.effects));
+            sh.raise(crate::config::events::GENERIC, event, plan_db, key);
+        }
+    }
     sh.tx.open += 1;
     Ok(())
 }
@@ -556,6 +562,7 @@ mod tests {
                 guard: Guard::TypeOrNone(Bytes::from(dst.clone()), Bytes::from_static(b"list")),
                 effects: vec![(0, words(&format!("RPUSH {dst} a")))],
                 undo: Vec::new(),
+                raises: None,
             }],
         };
         replay(&mut shards[0], &tx::encode_plan(&plan), 1).unwrap();

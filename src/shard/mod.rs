@@ -99,6 +99,11 @@ impl Ctx<'_> {
     /// `key`, if that class is enabled.
     #[inline]
     pub fn notify(&mut self, class: u32, event: &'static str, key: &[u8]) {
+        self.notify_in(self.db, class, event, key);
+    }
+
+    /// `notify` for a key in database `db` (MOVE's `move_to`).
+    pub fn notify_in(&mut self, db: usize, class: u32, event: &'static str, key: &[u8]) {
         // A key the command created gets its `new` first, as Redis raises
         // it where the key is added (MSET: new a, set a, new b, set b).
         self.notify_new_keys();
@@ -106,7 +111,7 @@ impl Ctx<'_> {
             self.events.push(KeyEvent {
                 class,
                 event,
-                db: self.db,
+                db,
                 key: Bytes::copy_from_slice(key),
             });
         }
@@ -157,6 +162,9 @@ pub struct Shard {
     notify_flags: u32,
     /// Who publishes the keyspace events (set by the node).
     pub event_sink: Option<EventSink>,
+    /// Set while commands run whose events are replaced by one of their
+    /// caller's (`quietly`): a RENAME's rebuild raises `rename_to` only.
+    events_muted: bool,
 }
 
 /// What a blocked client waits for at a key: a list or a sorted set.
@@ -290,6 +298,7 @@ impl Shard {
             write_admitted: false,
             notify_flags: 0,
             event_sink: None,
+            events_muted: false,
         }
     }
 
@@ -305,9 +314,35 @@ impl Shard {
     }
 
     fn emit(&self, event: &KeyEvent) {
-        if let Some(sink) = &self.event_sink {
+        // `new` is the key's own, whoever made it.
+        let muted = self.events_muted && event.class != crate::config::events::NEW;
+        if let Some(sink) = self.event_sink.as_ref().filter(|_| !muted) {
             sink(event);
         }
+    }
+
+    /// Raises `event` of `class` on `key` in `db`, for a write made outside
+    /// a command's handler (RENAME's `rename_from`, COPY's `copy_to`).
+    pub fn raise(&mut self, class: u32, event: &'static str, db: usize, key: &Bytes) {
+        if self.notify_flags & class != 0 {
+            let key = key.clone();
+            self.emit(&KeyEvent {
+                class,
+                event,
+                db,
+                key,
+            });
+        }
+    }
+
+    /// Runs `f` with the events of the commands it runs muted (`new` aside):
+    /// the caller raises the one Redis raises for the whole (COPY's rebuild
+    /// of the destination raises `copy_to`, not `del` and `set`).
+    pub fn quietly<T>(&mut self, f: impl FnOnce(&mut Shard) -> T) -> T {
+        let was = std::mem::replace(&mut self.events_muted, true);
+        let out = f(self);
+        self.events_muted = was;
+        out
     }
 
     /// Takes the settings the keyspace obeys: this shard's even share of

@@ -44,6 +44,9 @@ pub struct Follower {
     pub effects: Effects,
     /// Applied on the follower if a later follower refuses.
     pub undo: Effects,
+    /// The event raised on the follower in place of its effects' (RENAME's
+    /// `rename_to` on the destination); not logged: replay raises none.
+    pub raises: Option<(&'static str, Bytes)>,
 }
 
 /// A write across shards as its holder logs it.
@@ -179,6 +182,7 @@ pub fn decode_plan(argv: &[Bytes]) -> Result<Plan, String> {
             guard,
             effects,
             undo,
+            raises: None,
         });
     }
     r.end()?;
@@ -221,12 +225,14 @@ mod tests {
                     guard: Guard::TypeOrNone(b("dst"), b("list")),
                     effects: vec![(3, vec![b("RPUSH"), b("dst"), b("v")])],
                     undo: vec![],
+                    raises: None,
                 },
                 Follower {
                     shard: 2,
                     guard: Guard::Absent(vec![b("a"), b("b")]),
                     effects: vec![],
                     undo: vec![(3, vec![b("DEL"), b("a")])],
+                    raises: None,
                 },
             ],
         };
