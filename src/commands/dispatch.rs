@@ -480,7 +480,9 @@ async fn run_guarded(
                 .and_then(|cmd| {
                     // A script past its time: others get -BUSY, as in Redis.
                     match session.in_script {
-                        false => super::scripting::busy_reply(cmd, &args).map_or(Ok(cmd), Err),
+                        false => {
+                            super::scripting::busy_reply(node, cmd, &args).map_or(Ok(cmd), Err)
+                        }
                         true => Ok(cmd),
                     }
                 })

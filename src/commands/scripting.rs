@@ -14,7 +14,7 @@
 //! like a held EXEC's (`exec::commit`): replay shows all or none.
 //!
 //! One script at a time per core (Redis runs one at a time); a script past
-//! `BUSY_REPLY_THRESHOLD_MS` makes other clients' commands answer `-BUSY`,
+//! `busy-reply-threshold` makes other clients' commands answer `-BUSY`,
 //! and SCRIPT KILL stops it at its next hook check if it has not written.
 
 use super::lua::{self, CallFns, Vm};
@@ -32,9 +32,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
-/// How long a script runs before other clients get `-BUSY` (Redis's
-/// `busy-reply-threshold`, formerly `lua-time-limit`, default 5 s).
-pub const BUSY_REPLY_THRESHOLD_MS: u64 = 5000;
 /// Lua instructions between two checks of the time and of SCRIPT KILL.
 const HOOK_EVERY_INSTRUCTIONS: u32 = 10_000;
 /// Largest script body accepted (Redis takes any bulk; this bounds the
@@ -123,12 +120,13 @@ impl Drop for RunningEntry {
 
 /// `-BUSY` for a command of someone else while a script has run past the
 /// threshold (commands flagged `allow_busy` pass, as in Redis).
-pub fn busy_reply(cmd: &super::Command, args: &[Bytes]) -> Option<Frame> {
+pub fn busy_reply(node: &Node, cmd: &super::Command, args: &[Bytes]) -> Option<Frame> {
     if RUNNING_COUNT.load(Ordering::Relaxed) == 0 {
         return None;
     }
+    let threshold = node.config.borrow().busy_reply_threshold;
     let oldest = OLDEST_START_MS.load(Ordering::Relaxed);
-    if oldest == u64::MAX || clock_ms().saturating_sub(oldest) < BUSY_REPLY_THRESHOLD_MS {
+    if oldest == u64::MAX || clock_ms().saturating_sub(oldest) < threshold {
         return None;
     }
     let allowed = |flags: &[String]| flags.iter().any(|f| f == "allow_busy");
@@ -143,7 +141,7 @@ pub fn busy_reply(cmd: &super::Command, args: &[Bytes]) -> Option<Frame> {
     let own = hold::ambient();
     let list = running().lock().ok()?;
     list.iter()
-        .any(|r| r.tag != own && r.started.elapsed().as_millis() as u64 >= BUSY_REPLY_THRESHOLD_MS)
+        .any(|r| r.tag != own && r.started.elapsed().as_millis() as u64 >= threshold)
         .then(|| Frame::error(BUSY_ERROR))
 }
 
@@ -1123,21 +1121,17 @@ pub(super) async fn script(cmd: &super::Command, args: &[Bytes]) -> Frame {
 
 /// SCRIPT KILL and FUNCTION KILL.
 pub(super) fn kill() -> Frame {
-    {
-        {
-            let Ok(list) = running().lock() else {
-                return Frame::error("ERR script registry unavailable");
-            };
-            let Some(r) = list.first() else {
-                return Frame::error("NOTBUSY No scripts in execution right now.");
-            };
-            if r.wrote.load(Ordering::Relaxed) {
-                return Frame::error("UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.");
-            }
-            r.kill.store(true, Ordering::Relaxed);
-            Frame::OK
-        }
+    let Ok(list) = running().lock() else {
+        return Frame::error("ERR script registry unavailable");
+    };
+    let Some(r) = list.first() else {
+        return Frame::error("NOTBUSY No scripts in execution right now.");
+    };
+    if r.wrote.load(Ordering::Relaxed) {
+        return Frame::error("UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.");
     }
+    r.kill.store(true, Ordering::Relaxed);
+    Frame::OK
 }
 
 /// Whether a script is running (FUNCTION STATS).

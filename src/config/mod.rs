@@ -102,6 +102,10 @@ pub struct Config {
     /// Persistence events at least this long (ms) are kept for LATENCY; 0:
     /// off (Redis's `latency-monitor-threshold`).
     pub latency_monitor_threshold: u64,
+    /// How long (ms) a script or function runs before other clients get
+    /// `-BUSY` and SCRIPT KILL may stop it (Redis's `busy-reply-threshold`,
+    /// alias `lua-time-limit`; 0: at once).
+    pub busy_reply_threshold: u64,
     /// Snapshot points `(seconds, changes)`, as Redis's `save`.
     pub save: Vec<(u64, u64)>,
     /// Log every write to the shard's append-only log.
@@ -350,6 +354,7 @@ impl Default for Config {
             slowlog_log_slower_than: 10_000,
             slowlog_max_len: 128,
             latency_monitor_threshold: 0,
+            busy_reply_threshold: 5000,
             save: Vec::new(),
             appendonly: false,
             aof_use_rdb_preamble: true,

@@ -560,6 +560,15 @@ pub const PARAMS: &[Param] = &[
         load: None,
     },
     Param {
+        name: "busy-reply-threshold",
+        get: |c| c.busy_reply_threshold.to_string(),
+        set: Some(|c, v| {
+            c.busy_reply_threshold = ranged(v, 0, i64::MAX as u64, "inclusive")?;
+            Ok(())
+        }),
+        load: None,
+    },
+    Param {
         name: "save",
         get: |c| {
             c.save

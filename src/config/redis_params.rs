@@ -78,11 +78,14 @@ pub fn find(name: &str) -> Option<&'static RedisParam> {
 }
 
 /// The name an alias stands for: Redis 7.0 renamed `ziplist` settings to
-/// `listpack` and `slave` to `replica`, and keeps the old names as aliases
-/// of one value.
+/// `listpack`, `slave` to `replica` and `lua-time-limit` to
+/// `busy-reply-threshold`, and keeps the old names as aliases of one value.
 pub fn canonical(name: &str) -> String {
-    name.to_ascii_lowercase()
-        .replace("ziplist", "listpack")
+    let name = name.to_ascii_lowercase();
+    if name == "lua-time-limit" {
+        return "busy-reply-threshold".into();
+    }
+    name.replace("ziplist", "listpack")
         .replace("slave", "replica")
 }
 
