@@ -617,7 +617,7 @@ pub(super) async fn zset_op(
             // The command's name: its keyspace event.
             let mut argv = vec![args[0].clone(), args[1].clone()];
             for (m, s) in result {
-                argv.push(Bytes::from(crate::util::format_double(s)));
+                argv.push(Bytes::from(crate::util::format_double(s + 0.0)));
                 argv.push(m);
             }
             run_shard_cmd_as(
@@ -682,9 +682,14 @@ fn combine(
                 .collect()
         }
     };
-    // -0 and 0 are one score, as in a sorted set.
-    result.iter_mut().for_each(|(_, s)| *s += 0.0);
-    result.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+    // -0 and 0 are one score in the order (ties by member); the reply keeps
+    // the sign (`ZUNION ... WEIGHTS -1` of a 0 is -0 in Redis), a stored set
+    // does not.
+    result.sort_by(|a, b| {
+        (a.1 + 0.0)
+            .total_cmp(&(b.1 + 0.0))
+            .then_with(|| a.0.cmp(&b.0))
+    });
     result
 }
 
