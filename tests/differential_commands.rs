@@ -316,40 +316,16 @@ fn float_arguments_read_as_redis() {
         &mut o,
         &["ZADD", "zz", "0", "m2", "1", "m1", "-1", "m0"],
     );
-    for args in [
-        &["ZUNION", "1", "zz", "WEIGHTS", "-1", "WITHSCORES"][..],
-        &[
-            "ZUNION",
-            "2",
-            "zz",
-            "zz",
-            "WEIGHTS",
-            "-1",
-            "1",
-            "WITHSCORES",
-        ],
-        &[
-            "ZUNION",
-            "2",
-            "zz",
-            "zz",
-            "WEIGHTS",
-            "-1",
-            "-1",
-            "WITHSCORES",
-        ],
-        &[
-            "ZINTER",
-            "1",
-            "zz",
-            "WEIGHTS",
-            "-9223372036854775808",
-            "WITHSCORES",
-        ],
-        &["ZUNIONSTORE", "zo", "1", "zz", "WEIGHTS", "-1"],
-        &["ZRANGE", "zo", "0", "-1", "WITHSCORES"],
+    for line in [
+        "ZUNION 1 zz WEIGHTS -1 WITHSCORES",
+        "ZUNION 2 zz zz WEIGHTS -1 1 WITHSCORES",
+        "ZUNION 2 zz zz WEIGHTS -1 -1 WITHSCORES",
+        "ZINTER 1 zz WEIGHTS -9223372036854775808 WITHSCORES",
+        "ZUNIONSTORE zo 1 zz WEIGHTS -1",
+        "ZRANGE zo 0 -1 WITHSCORES",
     ] {
-        both(&mut r, &mut o, args);
+        let args: Vec<&str> = line.split(' ').collect();
+        both(&mut r, &mut o, &args);
     }
     both(&mut r, &mut o, &["ZADD", "fz", "16", "m", "3", "n"]);
     for (min, max) in [
