@@ -561,6 +561,24 @@ fn client_control_replies_match_redis() {
     }
 }
 
+/// RESET keeps CLIENT NO-EVICT, as Redis 7.0 does (7.2 clears it); it
+/// cleared it here.
+#[test]
+fn reset_keeps_no_evict_as_redis_7_0() {
+    let flags_after_reset = |server: &Server| {
+        let mut c = server.raw();
+        c.cmd(&["CLIENT", "NO-EVICT", "on"]);
+        c.cmd(&["RESET"]);
+        let info = c.cmd(&["CLIENT", "INFO"]);
+        let flags = info.split(' ').find_map(|f| f.strip_prefix("flags="));
+        flags.expect("flags= in CLIENT INFO").to_string()
+    };
+    assert_eq!(flags_after_reset(&Server::start()), "e");
+    if let Some(redis) = Server::redis_oracle() {
+        assert_eq!(flags_after_reset(&redis), "e");
+    }
+}
+
 /// `id` of the connection `c`.
 fn client_id(c: &mut common::Raw) -> String {
     c.cmd(&["CLIENT", "ID"])

@@ -113,7 +113,7 @@ pub(super) fn reset(node: &Node, session: &mut Session) -> Frame {
     }
     session.authenticated = !node.config.borrow().auth_required();
     session.reply_mode = super::client_control::ReplyMode::On;
-    session.info.borrow_mut().no_evict = false;
+    // CLIENT NO-EVICT stays on: Redis 7.0 keeps it (7.2 clears it).
     Frame::simple("RESET")
 }
 
