@@ -173,11 +173,7 @@ async fn wait_and_pop(
             wait_blocked(node, session, &mut receivers, &mut tickets, deadline).await
         };
         // A wake-up may have come in alongside another, or a timeout.
-        for (rx, t) in receivers.iter_mut().zip(tickets.iter_mut()) {
-            if t.is_none() {
-                *t = rx.try_recv().ok().flatten();
-            }
-        }
+        take_late_tickets(&mut receivers, &mut tickets);
         match wait {
             Wait::Woken => {}
             Wait::TimedOut => {
@@ -197,6 +193,18 @@ async fn wait_and_pop(
                 }
                 return timed_out;
             }
+        }
+    }
+}
+
+/// Puts in `tickets` those that came on `receivers` after the wait ended.
+pub(super) fn take_late_tickets(
+    receivers: &mut [oneshot::Receiver<Ticket>],
+    tickets: &mut [Option<Ticket>],
+) {
+    for (rx, t) in receivers.iter_mut().zip(tickets.iter_mut()) {
+        if t.is_none() {
+            *t = rx.try_recv().ok().flatten();
         }
     }
 }

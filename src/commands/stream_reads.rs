@@ -11,7 +11,7 @@
 //! for entries are served one at a time in the order they blocked, with the
 //! blocking pops' tickets (`shard::Waiters`).
 
-use super::blocking::{release, wait_blocked, Wait};
+use super::blocking::{release, take_late_tickets, wait_blocked, Wait};
 use super::cross::{run_shard_cmd_as, run_shard_cmd_with_ticket, shard_of};
 use super::streams::{self, parse_strict_id};
 use super::{arg_is, int_arg, syntax_error, Session};
@@ -217,11 +217,7 @@ pub(super) async fn xread(
             wait_blocked(node, session, &mut receivers, &mut tickets, deadline).await
         };
         // A wake-up may have come in alongside another, or a timeout.
-        for (rx, t) in receivers.iter_mut().zip(tickets.iter_mut()) {
-            if t.is_none() {
-                *t = rx.try_recv().ok().flatten();
-            }
-        }
+        take_late_tickets(&mut receivers, &mut tickets);
         if !matches!(wait, Wait::Woken) {
             release(node, r.keys, &mut tickets).await;
         }
