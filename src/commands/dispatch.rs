@@ -71,6 +71,15 @@ struct Done {
     slow_args: Option<Vec<Bytes>>,
 }
 
+impl Done {
+    /// What a reply taken from its shard's results leaves behind.
+    const TAKEN: Done = Done {
+        frame: Frame::Null,
+        nanos: 0,
+        slow_args: None,
+    };
+}
+
 /// A reply to come, with what its statistics need: the command, the time
 /// it already took on this core, and its arguments if they stayed here.
 struct Pending {
@@ -101,6 +110,18 @@ struct Batch<'a> {
     sink: Option<Vec<Frame>>,
     /// The log is on: a write split across shards is a split write.
     logging: bool,
+}
+
+/// Most commands a connection's kept vectors have room for.
+const KEEP_IN_ROOM: usize = 64;
+
+/// The vectors a batch fills, kept by the connection between its batches:
+/// with one request per batch (`-P 1`), each fresh vector was an allocation
+/// per request.
+#[derive(Default)]
+pub struct Room {
+    per_shard: Vec<Vec<ShardCmd>>,
+    replies: Vec<Pending>,
 }
 
 impl<'a> Batch<'a> {
@@ -196,31 +217,31 @@ impl<'a> Batch<'a> {
                     ((done, true, cmds), position)
                 });
                 async move {
-                    let (done, ran, _cmds) = run.await.unwrap_or((Vec::new(), true, Vec::new()));
-                    (shard, ran.then_some(done))
+                    let (done, ran, cmds) = run.await.unwrap_or((Vec::new(), true, Vec::new()));
+                    (shard, ran.then_some(done), cmds)
                 }
             });
-        let mut results: Vec<Vec<Option<Done>>> =
-            (0..self.node.shard_count).map(|_| Vec::new()).collect();
-        for (shard, done) in join_all(jobs).await {
-            match done {
-                Some(done) => results[shard] = done.into_iter().map(Some).collect(),
-                None => self.aborted = true,
-            }
+        let mut results = join_all(jobs).await;
+        for (shard, done, cmds) in &mut results {
+            // The queue goes back to the room, emptied here (see above).
+            cmds.clear();
+            self.per_shard[*shard] = std::mem::take(cmds);
+            self.aborted |= done.is_none();
         }
         if self.aborted {
             self.replies.clear();
             return;
         }
         let mut take = |(shard, i): (usize, usize)| {
-            results[shard]
-                .get_mut(i)
-                .and_then(Option::take)
-                .unwrap_or_else(|| Done {
+            let done = results.iter_mut().find(|r| r.0 == shard);
+            match done.and_then(|r| r.1.as_mut()?.get_mut(i)) {
+                Some(d) => std::mem::replace(d, Done::TAKEN),
+                None => Done {
                     frame: Frame::error("ERR shard unavailable"),
                     nanos: 0,
                     slow_args: None,
-                })
+                },
+            }
         };
         for p in self.replies.drain(..) {
             let (frame, nanos, args) = match p.reply {
@@ -443,12 +464,18 @@ async fn run_guarded(
     sink: Option<&mut Vec<Frame>>,
 ) -> bool {
     let shards = node.shard_count;
+    // A nested batch (EXEC's, a script's) finds the room taken and starts empty.
+    let Room {
+        mut per_shard,
+        replies,
+    } = std::mem::take(&mut session.room);
+    per_shard.resize_with(shards, Vec::new);
     let mut batch = Batch {
         node,
         client: session.info.clone(),
         client_id: session.id,
-        per_shard: (0..shards).map(|_| Vec::new()).collect(),
-        replies: Vec::new(),
+        per_shard,
+        replies,
         guard,
         aborted: false,
         sink: sink.as_ref().map(|_| Vec::new()),
@@ -681,7 +708,17 @@ async fn run_guarded(
     if let (Some(sink), Some(frames)) = (sink, batch.sink.take()) {
         *sink = frames;
     }
-    !batch.aborted
+    let ran = !batch.aborted;
+    // A long batch's vectors are not kept: they would hold its size for
+    // the life of the connection.
+    let kept = |capacity: usize| capacity <= KEEP_IN_ROOM;
+    if kept(batch.replies.capacity()) && batch.per_shard.iter().all(|q| kept(q.capacity())) {
+        session.room = Room {
+            per_shard: batch.per_shard,
+            replies: batch.replies,
+        };
+    }
+    ran
 }
 
 /// Runs a command on every shard (FLUSHALL, SWAPDB, DBSIZE, KEYS). A write

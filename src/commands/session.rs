@@ -42,6 +42,8 @@ pub struct Session {
     /// CLIENT TRACKING (its settings are in `info`, where the invalidations
     /// find them).
     pub tracking: super::tracking::TrackingState,
+    /// The vectors its batches reuse (`dispatch::Room`).
+    pub room: super::dispatch::Room,
 }
 
 impl Session {
@@ -65,6 +67,7 @@ impl Session {
             watches: Default::default(),
             reply_mode: Default::default(),
             tracking: Default::default(),
+            room: Default::default(),
         }
     }
 

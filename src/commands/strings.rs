@@ -33,6 +33,10 @@ fn bulk_or_null(v: Option<Bytes>) -> Frame {
 /// whole string. The effect may share the request's buffer: it is logged
 /// and dropped before the next request.
 fn store(ctx: &mut Ctx, key: &Bytes, value: &Bytes, expire_at: Option<u64>) {
+    if !ctx.logging {
+        ctx.changed();
+        return put_str(ctx, key, value, expire_at);
+    }
     let mut effect = vec![Bytes::from_static(b"SET"), key.clone(), value.clone()];
     if let Some(at) = expire_at {
         effect.extend([Bytes::from_static(b"PXAT"), Bytes::from(at.to_string())]);
@@ -177,7 +181,13 @@ pub fn set(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
         delete(ctx, key);
         return reply(old);
     }
-    store(ctx, key, &args[2], expire_at);
+    if args.len() == 3 {
+        // A plain `SET k v`: its text is its effect, no copy to build.
+        ctx.changed();
+        put_str(ctx, key, &args[2], None);
+    } else {
+        store(ctx, key, &args[2], expire_at);
+    }
     reply(old)
 }
 

@@ -210,6 +210,17 @@ pub struct OutputLimit {
     pub other_classes: String,
 }
 
+impl OutputLimit {
+    /// The `normal` class's limits.
+    pub fn normal(&self) -> ClassLimit {
+        ClassLimit {
+            hard_bytes: self.hard_bytes,
+            soft_bytes: self.soft_bytes,
+            soft_seconds: self.soft_seconds,
+        }
+    }
+}
+
 /// One class's `client-output-buffer-limit` (0 = no such limit).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ClassLimit {

@@ -255,8 +255,8 @@ async fn serve(node: Rc<Node>, mut stream: TcpStream) {
                 stats
                     .net_output_bytes
                     .set(stats.net_output_bytes.get() + out.len() as u64);
-                let limit = node.config.borrow().output_limit.clone();
-                if let Err(why) = write_replies(&mut stream, &out, &limit).await {
+                let limit = node.config.borrow().output_limit.normal();
+                if let Err(why) = write_replies(&mut stream, &out, limit).await {
                     if let Some(why) = why {
                         tracing::warn!(client = id, "closing client: {why}");
                     }
@@ -467,7 +467,7 @@ fn next_batch(size: usize, full: bool, reply_bytes: usize, max: usize) -> usize 
 async fn write_replies(
     stream: &mut TcpStream,
     out: &[u8],
-    limit: &crate::config::OutputLimit,
+    limit: crate::config::ClassLimit,
 ) -> Result<(), Option<String>> {
     if limit.hard_bytes > 0 && out.len() > limit.hard_bytes {
         return Err(Some(format!(

@@ -229,11 +229,7 @@ fn limit_for(node: &Node, sub: &Subscriber) -> ClassLimit {
     if sub.subscribed() {
         c.output_limit.pubsub
     } else {
-        ClassLimit {
-            hard_bytes: c.output_limit.hard_bytes,
-            soft_bytes: c.output_limit.soft_bytes,
-            soft_seconds: c.output_limit.soft_seconds,
-        }
+        c.output_limit.normal()
     }
 }
 

@@ -58,6 +58,9 @@ pub struct Ctx<'a> {
     /// Whether the command changed data (Redis's `server.dirty`): a write that
     /// changed nothing is not logged.
     pub dirty: bool,
+    /// Whether the command's effects go anywhere (a log, or a capture):
+    /// without one, `effect` keeps nothing and a hot path (SET) builds none.
+    pub logging: bool,
     /// What to log instead of the command's own text, when replaying the text
     /// would not rebuild the same state: relative TTLs become absolute times,
     /// random picks become the removals they made. Empty: log the text.
@@ -132,7 +135,9 @@ impl Ctx<'_> {
     /// Records `argv` as (one of) the command's effects, replacing its text.
     pub fn effect(&mut self, argv: Vec<Bytes>) {
         self.dirty = true;
-        self.effects.push(argv);
+        if self.logging {
+            self.effects.push(argv);
+        }
     }
 }
 
@@ -458,6 +463,7 @@ impl Shard {
             db,
             now,
             dirty: false,
+            logging: self.aof.is_some() || self.capture.is_some(),
             effects: Vec::new(),
             notify_flags: self.notify_flags,
             events: Vec::new(),
