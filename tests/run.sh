@@ -12,6 +12,14 @@ if ! command -v redis-benchmark >/dev/null || ! command -v redis-cli >/dev/null;
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-tools >/dev/null
 fi
 
+# openssl makes the certificates of the TLS tests (tests/tls.rs).
+if ! command -v openssl >/dev/null; then
+    echo "installing openssl (the TLS tests' certificates)"
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq openssl >/dev/null
+fi
+
 # redis-server 7.0 is the oracle of the differential tests (tests/differential_*.rs,
 # tests/compatibility.rs); they are skipped, with a message, if it cannot be installed.
 if ! command -v redis-server >/dev/null; then

@@ -268,6 +268,23 @@ pub(super) async fn config_cmd(
                     ));
                 }
             }
+            // Changed TLS settings take effect together, once all are set,
+            // as Redis applies them: a new certificate with its new key.
+            if next.tls != node.config.borrow().tls && next.tls.port != 0 {
+                if let Err(why) = config::tls::install(&next.tls) {
+                    tracing::warn!("CONFIG SET: cannot use the new TLS settings: {why}");
+                    let name = args[2..]
+                        .iter()
+                        .step_by(2)
+                        .map(|n| String::from_utf8_lossy(n).to_lowercase())
+                        .find(|n| n.starts_with("tls-"))
+                        .unwrap_or_default();
+                    return Frame::error(format!(
+                        "ERR CONFIG SET failed (possibly related to argument '{name}') - {}",
+                        config::tls::UPDATE_FAILED
+                    ));
+                }
+            }
             let level =
                 (next.loglevel != node.config.borrow().loglevel).then(|| next.loglevel.clone());
             // The default user's password goes the ACL commands' way.

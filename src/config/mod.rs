@@ -16,6 +16,7 @@ mod params;
 pub mod profile;
 pub mod redis_conf;
 pub mod redis_params;
+pub mod tls;
 
 pub use params::{param, Param, PARAMS, PROTECTED};
 
@@ -66,6 +67,8 @@ pub const MAX_ELEMENT_BYTES: usize = u32::MAX as usize;
 pub struct Config {
     pub port: u16,
     pub bind: String,
+    /// TLS: its port (0: none) and how connections are secured (`net::tls`).
+    pub tls: TlsSettings,
     pub dir: PathBuf,
     /// Shard count; 0 until `finish` means one per CPU of `cpus`.
     pub shards: usize,
@@ -210,6 +213,42 @@ pub struct OutputLimit {
     pub other_classes: String,
 }
 
+/// Redis's `tls-*` settings that ringcache honours (docs/security.md).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// `tls-port`: 0 serves no TLS.
+    pub port: u16,
+    pub cert_file: String,
+    pub key_file: String,
+    pub ca_cert_file: String,
+    pub ca_cert_dir: String,
+    /// `tls-auth-clients`: `yes` (a client certificate signed by the CA is
+    /// required, Redis's default), `optional` or `no`.
+    pub auth_clients: String,
+    /// `tls-protocols`: e.g. `TLSv1.2 TLSv1.3` (empty: both).
+    pub protocols: String,
+    /// `tls-ciphersuites` (TLS 1.3) and `tls-ciphers` (TLS 1.2): names of
+    /// the suites allowed (empty: the defaults).
+    pub ciphersuites: String,
+    pub ciphers: String,
+}
+
+impl Default for TlsSettings {
+    fn default() -> TlsSettings {
+        TlsSettings {
+            port: 0,
+            cert_file: String::new(),
+            key_file: String::new(),
+            ca_cert_file: String::new(),
+            ca_cert_dir: String::new(),
+            auth_clients: "yes".into(),
+            protocols: String::new(),
+            ciphersuites: String::new(),
+            ciphers: String::new(),
+        }
+    }
+}
+
 impl OutputLimit {
     /// The `normal` class's limits.
     pub fn normal(&self) -> ClassLimit {
@@ -343,6 +382,7 @@ impl Default for Config {
         Config {
             port: 6379,
             bind: "127.0.0.1".into(),
+            tls: TlsSettings::default(),
             dir: PathBuf::from("./data"),
             shards: 0,
             cpus: None,

@@ -262,6 +262,91 @@ pub const PARAMS: &[Param] = &[
         }),
     },
     Param {
+        name: "tls-port",
+        get: |c| c.tls.port.to_string(),
+        set: None,
+        load: Some(|c, v| {
+            c.tls.port = ranged(v, 0, 65535, "inclusive")?;
+            Ok(())
+        }),
+    },
+    Param {
+        name: "tls-cert-file",
+        get: |c| c.tls.cert_file.clone(),
+        set: Some(|c, v| {
+            c.tls.cert_file = v.into();
+            Ok(())
+        }),
+        load: None,
+    },
+    Param {
+        name: "tls-key-file",
+        get: |c| c.tls.key_file.clone(),
+        set: Some(|c, v| {
+            c.tls.key_file = v.into();
+            Ok(())
+        }),
+        load: None,
+    },
+    Param {
+        name: "tls-ca-cert-file",
+        get: |c| c.tls.ca_cert_file.clone(),
+        set: Some(|c, v| {
+            c.tls.ca_cert_file = v.into();
+            Ok(())
+        }),
+        load: None,
+    },
+    Param {
+        name: "tls-ca-cert-dir",
+        get: |c| c.tls.ca_cert_dir.clone(),
+        set: Some(|c, v| {
+            c.tls.ca_cert_dir = v.into();
+            Ok(())
+        }),
+        load: None,
+    },
+    Param {
+        name: "tls-auth-clients",
+        get: |c| c.tls.auth_clients.clone(),
+        set: Some(|c, v| {
+            let v = v.to_ascii_lowercase();
+            if !matches!(v.as_str(), "yes" | "no" | "optional") {
+                return Err("argument(s) must be one of the following: no, yes, optional".into());
+            }
+            c.tls.auth_clients = v;
+            Ok(())
+        }),
+        load: None,
+    },
+    Param {
+        name: "tls-protocols",
+        get: |c| c.tls.protocols.clone(),
+        set: Some(|c, v| {
+            c.tls.protocols = v.into();
+            Ok(())
+        }),
+        load: None,
+    },
+    Param {
+        name: "tls-ciphersuites",
+        get: |c| c.tls.ciphersuites.clone(),
+        set: Some(|c, v| {
+            c.tls.ciphersuites = v.into();
+            Ok(())
+        }),
+        load: None,
+    },
+    Param {
+        name: "tls-ciphers",
+        get: |c| c.tls.ciphers.clone(),
+        set: Some(|c, v| {
+            c.tls.ciphers = v.into();
+            Ok(())
+        }),
+        load: None,
+    },
+    Param {
         name: "bind",
         get: |c| c.bind.clone(),
         set: None,

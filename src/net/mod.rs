@@ -3,6 +3,7 @@
 //! dispatcher, and writes all of the batch's replies with one write.
 
 mod readiness;
+pub mod tls;
 
 use crate::commands::{dispatch, Session};
 use crate::config::Config;
@@ -28,30 +29,40 @@ const FIRST_BATCH_REQUESTS: usize = 16;
 /// A batch's replies past this size halve the next batch; see `next_batch`.
 const BATCH_REPLY_BYTES: usize = 1 << 20;
 
-/// The `host:port` strings to listen on: every address of `bind`
-/// (space-separated, as in redis.conf).
-fn listen_addrs(config: &Config) -> Vec<String> {
-    config
-        .bind
-        .split_whitespace()
-        .map(|addr| {
-            let addr = addr.trim_start_matches('-');
-            if addr.contains(':') {
-                format!("[{addr}]:{}", config.port)
-            } else {
-                format!("{addr}:{}", config.port)
-            }
+/// The `host:port` strings to listen on, with whether each is the TLS
+/// port: every address of `bind` (space-separated, as in redis.conf), on
+/// `port` and on `tls-port` (either 0: not served, as in Redis).
+fn listen_addrs(config: &Config) -> Vec<(String, bool)> {
+    let ports = [(config.port, false), (config.tls.port, true)];
+    let ports = ports.into_iter().filter(|(port, _)| *port != 0);
+    ports
+        .flat_map(|(port, tls)| {
+            config.bind.split_whitespace().map(move |addr| {
+                let addr = addr.trim_start_matches('-');
+                match addr.contains(':') {
+                    true => (format!("[{addr}]:{port}"), tls),
+                    false => (format!("{addr}:{port}"), tls),
+                }
+            })
         })
         .collect()
 }
 
+/// A listening socket, plain or TLS.
+pub struct Listener {
+    socket: TcpListener,
+    tls: bool,
+}
+
 /// Binds every listen address, with SO_REUSEPORT (glommio sets it): each core
 /// calls this and the kernel spreads connections across the cores.
-pub fn bind(config: &Config) -> std::io::Result<Vec<TcpListener>> {
+pub fn bind(config: &Config) -> std::io::Result<Vec<Listener>> {
     listen_addrs(config)
-        .iter()
-        .map(|addr| {
-            TcpListener::bind(addr.as_str()).map_err(|e| std::io::Error::other(e.to_string()))
+        .into_iter()
+        .map(|(addr, tls)| {
+            let socket = TcpListener::bind(addr.as_str())
+                .map_err(|e| std::io::Error::other(format!("{addr}: {e}")))?;
+            Ok(Listener { socket, tls })
         })
         .collect()
 }
@@ -66,7 +77,7 @@ const PORT_RELEASE_WAIT: Duration = Duration::from_secs(5);
 /// but nothing answers on them.
 pub fn check_port_free(config: &Config) -> std::io::Result<()> {
     use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
-    for addr in listen_addrs(config) {
+    for (addr, _) in listen_addrs(config) {
         for mut sa in addr.to_socket_addrs()? {
             if sa.ip().is_unspecified() {
                 let lo: IpAddr = if sa.is_ipv4() {
@@ -93,19 +104,26 @@ pub fn check_port_free(config: &Config) -> std::io::Result<()> {
     Ok(())
 }
 
-pub async fn accept_loop(node: Rc<Node>, listener: TcpListener) {
+pub async fn accept_loop(node: Rc<Node>, listener: Listener) {
     loop {
-        match listener.accept().await {
+        match listener.socket.accept().await {
             Ok(stream) => {
                 if crate::process::shutting_down() {
                     // Shutting down: new clients are turned away.
                     drop(stream);
                     continue;
                 }
+                let tls = match listener.tls {
+                    false => None,
+                    true => match tls::current() {
+                        Some(config) => Some(config),
+                        None => continue,
+                    },
+                };
                 let node = node.clone();
                 glommio::spawn_local(async move {
                     let id = node.id;
-                    if AssertUnwindSafe(serve(node, stream))
+                    if AssertUnwindSafe(serve(node, stream, tls))
                         .catch_unwind()
                         .await
                         .is_err()
@@ -138,7 +156,11 @@ impl Drop for Registration {
     }
 }
 
-async fn serve(node: Rc<Node>, mut stream: TcpStream) {
+async fn serve(
+    node: Rc<Node>,
+    mut stream: TcpStream,
+    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+) {
     let _ = stream.set_nodelay(true);
     set_keepalive(&stream, node.config.borrow().tcp_keepalive);
     let stats = &node.stats;
@@ -160,16 +182,30 @@ async fn serve(node: Rc<Node>, mut stream: TcpStream) {
         stats
             .rejected_connections
             .set(stats.rejected_connections.get() + 1);
-        let _ = stream
-            .write_all(b"-ERR max number of clients reached\r\n")
-            .await;
+        // (Not in plain text to a client that expects a TLS handshake.)
+        if tls.is_none() {
+            let _ = stream
+                .write_all(b"-ERR max number of clients reached\r\n")
+                .await;
+        }
         return;
     }
     let peer = stream.peer_addr().ok();
     if refused_by_protected_mode(&node.config.borrow(), peer) {
-        let _ = stream.write_all(PROTECTED_MODE_DENIED).await;
+        if tls.is_none() {
+            let _ = stream.write_all(PROTECTED_MODE_DENIED).await;
+        }
         return;
     }
+    let mut link = match tls.map(tls::TlsLink::new).transpose() {
+        Ok(link) => link,
+        Err(e) => {
+            tracing::warn!("cannot start a TLS session: {e}");
+            return;
+        }
+    };
+    // The client ended its TLS session: what it sent before is served.
+    let mut tls_closed = false;
     let now = crate::util::now_ms();
     let id = node.clients.borrow_mut().next_id();
     let info = Rc::new(RefCell::new(ClientInfo::new(
@@ -256,7 +292,11 @@ async fn serve(node: Rc<Node>, mut stream: TcpStream) {
                     .net_output_bytes
                     .set(stats.net_output_bytes.get() + out.len() as u64);
                 let limit = node.config.borrow().output_limit.normal();
-                if let Err(why) = write_replies(&mut stream, &out, limit).await {
+                let sealed = match &mut link {
+                    Some(link) => link.seal(&out),
+                    None => &out,
+                };
+                if let Err(why) = write_replies(&mut stream, sealed, limit).await {
                     if let Some(why) = why {
                         tracing::warn!(client = id, "closing client: {why}");
                     }
@@ -290,10 +330,13 @@ async fn serve(node: Rc<Node>, mut stream: TcpStream) {
         // (not subscribers: they wait for messages).
         let idle_timeout =
             (idle_timeout > 0 && !pushes.subscribed()).then(|| Duration::from_secs(idle_timeout));
+        if tls_closed {
+            return;
+        }
         let n = match read_some(&socket, &mut chunk, socket_emptied, idle_timeout, &pushes).await {
             Input::Closed => return,
             Input::Pushes => {
-                if let Err(why) = write_pushes(&mut stream, &pushes, stats).await {
+                if let Err(why) = write_pushes(&mut stream, link.as_mut(), &pushes, stats).await {
                     if let Some(why) = why {
                         tracing::warn!(client = id, "closing subscriber: {why}");
                     }
@@ -307,7 +350,27 @@ async fn serve(node: Rc<Node>, mut stream: TcpStream) {
         stats
             .net_input_bytes
             .set(stats.net_input_bytes.get() + n as u64);
-        buf.extend_from_slice(&chunk[..n]);
+        match &mut link {
+            None => buf.extend_from_slice(&chunk[..n]),
+            Some(link) => {
+                match link.open(&chunk[..n], &mut buf) {
+                    Ok(closed) => tls_closed = closed,
+                    Err(e) => {
+                        tracing::debug!(client = id, "closing TLS client: {e}");
+                        let _ = stream.write_all(link.seal(&[])).await;
+                        return;
+                    }
+                }
+                // The session's own records: the handshake's, mostly.
+                let own = link.seal(&[]);
+                if !own.is_empty() {
+                    let limit = node.config.borrow().output_limit.normal();
+                    if write_replies(&mut stream, own, limit).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
         let mut i = info.borrow_mut();
         i.last_active_ms = crate::util::now_ms();
         i.query_buf = buf.len();
@@ -381,6 +444,7 @@ const CUT_OFF_CHECK: Duration = Duration::from_millis(100);
 /// client went away.
 async fn write_pushes(
     stream: &mut TcpStream,
+    mut link: Option<&mut tls::TlsLink>,
     pushes: &Subscriber,
     stats: &crate::node::NodeStats,
 ) -> Result<(), Option<String>> {
@@ -388,10 +452,14 @@ async fn write_pushes(
         if let Some(why) = pushes.cut_off() {
             return Err(Some(why));
         }
-        let bytes = pushes.take();
-        if bytes.is_empty() {
+        let taken = pushes.take();
+        if taken.is_empty() {
             return Ok(());
         }
+        let bytes = match link.as_deref_mut() {
+            Some(link) => link.seal(&taken),
+            None => &taken,
+        };
         let mut written = 0;
         while written < bytes.len() {
             let _ = stream.set_write_timeout(Some(CUT_OFF_CHECK));

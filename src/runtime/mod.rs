@@ -59,6 +59,10 @@ pub fn run(mut config: Config) -> Result<(), String> {
     // server share a port already in use: check it is free first.
     net::check_port_free(&config)
         .map_err(|e| format!("cannot listen on {}:{}: {e}", config.bind, config.port))?;
+    if config.tls.port != 0 {
+        crate::config::tls::install(&config.tls)
+            .map_err(|e| format!("Failed to configure TLS: {e}"))?;
+    }
     let mut manifest = Some(recovery::prepare(&config)?);
     let files: Vec<_> = manifest.as_ref().map_or(Vec::new(), |m| m.shards.clone());
     // The mesh: one inbox per core, fed by every other core.

@@ -56,7 +56,8 @@ pub struct Server {
 static PORTS: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
 static SERVERS: AtomicUsize = AtomicUsize::new(0);
 
-fn free_port() -> u16 {
+/// A free port on 127.0.0.1, never handed out twice by this test process.
+pub fn free_port() -> u16 {
     let mut used = PORTS.lock().unwrap_or_else(|e| e.into_inner());
     let used = used.get_or_insert_with(HashSet::new);
     loop {
