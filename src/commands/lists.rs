@@ -6,13 +6,10 @@
 
 use super::{arg_is, int_arg, syntax_error, wrong_type};
 use crate::config::events as ev;
-use crate::keyspace::Value;
+use crate::keyspace::{List, Value};
 use crate::protocol::Frame;
 use crate::shard::Ctx;
 use bytes::Bytes;
-use std::collections::VecDeque;
-
-pub type List = VecDeque<Bytes>;
 
 /// The list at `key` to change: `Ok(None)` if absent, WRONGTYPE if not a list.
 pub fn list_mut<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a mut List>, Frame> {
@@ -57,7 +54,7 @@ pub fn push_values(
         if existing_only {
             return Ok(0);
         }
-        let list = VecDeque::with_capacity(values.len());
+        let list = List::with_capacity(values.len());
         ctx.ks.insert(ctx.db, key, Value::List(list), None);
     }
     let Some(list) = list_mut(ctx, key)? else {
@@ -111,11 +108,10 @@ pub fn pop_values(
         return Ok(None);
     };
     let n = count.min(list.len());
-    let popped: Vec<Bytes> = if left {
-        list.drain(..n).collect()
+    let popped = if left {
+        list.take_front(n)
     } else {
-        let at = list.len() - n;
-        list.drain(at..).rev().collect()
+        list.take_back(n)
     };
     if n > 0 {
         ctx.changed();
@@ -232,7 +228,7 @@ pub fn lset(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     let Some(i) = index(i, list.len()) else {
         return Frame::error("ERR index out of range");
     };
-    list[i] = Bytes::copy_from_slice(&args[3]);
+    list.set(i, Bytes::copy_from_slice(&args[3]));
     ctx.changed();
     ctx.notify(ev::LIST, "lset", &args[1]);
     Frame::OK
@@ -309,7 +305,7 @@ pub fn lrem(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
 
 /// Removes the elements at `sorted` (ascending) positions of `list`, moving
 /// each element after the first of them at most once.
-fn remove_positions(list: &mut VecDeque<Bytes>, sorted: &[usize]) {
+fn remove_positions(list: &mut List, sorted: &[usize]) {
     match sorted {
         [] => {}
         [one] => {
@@ -345,7 +341,7 @@ pub fn ltrim(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
         None => list.clear(),
         Some((a, b)) => {
             list.truncate(b + 1);
-            list.drain(..a);
+            list.take_front(a);
         }
     }
     let trimmed = list.len() != before;

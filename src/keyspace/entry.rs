@@ -326,7 +326,7 @@ impl Drop for Entry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::VecDeque;
+    use crate::keyspace::List;
 
     #[test]
     fn short_strings_are_inline_and_long_ones_shared() {
@@ -353,7 +353,7 @@ mod tests {
         e.set_value(Fresh::Value(Value::Str(Bytes::from_static(b"longer"))));
         assert_eq!((e.key(), e.str()), (&b"key"[..], Some(&b"longer"[..])));
         assert_eq!(e.expire_raw(), 5);
-        e.set_value(Fresh::Value(Value::List(VecDeque::from([
+        e.set_value(Fresh::Value(Value::List(List::from_iter([
             Bytes::from_static(b"a"),
         ]))));
         assert!(e.str().is_none());

@@ -25,7 +25,7 @@ pub use cut::{CutStats, EncodeFn};
 pub use entry::{Entry, Fresh, INLINE_STR_MAX_BYTES};
 pub use evict::{Eviction, Policy};
 pub use value::stream;
-pub use value::{Hash, Set, Stream, Value, ZSet};
+pub use value::{Hash, List, Set, Stream, Value, ZSet};
 
 use cut::Cut;
 

@@ -6,16 +6,17 @@
 //! buffer or a plain `Vec` (scanned linearly, which beats hashing at that
 //! size and costs no table overhead), and turns into a hash table once it
 //! passes a limit (Redis's settings, `encodings`). It never turns back, as
-//! in Redis. A list is a `VecDeque` (one ring buffer:
-//! O(1) at both ends, O(1) by index). A sorted set is a sorted `Vec` while
+//! in Redis. A list is a `VecDeque` that counts its bytes (`list`). A sorted set is a sorted `Vec` while
 //! small and an order-statistic tree plus a member → score table past its
 //! limits (see `zset`).
 
+mod list;
 mod map;
 mod packed;
 pub mod stream;
 mod zset;
 
+pub use list::List;
 pub use map::Map;
 use packed::Packed;
 pub use stream::Stream;
@@ -24,7 +25,6 @@ pub use zset::ZSet;
 use super::encodings;
 use super::memory::{alloc_size, vec_bytes, HeapSize};
 use bytes::Bytes;
-use std::collections::VecDeque;
 
 /// Most members a set that is not all integers keeps in its compact form,
 /// and the longest (Redis 7.0 has no such form and no setting for it: it
@@ -37,7 +37,7 @@ const EMBSTR_MAX_BYTES: usize = 44;
 
 pub enum Value {
     Str(Bytes),
-    List(VecDeque<Bytes>),
+    List(List),
     Hash(Hash),
     Set(Box<Set>),
     ZSet(Box<ZSet>),
@@ -80,39 +80,21 @@ impl Value {
         }
     }
 
-    /// The heap bytes the value owns. O(1) for strings and large
-    /// collections (which keep their own count), bounded for compact ones,
-    /// sampled for long lists (see `list_heap_bytes`). A function of the
+    /// The heap bytes the value owns. O(1) for strings, lists and large
+    /// collections (which keep their own count), bounded for compact ones.
+    /// A function of the
     /// value alone, so the keyspace's running total stays exact when it
     /// subtracts what it once added.
     pub fn heap_bytes(&self) -> usize {
         match self {
             Value::Str(s) => s.heap_size(),
-            Value::List(l) => list_heap_bytes(l),
+            Value::List(l) => l.heap_bytes(),
             Value::Hash(h) => h.heap_bytes(),
             Value::Set(s) => alloc_size(std::mem::size_of::<Set>()) + s.heap_bytes(),
             Value::ZSet(z) => alloc_size(std::mem::size_of::<ZSet>()) + z.heap_bytes(),
             Value::Stream(s) => alloc_size(std::mem::size_of::<Stream>()) + s.heap_bytes(),
         }
     }
-}
-
-/// Elements of a list whose sizes are measured: all of a shorter list, this
-/// many evenly spaced ones of a longer list (scaled to its length), so that
-/// measuring a list after a push costs O(1) however long it is.
-const LIST_MEASURED_ELEMENTS: usize = 32;
-
-fn list_heap_bytes(l: &VecDeque<Bytes>) -> usize {
-    let elements = if l.len() <= LIST_MEASURED_ELEMENTS {
-        l.iter().map(HeapSize::heap_size).sum()
-    } else {
-        let step = l.len() / LIST_MEASURED_ELEMENTS;
-        let sample: usize = (0..LIST_MEASURED_ELEMENTS)
-            .map(|i| l[i * step].heap_size())
-            .sum();
-        sample * l.len() / LIST_MEASURED_ELEMENTS
-    };
-    vec_bytes::<Bytes>(l.capacity()) + elements
 }
 
 /// The encoding Redis gives a string when it stores it: by its content.

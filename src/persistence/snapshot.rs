@@ -31,7 +31,6 @@ use super::record::{self, Framing, SegmentHeader, BLOCK, HEADER_BYTES, MAX_RECOR
 use crate::keyspace::stream::{Group, StreamId};
 use crate::keyspace::{Entry, Hash, Keyspace, Set, Stream, Value, ZSet};
 use bytes::Bytes;
-use std::collections::VecDeque;
 use std::fs::File;
 use std::io::Read;
 use std::io::Write;
@@ -717,7 +716,7 @@ impl Item {
                 };
                 return Some(Item::Entry { building, open });
             }
-            (TYPE_LIST, items) => (Value::List(VecDeque::new()), items),
+            (TYPE_LIST, items) => (Value::List(Default::default()), items),
             (TYPE_SET, items) => (Value::Set(Box::<Set>::default()), items),
             (TYPE_HASH, items) => (Value::Hash(Hash::default()), items),
             (TYPE_ZSET, items) => (Value::ZSet(Box::<ZSet>::default()), items),
@@ -1123,7 +1122,7 @@ mod tests {
         let big = |b: u8| Bytes::from(vec![b; 2 * MAX_RECORD_PAYLOAD_BYTES + 3]);
         let mut ks = Keyspace::new(0, 1, 2);
         ks.insert(1, b"s", Value::Str(big(1)), Some(99));
-        let list: VecDeque<Bytes> = (0..5).map(|i| big(10 + i)).collect();
+        let list: crate::keyspace::List = (0..5).map(|i| big(10 + i)).collect();
         ks.insert(1, b"l", Value::List(list.clone()), None);
         let mut records = Vec::new();
         ks.keys(1, 0, |e| encode_entry(&mut records, 1, e));

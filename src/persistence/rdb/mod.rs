@@ -180,7 +180,7 @@ fn read_value(r: &mut Reader, kind: u8) -> R<Value> {
         TYPE_LIST => {
             let n = r.count(1)?;
             let list = (0..n).map(|_| r.bytes()).collect::<R<VecDeque<_>>>()?;
-            Value::List(list)
+            Value::List(list.into())
         }
         TYPE_LIST_ZIPLIST => {
             let blob = r.string()?;
@@ -211,7 +211,7 @@ fn read_value(r: &mut Reader, kind: u8) -> R<Value> {
                     _ => return bad("quicklist node container"),
                 }
             }
-            Value::List(list)
+            Value::List(list.into())
         }
         TYPE_SET => {
             let n = r.count(1)?;

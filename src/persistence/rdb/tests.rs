@@ -67,8 +67,8 @@ fn every_type_round_trips_small_and_large() {
             })
             .collect();
         let list: VecDeque<Bytes> = items.iter().cloned().collect();
-        match round_trip(&Value::List(list.clone())) {
-            Value::List(l) => assert_eq!(l, list),
+        match round_trip(&Value::List(list.clone().into())) {
+            Value::List(l) => assert_eq!(*l, list),
             _ => panic!(),
         }
         let mut set = Set::default();
@@ -253,7 +253,7 @@ fn random_mutations_never_panic() {
         list.push_back(Bytes::from(format!("e{i}")));
         h.insert(Bytes::from(format!("f{i}")), Bytes::from(i.to_string()));
     }
-    seeds.push(dump(&Value::List(list)));
+    seeds.push(dump(&Value::List(list.into())));
     seeds.push(dump(&Value::Hash(h)));
     let mut z = ZSet::new();
     for i in 0..150 {
