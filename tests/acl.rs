@@ -654,3 +654,145 @@ fn requirepass_sets_the_default_user_and_config_set_keeps_users() {
     same(&mut r, &mut o, &["ACL", "GETUSER", "default"]);
     same(&mut r, &mut o, &["ACL", "LIST"]);
 }
+
+/// redis-cli, as an operator uses it: each rule kind set with ACL SETUSER,
+/// then the user's commands through `--user/--pass`, and ACL LOG; what
+/// redis-cli prints is compared with what it prints for redis-server
+/// (ACL LOG's age and client-info fields apart).
+#[test]
+fn redis_cli_sees_the_same_users_rules_and_log_as_redis() {
+    let Some(servers) = pair(&[]) else { return };
+    let cli = |s: &Server, auth: Option<&str>, args: &[&str]| -> String {
+        let mut cmd = std::process::Command::new(common::tool("redis-cli"));
+        cmd.args(["-p", &s.port.to_string()]);
+        if let Some(user) = auth {
+            cmd.args(["--user", user, "--pass", "pw", "--no-auth-warning"]);
+        }
+        let out = cmd.args(args).output().expect("redis-cli");
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    let both = |auth: Option<&str>, args: &[&str]| {
+        let (want, got) = (cli(&servers.0, auth, args), cli(&servers.1, auth, args));
+        assert_eq!(got, want, "redis-cli {auth:?} {args:?}");
+        got
+    };
+    let rules: &[&[&str]] = &[
+        // keys by pattern, read-only and write-only patterns
+        &[
+            "ACL",
+            "SETUSER",
+            "keys",
+            "on",
+            ">pw",
+            "~public:*",
+            "%R~ro:*",
+            "%W~wo:*",
+            "+@all",
+        ],
+        // categories and single commands, a subcommand
+        &[
+            "ACL",
+            "SETUSER",
+            "cmds",
+            "on",
+            ">pw",
+            "allkeys",
+            "+@read",
+            "-get",
+            "+config|get",
+        ],
+        // channels
+        &[
+            "ACL",
+            "SETUSER",
+            "chans",
+            "on",
+            ">pw",
+            "allkeys",
+            "+@all",
+            "resetchannels",
+            "&news*",
+        ],
+        // off, and a password hash
+        &[
+            "ACL",
+            "SETUSER",
+            "gone",
+            "off",
+            &format!("#{PW_SHA}"),
+            "+@all",
+            "allkeys",
+        ],
+        // a selector
+        &[
+            "ACL",
+            "SETUSER",
+            "sel",
+            "on",
+            ">pw",
+            "+get",
+            "~a*",
+            "(+set ~b*)",
+        ],
+    ];
+    for rule in rules {
+        assert_eq!(both(None, rule), "OK\n");
+    }
+    for user in ["keys", "cmds", "chans", "sel"] {
+        both(None, &["ACL", "GETUSER", user]);
+    }
+    let tries: &[(&str, &[&str])] = &[
+        ("keys", &["SET", "public:1", "v"]),
+        ("keys", &["GET", "secret"]),
+        ("keys", &["GET", "ro:1"]),
+        ("keys", &["SET", "ro:1", "v"]),
+        ("keys", &["SET", "wo:1", "v"]),
+        ("keys", &["GET", "wo:1"]),
+        ("keys", &["ZUNION", "1", "secret"]),
+        ("cmds", &["GET", "k"]),
+        ("cmds", &["MGET", "k"]),
+        ("cmds", &["SET", "k", "v"]),
+        ("cmds", &["CONFIG", "GET", "maxmemory"]),
+        ("cmds", &["CONFIG", "SET", "maxmemory", "0"]),
+        ("chans", &["PUBLISH", "news1", "m"]),
+        ("chans", &["PUBLISH", "sports", "m"]),
+        ("gone", &["PING"]),
+        ("sel", &["GET", "a1"]),
+        ("sel", &["SET", "b1", "v"]),
+        ("sel", &["SET", "a1", "v"]),
+        ("sel", &["GET", "b1"]),
+    ];
+    for (user, args) in tries {
+        both(Some(user), args);
+    }
+    // The denials, newest first, as redis-cli prints them (the fields that
+    // tell time and the client's address apart).
+    let log = |s: &Server| -> Vec<String> {
+        let text = cli(s, None, &["ACL", "LOG"]);
+        let lines: Vec<&str> = text.lines().collect();
+        let mut kept = Vec::new();
+        let mut skip_next = false;
+        for line in lines {
+            if skip_next {
+                skip_next = false;
+                continue;
+            }
+            if line == "age-seconds" || line == "client-info" {
+                skip_next = true;
+                continue;
+            }
+            kept.push(line.to_string());
+        }
+        kept
+    };
+    let (want, got) = (log(&servers.0), log(&servers.1));
+    assert!(want.len() > 20, "redis-server's ACL LOG: {want:?}");
+    assert_eq!(got, want);
+    assert_eq!(both(None, &["ACL", "LOG", "RESET"]), "OK\n");
+    // (redis-cli prints an empty array as an empty line.)
+    assert_eq!(both(None, &["ACL", "LOG"]), "\n");
+}
