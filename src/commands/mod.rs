@@ -37,6 +37,7 @@ mod lcs;
 mod lists;
 mod lolwut;
 mod lua;
+mod lua_msgpack;
 mod memory;
 mod meta;
 mod migrate;

@@ -1013,6 +1013,18 @@ fn error_reply(e: &mlua::Error, callable: &Callable) -> Frame {
     if let Some(se) = find_script_error(e) {
         return located(&se.msg, se.line);
     }
+    if let mlua::Error::CallbackError { traceback, cause } = e {
+        if let mlua::Error::RuntimeError(text) = cause.as_ref() {
+            // A library's error (cjson, cmsgpack, bit), placed where the
+            // script called it, as Redis's `luaL_error` places it.
+            let line = trace_line(traceback, chunk);
+            let msg = match line {
+                Some(line) => format!("ERR {chunk}:{line}: {text}"),
+                None => format!("ERR {text}"),
+            };
+            return located(&msg, line);
+        }
+    }
     match e {
         mlua::Error::RuntimeError(text) => {
             let (head, trace) = text
