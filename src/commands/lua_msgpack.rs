@@ -291,7 +291,7 @@ impl Cursor<'_> {
             0xd3 => number(self.be(8)? as i64 as f64),
             0xca => number(f64::from(f32::from_bits(self.be(4)? as u32))),
             0xcb => number(f64::from_bits(self.be(8)?)),
-            0xd9 | 0xda | 0xdb => {
+            0xd9..=0xdb => {
                 let len = self.be(1 << (kind - 0xd9))? as usize;
                 self.string(lua, len)
             }
