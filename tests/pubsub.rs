@@ -530,7 +530,7 @@ print("after 1s =>", ", ".join(events_until_marker()))
 "#;
 
 /// The events of a command whose keys span shards (MSET, MSETNX, DEL,
-/// RENAME, MOVE's two databases) come from the shards in parallel or one
+/// RENAME, MOVE's two databases, MGET's and EXISTS's misses) come from the shards in parallel or one
 /// after the other, to a subscriber in no set order: sorted on those lines
 /// (Redis's own order is the sorted one for these lines).
 fn shard_order_aside(transcript: &str) -> String {
@@ -538,7 +538,7 @@ fn shard_order_aside(transcript: &str) -> String {
         .lines()
         .map(|line| match line.split_once(" => ") {
             Some((cmd, events))
-                if ["MSET ", "MSETNX ", "DEL ", "RENAME", "MOVE "]
+                if ["MSET ", "MSETNX ", "DEL ", "RENAME", "MOVE ", "MGET ", "EXISTS ", "SUNION "]
                     .iter()
                     .any(|c| cmd.starts_with(c)) =>
             {
@@ -555,8 +555,13 @@ fn shard_order_aside(transcript: &str) -> String {
 /// on a 2-shard server, checked line for line against redis-server's when
 /// one is installed.
 fn events_as_redis(flags: &str) -> String {
+    commands_events_as_redis(EVENT_COMMANDS, flags)
+}
+
+/// `events_as_redis` for other `commands`.
+fn commands_events_as_redis(commands: &str, flags: &str) -> String {
     let script = EVENTS_SCRIPT
-        .replace("COMMANDS.strip()", &format!("{:?}.strip()", EVENT_COMMANDS))
+        .replace("COMMANDS.strip()", &format!("{commands:?}.strip()"))
         .replace("FLAGS", &format!("{flags:?}"));
     let s = Server::with(2, &[]);
     let ours = shard_order_aside(&run_python(&s, &script, Duration::from_secs(60)));
@@ -598,6 +603,48 @@ fn new_key_events_are_the_ones_redis_raises() {
     for expected in [
         "SET s 1 => __keyspace@0__:s new, __keyevent@0__:new s, __keyspace@0__:s set, __keyevent@0__:set s\n",
         "RPUSH a1 x y => __keyevent@0__:new a1, __keyevent@0__:rpush a1",
+    ] {
+        assert!(ours.contains(expected), "missing {expected:?} in:\n{ours}");
+    }
+}
+
+/// Class `m`: `keymiss` when a read finds no key, as Redis raises it (in
+/// its read lookup: a write's lookup raises none, EXISTS, TYPE and TTL
+/// do). The events transcript, then reads of every kind, line by line
+/// against redis-server. It was never raised before.
+#[test]
+fn keymiss_events_are_the_ones_redis_raises() {
+    events_as_redis("Em");
+    let reads = "GET nosuch
+SET k v
+GET k
+MGET k nosuch1 nosuch2
+EXISTS nosuch k
+TYPE nosuch
+STRLEN nosuch
+GETRANGE nosuch 0 1
+HGET nosuch f
+HGETALL nosuch
+LRANGE nosuch 0 -1
+LINDEX nosuch 0
+SMEMBERS nosuch
+SISMEMBER nosuch m
+ZSCORE nosuch m
+ZRANGE nosuch 0 -1
+TTL nosuch
+PTTL nosuch
+OBJECT ENCODING nosuch
+DUMP nosuch
+SUNION nosuch1 nosuch2
+BITCOUNT nosuch
+PFCOUNT nosuch
+XRANGE nosuch - +
+SORT nosuch";
+    let ours = commands_events_as_redis(reads, "Em");
+    for expected in [
+        "GET nosuch => __keyevent@0__:keymiss nosuch\n",
+        "GET k => \n",
+        "EXISTS nosuch k => __keyevent@0__:keymiss nosuch\n",
     ] {
         assert!(ours.contains(expected), "missing {expected:?} in:\n{ours}");
     }

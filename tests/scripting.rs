@@ -842,3 +842,114 @@ fn cmsgpack_packs_and_unpacks_as_redis() {
         differ.join("\n")
     );
 }
+
+/// `struct`: every format option, order and alignment, the unpack position
+/// and `c0`, `size`, and the errors, each script's reply compared with
+/// redis-server's.
+#[test]
+fn struct_packs_and_unpacks_as_redis() {
+    let Some(redis) = Server::redis_oracle() else {
+        eprintln!("SKIPPED: redis-server is not installed; this test compares with it");
+        return;
+    };
+    let server = Server::start();
+    let hex = "local function hex(s) return (s:gsub('.', function(c) return string.format('%02x', string.byte(c)) end)) end ";
+    let show = "local function show(...) local out = {} for i = 1, select('#', ...) do local v = select(i, ...) \
+        out[#out + 1] = type(v) .. ':' .. (type(v) == 'string' and hex(v) or tostring(v)) end return out end ";
+    let packs = [
+        "'b', -1",
+        "'B', 255",
+        "'h', -2",
+        "'H', 65535",
+        "'>h', 258",
+        "'<h', 258",
+        "'l', -3",
+        "'L', 2^40",
+        "'T', 7",
+        "'i', -4",
+        "'I', 4294967295",
+        "'i3', 70000",
+        "'>i3', 70000",
+        "'I16', 5",
+        "'i16', -5",
+        "'f', 1.5",
+        "'>f', 1.5",
+        "'d', 3.25",
+        "'>d', -3.25",
+        "'x'",
+        "'c3', 'abcdef'",
+        "'c0', 'hello'",
+        "'s', 'str'",
+        "'bhi', 1, 2, 3",
+        "'!bhi', 1, 2, 3",
+        "'!2bd', 1, 2",
+        "'!4 b d', 1, 2",
+        "'>!8 b l', 1, 2",
+        "'b', '12'",
+        "'B', 256",
+        "'B', -1",
+        "'I2', 2.9",
+        "'i', 3e9",
+    ];
+    let mut scripts: Vec<String> = packs
+        .iter()
+        .map(|p| format!("{hex}return hex(struct.pack({p}))"))
+        .collect();
+    for call in [
+        "struct.unpack('b', '\\255')",
+        "struct.unpack('B', '\\255')",
+        "struct.unpack('>h', '\\001\\002')",
+        "struct.unpack('<H', '\\001\\002')",
+        "struct.unpack('i', struct.pack('i', -123456))",
+        "struct.unpack('I3', '\\001\\002\\003')",
+        "struct.unpack('i3', '\\255\\255\\255')",
+        "struct.unpack('L', struct.pack('L', 2^50))",
+        "struct.unpack('f', struct.pack('f', 0.1))",
+        "struct.unpack('>d', struct.pack('>d', 1/3))",
+        "struct.unpack('c2', 'abcd')",
+        "struct.unpack('c2', 'abcd', 3)",
+        "struct.unpack('s', 'ab\\000cd')",
+        "struct.unpack('s s', 'ab\\000cd\\000')",
+        "struct.unpack('b c0', '\\003xyzw')",
+        "struct.unpack('!4 b i', struct.pack('!4 b i', 1, 2))",
+        "struct.unpack('x b', '\\000\\007')",
+        "struct.unpack('bbb', 'ab')",
+        "struct.unpack('b', 'a', 0)",
+        "struct.unpack('b', 'a', 5)",
+        "struct.unpack('s', 'abc')",
+        "struct.unpack('c0', 'abc')",
+        "struct.unpack('', 'abc', 2)",
+        "struct.size('bhilTfdx')",
+        "struct.size('!bhilTfdx')",
+        "struct.size('c5 i3')",
+        "struct.size('s')",
+        "struct.size('c0')",
+        "struct.size('!3')",
+        "struct.size('z')",
+        "struct.pack('z')",
+        "struct.pack('i33', 1)",
+        "struct.pack('c5', 'ab')",
+        "struct.pack('b')",
+        "struct.pack('b', {})",
+        "struct.pack('!3b', 1)",
+        "struct.pack('i99999999999', 1)",
+    ] {
+        scripts.push(format!("{hex}{show}return show({call})"));
+    }
+    let (mut r, mut o) = (redis.raw(), server.raw());
+    let mut differ = Vec::new();
+    for script in &scripts {
+        let args = ["EVAL", script, "0"];
+        let (want, got) = (r.cmd(&args), o.cmd(&args));
+        if want != got {
+            differ.push(format!("{script}\n  redis: {want:?}\n  ours:  {got:?}"));
+        }
+    }
+    assert!(
+        differ.is_empty(),
+        "{} of {} scripts differ:\n{}",
+        differ.len(),
+        scripts.len(),
+        differ.join("\n")
+    );
+}

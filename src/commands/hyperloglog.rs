@@ -494,8 +494,10 @@ fn estimate(histo: &Histogram) -> u64 {
 
 /// The HLL at `key` as bytes to change (`None`: no such key), or the error
 /// Redis gives for a key that holds something else.
+/// (A write's lookup, as Redis's PFADD, PFMERGE and PFDEBUG make: no
+/// keyspace miss counted, no `keymiss` raised.)
 fn read_hll(ctx: &mut Ctx, key: &[u8]) -> Result<Option<Vec<u8>>, Frame> {
-    match ctx.ks.read(ctx.db, key, ctx.now) {
+    match ctx.ks.lookup(ctx.db, key, ctx.now) {
         None => Ok(None),
         Some(e) => match e.str() {
             None => Err(wrong_type()),

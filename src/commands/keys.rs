@@ -25,20 +25,22 @@ pub fn del(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     Frame::Integer(n)
 }
 
-/// EXISTS / TOUCH: a key named twice counts twice, as in Redis.
+/// EXISTS / TOUCH: a key named twice counts twice, as in Redis. Both are
+/// reads (a missing key raises `keymiss`); TOUCH makes its keys recently
+/// used, EXISTS leaves them (Redis's `LOOKUP_NOTOUCH`).
 pub fn exists(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
-    Frame::Integer(
-        args[1..]
-            .iter()
-            .filter(|k| ctx.ks.contains(ctx.db, k, ctx.now))
-            .count() as i64,
-    )
+    let touch = args[0].eq_ignore_ascii_case(b"touch");
+    let mut found = |k: &Bytes| match touch {
+        true => ctx.ks.read(ctx.db, k, ctx.now).is_some(),
+        false => ctx.ks.read_untouched(ctx.db, k, ctx.now).is_some(),
+    };
+    Frame::Integer(args[1..].iter().filter(|k| found(k)).count() as i64)
 }
 
 pub fn type_(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     let name = ctx
         .ks
-        .lookup(ctx.db, &args[1], ctx.now)
+        .read_untouched(ctx.db, &args[1], ctx.now)
         .map_or("none", |e| e.type_name());
     Frame::simple(name)
 }
@@ -121,7 +123,7 @@ pub fn expire(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
 
 /// TTL, PTTL, EXPIRETIME, PEXPIRETIME: -2 without the key, -1 without a TTL.
 pub fn ttl(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
-    let Some(entry) = ctx.ks.lookup(ctx.db, &args[1], ctx.now) else {
+    let Some(entry) = ctx.ks.read_untouched(ctx.db, &args[1], ctx.now) else {
         return Frame::Integer(-2);
     };
     let Some(at) = entry.expire_at() else {

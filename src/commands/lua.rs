@@ -1,7 +1,7 @@
 //! The Lua environment scripts run in (docs/scripting.md): one Lua 5.1
 //! state per core, built as Redis 7.0 builds its own: the base, table,
-//! string and math libraries, `cjson`, `cmsgpack` (`lua_msgpack`) and
-//! `bit`, the `redis` library, and
+//! string and math libraries, `cjson`, `cmsgpack` (`lua_msgpack`),
+//! `struct` (`lua_struct`) and `bit`, the `redis` library, and
 //! a sandbox (no `os`, `io`, `loadfile`, `dofile`; globals read-only, a
 //! missing global an error). Also the conversions between replies and Lua
 //! values, both ways, with Redis's rules.
@@ -72,7 +72,7 @@ G.redis.setresp = function(v)
   local e = real_setresp(v)
   if e then real_error(setmetatable({err = e}, errmt), 0) end
 end
-for _, name in ipairs({"redis", "string", "table", "math", "cjson", "cmsgpack", "bit"}) do
+for _, name in ipairs({"redis", "string", "table", "math", "cjson", "cmsgpack", "struct", "bit"}) do
   G[name] = readonly(G[name])
 end
 -- A script's globals read through to the real ones (a table: no Lua call
@@ -241,6 +241,7 @@ impl Vm {
         globals.raw_set("redis", redis_library(&lua, calls)?)?;
         globals.raw_set("cjson", cjson_library(&lua)?)?;
         globals.raw_set("cmsgpack", super::lua_msgpack::library(&lua)?)?;
+        globals.raw_set("struct", super::lua_struct::library(&lua)?)?;
         globals.raw_set("bit", bit_library(&lua)?)?;
         let sandbox: Function = lua.load(SANDBOX).set_name("=sandbox").into_function()?;
         let (env, library_env): (Table, Function) =

@@ -38,6 +38,7 @@ mod lists;
 mod lolwut;
 mod lua;
 mod lua_msgpack;
+mod lua_struct;
 mod memory;
 mod meta;
 mod migrate;

@@ -263,7 +263,7 @@ pub fn sscan(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
 pub fn store(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     let key = &args[1];
     // Replaced in place (no `new` event, as Redis), logged as a DEL first.
-    let existed = ctx.ks.read(ctx.db, key, ctx.now).is_some();
+    let existed = ctx.ks.contains(ctx.db, key, ctx.now);
     if existed {
         ctx.effect(vec![Bytes::from_static(b"DEL"), key.clone()]);
     }

@@ -24,6 +24,15 @@ fn read_str(ctx: &mut Ctx, key: &[u8]) -> Result<Option<Bytes>, Frame> {
     }
 }
 
+/// `read_str` for a write about to change the key: Redis's write lookup,
+/// which counts no keyspace hit or miss and raises no `keymiss`.
+fn current_str(ctx: &mut Ctx, key: &[u8]) -> Result<Option<Bytes>, Frame> {
+    match ctx.ks.lookup(ctx.db, key, ctx.now) {
+        None => Ok(None),
+        Some(e) => e.str_bytes().map(Some).ok_or_else(wrong_type),
+    }
+}
+
 fn bulk_or_null(v: Option<Bytes>) -> Frame {
     v.map_or(Frame::Null, Frame::Bulk)
 }
@@ -350,7 +359,7 @@ pub fn mset(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
 
 /// Adds `delta` to the integer at `key`, keeping its TTL.
 fn incr_by(ctx: &mut Ctx, key: &Bytes, delta: i64) -> Frame {
-    let current = match read_str(ctx, key) {
+    let current = match current_str(ctx, key) {
         Ok(None) => 0,
         Ok(Some(v)) => match crate::util::parse_i64(&v) {
             Some(n) => n,
@@ -405,7 +414,7 @@ pub fn decrby(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
 /// type and value checked before the increment, as Redis does.
 pub fn incrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
     let not_float = || Frame::error("ERR value is not a valid float");
-    let current = match read_str(ctx, &args[1]) {
+    let current = match current_str(ctx, &args[1]) {
         Ok(None) => 0.0,
         Ok(Some(v)) => match crate::util::parse_double(&v) {
             Some(n) => n,

@@ -776,7 +776,7 @@ pub(super) fn store_pairs(
     event: &'static str,
 ) -> Frame {
     // Replaced in place (no `new` event, as Redis), logged as a DEL first.
-    let existed = ctx.ks.read(ctx.db, key, ctx.now).is_some();
+    let existed = ctx.ks.contains(ctx.db, key, ctx.now);
     if existed {
         ctx.effect(vec![Bytes::from_static(b"DEL"), key.clone()]);
     }

@@ -136,6 +136,9 @@ pub struct Keyspace {
     /// Keys created since the last `take_new_keys`, for the `new` event
     /// (notifications of class `n`), when recorded.
     new_keys: Option<Vec<(usize, Bytes)>>,
+    /// Keys a read did not find since the last `take_missed_keys`, for the
+    /// `keymiss` event (`None`: not recorded).
+    missed_keys: Option<Vec<(usize, Bytes)>>,
     /// The snapshot in progress, if any (see `cut`).
     cut: Option<Box<Cut>>,
     /// What the last snapshot's cut did (see `CutStats`).
@@ -188,6 +191,7 @@ impl Keyspace {
             removed_log: None,
             removal_events: None,
             new_keys: None,
+            missed_keys: None,
             cut: None,
             last_cut: CutStats::default(),
             frozen_bytes: 0,
@@ -284,12 +288,19 @@ impl Keyspace {
     /// Looks a key up for reading: an expired key is removed first, and the
     /// hit/miss counters of INFO are updated.
     pub fn read(&mut self, db: usize, key: &[u8], now: u64) -> Option<&mut Entry> {
-        self.find(db, key, now, true)
+        self.find(db, key, now, true, true)
+    }
+
+    /// `read` that leaves the key's access time alone, as Redis's
+    /// `LOOKUP_NOTOUCH` (EXISTS, TYPE, TTL): counted, and a miss raises
+    /// `keymiss`, but the key is not made more recently used.
+    pub fn read_untouched(&mut self, db: usize, key: &[u8], now: u64) -> Option<&mut Entry> {
+        self.find(db, key, now, true, false)
     }
 
     /// Looks a key up (to change it), removing it first if it has expired.
     pub fn lookup(&mut self, db: usize, key: &[u8], now: u64) -> Option<&mut Entry> {
-        self.find(db, key, now, false)
+        self.find(db, key, now, false, true)
     }
 
     /// One probe of the table: a live entry is returned, an expired one is
@@ -298,7 +309,14 @@ impl Keyspace {
     /// only a change must serialize it first. A hit stamps the entry's
     /// access (one field written, no allocation); an entry handed out for a
     /// change is measured, for `settle`.
-    fn find(&mut self, db: usize, key: &[u8], now: u64, count: bool) -> Option<&mut Entry> {
+    fn find(
+        &mut self,
+        db: usize,
+        key: &[u8],
+        now: u64,
+        count: bool,
+        touch: bool,
+    ) -> Option<&mut Entry> {
         self.settle();
         let hash = self.hasher.hash_one(key);
         let idx = self.table_index(key);
@@ -307,9 +325,17 @@ impl Keyspace {
         }
         let unsaved = count && self.cut.as_deref().is_some_and(|c| !c.is_done(idx));
         let d = self.dbs.get_mut(db)?;
-        let found = d.tables.get_mut(idx)?.find_entry(hash, |e| e.key() == key);
-        let Ok(occupied) = found else {
+        let found = d
+            .tables
+            .get_mut(idx)
+            .map(|t| t.find_entry(hash, |e| e.key() == key));
+        // (A database that never had a key on this shard has no tables yet:
+        // a miss all the same.)
+        let Some(Ok(occupied)) = found else {
             self.stats.misses += count as u64;
+            if let Some(missed) = self.missed_keys.as_mut().filter(|_| count) {
+                missed.push((db, Bytes::copy_from_slice(key)));
+            }
             return None;
         };
         let e = occupied.get();
@@ -318,6 +344,9 @@ impl Keyspace {
                 // Not removed by a read while the snapshot still needs its
                 // slot as it was: a later change or active expiry will.
                 self.stats.misses += 1;
+                if let Some(missed) = &mut self.missed_keys {
+                    missed.push((db, Bytes::copy_from_slice(key)));
+                }
                 return None;
             }
             let (entry, vacant) = occupied.remove();
@@ -325,6 +354,9 @@ impl Keyspace {
             unindex(&mut d.count, &mut self.expiry, db, &entry);
             self.stats.expired += 1;
             self.stats.misses += count as u64;
+            if let Some(missed) = self.missed_keys.as_mut().filter(|_| count) {
+                missed.push((db, Bytes::copy_from_slice(key)));
+            }
             self.watched.touch(db, key);
             self.tracked.touch(key);
             if let Some(log) = &mut self.removed_log {
@@ -337,7 +369,9 @@ impl Keyspace {
         }
         self.stats.hits += count as u64;
         let e = occupied.into_mut();
-        e.set_access(self.eviction.touch(e.access(), now));
+        if touch {
+            e.set_access(self.eviction.touch(e.access(), now));
+        }
         if !count {
             self.watched.candidate(db, key);
             self.tracked.candidate(key);
@@ -713,6 +747,23 @@ impl Keyspace {
     pub fn record_new_keys(&mut self, on: bool) {
         if on != self.new_keys.is_some() {
             self.new_keys = on.then(Vec::new);
+        }
+    }
+
+    /// Starts (or stops) recording the keys reads miss, for
+    /// `take_missed_keys`.
+    pub fn record_missed_keys(&mut self, on: bool) {
+        if on != self.missed_keys.is_some() {
+            self.missed_keys = on.then(Vec::new);
+        }
+    }
+
+    /// The keys reads did not find since the last call, with their
+    /// databases (Redis's `keymiss` event).
+    pub fn take_missed_keys(&mut self) -> Vec<(usize, Bytes)> {
+        match &mut self.missed_keys {
+            Some(missed) if !missed.is_empty() => std::mem::take(missed),
+            _ => Vec::new(),
         }
     }
 

@@ -240,6 +240,14 @@ impl Node {
         T: Send + 'static,
         F: FnOnce(&Node) -> (T, Option<u64>) + Send + 'static,
     {
+        // Keys a step created or missed outside a command's run (a gathering
+        // read, SORT) raise `new` and `keymiss` as it ends, not with the
+        // shard's next command.
+        let f = move |node: &Node| {
+            let out = f(node);
+            node.shard.borrow_mut().emit_pending_events();
+            out
+        };
         if target == self.id && !self.hold.blocks(tag) {
             let (t, position) = f(self);
             let durable = position.and_then(|p| self.shard.borrow_mut().durable(p));

@@ -120,12 +120,17 @@ impl Ctx<'_> {
         }
     }
 
-    /// Raises `new` for the keys created since the last event.
+    /// Raises `new` for the keys created since the last event, and
+    /// `keymiss` for the keys reads did not find.
     fn notify_new_keys(&mut self) {
-        for (db, key) in self.ks.take_new_keys() {
+        use crate::config::events::{KEY_MISS, NEW};
+        let created = self.ks.take_new_keys().into_iter().map(|k| (NEW, "new", k));
+        let missed = self.ks.take_missed_keys().into_iter();
+        let missed = missed.map(|k| (KEY_MISS, "keymiss", k));
+        for (class, event, (db, key)) in created.chain(missed) {
             self.events.push(KeyEvent {
-                class: crate::config::events::NEW,
-                event: "new",
+                class,
+                event,
                 db,
                 key,
             });
@@ -316,6 +321,8 @@ impl Shard {
             .record_removal_events(self.notify_flags & (events::EXPIRED | events::EVICTED) != 0);
         self.keyspace
             .record_new_keys(self.notify_flags & events::NEW != 0);
+        self.keyspace
+            .record_missed_keys(self.notify_flags & events::KEY_MISS != 0);
     }
 
     fn emit(&self, event: &KeyEvent) {
@@ -452,9 +459,10 @@ impl Shard {
         if let Err(refused) = self.admit(access, now) {
             return refused;
         }
-        if self.notify_flags & crate::config::events::NEW != 0 {
-            // Keys created by other paths (a cross-shard step) before this.
-            self.emit_new_keys();
+        if self.notify_flags & (crate::config::events::NEW | crate::config::events::KEY_MISS) != 0 {
+            // Keys created or missed by other paths (a cross-shard step,
+            // SORT's lookups) before this.
+            self.emit_pending_events();
         }
         self.keyspace.watched.begin_command();
         self.keyspace.tracked.begin_command();
@@ -624,12 +632,18 @@ impl Shard {
         }
     }
 
-    /// Raises `new` for the keys created outside a command's context.
-    fn emit_new_keys(&mut self) {
-        for (db, key) in self.keyspace.take_new_keys() {
+    /// Raises the `new` and `keymiss` events of keys created or missed
+    /// outside a command's run (a cross-shard step, a gathering read).
+    pub fn emit_pending_events(&mut self) {
+        use crate::config::events::{KEY_MISS, NEW};
+        let created = self.keyspace.take_new_keys().into_iter();
+        let created = created.map(|k| (NEW, "new", k));
+        let missed = self.keyspace.take_missed_keys().into_iter();
+        let missed = missed.map(|k| (KEY_MISS, "keymiss", k));
+        for (class, event, (db, key)) in created.chain(missed) {
             self.emit(&KeyEvent {
-                class: crate::config::events::NEW,
-                event: "new",
+                class,
+                event,
                 db,
                 key,
             });
@@ -668,7 +682,7 @@ impl Shard {
             self.log_all(db, commands);
         }
         self.keyspace.insert(db, key, value, expire_at);
-        self.emit_new_keys();
+        self.emit_pending_events();
         if !self.waiters.is_empty() {
             self.wake_ready(crate::util::now_ms());
         }
