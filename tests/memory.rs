@@ -85,6 +85,21 @@ fn dbsize(con: &mut redis::Connection) -> u64 {
     q(con, &["DBSIZE"])
 }
 
+/// The account's growth since `used_before` is within 10% of the
+/// allocator's since `heap_before` (the log's buffers, which `everysec`
+/// keeps until its sync, counted apart).
+fn accounted_within_ten_percent(con: &mut redis::Connection, used_before: u64, heap_before: u64) {
+    let used = info_u64(con, "memory", "used_memory") - used_before;
+    let heap = info_u64(con, "memory", "allocator_allocated") - heap_before;
+    let aof = info_u64(con, "memory", "mem_aof_buffer");
+    let error = ((used + aof) as f64 - heap as f64).abs() / heap as f64;
+    assert!(
+        error < 0.10,
+        "accounted {used} + {aof} (AOF) bytes for {heap} bytes of heap ({:.1}% off)",
+        error * 100.0
+    );
+}
+
 #[test]
 fn accounting_is_within_ten_percent_of_the_heap() {
     let server = Server::start();
@@ -104,16 +119,7 @@ fn accounting_is_within_ten_percent_of_the_heap() {
         }
         let _: Vec<redis::Value> = p.query(&mut con).unwrap();
     }
-    let heap = info_u64(&mut con, "memory", "allocator_allocated") - heap_before;
-    let used = info_u64(&mut con, "memory", "used_memory") - used_before;
-    // The log's buffers (what `everysec` keeps until its sync) are apart.
-    let aof = info_u64(&mut con, "memory", "mem_aof_buffer");
-    let error = ((used + aof) as f64 - heap as f64).abs() / heap as f64;
-    assert!(
-        error < 0.10,
-        "accounted {used} + {aof} (AOF) bytes for {heap} bytes of heap ({:.1}% off)",
-        error * 100.0
-    );
+    accounted_within_ten_percent(&mut con, used_before, heap_before);
     // Deleting everything gives every byte back to the account.
     let _: () = q(&mut con, &["FLUSHALL"]);
     assert_eq!(info_u64(&mut con, "memory", "used_memory"), 0);
@@ -530,16 +536,7 @@ fn a_list_changed_anywhere_is_accounted_in_full() {
             _ => q(&mut con, &["RPUSH", "l", &value, "x"]),
         };
     }
-    let used = used_at(&mut con) - used_before;
-    let heap = heap_at(&mut con) - heap_before;
-    // The log's buffers (what `everysec` keeps until its sync) are apart.
-    let aof = info_u64(&mut con, "memory", "mem_aof_buffer");
-    let error = ((used + aof) as f64 - heap as f64).abs() / heap as f64;
-    assert!(
-        error < 0.10,
-        "accounted {used} + {aof} (AOF) bytes for {heap} bytes of heap ({:.1}% off)",
-        error * 100.0
-    );
+    accounted_within_ten_percent(&mut con, used_before, heap_before);
     let _: () = q(&mut con, &["DEL", "l"]);
     assert_eq!(used_at(&mut con), used_before);
 }

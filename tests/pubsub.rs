@@ -538,9 +538,11 @@ fn shard_order_aside(transcript: &str) -> String {
         .lines()
         .map(|line| match line.split_once(" => ") {
             Some((cmd, events))
-                if ["MSET ", "MSETNX ", "DEL ", "RENAME", "MOVE ", "MGET ", "EXISTS ", "SUNION "]
-                    .iter()
-                    .any(|c| cmd.starts_with(c)) =>
+                if [
+                    "MSET ", "MSETNX ", "DEL ", "RENAME", "MOVE ", "MGET ", "EXISTS ", "SUNION ",
+                ]
+                .iter()
+                .any(|c| cmd.starts_with(c)) =>
             {
                 let mut events: Vec<&str> = events.split(", ").collect();
                 events.sort();

@@ -697,6 +697,27 @@ finally:
     assert!(out.contains("celery ok 100"), "{out}");
 }
 
+/// Runs each of `scripts` (EVAL, no keys) on both servers: every reply
+/// the same, or the test fails listing those that differ.
+fn same_replies(redis: &Server, server: &Server, scripts: &[String]) {
+    let (mut r, mut o) = (redis.raw(), server.raw());
+    let mut differ = Vec::new();
+    for script in scripts {
+        let args = ["EVAL", script, "0"];
+        let (want, got) = (r.cmd(&args), o.cmd(&args));
+        if want != got {
+            differ.push(format!("{script}\n  redis: {want:?}\n  ours:  {got:?}"));
+        }
+    }
+    assert!(
+        differ.is_empty(),
+        "{} of {} scripts differ:\n{}",
+        differ.len(),
+        scripts.len(),
+        differ.join("\n")
+    );
+}
+
 /// `cmsgpack` (BullMQ's scripts unpack their options with it): every
 /// encoding form, the array-or-map rule, nesting, the unpack variants and
 /// their errors, each script's reply compared with redis-server's.
@@ -825,22 +846,7 @@ fn cmsgpack_packs_and_unpacks_as_redis() {
     ] {
         scripts.push(format!("{hex}{show}return show({call})"));
     }
-    let (mut r, mut o) = (redis.raw(), server.raw());
-    let mut differ = Vec::new();
-    for script in &scripts {
-        let args = ["EVAL", script, "0"];
-        let (want, got) = (r.cmd(&args), o.cmd(&args));
-        if want != got {
-            differ.push(format!("{script}\n  redis: {want:?}\n  ours:  {got:?}"));
-        }
-    }
-    assert!(
-        differ.is_empty(),
-        "{} of {} scripts differ:\n{}",
-        differ.len(),
-        scripts.len(),
-        differ.join("\n")
-    );
+    same_replies(&redis, &server, &scripts);
 }
 
 /// `struct`: every format option, order and alignment, the unpack position
@@ -936,20 +942,5 @@ fn struct_packs_and_unpacks_as_redis() {
     ] {
         scripts.push(format!("{hex}{show}return show({call})"));
     }
-    let (mut r, mut o) = (redis.raw(), server.raw());
-    let mut differ = Vec::new();
-    for script in &scripts {
-        let args = ["EVAL", script, "0"];
-        let (want, got) = (r.cmd(&args), o.cmd(&args));
-        if want != got {
-            differ.push(format!("{script}\n  redis: {want:?}\n  ours:  {got:?}"));
-        }
-    }
-    assert!(
-        differ.is_empty(),
-        "{} of {} scripts differ:\n{}",
-        differ.len(),
-        scripts.len(),
-        differ.join("\n")
-    );
+    same_replies(&redis, &server, &scripts);
 }
