@@ -693,16 +693,18 @@ fn redis_cli_sees_the_same_users_rules_and_log_as_redis() {
             "%W~wo:*",
             "+@all",
         ],
-        // categories and single commands, a subcommand
+        // categories and a single command; a subcommand (one single-command
+        // rule a user: Redis lists several in its hash seed's order)
+        &[
+            "ACL", "SETUSER", "cmds", "on", ">pw", "allkeys", "+@read", "-get",
+        ],
         &[
             "ACL",
             "SETUSER",
-            "cmds",
+            "sub",
             "on",
             ">pw",
             "allkeys",
-            "+@read",
-            "-get",
             "+config|get",
         ],
         // channels
@@ -742,7 +744,7 @@ fn redis_cli_sees_the_same_users_rules_and_log_as_redis() {
     for rule in rules {
         assert_eq!(both(None, rule), "OK\n");
     }
-    for user in ["keys", "cmds", "chans", "sel"] {
+    for user in ["keys", "cmds", "sub", "chans", "sel"] {
         both(None, &["ACL", "GETUSER", user]);
     }
     let tries: &[(&str, &[&str])] = &[
@@ -756,8 +758,8 @@ fn redis_cli_sees_the_same_users_rules_and_log_as_redis() {
         ("cmds", &["GET", "k"]),
         ("cmds", &["MGET", "k"]),
         ("cmds", &["SET", "k", "v"]),
-        ("cmds", &["CONFIG", "GET", "maxmemory"]),
-        ("cmds", &["CONFIG", "SET", "maxmemory", "0"]),
+        ("sub", &["CONFIG", "GET", "maxmemory"]),
+        ("sub", &["CONFIG", "SET", "maxmemory", "0"]),
         ("chans", &["PUBLISH", "news1", "m"]),
         ("chans", &["PUBLISH", "sports", "m"]),
         ("gone", &["PING"]),

@@ -527,6 +527,9 @@ for line in COMMANDS.strip().split("\n"):
 # The key set with PX 100 expires: active expiry raises `expired`.
 time.sleep(1.0)
 print("after 1s =>", ", ".join(events_until_marker()))
+# Reads count keyspace hits and misses; a write's lookup counts neither.
+stats = r.info("stats")
+print("hits", stats["keyspace_hits"], "misses", stats["keyspace_misses"])
 "#;
 
 /// The events of a command whose keys span shards (MSET, MSETNX, DEL,

@@ -29,7 +29,7 @@ pub fn library(lua: &Lua) -> mlua::Result<Table> {
     )?;
     t.raw_set(
         "size",
-        lua.create_function(|_, args: Variadic<Value>| size(&args))?,
+        lua.create_function(|lua, args: Variadic<Value>| size(lua, &args))?,
     )?;
     Ok(t)
 }
@@ -57,13 +57,15 @@ fn type_error(args: &[Value], n: usize, function: &str, expected: &str) -> mlua:
     arg_error(n, function, &format!("{expected} expected, got {got}"))
 }
 
-/// `luaL_checklstring`: a string, or a number as Lua prints it.
-fn check_bytes(args: &[Value], n: usize, function: &str) -> mlua::Result<Vec<u8>> {
+/// `luaL_checklstring`: a string, or a number as Lua itself turns it
+/// into one.
+fn check_bytes(lua: &Lua, args: &[Value], n: usize, function: &str) -> mlua::Result<Vec<u8>> {
     match args.get(n - 1) {
         Some(Value::String(s)) => Ok(s.as_bytes().to_vec()),
-        Some(v @ (Value::Integer(_) | Value::Number(_))) => {
-            Ok(super::lua::number_text(v).unwrap_or_default().into_bytes())
-        }
+        Some(v @ (Value::Integer(_) | Value::Number(_))) => match lua.coerce_string(v.clone())? {
+            Some(s) => Ok(s.as_bytes().to_vec()),
+            None => Err(type_error(args, n, function, "string")),
+        },
         _ => Err(type_error(args, n, function, "string")),
     }
 }
@@ -175,7 +177,7 @@ impl<'a> Format<'a> {
 }
 
 fn pack(lua: &Lua, args: &[Value]) -> mlua::Result<mlua::LuaString> {
-    let fmt = check_bytes(args, 1, "pack")?;
+    let fmt = check_bytes(lua, args, 1, "pack")?;
     let mut f = Format::new(&fmt);
     let mut out: Vec<u8> = Vec::new();
     let mut arg = 2;
@@ -221,7 +223,7 @@ fn pack(lua: &Lua, args: &[Value]) -> mlua::Result<mlua::LuaString> {
                 });
             }
             b'c' | b's' => {
-                let s = check_bytes(args, arg, "pack")?;
+                let s = check_bytes(lua, args, arg, "pack")?;
                 arg += 1;
                 if size == 0 {
                     size = s.len();
@@ -241,8 +243,8 @@ fn pack(lua: &Lua, args: &[Value]) -> mlua::Result<mlua::LuaString> {
 }
 
 fn unpack(lua: &Lua, args: &[Value]) -> mlua::Result<Variadic<Value>> {
-    let fmt = check_bytes(args, 1, "unpack")?;
-    let data = check_bytes(args, 2, "unpack")?;
+    let fmt = check_bytes(lua, args, 1, "unpack")?;
+    let data = check_bytes(lua, args, 2, "unpack")?;
     let start = match args.get(2) {
         None | Some(Value::Nil) => 1,
         Some(_) => check_number(args, 3, "unpack")? as i64,
@@ -338,8 +340,8 @@ fn unpack(lua: &Lua, args: &[Value]) -> mlua::Result<Variadic<Value>> {
     Ok(values)
 }
 
-fn size(args: &[Value]) -> mlua::Result<f64> {
-    let fmt = check_bytes(args, 1, "size")?;
+fn size(lua: &Lua, args: &[Value]) -> mlua::Result<f64> {
+    let fmt = check_bytes(lua, args, 1, "size")?;
     let mut f = Format::new(&fmt);
     let mut pos = 0usize;
     while let Some(opt) = f.next() {

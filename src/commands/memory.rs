@@ -145,8 +145,16 @@ pub(super) async fn key_figures(
     node.run_on(shard, move |n: &Node| {
         let mut sh = n.shard.borrow_mut();
         let now = now_ms();
-        let e = sh.keyspace.peek(db, &key, now)?;
-        let (access, bytes, encoding) = (e.access(), e.memory_usage(), e.encoding());
+        let figures = sh.keyspace.peek(db, &key, now);
+        let figures = figures.map(|e| (e.access(), e.memory_usage(), e.encoding()));
+        // A read as Redis counts it (its `objectCommandLookup`): a hit or a
+        // miss, though no `keymiss` and no touch.
+        let stats = &mut sh.keyspace.stats;
+        match figures {
+            Some(_) => stats.hits += 1,
+            None => stats.misses += 1,
+        }
+        let (access, bytes, encoding) = figures?;
         let eviction = &sh.keyspace.eviction;
         Some(KeyFigures {
             encoding,

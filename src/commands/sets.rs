@@ -152,6 +152,11 @@ pub fn spop(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
         Err(e) => return e,
     };
     let key = &args[1];
+    if count.is_some() {
+        // SPOP with a count looks its key up as a read in Redis: a hit or
+        // a miss (and `keymiss`) is counted.
+        let _ = ctx.ks.read(ctx.db, key, ctx.now);
+    }
     let set = match set_mut(ctx, key) {
         Ok(Some(s)) => s,
         Ok(None) if count.is_some() => return Frame::Set(Vec::new()),

@@ -477,7 +477,7 @@ fn drop_binary_noise(x: f64) -> f64 {
 }
 
 pub fn append(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
-    let old = match read_str(ctx, &args[1]) {
+    let old = match current_str(ctx, &args[1]) {
         Ok(v) => v.unwrap_or_default(),
         Err(e) => return e,
     };
@@ -535,7 +535,7 @@ pub fn setrange(ctx: &mut Ctx, args: &[Bytes]) -> Frame {
         Err(e) => return e,
     };
     let patch = &args[3];
-    let old = match read_str(ctx, &args[1]) {
+    let old = match current_str(ctx, &args[1]) {
         Ok(v) => v,
         Err(e) => return e,
     };

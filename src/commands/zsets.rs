@@ -550,7 +550,8 @@ fn remrange(ctx: &mut Ctx, args: &[Bytes], kind: u8) -> Frame {
         Ok(r) => r,
         Err(e) => return e,
     };
-    let members: Vec<Bytes> = match zset_ref(ctx, &args[1]) {
+    // A write's lookup, as Redis's: no keyspace hit or miss counted.
+    let members: Vec<Bytes> = match zset_mut(ctx, &args[1]) {
         Ok(Some(z)) => {
             let (lo, hi) = range.ranks(z);
             z.range(lo, hi).map(|(_, m)| m.clone()).collect()
