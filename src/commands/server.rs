@@ -253,19 +253,13 @@ pub(super) async fn config_cmd(
                 if config::PROTECTED.contains(&param.name)
                     && !allowed(&next.enable_protected_configs, session)
                 {
-                    return Frame::error(format!(
-                        "ERR CONFIG SET failed (possibly related to argument '{name}') - can't set protected config"
-                    ));
+                    return config_set_failed(&name, "can't set protected config");
                 }
                 let Some(set) = param.set else {
-                    return Frame::error(format!(
-                        "ERR CONFIG SET failed (possibly related to argument '{name}') - can't set immutable config"
-                    ));
+                    return config_set_failed(&name, "can't set immutable config");
                 };
                 if let Err(why) = set(&mut next, &value) {
-                    return Frame::error(format!(
-                        "ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"
-                    ));
+                    return config_set_failed(&name, &why);
                 }
             }
             // Changed TLS settings take effect together, once all are set,
@@ -279,10 +273,7 @@ pub(super) async fn config_cmd(
                         .map(|n| String::from_utf8_lossy(n).to_lowercase())
                         .find(|n| n.starts_with("tls-"))
                         .unwrap_or_default();
-                    return Frame::error(format!(
-                        "ERR CONFIG SET failed (possibly related to argument '{name}') - {}",
-                        config::tls::UPDATE_FAILED
-                    ));
+                    return config_set_failed(&name, config::tls::UPDATE_FAILED);
                 }
             }
             let level =
@@ -337,6 +328,13 @@ pub(super) async fn config_cmd(
     }
 }
 
+/// Redis's reply to a CONFIG SET that failed on setting `name`.
+fn config_set_failed(name: &str, why: &str) -> Frame {
+    Frame::error(format!(
+        "ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"
+    ))
+}
+
 /// CONFIG SET of a Redis setting ringcache does not use: checked as Redis
 /// checks it, kept, and reported by CONFIG GET.
 fn set_unused(
@@ -345,11 +343,7 @@ fn set_unused(
     name: &str,
     value: &str,
 ) -> Result<(), Frame> {
-    let failed = |why: &str| {
-        Frame::error(format!(
-            "ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"
-        ))
-    };
+    let failed = |why: &str| config_set_failed(name, why);
     let Some(p) = redis_params::find(name) else {
         return Err(Frame::error(format!(
             "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"

@@ -69,6 +69,21 @@ struct Db {
     count: Counts,
 }
 
+/// A read that found no key: a keyspace miss, and the key kept for the
+/// `keymiss` event while those are recorded. (Fields of `Keyspace` passed
+/// apart: the caller still holds its tables.)
+fn read_missed(
+    stats: &mut KeyspaceStats,
+    missed: &mut Option<Vec<(usize, Bytes)>>,
+    db: usize,
+    key: &[u8],
+) {
+    stats.misses += 1;
+    if let Some(missed) = missed {
+        missed.push((db, Bytes::copy_from_slice(key)));
+    }
+}
+
 /// A database's figures, apart from its tables so that they can change
 /// while a table entry is borrowed.
 #[derive(Default)]
@@ -332,9 +347,8 @@ impl Keyspace {
         // (A database that never had a key on this shard has no tables yet:
         // a miss all the same.)
         let Some(Ok(occupied)) = found else {
-            self.stats.misses += count as u64;
-            if let Some(missed) = self.missed_keys.as_mut().filter(|_| count) {
-                missed.push((db, Bytes::copy_from_slice(key)));
+            if count {
+                read_missed(&mut self.stats, &mut self.missed_keys, db, key);
             }
             return None;
         };
@@ -343,19 +357,15 @@ impl Keyspace {
             if unsaved {
                 // Not removed by a read while the snapshot still needs its
                 // slot as it was: a later change or active expiry will.
-                self.stats.misses += 1;
-                if let Some(missed) = &mut self.missed_keys {
-                    missed.push((db, Bytes::copy_from_slice(key)));
-                }
+                read_missed(&mut self.stats, &mut self.missed_keys, db, key);
                 return None;
             }
             let (entry, vacant) = occupied.remove();
             shrink_if_sparse(vacant.into_table(), &mut d.count, &self.hasher);
             unindex(&mut d.count, &mut self.expiry, db, &entry);
             self.stats.expired += 1;
-            self.stats.misses += count as u64;
-            if let Some(missed) = self.missed_keys.as_mut().filter(|_| count) {
-                missed.push((db, Bytes::copy_from_slice(key)));
+            if count {
+                read_missed(&mut self.stats, &mut self.missed_keys, db, key);
             }
             self.watched.touch(db, key);
             self.tracked.touch(key);

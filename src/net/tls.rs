@@ -18,10 +18,6 @@ pub struct TlsLink {
     records: Vec<u8>,
 }
 
-/// A connection's sealed-records buffer past this size is given back after
-/// it was written (as the plain reply buffer).
-const KEEP_RECORDS_BYTES: usize = 256 * 1024;
-
 impl TlsLink {
     pub fn new(config: Arc<ServerConfig>) -> Result<TlsLink, String> {
         let conn = ServerConnection::new(config).map_err(|e| e.to_string())?;
@@ -60,7 +56,8 @@ impl TlsLink {
     /// session's own before them (the handshake's, a key update, an alert).
     pub fn seal(&mut self, mut plain: &[u8]) -> &[u8] {
         self.records.clear();
-        if self.records.capacity() > KEEP_RECORDS_BYTES {
+        // Given back past the plain reply buffer's bound, as that one is.
+        if self.records.capacity() > super::KEEP_OUT_BUFFER_BYTES {
             self.records = Vec::new();
         }
         loop {

@@ -82,6 +82,23 @@ pub struct KeyEvent {
     pub key: Bytes,
 }
 
+/// The `new` events of the keys created and the `keymiss` events of the
+/// keys reads missed since the last call, in that order.
+fn pending_events(ks: &mut Keyspace) -> impl Iterator<Item = KeyEvent> {
+    use crate::config::events::{KEY_MISS, NEW};
+    let created = ks.take_new_keys().into_iter().map(|k| (NEW, "new", k));
+    let missed = ks.take_missed_keys().into_iter();
+    let missed = missed.map(|k| (KEY_MISS, "keymiss", k));
+    created
+        .chain(missed)
+        .map(|(class, event, (db, key))| KeyEvent {
+            class,
+            event,
+            db,
+            key,
+        })
+}
+
 /// Where a shard's keyspace events go (the node publishes them).
 pub type EventSink = Rc<dyn Fn(&KeyEvent)>;
 
@@ -123,18 +140,7 @@ impl Ctx<'_> {
     /// Raises `new` for the keys created since the last event, and
     /// `keymiss` for the keys reads did not find.
     fn notify_new_keys(&mut self) {
-        use crate::config::events::{KEY_MISS, NEW};
-        let created = self.ks.take_new_keys().into_iter().map(|k| (NEW, "new", k));
-        let missed = self.ks.take_missed_keys().into_iter();
-        let missed = missed.map(|k| (KEY_MISS, "keymiss", k));
-        for (class, event, (db, key)) in created.chain(missed) {
-            self.events.push(KeyEvent {
-                class,
-                event,
-                db,
-                key,
-            });
-        }
+        self.events.extend(pending_events(self.ks));
     }
 
     /// Records `argv` as (one of) the command's effects, replacing its text.
@@ -459,11 +465,9 @@ impl Shard {
         if let Err(refused) = self.admit(access, now) {
             return refused;
         }
-        if self.notify_flags & (crate::config::events::NEW | crate::config::events::KEY_MISS) != 0 {
-            // Keys created or missed by other paths (a cross-shard step,
-            // SORT's lookups) before this.
-            self.emit_pending_events();
-        }
+        // Keys created or missed by other paths (a cross-shard step, SORT's
+        // lookups) before this.
+        self.emit_pending_events();
         self.keyspace.watched.begin_command();
         self.keyspace.tracked.begin_command();
         let mut ctx = Ctx {
@@ -634,19 +638,14 @@ impl Shard {
 
     /// Raises the `new` and `keymiss` events of keys created or missed
     /// outside a command's run (a cross-shard step, a gathering read).
+    /// One test when neither class is on: it runs after every job.
     pub fn emit_pending_events(&mut self) {
         use crate::config::events::{KEY_MISS, NEW};
-        let created = self.keyspace.take_new_keys().into_iter();
-        let created = created.map(|k| (NEW, "new", k));
-        let missed = self.keyspace.take_missed_keys().into_iter();
-        let missed = missed.map(|k| (KEY_MISS, "keymiss", k));
-        for (class, event, (db, key)) in created.chain(missed) {
-            self.emit(&KeyEvent {
-                class,
-                event,
-                db,
-                key,
-            });
+        if self.notify_flags & (NEW | KEY_MISS) == 0 {
+            return;
+        }
+        for event in pending_events(&mut self.keyspace) {
+            self.emit(&event);
         }
     }
 
